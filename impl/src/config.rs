@@ -1,0 +1,84 @@
+//! Timing and batching configuration.
+
+use thiserror::Error;
+
+/// Configuration of a [`Node`](crate::Node). Time is counted in ticks: the caller decides how long a tick is
+/// (the lab adapter ticks every 10 ms of simulated time).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Lower bound (inclusive) of the randomized election timeout, in ticks.
+    pub election_ticks_min: u32,
+    /// Upper bound (exclusive) of the randomized election timeout, in ticks.
+    pub election_ticks_max: u32,
+    /// A leader sends AppendEntries to every follower at least this often, in ticks. With 10 ms ticks, 10 ticks
+    /// keeps to the lab's rule of at most ten heartbeats per second.
+    pub heartbeat_ticks: u32,
+    /// The most entries one AppendEntries may carry.
+    pub max_entries_per_message: usize,
+}
+
+impl Default for Config {
+    /// Values suited to the lab tester with 10 ms ticks: heartbeats every 100 ms, election timeouts of 300-600 ms
+    /// (well above the heartbeat interval so that a lossy network does not cause spurious elections, well below the
+    /// tester's 5 s budget for electing a leader), and up to 100 entries per AppendEntries.
+    fn default() -> Self {
+        Config {
+            election_ticks_min: 30,
+            election_ticks_max: 60,
+            heartbeat_ticks: 10,
+            max_entries_per_message: 100,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the configuration on its own (the cluster membership is checked by [`Node::new`](crate::Node::new)).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.heartbeat_ticks == 0 {
+            return Err(ConfigError::ZeroHeartbeat);
+        }
+        if self.election_ticks_min <= self.heartbeat_ticks
+            || self.election_ticks_max <= self.election_ticks_min
+        {
+            return Err(ConfigError::ElectionTimeout {
+                min: self.election_ticks_min,
+                max: self.election_ticks_max,
+                heartbeat: self.heartbeat_ticks,
+            });
+        }
+        if self.max_entries_per_message == 0 {
+            return Err(ConfigError::ZeroBatch);
+        }
+        Ok(())
+    }
+}
+
+/// Why [`Node::new`](crate::Node::new) refused its arguments.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    /// `heartbeat_ticks` is 0.
+    #[error("heartbeat_ticks must be at least 1")]
+    ZeroHeartbeat,
+    /// The election timeout range is empty or not above the heartbeat interval.
+    #[error("election timeout range [{min}, {max}) must be non-empty and above heartbeat_ticks ({heartbeat})")]
+    ElectionTimeout {
+        /// `election_ticks_min`.
+        min: u32,
+        /// `election_ticks_max`.
+        max: u32,
+        /// `heartbeat_ticks`.
+        heartbeat: u32,
+    },
+    /// `max_entries_per_message` is 0.
+    #[error("max_entries_per_message must be at least 1")]
+    ZeroBatch,
+    /// `peers` does not list the node's own id.
+    #[error("peers must include the node's own id {0}")]
+    SelfNotInPeers(u64),
+    /// `peers` lists an id twice.
+    #[error("peer {0} is listed twice")]
+    DuplicatePeer(u64),
+    /// The persisted state contradicts itself or the membership.
+    #[error("invalid persisted state: {0}")]
+    InvalidPersistedState(&'static str),
+}

@@ -1,0 +1,169 @@
+//! The replicated log, with the paper's 1-based indexes (index 0 is a sentinel entry of term 0).
+
+use crate::{Entry, Index, Term};
+
+/// The log of one server. Holds entries `1..=last_index()`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RaftLog {
+    entries: Vec<Entry>,
+}
+
+impl RaftLog {
+    pub(crate) fn from_entries(entries: Vec<Entry>) -> Self {
+        RaftLog { entries }
+    }
+
+    pub(crate) fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub(crate) fn last_index(&self) -> Index {
+        self.entries.len() as Index
+    }
+
+    pub(crate) fn last_term(&self) -> Term {
+        self.entries.last().map_or(0, |e| e.term)
+    }
+
+    /// The term of the entry at `index`, `Some(0)` for the sentinel index 0, `None` beyond the log.
+    pub(crate) fn term(&self, index: Index) -> Option<Term> {
+        if index == 0 {
+            return Some(0);
+        }
+        self.entry(index).map(|e| e.term)
+    }
+
+    pub(crate) fn entry(&self, index: Index) -> Option<&Entry> {
+        let position = usize::try_from(index.checked_sub(1)?).ok()?;
+        self.entries.get(position)
+    }
+
+    /// Entries `from..=last_index()`, at most `max` of them. `from` must be at least 1.
+    pub(crate) fn slice_from(&self, from: Index, max: usize) -> &[Entry] {
+        debug_assert!(from >= 1);
+        let start = usize::try_from(from - 1)
+            .unwrap_or(usize::MAX)
+            .min(self.entries.len());
+        let end = start.saturating_add(max).min(self.entries.len());
+        &self.entries[start..end]
+    }
+
+    /// The first index holding an entry of `term`, searching backwards from `index` (which must hold `term`).
+    pub(crate) fn first_index_of_term(&self, index: Index, term: Term) -> Index {
+        debug_assert_eq!(self.term(index), Some(term));
+        let mut first = index;
+        while first > 1 && self.term(first - 1) == Some(term) {
+            first -= 1;
+        }
+        first
+    }
+
+    /// The last index holding an entry of `term` at or before `at_most`, if any. Terms never decrease along the
+    /// log, so the search stops at the first smaller term.
+    pub(crate) fn last_index_of_term(&self, term: Term, at_most: Index) -> Option<Index> {
+        let mut index = at_most.min(self.last_index());
+        while index > 0 {
+            let t = self.term(index)?;
+            if t == term {
+                return Some(index);
+            }
+            if t < term {
+                return None;
+            }
+            index -= 1;
+        }
+        None
+    }
+
+    /// Candidate's log is at least as up-to-date as this one (§5.4.1).
+    pub(crate) fn is_up_to_date(&self, last_log_index: Index, last_log_term: Term) -> bool {
+        let my_term = self.last_term();
+        last_log_term > my_term || (last_log_term == my_term && last_log_index >= self.last_index())
+    }
+
+    pub(crate) fn append(&mut self, entry: Entry) -> Index {
+        debug_assert!(entry.term >= self.last_term(), "log terms never decrease");
+        self.entries.push(entry);
+        self.last_index()
+    }
+
+    /// Stores `entries` at `prev_index + 1 ..` as the AppendEntries receiver does (Figure 2, steps 3 and 4): an
+    /// existing entry that conflicts (same index, different term) is deleted with all that follow it; entries the
+    /// log already holds are left alone, so a stale, shorter AppendEntries never truncates the log. The caller has
+    /// checked that the log matches at `prev_index`. Returns true if the log changed.
+    pub(crate) fn merge(&mut self, prev_index: Index, entries: &[Entry]) -> bool {
+        debug_assert!(prev_index <= self.last_index());
+        for (offset, entry) in entries.iter().enumerate() {
+            let index = prev_index + 1 + offset as Index;
+            match self.term(index) {
+                Some(term) if term == entry.term => continue,
+                Some(_) => {
+                    // A conflict: everything from `index` on was never committed (Log Matching), so drop it.
+                    self.entries.truncate((index - 1) as usize);
+                }
+                None => {}
+            }
+            self.entries.extend_from_slice(&entries[offset..]);
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_of(terms: &[Term]) -> RaftLog {
+        RaftLog::from_entries(
+            terms
+                .iter()
+                .map(|&term| Entry {
+                    term,
+                    command: vec![],
+                })
+                .collect(),
+        )
+    }
+
+    fn terms(log: &RaftLog) -> Vec<Term> {
+        log.entries().iter().map(|e| e.term).collect()
+    }
+
+    #[test]
+    fn sentinel_and_bounds() {
+        let log = log_of(&[1, 1, 2]);
+        assert_eq!(log.term(0), Some(0));
+        assert_eq!(log.term(3), Some(2));
+        assert_eq!(log.term(4), None);
+        assert_eq!(log.term(u64::MAX), None);
+        assert_eq!(log.slice_from(2, 10).len(), 2);
+        assert_eq!(log.slice_from(2, 1).len(), 1);
+        assert_eq!(log.slice_from(u64::MAX, 10).len(), 0);
+    }
+
+    #[test]
+    fn merge_only_truncates_on_conflict() {
+        let mut log = log_of(&[1, 1, 2, 2]);
+        // A shorter, matching AppendEntries changes nothing.
+        assert!(!log.merge(1, &log_of(&[1, 2]).entries));
+        assert_eq!(terms(&log), vec![1, 1, 2, 2]);
+        // A conflict at index 3 drops 3.. and appends.
+        assert!(log.merge(2, &log_of(&[3]).entries));
+        assert_eq!(terms(&log), vec![1, 1, 3]);
+        // Appending past the end.
+        assert!(log.merge(3, &log_of(&[3, 3]).entries));
+        assert_eq!(terms(&log), vec![1, 1, 3, 3, 3]);
+    }
+
+    #[test]
+    fn term_searches() {
+        let log = log_of(&[1, 1, 2, 2, 2, 4]);
+        assert_eq!(log.first_index_of_term(5, 2), 3);
+        assert_eq!(log.first_index_of_term(1, 1), 1);
+        assert_eq!(log.last_index_of_term(2, 6), Some(5));
+        assert_eq!(log.last_index_of_term(3, 6), None);
+        assert_eq!(log.last_index_of_term(1, 100), Some(2));
+        assert_eq!(log.last_index_of_term(2, 4), Some(4));
+    }
+}

@@ -1,0 +1,129 @@
+//! The types that cross the wire ([`Envelope`], [`Message`]) or go to durable storage ([`PersistentState`]).
+//! Field names follow Figure 2 of the Raft paper.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Index, NodeId, Term};
+
+/// One log entry: the term in which a leader created it, and the client's opaque command.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Entry {
+    /// The term of the leader that appended the entry.
+    pub term: Term,
+    /// The command, opaque to Raft.
+    pub command: Vec<u8>,
+}
+
+/// The state a server must make durable before it answers an RPC or sends a message (Figure 2, "Persistent state
+/// on all servers").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PersistentState {
+    /// The latest term the server has seen.
+    pub current_term: Term,
+    /// The candidate that received this server's vote in `current_term`, if any.
+    pub voted_for: Option<NodeId>,
+    /// The log; `log[0]` is the entry at index 1.
+    pub log: Vec<Entry>,
+}
+
+/// RequestVote RPC arguments: sent by candidates to gather votes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestVote {
+    /// The candidate's term.
+    pub term: Term,
+    /// The candidate requesting the vote (equal to the envelope's `from`).
+    pub candidate_id: NodeId,
+    /// Index of the candidate's last log entry.
+    pub last_log_index: Index,
+    /// Term of the candidate's last log entry.
+    pub last_log_term: Term,
+}
+
+/// RequestVote RPC results.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestVoteReply {
+    /// The voter's `current_term`, for the candidate to update itself.
+    pub term: Term,
+    /// True means the candidate received the vote.
+    pub vote_granted: bool,
+}
+
+/// AppendEntries RPC arguments: sent by the leader to replicate entries; with no entries, a heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AppendEntries {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader (equal to the envelope's `from`), so followers can redirect clients.
+    pub leader_id: NodeId,
+    /// Index of the log entry immediately preceding the new ones.
+    pub prev_log_index: Index,
+    /// Term of the entry at `prev_log_index`.
+    pub prev_log_term: Term,
+    /// The entries to store, at `prev_log_index + 1 ..`; empty for a heartbeat.
+    pub entries: Vec<Entry>,
+    /// The leader's `commit_index`.
+    pub leader_commit: Index,
+}
+
+/// AppendEntries RPC results. Self-contained, so that the leader can interpret a reply without remembering the
+/// request (replies may come late, duplicated or reordered).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AppendEntriesReply {
+    /// The follower's `current_term`, for the leader to update itself.
+    pub term: Term,
+    /// True if the follower contained an entry matching `prev_log_index` and `prev_log_term`.
+    pub success: bool,
+    /// The request's `prev_log_index`, echoed so the leader can recognise a stale rejection.
+    pub prev_log_index: Index,
+    /// On success, the index up to which the follower's log is now known to match the leader's
+    /// (`prev_log_index + entries.len()`); 0 on failure.
+    pub match_index: Index,
+    /// On a log-consistency failure, the term of the follower's conflicting entry at `prev_log_index`, or `None`
+    /// if the follower's log is too short to hold `prev_log_index`.
+    pub conflict_term: Option<Term>,
+    /// On a log-consistency failure, the first index the follower holds with `conflict_term`, or (when
+    /// `conflict_term` is `None`) the follower's last index + 1. 0 when the request was rejected for its term.
+    pub conflict_index: Index,
+}
+
+/// A Raft message. Requests (RequestVote, AppendEntries) get exactly one reply each from a node that accepts them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Message {
+    /// A candidate asks for a vote.
+    RequestVote(RequestVote),
+    /// The answer to a [`RequestVote`].
+    RequestVoteReply(RequestVoteReply),
+    /// A leader replicates entries or sends a heartbeat.
+    AppendEntries(AppendEntries),
+    /// The answer to an [`AppendEntries`].
+    AppendEntriesReply(AppendEntriesReply),
+}
+
+impl Message {
+    /// True for RequestVote and AppendEntries, false for their replies.
+    pub fn is_request(&self) -> bool {
+        matches!(self, Message::RequestVote(_) | Message::AppendEntries(_))
+    }
+
+    /// The sender's term carried by the message.
+    pub fn term(&self) -> Term {
+        match self {
+            Message::RequestVote(m) => m.term,
+            Message::RequestVoteReply(m) => m.term,
+            Message::AppendEntries(m) => m.term,
+            Message::AppendEntriesReply(m) => m.term,
+        }
+    }
+}
+
+/// A message with its sender and addressee: the unit handed to [`Node::step`](crate::Node::step) and produced in
+/// [`Released::messages`](crate::Released::messages).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The sending server.
+    pub from: NodeId,
+    /// The receiving server.
+    pub to: NodeId,
+    /// The message.
+    pub message: Message,
+}
