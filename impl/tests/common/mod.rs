@@ -1,0 +1,191 @@
+//! A hand-driven cluster for the unit tests: no simulator, no clock. Tests tick nodes, pick which messages to
+//! deliver, and assert on roles, terms, logs and commits. The harness enforces persist-before-send: every
+//! `Ready`'s state is written to `disk` before its messages are released, and it checks that the released
+//! messages never depend on state that was not written.
+#![allow(dead_code)]
+
+use raft::{Apply, Config, Entry, Envelope, Index, Message, Node, NodeId, PersistentState, Term};
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub disk: Vec<Option<PersistentState>>,
+    /// Everything each node instance applied: (index, term, command).
+    pub applied: Vec<Vec<(Index, Term, Vec<u8>)>>,
+    pub config: Config,
+    pub ids: Vec<NodeId>,
+}
+
+pub fn entry(term: Term, command: &str) -> Entry {
+    Entry {
+        term,
+        command: command.as_bytes().to_vec(),
+    }
+}
+
+pub fn log_terms(node: &Node) -> Vec<Term> {
+    node.log().iter().map(|e| e.term).collect()
+}
+
+impl Cluster {
+    pub fn new(n: usize) -> Self {
+        Self::with_config(n, Config::default())
+    }
+
+    pub fn with_config(n: usize, config: Config) -> Self {
+        Self::with_state(config, vec![None; n])
+    }
+
+    /// A cluster whose servers restart from the given persisted states.
+    pub fn with_state(config: Config, disk: Vec<Option<PersistentState>>) -> Self {
+        let n = disk.len();
+        let ids: Vec<NodeId> = (0..n as NodeId).collect();
+        let nodes = (0..n)
+            .map(|i| Node::new(i as NodeId, &ids, config.clone(), disk[i].clone(), 42).unwrap())
+            .collect();
+        Cluster {
+            nodes,
+            disk,
+            applied: vec![Vec::new(); n],
+            config,
+            ids,
+        }
+    }
+
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes[i]
+    }
+
+    /// Takes node `i`'s Ready: persists, then releases. Returns the released messages.
+    pub fn ready(&mut self, i: usize) -> Vec<Envelope> {
+        let ready = self.nodes[i].ready();
+        if let Some(state) = ready.persist() {
+            self.disk[i] = Some(state.clone());
+        }
+        // Nothing released may depend on state that is not on disk.
+        let durable = self.disk[i].clone().unwrap_or_default();
+        assert_eq!(
+            durable,
+            self.nodes[i].persistent_state(),
+            "node {i} released before persisting"
+        );
+        let released = ready.persisted();
+        for apply in released.applies {
+            let Apply::Command {
+                index,
+                term,
+                command,
+            } = apply;
+            let applied = &mut self.applied[i];
+            assert_eq!(
+                index,
+                applied.len() as Index + 1,
+                "node {i} applied out of order"
+            );
+            applied.push((index, term, command));
+        }
+        for m in &released.messages {
+            assert_eq!(m.from, i as NodeId);
+            assert!(m.message.term() <= durable.current_term);
+        }
+        released.messages
+    }
+
+    /// Delivers one message and returns what the receiver sends as a consequence.
+    pub fn deliver(&mut self, envelope: Envelope) -> Vec<Envelope> {
+        let to = envelope.to as usize;
+        self.nodes[to].step(envelope).unwrap();
+        self.ready(to)
+    }
+
+    /// Delivers messages (and everything they cause) until none are left, dropping those `link` refuses.
+    /// Returns how many messages were delivered.
+    pub fn deliver_all_where(
+        &mut self,
+        mut queue: Vec<Envelope>,
+        link: impl Fn(&Envelope) -> bool,
+    ) -> usize {
+        let mut delivered = 0;
+        let mut next = 0;
+        while next < queue.len() {
+            let envelope = queue[next].clone();
+            next += 1;
+            if !link(&envelope) {
+                continue;
+            }
+            delivered += 1;
+            let more = self.deliver(envelope);
+            queue.extend(more);
+            assert!(delivered < 100_000, "message storm");
+        }
+        delivered
+    }
+
+    pub fn deliver_all(&mut self, queue: Vec<Envelope>) -> usize {
+        self.deliver_all_where(queue, |_| true)
+    }
+
+    /// Ticks node `i` until it starts an election; returns its RequestVotes.
+    pub fn campaign(&mut self, i: usize) -> Vec<Envelope> {
+        let term = self.nodes[i].term();
+        for _ in 0..self.config.election_ticks_max {
+            self.nodes[i].tick();
+            if self.nodes[i].term() > term {
+                return self.ready(i);
+            }
+        }
+        panic!("node {i} did not time out within election_ticks_max");
+    }
+
+    /// Node `i` campaigns and every message is delivered; it must win.
+    pub fn elect(&mut self, i: usize) {
+        let votes = self.campaign(i);
+        self.deliver_all(votes);
+        assert!(self.nodes[i].is_leader(), "node {i} was not elected");
+    }
+
+    /// Ticks the leader until it sends its next heartbeats; returns them.
+    pub fn heartbeat(&mut self, leader: usize) -> Vec<Envelope> {
+        for _ in 0..self.config.heartbeat_ticks {
+            self.nodes[leader].tick();
+        }
+        self.ready(leader)
+    }
+
+    /// Proposes on `leader` and returns the (index, term) and the messages it sends.
+    pub fn propose(&mut self, leader: usize, command: &str) -> ((Index, Term), Vec<Envelope>) {
+        let result = self.nodes[leader]
+            .propose(command.as_bytes().to_vec())
+            .unwrap();
+        (result, self.ready(leader))
+    }
+
+    /// Crashes node `i` and starts a new instance from what it persisted.
+    pub fn restart(&mut self, i: usize) {
+        self.nodes[i] = Node::new(
+            i as NodeId,
+            &self.ids,
+            self.config.clone(),
+            self.disk[i].clone(),
+            7,
+        )
+        .unwrap();
+        self.applied[i].clear();
+    }
+}
+
+pub fn count_appends(messages: &[Envelope]) -> usize {
+    messages
+        .iter()
+        .filter(|m| matches!(m.message, Message::AppendEntries(_)))
+        .count()
+}
+
+pub fn appended_entries(messages: &[Envelope]) -> usize {
+    messages
+        .iter()
+        .map(|m| match &m.message {
+            Message::AppendEntries(a) => a.entries.len(),
+            _ => 0,
+        })
+        .sum()
+}
