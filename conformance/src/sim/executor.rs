@@ -298,13 +298,22 @@ impl Sim {
                 Action::Run(f) => f(),
             }
         };
-        // Drop the remaining tasks and events here, while the simulation is still whole: their
-        // destructors may refer to it.
-        self.inner.timers.borrow_mut().clear();
+        self.shutdown();
+        result
+    }
+
+    /// Drops every task and scheduled event. [`Sim::block_on`] does this when it returns; call it
+    /// after a panic escaped `block_on`, since tasks that hold a handle to the simulation would
+    /// otherwise keep it alive.
+    pub fn shutdown(&self) {
+        // Take them out first: their destructors may use the simulation.
+        let timers = std::mem::take(&mut *self.inner.timers.borrow_mut());
+        drop(timers);
         let tasks: Vec<_> = self.inner.tasks.borrow_mut().drain(..).collect();
         drop(tasks);
+        self.inner.free_tasks.borrow_mut().clear();
         self.inner.ready.borrow_mut().clear();
-        result
+        self.inner.woken.lock().expect("run queue poisoned").clear();
     }
 
     fn run_ready(&self) {

@@ -484,7 +484,7 @@ mod tests {
         );
         assert!((15_800..16_600).contains(&ok), "delivered {ok}");
         assert!(
-            max_delay <= 26 * MS && max_delay >= 20 * MS,
+            (20 * MS..=26 * MS).contains(&max_delay),
             "max delay {max_delay}"
         );
     }

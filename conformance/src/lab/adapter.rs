@@ -1,0 +1,197 @@
+//! The adapter that gives the sans-IO `raft` core the tester's interface: Make, Start, GetState,
+//! Kill, RPC handlers invoked through labrpc, and the apply channel.
+//!
+//! Each server instance is a [`raft::Node`] driven by the simulator: ticked every
+//! [`TICK`] of virtual time, stepped with every request its labrpc server dispatches and with every
+//! reply the network delivers to it. After each of those, the adapter takes the node's `Ready`,
+//! saves its durable state to the instance's Persister (encoded with the real codec, so
+//! RaftStateSize is real) and only then releases its messages and applies. A request's reply is
+//! returned to the network as the handler's result; other messages become new labrpc calls.
+//!
+//! Kill: the instance is dropped from its slot. Nothing drives it any more, the network's dead
+//! check fails its in-flight calls, and replies addressed to it are discarded, because every
+//! callback names the instance (its generation) it belongs to.
+
+use std::rc::{Rc, Weak};
+
+use raft::{Apply, Envelope, Node, Released};
+
+use super::config::Inner;
+use super::persister::Persister;
+use crate::sim::{Micros, MS};
+
+/// Virtual time between two ticks of a node (the `raft::Config` timeouts count these).
+pub const TICK: Micros = 10 * MS;
+
+/// One running Raft instance in a server slot.
+pub(crate) struct Instance {
+    pub(crate) node: Node,
+    /// Distinguishes this instance from earlier and later ones in the same slot.
+    pub(crate) generation: u64,
+    /// The persister this instance writes to (the tester may since have replaced its own).
+    pub(crate) persister: Persister,
+}
+
+impl Inner {
+    /// `Make(peers, me, persister, applyCh)`: a new instance restoring what `persister` holds.
+    pub(crate) fn make_instance(
+        &self,
+        i: usize,
+        persister: Persister,
+        generation: u64,
+    ) -> Instance {
+        let state = persister.read_raft_state();
+        let persisted = if state.is_empty() {
+            None
+        } else {
+            Some(
+                raft::decode(&state)
+                    .unwrap_or_else(|e| panic!("server {i}: cannot decode persisted state: {e}")),
+            )
+        };
+        let peers: Vec<u64> = (0..self.n as u64).collect();
+        let seed = self.sim.rand_seed();
+        let node = Node::new(i as u64, &peers, self.raft_config.clone(), persisted, seed)
+            .unwrap_or_else(|e| panic!("server {i}: Make failed: {e}"));
+        Instance {
+            node,
+            generation,
+            persister,
+        }
+    }
+
+    /// Runs `f` on server `i`'s instance (only if it is still `generation`, when given), then
+    /// persists and collects what the node produced. `None` if there is no such instance.
+    fn with_node<R>(
+        &self,
+        i: usize,
+        generation: Option<u64>,
+        f: impl FnOnce(&mut Node) -> R,
+    ) -> Option<(R, u64, Option<Released>)> {
+        let mut slot = self.rafts[i].borrow_mut();
+        let inst = slot.as_mut()?;
+        if generation.is_some_and(|g| g != inst.generation) {
+            return None;
+        }
+        let r = f(&mut inst.node);
+        let released = if inst.node.has_ready() {
+            let ready = inst.node.ready();
+            if let Some(state) = ready.persist() {
+                // Durable before anything is released: the Ready API enforces the order.
+                let snapshot = inst.persister.read_snapshot();
+                inst.persister.save(raft::encode(state), snapshot);
+            }
+            Some(ready.persisted())
+        } else {
+            None
+        };
+        Some((r, inst.generation, released))
+    }
+
+    /// Hands a node's released output to the world: applies to the tester's applier (the
+    /// unbuffered applyCh, drained at once), requests to the network.
+    fn release(self: &Rc<Self>, i: usize, generation: u64, released: Released) {
+        for apply in released.applies {
+            match apply {
+                Apply::Command { index, command, .. } => self.apply_command(i, index, &command),
+            }
+        }
+        for envelope in released.messages {
+            if envelope.message.is_request() {
+                self.send(i, generation, envelope);
+            }
+            // A reply outside a handler has no call to ride on; labrpc has no way to send it.
+        }
+    }
+
+    /// Sends a request from server `i` as a labrpc call on `i`'s end for the addressee.
+    fn send(self: &Rc<Self>, i: usize, generation: u64, envelope: Envelope) {
+        let to = envelope.to as usize;
+        let end = self.endnames.borrow()[i][to];
+        let bytes = raft::encode(&envelope);
+        let weak = Rc::downgrade(self);
+        self.net.call(end, bytes, move |result| {
+            if let (Some(reply), Some(inner)) = (result, weak.upgrade()) {
+                inner.on_reply(i, generation, reply);
+            }
+        });
+    }
+
+    /// A reply was delivered to the instance that sent the request (if it still exists).
+    fn on_reply(self: &Rc<Self>, i: usize, generation: u64, bytes: Vec<u8>) {
+        let envelope: Envelope = raft::decode(&bytes).expect("reply encoded by the adapter");
+        if let Some((r, g, released)) = self.with_node(i, Some(generation), |n| n.step(envelope)) {
+            if let Err(e) = r {
+                panic!("server {i} refused a reply: {e}");
+            }
+            if let Some(rel) = released {
+                self.release(i, g, rel);
+            }
+        }
+    }
+
+    /// The labrpc handler of server `j`'s instance `generation`: steps the request and returns the
+    /// reply the core produced for it.
+    pub(crate) fn handle(
+        self: &Rc<Self>,
+        j: usize,
+        generation: u64,
+        bytes: Vec<u8>,
+    ) -> Option<Vec<u8>> {
+        let envelope: Envelope = raft::decode(&bytes).expect("request encoded by the adapter");
+        let from = envelope.from;
+        let (r, g, released) = self.with_node(j, Some(generation), |n| n.step(envelope))?;
+        if let Err(e) = r {
+            panic!("server {j} refused a request from {from}: {e}");
+        }
+        let mut released = released.unwrap_or_default();
+        let pos = released
+            .messages
+            .iter()
+            .position(|m| !m.message.is_request() && m.to == from)
+            .unwrap_or_else(|| panic!("server {j} produced no reply to a request from {from}"));
+        let reply = released.messages.remove(pos);
+        self.release(j, g, released);
+        Some(raft::encode(&reply))
+    }
+
+    /// `Start(command)`: proposes on server `i`. Returns (index, term, isLeader).
+    pub(crate) fn propose(self: &Rc<Self>, i: usize, command: Vec<u8>) -> (u64, u64, bool) {
+        let Some((r, g, released)) = self.with_node(i, None, |n| {
+            let term = n.term();
+            (n.propose(command), term)
+        }) else {
+            panic!("Start() on crashed server {i}");
+        };
+        if let Some(rel) = released {
+            self.release(i, g, rel);
+        }
+        match r {
+            (Ok((index, term)), _) => (index, term, true),
+            (Err(_), term) => (0, term, false),
+        }
+    }
+
+    /// `GetState()` of server `i`: (term, isLeader), or `None` if it is crashed.
+    pub(crate) fn get_state(&self, i: usize) -> Option<(u64, bool)> {
+        self.rafts[i]
+            .borrow()
+            .as_ref()
+            .map(|inst| (inst.node.term(), inst.node.is_leader()))
+    }
+
+    /// Ticks every running instance, then schedules the next round.
+    pub(crate) fn tick_all(self: &Rc<Self>) {
+        for i in 0..self.n {
+            if let Some((_, g, Some(rel))) = self.with_node(i, None, |n| n.tick()) {
+                self.release(i, g, rel);
+            }
+        }
+        let weak: Weak<Inner> = Rc::downgrade(self);
+        self.sim.schedule(TICK, move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.tick_all();
+            }
+        });
+    }
+}

@@ -1,0 +1,515 @@
+//! The tester harness of lab2-tester-spec.md §3 (Go's `config.go`): the cluster, its network and
+//! persisters, the applier's record of what each server applied, and the helpers the tests call.
+//!
+//! Every helper that sleeps is `async`; every failure is Go's `t.Fatalf`, a panic that the runner
+//! ([`super::runner`]) catches and reports with the test's name and seed.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::{Rc, Weak};
+
+use super::adapter::Instance;
+use super::cmd::Cmd;
+use super::persister::Persister;
+use super::runner;
+use crate::sim::{EndId, Micros, Network, Sim, MS};
+
+/// The per-test limit of real (here: virtual) time, from `make_config`.
+pub const TEST_TIME_LIMIT: Micros = 120_000 * MS;
+
+/// Go's `RaftElectionTimeout`, in milliseconds: the tester's unit of "one election time".
+pub const RAFT_ELECTION_TIMEOUT_MS: u64 = 1000;
+
+/// Fails the running test (Go's `t.Fatalf`).
+#[track_caller]
+pub fn fatal(msg: impl Into<String>) -> ! {
+    std::panic::panic_any(runner::Failure(msg.into()))
+}
+
+/// The counters `begin` records and `end` reports against.
+#[derive(Default, Clone, Copy)]
+struct Begin {
+    t0: Micros,
+    rpcs0: u64,
+    bytes0: u64,
+    max_index0: u64,
+}
+
+/// The shared state behind [`Config`]; the adapter's methods live in `adapter.rs`.
+pub(crate) struct Inner {
+    pub(crate) sim: Sim,
+    pub(crate) net: Network,
+    pub(crate) n: usize,
+    pub(crate) raft_config: raft::Config,
+    /// `rafts[i]`: the running instance, `None` when crashed.
+    pub(crate) rafts: Vec<RefCell<Option<Instance>>>,
+    connected: RefCell<Vec<bool>>,
+    saved: RefCell<Vec<Option<Persister>>>,
+    /// `endnames[i][j]`: the end server `i` uses to reach server `j`.
+    pub(crate) endnames: RefCell<Vec<Vec<EndId>>>,
+    /// `logs[i][index]`: the command server `i` applied at `index`.
+    logs: RefCell<Vec<Vec<Option<Cmd>>>>,
+    max_index: Cell<u64>,
+    finished: Cell<bool>,
+    begin: Cell<Begin>,
+    start: Micros,
+    next_generation: Cell<u64>,
+    quiet: bool,
+}
+
+/// The tester's `config`: one cluster of `n` Raft servers on a simulated labrpc network. Cloning
+/// the handle shares the cluster (for the tests' concurrent clients).
+#[derive(Clone)]
+pub struct Config {
+    inner: Rc<Inner>,
+}
+
+impl Config {
+    /// `make_config(t, n, unreliable, snapshot=false)`: `n` servers, all started and connected.
+    pub fn make(sim: &Sim, n: usize, unreliable: bool) -> Config {
+        let net = Network::new(sim);
+        net.set_reliable(!unreliable);
+        // Calls to disconnected peers take 0-7 s to fail: this is what punishes a leader that
+        // sends synchronously.
+        net.set_long_delays(true);
+        let inner = Rc::new(Inner {
+            sim: sim.clone(),
+            net,
+            n,
+            raft_config: raft::Config::default(),
+            rafts: (0..n).map(|_| RefCell::new(None)).collect(),
+            connected: RefCell::new(vec![false; n]),
+            saved: RefCell::new(vec![None; n]),
+            endnames: RefCell::new(vec![Vec::new(); n]),
+            logs: RefCell::new(vec![Vec::new(); n]),
+            max_index: Cell::new(0),
+            finished: Cell::new(false),
+            begin: Cell::new(Begin::default()),
+            start: sim.now(),
+            next_generation: Cell::new(0),
+            quiet: runner::quiet(),
+        });
+        let cfg = Config { inner };
+        for i in 0..n {
+            cfg.start1(i);
+        }
+        for i in 0..n {
+            cfg.connect(i);
+        }
+        cfg.inner.tick_all();
+        cfg
+    }
+
+    /// The simulation this cluster runs in.
+    pub fn sim(&self) -> &Sim {
+        &self.inner.sim
+    }
+
+    /// The number of servers.
+    pub fn n(&self) -> usize {
+        self.inner.n
+    }
+
+    /// Sleeps `ms` milliseconds of virtual time.
+    pub async fn sleep_ms(&self, ms: u64) {
+        self.inner.sim.sleep_ms(ms).await
+    }
+
+    /// Go's `rand.Int()`: a non-negative 63-bit integer from the simulation's generator.
+    pub fn rand_int(&self) -> i64 {
+        self.inner.sim.rand_int()
+    }
+
+    /// `crash1(i)`: disconnect, delete the labrpc server, kill the instance, and keep its last
+    /// persisted state in a fresh persister.
+    pub fn crash1(&self, i: usize) {
+        let inner = &self.inner;
+        self.disconnect(i);
+        inner.net.delete_server(i);
+        {
+            let mut saved = inner.saved.borrow_mut();
+            // A fresh persister, in case the old instance keeps updating the old one.
+            if let Some(p) = saved[i].as_ref() {
+                saved[i] = Some(p.copy());
+            }
+        }
+        // Kill(): the instance leaves its slot and is never driven again.
+        let killed = inner.rafts[i].borrow_mut().take();
+        drop(killed);
+        let mut saved = inner.saved.borrow_mut();
+        if let Some(p) = saved[i].as_ref() {
+            let fresh = Persister::new();
+            fresh.save(p.read_raft_state(), p.read_snapshot());
+            saved[i] = Some(fresh);
+        }
+    }
+
+    /// `start1(i)`: (re)start server `i` with fresh ends, a copy of its persister and a new
+    /// labrpc server. The server is left disconnected.
+    pub fn start1(&self, i: usize) {
+        self.crash1(i);
+        let inner = &self.inner;
+        let n = inner.n;
+        let ends: Vec<EndId> = (0..n)
+            .map(|j| {
+                let e = inner.net.make_end();
+                inner.net.connect(e, j);
+                e
+            })
+            .collect();
+        inner.endnames.borrow_mut()[i] = ends;
+        let persister = {
+            let mut saved = inner.saved.borrow_mut();
+            let p = match saved[i].as_ref() {
+                Some(p) => p.copy(),
+                None => Persister::new(),
+            };
+            saved[i] = Some(p.clone());
+            p
+        };
+        let generation = inner.next_generation.get();
+        inner.next_generation.set(generation + 1);
+        let instance = inner.make_instance(i, persister, generation);
+        *inner.rafts[i].borrow_mut() = Some(instance);
+        let weak: Weak<Inner> = Rc::downgrade(inner);
+        inner.net.add_server(
+            i,
+            Rc::new(move |req: Vec<u8>| {
+                weak.upgrade()
+                    .and_then(|inner| inner.handle(i, generation, req))
+            }),
+        );
+    }
+
+    /// `connect(i)`: enable the ends between `i` and every connected server (itself included).
+    pub fn connect(&self, i: usize) {
+        let inner = &self.inner;
+        let mut connected = inner.connected.borrow_mut();
+        connected[i] = true;
+        let endnames = inner.endnames.borrow();
+        for j in 0..inner.n {
+            if connected[j] {
+                if let Some(&e) = endnames[i].get(j) {
+                    inner.net.enable(e, true);
+                }
+                if let Some(&e) = endnames[j].get(i) {
+                    inner.net.enable(e, true);
+                }
+            }
+        }
+    }
+
+    /// `disconnect(i)`: disable every end from and to `i`.
+    pub fn disconnect(&self, i: usize) {
+        let inner = &self.inner;
+        inner.connected.borrow_mut()[i] = false;
+        let endnames = inner.endnames.borrow();
+        for j in 0..inner.n {
+            if let Some(&e) = endnames[i].get(j) {
+                inner.net.enable(e, false);
+            }
+            if let Some(&e) = endnames[j].get(i) {
+                inner.net.enable(e, false);
+            }
+        }
+    }
+
+    /// Whether server `i` is connected.
+    pub fn is_connected(&self, i: usize) -> bool {
+        self.inner.connected.borrow()[i]
+    }
+
+    /// Whether server `i` is running (`rafts[i] != nil`).
+    pub fn is_running(&self, i: usize) -> bool {
+        self.inner.rafts[i].borrow().is_some()
+    }
+
+    /// `rafts[i].Start(cmd)`: (index, term, isLeader). Panics if server `i` is crashed (a nil
+    /// dereference in Go).
+    pub fn start(&self, i: usize, cmd: &Cmd) -> (u64, u64, bool) {
+        self.inner.propose(i, cmd.encode())
+    }
+
+    /// `rafts[i].GetState()`: (term, isLeader). Panics if server `i` is crashed.
+    pub fn get_state(&self, i: usize) -> (u64, bool) {
+        self.inner
+            .get_state(i)
+            .unwrap_or_else(|| panic!("GetState() on crashed server {i}"))
+    }
+
+    /// `setunreliable(b)`.
+    pub fn set_unreliable(&self, unreliable: bool) {
+        self.inner.net.set_reliable(!unreliable);
+    }
+
+    /// `setlongreordering(b)`.
+    pub fn set_long_reordering(&self, yes: bool) {
+        self.inner.net.set_long_reordering(yes);
+    }
+
+    /// `rpcCount(i)`: requests dispatched to server `i`'s current labrpc server.
+    pub fn rpc_count(&self, i: usize) -> u64 {
+        self.inner.net.count(i)
+    }
+
+    /// `rpcTotal()`: calls that entered the network.
+    pub fn rpc_total(&self) -> u64 {
+        self.inner.net.total_count()
+    }
+
+    /// `bytesTotal()`.
+    pub fn bytes_total(&self) -> u64 {
+        self.inner.net.total_bytes()
+    }
+
+    /// `LogSize()`: the largest Raft state any server has persisted.
+    pub fn log_size(&self) -> usize {
+        self.inner
+            .saved
+            .borrow()
+            .iter()
+            .flatten()
+            .map(|p| p.raft_state_size())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether the test has finished (`cleanup` ran).
+    pub fn finished(&self) -> bool {
+        self.inner.finished.get()
+    }
+
+    /// `checkOneLeader()`: a leader must exist among the connected servers within ~5 s.
+    pub async fn check_one_leader(&self) -> usize {
+        for _ in 0..10 {
+            let ms = 450 + (self.rand_int() % 100) as u64;
+            self.sleep_ms(ms).await;
+            let mut leaders: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+            for i in 0..self.n() {
+                if self.is_connected(i) {
+                    let (term, leader) = self.get_state(i);
+                    if leader {
+                        leaders.entry(term).or_default().push(i);
+                    }
+                }
+            }
+            for (term, ls) in &leaders {
+                if ls.len() > 1 {
+                    fatal(format!("term {} has {} (>1) leaders", term, ls.len()));
+                }
+            }
+            if let Some((_, ls)) = leaders.iter().next_back() {
+                return ls[0];
+            }
+        }
+        fatal("expected one leader, got none")
+    }
+
+    /// `checkTerms()`: every connected server reports the same term, which is returned (-1 if
+    /// none is connected).
+    pub fn check_terms(&self) -> i64 {
+        let mut term: i64 = -1;
+        for i in 0..self.n() {
+            if self.is_connected(i) {
+                let xterm = self.get_state(i).0 as i64;
+                if term == -1 {
+                    term = xterm;
+                } else if term != xterm {
+                    fatal("servers disagree on term");
+                }
+            }
+        }
+        term
+    }
+
+    /// `checkNoLeader()`: no connected server claims to be leader.
+    pub fn check_no_leader(&self) {
+        for i in 0..self.n() {
+            if self.is_connected(i) && self.get_state(i).1 {
+                fatal(format!(
+                    "expected no leader among connected servers, but {i} claims to be leader"
+                ));
+            }
+        }
+    }
+
+    /// `nCommitted(index)`: how many servers applied `index`, and the value they agree on.
+    pub fn n_committed(&self, index: u64) -> (usize, Option<Cmd>) {
+        let logs = self.inner.logs.borrow();
+        let mut count = 0;
+        let mut cmd: Option<&Cmd> = None;
+        for log in logs.iter() {
+            if let Some(Some(cmd1)) = log.get(index as usize) {
+                if let Some(c) = cmd {
+                    if c != cmd1 {
+                        fatal(format!(
+                            "committed values do not match: index {index}, {c}, {cmd1}"
+                        ));
+                    }
+                }
+                count += 1;
+                cmd = Some(cmd1);
+            }
+        }
+        (count, cmd.cloned())
+    }
+
+    /// `wait(index, n, startTerm)`: polls until `n` servers applied `index`; `None` (Go's -1) if
+    /// some server moved past `start_term` meanwhile (when `start_term > -1`).
+    pub async fn wait(&self, index: u64, n: usize, start_term: i64) -> Option<Cmd> {
+        let mut to = 10;
+        for _ in 0..30 {
+            let (nd, _) = self.n_committed(index);
+            if nd >= n {
+                break;
+            }
+            self.sleep_ms(to).await;
+            if to < 1000 {
+                to *= 2;
+            }
+            if start_term > -1 {
+                for j in 0..self.n() {
+                    if let Some((t, _)) = self.inner.get_state(j) {
+                        if t as i64 > start_term {
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+        let (nd, cmd) = self.n_committed(index);
+        if nd < n {
+            fatal(format!("only {nd} decided for index {index}; wanted {n}"));
+        }
+        cmd
+    }
+
+    /// `one(cmd, expectedServers, retry)`: submits `cmd` until it is committed by at least
+    /// `expected_servers` servers; returns its index.
+    pub async fn one(&self, cmd: impl Into<Cmd>, expected_servers: usize, retry: bool) -> u64 {
+        let cmd: Cmd = cmd.into();
+        let t0 = self.inner.sim.now();
+        let mut starts = 0;
+        while self.inner.sim.now() - t0 < 10_000 * MS && !self.finished() {
+            // Try all the servers, maybe one is the leader.
+            let mut index = None;
+            for _ in 0..self.n() {
+                starts = (starts + 1) % self.n();
+                if self.is_connected(starts) && self.is_running(starts) {
+                    let (index1, _, ok) = self.start(starts, &cmd);
+                    if ok {
+                        index = Some(index1);
+                        break;
+                    }
+                }
+            }
+            match index {
+                Some(index) => {
+                    // Somebody claimed to be the leader and to have submitted our command; wait a
+                    // while for agreement.
+                    let t1 = self.inner.sim.now();
+                    while self.inner.sim.now() - t1 < 2_000 * MS {
+                        let (nd, cmd1) = self.n_committed(index);
+                        if nd > 0 && nd >= expected_servers && cmd1.as_ref() == Some(&cmd) {
+                            return index;
+                        }
+                        self.sleep_ms(20).await;
+                    }
+                    if !retry {
+                        fatal(format!("one({cmd}) failed to reach agreement"));
+                    }
+                }
+                None => self.sleep_ms(50).await,
+            }
+        }
+        if !self.finished() {
+            fatal(format!("one({cmd}) failed to reach agreement"));
+        }
+        0
+    }
+
+    /// `begin(description)`: prints the title and records the counters `end` reports against.
+    pub fn begin(&self, description: &str) {
+        if !self.inner.quiet {
+            println!("{description} ...");
+        }
+        self.inner.begin.set(Begin {
+            t0: self.inner.sim.now(),
+            rpcs0: self.rpc_total(),
+            bytes0: self.bytes_total(),
+            max_index0: self.inner.max_index.get(),
+        });
+    }
+
+    /// `end()`: checks the time limit and prints the "Passed" line with the test's figures.
+    pub fn end(&self) {
+        self.check_timeout();
+        let b = self.inner.begin.get();
+        let t = (self.inner.sim.now() - b.t0) as f64 / 1e6;
+        let nrpc = self.rpc_total() - b.rpcs0;
+        let nbytes = self.bytes_total() - b.bytes0;
+        let ncmds = self.inner.max_index.get() - b.max_index0;
+        if !self.inner.quiet {
+            println!(
+                "  ... Passed --  {t:4.1}  {} {nrpc:4} {nbytes:7} {ncmds:4}",
+                self.n()
+            );
+        }
+    }
+
+    /// `cleanup()`: makes running `one()`s return, kills every instance, closes the network.
+    pub fn cleanup(&self) {
+        self.inner.finished.set(true);
+        for i in 0..self.n() {
+            self.inner.rafts[i].borrow_mut().take();
+        }
+        self.inner.net.cleanup();
+        self.check_timeout();
+    }
+
+    fn check_timeout(&self) {
+        if self.inner.sim.now() - self.inner.start > TEST_TIME_LIMIT {
+            fatal("test took longer than 120 seconds");
+        }
+    }
+}
+
+impl Inner {
+    /// The plain applier (spec §3.6), run synchronously when server `i` releases an apply.
+    pub(crate) fn apply_command(&self, i: usize, index: u64, command: &[u8]) {
+        let v = Cmd::decode(command).unwrap_or_else(|e| {
+            fatal(format!(
+                "apply error: server {i} applied an undecodable command: {e}"
+            ))
+        });
+        let mut logs = self.logs.borrow_mut();
+        let idx = index as usize;
+        let mut err_msg = None;
+        for (j, log) in logs.iter().enumerate() {
+            if let Some(Some(old)) = log.get(idx) {
+                if *old != v {
+                    // Some server has already committed a different value for this entry!
+                    err_msg = Some(format!(
+                        "commit index={index} server={i} {v} != server={j} {old}"
+                    ));
+                }
+            }
+        }
+        let log = &mut logs[i];
+        let prev_ok = idx >= 1 && matches!(log.get(idx - 1), Some(Some(_)));
+        if log.len() <= idx {
+            log.resize(idx + 1, None);
+        }
+        log[idx] = Some(v);
+        if index > self.max_index.get() {
+            self.max_index.set(index);
+        }
+        if index > 1 && !prev_ok {
+            err_msg = Some(format!("server {i} apply out of order {index}"));
+        }
+        if let Some(msg) = err_msg {
+            drop(logs);
+            fatal(format!("apply error: {msg}"));
+        }
+    }
+}

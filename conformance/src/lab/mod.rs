@@ -1,0 +1,62 @@
+//! The MIT 6.5840 Lab 2 tester, ported onto the simulator (lab2-tester-spec.md): the harness
+//! ([`Config`]), the persister, the adapter that runs the `raft` core behind the tester's
+//! interface, and the test bodies of parts 2A, 2B and 2C, registered in [`TESTS`] so that both
+//! `cargo test` and the `labtest` stress runner run the same bodies.
+
+mod adapter;
+pub mod cmd;
+pub mod config;
+pub mod persister;
+pub mod runner;
+pub mod tests_2a;
+pub mod tests_2b;
+pub mod tests_2c;
+
+pub use adapter::TICK;
+pub use cmd::Cmd;
+pub use config::{fatal, Config};
+pub use persister::Persister;
+pub use runner::{run, run_from_env, LabTest, Outcome};
+
+macro_rules! lab_tests {
+    ($($part:literal $go:literal $module:ident :: $name:ident),* $(,)?) => {
+        /// Every ported test, in the Go file's order.
+        pub static TESTS: &[LabTest] = &[
+            $(LabTest {
+                go_name: $go,
+                name: stringify!($name),
+                part: $part,
+                body: |sim| Box::pin($module::$name(sim)),
+            }),*
+        ];
+    };
+}
+
+lab_tests! {
+    "2A" "TestInitialElection2A" tests_2a::initial_election_2a,
+    "2A" "TestReElection2A" tests_2a::re_election_2a,
+    "2A" "TestManyElections2A" tests_2a::many_elections_2a,
+    "2B" "TestBasicAgree2B" tests_2b::basic_agree_2b,
+    "2B" "TestRPCBytes2B" tests_2b::rpc_bytes_2b,
+    "2B" "TestFollowerFailure2B" tests_2b::follower_failure_2b,
+    "2B" "TestLeaderFailure2B" tests_2b::leader_failure_2b,
+    "2B" "TestFailAgree2B" tests_2b::fail_agree_2b,
+    "2B" "TestFailNoAgree2B" tests_2b::fail_no_agree_2b,
+    "2B" "TestConcurrentStarts2B" tests_2b::concurrent_starts_2b,
+    "2B" "TestRejoin2B" tests_2b::rejoin_2b,
+    "2B" "TestBackup2B" tests_2b::backup_2b,
+    "2B" "TestCount2B" tests_2b::count_2b,
+    "2C" "TestPersist12C" tests_2c::persist1_2c,
+    "2C" "TestPersist22C" tests_2c::persist2_2c,
+    "2C" "TestPersist32C" tests_2c::persist3_2c,
+    "2C" "TestFigure82C" tests_2c::figure8_2c,
+    "2C" "TestUnreliableAgree2C" tests_2c::unreliable_agree_2c,
+    "2C" "TestFigure8Unreliable2C" tests_2c::figure8_unreliable_2c,
+    "2C" "TestReliableChurn2C" tests_2c::reliable_churn_2c,
+    "2C" "TestUnreliableChurn2C" tests_2c::unreliable_churn_2c,
+}
+
+/// The test with this Rust name (`initial_election_2a`) or Go name (`TestInitialElection2A`).
+pub fn find(name: &str) -> Option<&'static LabTest> {
+    TESTS.iter().find(|t| t.name == name || t.go_name == name)
+}

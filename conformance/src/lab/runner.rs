@@ -1,0 +1,121 @@
+//! Runs a ported test on a fresh simulation with one seed, and turns what happened into an
+//! [`Outcome`]: passed, or failed with the message Go's tester would have printed.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+
+use super::config::TEST_TIME_LIMIT;
+use crate::sim::{Sim, SimError};
+
+/// The panic payload of a test failure (Go's `t.Fatalf`).
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+/// A test body: builds its cluster on the given simulation and runs the Go test's steps.
+pub type Body = fn(Sim) -> Pin<Box<dyn Future<Output = ()>>>;
+
+/// One ported test.
+#[derive(Clone, Copy)]
+pub struct LabTest {
+    /// The Go test's name, e.g. `TestInitialElection2A`.
+    pub go_name: &'static str,
+    /// The Rust test's name, e.g. `initial_election_2a`.
+    pub name: &'static str,
+    /// The lab part, e.g. `2A`.
+    pub part: &'static str,
+    /// The test body.
+    pub body: Body,
+}
+
+/// What one run of one test with one seed did.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The seed that replays this run.
+    pub seed: u64,
+    /// Virtual time the run took, in seconds.
+    pub sim_secs: f64,
+    /// The fingerprint of the run's event stream.
+    pub fingerprint: u64,
+    /// Events the simulator ran.
+    pub events: u64,
+    /// The failure message, if the test failed.
+    pub failure: Option<String>,
+}
+
+thread_local! {
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether tests on this thread should keep stdout quiet (the stress runner sets this).
+pub fn quiet() -> bool {
+    QUIET.with(|q| q.get())
+}
+
+/// Runs `test` once with `seed`. With `quiet`, begin/end print nothing.
+pub fn run(test: &LabTest, seed: u64, quiet: bool) -> Outcome {
+    QUIET.with(|q| q.set(quiet));
+    let sim = Sim::new(seed);
+    // The 120 s limit is checked by end(); stopping the clock there as well keeps a hung run
+    // from running on (any run that passes 120 s fails at end() anyway).
+    sim.set_deadline(TEST_TIME_LIMIT);
+    let body = (test.body)(sim.clone());
+    let result = catch_unwind(AssertUnwindSafe(|| sim.block_on(body)));
+    let failure = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(SimError::Deadline { .. })) => Some("test took longer than 120 seconds".to_string()),
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(payload) => Some(if let Some(f) = payload.downcast_ref::<Failure>() {
+            f.0.clone()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            format!("panic: {s}")
+        } else if let Some(s) = payload.downcast_ref::<&str>() {
+            format!("panic: {s}")
+        } else {
+            "panic".to_string()
+        }),
+    };
+    // A panic leaves tasks and events behind; drop them so that nothing keeps the run alive.
+    sim.shutdown();
+    Outcome {
+        seed,
+        sim_secs: sim.now_secs(),
+        fingerprint: sim.fingerprint(),
+        events: sim.events_run(),
+        failure,
+    }
+}
+
+/// The seeds a `cargo test` run uses: `LAB_SEED=n` (default 1) is the first, `LAB_SEEDS=k`
+/// (default 1) how many consecutive seeds to run.
+pub fn seeds_from_env() -> std::ops::Range<u64> {
+    let get = |k: &str, default: u64| {
+        std::env::var(k)
+            .ok()
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .unwrap_or_else(|_| panic!("{k} must be a number, got {v:?}"))
+            })
+            .unwrap_or(default)
+    };
+    let first = get("LAB_SEED", 1);
+    let count = get("LAB_SEEDS", 1);
+    first..first + count
+}
+
+/// The body of each `#[test]`: runs the named test with the seeds from the environment and
+/// fails with "<GoName> failed with seed N: <message>" on the first failure.
+pub fn run_from_env(name: &str) {
+    let test = super::find(name).unwrap_or_else(|| panic!("no lab test named {name}"));
+    for seed in seeds_from_env() {
+        let out = run(test, seed, false);
+        if let Some(msg) = out.failure {
+            panic!(
+                "{} failed with seed {seed}: {msg}\n(replay with LAB_SEED={seed} cargo test --release -p conformance {})",
+                test.go_name, test.name
+            );
+        }
+    }
+}
