@@ -1,0 +1,262 @@
+//! Running the exhaustive checker and classifying what it found; shared by the CLI and the tests.
+
+use crate::bounds::witness;
+use crate::display;
+use crate::properties::SAFETY;
+use crate::raft::{Action, RaftModel};
+use crate::state::State;
+use stateright::{Checker, HasDiscoveries, Model, Path};
+use std::hash::{BuildHasher, Hash};
+use std::time::{Duration, Instant};
+
+/// How to run the checker.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Worker threads.
+    pub threads: usize,
+    /// Breadth-first (shortest counterexamples, no symmetry) instead of depth-first with symmetry.
+    pub bfs: bool,
+    /// The sometimes-properties these bounds are expected to witness.
+    pub expect: Vec<&'static str>,
+}
+
+/// What became of one property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Holds,
+    Violated,
+    Witnessed,
+    NotWitnessed,
+    /// A sometimes-property the bounds are not expected to reach, and did not.
+    NotExpected,
+}
+
+impl Verdict {
+    /// The word `check` prints.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Holds => "holds",
+            Verdict::Violated => "VIOLATED",
+            Verdict::Witnessed => "witnessed",
+            Verdict::NotWitnessed => "NOT witnessed",
+            Verdict::NotExpected => "not expected at these bounds",
+        }
+    }
+}
+
+/// Counters of a run in progress or finished.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub unique: usize,
+    pub total: usize,
+    pub depth: usize,
+    pub elapsed: Duration,
+}
+
+/// The result of a whole check.
+pub struct Report {
+    pub progress: Progress,
+    /// Every property with its verdict, safety first.
+    pub verdicts: Vec<(&'static str, Verdict)>,
+    /// The first violated property and a path to the violation.
+    pub counterexample: Option<(&'static str, Path<State, Action>)>,
+    /// Peak resident memory of the process, in bytes, where the platform reports it.
+    pub peak_memory: Option<u64>,
+}
+
+impl Report {
+    /// The machine-readable last line of `check`.
+    pub fn result_line(&self) -> String {
+        if let Some((name, _)) = &self.counterexample {
+            return format!("result: VIOLATED {name}");
+        }
+        if let Some((name, _)) = self
+            .verdicts
+            .iter()
+            .find(|(_, v)| *v == Verdict::NotWitnessed)
+        {
+            return format!("result: UNWITNESSED {name}");
+        }
+        let p = &self.progress;
+        format!(
+            "result: OK unique={} total={} depth={} secs={:.1}",
+            p.unique,
+            p.total,
+            p.depth,
+            p.elapsed.as_secs_f64()
+        )
+    }
+
+    /// Whether every property held and every expected witness was found.
+    pub fn ok(&self) -> bool {
+        self.verdicts
+            .iter()
+            .all(|(_, v)| !matches!(v, Verdict::Violated | Verdict::NotWitnessed))
+    }
+
+    /// The verdict for one property.
+    pub fn verdict(&self, name: &str) -> Option<Verdict> {
+        self.verdicts.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+}
+
+/// Runs the checker to completion (or to the first violation), calling `on_progress` every
+/// `interval` while it runs.
+pub fn run(
+    model: RaftModel,
+    options: &Options,
+    interval: Duration,
+    mut on_progress: impl FnMut(Progress),
+) -> Report {
+    let start = Instant::now();
+    let builder = model
+        .checker()
+        .threads(options.threads.max(1))
+        .finish_when(HasDiscoveries::AnyFailures);
+    let (progress, discoveries) = if options.bfs {
+        watch(builder.spawn_bfs(), start, interval, &mut on_progress)
+    } else {
+        watch(
+            builder.symmetry().spawn_dfs(),
+            start,
+            interval,
+            &mut on_progress,
+        )
+    };
+    let mut verdicts = Vec::new();
+    let mut counterexample = None;
+    for name in SAFETY {
+        let verdict = match discoveries.iter().find(|(n, _)| *n == name) {
+            Some((_, path)) => {
+                if counterexample.is_none() {
+                    counterexample = Some((name, path.clone()));
+                }
+                Verdict::Violated
+            }
+            None => Verdict::Holds,
+        };
+        verdicts.push((name, verdict));
+    }
+    for name in witness::ALL {
+        let found = discoveries.iter().any(|(n, _)| *n == name);
+        let verdict = match (found, options.expect.contains(&name)) {
+            (true, _) => Verdict::Witnessed,
+            (false, true) => Verdict::NotWitnessed,
+            (false, false) => Verdict::NotExpected,
+        };
+        verdicts.push((name, verdict));
+    }
+    // A violation stops the search early, so missing witnesses then say nothing.
+    if counterexample.is_some() {
+        for (_, v) in &mut verdicts {
+            if *v == Verdict::NotWitnessed {
+                *v = Verdict::NotExpected;
+            }
+        }
+    }
+    Report {
+        progress,
+        verdicts,
+        counterexample,
+        peak_memory: peak_memory(),
+    }
+}
+
+type Discoveries = Vec<(&'static str, Path<State, Action>)>;
+
+fn watch(
+    checker: impl Checker<RaftModel>,
+    start: Instant,
+    interval: Duration,
+    on_progress: &mut impl FnMut(Progress),
+) -> (Progress, Discoveries) {
+    let snapshot = |c: &dyn Fn() -> (usize, usize, usize)| {
+        let (unique, total, depth) = c();
+        Progress {
+            unique,
+            total,
+            depth,
+            elapsed: start.elapsed(),
+        }
+    };
+    let counters = || {
+        (
+            checker.unique_state_count(),
+            checker.state_count(),
+            checker.max_depth(),
+        )
+    };
+    let mut next_report = Instant::now() + interval;
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(20));
+        if Instant::now() >= next_report {
+            on_progress(snapshot(&counters));
+            next_report += interval;
+        }
+    }
+    let checker = checker.join();
+    let progress = snapshot(&|| {
+        (
+            checker.unique_state_count(),
+            checker.state_count(),
+            checker.max_depth(),
+        )
+    });
+    let discoveries = checker.discoveries().into_iter().collect();
+    (progress, discoveries)
+}
+
+/// Peak resident set size of this process (Linux: VmHWM), in bytes.
+pub fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// A counterexample as numbered steps: the action, then every server's state after it.
+pub fn format_path(path: &Path<State, Action>) -> String {
+    let mut out = String::new();
+    let steps = path.clone().into_vec();
+    for (k, (state, action)) in steps.iter().enumerate() {
+        // into_vec pairs each state with the action taken *from* it.
+        if k == 0 {
+            out.push_str("0. initial state\n");
+            out.push_str(&indent(&display::state(state)));
+        }
+        if let Some(a) = action {
+            let next = &steps[k + 1].0;
+            out.push_str(&format!("{}. {}\n", k + 1, display::action(a)));
+            out.push_str(&indent(&display::state(next)));
+        }
+    }
+    out
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("   {l}\n")).collect()
+}
+
+/// The Explorer fragment that opens `path`: `#/steps/<fingerprint>/...`, with the fingerprints
+/// stateright's Explorer computes (a stable ahash of each state).
+pub fn explorer_fragment(path: &Path<State, Action>) -> String {
+    let hasher = ahash::RandomState::with_seeds(123_456_789_987_654_321, 98_765_432_123_456_789, 0, 0);
+    let fps: Vec<String> = path
+        .clone()
+        .into_states()
+        .iter()
+        .map(|s| {
+            let mut h = hasher.build_hasher();
+            s.hash(&mut h);
+            std::hash::Hasher::finish(&h).to_string()
+        })
+        .collect();
+    format!("#/steps/{}", fps.join("/"))
+}
+
+/// Checks the model's own bookkeeping: every enumerated action is enabled. Used by tests.
+pub fn actions_are_enabled(model: &RaftModel, state: &State) -> bool {
+    let mut actions = Vec::new();
+    model.actions(state, &mut actions);
+    actions.iter().all(|a| model.enabled(state, a))
+}

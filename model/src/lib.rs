@@ -1,0 +1,58 @@
+//! A stateright model of Raft, written like a TLA+ specification: the state is the whole cluster,
+//! each action of Figure 2 is a public guard and a public effect, and the checker explores every
+//! interleaving within bounds while it checks Raft's safety properties.
+//!
+//! * [`state`]: servers, messages, the network and the history variables.
+//! * [`raft`]: the actions ([`Action`]), their guards and effects, and the bounded enumeration.
+//! * [`properties`]: Election Safety, Log Matching, Leader Append-Only, Leader Completeness, State
+//!   Machine Safety, sanity invariants and sometimes-properties.
+//! * [`bounds`]: the bounds, presets and bug switches.
+//! * [`check`]: running the checker and reporting, shared by the CLI and the tests.
+
+pub mod bounds;
+pub mod check;
+pub mod display;
+pub mod properties;
+pub mod raft;
+pub mod simulate;
+pub mod state;
+mod symmetry;
+
+pub use bounds::{Bounds, Bug};
+pub use raft::{Action, RaftModel};
+pub use state::State;
+
+use stateright::{Model, Path, Property};
+
+impl Model for RaftModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![self.init_state()]
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        self.bounded_actions(state, actions);
+    }
+
+    fn next_state(&self, state: &State, action: Action) -> Option<State> {
+        self.step(state, &action)
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        display::action(action)
+    }
+
+    fn format_step(&self, state: &State, action: Action) -> Option<String> {
+        self.step(state, &action).map(|next| display::state(&next))
+    }
+
+    fn as_svg(&self, path: Path<State, Action>) -> Option<String> {
+        Some(display::svg(self, &path.into_vec()))
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        properties::all()
+    }
+}

@@ -1,0 +1,642 @@
+//! The Raft specification: the actions of Figure 2, each as a public guard and a public effect.
+//!
+//! `actions()` enumerates a bounded, canonical set of actions for exhaustive checking; the guards
+//! state everything Raft allows, so the conformance checker can call them with the parameters an
+//! implementation chose (any batch of entries, any commit point, any back-up hint).
+
+use crate::bounds::{Bounds, Bug};
+use crate::state::{
+    flags, term_at, AppendOutcome, Body, Entry, Index, Log, Message, Network, Role, Server,
+    ServerId, State, Term, Value,
+};
+use smallvec::SmallVec;
+
+/// One atomic step of the cluster. Each variant carries all its parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// A follower or candidate's election timer fires: it becomes a candidate in the next term,
+    /// votes for itself and sends RequestVote to every peer.
+    Timeout(ServerId),
+    /// A client hands a value to a leader, which appends it to its log.
+    ClientRequest(ServerId, Value),
+    /// A leader sends `peer` the `count` entries after `prev_log_index` (none: a heartbeat).
+    AppendEntries {
+        leader: ServerId,
+        peer: ServerId,
+        prev_log_index: Index,
+        count: Index,
+    },
+    /// A leader advances its commit index to the given index.
+    AdvanceCommitIndex(ServerId, Index),
+    /// The message's receiver handles it (stepping down first on a higher term) and replies.
+    Receive(Message),
+    /// A server crashes and restarts with only its persistent state.
+    Crash(ServerId),
+    /// The network loses one copy of the message.
+    Drop(Message),
+    /// The network duplicates the message.
+    Duplicate(Message),
+}
+
+/// The model: the bounds of the check and, optionally, one bug switch.
+#[derive(Clone, Debug)]
+pub struct RaftModel {
+    pub bounds: Bounds,
+    pub bug: Option<Bug>,
+}
+
+/// Whether a candidate's log (last term, last index) is at least as up-to-date as `server`'s
+/// (§5.4.1).
+pub fn log_up_to_date(last_log_term: Term, last_log_index: Index, server: &Server) -> bool {
+    let my_term = server.last_term();
+    last_log_term > my_term || (last_log_term == my_term && last_log_index >= server.last_index())
+}
+
+/// The number of servers that make a majority of `n`.
+pub fn majority(n: usize) -> usize {
+    n / 2 + 1
+}
+
+impl RaftModel {
+    /// A model with these bounds and no bug.
+    pub fn new(bounds: Bounds) -> Self {
+        RaftModel { bounds, bug: None }
+    }
+
+    /// A model with these bounds and a bug switched on.
+    pub fn with_bug(bounds: Bounds, bug: Option<Bug>) -> Self {
+        RaftModel { bounds, bug }
+    }
+
+    fn n(&self) -> usize {
+        self.bounds.servers as usize
+    }
+
+    fn has_bug(&self, bug: Bug) -> bool {
+        self.bug == Some(bug)
+    }
+
+    /// The initial state: every server a follower in term 0 with an empty log, no message.
+    pub fn init_state(&self) -> State {
+        State {
+            servers: vec![Server::new(); self.n()],
+            network: Network::default(),
+            elections: SmallVec::new(),
+            committed: SmallVec::new(),
+            flags: 0,
+            crashes: 0,
+            drops: 0,
+            dups: 0,
+        }
+    }
+
+    fn is_server(&self, i: ServerId) -> bool {
+        (i as usize) < self.n()
+    }
+
+    // ----- Guards: what Raft allows, with no bounds. -----
+
+    /// Whether `action` may happen in `state`.
+    pub fn enabled(&self, state: &State, action: &Action) -> bool {
+        match action {
+            Action::Timeout(i) => self.can_timeout(state, *i),
+            Action::ClientRequest(i, _) => self.can_client_request(state, *i),
+            Action::AppendEntries {
+                leader,
+                peer,
+                prev_log_index,
+                count,
+            } => self.can_append_entries(state, *leader, *peer, *prev_log_index, *count),
+            Action::AdvanceCommitIndex(i, index) => self.can_advance_commit_index(state, *i, *index),
+            Action::Receive(m) => self.can_receive(state, m),
+            Action::Crash(i) => self.is_server(*i),
+            Action::Drop(m) | Action::Duplicate(m) => state.network.count(m) > 0,
+        }
+    }
+
+    /// A follower or a candidate may time out; a leader does not.
+    pub fn can_timeout(&self, state: &State, i: ServerId) -> bool {
+        self.is_server(i) && state.server(i).role != Role::Leader
+    }
+
+    /// Only a leader accepts client requests.
+    pub fn can_client_request(&self, state: &State, i: ServerId) -> bool {
+        self.is_server(i) && state.server(i).role == Role::Leader
+    }
+
+    /// A leader may send any peer any run of entries its log holds, or none.
+    pub fn can_append_entries(
+        &self,
+        state: &State,
+        leader: ServerId,
+        peer: ServerId,
+        prev_log_index: Index,
+        count: Index,
+    ) -> bool {
+        self.is_server(leader)
+            && self.is_server(peer)
+            && leader != peer
+            && state.server(leader).role == Role::Leader
+            && prev_log_index
+                .checked_add(count)
+                .is_some_and(|end| end <= state.server(leader).last_index())
+    }
+
+    /// A leader may commit index N if N is past its commit index, a majority holds N, and the
+    /// entry at N is of the leader's current term (Figure 2 and §5.4.2: never count replicas of an
+    /// older term's entry).
+    pub fn can_advance_commit_index(&self, state: &State, i: ServerId, index: Index) -> bool {
+        if !self.is_server(i) {
+            return false;
+        }
+        let s = state.server(i);
+        s.role == Role::Leader
+            && index > s.commit_index
+            && index <= s.last_index()
+            && (term_at(&s.log, index) == s.current_term || self.has_bug(Bug::Figure8Commit))
+            && self.replicas(state, i, index) >= majority(self.n())
+    }
+
+    /// How many servers leader `i` knows to hold index `index`, itself included.
+    fn replicas(&self, state: &State, i: ServerId, index: Index) -> usize {
+        let s = state.server(i);
+        1 + (0..self.n())
+            .filter(|&j| j != i as usize && s.match_index[j] >= index)
+            .count()
+    }
+
+    /// A message in flight may be received by its addressee.
+    pub fn can_receive(&self, state: &State, m: &Message) -> bool {
+        self.is_server(m.to) && self.is_server(m.from) && state.network.count(m) > 0
+    }
+
+    // ----- Effects. -----
+
+    /// The state after `action`, or `None` when the action is not enabled. Also records the step
+    /// invariants (terms never decrease, leaders only append) that compare two states.
+    pub fn step(&self, state: &State, action: &Action) -> Option<State> {
+        if !self.enabled(state, action) {
+            return None;
+        }
+        let mut next = state.clone();
+        self.apply(&mut next, action);
+        check_step(state, &mut next);
+        Some(next)
+    }
+
+    /// Applies an enabled action in place.
+    pub fn apply(&self, state: &mut State, action: &Action) {
+        match action {
+            Action::Timeout(i) => self.timeout(state, *i),
+            Action::ClientRequest(i, v) => self.client_request(state, *i, *v),
+            Action::AppendEntries {
+                leader,
+                peer,
+                prev_log_index,
+                count,
+            } => self.append_entries(state, *leader, *peer, *prev_log_index, *count),
+            Action::AdvanceCommitIndex(i, index) => self.advance_commit_index(state, *i, *index),
+            Action::Receive(m) => self.receive(state, m),
+            Action::Crash(i) => self.crash(state, *i),
+            Action::Drop(m) => {
+                state.network.remove(m);
+                state.drops += 1;
+            }
+            Action::Duplicate(m) => {
+                state.network.send(m.clone());
+                state.dups += 1;
+            }
+        }
+    }
+
+    /// Election timeout: term + 1, become candidate, vote for self, RequestVote to every peer.
+    pub fn timeout(&self, state: &mut State, i: ServerId) {
+        let s = &mut state.servers[i as usize];
+        s.current_term += 1;
+        s.voted_for = Some(i);
+        become_candidate(s, i);
+        let (term, last_log_index, last_log_term) = (s.current_term, s.last_index(), s.last_term());
+        for j in 0..self.n() as ServerId {
+            if j != i {
+                state.network.send(Message {
+                    from: i,
+                    to: j,
+                    term,
+                    body: Body::RequestVote {
+                        last_log_index,
+                        last_log_term,
+                    },
+                });
+            }
+        }
+    }
+
+    /// A leader appends a client's value to its log.
+    pub fn client_request(&self, state: &mut State, i: ServerId, value: Value) {
+        let s = &mut state.servers[i as usize];
+        let term = s.current_term;
+        s.log.push(Entry { term, value });
+    }
+
+    /// A leader sends AppendEntries with the entries after `prev_log_index`.
+    pub fn append_entries(
+        &self,
+        state: &mut State,
+        leader: ServerId,
+        peer: ServerId,
+        prev_log_index: Index,
+        count: Index,
+    ) {
+        let s = state.server(leader);
+        let from = prev_log_index as usize;
+        let entries: Log = s.log[from..from + count as usize].iter().copied().collect();
+        let m = Message {
+            from: leader,
+            to: peer,
+            term: s.current_term,
+            body: Body::AppendEntries {
+                prev_log_index,
+                prev_log_term: term_at(&s.log, prev_log_index),
+                entries,
+                leader_commit: s.commit_index,
+            },
+        };
+        state.network.send(m);
+    }
+
+    /// A leader commits through `index`.
+    pub fn advance_commit_index(&self, state: &mut State, i: ServerId, index: Index) {
+        let s = &mut state.servers[i as usize];
+        let old = s.commit_index;
+        s.commit_index = index;
+        let term = s.current_term;
+        let log = s.log.clone();
+        if (old + 1..index).any(|k| term_at(&log, k) < term) && term_at(&log, index) == term {
+            state.flags |= flags::OLD_TERM_COMMITTED_THROUGH_NEW;
+        }
+        record_commits(state, &log, old, index, term);
+    }
+
+    /// A crash and restart: the server keeps current_term, voted_for and log (what Figure 2
+    /// persists) and loses the rest.
+    pub fn crash(&self, state: &mut State, i: ServerId) {
+        let s = &mut state.servers[i as usize];
+        become_follower(s);
+        s.commit_index = 0;
+        if self.has_bug(Bug::ForgetVote) {
+            s.voted_for = None;
+        }
+        state.crashes += 1;
+    }
+
+    /// The addressee handles one copy of `m`.
+    pub fn receive(&self, state: &mut State, m: &Message) {
+        if state.dups > 0 && state.network.count(m) >= 2 {
+            state.flags |= flags::DUPLICATE_DELIVERED;
+        }
+        state.network.remove(m);
+        // Any RPC with a higher term makes the receiver adopt it and step down (Figure 2, "Rules
+        // for Servers"); the stale-term bug skips this for AppendEntries from a lower term only.
+        let s = &mut state.servers[m.to as usize];
+        if m.term > s.current_term {
+            s.current_term = m.term;
+            s.voted_for = None;
+            become_follower(s);
+        }
+        match &m.body {
+            Body::RequestVote {
+                last_log_index,
+                last_log_term,
+            } => self.handle_request_vote(state, m, *last_log_index, *last_log_term),
+            Body::RequestVoteReply { vote_granted } => {
+                self.handle_request_vote_reply(state, m, *vote_granted)
+            }
+            Body::AppendEntries {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => self.handle_append_entries(
+                state,
+                m,
+                *prev_log_index,
+                *prev_log_term,
+                entries,
+                *leader_commit,
+            ),
+            Body::AppendEntriesReply(outcome) => {
+                self.handle_append_entries_reply(state, m, *outcome)
+            }
+        }
+    }
+
+    /// RequestVote: grant if the term is current, no other vote was cast in it, and the
+    /// candidate's log is at least as up-to-date.
+    fn handle_request_vote(
+        &self,
+        state: &mut State,
+        m: &Message,
+        last_log_index: Index,
+        last_log_term: Term,
+    ) {
+        let s = &mut state.servers[m.to as usize];
+        let vote_granted = m.term == s.current_term
+            && s.voted_for.is_none_or(|v| v == m.from)
+            && (self.has_bug(Bug::NoUpToDateCheck)
+                || log_up_to_date(last_log_term, last_log_index, s));
+        if vote_granted {
+            s.voted_for = Some(m.from);
+        }
+        let reply = Message {
+            from: m.to,
+            to: m.from,
+            term: s.current_term,
+            body: Body::RequestVoteReply { vote_granted },
+        };
+        state.network.send(reply);
+    }
+
+    /// A vote for a candidate in its current term; a majority makes it leader.
+    fn handle_request_vote_reply(&self, state: &mut State, m: &Message, vote_granted: bool) {
+        let n = self.n();
+        let s = &mut state.servers[m.to as usize];
+        if m.term != s.current_term || s.role != Role::Candidate || !vote_granted {
+            return;
+        }
+        s.votes_granted |= 1 << m.from;
+        if s.votes_granted.count_ones() as usize >= majority(n) {
+            become_leader(s, n);
+            let election = (s.current_term, m.to);
+            if let Err(at) = state.elections.binary_search(&election) {
+                state.elections.insert(at, election);
+            }
+            if state.crashes > 0 {
+                state.flags |= flags::LEADER_AFTER_RESTART;
+            }
+        }
+    }
+
+    /// AppendEntries at the receiver (Figure 2, "AppendEntries RPC", receiver steps 1 to 5).
+    fn handle_append_entries(
+        &self,
+        state: &mut State,
+        m: &Message,
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: &[Entry],
+        leader_commit: Index,
+    ) {
+        let i = m.to as usize;
+        let s = &mut state.servers[i];
+        let stale = m.term < s.current_term;
+        let outcome = if stale && !self.has_bug(Bug::AcceptStaleTerm) {
+            // 1. Reply false if term < currentTerm.
+            AppendOutcome::StaleTerm
+        } else {
+            if !stale && s.role != Role::Follower {
+                // A candidate (or, only in a broken model, a leader) learns of this term's leader.
+                become_follower(s);
+            }
+            if prev_log_index > s.last_index() {
+                // 2. Reply false if the log has no entry at prevLogIndex...
+                AppendOutcome::Conflict {
+                    conflict_term: 0,
+                    conflict_index: s.last_index() + 1,
+                }
+            } else if term_at(&s.log, prev_log_index) != prev_log_term {
+                // ...or its term there does not match prevLogTerm.
+                let conflict_term = term_at(&s.log, prev_log_index);
+                let conflict_index = s
+                    .log
+                    .iter()
+                    .position(|e| e.term == conflict_term)
+                    .map_or(prev_log_index, |p| p as Index + 1);
+                AppendOutcome::Conflict {
+                    conflict_term,
+                    conflict_index,
+                }
+            } else {
+                // 3./4. Delete a conflicting suffix, append what is new.
+                let truncated = if self.has_bug(Bug::TruncateOnMatch) {
+                    truncate_and_append(&mut s.log, prev_log_index, entries)
+                } else {
+                    append_new_entries(&mut s.log, prev_log_index, entries)
+                };
+                if truncated {
+                    state.flags |= flags::TRUNCATED;
+                }
+                // 5. commitIndex = min(leaderCommit, index of last new entry).
+                let s = &mut state.servers[i];
+                let last_new = prev_log_index + entries.len() as Index;
+                let old = s.commit_index;
+                let new = leader_commit.min(last_new);
+                if new > old {
+                    s.commit_index = new;
+                    let log = s.log.clone();
+                    record_commits(state, &log, old, new, m.term);
+                }
+                AppendOutcome::Success {
+                    match_index: last_new,
+                }
+            }
+        };
+        let reply = Message {
+            from: m.to,
+            to: m.from,
+            term: state.servers[i].current_term,
+            body: Body::AppendEntriesReply(outcome),
+        };
+        state.network.send(reply);
+    }
+
+    /// An AppendEntries reply at a leader of the same term: advance match_index on success, back
+    /// next_index up with the conflict hint on failure. Replies of other terms are ignored (a
+    /// higher one already made it step down).
+    fn handle_append_entries_reply(&self, state: &mut State, m: &Message, outcome: AppendOutcome) {
+        let s = &mut state.servers[m.to as usize];
+        if m.term != s.current_term || s.role != Role::Leader {
+            return;
+        }
+        let peer = m.from as usize;
+        let last = s.last_index();
+        match outcome {
+            AppendOutcome::Success { match_index } => {
+                s.match_index[peer] = s.match_index[peer].max(match_index);
+                s.next_index[peer] = s.next_index[peer].max(match_index + 1);
+            }
+            AppendOutcome::StaleTerm => {}
+            AppendOutcome::Conflict {
+                conflict_term,
+                conflict_index,
+            } => {
+                // With the term hint, skip to just past the leader's last entry of that term;
+                // without it (or when the leader has none), to the follower's first entry of it.
+                let hinted = (conflict_term > 0)
+                    .then(|| s.log.iter().rposition(|e| e.term == conflict_term))
+                    .flatten()
+                    .map_or(conflict_index, |p| p as Index + 2);
+                s.next_index[peer] = hinted.min(last + 1).max(s.match_index[peer] + 1);
+            }
+        }
+    }
+
+    // ----- The bounded enumeration. -----
+
+    /// The canonical, bounded set of actions for exhaustive checking.
+    pub fn bounded_actions(&self, state: &State, actions: &mut Vec<Action>) {
+        let b = &self.bounds;
+        let n = self.n() as ServerId;
+        let inflight = state.network.len();
+        let room = (b.max_inflight as usize).saturating_sub(inflight);
+        for i in 0..n {
+            let s = state.server(i);
+            match s.role {
+                Role::Leader => {
+                    if s.last_index() < b.max_log {
+                        for v in 1..=b.values {
+                            actions.push(Action::ClientRequest(i, v));
+                        }
+                    }
+                    if room >= 1 {
+                        for peer in (0..n).filter(|&p| p != i) {
+                            // Figure 2: send from next_index; any batch size, 0 is a heartbeat.
+                            let prev = s.next_index[peer as usize].saturating_sub(1);
+                            for count in 0..=s.last_index() - prev {
+                                actions.push(Action::AppendEntries {
+                                    leader: i,
+                                    peer,
+                                    prev_log_index: prev,
+                                    count,
+                                });
+                            }
+                        }
+                    }
+                    // The highest index it may commit (the guard allows any lower one too).
+                    if let Some(index) = (s.commit_index + 1..=s.last_index())
+                        .rev()
+                        .find(|&k| self.can_advance_commit_index(state, i, k))
+                    {
+                        actions.push(Action::AdvanceCommitIndex(i, index));
+                    }
+                }
+                Role::Follower | Role::Candidate => {
+                    if s.current_term < b.max_term && room >= n as usize - 1 {
+                        actions.push(Action::Timeout(i));
+                    }
+                }
+            }
+            // A crash only matters if the server has volatile state to lose (or, with the
+            // forget-vote bug, a vote).
+            let loses_something = s.role != Role::Follower
+                || s.commit_index > 0
+                || (self.has_bug(Bug::ForgetVote) && s.voted_for.is_some());
+            if state.crashes < b.max_crashes && loses_something {
+                actions.push(Action::Crash(i));
+            }
+        }
+        for m in state.network.distinct() {
+            actions.push(Action::Receive(m.clone()));
+        }
+        if state.drops < b.max_drops {
+            for m in state.network.distinct() {
+                actions.push(Action::Drop(m.clone()));
+            }
+        }
+        if state.dups < b.max_dups && room >= 1 {
+            for m in state.network.distinct() {
+                actions.push(Action::Duplicate(m.clone()));
+            }
+        }
+    }
+}
+
+// ----- Role changes: the only places a role changes. -----
+
+fn become_follower(s: &mut Server) {
+    s.role = Role::Follower;
+    s.votes_granted = 0;
+    s.next_index = [0; crate::state::MAX_SERVERS];
+    s.match_index = [0; crate::state::MAX_SERVERS];
+}
+
+fn become_candidate(s: &mut Server, i: ServerId) {
+    become_follower(s);
+    s.role = Role::Candidate;
+    s.votes_granted = 1 << i;
+}
+
+fn become_leader(s: &mut Server, n: usize) {
+    s.role = Role::Leader;
+    s.votes_granted = 0;
+    let next = s.last_index() + 1;
+    for j in 0..n {
+        s.next_index[j] = next;
+        s.match_index[j] = 0;
+    }
+}
+
+// ----- Log edits at a follower. -----
+
+/// Figure 2, receiver steps 3 and 4: for each entry, if the log has a different entry at its
+/// index, delete that one and all after it; append entries not already in the log. Returns
+/// whether anything was deleted.
+fn append_new_entries(log: &mut Log, prev_log_index: Index, entries: &[Entry]) -> bool {
+    let mut truncated = false;
+    for (k, e) in entries.iter().enumerate() {
+        let at = prev_log_index as usize + k;
+        match log.get(at) {
+            Some(existing) if existing.term == e.term => {}
+            Some(_) => {
+                log.truncate(at);
+                truncated = true;
+                log.push(*e);
+            }
+            None => log.push(*e),
+        }
+    }
+    truncated
+}
+
+/// The truncate-on-match bug: cut the log after prev_log_index unconditionally, then append.
+fn truncate_and_append(log: &mut Log, prev_log_index: Index, entries: &[Entry]) -> bool {
+    let before: Log = log.clone();
+    log.truncate(prev_log_index as usize);
+    log.extend(entries.iter().copied());
+    !before.starts_with(log) || log.len() < before.len()
+}
+
+/// Records the commit of `log[old+1..=new]` (1-based) in the history; a different entry at an
+/// index already committed is a State Machine Safety violation.
+fn record_commits(state: &mut State, log: &[Entry], old: Index, new: Index, term: Term) {
+    for k in old + 1..=new {
+        let entry = log[k as usize - 1];
+        let at = k as usize - 1;
+        if let Some((first, first_term)) = state.committed.get_mut(at) {
+            if *first != entry {
+                state.flags |= flags::COMMITTED_TWICE;
+            }
+            *first_term = (*first_term).min(term);
+        } else {
+            // A server's commit index only ever covers a prefix, and every index below it was
+            // recorded when it was first committed.
+            debug_assert_eq!(at, state.committed.len(), "commit recorded out of order");
+            state.committed.push((entry, term));
+        }
+    }
+}
+
+/// The step invariants: compare each server before and after the step.
+fn check_step(before: &State, after: &mut State) {
+    for (a, b) in before.servers.iter().zip(&after.servers) {
+        if b.current_term < a.current_term {
+            after.flags |= flags::TERM_DECREASED;
+        }
+        if a.role == Role::Leader
+            && b.role == Role::Leader
+            && a.current_term == b.current_term
+            && !b.log.starts_with(&a.log)
+        {
+            after.flags |= flags::LEADER_APPEND_ONLY_BROKEN;
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The state of the whole cluster: every server, the network, and the history variables that the
+//! properties read.
+//!
+//! Everything here is small and cheap to clone and hash: stateright deduplicates states by a 64-bit
+//! hash of `Hash` alone, so every field that a guard or a property reads is part of `Hash`.
+
+use smallvec::SmallVec;
+
+/// A server's number, `0..servers`.
+pub type ServerId = u8;
+/// A Raft term. 0 is the term before any election.
+pub type Term = u32;
+/// A 1-based log index; 0 is the empty-log sentinel with term 0.
+pub type Index = u32;
+/// A client value. The model's clients propose values `1..=values`.
+pub type Value = u32;
+
+/// The most servers a model can have (the bitsets and the `next_index` arrays are sized for it).
+pub const MAX_SERVERS: usize = 7;
+
+/// One log entry: the term of the leader that created it and the client's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Entry {
+    pub term: Term,
+    pub value: Value,
+}
+
+/// A log, or a run of entries in a message. Short logs live inline.
+pub type Log = SmallVec<[Entry; 4]>;
+
+/// The term of the entry at `index` (1-based); 0 for index 0 and for an index past the end.
+pub fn term_at(log: &[Entry], index: Index) -> Term {
+    if index == 0 {
+        return 0;
+    }
+    log.get(index as usize - 1).map_or(0, |e| e.term)
+}
+
+/// The term of the last entry of `log`, 0 when it is empty.
+pub fn last_term(log: &[Entry]) -> Term {
+    log.last().map_or(0, |e| e.term)
+}
+
+/// A server's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// One server: the persistent state of Figure 2 and the volatile state that the model tracks.
+///
+/// `last_applied` is left out: in this model a server applies exactly what it has committed, so
+/// it would always equal `commit_index`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Server {
+    // Persistent: survives a crash.
+    pub current_term: Term,
+    pub voted_for: Option<ServerId>,
+    pub log: Log,
+    // Volatile: lost in a crash.
+    pub role: Role,
+    pub commit_index: Index,
+    /// Candidates only: the servers that granted their vote, as a bitset.
+    pub votes_granted: u8,
+    /// Leaders only (all zero otherwise): for each server, the next index to send it.
+    pub next_index: [Index; MAX_SERVERS],
+    /// Leaders only (all zero otherwise): for each server, the highest index known to match.
+    pub match_index: [Index; MAX_SERVERS],
+}
+
+impl Server {
+    /// A server as it first boots: term 0, no vote, an empty log.
+    pub fn new() -> Self {
+        Server {
+            current_term: 0,
+            voted_for: None,
+            log: Log::new(),
+            role: Role::Follower,
+            commit_index: 0,
+            votes_granted: 0,
+            next_index: [0; MAX_SERVERS],
+            match_index: [0; MAX_SERVERS],
+        }
+    }
+
+    /// The index of the last entry, 0 for an empty log.
+    pub fn last_index(&self) -> Index {
+        self.log.len() as Index
+    }
+
+    /// The term of the last entry, 0 for an empty log.
+    pub fn last_term(&self) -> Term {
+        last_term(&self.log)
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A message in flight. The network holds messages by content, so two identical messages are two
+/// copies of one.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Message {
+    pub from: ServerId,
+    pub to: ServerId,
+    /// The sender's `current_term` when it sent the message.
+    pub term: Term,
+    pub body: Body,
+}
+
+/// What a message says, besides who sent it to whom and in which term.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Body {
+    RequestVote {
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    RequestVoteReply {
+        vote_granted: bool,
+    },
+    AppendEntries {
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: Log,
+        leader_commit: Index,
+    },
+    AppendEntriesReply(AppendOutcome),
+}
+
+/// The answer to an AppendEntries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AppendOutcome {
+    /// The follower's log matches the leader's through `match_index` (prev_log_index + entries).
+    Success { match_index: Index },
+    /// The AppendEntries came from a stale term; the reply's term tells the sender to step down.
+    StaleTerm,
+    /// The consistency check failed. `conflict_term` is the follower's term at prev_log_index (0
+    /// when its log is too short) and `conflict_index` the first index it holds with that term (its
+    /// log length + 1 when its log is too short): the hint that lets a leader back up by a term at a
+    /// time.
+    Conflict {
+        conflict_term: Term,
+        conflict_index: Index,
+    },
+}
+
+impl Message {
+    /// Whether this message is a request (RequestVote or AppendEntries) rather than a reply.
+    pub fn is_request(&self) -> bool {
+        matches!(
+            self.body,
+            Body::RequestVote { .. } | Body::AppendEntries { .. }
+        )
+    }
+}
+
+/// The network: a multiset of messages, kept sorted so that equal multisets are equal values.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Network {
+    /// Each distinct message with its number of copies (at least 1), sorted by message.
+    pub messages: Vec<(Message, u8)>,
+}
+
+impl Network {
+    /// How many messages are in flight, copies included.
+    pub fn len(&self) -> usize {
+        self.messages.iter().map(|(_, n)| *n as usize).sum()
+    }
+
+    /// Whether no message is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The number of copies of `m` in flight.
+    pub fn count(&self, m: &Message) -> u8 {
+        match self.messages.binary_search_by(|(x, _)| x.cmp(m)) {
+            Ok(i) => self.messages[i].1,
+            Err(_) => 0,
+        }
+    }
+
+    /// Adds one copy of `m`.
+    pub fn send(&mut self, m: Message) {
+        match self.messages.binary_search_by(|(x, _)| x.cmp(&m)) {
+            Ok(i) => self.messages[i].1 += 1,
+            Err(i) => self.messages.insert(i, (m, 1)),
+        }
+    }
+
+    /// Removes one copy of `m`; returns whether there was one.
+    pub fn remove(&mut self, m: &Message) -> bool {
+        match self.messages.binary_search_by(|(x, _)| x.cmp(m)) {
+            Ok(i) => {
+                if self.messages[i].1 > 1 {
+                    self.messages[i].1 -= 1;
+                } else {
+                    self.messages.remove(i);
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Each distinct message once.
+    pub fn distinct(&self) -> impl Iterator<Item = &Message> {
+        self.messages.iter().map(|(m, _)| m)
+    }
+}
+
+/// Flags recorded along a behaviour: witnesses for the sometimes-properties and violations of the
+/// step invariants (which compare a state with its predecessor, so they are checked in the step
+/// and remembered here).
+pub mod flags {
+    /// A follower deleted a conflicting suffix of its log.
+    pub const TRUNCATED: u16 = 1 << 0;
+    /// A server became leader after some server had crashed and restarted.
+    pub const LEADER_AFTER_RESTART: u16 = 1 << 1;
+    /// A leader's commit advance committed an entry of an older term together with one of its own
+    /// (the Figure 8 shape).
+    pub const OLD_TERM_COMMITTED_THROUGH_NEW: u16 = 1 << 2;
+    /// A message was delivered while another copy of it, made by Duplicate, was still in flight.
+    pub const DUPLICATE_DELIVERED: u16 = 1 << 3;
+    /// Violation: a leader removed or changed an entry of its own log.
+    pub const LEADER_APPEND_ONLY_BROKEN: u16 = 1 << 8;
+    /// Violation: a server's current_term went down.
+    pub const TERM_DECREASED: u16 = 1 << 9;
+    /// Violation: two different entries were committed at one index.
+    pub const COMMITTED_TWICE: u16 = 1 << 10;
+}
+
+/// The whole cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct State {
+    pub servers: Vec<Server>,
+    pub network: Network,
+    /// History: every election won, as sorted, distinct (term, leader) pairs.
+    pub elections: SmallVec<[(Term, ServerId); 4]>,
+    /// History: `committed[k]` is the entry first committed at index k+1 and the term of the
+    /// commit (the committing leader's term, or the term of the AppendEntries that told a follower).
+    pub committed: SmallVec<[(Entry, Term); 4]>,
+    /// History: see [`flags`].
+    pub flags: u16,
+    /// Budgets spent so far.
+    pub crashes: u8,
+    pub drops: u8,
+    pub dups: u8,
+}
+
+impl State {
+    /// The server numbered `i`.
+    pub fn server(&self, i: ServerId) -> &Server {
+        &self.servers[i as usize]
+    }
+
+    /// Whether flag `f` (see [`flags`]) is set.
+    pub fn has(&self, f: u16) -> bool {
+        self.flags & f != 0
+    }
+}
