@@ -1,0 +1,265 @@
+//! The codec and untrusted input: round trips, and arbitrary or truncated bytes and arbitrary messages never
+//! panic.
+
+mod common;
+
+use common::Cluster;
+use proptest::prelude::*;
+use raft::{
+    decode, encode, AppendEntries, AppendEntriesReply, Entry, Envelope, Message, PersistentState,
+    RequestVote, RequestVoteReply, StepError,
+};
+
+fn samples() -> Vec<Envelope> {
+    let entries = vec![
+        Entry {
+            term: 3,
+            command: b"hello".to_vec(),
+        },
+        Entry {
+            term: 4,
+            command: vec![],
+        },
+    ];
+    let messages = vec![
+        Message::RequestVote(RequestVote {
+            term: 5,
+            candidate_id: 1,
+            last_log_index: 9,
+            last_log_term: 4,
+        }),
+        Message::RequestVoteReply(RequestVoteReply {
+            term: 5,
+            vote_granted: true,
+        }),
+        Message::AppendEntries(AppendEntries {
+            term: 5,
+            leader_id: 1,
+            prev_log_index: 7,
+            prev_log_term: 3,
+            entries,
+            leader_commit: 6,
+        }),
+        Message::AppendEntriesReply(AppendEntriesReply {
+            term: 5,
+            success: false,
+            prev_log_index: 7,
+            match_index: 0,
+            conflict_term: Some(2),
+            conflict_index: 4,
+        }),
+    ];
+    messages
+        .into_iter()
+        .map(|message| Envelope {
+            from: 1,
+            to: 2,
+            message,
+        })
+        .collect()
+}
+
+#[test]
+fn messages_and_state_round_trip() {
+    for envelope in samples() {
+        let bytes = encode(&envelope);
+        assert_eq!(decode::<Envelope>(&bytes).unwrap(), envelope);
+    }
+    let state = PersistentState {
+        current_term: 7,
+        voted_for: Some(2),
+        log: vec![Entry {
+            term: 1,
+            command: vec![1, 2, 3],
+        }],
+    };
+    assert_eq!(decode::<PersistentState>(&encode(&state)).unwrap(), state);
+}
+
+#[test]
+fn the_encoding_is_compact() {
+    // A heartbeat is a handful of bytes; an entry costs its command plus a few bytes.
+    let heartbeat = Envelope {
+        from: 0,
+        to: 1,
+        message: Message::AppendEntries(AppendEntries {
+            term: 3,
+            leader_id: 0,
+            prev_log_index: 100,
+            prev_log_term: 3,
+            entries: vec![],
+            leader_commit: 100,
+        }),
+    };
+    assert!(
+        encode(&heartbeat).len() <= 12,
+        "{}",
+        encode(&heartbeat).len()
+    );
+    let entry = Entry {
+        term: 3,
+        command: vec![0; 5000],
+    };
+    assert!(encode(&entry).len() <= 5004);
+}
+
+#[test]
+fn every_truncation_and_extension_is_an_error() {
+    for envelope in samples() {
+        let bytes = encode(&envelope);
+        for len in 0..bytes.len() {
+            assert!(
+                decode::<Envelope>(&bytes[..len]).is_err(),
+                "{len} of {} bytes",
+                bytes.len()
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode::<Envelope>(&longer).is_err());
+    }
+}
+
+#[test]
+fn misaddressed_and_foreign_messages_are_refused() {
+    let mut c = Cluster::new(3);
+    let sample = samples().remove(0);
+    let to_other = Envelope {
+        from: 1,
+        to: 2,
+        ..sample.clone()
+    };
+    assert_eq!(
+        c.nodes[0].step(to_other),
+        Err(StepError::WrongAddressee { to: 2, me: 0 })
+    );
+    let from_stranger = Envelope {
+        from: 9,
+        to: 0,
+        ..sample.clone()
+    };
+    assert_eq!(
+        c.nodes[0].step(from_stranger),
+        Err(StepError::UnknownPeer(9))
+    );
+    let from_self = Envelope {
+        from: 0,
+        to: 0,
+        ..sample.clone()
+    };
+    assert_eq!(c.nodes[0].step(from_self), Err(StepError::UnknownPeer(0)));
+    // A RequestVote whose candidate is not its sender.
+    let spoofed = Envelope {
+        from: 2,
+        to: 0,
+        ..sample
+    };
+    assert!(matches!(
+        c.nodes[0].step(spoofed),
+        Err(StepError::Malformed(_))
+    ));
+    assert!(!c.nodes[0].has_ready(), "a refused message leaves no trace");
+}
+
+fn arb_entry() -> impl Strategy<Value = Entry> {
+    (0u64..6, prop::collection::vec(any::<u8>(), 0..3))
+        .prop_map(|(term, command)| Entry { term, command })
+}
+
+/// Small values most of the time (so that messages interact with real state), extremes sometimes.
+fn arb_index() -> impl Strategy<Value = u64> {
+    prop_oneof![8 => 0u64..8, 1 => any::<u64>(), 1 => Just(u64::MAX)]
+}
+
+fn arb_message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        (0u64..6, 0u64..4, arb_index(), 0u64..6).prop_map(|(term, c, i, t)| Message::RequestVote(
+            RequestVote {
+                term,
+                candidate_id: c,
+                last_log_index: i,
+                last_log_term: t
+            }
+        )),
+        (0u64..6, any::<bool>()).prop_map(|(term, g)| Message::RequestVoteReply(
+            RequestVoteReply {
+                term,
+                vote_granted: g
+            }
+        )),
+        (
+            0u64..6,
+            0u64..4,
+            arb_index(),
+            0u64..6,
+            prop::collection::vec(arb_entry(), 0..4),
+            arb_index()
+        )
+            .prop_map(|(term, l, p, pt, entries, lc)| Message::AppendEntries(
+                AppendEntries {
+                    term,
+                    leader_id: l,
+                    prev_log_index: p,
+                    prev_log_term: pt,
+                    entries,
+                    leader_commit: lc,
+                }
+            )),
+        (
+            0u64..6,
+            any::<bool>(),
+            arb_index(),
+            arb_index(),
+            prop::option::of(0u64..6),
+            arb_index()
+        )
+            .prop_map(|(term, success, p, m, ct, ci)| Message::AppendEntriesReply(
+                AppendEntriesReply {
+                    term,
+                    success,
+                    prev_log_index: p,
+                    match_index: m,
+                    conflict_term: ct,
+                    conflict_index: ci,
+                }
+            )),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        let _ = decode::<Envelope>(&bytes);
+        let _ = decode::<PersistentState>(&bytes);
+        let _ = decode::<Message>(&bytes);
+    }
+
+    #[test]
+    fn decoding_corrupted_encodings_never_panics(index in 0usize..4, flip in any::<usize>(), byte in any::<u8>()) {
+        let mut bytes = encode(&samples()[index]);
+        let at = flip % bytes.len();
+        bytes[at] = byte;
+        let _ = decode::<Envelope>(&bytes);
+    }
+
+    /// Arbitrary messages from arbitrary peers, interleaved with ticks and proposals, never panic, and the
+    /// node's internal invariants (debug assertions) hold throughout.
+    #[test]
+    fn arbitrary_messages_never_panic(
+        steps in prop::collection::vec((0usize..3, 0u64..4, 0u64..4, arb_message(), 0u8..4), 1..60)
+    ) {
+        let mut c = Cluster::new(3);
+        c.elect(0);
+        let (_, msgs) = c.propose(0, "a");
+        c.deliver_all(msgs);
+        for (node, from, to, message, action) in steps {
+            match action {
+                0 => c.nodes[node].tick(),
+                1 => { let _ = c.nodes[node].propose(b"p".to_vec()); }
+                _ => { let _ = c.nodes[node].step(Envelope { from, to, message }); }
+            }
+            let ready = c.nodes[node].ready();
+            let _ = ready.persisted();
+        }
+    }
+}
