@@ -36,7 +36,9 @@ pub struct NotLeader {
     pub leader: Option<NodeId>,
 }
 
-/// [`Node::step`] refused a message; the node's state is unchanged and nothing is sent.
+/// [`Node::step`] refused a message. Nothing is sent in reply (not even to a request). For `WrongAddressee`,
+/// `UnknownPeer` and malformed field values the node is untouched; a well-formed AppendEntries that would
+/// overwrite a committed entry is refused after its term has been adopted.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum StepError {
     /// The envelope is addressed to another server.
@@ -63,6 +65,8 @@ pub struct Node {
     /// Every server of the cluster, including `id`, in the caller's order. Per-peer state is indexed by position
     /// in this list, so iteration order is deterministic.
     peers: Vec<NodeId>,
+    /// Position of `id` in `peers`.
+    me: usize,
     config: Config,
     rng: ChaCha8Rng,
 
@@ -138,6 +142,7 @@ impl Node {
         let mut node = Node {
             id,
             peers: peers.to_vec(),
+            me: peers.iter().position(|&p| p == id).expect("checked above"),
             config,
             rng: ChaCha8Rng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             current_term: state.current_term,
@@ -753,8 +758,7 @@ impl Node {
     }
 
     fn self_position(&self) -> usize {
-        self.position(self.id)
-            .expect("peers contains id (checked in new)")
+        self.me
     }
 
     /// Votes or matches needed to decide: a majority of all servers.
