@@ -1,28 +1,59 @@
 //! The replicated log, with the paper's 1-based indexes (index 0 is a sentinel entry of term 0).
 
-use crate::{Entry, Index, Term};
+use std::sync::Arc;
+
+use crate::{Entry, Index, NodeId, PersistentState, Term};
 
 /// The log of one server. Holds entries `1..=last_index()`.
+///
+/// The entries live inside a shared [`PersistentState`], so that handing the durable state to a
+/// [`Ready`](crate::Ready) costs a reference count, not a copy of the log: the copy happens only if the log is
+/// changed while a `Ready` still holds the old state (copy-on-write).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RaftLog {
-    entries: Vec<Entry>,
+    /// Only `log` is authoritative here; `current_term` and `voted_for` are filled in by [`RaftLog::durable`].
+    state: Arc<PersistentState>,
 }
 
 impl RaftLog {
     pub(crate) fn from_entries(entries: Vec<Entry>) -> Self {
-        RaftLog { entries }
+        RaftLog {
+            state: Arc::new(PersistentState {
+                current_term: 0,
+                voted_for: None,
+                log: entries,
+            }),
+        }
     }
 
     pub(crate) fn entries(&self) -> &[Entry] {
-        &self.entries
+        &self.state.log
+    }
+
+    fn entries_mut(&mut self) -> &mut Vec<Entry> {
+        &mut Arc::make_mut(&mut self.state).log
+    }
+
+    /// The whole durable state with this log, shared.
+    pub(crate) fn durable(
+        &mut self,
+        current_term: Term,
+        voted_for: Option<NodeId>,
+    ) -> Arc<PersistentState> {
+        if self.state.current_term != current_term || self.state.voted_for != voted_for {
+            let state = Arc::make_mut(&mut self.state);
+            state.current_term = current_term;
+            state.voted_for = voted_for;
+        }
+        Arc::clone(&self.state)
     }
 
     pub(crate) fn last_index(&self) -> Index {
-        self.entries.len() as Index
+        self.entries().len() as Index
     }
 
     pub(crate) fn last_term(&self) -> Term {
-        self.entries.last().map_or(0, |e| e.term)
+        self.entries().last().map_or(0, |e| e.term)
     }
 
     /// The term of the entry at `index`, `Some(0)` for the sentinel index 0, `None` beyond the log.
@@ -35,17 +66,18 @@ impl RaftLog {
 
     pub(crate) fn entry(&self, index: Index) -> Option<&Entry> {
         let position = usize::try_from(index.checked_sub(1)?).ok()?;
-        self.entries.get(position)
+        self.entries().get(position)
     }
 
     /// Entries `from..=last_index()`, at most `max` of them. `from` must be at least 1.
     pub(crate) fn slice_from(&self, from: Index, max: usize) -> &[Entry] {
         debug_assert!(from >= 1);
+        let entries = self.entries();
         let start = usize::try_from(from - 1)
             .unwrap_or(usize::MAX)
-            .min(self.entries.len());
-        let end = start.saturating_add(max).min(self.entries.len());
-        &self.entries[start..end]
+            .min(entries.len());
+        let end = start.saturating_add(max).min(entries.len());
+        &entries[start..end]
     }
 
     /// The first index holding an entry of `term`, searching backwards from `index` (which must hold `term`).
@@ -83,7 +115,7 @@ impl RaftLog {
 
     pub(crate) fn append(&mut self, entry: Entry) -> Index {
         debug_assert!(entry.term >= self.last_term(), "log terms never decrease");
-        self.entries.push(entry);
+        self.entries_mut().push(entry);
         self.last_index()
     }
 
@@ -99,11 +131,11 @@ impl RaftLog {
                 Some(term) if term == entry.term => continue,
                 Some(_) => {
                     // A conflict: everything from `index` on was never committed (Log Matching), so drop it.
-                    self.entries.truncate((index - 1) as usize);
+                    self.entries_mut().truncate((index - 1) as usize);
                 }
                 None => {}
             }
-            self.entries.extend_from_slice(&entries[offset..]);
+            self.entries_mut().extend_from_slice(&entries[offset..]);
             return true;
         }
         false
@@ -146,13 +178,13 @@ mod tests {
     fn merge_only_truncates_on_conflict() {
         let mut log = log_of(&[1, 1, 2, 2]);
         // A shorter, matching AppendEntries changes nothing.
-        assert!(!log.merge(1, &log_of(&[1, 2]).entries));
+        assert!(!log.merge(1, log_of(&[1, 2]).entries()));
         assert_eq!(terms(&log), vec![1, 1, 2, 2]);
         // A conflict at index 3 drops 3.. and appends.
-        assert!(log.merge(2, &log_of(&[3]).entries));
+        assert!(log.merge(2, log_of(&[3]).entries()));
         assert_eq!(terms(&log), vec![1, 1, 3]);
         // Appending past the end.
-        assert!(log.merge(3, &log_of(&[3, 3]).entries));
+        assert!(log.merge(3, log_of(&[3, 3]).entries()));
         assert_eq!(terms(&log), vec![1, 1, 3, 3, 3]);
     }
 

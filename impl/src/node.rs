@@ -278,7 +278,7 @@ impl Node {
     pub fn ready(&mut self) -> Ready {
         let persist = if self.persist_dirty {
             self.persist_dirty = false;
-            Some(self.persistent_state())
+            Some(self.log.durable(self.current_term, self.voted_for))
         } else {
             None
         };

@@ -1,5 +1,7 @@
 //! The node's output: what to persist, then (only once that is durable) what to send and what to apply.
 
+use std::sync::Arc;
+
 use crate::{Envelope, Index, PersistentState, Term};
 
 /// A committed entry for the state machine. Applies come out in index order, each index once per
@@ -24,7 +26,8 @@ pub enum Apply {
 #[must_use = "a Ready holds messages and applies that are lost if it is dropped"]
 #[derive(Debug, Default)]
 pub struct Ready {
-    pub(crate) persist: Option<PersistentState>,
+    /// Shared with the node's log until the node changes it (copy-on-write), so producing it is O(1).
+    pub(crate) persist: Option<Arc<PersistentState>>,
     pub(crate) released: Released,
 }
 
@@ -32,7 +35,7 @@ impl Ready {
     /// The state to make durable before releasing anything: `Some` when `current_term`, `voted_for` or the log
     /// changed since the previous `Ready`.
     pub fn persist(&self) -> Option<&PersistentState> {
-        self.persist.as_ref()
+        self.persist.as_deref()
     }
 
     /// Call once [`persist`](Ready::persist) is durable (or was `None`): returns the messages to send and the
