@@ -1,1 +1,200 @@
-fn main() {}
+//! The stress runner: runs Lab 2 tests over many seeds on worker threads and prints the table of
+//! the standard stress-testing scripts (failed runs, total runs, simulated time per test).
+//!
+//! ```text
+//! cargo run --release -p conformance --bin labtest -- -n 120 -j 2 2A 2B 2C
+//! ```
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use conformance::lab::{run, LabTest, Outcome, TESTS};
+
+/// Stress-run Lab 2 tests on the deterministic simulator.
+#[derive(Parser, Debug)]
+#[command(name = "labtest")]
+struct Args {
+    /// Seeds (runs) per test.
+    #[arg(short = 'n', long = "iterations", default_value_t = 10)]
+    n: u64,
+    /// Worker threads.
+    #[arg(short = 'j', long = "workers", default_value_t = 2)]
+    j: usize,
+    /// First seed; test runs use seeds first..first+n.
+    #[arg(short = 's', long = "seed", default_value_t = 1)]
+    seed: u64,
+    /// Print the tester's own begin/end lines (noisy).
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    /// Tests to run: Go names (TestBackup2B), Rust names (backup_2b) or parts (2A, 2B, 2C).
+    #[arg(required = true)]
+    tests: Vec<String>,
+}
+
+fn select(names: &[String]) -> Result<Vec<&'static LabTest>> {
+    let mut out: Vec<&'static LabTest> = Vec::new();
+    for name in names {
+        let matched: Vec<&'static LabTest> = TESTS
+            .iter()
+            .filter(|t| t.part.eq_ignore_ascii_case(name) || t.go_name == name || t.name == name)
+            .collect();
+        if matched.is_empty() {
+            bail!("no test or part named {name:?}");
+        }
+        for t in matched {
+            if !out.iter().any(|o| o.go_name == t.go_name) {
+                out.push(t);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn mean_std(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let tests = select(&args.tests)?;
+    if args.j == 0 {
+        bail!("-j must be at least 1");
+    }
+    let jobs: Vec<(usize, u64)> = (0..tests.len())
+        .flat_map(|t| (0..args.n).map(move |k| (t, args.seed + k)))
+        .collect();
+    let total = jobs.len();
+    // Failures are reported in the table with their seeds; the default hook would interleave a
+    // backtrace note per failed run.
+    std::panic::set_hook(Box::new(|_| {}));
+
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+    let mut results: Vec<Vec<Outcome>> = vec![Vec::new(); tests.len()];
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..args.j.min(total.max(1)) {
+            let tx = tx.clone();
+            let (jobs, next, tests) = (&jobs, &next, &tests);
+            let quiet = !args.verbose;
+            std::thread::Builder::new()
+                .stack_size(16 << 20)
+                .spawn_scoped(scope, move || loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(t, seed)) = jobs.get(k) else { break };
+                    let out = run(tests[t], seed, quiet);
+                    if tx.send((t, out)).is_err() {
+                        break;
+                    }
+                })
+                .context("spawning a worker")?;
+        }
+        drop(tx);
+        let mut done = 0usize;
+        let mut failed = 0usize;
+        let mut last_pct = usize::MAX;
+        let stderr = std::io::stderr();
+        // On a terminal, one line rewritten in place; in a log, a line every 10%.
+        let tty = stderr.is_terminal();
+        let step = if tty { 1 } else { 10 };
+        for (t, out) in rx {
+            done += 1;
+            if let Some(msg) = &out.failure {
+                failed += 1;
+                let _ = writeln!(
+                    stderr.lock(),
+                    "\nFAIL {} seed {}: {}",
+                    tests[t].go_name,
+                    out.seed,
+                    first_line(msg)
+                );
+            }
+            results[t].push(out);
+            let pct = done * 100 / total / step * step;
+            if pct != last_pct {
+                last_pct = pct;
+                let _ = write!(
+                    stderr.lock(),
+                    "{}[{done:>6}/{total}] {pct:>3}%  failed {failed}  {:.1}s{}",
+                    if tty { "\r" } else { "" },
+                    started.elapsed().as_secs_f64(),
+                    if tty { "" } else { "\n" },
+                );
+            }
+        }
+        if tty {
+            let _ = writeln!(stderr.lock());
+        }
+        Ok(())
+    })?;
+    let wall = started.elapsed().as_secs_f64();
+
+    let width = tests
+        .iter()
+        .map(|t| t.go_name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:<width$}  {:>6}  {:>6}  {:>15}",
+        "Test", "Failed", "Total", "Time (sim s)"
+    );
+    println!("{}", "-".repeat(width + 33));
+    let mut runs = 0;
+    let mut failed_runs = Vec::new();
+    for (t, outs) in tests.iter().zip(&results) {
+        let secs: Vec<f64> = outs.iter().map(|o| o.sim_secs).collect();
+        let (mean, std) = mean_std(&secs);
+        let mut failed: Vec<&Outcome> = outs.iter().filter(|o| o.failure.is_some()).collect();
+        failed.sort_by_key(|o| o.seed);
+        println!(
+            "{:<width$}  {:>6}  {:>6}  {:>15}",
+            t.go_name,
+            failed.len(),
+            outs.len(),
+            format!("{mean:.2} ± {std:.2}")
+        );
+        runs += outs.len();
+        failed_runs.extend(failed.into_iter().map(|o| (t, o)));
+    }
+    println!();
+    println!("wall-clock time: {wall:.2} s");
+    if !failed_runs.is_empty() {
+        println!(
+            "failures (replay with LAB_SEED=<seed> cargo test --release -p conformance <test>):"
+        );
+        for (t, o) in &failed_runs {
+            println!(
+                "  {} ({}) seed {}: {}",
+                t.go_name,
+                t.name,
+                o.seed,
+                first_line(o.failure.as_deref().unwrap_or(""))
+            );
+        }
+    }
+    println!(
+        "total: runs={runs} failed={} wall={wall:.2}s",
+        failed_runs.len()
+    );
+    if !failed_runs.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn first_line(s: &str) -> &str {
+    let line = s.lines().next().unwrap_or("");
+    // Commands of TestRPCBytes2B are 5000 characters long.
+    match line.char_indices().nth(300) {
+        Some((i, _)) => &line[..i],
+        None => line,
+    }
+}
