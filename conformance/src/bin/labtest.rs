@@ -113,7 +113,7 @@ fn main() -> Result<()> {
                     "\nFAIL {} seed {}: {}",
                     tests[t].go_name,
                     out.seed,
-                    first_line(msg)
+                    first_line(&msg.to_string())
                 );
             }
             results[t].push(out);
@@ -176,7 +176,10 @@ fn main() -> Result<()> {
                 t.go_name,
                 t.name,
                 o.seed,
-                first_line(o.failure.as_deref().unwrap_or(""))
+                o.failure
+                    .as_ref()
+                    .map(|f| first_line(&f.to_string()).to_string())
+                    .unwrap_or_default()
             );
         }
     }
@@ -190,11 +193,11 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn first_line(s: &str) -> &str {
+fn first_line(s: &str) -> String {
     let line = s.lines().next().unwrap_or("");
     // Commands of TestRPCBytes2B are 5000 characters long.
     match line.char_indices().nth(300) {
-        Some((i, _)) => &line[..i],
-        None => line,
+        Some((i, _)) => format!("{}...", &line[..i]),
+        None => line.to_string(),
     }
 }

@@ -17,6 +17,7 @@ use std::rc::{Rc, Weak};
 use raft::{Apply, Envelope, Node, Released};
 
 use super::config::Inner;
+use super::encoder::StateEncoder;
 use super::persister::Persister;
 use crate::sim::{Micros, MS};
 
@@ -30,6 +31,8 @@ pub(crate) struct Instance {
     pub(crate) generation: u64,
     /// The persister this instance writes to (the tester may since have replaced its own).
     pub(crate) persister: Persister,
+    /// Encodes this instance's durable state for the persister.
+    pub(crate) encoder: StateEncoder,
 }
 
 impl Inner {
@@ -57,6 +60,7 @@ impl Inner {
             node,
             generation,
             persister,
+            encoder: StateEncoder::default(),
         }
     }
 
@@ -79,7 +83,7 @@ impl Inner {
             if let Some(state) = ready.persist() {
                 // Durable before anything is released: the Ready API enforces the order.
                 let snapshot = inst.persister.read_snapshot();
-                inst.persister.save(raft::encode(state), snapshot);
+                inst.persister.save(inst.encoder.encode(state), snapshot);
             }
             Some(ready.persisted())
         } else {

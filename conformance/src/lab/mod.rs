@@ -6,6 +6,7 @@
 mod adapter;
 pub mod cmd;
 pub mod config;
+mod encoder;
 pub mod persister;
 pub mod runner;
 pub mod tests_2a;
@@ -16,7 +17,7 @@ pub use adapter::TICK;
 pub use cmd::Cmd;
 pub use config::{fatal, Config};
 pub use persister::Persister;
-pub use runner::{run, run_from_env, LabTest, Outcome};
+pub use runner::{run, run_from_env, LabError, LabTest, Outcome};
 
 macro_rules! lab_tests {
     ($($part:literal $go:literal $module:ident :: $name:ident),* $(,)?) => {

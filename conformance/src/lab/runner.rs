@@ -40,8 +40,26 @@ pub struct Outcome {
     pub fingerprint: u64,
     /// Events the simulator ran.
     pub events: u64,
-    /// The failure message, if the test failed.
-    pub failure: Option<String>,
+    /// Why the test failed, if it did.
+    pub failure: Option<LabError>,
+}
+
+/// Why a test run failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LabError {
+    /// A check of the tester failed (Go's `t.Fatalf` or the applier's `log.Fatalf`); the message
+    /// is the Go tester's.
+    #[error("{0}")]
+    Fatal(String),
+    /// The run passed the per-test limit of 120 s of (virtual) time.
+    #[error("test took longer than 120 seconds")]
+    Timeout,
+    /// The simulation could not go on (a deadlock or a livelock).
+    #[error(transparent)]
+    Sim(SimError),
+    /// Something else panicked: the adapter found the core breaking its contract, or a bug.
+    #[error("panic: {0}")]
+    Panic(String),
 }
 
 thread_local! {
@@ -64,16 +82,16 @@ pub fn run(test: &LabTest, seed: u64, quiet: bool) -> Outcome {
     let result = catch_unwind(AssertUnwindSafe(|| sim.block_on(body)));
     let failure = match result {
         Ok(Ok(())) => None,
-        Ok(Err(SimError::Deadline { .. })) => Some("test took longer than 120 seconds".to_string()),
-        Ok(Err(e)) => Some(e.to_string()),
+        Ok(Err(SimError::Deadline { .. })) => Some(LabError::Timeout),
+        Ok(Err(e)) => Some(LabError::Sim(e)),
         Err(payload) => Some(if let Some(f) = payload.downcast_ref::<Failure>() {
-            f.0.clone()
+            LabError::Fatal(f.0.clone())
         } else if let Some(s) = payload.downcast_ref::<String>() {
-            format!("panic: {s}")
+            LabError::Panic(s.clone())
         } else if let Some(s) = payload.downcast_ref::<&str>() {
-            format!("panic: {s}")
+            LabError::Panic(s.to_string())
         } else {
-            "panic".to_string()
+            LabError::Panic("non-string payload".to_string())
         }),
     };
     // A panic leaves tasks and events behind; drop them so that nothing keeps the run alive.

@@ -1,0 +1,167 @@
+//! Incremental encoding of a node's durable state.
+//!
+//! The core hands out its whole `PersistentState` (term, vote, the entire log) whenever any of it
+//! changes, and the Persister must hold it encoded with the real codec. Encoding the whole log
+//! again at every change makes long tests quadratic (TestReliableChurn2C commits thousands of
+//! entries and persists about twelve thousand times). A log only ever changes by losing a suffix
+//! and gaining entries, so this encoder keeps the encoding of each entry from the previous save,
+//! finds the first entry that differs (comparing term and command bytes, so the result is exact
+//! whatever the core does), and encodes only from there.
+//!
+//! The result is byte-for-byte `raft::encode(state)`. That relies on the codec laying out a struct
+//! as its fields in order and a sequence as its length followed by its elements, with each
+//! entry's command bytes last; the encoder checks itself against `raft::encode` whenever a check
+//! is cheap (short logs, which every test starts with), and gives up on incremental encoding for
+//! good if the layout ever disagrees (for example after a change of `PersistentState`).
+
+use raft::{Entry, PersistentState};
+
+/// Below this many entries every save is checked against a full encoding.
+const CHECK_BELOW: usize = 16;
+
+/// One encoded entry.
+#[derive(Clone, Copy)]
+struct Meta {
+    term: u64,
+    /// Where the entry's encoding ends in `bytes`.
+    end: usize,
+    /// The length of its command, whose bytes end its encoding.
+    len: usize,
+}
+
+/// Encodes successive states of one node, reusing the encoding of an unchanged log prefix.
+#[derive(Default)]
+pub(crate) struct StateEncoder {
+    /// The encodings of the entries of the last state, concatenated.
+    bytes: Vec<u8>,
+    /// What is known of each entry encoded last time.
+    meta: Vec<Meta>,
+    /// Set when the layout assumption failed: encode everything, every time.
+    disabled: bool,
+}
+
+impl StateEncoder {
+    /// `raft::encode(state)`.
+    pub(crate) fn encode(&mut self, state: &PersistentState) -> Vec<u8> {
+        if self.disabled {
+            return raft::encode(state);
+        }
+        let log = &state.log;
+        let keep = self.common_prefix(log);
+        let start = if keep == 0 {
+            0
+        } else {
+            self.meta[keep - 1].end
+        };
+        self.bytes.truncate(start);
+        self.meta.truncate(keep);
+        for e in &log[keep..] {
+            self.bytes.extend_from_slice(&raft::encode(e));
+            self.meta.push(Meta {
+                term: e.term,
+                end: self.bytes.len(),
+                len: e.command.len(),
+            });
+        }
+        let mut out = raft::encode(&(state.current_term, state.voted_for, log.len()));
+        out.extend_from_slice(&self.bytes);
+        if log.len() < CHECK_BELOW {
+            let full = raft::encode(state);
+            if full != out {
+                self.disabled = true;
+                return full;
+            }
+        }
+        out
+    }
+
+    /// How many leading entries of `log` are exactly those encoded last time.
+    fn common_prefix(&self, log: &[Entry]) -> usize {
+        let n = log.len().min(self.meta.len());
+        for (k, (e, m)) in log.iter().zip(&self.meta).enumerate() {
+            // Same term and same command bytes give the same encoding: the codec is
+            // deterministic.
+            if m.term != e.term
+                || m.len != e.command.len()
+                || !same_bytes(&self.bytes[m.end - m.len..m.end], &e.command)
+            {
+                return k;
+            }
+        }
+        n
+    }
+}
+
+/// Slice equality, inlined: the slices here are a few bytes long, where a call to `memcmp`
+/// costs more than the comparison.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        if u64::from_ne_bytes(x.try_into().expect("8 bytes"))
+            != u64::from_ne_bytes(y.try_into().expect("8 bytes"))
+        {
+            return false;
+        }
+    }
+    ca.remainder()
+        .iter()
+        .zip(cb.remainder())
+        .all(|(x, y)| x == y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn matches_the_codec_through_random_truncations_and_appends() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut enc = StateEncoder::default();
+        let mut state = PersistentState {
+            current_term: 0,
+            voted_for: None,
+            log: Vec::new(),
+        };
+        for step in 0..2000 {
+            match rng.random_range(0..20) {
+                0 => {
+                    let keep = rng.random_range(state.log.len() / 2..=state.log.len());
+                    state.log.truncate(keep);
+                }
+                1 => {
+                    state.current_term += rng.random_range(0..300);
+                    state.voted_for = if rng.random() {
+                        Some(rng.random_range(0..5))
+                    } else {
+                        None
+                    };
+                }
+                2 if !state.log.is_empty() => {
+                    // Same term, different command: must be noticed.
+                    let k = rng.random_range(0..state.log.len());
+                    state.log[k].command = vec![rng.random(); rng.random_range(0..4)];
+                }
+                _ => {
+                    let len = rng.random_range(0..200);
+                    state.log.push(Entry {
+                        term: state.current_term,
+                        command: (0..len).map(|_| rng.random()).collect(),
+                    });
+                }
+            }
+            assert_eq!(enc.encode(&state), raft::encode(&state), "step {step}");
+        }
+        assert!(!enc.disabled);
+        assert!(
+            state.log.len() > CHECK_BELOW,
+            "the unchecked path was exercised"
+        );
+    }
+}
