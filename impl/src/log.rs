@@ -122,8 +122,8 @@ impl RaftLog {
     /// Stores `entries` at `prev_index + 1 ..` as the AppendEntries receiver does (Figure 2, steps 3 and 4): an
     /// existing entry that conflicts (same index, different term) is deleted with all that follow it; entries the
     /// log already holds are left alone, so a stale, shorter AppendEntries never truncates the log. The caller has
-    /// checked that the log matches at `prev_index`. Returns true if the log changed.
-    pub(crate) fn merge(&mut self, prev_index: Index, entries: &[Entry]) -> bool {
+    /// checked that the log matches at `prev_index`. Returns the first index that changed, if any.
+    pub(crate) fn merge(&mut self, prev_index: Index, entries: &[Entry]) -> Option<Index> {
         debug_assert!(prev_index <= self.last_index());
         for (offset, entry) in entries.iter().enumerate() {
             let index = prev_index + 1 + offset as Index;
@@ -136,9 +136,9 @@ impl RaftLog {
                 None => {}
             }
             self.entries_mut().extend_from_slice(&entries[offset..]);
-            return true;
+            return Some(index);
         }
-        false
+        None
     }
 }
 
@@ -178,13 +178,13 @@ mod tests {
     fn merge_only_truncates_on_conflict() {
         let mut log = log_of(&[1, 1, 2, 2]);
         // A shorter, matching AppendEntries changes nothing.
-        assert!(!log.merge(1, log_of(&[1, 2]).entries()));
+        assert_eq!(log.merge(1, log_of(&[1, 2]).entries()), None);
         assert_eq!(terms(&log), vec![1, 1, 2, 2]);
         // A conflict at index 3 drops 3.. and appends.
-        assert!(log.merge(2, log_of(&[3]).entries()));
+        assert_eq!(log.merge(2, log_of(&[3]).entries()), Some(3));
         assert_eq!(terms(&log), vec![1, 1, 3]);
         // Appending past the end.
-        assert!(log.merge(3, log_of(&[3, 3]).entries()));
+        assert_eq!(log.merge(3, log_of(&[3, 3]).entries()), Some(4));
         assert_eq!(terms(&log), vec![1, 1, 3, 3, 3]);
     }
 

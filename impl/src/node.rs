@@ -95,6 +95,8 @@ pub struct Node {
     // Output not yet handed out by `ready`.
     /// `current_term`, `voted_for` or the log changed since the last `Ready`.
     persist_dirty: bool,
+    /// The lowest log index written (appended or overwritten) since the last `Ready`, if any.
+    log_changed_from: Option<Index>,
     outbox: Vec<Envelope>,
 }
 
@@ -159,6 +161,7 @@ impl Node {
             heartbeat_elapsed: 0,
             match_scratch: Vec::with_capacity(n),
             persist_dirty: false,
+            log_changed_from: None,
             outbox: Vec::new(),
         };
         node.reset_election_timer();
@@ -189,8 +192,8 @@ impl Node {
         self.check_invariants();
     }
 
-    /// Handles one message. A request (RequestVote, AppendEntries) from a peer always produces exactly one reply
-    /// to it in the next [`Ready`]. Replies may be stale, duplicated or reordered; they are judged on their
+    /// Handles one message. A request (RequestVote, AppendEntries) that is accepted (`Ok`) produces exactly one
+    /// reply to its sender in the next [`Ready`]. Replies may be stale, duplicated or reordered; they are judged on their
     /// content alone. Never panics, whatever the message says.
     pub fn step(&mut self, envelope: Envelope) -> Result<(), StepError> {
         let Envelope { from, to, message } = envelope;
@@ -257,7 +260,7 @@ impl Node {
             term: self.current_term,
             command,
         });
-        self.persist_dirty = true;
+        self.log_changed(index);
         // Pipelining: followers known to be in step get the entry now, without waiting for earlier replies.
         // Followers being probed get it once the probe succeeds.
         for position in 0..self.peers.len() {
@@ -276,6 +279,7 @@ impl Node {
 
     /// Takes everything produced since the previous call: state to persist, then messages and applies.
     pub fn ready(&mut self) -> Ready {
+        let log_changed_from = self.log_changed_from.take();
         let persist = if self.persist_dirty {
             self.persist_dirty = false;
             Some(self.log.durable(self.current_term, self.voted_for))
@@ -301,6 +305,7 @@ impl Node {
         let messages = std::mem::take(&mut self.outbox);
         Ready {
             persist,
+            log_changed_from,
             released: Released { messages, applies },
         }
     }
@@ -580,8 +585,8 @@ impl Node {
             }
         }
         // Steps 3 and 4: truncate only on an actual conflict, append what is new.
-        if self.log.merge(m.prev_log_index, &m.entries) {
-            self.persist_dirty = true;
+        if let Some(changed) = self.log.merge(m.prev_log_index, &m.entries) {
+            self.log_changed(changed);
         }
         // Step 5: commit_index = min(leader_commit, index of last new entry). Only entries this request proved
         // to match count; entries past them may be stale.
@@ -725,6 +730,12 @@ impl Node {
 
     // ----------------------------------------------------------------------------------------------------------
     // Helpers
+
+    /// Records that the log changed from `index` on, so the next `Ready` persists it.
+    fn log_changed(&mut self, index: Index) {
+        self.persist_dirty = true;
+        self.log_changed_from = Some(self.log_changed_from.map_or(index, |i| i.min(index)));
+    }
 
     fn send(&mut self, to: NodeId, message: Message) {
         self.outbox.push(Envelope {

@@ -28,6 +28,7 @@ pub enum Apply {
 pub struct Ready {
     /// Shared with the node's log until the node changes it (copy-on-write), so producing it is O(1).
     pub(crate) persist: Option<Arc<PersistentState>>,
+    pub(crate) log_changed_from: Option<Index>,
     pub(crate) released: Released,
 }
 
@@ -36,6 +37,13 @@ impl Ready {
     /// changed since the previous `Ready`.
     pub fn persist(&self) -> Option<&PersistentState> {
         self.persist.as_deref()
+    }
+
+    /// The lowest log index appended or overwritten since the previous `Ready` (`None` if the log did not
+    /// change). Entries below it are unchanged, so a caller can persist the log incrementally: keep the durable
+    /// entries `1..from` and write the rest from [`persist`](Ready::persist), whose log is complete.
+    pub fn log_changed_from(&self) -> Option<Index> {
+        self.log_changed_from
     }
 
     /// Call once [`persist`](Ready::persist) is durable (or was `None`): returns the messages to send and the

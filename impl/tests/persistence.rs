@@ -199,3 +199,50 @@ fn invalid_persisted_state_is_refused() {
     };
     assert!(Node::new(0, &[0, 1], bad_timing, None, 0).is_err());
 }
+
+#[test]
+fn ready_says_where_the_log_changed_for_incremental_persistence() {
+    let mut c = Cluster::new(3);
+    c.elect(0);
+    let ready = |node: &mut Node| {
+        let ready = node.ready();
+        let from = ready.log_changed_from();
+        let _ = ready.persisted();
+        from
+    };
+    assert_eq!(
+        ready(&mut c.nodes[0]),
+        None,
+        "an election does not touch the log"
+    );
+    c.nodes[0].propose(b"a".to_vec()).unwrap();
+    c.nodes[0].propose(b"b".to_vec()).unwrap();
+    assert_eq!(ready(&mut c.nodes[0]), Some(1));
+    c.nodes[0].propose(b"c".to_vec()).unwrap();
+    assert_eq!(ready(&mut c.nodes[0]), Some(3));
+    assert_eq!(ready(&mut c.nodes[0]), None);
+
+    // A follower overwriting a conflicting suffix reports the first overwritten index.
+    let state = PersistentState {
+        current_term: 2,
+        voted_for: None,
+        log: vec![entry(1, ""), entry(2, ""), entry(2, "")],
+    };
+    let mut follower = Node::new(1, &[0, 1], Config::default(), Some(state), 0).unwrap();
+    let append = Envelope {
+        from: 0,
+        to: 1,
+        message: Message::AppendEntries(raft::AppendEntries {
+            term: 3,
+            leader_id: 0,
+            prev_log_index: 1,
+            prev_log_term: 1,
+            entries: vec![entry(2, ""), entry(3, "")],
+            leader_commit: 0,
+        }),
+    };
+    follower.step(append.clone()).unwrap();
+    assert_eq!(ready(&mut follower), Some(3));
+    follower.step(append).unwrap();
+    assert_eq!(ready(&mut follower), None, "a duplicate changes nothing");
+}
