@@ -1,5 +1,12 @@
-//! The conformance crate: a deterministic simulator, the MIT 6.5840 Lab 2 tester ported onto it,
-//! and (later) the trace checker that holds the `raft` implementation up against the `model`.
+//! The conformance crate: a deterministic simulator ([`sim`]) and the MIT 6.5840 Lab 2 tester
+//! ported onto it ([`lab`]), which runs the `raft` core behind the tester's interface.
+//!
+//! * `cargo test --release -p conformance` runs every ported test with one seed;
+//!   `LAB_SEED=n` replays seed `n`, `LAB_SEEDS=k` runs `k` consecutive seeds.
+//! * `cargo run --release -p conformance --bin labtest -- -n 120 -j 2 2A 2B 2C` stress-runs
+//!   them over many seeds and prints the table of the usual stress-testing scripts.
+
+#![warn(missing_docs)]
 
 pub mod lab;
 pub mod sim;

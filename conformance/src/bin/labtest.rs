@@ -40,7 +40,7 @@ fn select(names: &[String]) -> Result<Vec<&'static LabTest>> {
     for name in names {
         let matched: Vec<&'static LabTest> = TESTS
             .iter()
-            .filter(|t| t.part.eq_ignore_ascii_case(name) || t.go_name == name || t.name == name)
+            .filter(|t| t.part.eq_ignore_ascii_case(name) || t.is_named(name))
             .collect();
         if matched.is_empty() {
             bail!("no test or part named {name:?}");

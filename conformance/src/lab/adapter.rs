@@ -14,7 +14,7 @@
 
 use std::rc::{Rc, Weak};
 
-use raft::{Apply, Envelope, Node, Released};
+use raft::{Apply, Envelope, Message, Node, Released};
 
 use super::config::Inner;
 use super::encoder::StateEncoder;
@@ -124,6 +124,13 @@ impl Inner {
     /// A reply was delivered to the instance that sent the request (if it still exists).
     fn on_reply(self: &Rc<Self>, i: usize, generation: u64, bytes: Vec<u8>) {
         let envelope: Envelope = raft::decode(&bytes).expect("reply encoded by the adapter");
+        if self.tracing() {
+            self.trace(format_args!(
+                "{i} <= {} {}",
+                envelope.from,
+                summary(&envelope.message)
+            ));
+        }
         if let Some((r, g, released)) = self.with_node(i, Some(generation), |n| n.step(envelope)) {
             if let Err(e) = r {
                 panic!("server {i} refused a reply: {e}");
@@ -144,6 +151,9 @@ impl Inner {
     ) -> Option<Vec<u8>> {
         let envelope: Envelope = raft::decode(&bytes).expect("request encoded by the adapter");
         let from = envelope.from;
+        if self.tracing() {
+            self.trace(format_args!("{j} <- {from} {}", summary(&envelope.message)));
+        }
         let (r, g, released) = self.with_node(j, Some(generation), |n| n.step(envelope))?;
         if let Err(e) = r {
             panic!("server {j} refused a request from {from}: {e}");
@@ -155,6 +165,13 @@ impl Inner {
             .position(|m| !m.message.is_request() && m.to == from)
             .unwrap_or_else(|| panic!("server {j} produced no reply to a request from {from}"));
         let reply = released.messages.remove(pos);
+        if self.tracing() {
+            self.trace(format_args!(
+                "{j} -> {from} {} [{}]",
+                summary(&reply.message),
+                self.node_summary(j)
+            ));
+        }
         self.release(j, g, released);
         Some(raft::encode(&reply))
     }
@@ -186,6 +203,10 @@ impl Inner {
 
     /// Ticks every running instance, then schedules the next round.
     pub(crate) fn tick_all(self: &Rc<Self>) {
+        if self.tracing() && self.sim.now() % (250 * MS) == 0 {
+            let states: Vec<String> = (0..self.n).map(|i| self.node_summary(i)).collect();
+            self.trace(format_args!("state {}", states.join(" | ")));
+        }
         for i in 0..self.n {
             if let Some((_, g, Some(rel))) = self.with_node(i, None, |n| n.tick()) {
                 self.release(i, g, rel);
@@ -197,5 +218,57 @@ impl Inner {
                 inner.tick_all();
             }
         });
+    }
+}
+
+/// A one-line description of a message, for traces.
+fn summary(m: &Message) -> String {
+    match m {
+        Message::RequestVote(r) => format!(
+            "RV t{} last {}/{}",
+            r.term, r.last_log_index, r.last_log_term
+        ),
+        Message::RequestVoteReply(r) => format!("RVR t{} granted {}", r.term, r.vote_granted),
+        Message::AppendEntries(a) => format!(
+            "AE t{} prev {}/{} n{} commit {}",
+            a.term,
+            a.prev_log_index,
+            a.prev_log_term,
+            a.entries.len(),
+            a.leader_commit
+        ),
+        Message::AppendEntriesReply(r) => format!(
+            "AER t{} ok {} prev {} match {} conflict {:?}/{}",
+            r.term, r.success, r.prev_log_index, r.match_index, r.conflict_term, r.conflict_index
+        ),
+    }
+}
+
+impl Inner {
+    /// Whether this run traces (`LAB_TRACE=<ms>`: from that virtual time on).
+    pub(crate) fn tracing(&self) -> bool {
+        self.trace_from.is_some_and(|t| self.sim.now() >= t)
+    }
+
+    /// Prints one trace line, stamped with the virtual time.
+    pub(crate) fn trace(&self, line: std::fmt::Arguments<'_>) {
+        eprintln!("{:>10.3} {line}", self.sim.now() as f64 / 1e6);
+    }
+
+    fn node_summary(&self, i: usize) -> String {
+        match self.rafts[i].borrow().as_ref() {
+            None => format!("{i}: dead"),
+            Some(inst) => {
+                let n = &inst.node;
+                format!(
+                    "{i}: t{} {:?} last {}/{} commit {}",
+                    n.term(),
+                    n.role(),
+                    n.last_index(),
+                    n.log().last().map(|e| e.term).unwrap_or(0),
+                    n.commit_index()
+                )
+            }
+        }
     }
 }

@@ -20,10 +20,10 @@ pub const TEST_TIME_LIMIT: Micros = 120_000 * MS;
 /// Go's `RaftElectionTimeout`, in milliseconds: the tester's unit of "one election time".
 pub const RAFT_ELECTION_TIMEOUT_MS: u64 = 1000;
 
-/// Fails the running test (Go's `t.Fatalf`).
-#[track_caller]
+/// Fails the running test (Go's `t.Fatalf`): unwinds to the runner, which reports the message
+/// with the test's name and seed. (`resume_unwind` skips the panic hook: the runner prints.)
 pub fn fatal(msg: impl Into<String>) -> ! {
-    std::panic::panic_any(runner::Failure(msg.into()))
+    std::panic::resume_unwind(Box::new(runner::Failure(msg.into())))
 }
 
 /// The counters `begin` records and `end` reports against.
@@ -55,6 +55,8 @@ pub(crate) struct Inner {
     start: Micros,
     next_generation: Cell<u64>,
     quiet: bool,
+    /// `LAB_TRACE=<ms>`: print every RPC and periodic node states from that virtual time on.
+    pub(crate) trace_from: Option<Micros>,
 }
 
 /// The tester's `config`: one cluster of `n` Raft servers on a simulated labrpc network. Cloning
@@ -88,6 +90,10 @@ impl Config {
             start: sim.now(),
             next_generation: Cell::new(0),
             quiet: runner::quiet(),
+            trace_from: std::env::var("LAB_TRACE")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|ms| ms * MS),
         });
         let cfg = Config { inner };
         for i in 0..n {
@@ -124,6 +130,9 @@ impl Config {
     /// persisted state in a fresh persister.
     pub fn crash1(&self, i: usize) {
         let inner = &self.inner;
+        if inner.tracing() {
+            inner.trace(format_args!("tester: crash1({i})"));
+        }
         self.disconnect(i);
         inner.net.delete_server(i);
         {
@@ -184,6 +193,9 @@ impl Config {
     /// `connect(i)`: enable the ends between `i` and every connected server (itself included).
     pub fn connect(&self, i: usize) {
         let inner = &self.inner;
+        if inner.tracing() {
+            inner.trace(format_args!("tester: connect({i})"));
+        }
         let mut connected = inner.connected.borrow_mut();
         connected[i] = true;
         let endnames = inner.endnames.borrow();
@@ -202,6 +214,9 @@ impl Config {
     /// `disconnect(i)`: disable every end from and to `i`.
     pub fn disconnect(&self, i: usize) {
         let inner = &self.inner;
+        if inner.tracing() {
+            inner.trace(format_args!("tester: disconnect({i})"));
+        }
         inner.connected.borrow_mut()[i] = false;
         let endnames = inner.endnames.borrow();
         for j in 0..inner.n {
@@ -227,7 +242,14 @@ impl Config {
     /// `rafts[i].Start(cmd)`: (index, term, isLeader). Panics if server `i` is crashed (a nil
     /// dereference in Go).
     pub fn start(&self, i: usize, cmd: &Cmd) -> (u64, u64, bool) {
-        self.inner.propose(i, cmd.encode())
+        let r = self.inner.propose(i, cmd.encode());
+        if self.inner.tracing() && r.2 {
+            self.inner.trace(format_args!(
+                "tester: Start({cmd}) on {i} -> index {} term {}",
+                r.0, r.1
+            ));
+        }
+        r
     }
 
     /// `rafts[i].GetState()`: (term, isLeader). Panics if server `i` is crashed.
@@ -511,5 +533,72 @@ impl Inner {
             drop(logs);
             fatal(format!("apply error: {msg}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    fn failure_of(f: impl FnOnce()) -> String {
+        let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("should fail");
+        payload
+            .downcast_ref::<runner::Failure>()
+            .map(|f| f.0.clone())
+            .expect("a tester failure")
+    }
+
+    #[test]
+    fn applier_rejects_a_different_command_at_a_committed_index() {
+        let sim = Sim::new(1);
+        let cfg = Config::make(&sim, 3, false);
+        cfg.inner.apply_command(0, 1, &Cmd::Int(5).encode());
+        cfg.inner.apply_command(2, 1, &Cmd::Int(5).encode());
+        let msg = failure_of(|| cfg.inner.apply_command(1, 1, &Cmd::Int(6).encode()));
+        assert_eq!(msg, "apply error: commit index=1 server=1 6 != server=2 5");
+    }
+
+    #[test]
+    fn applier_rejects_gaps_but_accepts_reapplying_after_restart() {
+        let sim = Sim::new(1);
+        let cfg = Config::make(&sim, 3, false);
+        cfg.inner.apply_command(0, 1, &Cmd::Int(5).encode());
+        cfg.inner.apply_command(0, 2, &Cmd::Int(7).encode());
+        // A restarted server re-applies from index 1: allowed.
+        cfg.inner.apply_command(0, 1, &Cmd::Int(5).encode());
+        assert_eq!(cfg.n_committed(2), (1, Some(Cmd::Int(7))));
+        let msg = failure_of(|| cfg.inner.apply_command(1, 2, &Cmd::Int(7).encode()));
+        assert_eq!(msg, "apply error: server 1 apply out of order 2");
+    }
+
+    #[test]
+    fn n_committed_counts_every_server_and_crash_keeps_the_record() {
+        let sim = Sim::new(1);
+        let cfg = Config::make(&sim, 3, false);
+        cfg.inner.apply_command(0, 1, &Cmd::Int(5).encode());
+        cfg.inner.apply_command(1, 1, &Cmd::Int(5).encode());
+        cfg.crash1(1);
+        assert!(!cfg.is_running(1) && !cfg.is_connected(1));
+        assert_eq!(cfg.n_committed(1), (2, Some(Cmd::Int(5))));
+        cfg.start1(1);
+        assert!(
+            cfg.is_running(1) && !cfg.is_connected(1),
+            "start1 leaves the server disconnected"
+        );
+        assert_eq!(cfg.n_committed(1), (2, Some(Cmd::Int(5))));
+    }
+
+    #[test]
+    fn crash_hands_the_next_instance_a_copy_of_the_last_persisted_state() {
+        let sim = Sim::new(1);
+        let cfg = Config::make(&sim, 3, false);
+        let old = cfg.inner.saved.borrow()[0].clone().expect("persister");
+        old.save(vec![1, 2, 3], vec![]);
+        cfg.crash1(0);
+        // The killed instance writing to its old persister changes nothing for its successor.
+        old.save(vec![9], vec![]);
+        let now = cfg.inner.saved.borrow()[0].clone().expect("persister");
+        assert_eq!(now.read_raft_state(), vec![1, 2, 3]);
     }
 }

@@ -57,7 +57,21 @@ lab_tests! {
     "2C" "TestUnreliableChurn2C" tests_2c::unreliable_churn_2c,
 }
 
-/// The test with this Rust name (`initial_election_2a`) or Go name (`TestInitialElection2A`).
+/// The test with this Rust name (`initial_election_2a`) or Go name (`TestInitialElection2A`;
+/// published 2023 tables also call two tests `TestFor2023TestFollowerFailure2B` and
+/// `TestFor2023TestLeaderFailure2B`).
 pub fn find(name: &str) -> Option<&'static LabTest> {
-    TESTS.iter().find(|t| t.name == name || t.go_name == name)
+    TESTS.iter().find(|t| t.is_named(name))
+}
+
+impl LabTest {
+    /// Whether `name` is this test's Rust name, Go name or published 2023 alias.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.name == name
+            || self.go_name == name
+            || (matches!(
+                self.go_name,
+                "TestFollowerFailure2B" | "TestLeaderFailure2B"
+            ) && name.strip_prefix("TestFor2023") == Some(self.go_name))
+    }
 }

@@ -557,4 +557,56 @@ mod tests {
         assert_eq!(net.total_count(), 0);
         assert_eq!(net.count(0), 0);
     }
+
+    #[test]
+    fn handler_runs_even_if_the_end_is_disabled_during_the_request_delay() {
+        // labrpc reads the server object when the call enters the network and runs its handler
+        // after the short delay; the dead check afterwards discards the reply.
+        let sim = Sim::new(4);
+        let net = Network::new(&sim);
+        net.set_reliable(false);
+        let ran = Rc::new(Cell::new(0));
+        let r2 = ran.clone();
+        net.add_server(
+            0,
+            Rc::new(move |_req: Vec<u8>| {
+                r2.set(r2.get() + 1);
+                Some(vec![1])
+            }),
+        );
+        let e = end_to(&net, 0);
+        let results = Rc::new(RefCell::new(Vec::new()));
+        for _ in 0..100 {
+            let r = results.clone();
+            net.call(e, vec![0], move |res| r.borrow_mut().push(res));
+        }
+        net.enable(e, false); // at once: every request is still in its 0-26 ms delay
+        let s = sim.clone();
+        sim.block_on(async move { s.sleep_ms(100).await }).unwrap();
+        assert!(results.borrow().iter().all(|r| r.is_none()));
+        assert_eq!(results.borrow().len(), 100);
+        // About 90% of requests survive the request drop and run the handler.
+        assert!((80..=98).contains(&ran.get()), "ran {}", ran.get());
+        assert_eq!(net.count(0), ran.get());
+    }
+
+    #[test]
+    fn calls_in_flight_to_a_replaced_server_fail_and_count_on_the_old_object() {
+        let sim = Sim::new(4);
+        let net = Network::new(&sim);
+        net.set_reliable(false);
+        echo(&net, 0);
+        let e = end_to(&net, 0);
+        let results = Rc::new(RefCell::new(Vec::new()));
+        for _ in 0..50 {
+            let r = results.clone();
+            net.call(e, vec![0], move |res| r.borrow_mut().push(res));
+        }
+        echo(&net, 0); // a restart: a new server object under the same name
+        let s = sim.clone();
+        sim.block_on(async move { s.sleep_ms(100).await }).unwrap();
+        assert_eq!(results.borrow().len(), 50);
+        assert!(results.borrow().iter().all(|r| r.is_none()));
+        assert_eq!(net.count(0), 0, "the new server object counts nothing");
+    }
 }
