@@ -203,7 +203,7 @@ impl Inner {
 
     /// Ticks every running instance, then schedules the next round.
     pub(crate) fn tick_all(self: &Rc<Self>) {
-        if self.tracing() && self.sim.now() % (250 * MS) == 0 {
+        if self.tracing() && self.sim.now().is_multiple_of(250 * MS) {
             let states: Vec<String> = (0..self.n).map(|i| self.node_summary(i)).collect();
             self.trace(format_args!("state {}", states.join(" | ")));
         }
