@@ -83,7 +83,10 @@ impl Inner {
             if let Some(state) = ready.persist() {
                 // Durable before anything is released: the Ready API enforces the order.
                 let snapshot = inst.persister.read_snapshot();
-                inst.persister.save(inst.encoder.encode(state), snapshot);
+                inst.persister.save(
+                    inst.encoder.encode(state, ready.log_changed_from()),
+                    snapshot,
+                );
             }
             Some(ready.persisted())
         } else {

@@ -4,9 +4,10 @@
 //! changes, and the Persister must hold it encoded with the real codec. Encoding the whole log
 //! again at every change makes long tests quadratic (TestReliableChurn2C commits thousands of
 //! entries and persists about twelve thousand times). A log only ever changes by losing a suffix
-//! and gaining entries, so this encoder keeps the encoding of each entry from the previous save,
-//! finds the first entry that differs (comparing term and command bytes, so the result is exact
-//! whatever the core does), and encodes only from there.
+//! and gaining entries, and the core says from which index it changed (`Ready::log_changed_from`,
+//! the same promise a production storage layer relies on), so this encoder keeps the encoding of
+//! each entry from the previous save and encodes only from there. Debug builds check that promise
+//! by comparing every kept entry's term and command bytes.
 //!
 //! The result is byte-for-byte `raft::encode(state)`. That relies on the codec laying out a struct
 //! as its fields in order and a sequence as its length followed by its elements, with each
@@ -41,13 +42,24 @@ pub(crate) struct StateEncoder {
 }
 
 impl StateEncoder {
-    /// `raft::encode(state)`.
-    pub(crate) fn encode(&mut self, state: &PersistentState) -> Vec<u8> {
+    /// `raft::encode(state)`. `changed_from` is the core's `Ready::log_changed_from`: the first
+    /// log index that may differ from the state encoded last time (`None`: none does).
+    pub(crate) fn encode(&mut self, state: &PersistentState, changed_from: Option<u64>) -> Vec<u8> {
         if self.disabled {
             return raft::encode(state);
         }
         let log = &state.log;
-        let keep = self.common_prefix(log);
+        let unchanged = changed_from.map_or(log.len(), |from| from.saturating_sub(1) as usize);
+        let keep = self.meta.len().min(log.len()).min(unchanged);
+        if cfg!(debug_assertions) {
+            // Check the core's claim (the production runtime relies on it too).
+            let exact = self.common_prefix(log);
+            assert!(
+                exact >= keep,
+                "Ready::log_changed_from says entries 1..={keep} are unchanged, but entry {} changed",
+                exact + 1
+            );
+        }
         let start = if keep == 0 {
             0
         } else {
@@ -130,10 +142,15 @@ mod tests {
             log: Vec::new(),
         };
         for step in 0..2000 {
+            // What the core would report as `log_changed_from` (1-based).
+            let mut changed: Option<u64> = None;
+            let mut touch =
+                |k: usize| changed = Some(changed.map_or(k as u64 + 1, |c| c.min(k as u64 + 1)));
             match rng.random_range(0..20) {
                 0 => {
                     let keep = rng.random_range(state.log.len() / 2..=state.log.len());
                     state.log.truncate(keep);
+                    touch(keep);
                 }
                 1 => {
                     state.current_term += rng.random_range(0..300);
@@ -147,16 +164,22 @@ mod tests {
                     // Same term, different command: must be noticed.
                     let k = rng.random_range(0..state.log.len());
                     state.log[k].command = vec![rng.random(); rng.random_range(0..4)];
+                    touch(k);
                 }
                 _ => {
                     let len = rng.random_range(0..200);
+                    touch(state.log.len());
                     state.log.push(Entry {
                         term: state.current_term,
                         command: (0..len).map(|_| rng.random()).collect(),
                     });
                 }
             }
-            assert_eq!(enc.encode(&state), raft::encode(&state), "step {step}");
+            assert_eq!(
+                enc.encode(&state, changed),
+                raft::encode(&state),
+                "step {step}"
+            );
         }
         assert!(!enc.disabled);
         assert!(

@@ -124,7 +124,7 @@ pub fn seeds_from_env() -> std::ops::Range<u64> {
 }
 
 /// The body of each `#[test]`: runs the named test with the seeds from the environment and
-/// fails with "<GoName> failed with seed N: <message>" on the first failure.
+/// fails with `"<GoName> failed with seed N: <message>"` on the first failure.
 pub fn run_from_env(name: &str) {
     let test = super::find(name).unwrap_or_else(|| panic!("no lab test named {name}"));
     for seed in seeds_from_env() {
