@@ -5,6 +5,7 @@ use crate::display;
 use crate::properties::SAFETY;
 use crate::raft::{Action, RaftModel};
 use crate::state::State;
+use crate::symmetry;
 use stateright::{Checker, HasDiscoveries, Model, Path};
 use std::hash::{BuildHasher, Hash};
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 pub struct Options {
     /// Worker threads.
     pub threads: usize,
-    /// Breadth-first (shortest counterexamples, no symmetry) instead of depth-first with symmetry.
+    /// Breadth-first (shortest counterexamples) instead of depth-first. Both use symmetry.
     pub bfs: bool,
     /// The sometimes-properties these bounds are expected to witness.
     pub expect: Vec<&'static str>,
@@ -58,8 +59,9 @@ pub struct Report {
     pub progress: Progress,
     /// Every property with its verdict, safety first.
     pub verdicts: Vec<(&'static str, Verdict)>,
-    /// The first violated property and a path to the violation.
-    pub counterexample: Option<(&'static str, Path<State, Action>)>,
+    /// The first violated property and a path to the violation, each server under one name
+    /// throughout.
+    pub counterexample: Option<(&'static str, Steps)>,
     /// Peak resident memory of the process, in bytes, where the platform reports it.
     pub peak_memory: Option<u64>,
 }
@@ -96,19 +98,24 @@ impl Report {
 
     /// The verdict for one property.
     pub fn verdict(&self, name: &str) -> Option<Verdict> {
-        self.verdicts.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        self.verdicts
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 }
 
 /// Runs the checker to completion (or to the first violation), calling `on_progress` every
 /// `interval` while it runs.
 pub fn run(
-    model: RaftModel,
+    mut model: RaftModel,
     options: &Options,
     interval: Duration,
     mut on_progress: impl FnMut(Progress),
 ) -> Report {
     let start = Instant::now();
+    model.symmetry = true;
+    let plain = model.clone();
     let builder = model
         .checker()
         .threads(options.threads.max(1))
@@ -116,12 +123,7 @@ pub fn run(
     let (progress, discoveries) = if options.bfs {
         watch(builder.spawn_bfs(), start, interval, &mut on_progress)
     } else {
-        watch(
-            builder.symmetry().spawn_dfs(),
-            start,
-            interval,
-            &mut on_progress,
-        )
+        watch(builder.spawn_dfs(), start, interval, &mut on_progress)
     };
     let mut verdicts = Vec::new();
     let mut counterexample = None;
@@ -129,7 +131,8 @@ pub fn run(
         let verdict = match discoveries.iter().find(|(n, _)| *n == name) {
             Some((_, path)) => {
                 if counterexample.is_none() {
-                    counterexample = Some((name, path.clone()));
+                    let steps = symmetry::decanonicalize(&plain, &path.clone().into_vec());
+                    counterexample = Some((name, steps));
                 }
                 Verdict::Violated
             }
@@ -163,6 +166,9 @@ pub fn run(
 }
 
 type Discoveries = Vec<(&'static str, Path<State, Action>)>;
+
+/// A path as states, each with the action taken from it (none after the last).
+pub type Steps = Vec<(State, Option<Action>)>;
 
 fn watch(
     checker: impl Checker<RaftModel>,
@@ -215,9 +221,8 @@ pub fn peak_memory() -> Option<u64> {
 }
 
 /// A counterexample as numbered steps: the action, then every server's state after it.
-pub fn format_path(path: &Path<State, Action>) -> String {
+pub fn format_path(steps: &[(State, Option<Action>)]) -> String {
     let mut out = String::new();
-    let steps = path.clone().into_vec();
     for (k, (state, action)) in steps.iter().enumerate() {
         // into_vec pairs each state with the action taken *from* it.
         if k == 0 {
@@ -239,13 +244,12 @@ fn indent(s: &str) -> String {
 
 /// The Explorer fragment that opens `path`: `#/steps/<fingerprint>/...`, with the fingerprints
 /// stateright's Explorer computes (a stable ahash of each state).
-pub fn explorer_fragment(path: &Path<State, Action>) -> String {
-    let hasher = ahash::RandomState::with_seeds(123_456_789_987_654_321, 98_765_432_123_456_789, 0, 0);
-    let fps: Vec<String> = path
-        .clone()
-        .into_states()
+pub fn explorer_fragment(steps: &[(State, Option<Action>)]) -> String {
+    let hasher =
+        ahash::RandomState::with_seeds(123_456_789_987_654_321, 98_765_432_123_456_789, 0, 0);
+    let fps: Vec<String> = steps
         .iter()
-        .map(|s| {
+        .map(|(s, _)| {
             let mut h = hasher.build_hasher();
             s.hash(&mut h);
             std::hash::Hasher::finish(&h).to_string()

@@ -7,7 +7,10 @@ use std::fmt::Write;
 
 /// `[1:1 2:1]`: each entry as term:value.
 pub fn entries(log: &[Entry]) -> String {
-    let items: Vec<_> = log.iter().map(|e| format!("{}:{}", e.term, e.value)).collect();
+    let items: Vec<_> = log
+        .iter()
+        .map(|e| format!("{}:{}", e.term, e.value))
+        .collect();
     format!("[{}]", items.join(" "))
 }
 
@@ -17,7 +20,10 @@ pub fn message(m: &Message) -> String {
         Body::RequestVote {
             last_log_index,
             last_log_term,
-        } => format!("RequestVote(t{} last={last_log_index}/{last_log_term})", m.term),
+        } => format!(
+            "RequestVote(t{} last={last_log_index}/{last_log_term})",
+            m.term
+        ),
         Body::RequestVoteReply { vote_granted } => format!(
             "RequestVoteReply(t{} {})",
             m.term,
@@ -100,7 +106,12 @@ pub fn state(s: &State) -> String {
         if srv.role == Role::Leader {
             let peers: Vec<_> = (0..s.servers.len())
                 .filter(|&j| j != i)
-                .map(|j| format!("S{j} next={} match={}", srv.next_index[j], srv.match_index[j]))
+                .map(|j| {
+                    format!(
+                        "S{j} next={} match={}",
+                        srv.next_index[j], srv.match_index[j]
+                    )
+                })
                 .collect();
             let _ = writeln!(out, "        {}", peers.join(", "));
         }
@@ -110,7 +121,11 @@ pub fn state(s: &State) -> String {
     } else {
         let _ = writeln!(out, "in flight:");
         for (m, n) in &s.network.messages {
-            let copies = if *n > 1 { format!(" (x{n})") } else { String::new() };
+            let copies = if *n > 1 {
+                format!(" (x{n})")
+            } else {
+                String::new()
+            };
             let _ = writeln!(out, "  {}{copies}", message(m));
         }
     }
@@ -184,7 +199,11 @@ pub fn svg(model: &RaftModel, steps: &[(State, Option<Action>)]) -> String {
                 let _ = write!(
                     svg,
                     "<text x='{x}' y='{y}' class='svg-event-label'>{}</text>",
-                    if matches!(a, Action::Drop(_)) { "x" } else { "+" }
+                    if matches!(a, Action::Drop(_)) {
+                        "x"
+                    } else {
+                        "+"
+                    }
                 );
                 label(&mut svg, k, &action(a));
             }

@@ -16,7 +16,7 @@ pub mod properties;
 pub mod raft;
 pub mod simulate;
 pub mod state;
-mod symmetry;
+pub mod symmetry;
 
 pub use bounds::{Bounds, Bug};
 pub use raft::{Action, RaftModel};
@@ -37,7 +37,11 @@ impl Model for RaftModel {
     }
 
     fn next_state(&self, state: &State, action: Action) -> Option<State> {
-        self.step(state, &action)
+        let mut next = self.step(state, &action)?;
+        if self.symmetry {
+            next.canonicalize();
+        }
+        Some(next)
     }
 
     fn format_action(&self, action: &Action) -> String {

@@ -10,7 +10,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "model", about = "An exhaustively checked stateright model of Raft")]
+#[command(
+    name = "model",
+    about = "An exhaustively checked stateright model of Raft"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -190,7 +193,11 @@ fn check(args: CheckArgs) -> Result<ExitCode, Usage> {
     println!("checking Raft: {}", describe(&model));
     println!(
         "search: {} on {threads} thread(s)",
-        if args.bfs { "BFS" } else { "DFS with symmetry reduction" }
+        if args.bfs {
+            "BFS"
+        } else {
+            "DFS with symmetry reduction"
+        }
     );
     let options = Options {
         threads,
@@ -263,7 +270,11 @@ fn explore_flags(args: &BoundArgs) -> String {
 
 fn explore(args: ExploreArgs) -> Result<ExitCode, Usage> {
     let (model, _) = resolve(&args.bounds, false)?;
-    println!("Explorer for Raft ({}) on http://{}", describe(&model), args.addr);
+    println!(
+        "Explorer for Raft ({}) on http://{}",
+        describe(&model),
+        args.addr
+    );
     model.checker().threads(1).serve(args.addr.as_str());
     Ok(ExitCode::SUCCESS)
 }
@@ -299,7 +310,10 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Usage> {
         println!("  {name:<50} {word}");
     }
     if let Some((name, walk)) = outcome.violation {
-        println!("\ncounterexample for {name} (walk {} of seed {}):", outcome.runs, args.seed);
+        println!(
+            "\ncounterexample for {name} (walk {} of seed {}):",
+            outcome.runs, args.seed
+        );
         for (k, (state, action)) in walk.iter().enumerate() {
             if k == 0 {
                 println!("0. initial state");

@@ -49,9 +49,10 @@ pub fn leader_completeness(_: &RaftModel, s: &State) -> bool {
         .iter()
         .filter(|l| l.role == Role::Leader)
         .all(|l| {
-            s.committed.iter().enumerate().all(|(k, (entry, term))| {
-                *term >= l.current_term || l.log.get(k) == Some(entry)
-            })
+            s.committed
+                .iter()
+                .enumerate()
+                .all(|(k, (entry, term))| *term >= l.current_term || l.log.get(k) == Some(entry))
         })
 }
 
@@ -111,12 +112,18 @@ pub fn all() -> Vec<Property<RaftModel>> {
         Property::always(TERMS_MONOTONIC, terms_monotonic),
         Property::always(COMMIT_WITHIN_LOG, commit_within_log),
         Property::always(MATCH_BELOW_NEXT, match_below_next),
-        Property::sometimes(witness::LEADER_ELECTED, |_, s: &State| !s.elections.is_empty()),
-        Property::sometimes(witness::ENTRY_COMMITTED, |_, s: &State| !s.committed.is_empty()),
+        Property::sometimes(witness::LEADER_ELECTED, |_, s: &State| {
+            !s.elections.is_empty()
+        }),
+        Property::sometimes(witness::ENTRY_COMMITTED, |_, s: &State| {
+            !s.committed.is_empty()
+        }),
         Property::sometimes(witness::COMMITTED_EVERYWHERE, |_, s: &State| {
             s.servers.iter().all(|a| a.commit_index >= 1)
         }),
-        Property::sometimes(witness::SUFFIX_TRUNCATED, |_, s: &State| s.has(flags::TRUNCATED)),
+        Property::sometimes(witness::SUFFIX_TRUNCATED, |_, s: &State| {
+            s.has(flags::TRUNCATED)
+        }),
         Property::sometimes(witness::LEADER_AFTER_RESTART, |_, s: &State| {
             s.has(flags::LEADER_AFTER_RESTART)
         }),

@@ -43,6 +43,9 @@ pub enum Action {
 pub struct RaftModel {
     pub bounds: Bounds,
     pub bug: Option<Bug>,
+    /// Whether `next_state` renames servers into a canonical order (symmetry reduction, for
+    /// exhaustive checking). Off for the Explorer and for callers that follow one naming.
+    pub symmetry: bool,
 }
 
 /// Whether a candidate's log (last term, last index) is at least as up-to-date as `server`'s
@@ -60,12 +63,20 @@ pub fn majority(n: usize) -> usize {
 impl RaftModel {
     /// A model with these bounds and no bug.
     pub fn new(bounds: Bounds) -> Self {
-        RaftModel { bounds, bug: None }
+        RaftModel {
+            bounds,
+            bug: None,
+            symmetry: false,
+        }
     }
 
     /// A model with these bounds and a bug switched on.
     pub fn with_bug(bounds: Bounds, bug: Option<Bug>) -> Self {
-        RaftModel { bounds, bug }
+        RaftModel {
+            bounds,
+            bug,
+            symmetry: false,
+        }
     }
 
     fn n(&self) -> usize {
@@ -107,7 +118,9 @@ impl RaftModel {
                 prev_log_index,
                 count,
             } => self.can_append_entries(state, *leader, *peer, *prev_log_index, *count),
-            Action::AdvanceCommitIndex(i, index) => self.can_advance_commit_index(state, *i, *index),
+            Action::AdvanceCommitIndex(i, index) => {
+                self.can_advance_commit_index(state, *i, *index)
+            }
             Action::Receive(m) => self.can_receive(state, m),
             Action::Crash(i) => self.is_server(*i),
             Action::Drop(m) | Action::Duplicate(m) => state.network.count(m) > 0,
@@ -181,6 +194,7 @@ impl RaftModel {
         let mut next = state.clone();
         self.apply(&mut next, action);
         check_step(state, &mut next);
+        discard_dead_messages(&mut next);
         Some(next)
     }
 
@@ -247,21 +261,33 @@ impl RaftModel {
         prev_log_index: Index,
         count: Index,
     ) {
+        let m = self.append_entries_message(state, leader, peer, prev_log_index, count);
+        state.network.send(m);
+    }
+
+    /// The AppendEntries that leader `leader` sends `peer` with `count` entries after
+    /// `prev_log_index`.
+    pub fn append_entries_message(
+        &self,
+        state: &State,
+        leader: ServerId,
+        peer: ServerId,
+        prev_log_index: Index,
+        count: Index,
+    ) -> Message {
         let s = state.server(leader);
         let from = prev_log_index as usize;
-        let entries: Log = s.log[from..from + count as usize].iter().copied().collect();
-        let m = Message {
+        Message {
             from: leader,
             to: peer,
             term: s.current_term,
             body: Body::AppendEntries {
                 prev_log_index,
                 prev_log_term: term_at(&s.log, prev_log_index),
-                entries,
+                entries: s.log[from..from + count as usize].iter().copied().collect(),
                 leader_commit: s.commit_index,
             },
-        };
-        state.network.send(m);
+        }
     }
 
     /// A leader commits through `index`.
@@ -393,8 +419,9 @@ impl RaftModel {
             // 1. Reply false if term < currentTerm.
             AppendOutcome::StaleTerm
         } else {
-            if !stale && s.role != Role::Follower {
-                // A candidate (or, only in a broken model, a leader) learns of this term's leader.
+            if s.role != Role::Follower {
+                // A candidate learns of this term's leader (a leader only gets here in a broken
+                // model: two leaders of one term, or the stale-term bug).
                 become_follower(s);
             }
             if prev_log_index > s.last_index() {
@@ -499,9 +526,14 @@ impl RaftModel {
                     }
                     if room >= 1 {
                         for peer in (0..n).filter(|&p| p != i) {
-                            // Figure 2: send from next_index; any batch size, 0 is a heartbeat.
+                            // Figure 2: send every entry from next_index on (none: a
+                            // heartbeat). A shorter batch than that arises anyway when the log
+                            // grows between two sends; the guard allows any batch.
                             let prev = s.next_index[peer as usize].saturating_sub(1);
-                            for count in 0..=s.last_index() - prev {
+                            let count = s.last_index() - prev;
+                            // A copy of a message still in flight is the Duplicate action's job.
+                            let m = self.append_entries_message(state, i, peer, prev, count);
+                            if state.network.count(&m) == 0 {
                                 actions.push(Action::AppendEntries {
                                     leader: i,
                                     peer,
@@ -622,6 +654,29 @@ fn record_commits(state: &mut State, log: &[Entry], old: Index, new: Index, term
             debug_assert_eq!(at, state.committed.len(), "commit recorded out of order");
             state.committed.push((entry, term));
         }
+    }
+}
+
+/// Whether delivering `m` can no longer change anything. A reply is ignored by a receiver that has
+/// moved past the reply's term, or that no longer holds the role the reply is for (a candidate's
+/// votes, a leader's acknowledgements), and it will be ignored forever: terms never decrease and
+/// a role is only taken again in a new term. Such messages are removed from the network at once,
+/// which keeps states that differ only by dead messages from multiplying.
+pub fn is_dead(state: &State, m: &Message) -> bool {
+    let s = state.server(m.to);
+    let role = match m.body {
+        Body::RequestVoteReply { .. } => Role::Candidate,
+        Body::AppendEntriesReply(_) => Role::Leader,
+        Body::RequestVote { .. } | Body::AppendEntries { .. } => return false,
+    };
+    m.term < s.current_term || (m.term == s.current_term && s.role != role)
+}
+
+fn discard_dead_messages(state: &mut State) {
+    if state.network.distinct().any(|m| is_dead(state, m)) {
+        let mut network = std::mem::take(&mut state.network);
+        network.messages.retain(|(m, _)| !is_dead(state, m));
+        state.network = network;
     }
 }
 

@@ -2,8 +2,8 @@
 //! function of the seed, so any violation it finds replays exactly.
 
 use crate::bounds::witness;
-use crate::raft::{Action, RaftModel};
-use crate::state::State;
+use crate::check::Steps;
+use crate::raft::RaftModel;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use stateright::{Expectation, Model};
@@ -13,7 +13,7 @@ pub struct Outcome {
     pub runs: u64,
     pub steps: u64,
     /// The first violated property, with the walk that reached it.
-    pub violation: Option<(&'static str, Vec<(State, Option<Action>)>)>,
+    pub violation: Option<(&'static str, Steps)>,
     /// The sometimes-properties some walk witnessed.
     pub witnessed: Vec<&'static str>,
 }
@@ -26,7 +26,7 @@ pub fn simulate(model: &RaftModel, seed: u64, runs: u64, depth: usize) -> Outcom
     let mut steps = 0;
     let mut actions = Vec::new();
     for run in 0..runs {
-        let mut walk: Vec<(State, Option<Action>)> = vec![(model.init_state(), None)];
+        let mut walk: Steps = vec![(model.init_state(), None)];
         for step in 0..=depth {
             let state = &walk.last().expect("a walk starts with a state").0;
             for p in &properties {

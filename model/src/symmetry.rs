@@ -1,76 +1,147 @@
 //! Symmetry over server ids: servers are interchangeable, so states that differ only by a
-//! renaming of servers are explored once. The representative sorts the servers by their content
-//! and renames every id in the state accordingly.
+//! renaming of servers are explored once.
+//!
+//! The checker's model canonicalizes each successor in place (sort the servers by content, rename
+//! every id accordingly) instead of using stateright's `Representative`, which would clone and
+//! hash every generated state twice. Paths found that way name servers differently from step to
+//! step; [`decanonicalize`] renames them back into one consistent naming for people and for the
+//! Explorer.
 
-use crate::state::{Server, ServerId, State, MAX_SERVERS};
-use stateright::Representative;
+use crate::raft::{Action, RaftModel};
+use crate::state::{Message, Server, ServerId, State, MAX_SERVERS};
 
-impl Representative for State {
-    fn representative(&self) -> Self {
+/// A permutation of server ids: `order[new] = old`.
+pub type Order = [ServerId; MAX_SERVERS];
+
+impl State {
+    /// Renames the servers into canonical order (sorted by content; ids inside are compared
+    /// before renaming, which keeps this cheap and is still a sound reduction). Returns the
+    /// permutation applied, `order[new] = old`, or `None` when the state was already canonical.
+    pub fn canonicalize(&mut self) -> Option<Order> {
         let n = self.servers.len();
-        // order[new] = old: the servers sorted by content (ids inside are not yet renamed, which
-        // keeps the sort cheap; the result is still a sound canonical form).
-        let mut order: [u8; MAX_SERVERS] = [0; MAX_SERVERS];
+        let mut order: Order = [0; MAX_SERVERS];
         for (k, o) in order.iter_mut().enumerate().take(n) {
-            *o = k as u8;
+            *o = k as ServerId;
         }
         order[..n].sort_by(|&a, &b| self.servers[a as usize].cmp(&self.servers[b as usize]));
-        // rename[old] = new.
-        let mut rename: [ServerId; MAX_SERVERS] = [0; MAX_SERVERS];
+        if order[..n].iter().enumerate().all(|(k, &o)| k == o as usize) {
+            return None;
+        }
+        let mut rename: Order = [0; MAX_SERVERS];
         for (new, &old) in order[..n].iter().enumerate() {
             rename[old as usize] = new as ServerId;
         }
-        if order[..n].iter().enumerate().all(|(k, &o)| k == o as usize) {
-            return self.clone();
-        }
-        self.renamed(&order[..n], &rename[..n])
-    }
-}
-
-impl State {
-    /// The same state with server `order[k]` renamed to `k` (`rename` is the inverse of `order`).
-    fn renamed(&self, order: &[u8], rename: &[ServerId]) -> State {
-        let map = |id: ServerId| rename[id as usize];
-        let servers = order
+        let mut old_servers = std::mem::take(&mut self.servers);
+        self.servers = order[..n]
             .iter()
-            .map(|&old| rename_server(&self.servers[old as usize], order, rename))
+            .map(|&old| {
+                let mut s = std::mem::take(&mut old_servers[old as usize]);
+                rename_server(&mut s, &order[..n], &rename);
+                s
+            })
             .collect();
-        let mut network = self.network.clone();
-        for (m, _) in &mut network.messages {
-            m.from = map(m.from);
-            m.to = map(m.to);
+        for (m, _) in &mut self.network.messages {
+            rename_message(m, &rename);
         }
-        network.messages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut elections = self.elections.clone();
-        for e in &mut elections {
-            e.1 = map(e.1);
+        self.network.messages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for e in &mut self.elections {
+            e.1 = rename[e.1 as usize];
         }
-        elections.sort_unstable();
-        State {
-            servers,
-            network,
-            elections,
-            committed: self.committed.clone(),
-            flags: self.flags,
-            crashes: self.crashes,
-            drops: self.drops,
-            dups: self.dups,
-        }
+        self.elections.sort_unstable();
+        Some(order)
     }
 }
 
-fn rename_server(s: &Server, order: &[u8], rename: &[ServerId]) -> Server {
-    let mut r = s.clone();
-    r.voted_for = s.voted_for.map(|v| rename[v as usize]);
-    r.votes_granted = 0;
-    for (old, &new) in rename.iter().enumerate() {
-        if s.votes_granted & (1 << old) != 0 {
-            r.votes_granted |= 1 << new;
+fn rename_message(m: &mut Message, rename: &[ServerId]) {
+    m.from = rename[m.from as usize];
+    m.to = rename[m.to as usize];
+}
+
+fn rename_server(s: &mut Server, order: &[ServerId], rename: &[ServerId]) {
+    s.voted_for = s.voted_for.map(|v| rename[v as usize]);
+    let votes = s.votes_granted;
+    s.votes_granted = 0;
+    for (old, &new) in rename.iter().enumerate().take(order.len()) {
+        if votes & (1 << old) != 0 {
+            s.votes_granted |= 1 << new;
         }
     }
+    let (next, matched) = (s.next_index, s.match_index);
     for (new, &old) in order.iter().enumerate() {
-        r.next_index[new] = s.next_index[old as usize];
-        r.match_index[new] = s.match_index[old as usize];
+        s.next_index[new] = next[old as usize];
+        s.match_index[new] = matched[old as usize];
     }
-    r
+}
+
+/// `action` with every server id renamed by `rename` (`rename[id]` is the new id).
+pub fn rename_action(action: &Action, rename: &[ServerId]) -> Action {
+    let r = |i: ServerId| rename[i as usize];
+    let msg = |m: &Message| {
+        let mut m = m.clone();
+        rename_message(&mut m, rename);
+        m
+    };
+    match action {
+        Action::Timeout(i) => Action::Timeout(r(*i)),
+        Action::ClientRequest(i, v) => Action::ClientRequest(r(*i), *v),
+        Action::AppendEntries {
+            leader,
+            peer,
+            prev_log_index,
+            count,
+        } => Action::AppendEntries {
+            leader: r(*leader),
+            peer: r(*peer),
+            prev_log_index: *prev_log_index,
+            count: *count,
+        },
+        Action::AdvanceCommitIndex(i, index) => Action::AdvanceCommitIndex(r(*i), *index),
+        Action::Receive(m) => Action::Receive(msg(m)),
+        Action::Crash(i) => Action::Crash(r(*i)),
+        Action::Drop(m) => Action::Drop(msg(m)),
+        Action::Duplicate(m) => Action::Duplicate(msg(m)),
+    }
+}
+
+/// Replays a path of canonical states (from a checker whose model canonicalizes) with the plain
+/// model, so that each server keeps one name from the first step to the last.
+pub fn decanonicalize(
+    model: &RaftModel,
+    path: &[(State, Option<Action>)],
+) -> Vec<(State, Option<Action>)> {
+    let plain = RaftModel {
+        symmetry: false,
+        ..model.clone()
+    };
+    let n = model.bounds.servers as usize;
+    // display[c] = the display name of the server called c in the current canonical state.
+    let mut display: Order = [0; MAX_SERVERS];
+    for (k, d) in display.iter_mut().enumerate() {
+        *d = k as ServerId;
+    }
+    let Some((first, _)) = path.first() else {
+        return Vec::new();
+    };
+    let mut out: Vec<(State, Option<Action>)> = vec![(first.clone(), None)];
+    for (canonical, action) in path {
+        let Some(action) = action else { break };
+        let shown = rename_action(action, &display[..n]);
+        let current = &out.last().expect("starts non-empty").0;
+        let next = plain
+            .step(current, &shown)
+            .expect("a step of the path is enabled under the original names");
+        out.last_mut().expect("non-empty").1 = Some(shown);
+        out.push((next, None));
+        // Follow the canonicalization the checker applied after this step.
+        let mut raw = plain
+            .step(canonical, action)
+            .expect("a step of the path is enabled");
+        if let Some(order) = raw.canonicalize() {
+            let before = display;
+            for (new, &old) in order[..n].iter().enumerate() {
+                display[new] = before[old as usize];
+            }
+        }
+    }
+    out
 }

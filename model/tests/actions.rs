@@ -1,0 +1,423 @@
+//! Each action's guard and effect on hand-built states, in the order of Figure 2.
+
+use model::bounds::{preset, Bug};
+use model::raft::{is_dead, Action, RaftModel};
+use model::state::{flags, AppendOutcome, Body, Entry, Log, Message, Role, State};
+
+fn model() -> RaftModel {
+    RaftModel::new(preset("default").unwrap().bounds)
+}
+
+fn log(terms: &[u32]) -> Log {
+    terms.iter().map(|&term| Entry { term, value: 1 }).collect()
+}
+
+/// Server 0 is leader of `term` with `terms` as its log; the others are followers in `term`.
+fn with_leader(m: &RaftModel, term: u32, terms: &[u32]) -> State {
+    let mut s = m.init_state();
+    for srv in &mut s.servers {
+        srv.current_term = term;
+    }
+    let l = &mut s.servers[0];
+    l.role = Role::Leader;
+    l.voted_for = Some(0);
+    l.log = log(terms);
+    for j in 0..3 {
+        l.next_index[j] = terms.len() as u32 + 1;
+    }
+    s
+}
+
+fn msg(from: u8, to: u8, term: u32, body: Body) -> Message {
+    Message {
+        from,
+        to,
+        term,
+        body,
+    }
+}
+
+fn append(prev: u32, prev_term: u32, entries: &[u32], commit: u32) -> Body {
+    Body::AppendEntries {
+        prev_log_index: prev,
+        prev_log_term: prev_term,
+        entries: log(entries),
+        leader_commit: commit,
+    }
+}
+
+/// Puts `m` in flight and delivers it.
+fn deliver(model: &RaftModel, s: &State, m: Message) -> State {
+    let mut s = s.clone();
+    s.network.send(m.clone());
+    model
+        .step(&s, &Action::Receive(m))
+        .expect("a message in flight can be received")
+}
+
+fn reply_to(s: &State, to: u8) -> Message {
+    s.network
+        .distinct()
+        .find(|m| m.to == to && !m.is_request())
+        .cloned()
+        .expect("a reply was sent")
+}
+
+#[test]
+fn timeout_starts_an_election_from_follower_or_candidate_only() {
+    let m = model();
+    let s = m.init_state();
+    assert!(m.can_timeout(&s, 1));
+    let t = m.step(&s, &Action::Timeout(1)).unwrap();
+    let c = t.server(1);
+    assert_eq!(
+        (c.current_term, c.role, c.voted_for),
+        (1, Role::Candidate, Some(1))
+    );
+    assert_eq!(c.votes_granted, 0b010);
+    let requests: Vec<_> = t.network.distinct().collect();
+    assert_eq!(requests.len(), 2, "RequestVote to every peer");
+    assert!(requests
+        .iter()
+        .all(|r| r.from == 1 && r.term == 1 && r.is_request()));
+    // A candidate may time out again, into the next term.
+    assert!(m.can_timeout(&t, 1));
+    assert_eq!(
+        m.step(&t, &Action::Timeout(1))
+            .unwrap()
+            .server(1)
+            .current_term,
+        2
+    );
+    // A leader never times out.
+    let l = with_leader(&m, 1, &[]);
+    assert!(!m.can_timeout(&l, 0));
+    assert!(m.step(&l, &Action::Timeout(0)).is_none());
+    assert!(!m.can_timeout(&s, 7), "no such server");
+}
+
+#[test]
+fn only_a_leader_takes_client_requests() {
+    let m = model();
+    let s = with_leader(&m, 2, &[1]);
+    assert!(!m.can_client_request(&s, 1));
+    let t = m.step(&s, &Action::ClientRequest(0, 1)).unwrap();
+    assert_eq!(t.server(0).log.as_slice(), log(&[1, 2]).as_slice());
+}
+
+#[test]
+fn votes_need_a_current_term_a_free_vote_and_an_up_to_date_log() {
+    let m = model();
+    let mut s = m.init_state();
+    s.servers[1].log = log(&[1, 1]);
+    s.servers[1].current_term = 1;
+    // A candidate in term 2 whose log is shorter in the same last term: denied, but the
+    // receiver still adopts term 2 (step-down folded into the same action).
+    let rv = |last_log_index, last_log_term| Body::RequestVote {
+        last_log_index,
+        last_log_term,
+    };
+    let t = deliver(&m, &s, msg(0, 1, 2, rv(1, 1)));
+    assert_eq!(t.server(1).current_term, 2);
+    assert_eq!(t.server(1).voted_for, None);
+    let r = reply_to(&t, 0);
+    assert_eq!(
+        r.body,
+        Body::RequestVoteReply {
+            vote_granted: false
+        }
+    );
+    // A log as long: granted, and the vote is remembered.
+    let t = deliver(&m, &s, msg(0, 1, 2, rv(2, 1)));
+    assert_eq!(t.server(1).voted_for, Some(0));
+    assert_eq!(
+        reply_to(&t, 0).body,
+        Body::RequestVoteReply { vote_granted: true }
+    );
+    // A second candidate of the same term is denied...
+    let u = deliver(&m, &t, msg(2, 1, 2, rv(5, 2)));
+    assert_eq!(
+        reply_to(&u, 2).body,
+        Body::RequestVoteReply {
+            vote_granted: false
+        }
+    );
+    // ...but the same candidate asking again is granted again.
+    let u = deliver(&m, &t, msg(0, 1, 2, rv(2, 1)));
+    assert!(u
+        .network
+        .distinct()
+        .all(|r| r.body == Body::RequestVoteReply { vote_granted: true }));
+    // A stale candidate is denied and told the newer term.
+    let u = deliver(&m, &t, msg(2, 1, 1, rv(9, 9)));
+    let r = reply_to(&u, 2);
+    assert_eq!(
+        (r.term, r.body.clone()),
+        (
+            2,
+            Body::RequestVoteReply {
+                vote_granted: false
+            }
+        )
+    );
+    // With the bug, the log comparison is skipped.
+    let buggy = RaftModel::with_bug(m.bounds, Some(Bug::NoUpToDateCheck));
+    let t = deliver(&buggy, &s, msg(0, 1, 2, rv(0, 0)));
+    assert_eq!(t.server(1).voted_for, Some(0));
+}
+
+#[test]
+fn a_majority_of_votes_makes_a_leader_and_is_recorded() {
+    let m = model();
+    let s = m.step(&m.init_state(), &Action::Timeout(0)).unwrap();
+    let granted = Body::RequestVoteReply { vote_granted: true };
+    let denied = Body::RequestVoteReply {
+        vote_granted: false,
+    };
+    let t = deliver(&m, &s, msg(1, 0, 1, denied));
+    assert_eq!(t.server(0).role, Role::Candidate);
+    let t = deliver(&m, &t, msg(2, 0, 1, granted.clone()));
+    let l = t.server(0);
+    assert_eq!(l.role, Role::Leader);
+    assert_eq!(&l.next_index[..3], &[1, 1, 1]);
+    assert_eq!(t.elections.as_slice(), &[(1, 0)]);
+    // Votes from another term do not count.
+    let t = deliver(&m, &s, msg(2, 0, 0, granted));
+    assert_eq!(t.server(0).role, Role::Candidate);
+}
+
+#[test]
+fn append_entries_may_carry_any_range_the_leader_holds() {
+    let m = model();
+    let s = with_leader(&m, 2, &[1, 2, 2]);
+    for (prev, count) in [(0, 0), (0, 3), (1, 2), (3, 0), (2, 1)] {
+        assert!(
+            m.can_append_entries(&s, 0, 1, prev, count),
+            "{prev} {count}"
+        );
+    }
+    assert!(
+        !m.can_append_entries(&s, 0, 1, 2, 2),
+        "past the end of the log"
+    );
+    assert!(!m.can_append_entries(&s, 0, 0, 0, 0), "not to itself");
+    assert!(!m.can_append_entries(&s, 1, 0, 0, 0), "not from a follower");
+    let t = m
+        .step(
+            &s,
+            &Action::AppendEntries {
+                leader: 0,
+                peer: 2,
+                prev_log_index: 1,
+                count: 2,
+            },
+        )
+        .unwrap();
+    let sent: Vec<_> = t.network.distinct().cloned().collect();
+    assert_eq!(sent, vec![msg(0, 2, 2, append(1, 1, &[2, 2], 0))]);
+}
+
+#[test]
+fn followers_check_consistency_and_hint_at_conflicts() {
+    let m = model();
+    let mut s = m.init_state();
+    s.servers[1].current_term = 3;
+    s.servers[1].log = log(&[1, 1, 2, 2]);
+    // Stale term: rejected, with the newer term in the reply.
+    let t = deliver(&m, &s, msg(0, 1, 2, append(4, 2, &[], 0)));
+    let r = reply_to(&t, 0);
+    assert_eq!(
+        (r.term, r.body),
+        (3, Body::AppendEntriesReply(AppendOutcome::StaleTerm))
+    );
+    // Too short: the hint is the log length + 1.
+    let t = deliver(&m, &s, msg(0, 1, 3, append(6, 3, &[], 0)));
+    assert_eq!(
+        reply_to(&t, 0).body,
+        Body::AppendEntriesReply(AppendOutcome::Conflict {
+            conflict_term: 0,
+            conflict_index: 5
+        })
+    );
+    // Term mismatch at prev: the follower's term there and its first index of that term.
+    let t = deliver(&m, &s, msg(0, 1, 3, append(4, 3, &[], 0)));
+    assert_eq!(
+        reply_to(&t, 0).body,
+        Body::AppendEntriesReply(AppendOutcome::Conflict {
+            conflict_term: 2,
+            conflict_index: 3
+        })
+    );
+    assert_eq!(t.server(1).log.len(), 4, "a rejection changes no log");
+}
+
+#[test]
+fn followers_truncate_only_on_a_real_conflict() {
+    let m = model();
+    let mut s = m.init_state();
+    s.servers[1].current_term = 2;
+    s.servers[1].log = log(&[1, 1, 1]);
+    // A shorter, matching AppendEntries (a reordered older one) deletes nothing.
+    let t = deliver(&m, &s, msg(0, 1, 2, append(0, 0, &[1], 0)));
+    assert_eq!(t.server(1).log.len(), 3);
+    assert!(!t.has(flags::TRUNCATED));
+    assert_eq!(
+        reply_to(&t, 0).body,
+        Body::AppendEntriesReply(AppendOutcome::Success { match_index: 1 })
+    );
+    // A conflicting entry deletes it and everything after it.
+    let t = deliver(&m, &s, msg(0, 1, 2, append(1, 1, &[2], 0)));
+    assert_eq!(t.server(1).log.as_slice(), log(&[1, 2]).as_slice());
+    assert!(t.has(flags::TRUNCATED));
+    // The bug truncates even on a match.
+    let buggy = RaftModel::with_bug(m.bounds, Some(Bug::TruncateOnMatch));
+    let t = deliver(&buggy, &s, msg(0, 1, 2, append(0, 0, &[1], 0)));
+    assert_eq!(t.server(1).log.len(), 1);
+}
+
+#[test]
+fn follower_commit_is_bounded_by_the_last_new_entry() {
+    let m = model();
+    let mut s = m.init_state();
+    s.servers[1].current_term = 2;
+    s.servers[1].log = log(&[1, 1, 1]);
+    // leader_commit 3, but this message only vouches for index 1.
+    let t = deliver(&m, &s, msg(0, 1, 2, append(0, 0, &[1], 3)));
+    assert_eq!(t.server(1).commit_index, 1);
+    assert_eq!(t.committed.len(), 1);
+    // A candidate of the same term returns to follower on AppendEntries.
+    let mut c = s.clone();
+    c.servers[1].role = Role::Candidate;
+    let t = deliver(&m, &c, msg(0, 1, 2, append(3, 1, &[], 0)));
+    assert_eq!(t.server(1).role, Role::Follower);
+}
+
+#[test]
+fn leaders_learn_from_replies() {
+    let m = model();
+    let s = with_leader(&m, 3, &[1, 1, 3]);
+    let ok = |match_index| Body::AppendEntriesReply(AppendOutcome::Success { match_index });
+    let t = deliver(&m, &s, msg(1, 0, 3, ok(3)));
+    assert_eq!(
+        (t.server(0).match_index[1], t.server(0).next_index[1]),
+        (3, 4)
+    );
+    // A late, smaller acknowledgement does not move match_index back.
+    let u = deliver(&m, &t, msg(1, 0, 3, ok(1)));
+    assert_eq!(u.server(0).match_index[1], 3);
+    // Conflict with a term the leader has: just past its last entry of that term.
+    let conflict = |conflict_term, conflict_index| {
+        Body::AppendEntriesReply(AppendOutcome::Conflict {
+            conflict_term,
+            conflict_index,
+        })
+    };
+    let t = deliver(&m, &s, msg(2, 0, 3, conflict(1, 1)));
+    assert_eq!(t.server(0).next_index[2], 3);
+    // A term it does not have: the follower's first index of it.
+    let t = deliver(&m, &s, msg(2, 0, 3, conflict(2, 2)));
+    assert_eq!(t.server(0).next_index[2], 2);
+    // A short log: its length + 1.
+    let t = deliver(&m, &s, msg(2, 0, 3, conflict(0, 1)));
+    assert_eq!(t.server(0).next_index[2], 1);
+    // A reply of a higher term makes the leader step down.
+    let t = deliver(
+        &m,
+        &s,
+        msg(2, 0, 4, Body::AppendEntriesReply(AppendOutcome::StaleTerm)),
+    );
+    assert_eq!(
+        (t.server(0).role, t.server(0).current_term),
+        (Role::Follower, 4)
+    );
+}
+
+#[test]
+fn commit_needs_a_majority_and_an_entry_of_the_current_term() {
+    let m = model();
+    let mut s = with_leader(&m, 3, &[1, 3]);
+    assert!(!m.can_advance_commit_index(&s, 0, 1), "no replica yet");
+    s.servers[0].match_index[1] = 1;
+    // Index 1 is on a majority but of term 1: Figure 8 forbids committing it by counting.
+    assert!(!m.can_advance_commit_index(&s, 0, 1));
+    let buggy = RaftModel::with_bug(m.bounds, Some(Bug::Figure8Commit));
+    assert!(buggy.can_advance_commit_index(&s, 0, 1));
+    s.servers[0].match_index[1] = 2;
+    assert!(m.can_advance_commit_index(&s, 0, 2));
+    assert!(!m.can_advance_commit_index(&s, 0, 3), "past the log");
+    let t = m.step(&s, &Action::AdvanceCommitIndex(0, 2)).unwrap();
+    assert_eq!(t.server(0).commit_index, 2);
+    assert_eq!(t.committed.len(), 2);
+    assert!(t.has(flags::OLD_TERM_COMMITTED_THROUGH_NEW));
+    assert!(!m.can_advance_commit_index(&t, 0, 2), "only forward");
+}
+
+#[test]
+fn a_crash_keeps_exactly_the_persistent_state() {
+    let m = model();
+    let mut s = with_leader(&m, 2, &[1, 2]);
+    s.servers[0].commit_index = 1;
+    let t = m.step(&s, &Action::Crash(0)).unwrap();
+    let r = t.server(0);
+    assert_eq!((r.current_term, r.voted_for, r.log.len()), (2, Some(0), 2));
+    assert_eq!((r.role, r.commit_index), (Role::Follower, 0));
+    assert_eq!(r.next_index, [0; 7]);
+    assert_eq!(t.crashes, 1);
+    let buggy = RaftModel::with_bug(m.bounds, Some(Bug::ForgetVote));
+    assert_eq!(
+        buggy
+            .step(&s, &Action::Crash(0))
+            .unwrap()
+            .server(0)
+            .voted_for,
+        None
+    );
+}
+
+#[test]
+fn the_network_loses_and_duplicates_only_messages_in_flight() {
+    let m = model();
+    let s = m.step(&m.init_state(), &Action::Timeout(0)).unwrap();
+    let rv = s.network.distinct().next().unwrap().clone();
+    let t = m.step(&s, &Action::Duplicate(rv.clone())).unwrap();
+    assert_eq!((t.network.count(&rv), t.dups), (2, 1));
+    let u = m.step(&t, &Action::Receive(rv.clone())).unwrap();
+    assert!(u.has(flags::DUPLICATE_DELIVERED));
+    let t = m.step(&s, &Action::Drop(rv.clone())).unwrap();
+    assert_eq!((t.network.count(&rv), t.drops), (0, 1));
+    assert!(m.step(&t, &Action::Drop(rv.clone())).is_none());
+    assert!(m.step(&t, &Action::Receive(rv)).is_none());
+}
+
+#[test]
+fn replies_that_can_no_longer_matter_are_dead() {
+    let m = model();
+    let s = with_leader(&m, 2, &[]);
+    let ack = |term| {
+        msg(
+            1,
+            0,
+            term,
+            Body::AppendEntriesReply(AppendOutcome::StaleTerm),
+        )
+    };
+    assert!(!is_dead(&s, &ack(2)));
+    assert!(is_dead(&s, &ack(1)), "older term");
+    let vote = msg(1, 0, 2, Body::RequestVoteReply { vote_granted: true });
+    assert!(is_dead(&s, &vote), "a leader needs no more votes");
+    assert!(
+        !is_dead(&s, &msg(1, 0, 1, append(0, 0, &[], 0))),
+        "requests always matter"
+    );
+}
+
+#[test]
+fn the_enumerator_offers_only_enabled_actions() {
+    let m = model();
+    let mut s = with_leader(&m, 2, &[1, 2]);
+    s.network
+        .send(msg(1, 0, 2, Body::RequestVoteReply { vote_granted: true }));
+    s.servers[0].match_index[1] = 2;
+    assert!(model::check::actions_are_enabled(&m, &s));
+    assert!(model::check::actions_are_enabled(&m, &m.init_state()));
+}
