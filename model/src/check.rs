@@ -1,13 +1,14 @@
 //! Running the exhaustive checker and classifying what it found; shared by the CLI and the tests.
 
-use crate::bounds::witness;
 use crate::display;
-use crate::properties::SAFETY;
+use crate::properties::{RAFT_SAFETY, SAFETY, WITNESSES};
 use crate::raft::{Action, RaftModel};
 use crate::state::State;
 use crate::symmetry;
 use stateright::{Checker, HasDiscoveries, Model, Path};
 use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How to run the checker.
@@ -30,6 +31,8 @@ pub enum Verdict {
     NotWitnessed,
     /// A sometimes-property the bounds are not expected to reach, and did not.
     NotExpected,
+    /// The search stopped at a violation of another property before it could tell.
+    Unknown,
 }
 
 impl Verdict {
@@ -41,6 +44,7 @@ impl Verdict {
             Verdict::Witnessed => "witnessed",
             Verdict::NotWitnessed => "NOT witnessed",
             Verdict::NotExpected => "not expected at these bounds",
+            Verdict::Unknown => "unknown (the search stopped at a violation)",
         }
     }
 }
@@ -116,6 +120,8 @@ pub fn run(
     let start = Instant::now();
     model.symmetry = true;
     let plain = model.clone();
+    let witnessed = Arc::new(AtomicU16::new(0));
+    model.witnessed = Some(Arc::clone(&witnessed));
     let builder = model
         .checker()
         .threads(options.threads.max(1))
@@ -125,37 +131,41 @@ pub fn run(
     } else {
         watch(builder.spawn_dfs(), start, interval, &mut on_progress)
     };
+    let path = discoveries
+        .into_iter()
+        .find(|(name, _)| *name == RAFT_SAFETY)
+        .map(|(_, path)| symmetry::decanonicalize(&plain, &path.into_vec()));
+    let seen = witnessed.load(Ordering::Relaxed);
     let mut verdicts = Vec::new();
     let mut counterexample = None;
-    for name in SAFETY {
-        let verdict = match discoveries.iter().find(|(n, _)| *n == name) {
-            Some((_, path)) => {
-                if counterexample.is_none() {
-                    let steps = symmetry::decanonicalize(&plain, &path.clone().into_vec());
-                    counterexample = Some((name, steps));
-                }
-                Verdict::Violated
-            }
+    for (name, holds) in SAFETY {
+        let verdict = match &path {
             None => Verdict::Holds,
-        };
-        verdicts.push((name, verdict));
-    }
-    for name in witness::ALL {
-        let found = discoveries.iter().any(|(n, _)| *n == name);
-        let verdict = match (found, options.expect.contains(&name)) {
-            (true, _) => Verdict::Witnessed,
-            (false, true) => Verdict::NotWitnessed,
-            (false, false) => Verdict::NotExpected,
-        };
-        verdicts.push((name, verdict));
-    }
-    // A violation stops the search early, so missing witnesses then say nothing.
-    if counterexample.is_some() {
-        for (_, v) in &mut verdicts {
-            if *v == Verdict::NotWitnessed {
-                *v = Verdict::NotExpected;
+            Some(steps) => {
+                let last = &steps.last().expect("a path has a state").0;
+                if holds(&plain, last) {
+                    Verdict::Unknown
+                } else {
+                    if counterexample.is_none() {
+                        counterexample = Some((name, steps.clone()));
+                    }
+                    Verdict::Violated
+                }
             }
-        }
+        };
+        verdicts.push((name, verdict));
+    }
+    for (bit, (name, _)) in WITNESSES.iter().enumerate() {
+        let verdict = if seen & (1 << bit) != 0 {
+            Verdict::Witnessed
+        } else if path.is_some() {
+            Verdict::Unknown
+        } else if options.expect.contains(name) {
+            Verdict::NotWitnessed
+        } else {
+            Verdict::NotExpected
+        };
+        verdicts.push((*name, verdict));
     }
     Report {
         progress,

@@ -57,6 +57,10 @@ impl Model for RaftModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        properties::all()
+        if self.witnessed.is_some() {
+            properties::for_check()
+        } else {
+            properties::all()
+        }
     }
 }

@@ -10,6 +10,8 @@ use crate::state::{
     ServerId, State, Term, Value,
 };
 use smallvec::SmallVec;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
 
 /// One atomic step of the cluster. Each variant carries all its parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -46,6 +48,9 @@ pub struct RaftModel {
     /// Whether `next_state` renames servers into a canonical order (symmetry reduction, for
     /// exhaustive checking). Off for the Explorer and for callers that follow one naming.
     pub symmetry: bool,
+    /// Set by `check`: which sometimes-properties have held so far (see
+    /// `properties::for_check`).
+    pub witnessed: Option<Arc<AtomicU16>>,
 }
 
 /// Whether a candidate's log (last term, last index) is at least as up-to-date as `server`'s
@@ -67,6 +72,7 @@ impl RaftModel {
             bounds,
             bug: None,
             symmetry: false,
+            witnessed: None,
         }
     }
 
@@ -76,7 +82,26 @@ impl RaftModel {
             bounds,
             bug,
             symmetry: false,
+            witnessed: None,
         }
+    }
+
+    /// Records that witness number `bit` holds in some state, unless it already did (the
+    /// condition is then not even evaluated). Does nothing outside `check`.
+    pub fn record_witness(&self, bit: usize, holds: impl FnOnce() -> bool) {
+        if let Some(seen) = &self.witnessed {
+            let mask = 1 << bit;
+            if seen.load(Ordering::Relaxed) & mask == 0 && holds() {
+                seen.fetch_or(mask, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The witnesses recorded so far, as bits in the order of `properties::WITNESSES`.
+    pub fn witnessed_bits(&self) -> u16 {
+        self.witnessed
+            .as_ref()
+            .map_or(0, |w| w.load(Ordering::Relaxed))
     }
 
     fn n(&self) -> usize {

@@ -307,12 +307,17 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
         self.len = 0;
     }
 
+    /// Makes room for `values` more varints, flushing the chunk if it could overflow.
     #[inline]
-    fn u(&mut self, mut v: u32) {
-        // A u32 takes at most 5 bytes.
-        if self.len + 5 > PACK_CHUNK {
+    fn room(&mut self, values: usize) {
+        if self.len + 5 * values > PACK_CHUNK {
             self.flush();
         }
+    }
+
+    /// One varint; the caller made room for it.
+    #[inline]
+    fn u(&mut self, mut v: u32) {
         while v >= 0x80 {
             self.buf[self.len] = (v as u8) | 0x80;
             self.len += 1;
@@ -323,8 +328,10 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
     }
 
     fn entries(&mut self, log: &[Entry]) {
+        self.room(1);
         self.u(log.len() as u32);
         for e in log {
+            self.room(2);
             self.u(e.term);
             self.u(e.value);
         }
@@ -332,22 +339,30 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
 
     fn pack_state(&mut self, s: &State) {
         let n = s.servers.len();
+        self.room(1);
         self.u(n as u32);
         for srv in &s.servers {
+            self.room(2);
             self.u(srv.current_term);
             self.u(srv.voted_for.map_or(0, |v| v as u32 + 1));
             self.entries(&srv.log);
+            self.room(3 + 2 * n);
             self.u(srv.role as u32);
             self.u(srv.commit_index);
             self.u(srv.votes_granted as u32);
-            // Entries past `n` are always zero.
-            for k in 0..n {
-                self.u(srv.next_index[k]);
-                self.u(srv.match_index[k]);
+            // Only a leader's are ever non-zero, and only the first `n`.
+            if srv.role == Role::Leader {
+                for k in 0..n {
+                    self.u(srv.next_index[k]);
+                    self.u(srv.match_index[k]);
+                }
             }
         }
+        self.room(1);
         self.u(s.network.messages.len() as u32);
         for (m, copies) in &s.network.messages {
+            // The most a message writes besides its entries.
+            self.room(8);
             self.u(m.from as u32);
             self.u(m.to as u32);
             self.u(m.term);
@@ -374,6 +389,7 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
                     self.u(*prev_log_index);
                     self.u(*prev_log_term);
                     self.entries(entries);
+                    self.room(1);
                     self.u(*leader_commit);
                 }
                 Body::AppendEntriesReply(outcome) => match outcome {
@@ -392,19 +408,25 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
                     }
                 },
             }
+            self.room(1);
             self.u(*copies as u32);
         }
+        self.room(1);
         self.u(s.elections.len() as u32);
         for (term, leader) in &s.elections {
+            self.room(2);
             self.u(*term);
             self.u(*leader as u32);
         }
+        self.room(1);
         self.u(s.committed.len() as u32);
         for (e, term) in &s.committed {
+            self.room(3);
             self.u(e.term);
             self.u(e.value);
             self.u(*term);
         }
+        self.room(4);
         self.u(s.flags as u32);
         self.u(s.crashes as u32);
         self.u(s.drops as u32);
