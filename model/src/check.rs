@@ -6,7 +6,6 @@ use crate::raft::{Action, RaftModel};
 use crate::state::State;
 use crate::symmetry;
 use stateright::{Checker, HasDiscoveries, Model, Path};
-use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -252,20 +251,24 @@ fn indent(s: &str) -> String {
     s.lines().map(|l| format!("   {l}\n")).collect()
 }
 
-/// The Explorer fragment that opens `path`: `#/steps/<fingerprint>/...`, with the fingerprints
-/// stateright's Explorer computes (a stable ahash of each state).
-pub fn explorer_fragment(steps: &[(State, Option<Action>)]) -> String {
-    let hasher =
-        ahash::RandomState::with_seeds(123_456_789_987_654_321, 98_765_432_123_456_789, 0, 0);
-    let fps: Vec<String> = steps
-        .iter()
-        .map(|(s, _)| {
-            let mut h = hasher.build_hasher();
-            s.hash(&mut h);
-            std::hash::Hasher::finish(&h).to_string()
-        })
-        .collect();
-    format!("#/steps/{}", fps.join("/"))
+/// The Explorer fragment that opens `steps` in `explore` (run with the same bounds and bug):
+/// `#/steps/0/<i1>/<i2>/...`, each the position of the step's action among the actions the
+/// model offers in that state. `None` if a step is not one the enumerator offers.
+pub fn explorer_fragment(model: &RaftModel, steps: &[(State, Option<Action>)]) -> Option<String> {
+    let plain = RaftModel {
+        symmetry: false,
+        witnessed: None,
+        ..model.clone()
+    };
+    let mut path = vec!["0".to_string()];
+    let mut offered = Vec::new();
+    for (state, action) in steps {
+        let Some(action) = action else { break };
+        offered.clear();
+        plain.actions(state, &mut offered);
+        path.push(offered.iter().position(|a| a == action)?.to_string());
+    }
+    Some(format!("#/steps/{}", path.join("/")))
 }
 
 /// Checks the model's own bookkeeping: every enumerated action is enabled. Used by tests.

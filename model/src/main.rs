@@ -233,12 +233,14 @@ fn check(args: CheckArgs) -> Result<ExitCode, Usage> {
     if let Some((name, path)) = &report.counterexample {
         println!("\ncounterexample for {name}:");
         print!("{}", check::format_path(path));
-        println!(
-            "open it in the Explorer: cargo run --release -p model -- explore {}\n  then \
-             http://127.0.0.1:3000/{}",
-            explore_flags(&args.bounds),
-            check::explorer_fragment(path)
-        );
+        match check::explorer_fragment(&model, path) {
+            Some(fragment) => println!(
+                "open it in the Explorer: cargo run --release -p model -- explore {}\n  then \
+                 http://127.0.0.1:3000/{fragment}",
+                explore_flags(&args.bounds)
+            ),
+            None => println!("(this path uses actions the Explorer does not offer)"),
+        }
     }
     println!("{}", report.result_line());
     Ok(if report.ok() {

@@ -249,7 +249,7 @@ pub mod flags {
 ///
 /// `Hash` packs every field into one compact byte string and hashes that in one call: the checker
 /// hashes every state it generates, and this is several times cheaper than hashing field by field.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct State {
     pub servers: Vec<Server>,
     pub network: Network,
@@ -431,5 +431,13 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
         self.u(s.crashes as u32);
         self.u(s.drops as u32);
         self.u(s.dups as u32);
+    }
+}
+
+/// A state reads as a per-server table and the messages in flight (this is what the Explorer
+/// shows as the current state).
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::display::state(self))
     }
 }
