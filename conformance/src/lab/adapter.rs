@@ -104,10 +104,13 @@ impl Inner {
             }
         }
         for envelope in released.messages {
-            if envelope.message.is_request() {
-                self.send(i, generation, envelope);
-            }
-            // A reply outside a handler has no call to ride on; labrpc has no way to send it.
+            // A reply has to ride on the call it answers, and `handle` took that one out; any
+            // other reply breaks the core's request/reply pairing rule.
+            assert!(
+                envelope.message.is_request(),
+                "server {i} released a reply that answers no RPC: {envelope:?}"
+            );
+            self.send(i, generation, envelope);
         }
     }
 
