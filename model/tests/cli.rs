@@ -1,0 +1,129 @@
+//! The command line: output shapes, exit statuses, and clear errors for bad flags.
+
+use std::process::Command;
+
+fn model(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_model"))
+        .args(args)
+        .output()
+        .expect("the model binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_ends_with_a_machine_readable_line() {
+    let (code, out, _) = model(&["check", "--preset", "small", "--max-drops", "0"]);
+    assert_eq!(code, 0, "{out}");
+    let last = out.lines().last().unwrap();
+    let fields: Vec<_> = last.split_whitespace().collect();
+    assert_eq!(&fields[..2], &["result:", "OK"], "{last}");
+    for (field, key) in fields[2..]
+        .iter()
+        .zip(["unique=", "total=", "depth=", "secs="])
+    {
+        assert!(field.starts_with(key), "{last}");
+    }
+    assert!(out.contains("peak memory"));
+    assert!(out.contains("Leader Completeness"));
+}
+
+#[test]
+fn a_violation_prints_a_counterexample_and_exits_non_zero() {
+    let (code, out, _) = model(&["check", "--bug", "forget-vote", "--bfs"]);
+    assert_eq!(code, 1);
+    assert!(out.ends_with("result: VIOLATED Election Safety\n"), "{out}");
+    assert!(out.contains("1. S"), "numbered steps");
+    assert!(out.contains("#/steps/0/"), "an Explorer link");
+}
+
+#[test]
+fn an_unwitnessed_expectation_fails_the_check() {
+    // With two servers a follower never holds an entry that a later leader lacks (each leader
+    // needs the other's vote, so it has every entry the other has), so no suffix is ever
+    // truncated: the check must say so rather than pass.
+    let (code, out, _) = model(&["check", "--preset", "small", "--servers", "2"]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        out.lines().last().unwrap(),
+        "result: UNWITNESSED a log suffix is truncated"
+    );
+}
+
+#[test]
+fn bad_flags_get_a_clear_error_and_status_2() {
+    for (args, needle) in [
+        (
+            &["check", "--servers", "1"][..],
+            "--servers must be between 2 and 7",
+        ),
+        (
+            &["check", "--servers", "8"],
+            "--servers must be between 2 and 7",
+        ),
+        (
+            &["check", "--max-term", "0"],
+            "--max-term must be at least 1",
+        ),
+        (&["check", "--max-log", "0"], "--max-log must be at least 1"),
+        (&["check", "--values", "0"], "--values must be at least 1"),
+        (&["check", "--threads", "0"], "--threads must be at least 1"),
+        (&["check", "--bug", "nope"], "unknown bug 'nope'"),
+        (&["check", "--preset", "huge"], "unknown preset 'huge'"),
+        (
+            &["check", "--max-inflight", "1"],
+            "--max-inflight must be at least",
+        ),
+        (
+            &["simulate", "--runs", "0"],
+            "--runs and --depth must be at least 1",
+        ),
+        (&["check", "--servers", "x"], "invalid value"),
+        (&["frobnicate"], "unrecognized subcommand"),
+    ] {
+        let (code, _, err) = model(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn bug_list_names_every_bug() {
+    let (code, out, _) = model(&["check", "--bug", "list"]);
+    assert_eq!(code, 0);
+    for bug in model::Bug::ALL {
+        assert!(out.contains(bug.name()));
+    }
+}
+
+#[test]
+fn simulate_is_reproducible_from_its_seed() {
+    let args = ["simulate", "--seed", "3", "--runs", "300", "--depth", "60"];
+    let (code, first, _) = model(&args);
+    assert_eq!(code, 0, "{first}");
+    let (_, second, _) = model(&args);
+    let steps = |out: &str| {
+        out.lines()
+            .last()
+            .unwrap()
+            .split(" secs=")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(steps(&first), steps(&second));
+    let (code, out, _) = model(&[
+        "simulate",
+        "--seed",
+        "1",
+        "--runs",
+        "5000",
+        "--bug",
+        "no-up-to-date-check",
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("result: VIOLATED "), "{out}");
+}
