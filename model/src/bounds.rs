@@ -23,6 +23,8 @@ pub struct Bounds {
     pub max_dups: u8,
     /// Distinct client values (1 to this).
     pub values: u32,
+    /// Whether servers compact their logs into snapshots (and leaders send InstallSnapshot).
+    pub snapshots: bool,
 }
 
 /// The sometimes-properties, by name. Each one shows that the bounds reach an interesting
@@ -35,9 +37,11 @@ pub mod witness {
     pub const LEADER_AFTER_RESTART: &str = "a leader is elected after a restart";
     pub const FIGURE_8: &str = "an older-term entry commits through a newer one";
     pub const DUPLICATE_DELIVERED: &str = "a duplicated message is delivered";
+    pub const SNAPSHOT_INSTALLED: &str = "a follower installs a snapshot";
+    pub const RESTART_FROM_SNAPSHOT: &str = "a server restarts from a snapshot";
 
     /// All of them, in the order `check` prints them.
-    pub const ALL: [&str; 7] = [
+    pub const ALL: [&str; 9] = [
         LEADER_ELECTED,
         ENTRY_COMMITTED,
         COMMITTED_EVERYWHERE,
@@ -45,6 +49,8 @@ pub mod witness {
         LEADER_AFTER_RESTART,
         FIGURE_8,
         DUPLICATE_DELIVERED,
+        SNAPSHOT_INSTALLED,
+        RESTART_FROM_SNAPSHOT,
     ];
 }
 
@@ -78,6 +84,7 @@ pub const PRESETS: [Preset; 3] = [
             max_drops: 1,
             max_dups: 1,
             values: 1,
+            snapshots: false,
         },
         expect: ALL_BUT_FIGURE_8,
     },
@@ -92,6 +99,7 @@ pub const PRESETS: [Preset; 3] = [
             max_drops: 1,
             max_dups: 1,
             values: 1,
+            snapshots: false,
         },
         expect: &witness::ALL,
     },
@@ -102,10 +110,11 @@ pub const PRESETS: [Preset; 3] = [
             max_term: 3,
             max_log: 2,
             max_crashes: 1,
-            max_inflight: 3,
+            max_inflight: 2,
             max_drops: 0,
             max_dups: 0,
             values: 1,
+            snapshots: true,
         },
         expect: &witness::ALL,
     },
@@ -166,6 +175,8 @@ impl Bounds {
             witness::LEADER_AFTER_RESTART => self.max_crashes >= 1,
             witness::FIGURE_8 => self.max_term >= 2 && self.max_log >= 2,
             witness::DUPLICATE_DELIVERED => self.max_dups >= 1,
+            witness::SNAPSHOT_INSTALLED => self.snapshots,
+            witness::RESTART_FROM_SNAPSHOT => self.snapshots && self.max_crashes >= 1,
             _ => true,
         }
     }
@@ -185,16 +196,19 @@ pub enum Bug {
     /// A follower truncates its log after prev_log_index even when the entries match, so a
     /// reordered, shorter AppendEntries deletes entries it had acknowledged.
     TruncateOnMatch,
+    /// A server accepts a snapshot older than its commit index and rolls back to it.
+    SnapshotRegress,
 }
 
 impl Bug {
     /// Every bug switch.
-    pub const ALL: [Bug; 5] = [
+    pub const ALL: [Bug; 6] = [
         Bug::Figure8Commit,
         Bug::ForgetVote,
         Bug::NoUpToDateCheck,
         Bug::AcceptStaleTerm,
         Bug::TruncateOnMatch,
+        Bug::SnapshotRegress,
     ];
 
     /// The name `--bug` takes.
@@ -205,6 +219,7 @@ impl Bug {
             Bug::NoUpToDateCheck => "no-up-to-date-check",
             Bug::AcceptStaleTerm => "accept-stale-term",
             Bug::TruncateOnMatch => "truncate-on-match",
+            Bug::SnapshotRegress => "snapshot-regress",
         }
     }
 
@@ -216,6 +231,9 @@ impl Bug {
             Bug::NoUpToDateCheck => "a vote is granted without the log comparison",
             Bug::AcceptStaleTerm => "a follower accepts AppendEntries from a lower term",
             Bug::TruncateOnMatch => "a follower truncates its log even when the entries match",
+            Bug::SnapshotRegress => {
+                "a server accepts a snapshot older than its commit index and rolls back"
+            }
         }
     }
 
@@ -233,6 +251,10 @@ impl Bug {
                 max_crashes: 0,
                 max_drops: 0,
                 max_dups: 0,
+                ..default
+            },
+            Bug::SnapshotRegress => Bounds {
+                snapshots: true,
                 ..default
             },
             _ => default,

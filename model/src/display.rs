@@ -14,6 +14,21 @@ pub fn entries(log: &[Entry]) -> String {
     format!("[{}]", items.join(" "))
 }
 
+/// A server's log, with `|` after the last entry of its snapshot when it has one.
+fn log_with_snapshot(log: &[Entry], snapshot_index: u32) -> String {
+    if snapshot_index == 0 {
+        return entries(log);
+    }
+    let (snap, rest) = log.split_at(snapshot_index as usize);
+    let show = |es: &[Entry]| {
+        es.iter()
+            .map(|e| format!("{}:{}", e.term, e.value))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!("[{} | {}]", show(snap), show(rest))
+}
+
 /// A message as one line: `S0->S1 AppendEntries(t2 prev=1/1 [2:1] commit=1)`.
 pub fn message(m: &Message) -> String {
     let body = match &m.body {
@@ -39,6 +54,18 @@ pub fn message(m: &Message) -> String {
             m.term,
             entries(es)
         ),
+        Body::InstallSnapshot {
+            last_included_index,
+            last_included_term,
+            entries: es,
+        } => format!(
+            "InstallSnapshot(t{} last={last_included_index}/{last_included_term} {})",
+            m.term,
+            entries(es)
+        ),
+        Body::InstallSnapshotReply { match_index } => {
+            format!("InstallSnapshotReply(t{} match={match_index})", m.term)
+        }
         Body::AppendEntriesReply(outcome) => match outcome {
             AppendOutcome::Success { match_index } => {
                 format!("AppendEntriesReply(t{} ok match={match_index})", m.term)
@@ -78,6 +105,10 @@ pub fn action(a: &Action) -> String {
             }
         }
         Action::AdvanceCommitIndex(i, index) => format!("S{i} commits through index {index}"),
+        Action::Compact(i, index) => format!("S{i} snapshots its log through index {index}"),
+        Action::InstallSnapshot { leader, peer } => {
+            format!("S{leader} sends its snapshot to S{peer}")
+        }
         Action::Receive(m) => format!("S{} receives {}", m.to, message(m)),
         Action::Crash(i) => format!("S{i} crashes and restarts"),
         Action::Drop(m) => format!("network drops {}", message(m)),
@@ -88,7 +119,10 @@ pub fn action(a: &Action) -> String {
 /// A state as a per-server table and the messages in flight.
 pub fn state(s: &State) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "server  term  role       vote  commit  log");
+    let _ = writeln!(
+        out,
+        "server  term  role       vote  commit  log (| ends the snapshot)"
+    );
     for (i, srv) in s.servers.iter().enumerate() {
         let role = match srv.role {
             Role::Follower => "follower",
@@ -101,7 +135,7 @@ pub fn state(s: &State) -> String {
             "S{i:<5}  {:<4}  {role:<9}  {vote:<4}  {:<6}  {}",
             srv.current_term,
             srv.commit_index,
-            entries(&srv.log)
+            log_with_snapshot(&srv.log, srv.snapshot_index)
         );
         if srv.role == Role::Leader {
             let peers: Vec<_> = (0..s.servers.len())
@@ -212,8 +246,10 @@ pub fn svg(model: &RaftModel, steps: &[(State, Option<Action>)]) -> String {
                     Action::Timeout(i)
                     | Action::ClientRequest(i, _)
                     | Action::AdvanceCommitIndex(i, _)
+                    | Action::Compact(i, _)
                     | Action::Crash(i) => *i,
-                    Action::AppendEntries { leader, .. } => *leader,
+                    Action::AppendEntries { leader, .. }
+                    | Action::InstallSnapshot { leader, .. } => *leader,
                     _ => 0,
                 };
                 let _ = write!(

@@ -59,6 +59,9 @@ struct BoundArgs {
     /// Distinct client values.
     #[arg(long)]
     values: Option<u32>,
+    /// Let servers compact their logs into snapshots (InstallSnapshot, restart from snapshot).
+    #[arg(long)]
+    snapshots: bool,
     /// Switch on a bug (`--bug list` lists them). Without other flags, uses the bug's bounds.
     #[arg(long)]
     bug: Option<String>,
@@ -142,6 +145,7 @@ fn resolve(args: &BoundArgs, simulate: bool) -> Result<(RaftModel, Vec<&'static 
     b.max_drops = args.max_drops.unwrap_or(b.max_drops);
     b.max_dups = args.max_dups.unwrap_or(b.max_dups);
     b.values = args.values.unwrap_or(b.values);
+    b.snapshots |= args.snapshots;
     b.validate().map_err(|e| Usage(e.to_string()))?;
     let expect = preset
         .expect
@@ -156,7 +160,7 @@ fn describe(model: &RaftModel) -> String {
     let b = &model.bounds;
     let mut s = format!(
         "servers={} max-term={} max-log={} max-crashes={} max-inflight={} max-drops={} \
-         max-dups={} values={}",
+         max-dups={} values={} snapshots={}",
         b.servers,
         b.max_term,
         b.max_log,
@@ -164,7 +168,8 @@ fn describe(model: &RaftModel) -> String {
         b.max_inflight,
         b.max_drops,
         b.max_dups,
-        b.values
+        b.values,
+        if b.snapshots { "on" } else { "off" }
     );
     if let Some(bug) = model.bug {
         s.push_str(&format!(" bug={} ({})", bug.name(), bug.describe()));
@@ -267,6 +272,9 @@ fn explore_flags(args: &BoundArgs) -> String {
     push("max-dups", args.max_dups.map(|v| v.to_string()));
     push("values", args.values.map(|v| v.to_string()));
     push("bug", args.bug.clone());
+    if args.snapshots {
+        flags.push("--snapshots".into());
+    }
     flags.join(" ")
 }
 

@@ -14,6 +14,7 @@ pub const STATE_MACHINE_SAFETY: &str = "State Machine Safety";
 pub const TERMS_MONOTONIC: &str = "terms never decrease";
 pub const COMMIT_WITHIN_LOG: &str = "commit_index <= last index";
 pub const MATCH_BELOW_NEXT: &str = "match_index < next_index";
+pub const SNAPSHOT_COMMITTED: &str = "snapshot_index <= commit_index";
 
 /// Election Safety: at most one leader was ever elected in a term (over the history of
 /// elections, not only the leaders of this state).
@@ -89,11 +90,17 @@ pub fn match_below_next(m: &RaftModel, s: &State) -> bool {
     })
 }
 
+/// Sanity: a snapshot holds only committed entries (a restart from it restores its commit
+/// index, and an InstallSnapshot raises the commit index with it).
+pub fn snapshot_committed(_: &RaftModel, s: &State) -> bool {
+    s.servers.iter().all(|a| a.snapshot_index <= a.commit_index)
+}
+
 /// A property's condition.
 pub type Condition = fn(&RaftModel, &State) -> bool;
 
 /// The always-properties, in the order `check` prints them.
-pub const SAFETY: [(&str, Condition); 8] = [
+pub const SAFETY: [(&str, Condition); 9] = [
     (ELECTION_SAFETY, election_safety),
     (LOG_MATCHING, log_matching),
     (LEADER_APPEND_ONLY, leader_append_only),
@@ -102,10 +109,11 @@ pub const SAFETY: [(&str, Condition); 8] = [
     (TERMS_MONOTONIC, terms_monotonic),
     (COMMIT_WITHIN_LOG, commit_within_log),
     (MATCH_BELOW_NEXT, match_below_next),
+    (SNAPSHOT_COMMITTED, snapshot_committed),
 ];
 
 /// The sometimes-properties, in the order of [`witness::ALL`].
-pub const WITNESSES: [(&str, Condition); 7] = [
+pub const WITNESSES: [(&str, Condition); 9] = [
     (witness::LEADER_ELECTED, |_, s| !s.elections.is_empty()),
     (witness::ENTRY_COMMITTED, |_, s| !s.committed.is_empty()),
     (witness::COMMITTED_EVERYWHERE, |_, s| {
@@ -120,6 +128,12 @@ pub const WITNESSES: [(&str, Condition); 7] = [
     }),
     (witness::DUPLICATE_DELIVERED, |_, s| {
         s.has(flags::DUPLICATE_DELIVERED)
+    }),
+    (witness::SNAPSHOT_INSTALLED, |_, s| {
+        s.has(flags::SNAPSHOT_INSTALLED)
+    }),
+    (witness::RESTART_FROM_SNAPSHOT, |_, s| {
+        s.has(flags::RESTARTED_FROM_SNAPSHOT)
     }),
 ];
 

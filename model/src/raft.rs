@@ -30,6 +30,10 @@ pub enum Action {
     },
     /// A leader advances its commit index to the given index.
     AdvanceCommitIndex(ServerId, Index),
+    /// A server replaces its log through the given (committed) index by a snapshot.
+    Compact(ServerId, Index),
+    /// A leader sends `peer` its snapshot.
+    InstallSnapshot { leader: ServerId, peer: ServerId },
     /// The message's receiver handles it (stepping down first on a higher term) and replies.
     Receive(Message),
     /// A server crashes and restarts with only its persistent state.
@@ -146,6 +150,10 @@ impl RaftModel {
             Action::AdvanceCommitIndex(i, index) => {
                 self.can_advance_commit_index(state, *i, *index)
             }
+            Action::Compact(i, index) => self.can_compact(state, *i, *index),
+            Action::InstallSnapshot { leader, peer } => {
+                self.can_install_snapshot(state, *leader, *peer)
+            }
             Action::Receive(m) => self.can_receive(state, m),
             Action::Crash(i) => self.is_server(*i),
             Action::Drop(m) | Action::Duplicate(m) => state.network.count(m) > 0,
@@ -162,7 +170,8 @@ impl RaftModel {
         self.is_server(i) && state.server(i).role == Role::Leader
     }
 
-    /// A leader may send any peer any run of entries its log holds, or none.
+    /// A leader may send any peer any run of entries its log still holds (after its snapshot),
+    /// or none.
     pub fn can_append_entries(
         &self,
         state: &State,
@@ -175,6 +184,7 @@ impl RaftModel {
             && self.is_server(peer)
             && leader != peer
             && state.server(leader).role == Role::Leader
+            && prev_log_index >= state.server(leader).snapshot_index
             && prev_log_index
                 .checked_add(count)
                 .is_some_and(|end| end <= state.server(leader).last_index())
@@ -193,6 +203,23 @@ impl RaftModel {
             && index <= s.last_index()
             && (term_at(&s.log, index) == s.current_term || self.has_bug(Bug::Figure8Commit))
             && self.replicas(state, i, index) >= majority(self.n())
+    }
+
+    /// Any server may compact a committed prefix of its log past its current snapshot.
+    pub fn can_compact(&self, state: &State, i: ServerId, index: Index) -> bool {
+        self.is_server(i) && {
+            let s = state.server(i);
+            index > s.snapshot_index && index <= s.commit_index
+        }
+    }
+
+    /// A leader with a snapshot may send it to any peer.
+    pub fn can_install_snapshot(&self, state: &State, leader: ServerId, peer: ServerId) -> bool {
+        self.is_server(leader)
+            && self.is_server(peer)
+            && leader != peer
+            && state.server(leader).role == Role::Leader
+            && state.server(leader).snapshot_index > 0
     }
 
     /// How many servers leader `i` knows to hold index `index`, itself included.
@@ -235,6 +262,11 @@ impl RaftModel {
                 count,
             } => self.append_entries(state, *leader, *peer, *prev_log_index, *count),
             Action::AdvanceCommitIndex(i, index) => self.advance_commit_index(state, *i, *index),
+            Action::Compact(i, index) => state.servers[*i as usize].snapshot_index = *index,
+            Action::InstallSnapshot { leader, peer } => {
+                let m = self.install_snapshot_message(state, *leader, *peer);
+                state.network.send(m);
+            }
             Action::Receive(m) => self.receive(state, m),
             Action::Crash(i) => self.crash(state, *i),
             Action::Drop(m) => {
@@ -315,6 +347,27 @@ impl RaftModel {
         }
     }
 
+    /// The InstallSnapshot that `leader` sends `peer`: every entry of its snapshot.
+    pub fn install_snapshot_message(
+        &self,
+        state: &State,
+        leader: ServerId,
+        peer: ServerId,
+    ) -> Message {
+        let s = state.server(leader);
+        let last = s.snapshot_index;
+        Message {
+            from: leader,
+            to: peer,
+            term: s.current_term,
+            body: Body::InstallSnapshot {
+                last_included_index: last,
+                last_included_term: term_at(&s.log, last),
+                entries: Log::from_slice(&s.log[..last as usize]),
+            },
+        }
+    }
+
     /// A leader commits through `index`.
     pub fn advance_commit_index(&self, state: &mut State, i: ServerId, index: Index) {
         let s = &mut state.servers[i as usize];
@@ -328,12 +381,17 @@ impl RaftModel {
         record_commits(state, &log, old, index, term);
     }
 
-    /// A crash and restart: the server keeps current_term, voted_for and log (what Figure 2
-    /// persists) and loses the rest.
+    /// A crash and restart: the server keeps current_term, voted_for, log and snapshot (what
+    /// Figure 2 persists, and the snapshot saved with it) and loses the rest. Its state machine
+    /// restarts from the snapshot, so it knows the snapshot's entries committed.
     pub fn crash(&self, state: &mut State, i: ServerId) {
         let s = &mut state.servers[i as usize];
         become_follower(s);
-        s.commit_index = 0;
+        s.commit_index = s.snapshot_index;
+        if s.snapshot_index > 0 {
+            state.flags |= flags::RESTARTED_FROM_SNAPSHOT;
+        }
+        let s = &mut state.servers[i as usize];
         if self.has_bug(Bug::ForgetVote) {
             s.voted_for = None;
         }
@@ -378,7 +436,77 @@ impl RaftModel {
             Body::AppendEntriesReply(outcome) => {
                 self.handle_append_entries_reply(state, m, *outcome)
             }
+            Body::InstallSnapshot {
+                last_included_index,
+                last_included_term,
+                entries,
+            } => self.handle_install_snapshot(
+                state,
+                m,
+                *last_included_index,
+                *last_included_term,
+                entries,
+            ),
+            Body::InstallSnapshotReply { match_index } => {
+                let s = &mut state.servers[m.to as usize];
+                if m.term == s.current_term && s.role == Role::Leader {
+                    let peer = m.from as usize;
+                    s.match_index[peer] = s.match_index[peer].max(*match_index);
+                    s.next_index[peer] = s.next_index[peer].max(*match_index + 1);
+                }
+            }
         }
+    }
+
+    /// InstallSnapshot at the receiver (§7): a snapshot no newer than what it has committed is
+    /// ignored; otherwise it keeps the log after the snapshot if its log has the snapshot's last
+    /// entry, else it drops the whole log, and its state machine (commit index) moves to the
+    /// snapshot. The snapshot-regress bug takes an older snapshot too, and rolls back to it.
+    fn handle_install_snapshot(
+        &self,
+        state: &mut State,
+        m: &Message,
+        last_included_index: Index,
+        last_included_term: Term,
+        entries: &[Entry],
+    ) {
+        let i = m.to as usize;
+        let s = &mut state.servers[i];
+        if m.term >= s.current_term {
+            if s.role != Role::Follower {
+                become_follower(s);
+            }
+            let newer = last_included_index > s.commit_index;
+            if self.has_bug(Bug::SnapshotRegress) && !newer {
+                s.log = Log::from_slice(entries);
+                s.snapshot_index = last_included_index;
+                s.commit_index = last_included_index;
+                state.flags |= flags::SNAPSHOT_INSTALLED;
+            } else if newer {
+                let keeps_suffix = s.last_index() >= last_included_index
+                    && term_at(&s.log, last_included_index) == last_included_term;
+                let mut log = Log::from_slice(entries);
+                if keeps_suffix {
+                    log.extend_from_slice(&s.log[last_included_index as usize..]);
+                }
+                s.log = log;
+                s.snapshot_index = last_included_index;
+                let old = s.commit_index;
+                s.commit_index = last_included_index;
+                let log = s.log.clone();
+                record_commits(state, &log, old, last_included_index, m.term);
+                state.flags |= flags::SNAPSHOT_INSTALLED;
+            }
+        }
+        let reply = Message {
+            from: m.to,
+            to: m.from,
+            term: state.servers[i].current_term,
+            body: Body::InstallSnapshotReply {
+                match_index: last_included_index,
+            },
+        };
+        state.network.send(reply);
     }
 
     /// RequestVote: grant if the term is current, no other vote was cast in it, and the
@@ -472,7 +600,7 @@ impl RaftModel {
                 let truncated = if self.has_bug(Bug::TruncateOnMatch) {
                     truncate_and_append(&mut s.log, prev_log_index, entries)
                 } else {
-                    append_new_entries(&mut s.log, prev_log_index, entries)
+                    append_new_entries(&mut s.log, s.snapshot_index, prev_log_index, entries)
                 };
                 if truncated {
                     state.flags |= flags::TRUNCATED;
@@ -554,17 +682,25 @@ impl RaftModel {
                             // Figure 2: send every entry from next_index on (none: a
                             // heartbeat). A shorter batch than that arises anyway when the log
                             // grows between two sends; the guard allows any batch.
+                            // Entries already in the snapshot go as the snapshot.
                             let prev = s.next_index[peer as usize].saturating_sub(1);
-                            let count = s.last_index() - prev;
-                            // A copy of a message still in flight is the Duplicate action's job.
-                            let m = self.append_entries_message(state, i, peer, prev, count);
-                            if state.network.count(&m) == 0 {
-                                actions.push(Action::AppendEntries {
+                            let (m, action) = if prev < s.snapshot_index {
+                                let m = self.install_snapshot_message(state, i, peer);
+                                (m, Action::InstallSnapshot { leader: i, peer })
+                            } else {
+                                let count = s.last_index() - prev;
+                                let m = self.append_entries_message(state, i, peer, prev, count);
+                                let action = Action::AppendEntries {
                                     leader: i,
                                     peer,
                                     prev_log_index: prev,
                                     count,
-                                });
+                                };
+                                (m, action)
+                            };
+                            // A copy of a message still in flight is the Duplicate action's job.
+                            if state.network.count(&m) == 0 {
+                                actions.push(action);
                             }
                         }
                     }
@@ -582,10 +718,16 @@ impl RaftModel {
                     }
                 }
             }
+            // Compaction, when the bounds allow it: once per server, of everything committed
+            // (with the short logs of a bounded check, a second snapshot adds little but
+            // states; the guard allows any number).
+            if b.snapshots && s.snapshot_index == 0 && s.commit_index > 0 {
+                actions.push(Action::Compact(i, s.commit_index));
+            }
             // A crash only matters if the server has volatile state to lose (or, with the
             // forget-vote bug, a vote).
             let loses_something = s.role != Role::Follower
-                || s.commit_index > 0
+                || s.commit_index > s.snapshot_index
                 || (self.has_bug(Bug::ForgetVote) && s.voted_for.is_some());
             if state.crashes < b.max_crashes && loses_something {
                 actions.push(Action::Crash(i));
@@ -637,11 +779,18 @@ fn become_leader(s: &mut Server, n: usize) {
 /// Figure 2, receiver steps 3 and 4: for each entry, if the log has a different entry at its
 /// index, delete that one and all after it; append entries not already in the log. Returns
 /// whether anything was deleted.
-fn append_new_entries(log: &mut Log, prev_log_index: Index, entries: &[Entry]) -> bool {
+/// Entries inside the snapshot are committed and are never rewritten.
+fn append_new_entries(
+    log: &mut Log,
+    snapshot_index: Index,
+    prev_log_index: Index,
+    entries: &[Entry],
+) -> bool {
     let mut truncated = false;
     for (k, e) in entries.iter().enumerate() {
         let at = prev_log_index as usize + k;
         match log.get(at) {
+            Some(_) if at < snapshot_index as usize => {}
             Some(existing) if existing.term == e.term => {}
             Some(_) => {
                 log.truncate(at);
@@ -691,8 +840,10 @@ pub fn is_dead(state: &State, m: &Message) -> bool {
     let s = state.server(m.to);
     let role = match m.body {
         Body::RequestVoteReply { .. } => Role::Candidate,
-        Body::AppendEntriesReply(_) => Role::Leader,
-        Body::RequestVote { .. } | Body::AppendEntries { .. } => return false,
+        Body::AppendEntriesReply(_) | Body::InstallSnapshotReply { .. } => Role::Leader,
+        Body::RequestVote { .. } | Body::AppendEntries { .. } | Body::InstallSnapshot { .. } => {
+            return false
+        }
     };
     m.term < s.current_term || (m.term == s.current_term && s.role != role)
 }

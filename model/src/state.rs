@@ -53,12 +53,19 @@ pub enum Role {
 ///
 /// `last_applied` is left out: in this model a server applies exactly what it has committed, so
 /// it would always equal `commit_index`.
+///
+/// A snapshot is modelled by `snapshot_index`: the entries `1..=snapshot_index` of `log` are the
+/// snapshot (what the state machine was built from), the rest is the log proper. Keeping the
+/// snapshot's entries, rather than an opaque state, lets every property read a server's whole
+/// history: an entry in a snapshot counts as present and committed.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Server {
     // Persistent: survives a crash.
     pub current_term: Term,
     pub voted_for: Option<ServerId>,
     pub log: Log,
+    /// The last index included in the server's snapshot (0: no snapshot).
+    pub snapshot_index: Index,
     // Volatile: lost in a crash.
     pub role: Role,
     pub commit_index: Index,
@@ -77,6 +84,7 @@ impl Server {
             current_term: 0,
             voted_for: None,
             log: Log::new(),
+            snapshot_index: 0,
             role: Role::Follower,
             commit_index: 0,
             votes_granted: 0,
@@ -140,6 +148,17 @@ pub enum Body {
         leader_commit: Index,
     },
     AppendEntriesReply(AppendOutcome),
+    /// A leader's snapshot: its entries through `last_included_index`.
+    InstallSnapshot {
+        last_included_index: Index,
+        last_included_term: Term,
+        entries: Log,
+    },
+    /// The follower now holds the snapshot's entries through `match_index` (or ignored an older
+    /// snapshot, and says so with the snapshot's own index).
+    InstallSnapshotReply {
+        match_index: Index,
+    },
 }
 
 /// The answer to an AppendEntries.
@@ -164,7 +183,7 @@ impl Message {
     pub fn is_request(&self) -> bool {
         matches!(
             self.body,
-            Body::RequestVote { .. } | Body::AppendEntries { .. }
+            Body::RequestVote { .. } | Body::AppendEntries { .. } | Body::InstallSnapshot { .. }
         )
     }
 }
@@ -243,6 +262,10 @@ pub mod flags {
     pub const TERM_DECREASED: u16 = 1 << 9;
     /// Violation: two different entries were committed at one index.
     pub const COMMITTED_TWICE: u16 = 1 << 10;
+    /// A follower installed a snapshot sent by a leader.
+    pub const SNAPSHOT_INSTALLED: u16 = 1 << 4;
+    /// A server with a snapshot crashed and restarted from it.
+    pub const RESTARTED_FROM_SNAPSHOT: u16 = 1 << 5;
 }
 
 /// The whole cluster.
@@ -346,7 +369,8 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
             self.u(srv.current_term);
             self.u(srv.voted_for.map_or(0, |v| v as u32 + 1));
             self.entries(&srv.log);
-            self.room(3 + 2 * n);
+            self.room(4 + 2 * n);
+            self.u(srv.snapshot_index);
             self.u(srv.role as u32);
             self.u(srv.commit_index);
             self.u(srv.votes_granted as u32);
@@ -391,6 +415,20 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
                     self.entries(entries);
                     self.room(1);
                     self.u(*leader_commit);
+                }
+                Body::InstallSnapshot {
+                    last_included_index,
+                    last_included_term,
+                    entries,
+                } => {
+                    self.u(6);
+                    self.u(*last_included_index);
+                    self.u(*last_included_term);
+                    self.entries(entries);
+                }
+                Body::InstallSnapshotReply { match_index } => {
+                    self.u(7);
+                    self.u(*match_index);
                 }
                 Body::AppendEntriesReply(outcome) => match outcome {
                     AppendOutcome::Success { match_index } => {

@@ -96,6 +96,11 @@ pub fn rename_action(action: &Action, rename: &[ServerId]) -> Action {
             count: *count,
         },
         Action::AdvanceCommitIndex(i, index) => Action::AdvanceCommitIndex(r(*i), *index),
+        Action::Compact(i, index) => Action::Compact(r(*i), *index),
+        Action::InstallSnapshot { leader, peer } => Action::InstallSnapshot {
+            leader: r(*leader),
+            peer: r(*peer),
+        },
         Action::Receive(m) => Action::Receive(msg(m)),
         Action::Crash(i) => Action::Crash(r(*i)),
         Action::Drop(m) => Action::Drop(msg(m)),

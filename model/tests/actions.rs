@@ -421,3 +421,94 @@ fn the_enumerator_offers_only_enabled_actions() {
     assert!(model::check::actions_are_enabled(&m, &s));
     assert!(model::check::actions_are_enabled(&m, &m.init_state()));
 }
+
+#[test]
+fn a_server_compacts_only_committed_entries() {
+    let m = model();
+    let mut s = with_leader(&m, 2, &[1, 2, 2]);
+    s.servers[0].commit_index = 2;
+    assert!(m.can_compact(&s, 0, 2));
+    assert!(!m.can_compact(&s, 0, 3), "not committed");
+    let t = m.step(&s, &Action::Compact(0, 2)).unwrap();
+    assert_eq!(t.server(0).snapshot_index, 2);
+    assert_eq!(
+        t.server(0).log.len(),
+        3,
+        "the snapshot keeps its entries for the properties"
+    );
+    assert!(!m.can_compact(&t, 0, 2), "only forward");
+    // Entries in the snapshot can no longer go out as AppendEntries, only as the snapshot.
+    assert!(!m.can_append_entries(&t, 0, 1, 1, 1));
+    assert!(m.can_append_entries(&t, 0, 1, 2, 1));
+    assert!(m.can_install_snapshot(&t, 0, 1));
+    assert!(!m.can_install_snapshot(&s, 0, 1), "no snapshot yet");
+    let u = m
+        .step(&t, &Action::InstallSnapshot { leader: 0, peer: 1 })
+        .unwrap();
+    let sent: Vec<_> = u.network.distinct().cloned().collect();
+    assert_eq!(
+        sent,
+        vec![msg(
+            0,
+            1,
+            2,
+            Body::InstallSnapshot {
+                last_included_index: 2,
+                last_included_term: 2,
+                entries: log(&[1, 2]),
+            }
+        )]
+    );
+}
+
+fn snapshot(last: u32, terms: &[u32]) -> Body {
+    Body::InstallSnapshot {
+        last_included_index: last,
+        last_included_term: *terms.last().unwrap(),
+        entries: log(terms),
+    }
+}
+
+#[test]
+fn install_snapshot_keeps_a_matching_suffix_and_ignores_old_snapshots() {
+    let m = model();
+    let mut s = m.init_state();
+    s.servers[1].current_term = 2;
+    s.servers[1].log = log(&[1, 2, 2]);
+    // The follower has the snapshot's last entry: it keeps what follows.
+    let t = deliver(&m, &s, msg(0, 1, 2, snapshot(2, &[1, 2])));
+    let f = t.server(1);
+    assert_eq!((f.snapshot_index, f.commit_index, f.log.len()), (2, 2, 3));
+    assert!(t.has(flags::SNAPSHOT_INSTALLED));
+    assert_eq!(t.committed.len(), 2);
+    assert_eq!(
+        reply_to(&t, 0).body,
+        Body::InstallSnapshotReply { match_index: 2 }
+    );
+    // It does not: the log goes.
+    let t = deliver(&m, &s, msg(0, 1, 2, snapshot(2, &[1, 1])));
+    assert_eq!(t.server(1).log.as_slice(), log(&[1, 1]).as_slice());
+    // Older than its commit index: ignored (with the bug: taken, rolling back).
+    let mut c = s.clone();
+    c.servers[1].commit_index = 3;
+    let t = deliver(&m, &c, msg(0, 1, 2, snapshot(1, &[1])));
+    assert_eq!((t.server(1).commit_index, t.server(1).log.len()), (3, 3));
+    let buggy = RaftModel::with_bug(m.bounds, Some(Bug::SnapshotRegress));
+    let t = deliver(&buggy, &c, msg(0, 1, 2, snapshot(1, &[1])));
+    assert_eq!((t.server(1).commit_index, t.server(1).log.len()), (1, 1));
+    // From a stale leader: nothing changes.
+    let t = deliver(&m, &s, msg(0, 1, 1, snapshot(2, &[1, 1])));
+    assert_eq!(t.server(1).log.as_slice(), log(&[1, 2, 2]).as_slice());
+}
+
+#[test]
+fn a_restart_resumes_from_the_snapshot() {
+    let m = model();
+    let mut s = with_leader(&m, 2, &[1, 2]);
+    s.servers[0].commit_index = 2;
+    s.servers[0].snapshot_index = 1;
+    let t = m.step(&s, &Action::Crash(0)).unwrap();
+    let r = t.server(0);
+    assert_eq!((r.commit_index, r.snapshot_index, r.log.len()), (1, 1, 2));
+    assert!(t.has(flags::RESTARTED_FROM_SNAPSHOT));
+}
