@@ -119,7 +119,7 @@ impl RaftModel {
     /// The initial state: every server a follower in term 0 with an empty log, no message.
     pub fn init_state(&self) -> State {
         State {
-            servers: vec![Server::new(); self.n()],
+            servers: (0..self.n()).map(|_| Server::new()).collect(),
             network: Network::default(),
             elections: SmallVec::new(),
             committed: SmallVec::new(),

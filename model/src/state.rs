@@ -192,7 +192,7 @@ impl Message {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Network {
     /// Each distinct message with its number of copies (at least 1), sorted by message.
-    pub messages: Vec<(Message, u8)>,
+    pub messages: SmallVec<[(Message, u8); 2]>,
 }
 
 impl Network {
@@ -268,13 +268,16 @@ pub mod flags {
     pub const RESTARTED_FROM_SNAPSHOT: u16 = 1 << 5;
 }
 
+/// The servers of a cluster; three live inline.
+pub type Servers = SmallVec<[Server; 3]>;
+
 /// The whole cluster.
 ///
 /// `Hash` packs every field into one compact byte string and hashes that in one call: the checker
 /// hashes every state it generates, and this is several times cheaper than hashing field by field.
 #[derive(Clone, PartialEq, Eq)]
 pub struct State {
-    pub servers: Vec<Server>,
+    pub servers: Servers,
     pub network: Network,
     /// History: every election won, as sorted, distinct (term, leader) pairs.
     pub elections: SmallVec<[(Term, ServerId); 4]>,
