@@ -404,9 +404,15 @@ impl Node {
             self.voted_for = None;
             self.persist_dirty = true;
         }
+        // Figure 2: the election timer restarts on hearing from the current leader or on granting a vote, not on
+        // merely seeing a higher term. Otherwise candidates with stale logs, whose RequestVotes an up-to-date server
+        // refuses, keep pushing back that server's own candidacy, and when only it can win, nobody ever does. A
+        // leader stepping down starts a fresh timer (it was not counting one).
+        if self.role == Role::Leader {
+            self.reset_election_timer();
+        }
         self.role = Role::Follower;
         self.leader_id = leader;
-        self.reset_election_timer();
     }
 
     fn become_candidate(&mut self) {

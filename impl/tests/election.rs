@@ -212,6 +212,42 @@ fn a_granted_vote_resets_the_election_timer() {
 }
 
 #[test]
+fn a_refused_vote_does_not_reset_the_election_timer() {
+    // Node 2 holds an entry node 0 lacks, so it refuses node 0's votes. Node 0's higher term must not push back
+    // node 2's own election: with stale candidates timing out one after another, node 2 (one of the few that can
+    // win) would otherwise never stand (seen in the Lab 2 tester's TestPersist22C and TestFigure8Unreliable2C).
+    let config = Config {
+        election_ticks_min: 30,
+        election_ticks_max: 31,
+        ..Config::default()
+    };
+    let mut c = Cluster::with_config(3, config);
+    c.elect(1);
+    let (_, msgs) = c.propose(1, "x");
+    c.deliver_all_where(msgs, |m| m.to != 0 && m.from != 0);
+    for _ in 0..c.config.election_ticks_min - 1 {
+        c.nodes[2].tick();
+    }
+    let votes = c.campaign(0);
+    let reply = c.deliver(votes.into_iter().find(|m| m.to == 2).unwrap());
+    assert!(
+        matches!(&reply[0].message, Message::RequestVoteReply(v) if !v.vote_granted),
+        "node 2 must refuse a stale log"
+    );
+    assert_eq!(
+        c.node(2).term(),
+        c.node(0).term(),
+        "node 2 adopts the higher term"
+    );
+    c.nodes[2].tick();
+    assert_eq!(
+        c.node(2).role(),
+        Role::Candidate,
+        "node 2's election timer kept running"
+    );
+}
+
+#[test]
 fn leader_heartbeats_at_most_once_per_heartbeat_interval() {
     let mut c = Cluster::new(3);
     c.elect(0);
