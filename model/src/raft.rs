@@ -170,6 +170,14 @@ impl RaftModel {
         self.is_server(i) && state.server(i).role == Role::Leader
     }
 
+    /// Whether `leader` is a leader and `peer` another server.
+    fn leader_and_peer(&self, state: &State, leader: ServerId, peer: ServerId) -> bool {
+        self.is_server(leader)
+            && self.is_server(peer)
+            && leader != peer
+            && state.server(leader).role == Role::Leader
+    }
+
     /// A leader may send any peer any run of entries its log still holds (after its snapshot),
     /// or none.
     pub fn can_append_entries(
@@ -180,10 +188,7 @@ impl RaftModel {
         prev_log_index: Index,
         count: Index,
     ) -> bool {
-        self.is_server(leader)
-            && self.is_server(peer)
-            && leader != peer
-            && state.server(leader).role == Role::Leader
+        self.leader_and_peer(state, leader, peer)
             && prev_log_index >= state.server(leader).snapshot_index
             && prev_log_index
                 .checked_add(count)
@@ -215,11 +220,7 @@ impl RaftModel {
 
     /// A leader with a snapshot may send it to any peer.
     pub fn can_install_snapshot(&self, state: &State, leader: ServerId, peer: ServerId) -> bool {
-        self.is_server(leader)
-            && self.is_server(peer)
-            && leader != peer
-            && state.server(leader).role == Role::Leader
-            && state.server(leader).snapshot_index > 0
+        self.leader_and_peer(state, leader, peer) && state.server(leader).snapshot_index > 0
     }
 
     /// How many servers leader `i` knows to hold index `index`, itself included.
