@@ -1,17 +1,18 @@
 //! `raft`: a sans-IO Raft core.
 //!
-//! The core follows Figure 2 of the Raft paper (Ongaro & Ousterhout, "In Search of an Understandable Consensus
-//! Algorithm"). It owns no threads, clocks, sockets or files: time enters through [`Node::tick`], messages through
-//! [`Node::step`], commands through [`Node::propose`], and everything the node wants done comes out of
-//! [`Node::ready`] as a [`Ready`]. A `Ready` exposes the state to make durable ([`Ready::persist`]); the messages to
-//! send and the entries to apply are only reachable through [`Ready::persisted`], so a caller cannot release a
-//! message before the state it depends on is durable.
+//! The core follows Figures 2 and 13 of the Raft paper (Ongaro & Ousterhout, "In Search of an Understandable
+//! Consensus Algorithm"). It owns no threads, clocks, sockets or files: time enters through [`Node::tick`],
+//! messages through [`Node::step`], commands through [`Node::propose`], the service's snapshots through
+//! [`Node::snapshot`], and everything the node wants done comes out of [`Node::ready`] as a [`Ready`]. A `Ready`
+//! exposes the state to make durable ([`Ready::persist`], with [`Ready::snapshot`] when the snapshot changed: the
+//! two are saved together); the messages to send and the entries or snapshots to apply are only reachable
+//! through [`Ready::persisted`], so a caller cannot release a message before the state it depends on is durable.
 //!
 //! ```
 //! use raft::{Config, Node};
 //!
 //! // A one-server cluster elects itself and commits on its own.
-//! let mut node = Node::new(0, &[0], Config::default(), None, 7).unwrap();
+//! let mut node = Node::new(0, &[0], Config::default(), None, None, 7).unwrap();
 //! while !node.is_leader() {
 //!     node.tick();
 //! }
@@ -22,6 +23,14 @@
 //! assert_eq!(persisted.unwrap().log.len(), 1);
 //! let released = ready.persisted();
 //! assert_eq!(released.applies.len(), 1);
+//!
+//! // The service snapshots its state through index 1; the log before it is discarded. The state and the
+//! // snapshot are then saved together.
+//! node.snapshot(1, b"state".to_vec()).unwrap();
+//! let ready = node.ready();
+//! assert_eq!(ready.persist().unwrap().last_included_index, 1);
+//! assert!(ready.persist().unwrap().log.is_empty());
+//! assert_eq!(ready.snapshot(), Some(&b"state"[..]));
 //! ```
 //!
 //! Modules by concern: [`config`] (timing and batching knobs), [`message`] (the wire and durable types),
@@ -42,10 +51,10 @@ pub mod ready;
 pub use codec::{decode, encode, CodecError};
 pub use config::{Config, ConfigError};
 pub use message::{
-    AppendEntries, AppendEntriesReply, Entry, Envelope, Message, PersistentState, RequestVote,
-    RequestVoteReply,
+    AppendEntries, AppendEntriesReply, Entry, Envelope, InstallSnapshot, InstallSnapshotReply,
+    Message, PersistentState, RequestVote, RequestVoteReply,
 };
-pub use node::{Node, NotLeader, Role, StepError};
+pub use node::{Node, NotLeader, Role, SnapshotError, StepError};
 pub use ready::{Apply, Ready, Released};
 
 /// Identifies a server. In the lab tester servers are numbered `0..n`.

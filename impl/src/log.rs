@@ -1,31 +1,48 @@
-//! The replicated log, with the paper's 1-based indexes (index 0 is a sentinel entry of term 0).
+//! The replicated log, with the paper's 1-based indexes. The prefix through `last_included_index` has been
+//! compacted into a snapshot (Figure 13); the entry at `last_included_index` is a sentinel whose term is
+//! `last_included_term` (index 0 with term 0 before any snapshot).
 
 use std::sync::Arc;
 
 use crate::{Entry, Index, NodeId, PersistentState, Term};
 
-/// The log of one server. Holds entries `1..=last_index()`.
+/// The log of one server. Holds entries `last_included_index() + 1 ..= last_index()`.
 ///
 /// The entries live inside a shared [`PersistentState`], so that handing the durable state to a
 /// [`Ready`](crate::Ready) costs a reference count, not a copy of the log: the copy happens only if the log is
 /// changed while a `Ready` still holds the old state (copy-on-write).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RaftLog {
-    /// Only `log` is authoritative here; `current_term` and `voted_for` are filled in by [`RaftLog::durable`].
+    /// `log`, `last_included_index` and `last_included_term` are authoritative here; `current_term` and
+    /// `voted_for` are filled in by [`RaftLog::durable`].
     state: Arc<PersistentState>,
 }
 
 impl RaftLog {
-    pub(crate) fn from_entries(entries: Vec<Entry>) -> Self {
+    /// A log whose prefix through `last_included_index` (of term `last_included_term`) is compacted, followed
+    /// by `entries`.
+    pub(crate) fn new(
+        last_included_index: Index,
+        last_included_term: Term,
+        entries: Vec<Entry>,
+    ) -> Self {
         RaftLog {
             state: Arc::new(PersistentState {
                 current_term: 0,
                 voted_for: None,
+                last_included_index,
+                last_included_term,
                 log: entries,
             }),
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn from_entries(entries: Vec<Entry>) -> Self {
+        Self::new(0, 0, entries)
+    }
+
+    /// The entries after the snapshot: element `k` is the entry at `last_included_index() + 1 + k`.
     pub(crate) fn entries(&self) -> &[Entry] {
         &self.state.log
     }
@@ -48,50 +65,65 @@ impl RaftLog {
         Arc::clone(&self.state)
     }
 
+    /// The last index covered by the snapshot (0 if there is none).
+    pub(crate) fn last_included_index(&self) -> Index {
+        self.state.last_included_index
+    }
+
+    /// The term of the entry at [`last_included_index`](RaftLog::last_included_index).
+    pub(crate) fn last_included_term(&self) -> Term {
+        self.state.last_included_term
+    }
+
     pub(crate) fn last_index(&self) -> Index {
-        self.entries().len() as Index
+        self.state.last_included_index + self.entries().len() as Index
     }
 
     pub(crate) fn last_term(&self) -> Term {
-        self.entries().last().map_or(0, |e| e.term)
+        self.entries()
+            .last()
+            .map_or(self.state.last_included_term, |e| e.term)
     }
 
-    /// The term of the entry at `index`, `Some(0)` for the sentinel index 0, `None` beyond the log.
+    /// The term of the entry at `index`: `last_included_term` at `last_included_index` (`Some(0)` for the
+    /// sentinel index 0), `None` inside the compacted prefix and beyond the log.
     pub(crate) fn term(&self, index: Index) -> Option<Term> {
-        if index == 0 {
-            return Some(0);
+        if index == self.state.last_included_index {
+            return Some(self.state.last_included_term);
         }
         self.entry(index).map(|e| e.term)
     }
 
+    /// The entry at `index`, if the log holds it (not compacted, not beyond the end).
     pub(crate) fn entry(&self, index: Index) -> Option<&Entry> {
-        let position = usize::try_from(index.checked_sub(1)?).ok()?;
-        self.entries().get(position)
+        let offset = index.checked_sub(self.state.last_included_index + 1)?;
+        self.entries().get(usize::try_from(offset).ok()?)
     }
 
-    /// Entries `from..=last_index()`, at most `max` of them. `from` must be at least 1.
+    /// Entries `from..=last_index()`, at most `max` of them. `from` must be past the snapshot.
     pub(crate) fn slice_from(&self, from: Index, max: usize) -> &[Entry] {
-        debug_assert!(from >= 1);
+        debug_assert!(from > self.state.last_included_index);
         let entries = self.entries();
-        let start = usize::try_from(from - 1)
+        let start = usize::try_from(from - self.state.last_included_index - 1)
             .unwrap_or(usize::MAX)
             .min(entries.len());
         let end = start.saturating_add(max).min(entries.len());
         &entries[start..end]
     }
 
-    /// The first index holding an entry of `term`, searching backwards from `index` (which must hold `term`).
+    /// The first index holding an entry of `term`, searching backwards from `index` (which must hold `term`) but
+    /// not into the snapshot.
     pub(crate) fn first_index_of_term(&self, index: Index, term: Term) -> Index {
         debug_assert_eq!(self.term(index), Some(term));
         let mut first = index;
-        while first > 1 && self.term(first - 1) == Some(term) {
+        while first > self.state.last_included_index + 1 && self.term(first - 1) == Some(term) {
             first -= 1;
         }
         first
     }
 
-    /// The last index holding an entry of `term` at or before `at_most`, if any. Terms never decrease along the
-    /// log, so the search stops at the first smaller term.
+    /// The last index holding an entry of `term` at or before `at_most`, if any (the search stops at the
+    /// snapshot). Terms never decrease along the log, so the search stops at the first smaller term.
     pub(crate) fn last_index_of_term(&self, term: Term, at_most: Index) -> Option<Index> {
         let mut index = at_most.min(self.last_index());
         while index > 0 {
@@ -122,16 +154,19 @@ impl RaftLog {
     /// Stores `entries` at `prev_index + 1 ..` as the AppendEntries receiver does (Figure 2, steps 3 and 4): an
     /// existing entry that conflicts (same index, different term) is deleted with all that follow it; entries the
     /// log already holds are left alone, so a stale, shorter AppendEntries never truncates the log. The caller has
-    /// checked that the log matches at `prev_index`. Returns the first index that changed, if any.
+    /// checked that the log matches at `prev_index`, which is not inside the snapshot. Returns the first index
+    /// that changed, if any.
     pub(crate) fn merge(&mut self, prev_index: Index, entries: &[Entry]) -> Option<Index> {
         debug_assert!(prev_index <= self.last_index());
+        debug_assert!(prev_index >= self.state.last_included_index);
+        let base = self.state.last_included_index;
         for (offset, entry) in entries.iter().enumerate() {
             let index = prev_index + 1 + offset as Index;
             match self.term(index) {
                 Some(term) if term == entry.term => continue,
                 Some(_) => {
                     // A conflict: everything from `index` on was never committed (Log Matching), so drop it.
-                    self.entries_mut().truncate((index - 1) as usize);
+                    self.entries_mut().truncate((index - base - 1) as usize);
                 }
                 None => {}
             }
@@ -139,6 +174,25 @@ impl RaftLog {
             return Some(index);
         }
         None
+    }
+
+    /// Replaces the prefix through `index` by a snapshot whose last entry has `term` (Figure 13). If the log
+    /// holds that entry, the entries after it are kept (a snapshot of a prefix says nothing against them);
+    /// otherwise the whole log is discarded. Returns whether the suffix was kept. `index` must be past the
+    /// current snapshot.
+    pub(crate) fn compact(&mut self, index: Index, term: Term) -> bool {
+        debug_assert!(index > self.state.last_included_index);
+        let keep = self.term(index) == Some(term);
+        let base = self.state.last_included_index;
+        let state = Arc::make_mut(&mut self.state);
+        if keep {
+            state.log.drain(..(index - base) as usize);
+        } else {
+            state.log.clear();
+        }
+        state.last_included_index = index;
+        state.last_included_term = term;
+        keep
     }
 }
 
@@ -197,5 +251,33 @@ mod tests {
         assert_eq!(log.last_index_of_term(3, 6), None);
         assert_eq!(log.last_index_of_term(1, 100), Some(2));
         assert_eq!(log.last_index_of_term(2, 4), Some(4));
+    }
+
+    #[test]
+    fn compaction_keeps_indexes_and_the_matching_suffix() {
+        let mut log = log_of(&[1, 1, 2, 2, 3]);
+        assert!(log.compact(3, 2));
+        assert_eq!((log.last_included_index(), log.last_included_term()), (3, 2));
+        assert_eq!(terms(&log), vec![2, 3]);
+        assert_eq!((log.last_index(), log.last_term()), (5, 3));
+        assert_eq!(log.term(3), Some(2));
+        assert_eq!(log.term(2), None, "compacted");
+        assert_eq!(log.term(0), None, "the sentinel moved to the snapshot");
+        assert_eq!(log.entry(4).map(|e| e.term), Some(2));
+        assert_eq!(log.slice_from(4, 10).len(), 2);
+        assert_eq!(log.first_index_of_term(4, 2), 4, "never searches into the snapshot");
+        assert_eq!(log.last_index_of_term(1, 5), None);
+        // Merging after the snapshot uses absolute indexes.
+        assert_eq!(log.merge(4, log_of(&[4]).entries()), Some(5));
+        assert_eq!(terms(&log), vec![2, 4]);
+        // A snapshot the log does not match discards everything.
+        assert!(!log.compact(7, 5));
+        assert!(log.entries().is_empty());
+        assert_eq!((log.last_index(), log.last_term()), (7, 5));
+        // A snapshot of the whole log keeps nothing but matches.
+        let mut log = log_of(&[1, 2]);
+        assert!(log.compact(2, 2));
+        assert!(log.entries().is_empty());
+        assert!(log.is_up_to_date(2, 2) && !log.is_up_to_date(1, 2));
     }
 }

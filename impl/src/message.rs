@@ -22,7 +22,12 @@ pub struct PersistentState {
     pub current_term: Term,
     /// The candidate that received this server's vote in `current_term`, if any.
     pub voted_for: Option<NodeId>,
-    /// The log; `log[0]` is the entry at index 1.
+    /// The last index the snapshot covers (0 if there is no snapshot; Figure 13's `lastIncludedIndex`). The
+    /// snapshot's bytes are stored beside this state, not in it, so that the state stays small.
+    pub last_included_index: Index,
+    /// The term of the entry at `last_included_index` (0 if there is no snapshot).
+    pub last_included_term: Term,
+    /// The log after the snapshot; `log[0]` is the entry at index `last_included_index + 1`.
     pub log: Vec<Entry>,
 }
 
@@ -86,7 +91,35 @@ pub struct AppendEntriesReply {
     pub conflict_index: Index,
 }
 
-/// A Raft message. Requests (RequestVote, AppendEntries) get exactly one reply each from a node that accepts them.
+/// InstallSnapshot RPC arguments (Figure 13): sent by the leader to a follower that needs entries the leader has
+/// already compacted. The whole snapshot travels in one message (the lab does not chunk it, so Figure 13's
+/// `offset` and `done` are absent).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InstallSnapshot {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader (equal to the envelope's `from`).
+    pub leader_id: NodeId,
+    /// The snapshot replaces all entries up through and including this index.
+    pub last_included_index: Index,
+    /// The term of the entry at `last_included_index`.
+    pub last_included_term: Term,
+    /// The service's snapshot, opaque to Raft.
+    pub data: Vec<u8>,
+}
+
+/// InstallSnapshot RPC results. Like [`AppendEntriesReply`] it is self-contained.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InstallSnapshotReply {
+    /// The follower's `current_term`, for the leader to update itself.
+    pub term: Term,
+    /// The request's `last_included_index` when the follower now holds the leader's log through it (it
+    /// installed the snapshot, or had already committed past it); 0 when the request was refused for its term.
+    pub match_index: Index,
+}
+
+/// A Raft message. Requests (RequestVote, AppendEntries, InstallSnapshot) get exactly one reply each from a node
+/// that accepts them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Message {
     /// A candidate asks for a vote.
@@ -97,12 +130,19 @@ pub enum Message {
     AppendEntries(AppendEntries),
     /// The answer to an [`AppendEntries`].
     AppendEntriesReply(AppendEntriesReply),
+    /// A leader sends its snapshot to a follower that is behind it.
+    InstallSnapshot(InstallSnapshot),
+    /// The answer to an [`InstallSnapshot`].
+    InstallSnapshotReply(InstallSnapshotReply),
 }
 
 impl Message {
-    /// True for RequestVote and AppendEntries, false for their replies.
+    /// True for RequestVote, AppendEntries and InstallSnapshot, false for their replies.
     pub fn is_request(&self) -> bool {
-        matches!(self, Message::RequestVote(_) | Message::AppendEntries(_))
+        matches!(
+            self,
+            Message::RequestVote(_) | Message::AppendEntries(_) | Message::InstallSnapshot(_)
+        )
     }
 
     /// The sender's term carried by the message.
@@ -112,6 +152,8 @@ impl Message {
             Message::RequestVoteReply(m) => m.term,
             Message::AppendEntries(m) => m.term,
             Message::AppendEntriesReply(m) => m.term,
+            Message::InstallSnapshot(m) => m.term,
+            Message::InstallSnapshotReply(m) => m.term,
         }
     }
 }

@@ -5,6 +5,8 @@
 //! `step_candidate`, `step_leader`). `become_follower`, `become_candidate` and `become_leader` are the only places
 //! the role changes.
 
+use std::sync::Arc;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
@@ -13,8 +15,9 @@ use crate::log::RaftLog;
 use crate::progress::{Mode, Progress};
 use crate::ready::{Apply, Ready, Released};
 use crate::{
-    AppendEntries, AppendEntriesReply, Config, ConfigError, Entry, Envelope, Index, Message,
-    NodeId, PersistentState, RequestVote, RequestVoteReply, Term,
+    AppendEntries, AppendEntriesReply, Config, ConfigError, Entry, Envelope, Index,
+    InstallSnapshot, InstallSnapshotReply, Message, NodeId, PersistentState, RequestVote,
+    RequestVoteReply, Term,
 };
 
 /// The role a server plays in its current term.
@@ -58,6 +61,16 @@ pub enum StepError {
     Malformed(&'static str),
 }
 
+/// [`Node::snapshot`] was given an index the service cannot have applied yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[error("snapshot through index {index}, but only {last_applied} was handed out to apply")]
+pub struct SnapshotError {
+    /// The index the snapshot claims to cover.
+    pub index: Index,
+    /// The highest index the node has handed out in an [`Apply`].
+    pub last_applied: Index,
+}
+
 /// One Raft server, sans IO. See the crate documentation for the driving loop.
 #[derive(Debug)]
 pub struct Node {
@@ -73,7 +86,11 @@ pub struct Node {
     // Persistent state on all servers (Figure 2).
     current_term: Term,
     voted_for: Option<NodeId>,
+    /// The log after the snapshot, with the snapshot's last included index and term.
     log: RaftLog,
+    /// The service's state through `log.last_included_index()` (empty if there is none). Shared with the
+    /// `Ready` that persists it.
+    snapshot: Arc<[u8]>,
 
     // Volatile state on all servers.
     commit_index: Index,
@@ -97,6 +114,11 @@ pub struct Node {
     persist_dirty: bool,
     /// The lowest log index written (appended or overwritten) since the last `Ready`, if any.
     log_changed_from: Option<Index>,
+    /// The snapshot changed since the last `Ready` (it is persisted with the state).
+    snapshot_dirty: bool,
+    /// The snapshot must be handed to the service before any further command: it was installed by the leader,
+    /// or restored at startup. While set, `last_applied < log.last_included_index()`.
+    snapshot_to_apply: bool,
     outbox: Vec<Envelope>,
 }
 
@@ -104,13 +126,16 @@ impl Node {
     /// Creates a server.
     ///
     /// `peers` lists every server of the cluster, including `id`. `persisted` is what the previous instance of this
-    /// server made durable (`None` on first boot). `seed` seeds the only randomness, the election timeouts; the id is
-    /// mixed in, so servers given the same seed still draw different timeouts.
+    /// server made durable (`None` on first boot), and `snapshot` the snapshot saved with it (`None` if there is
+    /// none; it is required exactly when `persisted.last_included_index > 0`). A restored snapshot is handed to the
+    /// service as the first [`Apply`], then the committed entries after it. `seed` seeds the only randomness, the
+    /// election timeouts; the id is mixed in, so servers given the same seed still draw different timeouts.
     pub fn new(
         id: NodeId,
         peers: &[NodeId],
         config: Config,
         persisted: Option<PersistentState>,
+        snapshot: Option<Vec<u8>>,
         seed: u64,
     ) -> Result<Node, ConfigError> {
         config.validate()?;
@@ -130,7 +155,34 @@ impl Node {
                 ));
             }
         }
-        let mut previous_term = 0;
+        match (state.last_included_index, &snapshot) {
+            (0, None) if state.last_included_term == 0 => {}
+            (0, _) => {
+                return Err(ConfigError::InvalidPersistedState(
+                    "a snapshot or its term without a last included index",
+                ))
+            }
+            (_, None) => {
+                return Err(ConfigError::InvalidPersistedState(
+                    "last_included_index is set but the snapshot is missing",
+                ))
+            }
+            (_, Some(_)) => {
+                if state.last_included_term == 0 || state.last_included_term > state.current_term {
+                    return Err(ConfigError::InvalidPersistedState(
+                        "last_included_term must be in 1..=current_term",
+                    ));
+                }
+            }
+        }
+        if state
+            .last_included_index
+            .checked_add(state.log.len() as Index)
+            .is_none()
+        {
+            return Err(ConfigError::InvalidPersistedState("log indexes overflow"));
+        }
+        let mut previous_term = state.last_included_term;
         for entry in &state.log {
             if entry.term == 0 || entry.term < previous_term || entry.term > state.current_term {
                 return Err(ConfigError::InvalidPersistedState(
@@ -149,8 +201,14 @@ impl Node {
             rng: ChaCha8Rng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             current_term: state.current_term,
             voted_for: state.voted_for,
-            log: RaftLog::from_entries(state.log),
-            commit_index: 0,
+            log: RaftLog::new(
+                state.last_included_index,
+                state.last_included_term,
+                state.log,
+            ),
+            snapshot: snapshot.unwrap_or_default().into(),
+            // The snapshot holds only committed entries.
+            commit_index: state.last_included_index,
             last_applied: 0,
             role: Role::Follower,
             leader_id: None,
@@ -162,6 +220,8 @@ impl Node {
             match_scratch: Vec::with_capacity(n),
             persist_dirty: false,
             log_changed_from: None,
+            snapshot_dirty: false,
+            snapshot_to_apply: state.last_included_index > 0,
             outbox: Vec::new(),
         };
         node.reset_election_timer();
@@ -208,9 +268,13 @@ impl Node {
 
         let term = message.term();
         if term > self.current_term {
-            // Figure 2, all servers: a higher term makes us a follower of that term. Only an AppendEntries
-            // proves who the leader is.
-            let leader = matches!(message, Message::AppendEntries(_)).then_some(from);
+            // Figure 2, all servers: a higher term makes us a follower of that term. Only an AppendEntries or
+            // an InstallSnapshot proves who the leader is.
+            let leader = matches!(
+                message,
+                Message::AppendEntries(_) | Message::InstallSnapshot(_)
+            )
+            .then_some(from);
             self.become_follower(term, leader);
         } else if term < self.current_term {
             // A stale request is refused with our term so that its sender steps down; a stale reply is dropped.
@@ -227,7 +291,10 @@ impl Node {
                         conflict_index: 0,
                     },
                 ),
-                Message::RequestVoteReply(_) | Message::AppendEntriesReply(_) => {}
+                Message::InstallSnapshot(_) => self.send_install_snapshot_reply(from, 0),
+                Message::RequestVoteReply(_)
+                | Message::AppendEntriesReply(_)
+                | Message::InstallSnapshotReply(_) => {}
             }
             return Ok(());
         }
@@ -274,6 +341,32 @@ impl Node {
         Ok((index, self.current_term))
     }
 
+    /// The service's `Snapshot(index, data)`: `data` is the state machine after applying every entry through
+    /// `index`. The log through `index` is discarded and the snapshot is persisted with the state (both come out
+    /// in the next [`Ready`]). A snapshot not newer than the current one is ignored: the service may snapshot an
+    /// index that a snapshot from the leader has since covered. Fails if `index` was not handed out to apply.
+    pub fn snapshot(&mut self, index: Index, data: Vec<u8>) -> Result<(), SnapshotError> {
+        if index <= self.log.last_included_index() {
+            return Ok(());
+        }
+        if index > self.last_applied {
+            return Err(SnapshotError {
+                index,
+                last_applied: self.last_applied,
+            });
+        }
+        let term = self
+            .log
+            .term(index)
+            .expect("applied entries after the snapshot are in the log");
+        self.log.compact(index, term);
+        self.snapshot = data.into();
+        self.snapshot_dirty = true;
+        self.persist_dirty = true;
+        self.check_invariants();
+        Ok(())
+    }
+
     // ----------------------------------------------------------------------------------------------------------
     // Output
 
@@ -286,7 +379,25 @@ impl Node {
         } else {
             None
         };
+        let snapshot = if self.snapshot_dirty {
+            self.snapshot_dirty = false;
+            debug_assert!(persist.is_some(), "a new snapshot changes the durable state");
+            Some(Arc::clone(&self.snapshot))
+        } else {
+            None
+        };
         let mut applies = Vec::new();
+        if self.snapshot_to_apply {
+            // Before any command after it, and never after a command it covers: only a snapshot newer than
+            // commit_index (hence than last_applied) is installed.
+            self.snapshot_to_apply = false;
+            applies.push(Apply::Snapshot {
+                index: self.log.last_included_index(),
+                term: self.log.last_included_term(),
+                data: self.snapshot.to_vec(),
+            });
+            self.last_applied = self.log.last_included_index();
+        }
         if self.commit_index > self.last_applied {
             applies.reserve((self.commit_index - self.last_applied) as usize);
             for index in self.last_applied + 1..=self.commit_index {
@@ -305,6 +416,7 @@ impl Node {
         let messages = std::mem::take(&mut self.outbox);
         Ready {
             persist,
+            snapshot,
             log_changed_from,
             released: Released { messages, applies },
         }
@@ -312,7 +424,10 @@ impl Node {
 
     /// True if [`ready`](Node::ready) would return something to persist, send or apply. Cheap.
     pub fn has_ready(&self) -> bool {
-        self.persist_dirty || !self.outbox.is_empty() || self.commit_index > self.last_applied
+        self.persist_dirty
+            || !self.outbox.is_empty()
+            || self.snapshot_to_apply
+            || self.commit_index > self.last_applied
     }
 
     // ----------------------------------------------------------------------------------------------------------
@@ -353,14 +468,34 @@ impl Node {
         self.voted_for
     }
 
-    /// The log; element `i` is the entry at index `i + 1`.
+    /// The log after the snapshot; element `i` is the entry at index `last_included_index() + i + 1`.
     pub fn log(&self) -> &[Entry] {
         self.log.entries()
     }
 
-    /// Index of the last log entry (0 if the log is empty).
+    /// Index of the last log entry, counting the snapshot (0 if both are empty).
     pub fn last_index(&self) -> Index {
         self.log.last_index()
+    }
+
+    /// Term of the last log entry, counting the snapshot (0 if both are empty).
+    pub fn last_term(&self) -> Term {
+        self.log.last_term()
+    }
+
+    /// The last index the snapshot covers (0 if there is none).
+    pub fn last_included_index(&self) -> Index {
+        self.log.last_included_index()
+    }
+
+    /// The term of the entry at [`last_included_index`](Node::last_included_index) (0 if there is none).
+    pub fn last_included_term(&self) -> Term {
+        self.log.last_included_term()
+    }
+
+    /// The current snapshot (empty if there is none).
+    pub fn snapshot_data(&self) -> &[u8] {
+        &self.snapshot
     }
 
     /// Highest log index known to be committed.
@@ -368,7 +503,7 @@ impl Node {
         self.commit_index
     }
 
-    /// Highest log index handed out in an [`Apply`].
+    /// Highest log index handed out in an [`Apply`] (a snapshot counts as its last included index).
     pub fn last_applied(&self) -> Index {
         self.last_applied
     }
@@ -390,6 +525,8 @@ impl Node {
         PersistentState {
             current_term: self.current_term,
             voted_for: self.voted_for,
+            last_included_index: self.log.last_included_index(),
+            last_included_term: self.log.last_included_term(),
             log: self.log.entries().to_vec(),
         }
     }
@@ -463,8 +600,14 @@ impl Node {
     fn step_follower(&mut self, from: NodeId, message: Message) -> Result<(), StepError> {
         match message {
             Message::AppendEntries(m) => self.handle_append_entries(from, m),
+            Message::InstallSnapshot(m) => {
+                self.handle_install_snapshot(from, m);
+                Ok(())
+            }
             // Replies to requests sent in an earlier role of this term: nothing to do.
-            Message::RequestVoteReply(_) | Message::AppendEntriesReply(_) => Ok(()),
+            Message::RequestVoteReply(_)
+            | Message::AppendEntriesReply(_)
+            | Message::InstallSnapshotReply(_) => Ok(()),
             Message::RequestVote(_) => unreachable!("handled in step"),
         }
     }
@@ -481,6 +624,11 @@ impl Node {
                 self.become_follower(self.current_term, Some(from));
                 self.handle_append_entries(from, m)
             }
+            Message::InstallSnapshot(m) => {
+                self.become_follower(self.current_term, Some(from));
+                self.handle_install_snapshot(from, m);
+                Ok(())
+            }
             Message::RequestVoteReply(r) => {
                 self.votes[from_position] = Some(r.vote_granted);
                 if self.has_quorum_of_votes() {
@@ -488,7 +636,7 @@ impl Node {
                 }
                 Ok(())
             }
-            Message::AppendEntriesReply(_) => Ok(()),
+            Message::AppendEntriesReply(_) | Message::InstallSnapshotReply(_) => Ok(()),
             Message::RequestVote(_) => unreachable!("handled in step"),
         }
     }
@@ -518,6 +666,15 @@ impl Node {
             }
             Message::AppendEntriesReply(r) => {
                 self.handle_append_entries_reply(from_position, r);
+                Ok(())
+            }
+            Message::InstallSnapshot(_) => {
+                // As for AppendEntries above: refused, untouched.
+                self.send_install_snapshot_reply(from, 0);
+                Ok(())
+            }
+            Message::InstallSnapshotReply(r) => {
+                self.handle_install_snapshot_reply(from_position, r);
                 Ok(())
             }
             Message::RequestVoteReply(_) => Ok(()),
@@ -565,17 +722,32 @@ impl Node {
             conflict_term: None,
             conflict_index: 0,
         };
+        // Entries at or below the snapshot are committed, so they match the leader's (Leader Completeness):
+        // check and store only what follows the snapshot.
+        let snapshot_index = self.log.last_included_index();
+        let (prev_log_index, prev_log_term, entries) = if m.prev_log_index < snapshot_index {
+            let skip = usize::try_from(snapshot_index - m.prev_log_index)
+                .unwrap_or(usize::MAX)
+                .min(m.entries.len());
+            (
+                snapshot_index,
+                self.log.last_included_term(),
+                &m.entries[skip..],
+            )
+        } else {
+            (m.prev_log_index, m.prev_log_term, &m.entries[..])
+        };
         // Figure 2, step 2: reply false if the log has no entry at prev_log_index whose term is prev_log_term.
         // The hints let the leader skip a whole term (or the whole gap) per round trip.
-        match self.log.term(m.prev_log_index) {
+        match self.log.term(prev_log_index) {
             None => {
                 reply.conflict_index = self.log.last_index() + 1;
                 self.send_append_entries_reply(from, reply);
                 return Ok(());
             }
-            Some(term) if term != m.prev_log_term => {
+            Some(term) if term != prev_log_term => {
                 reply.conflict_term = Some(term);
-                reply.conflict_index = self.log.first_index_of_term(m.prev_log_index, term);
+                reply.conflict_index = self.log.first_index_of_term(prev_log_index, term);
                 self.send_append_entries_reply(from, reply);
                 return Ok(());
             }
@@ -583,7 +755,7 @@ impl Node {
         }
 
         // A correct leader holds every committed entry, so it never conflicts with one of ours.
-        if let Some(conflict) = self.first_conflict(m.prev_log_index, &m.entries) {
+        if let Some(conflict) = self.first_conflict(prev_log_index, entries) {
             if conflict <= self.commit_index {
                 return Err(StepError::Malformed(
                     "AppendEntries conflicts with a committed entry",
@@ -591,12 +763,12 @@ impl Node {
             }
         }
         // Steps 3 and 4: truncate only on an actual conflict, append what is new.
-        if let Some(changed) = self.log.merge(m.prev_log_index, &m.entries) {
+        if let Some(changed) = self.log.merge(prev_log_index, entries) {
             self.log_changed(changed);
         }
         // Step 5: commit_index = min(leader_commit, index of last new entry). Only entries this request proved
         // to match count; entries past them may be stale.
-        let last_new = m.prev_log_index + m.entries.len() as Index;
+        let last_new = prev_log_index + entries.len() as Index;
         if m.leader_commit > self.commit_index {
             self.commit_index = self.commit_index.max(m.leader_commit.min(last_new));
         }
@@ -604,6 +776,34 @@ impl Node {
         reply.match_index = last_new;
         self.send_append_entries_reply(from, reply);
         Ok(())
+    }
+
+    // ----------------------------------------------------------------------------------------------------------
+    // InstallSnapshot, receiver side (Figure 13)
+
+    fn handle_install_snapshot(&mut self, from: NodeId, m: InstallSnapshot) {
+        debug_assert_eq!(self.role, Role::Follower);
+        self.leader_id = Some(from);
+        self.reset_election_timer();
+        // A snapshot not newer than what is committed here would take the state machine backwards; the log
+        // already matches the leader's through it, so the reply can say so all the same.
+        if m.last_included_index > self.commit_index {
+            // Steps 6 and 7: keep the entries after the snapshot if the log holds its last entry, else discard
+            // the whole log.
+            if !self
+                .log
+                .compact(m.last_included_index, m.last_included_term)
+            {
+                self.log_changed(m.last_included_index + 1);
+            }
+            self.snapshot = m.data.into();
+            self.snapshot_dirty = true;
+            self.persist_dirty = true;
+            // Step 8: the service resets to the snapshot before anything after it is applied.
+            self.commit_index = m.last_included_index;
+            self.snapshot_to_apply = true;
+        }
+        self.send_install_snapshot_reply(from, m.last_included_index);
     }
 
     /// The first index at which `entries` (placed after `prev_index`) disagree with the log, if any.
@@ -674,6 +874,23 @@ impl Node {
         self.send_append(position);
     }
 
+    fn handle_install_snapshot_reply(&mut self, position: usize, r: InstallSnapshotReply) {
+        let last = self.log.last_index();
+        // 0: refused for its term (we are leader of that term, so this is a faulty peer); beyond our log: absurd.
+        if r.match_index == 0 || r.match_index > last {
+            return;
+        }
+        let pr = &mut self.progress[position];
+        pr.match_index = pr.match_index.max(r.match_index);
+        pr.next_index = pr.next_index.max(pr.match_index + 1);
+        pr.mode = Mode::Replicate;
+        let behind = pr.next_index <= last;
+        self.maybe_commit();
+        if behind {
+            self.send_append(position);
+        }
+    }
+
     /// Commits the highest index replicated on a majority, but (Figure 8, §5.4.2) only if its entry is from the
     /// current term; earlier entries then commit with it.
     fn maybe_commit(&mut self) {
@@ -707,8 +924,13 @@ impl Node {
     /// Sends one AppendEntries to the follower at `position`, carrying entries from its next_index (at most a
     /// batch). In `Replicate` mode next_index moves past them at once, so the next message carries only newer
     /// entries; in `Probe` mode it waits for the reply.
+    /// A follower whose next_index lies inside the snapshot gets the snapshot instead.
     fn send_append(&mut self, position: usize) {
         debug_assert_eq!(self.role, Role::Leader);
+        if self.progress[position].next_index <= self.log.last_included_index() {
+            self.send_snapshot(position);
+            return;
+        }
         let pr = &self.progress[position];
         let prev_log_index = pr.next_index - 1;
         let prev_log_term = self
@@ -729,6 +951,21 @@ impl Node {
             prev_log_term,
             entries,
             leader_commit: self.commit_index,
+        });
+        let to = self.peers[position];
+        self.send(to, message);
+    }
+
+    /// Sends the snapshot to the follower at `position`. The follower is probed until it answers: a snapshot is
+    /// large, so it is resent only on heartbeats, not with every proposal.
+    fn send_snapshot(&mut self, position: usize) {
+        self.progress[position].mode = Mode::Probe;
+        let message = Message::InstallSnapshot(InstallSnapshot {
+            term: self.current_term,
+            leader_id: self.id,
+            last_included_index: self.log.last_included_index(),
+            last_included_term: self.log.last_included_term(),
+            data: self.snapshot.to_vec(),
         });
         let to = self.peers[position];
         self.send(to, message);
@@ -763,6 +1000,14 @@ impl Node {
         self.send(to, Message::AppendEntriesReply(reply));
     }
 
+    fn send_install_snapshot_reply(&mut self, to: NodeId, match_index: Index) {
+        let reply = InstallSnapshotReply {
+            term: self.current_term,
+            match_index,
+        };
+        self.send(to, Message::InstallSnapshotReply(reply));
+    }
+
     fn reset_election_timer(&mut self) {
         self.election_elapsed = 0;
         self.randomized_election_timeout = self
@@ -790,6 +1035,15 @@ impl Node {
             assert!(
                 self.commit_index <= self.log.last_index(),
                 "commit_index beyond the log"
+            );
+            assert!(
+                self.commit_index >= self.log.last_included_index(),
+                "the snapshot holds only committed entries"
+            );
+            assert_eq!(
+                self.snapshot_to_apply,
+                self.last_applied < self.log.last_included_index(),
+                "a snapshot newer than last_applied is always on its way to the service"
             );
             assert!(self.log.last_term() <= self.current_term);
             if let Some(v) = self.voted_for {
@@ -855,7 +1109,24 @@ fn validate(from: NodeId, message: &Message) -> Result<(), StepError> {
                 previous = entry.term;
             }
         }
-        Message::RequestVoteReply(_) | Message::AppendEntriesReply(_) => {}
+        Message::InstallSnapshot(m) => {
+            if m.leader_id != from {
+                return Err(StepError::Malformed(
+                    "InstallSnapshot leader_id differs from sender",
+                ));
+            }
+            if m.last_included_index == 0
+                || m.last_included_term == 0
+                || m.last_included_term > m.term
+            {
+                return Err(StepError::Malformed(
+                    "InstallSnapshot last included index or term is impossible",
+                ));
+            }
+        }
+        Message::RequestVoteReply(_)
+        | Message::AppendEntriesReply(_)
+        | Message::InstallSnapshotReply(_) => {}
     }
     Ok(())
 }

@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use crate::{Envelope, Index, PersistentState, Term};
 
-/// A committed entry for the state machine. Applies come out in index order, each index once per
-/// [`Node`](crate::Node) instance (a restarted node applies again from index 1).
+/// What the state machine must apply next. Applies come out in index order, each index once per
+/// [`Node`](crate::Node) instance: a restarted node first hands out its snapshot, if it has one, then the committed
+/// entries after it (or applies again from index 1 if it has no snapshot). A [`Apply::Snapshot`] is only handed
+/// out when it is newer than everything applied before it, and no command at or below its index follows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Apply {
     /// The log entry at `index` is committed.
@@ -17,6 +19,26 @@ pub enum Apply {
         /// The entry's command.
         command: Vec<u8>,
     },
+    /// Replace the state machine by this snapshot, which covers every entry through `index`: one the leader
+    /// installed on this server, or (after a restart) the server's own. The service's own calls to
+    /// [`Node::snapshot`](crate::Node::snapshot) are never handed back.
+    Snapshot {
+        /// The last index the snapshot covers.
+        index: Index,
+        /// The term of the entry at `index`.
+        term: Term,
+        /// The snapshot, as the service produced it.
+        data: Vec<u8>,
+    },
+}
+
+impl Apply {
+    /// The index this apply brings the state machine to.
+    pub fn index(&self) -> Index {
+        match self {
+            Apply::Command { index, .. } | Apply::Snapshot { index, .. } => *index,
+        }
+    }
 }
 
 /// Everything a node produced since the previous [`Node::ready`](crate::Node::ready).
@@ -28,26 +50,38 @@ pub enum Apply {
 pub struct Ready {
     /// Shared with the node's log until the node changes it (copy-on-write), so producing it is O(1).
     pub(crate) persist: Option<Arc<PersistentState>>,
+    /// The snapshot, shared with the node, when it changed.
+    pub(crate) snapshot: Option<Arc<[u8]>>,
     pub(crate) log_changed_from: Option<Index>,
     pub(crate) released: Released,
 }
 
 impl Ready {
-    /// The state to make durable before releasing anything: `Some` when `current_term`, `voted_for` or the log
-    /// changed since the previous `Ready`.
+    /// The state to make durable before releasing anything: `Some` when `current_term`, `voted_for`, the log or
+    /// the snapshot changed since the previous `Ready`.
     pub fn persist(&self) -> Option<&PersistentState> {
         self.persist.as_deref()
     }
 
+    /// The snapshot to make durable together with [`persist`](Ready::persist), in one atomic write: `Some` when
+    /// the snapshot changed since the previous `Ready` (then `persist` is `Some` too, and its
+    /// `last_included_index` and `last_included_term` describe this snapshot). When it is `None`, the snapshot
+    /// saved earlier stays current and must be kept: saving the state without it would lose it.
+    pub fn snapshot(&self) -> Option<&[u8]> {
+        self.snapshot.as_deref()
+    }
+
     /// The lowest log index appended or overwritten since the previous `Ready` (`None` if the log did not
     /// change). Entries below it are unchanged, so a caller can persist the log incrementally: keep the durable
-    /// entries `1..from` and write the rest from [`persist`](Ready::persist), whose log is complete.
+    /// entries before `from` and write the rest from [`persist`](Ready::persist), whose log is complete. A
+    /// snapshot removes entries from the front of the log without changing this: durable entries at or below
+    /// the new `last_included_index` are dropped.
     pub fn log_changed_from(&self) -> Option<Index> {
         self.log_changed_from
     }
 
-    /// Call once [`persist`](Ready::persist) is durable (or was `None`): returns the messages to send and the
-    /// entries to apply.
+    /// Call once [`persist`](Ready::persist) (and [`snapshot`](Ready::snapshot)) is durable (or was `None`):
+    /// returns the messages to send and the entries or snapshot to apply.
     pub fn persisted(self) -> Released {
         self.released
     }
@@ -65,6 +99,6 @@ impl Ready {
 pub struct Released {
     /// Messages to send, in the order the node produced them.
     pub messages: Vec<Envelope>,
-    /// Committed entries to apply, in index order.
+    /// Snapshots and committed entries to apply, in index order.
     pub applies: Vec<Apply>,
 }

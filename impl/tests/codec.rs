@@ -6,8 +6,8 @@ mod common;
 use common::Cluster;
 use proptest::prelude::*;
 use raft::{
-    decode, encode, AppendEntries, AppendEntriesReply, Entry, Envelope, Message, PersistentState,
-    RequestVote, RequestVoteReply, StepError,
+    decode, encode, AppendEntries, AppendEntriesReply, Entry, Envelope, InstallSnapshot,
+    InstallSnapshotReply, Message, PersistentState, RequestVote, RequestVoteReply, StepError,
 };
 
 fn samples() -> Vec<Envelope> {
@@ -48,6 +48,17 @@ fn samples() -> Vec<Envelope> {
             conflict_term: Some(2),
             conflict_index: 4,
         }),
+        Message::InstallSnapshot(InstallSnapshot {
+            term: 5,
+            leader_id: 1,
+            last_included_index: 19,
+            last_included_term: 4,
+            data: b"snapshot".to_vec(),
+        }),
+        Message::InstallSnapshotReply(InstallSnapshotReply {
+            term: 5,
+            match_index: 19,
+        }),
     ];
     messages
         .into_iter()
@@ -68,6 +79,8 @@ fn messages_and_state_round_trip() {
     let state = PersistentState {
         current_term: 7,
         voted_for: Some(2),
+        last_included_index: 9,
+        last_included_term: 1,
         log: vec![Entry {
             term: 1,
             command: vec![1, 2, 3],
@@ -223,6 +236,28 @@ fn arb_message() -> impl Strategy<Value = Message> {
                     conflict_index: ci,
                 }
             )),
+        (
+            0u64..6,
+            0u64..4,
+            arb_index(),
+            0u64..6,
+            prop::collection::vec(any::<u8>(), 0..3)
+        )
+            .prop_map(|(term, l, i, t, data)| Message::InstallSnapshot(
+                InstallSnapshot {
+                    term,
+                    leader_id: l,
+                    last_included_index: i,
+                    last_included_term: t,
+                    data,
+                }
+            )),
+        (0u64..6, arb_index()).prop_map(|(term, m)| Message::InstallSnapshotReply(
+            InstallSnapshotReply {
+                term,
+                match_index: m
+            }
+        )),
     ]
 }
 
@@ -235,7 +270,7 @@ proptest! {
     }
 
     #[test]
-    fn decoding_corrupted_encodings_never_panics(index in 0usize..4, flip in any::<usize>(), byte in any::<u8>()) {
+    fn decoding_corrupted_encodings_never_panics(index in 0usize..6, flip in any::<usize>(), byte in any::<u8>()) {
         let mut bytes = encode(&samples()[index]);
         let at = flip % bytes.len();
         bytes[at] = byte;
@@ -246,7 +281,7 @@ proptest! {
     /// node's internal invariants (debug assertions) hold throughout.
     #[test]
     fn arbitrary_messages_never_panic(
-        steps in prop::collection::vec((0usize..3, 0u64..4, 0u64..4, arb_message(), 0u8..4), 1..60)
+        steps in prop::collection::vec((0usize..3, 0u64..4, 0u64..4, arb_message(), 0u8..5), 1..60)
     ) {
         let mut c = Cluster::new(3);
         c.elect(0);
@@ -256,6 +291,11 @@ proptest! {
             match action {
                 0 => c.nodes[node].tick(),
                 1 => { let _ = c.nodes[node].propose(b"p".to_vec()); }
+                2 => {
+                    // The service snapshots whatever it has applied (or something absurd).
+                    let index = c.nodes[node].last_applied().saturating_sub(from);
+                    let _ = c.nodes[node].snapshot(index + to / 3, vec![1]);
+                }
                 _ => { let _ = c.nodes[node].step(Envelope { from, to, message }); }
             }
             let ready = c.nodes[node].ready();

@@ -9,6 +9,8 @@ fn state(terms: &[u64], current_term: u64) -> Option<PersistentState> {
     Some(PersistentState {
         current_term,
         voted_for: None,
+        last_included_index: 0,
+        last_included_term: 0,
         log: terms.iter().map(|&t| entry(t, &format!("t{t}"))).collect(),
     })
 }
@@ -100,7 +102,7 @@ fn follower_commit_is_bounded_by_the_last_entry_the_request_proved() {
     // Node 1 holds stale term-2 entries at 3..4. A heartbeat that proves only index 2 and says leader_commit 4
     // must commit up to 2 and not the stale entries (Figure 2, AppendEntries step 5).
     let mut node =
-        raft::Node::new(1, &[0, 1, 2], Config::default(), state(&[1, 1, 2, 2], 3), 0).unwrap();
+        raft::Node::new(1, &[0, 1, 2], Config::default(), state(&[1, 1, 2, 2], 3), None, 0).unwrap();
     let append = |prev_log_index, prev_log_term, entries: Vec<raft::Entry>| raft::Envelope {
         from: 0,
         to: 1,

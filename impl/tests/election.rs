@@ -9,7 +9,7 @@ use raft::{Config, Envelope, Message, Node, RequestVote, Role};
 fn election_timeout_starts_an_election_in_range() {
     let config = Config::default();
     for seed in 0..20 {
-        let mut node = Node::new(0, &[0, 1, 2], config.clone(), None, seed).unwrap();
+        let mut node = Node::new(0, &[0, 1, 2], config.clone(), None, None, seed).unwrap();
         let mut ticks = 0;
         while node.role() == Role::Follower {
             node.tick();
@@ -33,7 +33,7 @@ fn election_timeout_starts_an_election_in_range() {
 fn timeouts_are_randomized_across_servers() {
     let mut timeouts = Vec::new();
     for id in 0..5 {
-        let mut node = Node::new(id, &[0, 1, 2, 3, 4], Config::default(), None, 1).unwrap();
+        let mut node = Node::new(id, &[0, 1, 2, 3, 4], Config::default(), None, None, 1).unwrap();
         let mut ticks = 0;
         while node.role() == Role::Follower {
             node.tick();
@@ -271,7 +271,7 @@ fn leader_heartbeats_at_most_once_per_heartbeat_interval() {
 
 #[test]
 fn single_server_elects_itself() {
-    let mut node = Node::new(7, &[7], Config::default(), None, 0).unwrap();
+    let mut node = Node::new(7, &[7], Config::default(), None, None, 0).unwrap();
     for _ in 0..Config::default().election_ticks_max {
         node.tick();
     }

@@ -13,9 +13,11 @@ fn follower(log_terms: &[u64], current_term: u64) -> Node {
     let state = PersistentState {
         current_term,
         voted_for: None,
+        last_included_index: 0,
+        last_included_term: 0,
         log,
     };
-    Node::new(1, &[0, 1, 2], Config::default(), Some(state), 0).unwrap()
+    Node::new(1, &[0, 1, 2], Config::default(), Some(state), None, 0).unwrap()
 }
 
 fn append(
@@ -191,6 +193,8 @@ fn figure7_divergent_followers_converge_to_the_leaders_log() {
             Some(PersistentState {
                 current_term,
                 voted_for: None,
+                last_included_index: 0,
+                last_included_term: 0,
                 log: terms.iter().map(|&t| entry(t, "")).collect(),
             })
         };

@@ -8,7 +8,7 @@ use raft::{Config, ConfigError, Envelope, Message, Node, PersistentState, Reques
 
 #[test]
 fn a_new_term_and_vote_are_persisted_with_the_request_votes() {
-    let mut node = Node::new(0, &[0, 1, 2], Config::default(), None, 3).unwrap();
+    let mut node = Node::new(0, &[0, 1, 2], Config::default(), None, None, 3).unwrap();
     while node.role() == Role::Follower {
         node.tick();
     }
@@ -23,7 +23,7 @@ fn a_new_term_and_vote_are_persisted_with_the_request_votes() {
 
 #[test]
 fn granting_a_vote_is_persisted_before_the_reply() {
-    let mut node = Node::new(1, &[0, 1, 2], Config::default(), None, 3).unwrap();
+    let mut node = Node::new(1, &[0, 1, 2], Config::default(), None, None, 3).unwrap();
     let request = Envelope {
         from: 0,
         to: 1,
@@ -41,6 +41,8 @@ fn granting_a_vote_is_persisted_before_the_reply() {
         Some(&PersistentState {
             current_term: 5,
             voted_for: Some(0),
+            last_included_index: 0,
+            last_included_term: 0,
             log: vec![]
         })
     );
@@ -166,30 +168,36 @@ fn invalid_persisted_state_is_refused() {
     let bad_vote = PersistentState {
         current_term: 1,
         voted_for: Some(9),
+        last_included_index: 0,
+        last_included_term: 0,
         log: vec![],
     };
     assert!(matches!(
-        Node::new(0, &[0, 1], config.clone(), Some(bad_vote), 0),
+        Node::new(0, &[0, 1], config.clone(), Some(bad_vote), None, 0),
         Err(ConfigError::InvalidPersistedState(_))
     ));
     let future_entry = PersistentState {
         current_term: 1,
         voted_for: None,
+        last_included_index: 0,
+        last_included_term: 0,
         log: vec![entry(2, "")],
     };
-    assert!(Node::new(0, &[0, 1], config.clone(), Some(future_entry), 0).is_err());
+    assert!(Node::new(0, &[0, 1], config.clone(), Some(future_entry), None, 0).is_err());
     let decreasing = PersistentState {
         current_term: 3,
         voted_for: None,
+        last_included_index: 0,
+        last_included_term: 0,
         log: vec![entry(3, ""), entry(2, "")],
     };
-    assert!(Node::new(0, &[0, 1], config.clone(), Some(decreasing), 0).is_err());
+    assert!(Node::new(0, &[0, 1], config.clone(), Some(decreasing), None, 0).is_err());
     assert_eq!(
-        Node::new(5, &[0, 1], config.clone(), None, 0).err(),
+        Node::new(5, &[0, 1], config.clone(), None, None, 0).err(),
         Some(ConfigError::SelfNotInPeers(5))
     );
     assert_eq!(
-        Node::new(0, &[0, 1, 1], config.clone(), None, 0).err(),
+        Node::new(0, &[0, 1, 1], config.clone(), None, None, 0).err(),
         Some(ConfigError::DuplicatePeer(1))
     );
     let bad_timing = Config {
@@ -197,7 +205,7 @@ fn invalid_persisted_state_is_refused() {
         election_ticks_max: 10,
         ..config
     };
-    assert!(Node::new(0, &[0, 1], bad_timing, None, 0).is_err());
+    assert!(Node::new(0, &[0, 1], bad_timing, None, None, 0).is_err());
 }
 
 #[test]
@@ -226,9 +234,11 @@ fn ready_says_where_the_log_changed_for_incremental_persistence() {
     let state = PersistentState {
         current_term: 2,
         voted_for: None,
+        last_included_index: 0,
+        last_included_term: 0,
         log: vec![entry(1, ""), entry(2, ""), entry(2, "")],
     };
-    let mut follower = Node::new(1, &[0, 1], Config::default(), Some(state), 0).unwrap();
+    let mut follower = Node::new(1, &[0, 1], Config::default(), Some(state), None, 0).unwrap();
     let append = Envelope {
         from: 0,
         to: 1,

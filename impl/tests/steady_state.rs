@@ -15,7 +15,7 @@ fn run(n: u64, ticks: u32, propose_every: u32) -> Run {
     let ids: Vec<u64> = (0..n).collect();
     let mut nodes: Vec<Node> = ids
         .iter()
-        .map(|&i| Node::new(i, &ids, Config::default(), None, 99).unwrap())
+        .map(|&i| Node::new(i, &ids, Config::default(), None, None, 99).unwrap())
         .collect();
     let mut r = Run {
         nodes: Vec::new(),

@@ -1,7 +1,8 @@
 //! A hand-driven cluster for the unit tests: no simulator, no clock. Tests tick nodes, pick which messages to
 //! deliver, and assert on roles, terms, logs and commits. The harness enforces persist-before-send: every
 //! `Ready`'s state is written to `disk` before its messages are released, and it checks that the released
-//! messages never depend on state that was not written.
+//! messages never depend on state that was not written. Each node's state machine is the list of commands it
+//! applied; its snapshots are that list, encoded.
 #![allow(dead_code)]
 
 use raft::{Apply, Config, Entry, Envelope, Index, Message, Node, NodeId, PersistentState, Term};
@@ -9,8 +10,14 @@ use raft::{Apply, Config, Entry, Envelope, Index, Message, Node, NodeId, Persist
 pub struct Cluster {
     pub nodes: Vec<Node>,
     pub disk: Vec<Option<PersistentState>>,
-    /// Everything each node instance applied: (index, term, command).
+    /// The snapshot saved with `disk` (atomically with it).
+    pub snapshots: Vec<Option<Vec<u8>>>,
+    /// Every command each node instance applied: (index, term, command).
     pub applied: Vec<Vec<(Index, Term, Vec<u8>)>>,
+    /// Every snapshot handed to each node instance's service: (index, term).
+    pub installed: Vec<Vec<(Index, Term)>>,
+    /// Each node instance's state machine: the commands at indexes `1..=len`.
+    pub state_machine: Vec<Vec<Vec<u8>>>,
     pub config: Config,
     pub ids: Vec<NodeId>,
 }
@@ -40,12 +47,25 @@ impl Cluster {
         let n = disk.len();
         let ids: Vec<NodeId> = (0..n as NodeId).collect();
         let nodes = (0..n)
-            .map(|i| Node::new(i as NodeId, &ids, config.clone(), disk[i].clone(), 42).unwrap())
+            .map(|i| {
+                Node::new(
+                    i as NodeId,
+                    &ids,
+                    config.clone(),
+                    disk[i].clone(),
+                    None,
+                    42,
+                )
+                .unwrap()
+            })
             .collect();
         Cluster {
             nodes,
             disk,
+            snapshots: vec![None; n],
             applied: vec![Vec::new(); n],
+            installed: vec![Vec::new(); n],
+            state_machine: vec![Vec::new(); n],
             config,
             ids,
         }
@@ -59,7 +79,11 @@ impl Cluster {
     pub fn ready(&mut self, i: usize) -> Vec<Envelope> {
         let ready = self.nodes[i].ready();
         if let Some(state) = ready.persist() {
+            // One atomic save of the state and (if it changed) the snapshot.
             self.disk[i] = Some(state.clone());
+            if let Some(snapshot) = ready.snapshot() {
+                self.snapshots[i] = Some(snapshot.to_vec());
+            }
         }
         // Nothing released may depend on state that is not on disk.
         let durable = self.disk[i].clone().unwrap_or_default();
@@ -68,20 +92,42 @@ impl Cluster {
             self.nodes[i].persistent_state(),
             "node {i} released before persisting"
         );
+        if durable.last_included_index > 0 {
+            assert_eq!(
+                self.snapshots[i].as_deref(),
+                Some(self.nodes[i].snapshot_data()),
+                "node {i}'s snapshot is not durable with its state"
+            );
+        }
         let released = ready.persisted();
         for apply in released.applies {
-            let Apply::Command {
-                index,
-                term,
-                command,
-            } = apply;
-            let applied = &mut self.applied[i];
-            assert_eq!(
-                index,
-                applied.len() as Index + 1,
-                "node {i} applied out of order"
-            );
-            applied.push((index, term, command));
+            let sm = &mut self.state_machine[i];
+            match apply {
+                Apply::Command {
+                    index,
+                    term,
+                    command,
+                } => {
+                    assert_eq!(
+                        index,
+                        sm.len() as Index + 1,
+                        "node {i} applied out of order"
+                    );
+                    sm.push(command.clone());
+                    self.applied[i].push((index, term, command));
+                }
+                Apply::Snapshot { index, term, data } => {
+                    assert!(
+                        index > sm.len() as Index,
+                        "node {i} got a snapshot at {index} after applying {}",
+                        sm.len()
+                    );
+                    let commands: Vec<Vec<u8>> = raft::decode(&data).expect("a harness snapshot");
+                    assert_eq!(commands.len() as Index, index, "snapshot data and index");
+                    *sm = commands;
+                    self.installed[i].push((index, term));
+                }
+            }
         }
         for m in &released.messages {
             assert_eq!(m.from, i as NodeId);
@@ -159,17 +205,32 @@ impl Cluster {
         (result, self.ready(leader))
     }
 
+    /// The service of node `i` snapshots its whole state machine (what it applied so far).
+    pub fn snapshot(&mut self, i: usize) {
+        let sm = &self.state_machine[i];
+        self.nodes[i]
+            .snapshot(sm.len() as Index, raft::encode(sm))
+            .unwrap();
+    }
+
     /// Crashes node `i` and starts a new instance from what it persisted.
     pub fn restart(&mut self, i: usize) {
+        let snapshot = self.disk[i]
+            .as_ref()
+            .filter(|d| d.last_included_index > 0)
+            .and(self.snapshots[i].clone());
         self.nodes[i] = Node::new(
             i as NodeId,
             &self.ids,
             self.config.clone(),
             self.disk[i].clone(),
+            snapshot,
             7,
         )
         .unwrap();
         self.applied[i].clear();
+        self.installed[i].clear();
+        self.state_machine[i].clear();
     }
 }
 
