@@ -5,8 +5,14 @@
 //! [`TICK`] of virtual time, stepped with every request its labrpc server dispatches and with every
 //! reply the network delivers to it. After each of those, the adapter takes the node's `Ready`,
 //! saves its durable state to the instance's Persister (encoded with the real codec, so
-//! RaftStateSize is real) and only then releases its messages and applies. A request's reply is
-//! returned to the network as the handler's result; other messages become new labrpc calls.
+//! RaftStateSize is real) together with its snapshot, in one `Save(raftstate, snapshot)`, and only
+//! then releases its messages and applies. A request's reply is returned to the network as the
+//! handler's result; other messages become new labrpc calls.
+//!
+//! Applies go to the tester's applier synchronously (the applyCh is unbuffered and drained at
+//! once). The snapshot applier calls `Snapshot(index, bytes)` from inside that delivery; the
+//! adapter has already taken the whole batch out of the node and released its borrow, so the
+//! call is an ordinary, re-entrant step of the same instance.
 //!
 //! Kill: the instance is dropped from its slot. Nothing drives it any more, the network's dead
 //! check fails its in-flight calls, and replies addressed to it are discarded, because every
@@ -52,10 +58,19 @@ impl Inner {
                     .unwrap_or_else(|e| panic!("server {i}: cannot decode persisted state: {e}")),
             )
         };
+        let snapshot = persister.read_snapshot();
+        let snapshot = (!snapshot.is_empty()).then_some(snapshot);
         let peers: Vec<u64> = (0..self.n as u64).collect();
         let seed = self.sim.rand_seed();
-        let node = Node::new(i as u64, &peers, self.raft_config.clone(), persisted, seed)
-            .unwrap_or_else(|e| panic!("server {i}: Make failed: {e}"));
+        let node = Node::new(
+            i as u64,
+            &peers,
+            self.raft_config.clone(),
+            persisted,
+            snapshot,
+            seed,
+        )
+        .unwrap_or_else(|e| panic!("server {i}: Make failed: {e}"));
         Instance {
             node,
             generation,
@@ -81,8 +96,13 @@ impl Inner {
         let released = if inst.node.has_ready() {
             let ready = inst.node.ready();
             if let Some(state) = ready.persist() {
-                // Durable before anything is released: the Ready API enforces the order.
-                let snapshot = inst.persister.read_snapshot();
+                // Durable before anything is released: the Ready API enforces the order. State
+                // and snapshot are saved together; an unchanged snapshot is saved again, since
+                // Save replaces both.
+                let snapshot = match ready.snapshot() {
+                    Some(snapshot) => snapshot.to_vec(),
+                    None => inst.persister.read_snapshot(),
+                };
                 inst.persister.save(
                     inst.encoder.encode(state, ready.log_changed_from()),
                     snapshot,
@@ -100,7 +120,12 @@ impl Inner {
     fn release(self: &Rc<Self>, i: usize, generation: u64, released: Released) {
         for apply in released.applies {
             match apply {
-                Apply::Command { index, command, .. } => self.apply_command(i, index, &command),
+                Apply::Command { index, command, .. } => {
+                    if let Some(snapshot) = self.apply_command(i, index, &command) {
+                        self.snapshot(i, generation, index, snapshot);
+                    }
+                }
+                Apply::Snapshot { index, data, .. } => self.apply_snapshot(i, index, &data),
             }
         }
         for envelope in released.messages {
@@ -111,6 +136,27 @@ impl Inner {
                 "server {i} released a reply that answers no RPC: {envelope:?}"
             );
             self.send(i, generation, envelope);
+        }
+    }
+
+    /// `rf.Snapshot(index, snapshot)` on the instance whose apply asked for it (Go's applier
+    /// captured `rf` when it started), then persists and releases what that produced.
+    fn snapshot(self: &Rc<Self>, i: usize, generation: u64, index: u64, snapshot: Vec<u8>) {
+        if self.tracing() {
+            self.trace(format_args!(
+                "{i} Snapshot({index}, {} bytes)",
+                snapshot.len()
+            ));
+        }
+        if let Some((r, g, released)) =
+            self.with_node(i, Some(generation), |n| n.snapshot(index, snapshot))
+        {
+            if let Err(e) = r {
+                panic!("server {i} refused Snapshot({index}): {e}");
+            }
+            if let Some(rel) = released {
+                self.release(i, g, rel);
+            }
         }
     }
 
@@ -247,6 +293,14 @@ fn summary(m: &Message) -> String {
             "AER t{} ok {} prev {} match {} conflict {:?}/{}",
             r.term, r.success, r.prev_log_index, r.match_index, r.conflict_term, r.conflict_index
         ),
+        Message::InstallSnapshot(m) => format!(
+            "IS t{} last {}/{} {} bytes",
+            m.term,
+            m.last_included_index,
+            m.last_included_term,
+            m.data.len()
+        ),
+        Message::InstallSnapshotReply(r) => format!("ISR t{} match {}", r.term, r.match_index),
     }
 }
 
@@ -267,12 +321,13 @@ impl Inner {
             Some(inst) => {
                 let n = &inst.node;
                 format!(
-                    "{i}: t{} {:?} last {}/{} commit {}",
+                    "{i}: t{} {:?} last {}/{} commit {} snap {}",
                     n.term(),
                     n.role(),
                     n.last_index(),
-                    n.log().last().map(|e| e.term).unwrap_or(0),
-                    n.commit_index()
+                    n.last_term(),
+                    n.commit_index(),
+                    n.last_included_index()
                 )
             }
         }

@@ -20,6 +20,14 @@ pub const TEST_TIME_LIMIT: Micros = 120_000 * MS;
 /// Go's `RaftElectionTimeout`, in milliseconds: the tester's unit of "one election time".
 pub const RAFT_ELECTION_TIMEOUT_MS: u64 = 1000;
 
+/// Go's `SnapShotInterval`: the snapshot applier snapshots after every index `i` with
+/// `(i + 1) % SNAPSHOT_INTERVAL == 0`.
+pub const SNAPSHOT_INTERVAL: u64 = 10;
+
+/// Go's `MAXLOGSIZE`: the most persisted Raft state (snapshot excluded) any server may hold in
+/// the 2D install tests, in bytes.
+pub const MAX_LOG_SIZE: usize = 2000;
+
 /// Fails the running test (Go's `t.Fatalf`): unwinds to the runner, which reports the message
 /// with the test's name and seed. (`resume_unwind` skips the panic hook: the runner prints.)
 pub fn fatal(msg: impl Into<String>) -> ! {
@@ -49,6 +57,10 @@ pub(crate) struct Inner {
     pub(crate) endnames: RefCell<Vec<Vec<EndId>>>,
     /// `logs[i][index]`: the command server `i` applied at `index`.
     logs: RefCell<Vec<Vec<Option<Cmd>>>>,
+    /// Whether the servers run with the snapshot applier (spec §3.7) instead of the plain one.
+    snapshot: bool,
+    /// `lastApplied[i]`: the last index the snapshot applier saw server `i` apply.
+    last_applied: RefCell<Vec<u64>>,
     max_index: Cell<u64>,
     finished: Cell<bool>,
     begin: Cell<Begin>,
@@ -69,6 +81,13 @@ pub struct Config {
 impl Config {
     /// `make_config(t, n, unreliable, snapshot=false)`: `n` servers, all started and connected.
     pub fn make(sim: &Sim, n: usize, unreliable: bool) -> Config {
+        Config::make_with(sim, n, unreliable, false)
+    }
+
+    /// `make_config(t, n, unreliable, snapshot)`: with `snapshot`, every server (at creation and
+    /// at each `start1`) runs with the snapshot applier, which asks Raft for a snapshot every
+    /// [`SNAPSHOT_INTERVAL`] indexes.
+    pub fn make_with(sim: &Sim, n: usize, unreliable: bool, snapshot: bool) -> Config {
         let net = Network::new(sim);
         net.set_reliable(!unreliable);
         // Calls to disconnected peers take 0-7 s to fail: this is what punishes a leader that
@@ -84,6 +103,8 @@ impl Config {
             saved: RefCell::new(vec![None; n]),
             endnames: RefCell::new(vec![Vec::new(); n]),
             logs: RefCell::new(vec![Vec::new(); n]),
+            snapshot,
+            last_applied: RefCell::new(vec![0; n]),
             max_index: Cell::new(0),
             finished: Cell::new(false),
             begin: Cell::new(Begin::default()),
@@ -167,6 +188,7 @@ impl Config {
             })
             .collect();
         inner.endnames.borrow_mut()[i] = ends;
+        inner.last_applied.borrow_mut()[i] = 0;
         let persister = {
             let mut saved = inner.saved.borrow_mut();
             let p = match saved[i].as_ref() {
@@ -176,6 +198,14 @@ impl Config {
             saved[i] = Some(p.clone());
             p
         };
+        let snapshot = persister.read_snapshot();
+        if !snapshot.is_empty() {
+            // Mimic the KV server and process the snapshot now (Go: "ideally Raft should send it
+            // up on applyCh...").
+            if let Err(e) = inner.ingest_snap(i, &snapshot, None) {
+                fatal(e);
+            }
+        }
         let generation = inner.next_generation.get();
         inner.next_generation.set(generation + 1);
         let instance = inner.make_instance(i, persister, generation);
@@ -497,13 +527,59 @@ impl Config {
 }
 
 impl Inner {
-    /// The plain applier (spec §3.6), run synchronously when server `i` releases an apply.
-    pub(crate) fn apply_command(&self, i: usize, index: u64, command: &[u8]) {
+    /// The applier of server `i` (spec §3.6, or §3.7 in a snapshot config), run synchronously
+    /// when the server releases a committed command (`CommandValid`). Returns the snapshot the
+    /// snapshot applier wants the server to take: `rf.Snapshot(index, bytes)`, which the adapter
+    /// calls right after this returns, as Go's applier does before it reads the next message.
+    pub(crate) fn apply_command(&self, i: usize, index: u64, command: &[u8]) -> Option<Vec<u8>> {
         let v = Cmd::decode(command).unwrap_or_else(|e| {
             fatal(format!(
                 "apply error: server {i} applied an undecodable command: {e}"
             ))
         });
+        if !self.snapshot {
+            let (mut err_msg, prev_ok) = self.check_logs(i, index, v);
+            if index > 1 && !prev_ok {
+                err_msg = Some(format!("server {i} apply out of order {index}"));
+            }
+            if let Some(msg) = err_msg {
+                fatal(format!("apply error: {msg}"));
+            }
+            return None;
+        }
+
+        let expected = self.last_applied.borrow()[i] + 1;
+        let mut err_msg = None;
+        if index != expected {
+            err_msg = Some(format!(
+                "server {i} apply out of order, expected index {expected}, got {index}"
+            ));
+        }
+        if err_msg.is_none() {
+            let prev_ok;
+            (err_msg, prev_ok) = self.check_logs(i, index, v);
+            if index > 1 && !prev_ok {
+                err_msg = Some(format!("server {i} apply out of order {index}"));
+            }
+        }
+        self.last_applied.borrow_mut()[i] = index;
+        if let Some(msg) = err_msg {
+            fatal(format!("apply error: {msg}"));
+        }
+        ((index + 1) % SNAPSHOT_INTERVAL == 0).then(|| {
+            // The tester's snapshot format: the index, then every command through it (element 0
+            // is nil).
+            let logs = self.logs.borrow();
+            let xlog: Vec<Option<Cmd>> = (0..=index as usize)
+                .map(|j| logs[i].get(j).cloned().flatten())
+                .collect();
+            raft::encode(&(index, xlog))
+        })
+    }
+
+    /// `checkLogs`: records `v` as server `i`'s command at `index` and reports a different
+    /// command any server applied there, and whether server `i` had applied `index - 1`.
+    fn check_logs(&self, i: usize, index: u64, v: Cmd) -> (Option<String>, bool) {
         let mut logs = self.logs.borrow_mut();
         let idx = index as usize;
         let mut err_msg = None;
@@ -526,13 +602,38 @@ impl Inner {
         if index > self.max_index.get() {
             self.max_index.set(index);
         }
-        if index > 1 && !prev_ok {
-            err_msg = Some(format!("server {i} apply out of order {index}"));
+        (err_msg, prev_ok)
+    }
+
+    /// The applier of server `i` for a snapshot Raft delivered (`SnapshotValid`). The plain
+    /// applier ignores it; the snapshot applier ingests it.
+    pub(crate) fn apply_snapshot(&self, i: usize, index: u64, snapshot: &[u8]) {
+        if !self.snapshot {
+            return;
         }
-        if let Some(msg) = err_msg {
-            drop(logs);
-            fatal(format!("apply error: {msg}"));
+        if let Err(e) = self.ingest_snap(i, snapshot, Some(index)) {
+            fatal(format!("apply error: {e}"));
         }
+    }
+
+    /// `ingestSnap(i, snapshot, index)`: replaces the record of what server `i` applied by the
+    /// snapshot's contents. `index` is the `SnapshotIndex` Raft delivered it with (`None`: Go's
+    /// -1, a snapshot read from the persister at start1). A nil or undecodable snapshot is fatal
+    /// at once (Go's `log.Fatalf`); a mismatched index is returned as the applier's error.
+    fn ingest_snap(&self, i: usize, snapshot: &[u8], index: Option<u64>) -> Result<(), String> {
+        if snapshot.is_empty() {
+            fatal("nil snapshot");
+        }
+        let Ok((last_included_index, xlog)) = raft::decode::<(u64, Vec<Option<Cmd>>)>(snapshot)
+        else {
+            fatal("snapshot decode error");
+        };
+        if index.is_some_and(|index| index != last_included_index) {
+            return Err(format!("server {i} snapshot doesn't match m.SnapshotIndex"));
+        }
+        self.logs.borrow_mut()[i] = xlog;
+        self.last_applied.borrow_mut()[i] = last_included_index;
+        Ok(())
     }
 }
 
@@ -555,7 +656,9 @@ mod tests {
         let cfg = Config::make(&sim, 3, false);
         cfg.inner.apply_command(0, 1, &Cmd::Int(5).encode());
         cfg.inner.apply_command(2, 1, &Cmd::Int(5).encode());
-        let msg = failure_of(|| cfg.inner.apply_command(1, 1, &Cmd::Int(6).encode()));
+        let msg = failure_of(|| {
+            cfg.inner.apply_command(1, 1, &Cmd::Int(6).encode());
+        });
         assert_eq!(msg, "apply error: commit index=1 server=1 6 != server=2 5");
     }
 
@@ -568,7 +671,9 @@ mod tests {
         // A restarted server re-applies from index 1: allowed.
         cfg.inner.apply_command(0, 1, &Cmd::Int(5).encode());
         assert_eq!(cfg.n_committed(2), (1, Some(Cmd::Int(7))));
-        let msg = failure_of(|| cfg.inner.apply_command(1, 2, &Cmd::Int(7).encode()));
+        let msg = failure_of(|| {
+            cfg.inner.apply_command(1, 2, &Cmd::Int(7).encode());
+        });
         assert_eq!(msg, "apply error: server 1 apply out of order 2");
     }
 

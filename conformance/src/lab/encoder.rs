@@ -1,13 +1,15 @@
 //! Incremental encoding of a node's durable state.
 //!
-//! The core hands out its whole `PersistentState` (term, vote, the entire log) whenever any of it
-//! changes, and the Persister must hold it encoded with the real codec. Encoding the whole log
-//! again at every change makes long tests quadratic (TestReliableChurn2C commits thousands of
-//! entries and persists about twelve thousand times). A log only ever changes by losing a suffix
-//! and gaining entries, and the core says from which index it changed (`Ready::log_changed_from`,
-//! the same promise a production storage layer relies on), so this encoder keeps the encoding of
-//! each entry from the previous save and encodes only from there. Debug builds check that promise
-//! by comparing every kept entry's term and command bytes.
+//! The core hands out its whole `PersistentState` (term, vote, snapshot metadata, the entire log
+//! after the snapshot) whenever any of it changes, and the Persister must hold it encoded with the
+//! real codec. Encoding the whole log again at every change makes long tests quadratic
+//! (TestReliableChurn2C commits thousands of entries and persists about twelve thousand times). A
+//! log only ever changes by losing a prefix to a snapshot, losing a suffix and gaining entries;
+//! the core says from which index the suffix changed (`Ready::log_changed_from`, the same promise
+//! a production storage layer relies on), and `last_included_index` says where the log now
+//! starts. So this encoder keeps the encoding of each entry from the previous save, drops the
+//! entries a snapshot covers, and encodes only from the changed index. Debug builds check that
+//! promise by comparing every kept entry's term and command bytes.
 //!
 //! The result is byte-for-byte `raft::encode(state)`. That relies on the codec laying out a struct
 //! as its fields in order and a sequence as its length followed by its elements, with each
@@ -33,6 +35,8 @@ struct Meta {
 /// Encodes successive states of one node, reusing the encoding of an unchanged log prefix.
 #[derive(Default)]
 pub(crate) struct StateEncoder {
+    /// The `last_included_index` of the last state: `meta[k]` is the entry at `base + 1 + k`.
+    base: u64,
     /// The encodings of the entries of the last state, concatenated.
     bytes: Vec<u8>,
     /// What is known of each entry encoded last time.
@@ -48,8 +52,13 @@ impl StateEncoder {
         if self.disabled {
             return raft::encode(state);
         }
+        self.drop_compacted(state.last_included_index);
         let log = &state.log;
-        let unchanged = changed_from.map_or(log.len(), |from| from.saturating_sub(1) as usize);
+        let unchanged = changed_from.map_or(log.len(), |from| {
+            from.saturating_sub(self.base + 1)
+                .try_into()
+                .unwrap_or(usize::MAX)
+        });
         let keep = self.meta.len().min(log.len()).min(unchanged);
         if cfg!(debug_assertions) {
             // Check the core's claim (the production runtime relies on it too).
@@ -75,7 +84,13 @@ impl StateEncoder {
                 len: e.command.len(),
             });
         }
-        let mut out = raft::encode(&(state.current_term, state.voted_for, log.len()));
+        let mut out = raft::encode(&(
+            state.current_term,
+            state.voted_for,
+            state.last_included_index,
+            state.last_included_term,
+            log.len(),
+        ));
         out.extend_from_slice(&self.bytes);
         if log.len() < CHECK_BELOW {
             let full = raft::encode(state);
@@ -85,6 +100,28 @@ impl StateEncoder {
             }
         }
         out
+    }
+
+    /// Forgets the entries at or below `last_included_index`: a snapshot now covers them.
+    fn drop_compacted(&mut self, last_included_index: u64) {
+        if last_included_index < self.base {
+            // Snapshots never move back; start afresh rather than trust anything kept.
+            self.meta.clear();
+            self.bytes.clear();
+        } else if last_included_index > self.base {
+            let gone = usize::try_from(last_included_index - self.base)
+                .unwrap_or(usize::MAX)
+                .min(self.meta.len());
+            if gone > 0 {
+                let cut = self.meta[gone - 1].end;
+                self.bytes.drain(..cut);
+                self.meta.drain(..gone);
+                for m in &mut self.meta {
+                    m.end -= cut;
+                }
+            }
+        }
+        self.base = last_included_index;
     }
 
     /// How many leading entries of `log` are exactly those encoded last time.
@@ -139,14 +176,34 @@ mod tests {
         let mut state = PersistentState {
             current_term: 0,
             voted_for: None,
+            last_included_index: 0,
+            last_included_term: 0,
             log: Vec::new(),
         };
+        let mut longest = 0;
         for step in 0..2000 {
-            // What the core would report as `log_changed_from` (1-based).
+            // What the core would report as `log_changed_from` (1-based, absolute).
             let mut changed: Option<u64> = None;
-            let mut touch =
-                |k: usize| changed = Some(changed.map_or(k as u64 + 1, |c| c.min(k as u64 + 1)));
-            match rng.random_range(0..20) {
+            let base = state.last_included_index + 1;
+            let mut touch = |k: usize| {
+                let index = base + k as u64;
+                changed = Some(changed.map_or(index, |c| c.min(index)))
+            };
+            match rng.random_range(0..21) {
+                20 if !state.log.is_empty() => {
+                    // A snapshot: the prefix through some entry goes, or (installed from a leader
+                    // that disagrees) the whole log.
+                    let k = rng.random_range(0..state.log.len());
+                    state.last_included_index += k as u64 + 1;
+                    state.last_included_term = state.log[k].term;
+                    if rng.random_range(0..4) == 0 {
+                        // Everything after the new snapshot changed.
+                        touch(k + 1);
+                        state.log.clear();
+                    } else {
+                        state.log.drain(..=k);
+                    }
+                }
                 0 => {
                     let keep = rng.random_range(state.log.len() / 2..=state.log.len());
                     state.log.truncate(keep);
@@ -180,10 +237,11 @@ mod tests {
                 raft::encode(&state),
                 "step {step}"
             );
+            longest = longest.max(state.log.len());
         }
         assert!(!enc.disabled);
         assert!(
-            state.log.len() > CHECK_BELOW,
+            longest > 4 * CHECK_BELOW,
             "the unchecked path was exercised"
         );
     }

@@ -1,6 +1,6 @@
 //! The MIT 6.5840 Lab 2 tester, ported onto the simulator (lab2-tester-spec.md): the harness
 //! ([`Config`]), the persister, the adapter that runs the `raft` core behind the tester's
-//! interface, and the test bodies of parts 2A, 2B and 2C, registered in [`TESTS`] so that both
+//! interface, and the test bodies of parts 2A, 2B, 2C and 2D, registered in [`TESTS`] so that both
 //! `cargo test` and the `labtest` stress runner run the same bodies.
 
 mod adapter;
@@ -12,6 +12,7 @@ pub mod runner;
 pub mod tests_2a;
 pub mod tests_2b;
 pub mod tests_2c;
+pub mod tests_2d;
 
 pub use adapter::TICK;
 pub use cmd::Cmd;
@@ -55,6 +56,13 @@ lab_tests! {
     "2C" "TestFigure8Unreliable2C" tests_2c::figure8_unreliable_2c,
     "2C" "TestReliableChurn2C" tests_2c::reliable_churn_2c,
     "2C" "TestUnreliableChurn2C" tests_2c::unreliable_churn_2c,
+    "2D" "TestSnapshotBasic2D" tests_2d::snapshot_basic_2d,
+    "2D" "TestSnapshotInstall2D" tests_2d::snapshot_install_2d,
+    "2D" "TestSnapshotInstallUnreliable2D" tests_2d::snapshot_install_unreliable_2d,
+    "2D" "TestSnapshotInstallCrash2D" tests_2d::snapshot_install_crash_2d,
+    "2D" "TestSnapshotInstallUnCrash2D" tests_2d::snapshot_install_uncrash_2d,
+    "2D" "TestSnapshotAllCrash2D" tests_2d::snapshot_all_crash_2d,
+    "2D" "TestSnapshotInit2D" tests_2d::snapshot_init_2d,
 }
 
 /// The test with this Rust name (`initial_election_2a`) or Go name (`TestInitialElection2A`;
