@@ -257,7 +257,10 @@ mod tests {
     fn compaction_keeps_indexes_and_the_matching_suffix() {
         let mut log = log_of(&[1, 1, 2, 2, 3]);
         assert!(log.compact(3, 2));
-        assert_eq!((log.last_included_index(), log.last_included_term()), (3, 2));
+        assert_eq!(
+            (log.last_included_index(), log.last_included_term()),
+            (3, 2)
+        );
         assert_eq!(terms(&log), vec![2, 3]);
         assert_eq!((log.last_index(), log.last_term()), (5, 3));
         assert_eq!(log.term(3), Some(2));
@@ -265,7 +268,11 @@ mod tests {
         assert_eq!(log.term(0), None, "the sentinel moved to the snapshot");
         assert_eq!(log.entry(4).map(|e| e.term), Some(2));
         assert_eq!(log.slice_from(4, 10).len(), 2);
-        assert_eq!(log.first_index_of_term(4, 2), 4, "never searches into the snapshot");
+        assert_eq!(
+            log.first_index_of_term(4, 2),
+            4,
+            "never searches into the snapshot"
+        );
         assert_eq!(log.last_index_of_term(1, 5), None);
         // Merging after the snapshot uses absolute indexes.
         assert_eq!(log.merge(4, log_of(&[4]).entries()), Some(5));

@@ -381,7 +381,10 @@ impl Node {
         };
         let snapshot = if self.snapshot_dirty {
             self.snapshot_dirty = false;
-            debug_assert!(persist.is_some(), "a new snapshot changes the durable state");
+            debug_assert!(
+                persist.is_some(),
+                "a new snapshot changes the durable state"
+            );
             Some(Arc::clone(&self.snapshot))
         } else {
             None

@@ -243,15 +243,15 @@ fn arb_message() -> impl Strategy<Value = Message> {
             0u64..6,
             prop::collection::vec(any::<u8>(), 0..3)
         )
-            .prop_map(|(term, l, i, t, data)| Message::InstallSnapshot(
-                InstallSnapshot {
+            .prop_map(
+                |(term, l, i, t, data)| Message::InstallSnapshot(InstallSnapshot {
                     term,
                     leader_id: l,
                     last_included_index: i,
                     last_included_term: t,
                     data,
-                }
-            )),
+                })
+            ),
         (0u64..6, arb_index()).prop_map(|(term, m)| Message::InstallSnapshotReply(
             InstallSnapshotReply {
                 term,

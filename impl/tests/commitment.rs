@@ -101,8 +101,15 @@ fn figure8_leader_commits_only_entries_of_its_own_term_by_counting() {
 fn follower_commit_is_bounded_by_the_last_entry_the_request_proved() {
     // Node 1 holds stale term-2 entries at 3..4. A heartbeat that proves only index 2 and says leader_commit 4
     // must commit up to 2 and not the stale entries (Figure 2, AppendEntries step 5).
-    let mut node =
-        raft::Node::new(1, &[0, 1, 2], Config::default(), state(&[1, 1, 2, 2], 3), None, 0).unwrap();
+    let mut node = raft::Node::new(
+        1,
+        &[0, 1, 2],
+        Config::default(),
+        state(&[1, 1, 2, 2], 3),
+        None,
+        0,
+    )
+    .unwrap();
     let append = |prev_log_index, prev_log_term, entries: Vec<raft::Entry>| raft::Envelope {
         from: 0,
         to: 1,

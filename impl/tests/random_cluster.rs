@@ -1,21 +1,24 @@
 //! Safety under a hostile network, driven by hand from a seeded RNG (not the project's simulator): messages are
-//! delivered in random order, dropped, duplicated, and servers crash and restart from their persisted state.
-//! Checked after every step: Election Safety (one leader per term, over the whole history), State Machine Safety
-//! (every server applies the same entry at each index), Log Matching between leaders and followers; and, once the
-//! network heals, that the cluster converges and commits again.
+//! delivered in random order, dropped, duplicated, servers snapshot their state machines (so that leaders send
+//! InstallSnapshot), and servers crash and restart from their persisted state and snapshot. Checked after every
+//! step: Election Safety (one leader per term, over the whole history), State Machine Safety (every server applies
+//! the same entry at each index, and every state machine, snapshots included, agrees with that), Log Matching
+//! between any two logs; and, once the network heals, that the cluster converges and commits again.
 
 mod common;
 
 use std::collections::BTreeMap;
 
 use common::Cluster;
-use raft::{Envelope, Index, Term};
+use raft::{Envelope, Index, Message, Term};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 struct Checker {
     leaders: BTreeMap<Term, usize>,
     applied: BTreeMap<Index, (Term, Vec<u8>)>,
+    /// The command at each index of any state machine.
+    commands: BTreeMap<Index, Vec<u8>>,
 }
 
 impl Checker {
@@ -37,33 +40,58 @@ impl Checker {
                     "node {i} applied a different entry at {index}"
                 );
             }
+            for (k, command) in c.state_machine[i].iter().enumerate() {
+                let agreed = self
+                    .commands
+                    .entry(k as Index + 1)
+                    .or_insert_with(|| command.clone());
+                assert_eq!(
+                    agreed,
+                    command,
+                    "node {i}'s state machine differs at {}",
+                    k + 1
+                );
+            }
         }
-        // Log Matching: if two logs hold an entry with the same index and term, they agree up to it.
+        // Log Matching: if two logs hold an entry with the same index and term, they agree up to it (where both
+        // still hold entries: before that, snapshots).
         for a in 0..c.nodes.len() {
             for b in a + 1..c.nodes.len() {
-                let (la, lb) = (c.nodes[a].log(), c.nodes[b].log());
-                let common = la.len().min(lb.len());
-                if let Some(k) = (0..common).rev().find(|&k| la[k].term == lb[k].term) {
-                    assert_eq!(
-                        la[..=k],
-                        lb[..=k],
-                        "logs of {a} and {b} differ before a matching entry"
-                    );
+                let (na, nb) = (&c.nodes[a], &c.nodes[b]);
+                let first = na.last_included_index().max(nb.last_included_index()) + 1;
+                let last = na.last_index().min(nb.last_index());
+                let at = |n: &raft::Node, index: Index| {
+                    n.log()[(index - n.last_included_index() - 1) as usize].clone()
+                };
+                if let Some(k) = (first..=last)
+                    .rev()
+                    .find(|&k| at(na, k).term == at(nb, k).term)
+                {
+                    for index in first..=k {
+                        assert_eq!(
+                            at(na, index),
+                            at(nb, index),
+                            "logs of {a} and {b} differ at {index}, before a matching entry at {k}"
+                        );
+                    }
                 }
             }
         }
     }
 }
 
-fn run(seed: u64, n: usize, steps: usize) {
+/// Runs one random schedule; returns how many InstallSnapshot messages were delivered.
+fn run(seed: u64, n: usize, steps: usize) -> usize {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut c = Cluster::new(n);
     let mut checker = Checker {
         leaders: BTreeMap::new(),
         applied: BTreeMap::new(),
+        commands: BTreeMap::new(),
     };
     let mut network: Vec<Envelope> = Vec::new();
     let mut proposed = 0u64;
+    let mut installs = 0;
 
     for _ in 0..steps {
         let i = rng.random_range(0..n);
@@ -72,11 +100,14 @@ fn run(seed: u64, n: usize, steps: usize) {
                 c.nodes[i].tick();
                 network.extend(c.ready(i));
             }
-            300..=899 => {
+            300..=879 => {
                 if network.is_empty() {
                     continue;
                 }
                 let m = network.swap_remove(rng.random_range(0..network.len()));
+                if matches!(m.message, Message::InstallSnapshot(_)) {
+                    installs += 1;
+                }
                 match rng.random_range(0..100) {
                     0..=9 => {} // lost
                     10..=14 => {
@@ -86,6 +117,7 @@ fn run(seed: u64, n: usize, steps: usize) {
                     _ => network.extend(c.deliver(m)),
                 }
             }
+            880..=899 => c.snapshot(i),
             900..=995 => {
                 if c.nodes[i].is_leader() {
                     proposed += 1;
@@ -118,7 +150,7 @@ fn run(seed: u64, n: usize, steps: usize) {
         } else if let Some(index) = last_proposal {
             if (0..n).all(|i| c.nodes[i].commit_index() >= index) {
                 assert!(checker.applied.len() > before.min(index as usize - 1));
-                return;
+                return installs;
             }
         }
     }
@@ -127,14 +159,12 @@ fn run(seed: u64, n: usize, steps: usize) {
 
 #[test]
 fn three_servers_stay_safe_under_loss_reordering_and_restarts() {
-    for seed in 0..40 {
-        run(seed, 3, 3_000);
-    }
+    let installs: usize = (0..40).map(|seed| run(seed, 3, 3_000)).sum();
+    assert!(installs > 0, "no schedule exercised InstallSnapshot");
 }
 
 #[test]
 fn five_servers_stay_safe_under_loss_reordering_and_restarts() {
-    for seed in 100..120 {
-        run(seed, 5, 4_000);
-    }
+    let installs: usize = (100..120).map(|seed| run(seed, 5, 4_000)).sum();
+    assert!(installs > 0, "no schedule exercised InstallSnapshot");
 }

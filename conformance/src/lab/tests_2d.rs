@@ -102,7 +102,14 @@ pub async fn snapshot_install_unreliable_2d(sim: Sim) {
 
 /// TestSnapshotInstallCrash2D (§5.25).
 pub async fn snapshot_install_crash_2d(sim: Sim) {
-    snapcommon(sim, "Test (2D): install snapshots (crash)", false, true, true).await;
+    snapcommon(
+        sim,
+        "Test (2D): install snapshots (crash)",
+        false,
+        true,
+        true,
+    )
+    .await;
 }
 
 /// TestSnapshotInstallUnCrash2D (§5.26).

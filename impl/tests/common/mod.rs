@@ -48,15 +48,7 @@ impl Cluster {
         let ids: Vec<NodeId> = (0..n as NodeId).collect();
         let nodes = (0..n)
             .map(|i| {
-                Node::new(
-                    i as NodeId,
-                    &ids,
-                    config.clone(),
-                    disk[i].clone(),
-                    None,
-                    42,
-                )
-                .unwrap()
+                Node::new(i as NodeId, &ids, config.clone(), disk[i].clone(), None, 42).unwrap()
             })
             .collect();
         Cluster {
