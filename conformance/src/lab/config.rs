@@ -566,7 +566,7 @@ impl Inner {
         if let Some(msg) = err_msg {
             fatal(format!("apply error: {msg}"));
         }
-        ((index + 1) % SNAPSHOT_INTERVAL == 0).then(|| {
+        (index + 1).is_multiple_of(SNAPSHOT_INTERVAL).then(|| {
             // The tester's snapshot format: the index, then every command through it (element 0
             // is nil).
             let logs = self.logs.borrow();
