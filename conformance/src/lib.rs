@@ -3,7 +3,7 @@
 //!
 //! * `cargo test --release -p conformance` runs every ported test with one seed;
 //!   `LAB_SEED=n` replays seed `n`, `LAB_SEEDS=k` runs `k` consecutive seeds.
-//! * `cargo run --release -p conformance --bin labtest -- -n 120 -j 2 2A 2B 2C` stress-runs
+//! * `cargo run --release -p conformance --bin labtest -- -n 120 -j 2 2A 2B 2C 2D` stress-runs
 //!   them over many seeds and prints the table of the usual stress-testing scripts.
 //! * `LAB_TRACE=<ms>` prints, from that virtual time on, every RPC with the message's fields, the
 //!   tester's actions, and every node's term, role, log end and commit index each 250 ms: replay a

@@ -28,6 +28,12 @@ fn same_seed_same_events_reliable() {
 }
 
 #[test]
+fn same_seed_same_events_with_snapshots() {
+    check("snapshot_install_crash_2d");
+    check("snapshot_install_unreliable_2d");
+}
+
+#[test]
 fn same_seed_same_events_unreliable() {
     check("unreliable_churn_2c");
     check("unreliable_agree_2c");

@@ -2,7 +2,7 @@
 //! the standard stress-testing scripts (failed runs, total runs, simulated time per test).
 //!
 //! ```text
-//! cargo run --release -p conformance --bin labtest -- -n 120 -j 2 2A 2B 2C
+//! cargo run --release -p conformance --bin labtest -- -n 120 -j 2 2A 2B 2C 2D
 //! ```
 
 use std::io::{IsTerminal, Write};
@@ -30,7 +30,8 @@ struct Args {
     /// Print the tester's own begin/end lines (noisy).
     #[arg(short = 'v', long)]
     verbose: bool,
-    /// Tests to run: Go names (TestBackup2B), Rust names (backup_2b) or parts (2A, 2B, 2C).
+    /// Tests to run: Go names (TestBackup2B), Rust names (backup_2b), parts (2A, 2B, 2C, 2D) or `all`
+    /// (the 28 tests).
     #[arg(required = true)]
     tests: Vec<String>,
 }
@@ -40,7 +41,11 @@ fn select(names: &[String]) -> Result<Vec<&'static LabTest>> {
     for name in names {
         let matched: Vec<&'static LabTest> = TESTS
             .iter()
-            .filter(|t| t.part.eq_ignore_ascii_case(name) || t.is_named(name))
+            .filter(|t| {
+                name.eq_ignore_ascii_case("all")
+                    || t.part.eq_ignore_ascii_case(name)
+                    || t.is_named(name)
+            })
             .collect();
         if matched.is_empty() {
             bail!("no test or part named {name:?}");

@@ -706,4 +706,88 @@ mod tests {
         let now = cfg.inner.saved.borrow()[0].clone().expect("persister");
         assert_eq!(now.read_raft_state(), vec![1, 2, 3]);
     }
+
+    /// The tester's snapshot of commands `1..=n` (valued `100 + index`).
+    fn tester_snapshot(n: u64) -> Vec<u8> {
+        let xlog: Vec<Option<Cmd>> = (0..=n)
+            .map(|j| (j > 0).then_some(Cmd::Int(100 + j as i64)))
+            .collect();
+        raft::encode(&(n, xlog))
+    }
+
+    #[test]
+    fn snapshot_applier_asks_for_a_snapshot_before_every_tenth_index_and_checks_order() {
+        let sim = Sim::new(1);
+        let cfg = Config::make_with(&sim, 3, false, true);
+        for index in 1..=8 {
+            assert_eq!(
+                cfg.inner
+                    .apply_command(0, index, &Cmd::Int(100 + index as i64).encode()),
+                None
+            );
+        }
+        let snapshot = cfg
+            .inner
+            .apply_command(0, 9, &Cmd::Int(109).encode())
+            .expect("(9 + 1) % 10 == 0");
+        assert_eq!(snapshot, tester_snapshot(9));
+        let msg = failure_of(|| {
+            cfg.inner.apply_command(0, 11, &Cmd::Int(111).encode());
+        });
+        assert_eq!(
+            msg,
+            "apply error: server 0 apply out of order, expected index 10, got 11"
+        );
+    }
+
+    #[test]
+    fn snapshot_applier_ingests_snapshots_and_checks_them() {
+        let sim = Sim::new(1);
+        let cfg = Config::make_with(&sim, 3, false, true);
+        cfg.inner.apply_snapshot(1, 9, &tester_snapshot(9));
+        assert_eq!(cfg.n_committed(9), (1, Some(Cmd::Int(109))));
+        // Applying goes on after the snapshot's index, and only there.
+        assert_eq!(
+            cfg.inner.apply_command(1, 10, &Cmd::Int(110).encode()),
+            None
+        );
+        let msg = failure_of(|| cfg.inner.apply_snapshot(1, 8, &tester_snapshot(9)));
+        assert_eq!(
+            msg,
+            "apply error: server 1 snapshot doesn't match m.SnapshotIndex"
+        );
+        assert_eq!(
+            failure_of(|| cfg.inner.apply_snapshot(1, 9, &[])),
+            "nil snapshot"
+        );
+        assert_eq!(
+            failure_of(|| cfg.inner.apply_snapshot(1, 9, &[7, 7, 7])),
+            "snapshot decode error"
+        );
+        // The plain applier ignores snapshots (Go: neither CommandValid nor handled).
+        let plain = Config::make(&sim, 3, false);
+        plain.inner.apply_snapshot(0, 9, &[]);
+    }
+
+    #[test]
+    fn start1_loads_the_persisted_snapshot_into_the_record() {
+        let sim = Sim::new(1);
+        let cfg = Config::make_with(&sim, 3, false, true);
+        let state = raft::PersistentState {
+            current_term: 1,
+            voted_for: None,
+            last_included_index: 19,
+            last_included_term: 1,
+            log: vec![],
+        };
+        let saved = cfg.inner.saved.borrow()[2].clone().expect("persister");
+        saved.save(raft::encode(&state), tester_snapshot(19));
+        cfg.start1(2);
+        assert_eq!(cfg.inner.last_applied.borrow()[2], 19);
+        assert_eq!(cfg.n_committed(19), (1, Some(Cmd::Int(119))));
+        let instance = cfg.inner.rafts[2].borrow();
+        let node = &instance.as_ref().expect("running").node;
+        assert_eq!((node.last_included_index(), node.commit_index()), (19, 19));
+        assert_eq!(node.snapshot_data(), tester_snapshot(19));
+    }
 }

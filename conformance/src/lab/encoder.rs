@@ -180,7 +180,7 @@ mod tests {
             last_included_term: 0,
             log: Vec::new(),
         };
-        let mut longest = 0;
+        let mut unchecked = 0;
         for step in 0..2000 {
             // What the core would report as `log_changed_from` (1-based, absolute).
             let mut changed: Option<u64> = None;
@@ -237,12 +237,11 @@ mod tests {
                 raft::encode(&state),
                 "step {step}"
             );
-            longest = longest.max(state.log.len());
+            if state.log.len() >= CHECK_BELOW {
+                unchecked += 1;
+            }
         }
         assert!(!enc.disabled);
-        assert!(
-            longest > 4 * CHECK_BELOW,
-            "the unchecked path was exercised"
-        );
+        assert!(unchecked > 500, "the unchecked path was exercised");
     }
 }
