@@ -177,7 +177,7 @@ impl Node {
         }
         if state
             .last_included_index
-            .checked_add(state.log.len() as Index)
+            .checked_add(state.log.len() as Index + 1)
             .is_none()
         {
             return Err(ConfigError::InvalidPersistedState("log indexes overflow"));
@@ -1125,6 +1125,10 @@ fn validate(from: NodeId, message: &Message) -> Result<(), StepError> {
                 return Err(StepError::Malformed(
                     "InstallSnapshot last included index or term is impossible",
                 ));
+            }
+            if m.last_included_index == Index::MAX {
+                // The log after it would start past the last index.
+                return Err(StepError::Malformed("InstallSnapshot indexes overflow"));
             }
         }
         Message::RequestVoteReply(_)

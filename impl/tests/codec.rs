@@ -269,6 +269,20 @@ proptest! {
         let _ = decode::<Message>(&bytes);
     }
 
+    /// Whatever a disk returns, restoring from it is an error or a valid node, never a panic.
+    #[test]
+    fn restoring_arbitrary_persisted_state_never_panics(
+        bytes in prop::collection::vec(any::<u8>(), 0..48),
+        snapshot in prop::option::of(prop::collection::vec(any::<u8>(), 0..4)),
+    ) {
+        if let Ok(state) = decode::<PersistentState>(&bytes) {
+            if let Ok(mut node) = raft::Node::new(0, &[0, 1, 2], raft::Config::default(), Some(state), snapshot, 0) {
+                let _ = node.ready().persisted();
+                node.tick();
+            }
+        }
+    }
+
     #[test]
     fn decoding_corrupted_encodings_never_panics(index in 0usize..6, flip in any::<usize>(), byte in any::<u8>()) {
         let mut bytes = encode(&samples()[index]);

@@ -417,7 +417,7 @@ fn persisted_snapshot_metadata_is_checked_on_restart() {
 #[test]
 fn impossible_install_snapshots_are_refused() {
     let mut n = follower(&[1], 1);
-    for (index, term) in [(0, 1), (3, 0), (3, 5)] {
+    for (index, term) in [(0, 1), (3, 0), (3, 5), (u64::MAX, 1)] {
         assert!(
             n.step(install(2, index, term, b"s")).is_err(),
             "{index}/{term}"
