@@ -280,17 +280,7 @@ impl Node {
             // A stale request is refused with our term so that its sender steps down; a stale reply is dropped.
             match message {
                 Message::RequestVote(_) => self.send_request_vote_reply(from, false),
-                Message::AppendEntries(m) => self.send_append_entries_reply(
-                    from,
-                    AppendEntriesReply {
-                        term: self.current_term,
-                        success: false,
-                        prev_log_index: m.prev_log_index,
-                        match_index: 0,
-                        conflict_term: None,
-                        conflict_index: 0,
-                    },
-                ),
+                Message::AppendEntries(m) => self.refuse_append_entries(from, m.prev_log_index),
                 Message::InstallSnapshot(_) => self.send_install_snapshot_reply(from, 0),
                 Message::RequestVoteReply(_)
                 | Message::AppendEntriesReply(_)
@@ -654,17 +644,7 @@ impl Node {
             Message::AppendEntries(m) => {
                 // Two leaders in one term would break Election Safety; only a faulty peer sends this. Refuse it
                 // (the pairing rule still wants a reply) without touching our state.
-                self.send_append_entries_reply(
-                    from,
-                    AppendEntriesReply {
-                        term: self.current_term,
-                        success: false,
-                        prev_log_index: m.prev_log_index,
-                        match_index: 0,
-                        conflict_term: None,
-                        conflict_index: 0,
-                    },
-                );
+                self.refuse_append_entries(from, m.prev_log_index);
                 Ok(())
             }
             Message::AppendEntriesReply(r) => {
@@ -1001,6 +981,19 @@ impl Node {
 
     fn send_append_entries_reply(&mut self, to: NodeId, reply: AppendEntriesReply) {
         self.send(to, Message::AppendEntriesReply(reply));
+    }
+
+    /// A refusal with no hint: the sender is stale or faulty and only needs our term.
+    fn refuse_append_entries(&mut self, to: NodeId, prev_log_index: Index) {
+        let reply = AppendEntriesReply {
+            term: self.current_term,
+            success: false,
+            prev_log_index,
+            match_index: 0,
+            conflict_term: None,
+            conflict_index: 0,
+        };
+        self.send_append_entries_reply(to, reply);
     }
 
     fn send_install_snapshot_reply(&mut self, to: NodeId, match_index: Index) {

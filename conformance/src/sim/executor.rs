@@ -382,14 +382,7 @@ impl<T> JoinHandle<T> {
 impl<T> Future for JoinHandle<T> {
     type Output = T;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let mut s = self.slot.borrow_mut();
-        match s.value.take() {
-            Some(v) => Poll::Ready(v),
-            None => {
-                s.waiter = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
+        poll_slot(&self.slot, cx)
     }
 }
 
@@ -447,6 +440,18 @@ impl<T> OneshotSender<T> {
     }
 }
 
+/// Takes the value out of a shared slot, or registers the task to be woken when it is filled.
+fn poll_slot<T>(slot: &RefCell<JoinState<T>>, cx: &mut Context<'_>) -> Poll<T> {
+    let mut s = slot.borrow_mut();
+    match s.value.take() {
+        Some(v) => Poll::Ready(v),
+        None => {
+            s.waiter = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
 /// The receiving half of [`oneshot`].
 pub struct OneshotReceiver<T> {
     slot: Rc<RefCell<JoinState<T>>>,
@@ -455,14 +460,7 @@ pub struct OneshotReceiver<T> {
 impl<T> Future for OneshotReceiver<T> {
     type Output = T;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let mut s = self.slot.borrow_mut();
-        match s.value.take() {
-            Some(v) => Poll::Ready(v),
-            None => {
-                s.waiter = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
+        poll_slot(&self.slot, cx)
     }
 }
 
