@@ -185,40 +185,26 @@ fn watch(
     interval: Duration,
     on_progress: &mut impl FnMut(Progress),
 ) -> (Progress, Discoveries) {
-    let snapshot = |c: &dyn Fn() -> (usize, usize, usize)| {
-        let (unique, total, depth) = c();
-        Progress {
-            unique,
-            total,
-            depth,
-            elapsed: start.elapsed(),
-        }
-    };
-    let counters = || {
-        (
-            checker.unique_state_count(),
-            checker.state_count(),
-            checker.max_depth(),
-        )
-    };
     let mut next_report = Instant::now() + interval;
     while !checker.is_done() {
         std::thread::sleep(Duration::from_millis(20));
         if Instant::now() >= next_report {
-            on_progress(snapshot(&counters));
+            on_progress(progress(&checker, start));
             next_report += interval;
         }
     }
     let checker = checker.join();
-    let progress = snapshot(&|| {
-        (
-            checker.unique_state_count(),
-            checker.state_count(),
-            checker.max_depth(),
-        )
-    });
     let discoveries = checker.discoveries().into_iter().collect();
-    (progress, discoveries)
+    (progress(&checker, start), discoveries)
+}
+
+fn progress(checker: &impl Checker<RaftModel>, start: Instant) -> Progress {
+    Progress {
+        unique: checker.unique_state_count(),
+        total: checker.state_count(),
+        depth: checker.max_depth(),
+        elapsed: start.elapsed(),
+    }
 }
 
 /// Peak resident set size of this process (Linux: VmHWM), in bytes.

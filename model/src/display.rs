@@ -241,21 +241,17 @@ pub fn svg(model: &RaftModel, steps: &[(State, Option<Action>)]) -> String {
                 );
                 label(&mut svg, k, &action(a));
             }
-            _ => {
-                let i = match a {
-                    Action::Timeout(i)
-                    | Action::ClientRequest(i, _)
-                    | Action::AdvanceCommitIndex(i, _)
-                    | Action::Compact(i, _)
-                    | Action::Crash(i) => *i,
-                    Action::AppendEntries { leader, .. }
-                    | Action::InstallSnapshot { leader, .. } => *leader,
-                    _ => 0,
-                };
+            Action::Timeout(i)
+            | Action::ClientRequest(i, _)
+            | Action::AdvanceCommitIndex(i, _)
+            | Action::Compact(i, _)
+            | Action::Crash(i)
+            | Action::AppendEntries { leader: i, .. }
+            | Action::InstallSnapshot { leader: i, .. } => {
                 let _ = write!(
                     svg,
                     "<circle cx='{}' cy='{y}' r='5' class='svg-event-shape' />",
-                    col(i as usize)
+                    col(*i as usize)
                 );
                 label(&mut svg, k, &action(a));
             }
