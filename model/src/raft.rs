@@ -101,13 +101,6 @@ impl RaftModel {
         }
     }
 
-    /// The witnesses recorded so far, as bits in the order of `properties::WITNESSES`.
-    pub fn witnessed_bits(&self) -> u16 {
-        self.witnessed
-            .as_ref()
-            .map_or(0, |w| w.load(Ordering::Relaxed))
-    }
-
     fn n(&self) -> usize {
         self.bounds.servers as usize
     }
