@@ -35,7 +35,8 @@
 //!
 //! Modules by concern: [`config`] (timing and batching knobs), [`message`] (the wire and durable types),
 //! [`codec`] (the one binary codec), `log` (the replicated log), `progress` (the leader's view of each follower),
-//! [`node`] (the state machine itself) and [`ready`] (its output).
+//! [`node`] (the state machine itself), [`ready`] (its output) and [`observe`] (a hook that reports every step, for
+//! trace checking).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -45,6 +46,7 @@ pub mod config;
 mod log;
 pub mod message;
 pub mod node;
+pub mod observe;
 mod progress;
 pub mod ready;
 
@@ -55,6 +57,7 @@ pub use message::{
     Message, PersistentState, RequestVote, RequestVoteReply,
 };
 pub use node::{Node, NotLeader, Role, SnapshotError, StepError};
+pub use observe::{Observer, Output, Step};
 pub use ready::{Apply, Ready, Released};
 
 /// Identifies a server. In the lab tester servers are numbered `0..n`.

@@ -166,6 +166,10 @@ pub struct Envelope {
     pub from: NodeId,
     /// The receiving server.
     pub to: NodeId,
+    /// The sender's sequence number for this message: `(from, seq)` names one message (a restarted server
+    /// continues where its host says, see [`Node::set_next_seq`](crate::Node::set_next_seq)), so a trace can
+    /// say exactly which send a receive consumes. Raft itself never reads it.
+    pub seq: u64,
     /// The message.
     pub message: Message,
 }

@@ -12,8 +12,9 @@ use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
 use crate::log::RaftLog;
+use crate::observe::{Observer, Step};
 use crate::progress::{Mode, Progress};
-use crate::ready::{Apply, Ready, Released};
+use crate::ready::{Apply, ObserverHandle, Ready, Released};
 use crate::{
     AppendEntries, AppendEntriesReply, Config, ConfigError, Entry, Envelope, Index,
     InstallSnapshot, InstallSnapshotReply, Message, NodeId, PersistentState, RequestVote,
@@ -120,6 +121,15 @@ pub struct Node {
     /// or restored at startup. While set, `last_applied < log.last_included_index()`.
     snapshot_to_apply: bool,
     outbox: Vec<Envelope>,
+    /// The sequence number of the next message this node sends.
+    next_seq: u64,
+
+    // Observation (see `observe`).
+    observer: Option<ObserverHandle>,
+    /// Whether the node was created from persisted state.
+    restored: bool,
+    /// The lowest log index written by the current input, for the observer.
+    step_log_changed_from: Option<Index>,
 }
 
 impl Node {
@@ -147,6 +157,7 @@ impl Node {
                 return Err(ConfigError::DuplicatePeer(*p));
             }
         }
+        let restored = persisted.is_some();
         let state = persisted.unwrap_or_default();
         if let Some(v) = state.voted_for {
             if !peers.contains(&v) {
@@ -223,6 +234,10 @@ impl Node {
             snapshot_dirty: false,
             snapshot_to_apply: state.last_included_index > 0,
             outbox: Vec::new(),
+            next_seq: 0,
+            observer: None,
+            restored,
+            step_log_changed_from: None,
         };
         node.reset_election_timer();
         node.check_invariants();
@@ -234,18 +249,27 @@ impl Node {
 
     /// Advances the logical clock by one tick: a leader may send heartbeats, anyone else may start an election.
     pub fn tick(&mut self) {
+        let outbox_before = self.outbox.len();
         match self.role {
             Role::Leader => {
                 self.heartbeat_elapsed += 1;
                 if self.heartbeat_elapsed >= self.config.heartbeat_ticks {
                     self.heartbeat_elapsed = 0;
                     self.broadcast_append();
+                    if let Some(ObserverHandle(o)) = &self.observer {
+                        let sent = &self.outbox[outbox_before..];
+                        o.step(self, &Step::Heartbeat { sent });
+                    }
                 }
             }
             Role::Follower | Role::Candidate => {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.randomized_election_timeout {
                     self.become_candidate();
+                    if let Some(ObserverHandle(o)) = &self.observer {
+                        let sent = &self.outbox[outbox_before..];
+                        o.step(self, &Step::ElectionTimeout { sent });
+                    }
                 }
             }
         }
@@ -256,7 +280,29 @@ impl Node {
     /// reply to its sender in the next [`Ready`]. Replies may be stale, duplicated or reordered; they are judged on their
     /// content alone. Never panics, whatever the message says.
     pub fn step(&mut self, envelope: Envelope) -> Result<(), StepError> {
-        let Envelope { from, to, message } = envelope;
+        let Some(ObserverHandle(observer)) = self.observer.clone() else {
+            return self.step_inner(envelope);
+        };
+        let outbox_before = self.outbox.len();
+        self.step_log_changed_from = None;
+        let observed = envelope.clone();
+        let result = self.step_inner(envelope);
+        observer.step(
+            self,
+            &Step::Receive {
+                envelope: &observed,
+                result: result.as_ref().map(|_| ()),
+                sent: &self.outbox[outbox_before..],
+                log_changed_from: self.step_log_changed_from,
+            },
+        );
+        result
+    }
+
+    fn step_inner(&mut self, envelope: Envelope) -> Result<(), StepError> {
+        let Envelope {
+            from, to, message, ..
+        } = envelope;
         if to != self.id {
             return Err(StepError::WrongAddressee { to, me: self.id });
         }
@@ -308,6 +354,26 @@ impl Node {
     /// Appends `command` to the leader's log and starts replicating it. Returns the index the command will have
     /// if it commits, and the current term. Fails on a server that is not the leader.
     pub fn propose(&mut self, command: Vec<u8>) -> Result<(Index, Term), NotLeader> {
+        let Some(ObserverHandle(observer)) = self.observer.clone() else {
+            return self.propose_inner(command);
+        };
+        let outbox_before = self.outbox.len();
+        self.step_log_changed_from = None;
+        let observed = command.clone();
+        let result = self.propose_inner(command);
+        observer.step(
+            self,
+            &Step::Propose {
+                command: &observed,
+                result,
+                sent: &self.outbox[outbox_before..],
+                log_changed_from: self.step_log_changed_from,
+            },
+        );
+        result
+    }
+
+    fn propose_inner(&mut self, command: Vec<u8>) -> Result<(Index, Term), NotLeader> {
         if self.role != Role::Leader {
             return Err(NotLeader {
                 leader: self.leader_id,
@@ -354,7 +420,45 @@ impl Node {
         self.snapshot_dirty = true;
         self.persist_dirty = true;
         self.check_invariants();
+        if let Some(ObserverHandle(o)) = &self.observer {
+            let data = &self.snapshot;
+            o.step(self, &Step::Snapshot { index, data });
+        }
         Ok(())
+    }
+
+    // ----------------------------------------------------------------------------------------------------------
+    // Observation
+
+    /// Attaches an observer, which is told about every step from now on, starting with a [`Step::Start`] for the
+    /// state the node was created with. Attach it right after [`Node::new`], before any input.
+    pub fn set_observer(&mut self, observer: std::sync::Arc<dyn Observer>) {
+        observer.step(
+            self,
+            &Step::Start {
+                restart: self.restored,
+            },
+        );
+        self.observer = Some(ObserverHandle(observer));
+    }
+
+    /// Numbers the messages this node sends from `seq` on (in [`Envelope::seq`]). A host that records traces
+    /// passes each new instance of a server the [`next_seq`](Node::next_seq) its previous instance reached, so
+    /// that `(from, seq)` stays unique across restarts.
+    pub fn set_next_seq(&mut self, seq: u64) {
+        self.next_seq = seq;
+    }
+
+    /// The sequence number the next message will carry.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The answer this node has from each server, by position in [`peers`](Node::peers), while it is a
+    /// candidate: `Some(true)` granted (itself included), `Some(false)` refused, `None` not yet answered. `None`
+    /// in other roles.
+    pub fn votes(&self) -> Option<&[Option<bool>]> {
+        (self.role == Role::Candidate).then_some(&self.votes[..])
     }
 
     // ----------------------------------------------------------------------------------------------------------
@@ -412,6 +516,7 @@ impl Node {
             snapshot,
             log_changed_from,
             released: Released { messages, applies },
+            observer: self.observer.clone().map(|o| (self.id, o)),
         }
     }
 
@@ -750,8 +855,9 @@ impl Node {
             self.log_changed(changed);
         }
         // Step 5: commit_index = min(leader_commit, index of last new entry). Only entries this request proved
-        // to match count; entries past them may be stale.
-        let last_new = prev_log_index + entries.len() as Index;
+        // to match count; entries past them may be stale. The request's own last index, also when its entries
+        // lie inside the snapshot (then it is below commit_index): the reply acknowledges what was asked.
+        let last_new = m.prev_log_index + m.entries.len() as Index;
         if m.leader_commit > self.commit_index {
             self.commit_index = self.commit_index.max(m.leader_commit.min(last_new));
         }
@@ -961,12 +1067,16 @@ impl Node {
     fn log_changed(&mut self, index: Index) {
         self.persist_dirty = true;
         self.log_changed_from = Some(self.log_changed_from.map_or(index, |i| i.min(index)));
+        self.step_log_changed_from = Some(self.step_log_changed_from.map_or(index, |i| i.min(index)));
     }
 
     fn send(&mut self, to: NodeId, message: Message) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
         self.outbox.push(Envelope {
             from: self.id,
             to,
+            seq,
             message,
         });
     }

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::{Envelope, Index, PersistentState, Term};
+use crate::observe::{Observer, Output};
+use crate::{Envelope, Index, NodeId, PersistentState, Term};
 
 /// What the state machine must apply next. Applies come out in index order, each index once per
 /// [`Node`](crate::Node) instance: a restarted node first hands out its snapshot, if it has one, then the committed
@@ -54,6 +55,18 @@ pub struct Ready {
     pub(crate) snapshot: Option<Arc<[u8]>>,
     pub(crate) log_changed_from: Option<Index>,
     pub(crate) released: Released,
+    /// The node's observer, told about this output when it is released.
+    pub(crate) observer: Option<(NodeId, ObserverHandle)>,
+}
+
+/// The node's observer, shared with the `Ready`s it hands out.
+#[derive(Clone)]
+pub(crate) struct ObserverHandle(pub(crate) Arc<dyn Observer>);
+
+impl std::fmt::Debug for ObserverHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 impl Ready {
@@ -83,6 +96,18 @@ impl Ready {
     /// Call once [`persist`](Ready::persist) (and [`snapshot`](Ready::snapshot)) is durable (or was `None`):
     /// returns the messages to send and the entries or snapshot to apply.
     pub fn persisted(self) -> Released {
+        if let Some((node, ObserverHandle(observer))) = &self.observer {
+            observer.released(
+                *node,
+                &Output {
+                    persisted: self.persist.as_deref(),
+                    snapshot: self.snapshot.as_deref(),
+                    log_changed_from: self.log_changed_from,
+                    messages: &self.released.messages,
+                    applies: &self.released.applies,
+                },
+            );
+        }
         self.released
     }
 

@@ -65,6 +65,7 @@ fn samples() -> Vec<Envelope> {
         .map(|message| Envelope {
             from: 1,
             to: 2,
+            seq: 0,
             message,
         })
         .collect()
@@ -95,6 +96,7 @@ fn the_encoding_is_compact() {
     let heartbeat = Envelope {
         from: 0,
         to: 1,
+        seq: 0,
         message: Message::AppendEntries(AppendEntries {
             term: 3,
             leader_id: 0,
@@ -310,7 +312,7 @@ proptest! {
                     let index = c.nodes[node].last_applied().saturating_sub(from);
                     let _ = c.nodes[node].snapshot(index + to / 3, vec![1]);
                 }
-                _ => { let _ = c.nodes[node].step(Envelope { from, to, message }); }
+                _ => { let _ = c.nodes[node].step(Envelope { from, to, seq: 0, message }); }
             }
             let ready = c.nodes[node].ready();
             let _ = ready.persisted();

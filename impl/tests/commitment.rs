@@ -113,6 +113,7 @@ fn follower_commit_is_bounded_by_the_last_entry_the_request_proved() {
     let append = |prev_log_index, prev_log_term, entries: Vec<raft::Entry>| raft::Envelope {
         from: 0,
         to: 1,
+        seq: 0,
         message: Message::AppendEntries(raft::AppendEntries {
             term: 3,
             leader_id: 0,

@@ -30,6 +30,7 @@ fn append(
     Envelope {
         from: 0,
         to: 1,
+        seq: 0,
         message: Message::AppendEntries(AppendEntries {
             term,
             leader_id: 0,
@@ -155,6 +156,7 @@ fn a_leader_ignores_absurd_replies() {
         let bogus = Envelope {
             from: 1,
             to: 0,
+            seq: 0,
             message: Message::AppendEntriesReply(AppendEntriesReply {
                 term: 1,
                 success,

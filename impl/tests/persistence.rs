@@ -27,6 +27,7 @@ fn granting_a_vote_is_persisted_before_the_reply() {
     let request = Envelope {
         from: 0,
         to: 1,
+        seq: 0,
         message: Message::RequestVote(RequestVote {
             term: 5,
             candidate_id: 0,
@@ -242,6 +243,7 @@ fn ready_says_where_the_log_changed_for_incremental_persistence() {
     let append = Envelope {
         from: 0,
         to: 1,
+        seq: 0,
         message: Message::AppendEntries(raft::AppendEntries {
             term: 3,
             leader_id: 0,

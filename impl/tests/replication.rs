@@ -217,6 +217,7 @@ fn replies_late_duplicated_or_from_old_terms_are_harmless() {
     let stale = raft::Envelope {
         from: 1,
         to: 0,
+        seq: 0,
         message: old.message,
     };
     assert!(c.deliver(stale).is_empty());

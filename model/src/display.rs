@@ -109,6 +109,11 @@ pub fn action(a: &Action) -> String {
         Action::InstallSnapshot { leader, peer } => {
             format!("S{leader} sends its snapshot to S{peer}")
         }
+        Action::SetNextIndex {
+            leader,
+            peer,
+            index,
+        } => format!("S{leader} sets next_index of S{peer} to {index}"),
         Action::Receive(m) => format!("S{} receives {}", m.to, message(m)),
         Action::Crash(i) => format!("S{i} crashes and restarts"),
         Action::Drop(m) => format!("network drops {}", message(m)),
@@ -247,6 +252,7 @@ pub fn svg(model: &RaftModel, steps: &[(State, Option<Action>)]) -> String {
             | Action::Compact(i, _)
             | Action::Crash(i)
             | Action::AppendEntries { leader: i, .. }
+            | Action::SetNextIndex { leader: i, .. }
             | Action::InstallSnapshot { leader: i, .. } => {
                 let _ = write!(
                     svg,

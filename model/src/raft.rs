@@ -34,6 +34,18 @@ pub enum Action {
     Compact(ServerId, Index),
     /// A leader sends `peer` its snapshot.
     InstallSnapshot { leader: ServerId, peer: ServerId },
+    /// A leader revises its guess of the next index to send `peer`. Figure 2 moves `next_index`
+    /// on replies (back on a rejection, forward on a success); an implementation may also move it
+    /// forward optimistically when it sends a batch (pipelining), back by whole terms with the
+    /// conflict hints, or not at all on a stale rejection. None of that touches safety, which
+    /// holds for any `prev_log_index` (see `can_append_entries`), so Raft allows any value that
+    /// stays above what is known to match and at most one past the leader's log. The enumerator
+    /// never offers this action; the conformance checker uses it to follow an implementation.
+    SetNextIndex {
+        leader: ServerId,
+        peer: ServerId,
+        index: Index,
+    },
     /// The message's receiver handles it (stepping down first on a higher term) and replies.
     Receive(Message),
     /// A server crashes and restarts with only its persistent state.
@@ -147,6 +159,11 @@ impl RaftModel {
             Action::InstallSnapshot { leader, peer } => {
                 self.can_install_snapshot(state, *leader, *peer)
             }
+            Action::SetNextIndex {
+                leader,
+                peer,
+                index,
+            } => self.can_set_next_index(state, *leader, *peer, *index),
             Action::Receive(m) => self.can_receive(state, m),
             Action::Crash(i) => self.is_server(*i),
             Action::Drop(m) | Action::Duplicate(m) => state.network.count(m) > 0,
@@ -216,6 +233,21 @@ impl RaftModel {
         self.leader_and_peer(state, leader, peer) && state.server(leader).snapshot_index > 0
     }
 
+    /// A leader may set `next_index` for a peer to anything above the peer's `match_index` and at
+    /// most one past its own last index.
+    pub fn can_set_next_index(
+        &self,
+        state: &State,
+        leader: ServerId,
+        peer: ServerId,
+        index: Index,
+    ) -> bool {
+        self.leader_and_peer(state, leader, peer) && {
+            let s = state.server(leader);
+            index > s.match_index[peer as usize] && index <= s.last_index() + 1
+        }
+    }
+
     /// How many servers leader `i` knows to hold index `index`, itself included.
     fn replicas(&self, state: &State, i: ServerId, index: Index) -> usize {
         let s = state.server(i);
@@ -261,15 +293,22 @@ impl RaftModel {
                 let m = self.install_snapshot_message(state, *leader, *peer);
                 state.network.send(m);
             }
+            Action::SetNextIndex {
+                leader,
+                peer,
+                index,
+            } => state.servers[*leader as usize].next_index[*peer as usize] = *index,
             Action::Receive(m) => self.receive(state, m),
             Action::Crash(i) => self.crash(state, *i),
             Action::Drop(m) => {
                 state.network.remove(m);
-                state.drops += 1;
+                // Saturating: the conformance checker replays runs with far more faults than any
+                // bound of an exhaustive check.
+                state.drops = state.drops.saturating_add(1);
             }
             Action::Duplicate(m) => {
                 state.network.send(m.clone());
-                state.dups += 1;
+                state.dups = state.dups.saturating_add(1);
             }
         }
     }
@@ -389,7 +428,7 @@ impl RaftModel {
         if self.has_bug(Bug::ForgetVote) {
             s.voted_for = None;
         }
-        state.crashes += 1;
+        state.crashes = state.crashes.saturating_add(1);
     }
 
     /// The addressee handles one copy of `m`.
@@ -492,12 +531,16 @@ impl RaftModel {
                 state.flags |= flags::SNAPSHOT_INSTALLED;
             }
         }
+        // The reply's match_index: the snapshot's last index when the receiver's log now holds
+        // the leader's through it (installed, or already committed past it), 0 when the request
+        // was refused for its term.
+        let stale = m.term < state.servers[i].current_term;
         let reply = Message {
             from: m.to,
             to: m.from,
             term: state.servers[i].current_term,
             body: Body::InstallSnapshotReply {
-                match_index: last_included_index,
+                match_index: if stale { 0 } else { last_included_index },
             },
         };
         state.network.send(reply);
@@ -578,13 +621,17 @@ impl RaftModel {
                     conflict_index: s.last_index() + 1,
                 }
             } else if term_at(&s.log, prev_log_index) != prev_log_term {
-                // ...or its term there does not match prevLogTerm.
+                // ...or its term there does not match prevLogTerm. The hint is the first index
+                // of that term that the follower still holds outside its snapshot (a server
+                // with a compacted log cannot look further back).
                 let conflict_term = term_at(&s.log, prev_log_index);
                 let conflict_index = s
                     .log
                     .iter()
                     .position(|e| e.term == conflict_term)
-                    .map_or(prev_log_index, |p| p as Index + 1);
+                    .map_or(prev_log_index, |p| p as Index + 1)
+                    .max(s.snapshot_index + 1)
+                    .min(prev_log_index);
                 AppendOutcome::Conflict {
                     conflict_term,
                     conflict_index,

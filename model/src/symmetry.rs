@@ -101,6 +101,15 @@ pub fn rename_action(action: &Action, rename: &[ServerId]) -> Action {
             leader: r(*leader),
             peer: r(*peer),
         },
+        Action::SetNextIndex {
+            leader,
+            peer,
+            index,
+        } => Action::SetNextIndex {
+            leader: r(*leader),
+            peer: r(*peer),
+            index: *index,
+        },
         Action::Receive(m) => Action::Receive(msg(m)),
         Action::Crash(i) => Action::Crash(r(*i)),
         Action::Drop(m) => Action::Drop(msg(m)),

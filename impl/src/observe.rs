@@ -1,0 +1,88 @@
+//! Watching a node step by step: the hook the conformance checker's traces are made from.
+//!
+//! A [`Node`](crate::Node) with an [`Observer`] attached ([`Node::set_observer`](crate::Node::set_observer))
+//! reports each atomic step it takes, with the messages the step produced, and the node itself to read the
+//! state after the step from; and each [`Ready`](crate::Ready) it hands out reports, when the caller says its
+//! state is durable ([`Ready::persisted`](crate::Ready::persisted)), what became durable, what was sent and what
+//! was applied. A tick on which no timer fires changes only timer counters and is not reported. Without an
+//! observer the only cost is one branch per input.
+
+use crate::{Apply, Envelope, Index, NodeId, NotLeader, PersistentState, StepError, Term};
+
+/// Receives a node's steps. Shared (`Arc`) between the node and the `Ready`s it hands out, hence `&self`.
+pub trait Observer: Send + Sync {
+    /// The node took `step`; `node` is its state after the step.
+    fn step(&self, node: &crate::Node, step: &Step<'_>);
+
+    /// The caller made a `Ready`'s state durable and took its output, in this order: the durable state (if it
+    /// changed), then the messages in the order they leave, then the applies in index order.
+    fn released(&self, node: NodeId, output: &Output<'_>);
+}
+
+/// One atomic step of a node.
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// The observer was attached to a node that had just been created: on first boot (`restart` false) or
+    /// from the state and snapshot a previous instance made durable (`restart` true).
+    Start {
+        /// Whether the node was created from persisted state.
+        restart: bool,
+    },
+    /// The election timer fired: the node became a candidate of the next term (or, alone, the leader).
+    ElectionTimeout {
+        /// The RequestVotes it produced.
+        sent: &'a [Envelope],
+    },
+    /// The leader's heartbeat timer fired.
+    Heartbeat {
+        /// The AppendEntries and InstallSnapshots it produced.
+        sent: &'a [Envelope],
+    },
+    /// [`Node::propose`](crate::Node::propose).
+    Propose {
+        /// The command.
+        command: &'a [u8],
+        /// What `propose` returned.
+        result: Result<(Index, Term), NotLeader>,
+        /// The AppendEntries it produced.
+        sent: &'a [Envelope],
+        /// The lowest log index this step wrote, if any.
+        log_changed_from: Option<Index>,
+    },
+    /// [`Node::step`](crate::Node::step): a message was handled (or refused).
+    Receive {
+        /// The message.
+        envelope: &'a Envelope,
+        /// What `step` returned.
+        result: Result<(), &'a StepError>,
+        /// The messages it produced: the reply to a request, and what a leader sends on.
+        sent: &'a [Envelope],
+        /// The lowest log index this step wrote (appended or overwrote), if any. An installed snapshot that
+        /// keeps the log's suffix writes nothing.
+        log_changed_from: Option<Index>,
+    },
+    /// [`Node::snapshot`](crate::Node::snapshot) took the service's snapshot (an ignored or refused one is not
+    /// reported).
+    Snapshot {
+        /// The last index the snapshot covers.
+        index: Index,
+        /// The service's snapshot.
+        data: &'a [u8],
+    },
+}
+
+/// What a [`Ready`](crate::Ready) released.
+#[derive(Debug)]
+pub struct Output<'a> {
+    /// The state made durable, if it changed.
+    pub persisted: Option<&'a PersistentState>,
+    /// The snapshot saved with it, if it changed.
+    pub snapshot: Option<&'a [u8]>,
+    /// The lowest log index written since the previous `Ready` (see
+    /// [`Ready::log_changed_from`](crate::Ready::log_changed_from)).
+    pub log_changed_from: Option<Index>,
+    /// The messages, in the order they leave.
+    pub messages: &'a [Envelope],
+    /// The entries and snapshots to apply.
+    pub applies: &'a [Apply],
+}
