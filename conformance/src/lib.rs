@@ -13,3 +13,4 @@
 
 pub mod lab;
 pub mod sim;
+pub mod trace;

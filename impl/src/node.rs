@@ -1067,7 +1067,8 @@ impl Node {
     fn log_changed(&mut self, index: Index) {
         self.persist_dirty = true;
         self.log_changed_from = Some(self.log_changed_from.map_or(index, |i| i.min(index)));
-        self.step_log_changed_from = Some(self.step_log_changed_from.map_or(index, |i| i.min(index)));
+        self.step_log_changed_from =
+            Some(self.step_log_changed_from.map_or(index, |i| i.min(index)));
     }
 
     fn send(&mut self, to: NodeId, message: Message) {

@@ -22,6 +22,8 @@ use std::rc::{Rc, Weak};
 
 use raft::{Apply, Envelope, Message, Node, Released};
 
+use crate::trace::format::{Event, MsgId};
+
 use super::config::Inner;
 use super::encoder::StateEncoder;
 use super::persister::Persister;
@@ -71,6 +73,12 @@ impl Inner {
             seed,
         )
         .unwrap_or_else(|e| panic!("server {i}: Make failed: {e}"));
+        let mut node = node;
+        node.set_next_seq(self.next_seq.borrow()[i]);
+        if let Some(recorder) = &self.recorder {
+            recorder.set_time(self.sim.now());
+            recorder.attach(&mut node);
+        }
         Instance {
             node,
             generation,
@@ -91,6 +99,9 @@ impl Inner {
         let inst = slot.as_mut()?;
         if generation.is_some_and(|g| g != inst.generation) {
             return None;
+        }
+        if let Some(recorder) = &self.recorder {
+            recorder.set_time(self.sim.now());
         }
         let r = f(&mut inst.node);
         let released = if inst.node.has_ready() {
@@ -165,12 +176,27 @@ impl Inner {
         let to = envelope.to as usize;
         let end = self.endnames.borrow()[i][to];
         let bytes = raft::encode(&envelope);
+        let id = msg_id(&envelope);
         let weak = Rc::downgrade(self);
         self.net.call(end, bytes, move |result| {
-            if let (Some(reply), Some(inner)) = (result, weak.upgrade()) {
-                inner.on_reply(i, generation, reply);
+            let Some(inner) = weak.upgrade() else { return };
+            let reply = inner.replies.borrow_mut().remove(&id);
+            match result {
+                Some(bytes) => inner.on_reply(i, generation, bytes),
+                // The call failed: the request was lost, or the reply was (the handler ran).
+                None => inner.record(Event::Drop {
+                    id: reply.unwrap_or(id),
+                }),
             }
         });
+    }
+
+    /// Records a host event in the trace, if this run records one.
+    pub(crate) fn record(&self, ev: Event) {
+        if let Some(recorder) = &self.recorder {
+            recorder.set_time(self.sim.now());
+            recorder.record(ev);
+        }
     }
 
     /// A reply was delivered to the instance that sent the request (if it still exists).
@@ -183,13 +209,18 @@ impl Inner {
                 summary(&envelope.message)
             ));
         }
-        if let Some((r, g, released)) = self.with_node(i, Some(generation), |n| n.step(envelope)) {
-            if let Err(e) = r {
-                panic!("server {i} refused a reply: {e}");
+        let id = msg_id(&envelope);
+        match self.with_node(i, Some(generation), |n| n.step(envelope)) {
+            Some((r, g, released)) => {
+                if let Err(e) = r {
+                    panic!("server {i} refused a reply: {e}");
+                }
+                if let Some(rel) = released {
+                    self.release(i, g, rel);
+                }
             }
-            if let Some(rel) = released {
-                self.release(i, g, rel);
-            }
+            // The instance that sent the request is gone: the reply is lost.
+            None => self.record(Event::Drop { id }),
         }
     }
 
@@ -203,6 +234,7 @@ impl Inner {
     ) -> Option<Vec<u8>> {
         let envelope: Envelope = raft::decode(&bytes).expect("request encoded by the adapter");
         let from = envelope.from;
+        let request = msg_id(&envelope);
         if self.tracing() {
             self.trace(format_args!("{j} <- {from} {}", summary(&envelope.message)));
         }
@@ -217,6 +249,9 @@ impl Inner {
             .position(|m| !m.message.is_request() && m.to == from)
             .unwrap_or_else(|| panic!("server {j} produced no reply to a request from {from}"));
         let reply = released.messages.remove(pos);
+        if self.recorder.is_some() {
+            self.replies.borrow_mut().insert(request, msg_id(&reply));
+        }
         if self.tracing() {
             self.trace(format_args!(
                 "{j} -> {from} {} [{}]",
@@ -270,6 +305,14 @@ impl Inner {
                 inner.tick_all();
             }
         });
+    }
+}
+
+/// The trace's name for a message.
+fn msg_id(e: &Envelope) -> MsgId {
+    MsgId {
+        from: e.from,
+        seq: e.seq,
     }
 }
 

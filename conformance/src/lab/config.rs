@@ -5,14 +5,17 @@
 //! ([`super::runner`]) catches and reports with the test's name and seed.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 
 use super::adapter::Instance;
 use super::cmd::Cmd;
 use super::persister::Persister;
 use super::runner;
 use crate::sim::{EndId, Micros, Network, Sim, MS};
+use crate::trace::format::{Event, MsgId};
+use crate::trace::Recorder;
 
 /// The per-test limit of real (here: virtual) time, from `make_config`.
 pub const TEST_TIME_LIMIT: Micros = 120_000 * MS;
@@ -69,6 +72,14 @@ pub(crate) struct Inner {
     quiet: bool,
     /// `LAB_TRACE=<ms>`: print every RPC and periodic node states from that virtual time on.
     pub(crate) trace_from: Option<Micros>,
+    /// Records the run's trace, when the runner asked for one.
+    pub(crate) recorder: Option<Arc<Recorder>>,
+    /// The message sequence number each server's next instance starts from (ids stay unique across
+    /// restarts).
+    pub(crate) next_seq: RefCell<Vec<u64>>,
+    /// The reply each request produced, by the request's id, while its call is in the network: when the
+    /// call fails, the trace says which message was lost (the request or the reply). Only looked up.
+    pub(crate) replies: RefCell<HashMap<MsgId, MsgId>>,
 }
 
 /// The tester's `config`: one cluster of `n` Raft servers on a simulated labrpc network. Cloning
@@ -115,6 +126,9 @@ impl Config {
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
                 .map(|ms| ms * MS),
+            recorder: runner::new_recorder(n),
+            next_seq: RefCell::new(vec![0; n]),
+            replies: RefCell::new(HashMap::new()),
         });
         let cfg = Config { inner };
         for i in 0..n {
@@ -165,7 +179,10 @@ impl Config {
         }
         // Kill(): the instance leaves its slot and is never driven again.
         let killed = inner.rafts[i].borrow_mut().take();
-        drop(killed);
+        if let Some(killed) = killed {
+            inner.next_seq.borrow_mut()[i] = killed.node.next_seq();
+            inner.record(Event::Crash { node: i as u64 });
+        }
         let mut saved = inner.saved.borrow_mut();
         if let Some(p) = saved[i].as_ref() {
             let fresh = Persister::new();
@@ -226,6 +243,7 @@ impl Config {
         if inner.tracing() {
             inner.trace(format_args!("tester: connect({i})"));
         }
+        inner.record(Event::Connect { node: i as u64 });
         let mut connected = inner.connected.borrow_mut();
         connected[i] = true;
         let endnames = inner.endnames.borrow();
@@ -247,6 +265,7 @@ impl Config {
         if inner.tracing() {
             inner.trace(format_args!("tester: disconnect({i})"));
         }
+        inner.record(Event::Disconnect { node: i as u64 });
         inner.connected.borrow_mut()[i] = false;
         let endnames = inner.endnames.borrow();
         for j in 0..inner.n {

@@ -18,7 +18,9 @@ pub use adapter::TICK;
 pub use cmd::Cmd;
 pub use config::{fatal, Config};
 pub use persister::Persister;
-pub use runner::{run, run_from_env, LabError, LabTest, Outcome};
+pub use runner::{
+    run, run_from_env, run_traced, seeds_from_env, seeds_from_env_or, LabError, LabTest, Outcome,
+};
 
 macro_rules! lab_tests {
     ($($part:literal $go:literal $module:ident :: $name:ident),* $(,)?) => {

@@ -1,13 +1,15 @@
 //! Runs a ported test on a fresh simulation with one seed, and turns what happened into an
 //! [`Outcome`]: passed, or failed with the message Go's tester would have printed.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use super::config::TEST_TIME_LIMIT;
 use crate::sim::{Sim, SimError};
+use crate::trace::{Recorder, Trace};
 
 /// The panic payload of a test failure (Go's `t.Fatalf`).
 #[derive(Debug)]
@@ -64,6 +66,24 @@ pub enum LabError {
 
 thread_local! {
     static QUIET: Cell<bool> = const { Cell::new(false) };
+    /// Set while `run_traced` runs a test: the recorder of its cluster, once the test made one.
+    static RECORDING: RefCell<Option<Recording>> = const { RefCell::new(None) };
+}
+
+struct Recording {
+    source: String,
+    recorder: Option<Arc<Recorder>>,
+}
+
+/// A recorder for the cluster a test makes, if the test runs under `run_traced`.
+pub(crate) fn new_recorder(nodes: usize) -> Option<Arc<Recorder>> {
+    RECORDING.with(|r| {
+        let mut r = r.borrow_mut();
+        let rec = r.as_mut()?;
+        let recorder = Recorder::new(nodes as u64, rec.source.clone());
+        rec.recorder = Some(recorder.clone());
+        Some(recorder)
+    })
 }
 
 /// Whether tests on this thread should keep stdout quiet (the stress runner sets this).
@@ -105,9 +125,31 @@ pub fn run(test: &LabTest, seed: u64, quiet: bool) -> Outcome {
     }
 }
 
+/// Runs `test` once with `seed` and records its trace (empty if the test made no cluster).
+pub fn run_traced(test: &LabTest, seed: u64, quiet: bool) -> (Outcome, Trace) {
+    let source = format!("lab {} seed {seed}", test.go_name);
+    RECORDING.with(|r| {
+        *r.borrow_mut() = Some(Recording {
+            source: source.clone(),
+            recorder: None,
+        })
+    });
+    let outcome = run(test, seed, quiet);
+    let recording = RECORDING.with(|r| r.borrow_mut().take());
+    let trace = recording
+        .and_then(|r| r.recorder)
+        .map_or_else(|| Trace::new(0, source), |r| r.take());
+    (outcome, trace)
+}
+
 /// The seeds a `cargo test` run uses: `LAB_SEED=n` (default 1) is the first, `LAB_SEEDS=k`
 /// (default 1) how many consecutive seeds to run.
 pub fn seeds_from_env() -> std::ops::Range<u64> {
+    seeds_from_env_or(1)
+}
+
+/// The seeds a `cargo test` run uses, with `count` seeds when `LAB_SEEDS` is not set.
+pub fn seeds_from_env_or(count: u64) -> std::ops::Range<u64> {
     let get = |k: &str, default: u64| {
         std::env::var(k)
             .ok()
@@ -119,7 +161,7 @@ pub fn seeds_from_env() -> std::ops::Range<u64> {
             .unwrap_or(default)
     };
     let first = get("LAB_SEED", 1);
-    let count = get("LAB_SEEDS", 1);
+    let count = get("LAB_SEEDS", count);
     first..first + count
 }
 

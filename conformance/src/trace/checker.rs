@@ -1,0 +1,1171 @@
+//! The trace checker (design §5): replays a trace through the model's public guards and effects.
+//!
+//! Each node step becomes one model action or a named composition of actions (see
+//! `specs/trace-format.md`, "How events map to the model"); each must be enabled, the messages the model sends
+//! must be exactly the ones the implementation produced, and afterwards the model's server must project
+//! exactly onto the state the node reported. Beyond the model, the checker holds the implementation to the
+//! rules the model cannot see: a restart loads exactly what was durable, no message leaves before the state it
+//! depends on is durable, and entries are applied once each, in order, equal to the committed log. Every
+//! safety property of the model is checked after every event.
+//!
+//! Matching is a lookup, never a search: messages are named by `(sender, sequence)`, entries by their
+//! command's digest, and the composition of a step is read off what the step produced and the state it
+//! reported. So no event can match more than one model step.
+
+use std::collections::HashMap;
+
+use model::bounds::Bounds;
+use model::properties::SAFETY;
+use model::raft::step_violations;
+use model::state::{
+    term_at, AppendOutcome, Body as MBody, Entry, Message, Role as MRole, ServerId, State, Value,
+};
+use model::{Action, RaftModel};
+
+use super::format::{
+    line_of, Applied, Body, Digest, Event, LogDelta, Msg, MsgId, NodeState, Record, Role, Trace,
+};
+
+/// What a successful check saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Events checked.
+    pub events: usize,
+    /// Servers in the trace.
+    pub nodes: usize,
+    /// Model actions applied.
+    pub actions: usize,
+    /// Events that more than one model step could have matched (zero by construction; see the module
+    /// documentation).
+    pub ambiguous: usize,
+    /// Applies checked.
+    pub applies: usize,
+}
+
+/// The first event the model does not allow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The event's position in the trace (0-based, header excluded).
+    pub event: usize,
+    /// The event's line in the trace file.
+    pub line: usize,
+    /// The event, as written.
+    pub event_text: String,
+    /// What went wrong, in one line.
+    pub reason: String,
+    /// Field-by-field differences between the model and the implementation (`field: model X, implementation
+    /// Y`), where the reason is a state or message that differs.
+    pub diff: Vec<String>,
+    /// The model actions for the event's node that were enabled before the event.
+    pub enabled: Vec<String>,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "mismatch at event {} (line {}): {}",
+            self.event, self.line, self.reason
+        )?;
+        writeln!(f, "  event: {}", self.event_text)?;
+        if !self.diff.is_empty() {
+            writeln!(f, "  differences (model vs implementation):")?;
+            for d in &self.diff {
+                writeln!(f, "    {d}")?;
+            }
+        }
+        if !self.enabled.is_empty() {
+            writeln!(f, "  the model allowed here:")?;
+            for a in &self.enabled {
+                writeln!(f, "    {a}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a whole trace. On a mismatch, the report lists the actions enabled before the bad event (found by
+/// replaying the trace again up to it).
+pub fn check(trace: &Trace) -> Result<Summary, Box<Mismatch>> {
+    let mut checker = Checker::new(trace.header.nodes as usize)
+        .map_err(|reason| Box::new(header_mismatch(reason)))?;
+    for (k, r) in trace.records.iter().enumerate() {
+        if let Err(failure) = checker.event(&r.ev) {
+            let mut replay =
+                Checker::new(trace.header.nodes as usize).expect("it was accepted above");
+            for earlier in &trace.records[..k] {
+                replay
+                    .event(&earlier.ev)
+                    .expect("a replay of a checked prefix passes");
+            }
+            return Err(Box::new(replay.report(k, r, failure)));
+        }
+    }
+    Ok(checker.summary())
+}
+
+fn header_mismatch(reason: String) -> Mismatch {
+    Mismatch {
+        event: 0,
+        line: 1,
+        event_text: "header".to_string(),
+        reason,
+        diff: Vec::new(),
+        enabled: Vec::new(),
+    }
+}
+
+/// Why one event failed: a one-line reason and, if a state or message differs, the differences.
+#[derive(Debug)]
+pub struct Failure {
+    reason: String,
+    diff: Vec<String>,
+}
+
+fn fail<T>(reason: impl Into<String>) -> Result<T, Failure> {
+    Err(Failure {
+        reason: reason.into(),
+        diff: Vec::new(),
+    })
+}
+
+/// A message the trace has seen produced.
+struct Tracked {
+    /// The model's message it stands for.
+    msg: Message,
+    /// Whether it has left its sender (`Send`).
+    sent: bool,
+    /// Copies in flight (after `Send`; `Duplicate` adds one, `Receive` and `Drop` take one).
+    copies: u32,
+    /// What its sender's durable state must hold before it may leave.
+    dep: Dependency,
+}
+
+/// The sender's persistent state when it produced a message: the message may leave once the durable state
+/// holds this term, vote and last entry (or a later term).
+#[derive(Clone, Copy, Debug)]
+struct Dependency {
+    term: u64,
+    vote: Option<u64>,
+    last_index: u64,
+    last_term: u64,
+}
+
+/// What the checker knows of one node beyond the model.
+#[derive(Default)]
+struct NodeView {
+    /// An instance is running.
+    alive: bool,
+    /// An instance ever ran (the next start is a restart).
+    started: bool,
+    /// The log the node reported, after its snapshot.
+    log: Vec<Entry>,
+    /// The snapshot's last included index and term.
+    snap: (u64, u64),
+    /// The durable state: term, vote, snapshot, log after the snapshot.
+    durable: Durable,
+    /// The last index handed to the service in this instance.
+    last_applied: u64,
+}
+
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+struct Durable {
+    term: u64,
+    vote: Option<u64>,
+    snap: (u64, u64),
+    log: Vec<Entry>,
+}
+
+impl Durable {
+    fn last_index(&self) -> u64 {
+        self.snap.0 + self.log.len() as u64
+    }
+
+    /// The term at `index` if the durable state knows it (`None` inside the snapshot, where entries are
+    /// committed and so match any correct leader's).
+    fn term_at(&self, index: u64) -> Option<u64> {
+        if index == self.snap.0 {
+            Some(self.snap.1)
+        } else if index < self.snap.0 {
+            None
+        } else {
+            self.log
+                .get((index - self.snap.0 - 1) as usize)
+                .map(|e| e.term as u64)
+        }
+    }
+}
+
+/// Replays a trace event by event against the model.
+pub struct Checker {
+    model: RaftModel,
+    state: State,
+    nodes: Vec<NodeView>,
+    msgs: HashMap<MsgId, Tracked>,
+    /// The model value standing for each command digest, in order of first sight.
+    values: HashMap<Digest, Value>,
+    summary: Summary,
+}
+
+impl Checker {
+    /// A checker for a cluster of `nodes` servers, all before their first start.
+    pub fn new(nodes: usize) -> Result<Checker, String> {
+        if !(1..=model::state::MAX_SERVERS).contains(&nodes) {
+            return Err(format!(
+                "the model has 1 to {} servers, the trace {nodes}",
+                model::state::MAX_SERVERS
+            ));
+        }
+        // Only `servers` matters here: the other bounds limit the enumerator, never a guard.
+        let bounds = Bounds {
+            servers: nodes as u8,
+            max_term: u32::MAX,
+            max_log: u32::MAX,
+            max_crashes: u8::MAX,
+            max_inflight: u8::MAX,
+            max_drops: u8::MAX,
+            max_dups: u8::MAX,
+            values: u32::MAX,
+            snapshots: true,
+        };
+        let model = RaftModel::new(bounds);
+        let state = model.init_state();
+        Ok(Checker {
+            model,
+            state,
+            nodes: (0..nodes).map(|_| NodeView::default()).collect(),
+            msgs: HashMap::new(),
+            values: HashMap::new(),
+            summary: Summary {
+                nodes,
+                ..Summary::default()
+            },
+        })
+    }
+
+    /// What was checked so far.
+    pub fn summary(&self) -> Summary {
+        self.summary.clone()
+    }
+
+    /// The model's state now.
+    pub fn model_state(&self) -> &State {
+        &self.state
+    }
+
+    /// Checks one event.
+    pub fn event(&mut self, ev: &Event) -> Result<(), Failure> {
+        if let Some(node) = ev.node() {
+            if node as usize >= self.nodes.len() {
+                return fail(format!(
+                    "node {node} is not in the cluster of {}",
+                    self.nodes.len()
+                ));
+            }
+        }
+        match ev {
+            Event::Start {
+                node,
+                restart,
+                state,
+            } => self.start(*node, *restart, state)?,
+            Event::Timeout { node, state, sent } => {
+                self.alive(*node)?;
+                let i = *node as ServerId;
+                self.node_step(*node, state, sent, None, |c| c.act(Action::Timeout(i)))?;
+            }
+            Event::Heartbeat { node, state, sent } => {
+                self.alive(*node)?;
+                if self.state.server(*node as ServerId).role != MRole::Leader {
+                    return fail("a heartbeat from a server that is not leader");
+                }
+                self.node_step(*node, state, sent, None, |_| Ok(()))?;
+            }
+            Event::Propose {
+                node,
+                command,
+                accepted,
+                state,
+                sent,
+            } => {
+                self.alive(*node)?;
+                let i = *node as ServerId;
+                match accepted {
+                    None => {
+                        if self.model.can_client_request(&self.state, i) {
+                            return fail("a leader refused a client command");
+                        }
+                        self.node_step(*node, state, sent, None, |_| Ok(()))?;
+                    }
+                    Some((index, term)) => {
+                        let value = self.value(*command);
+                        self.node_step(*node, state, sent, None, |c| {
+                            c.act(Action::ClientRequest(i, value))?;
+                            let s = c.state.server(i);
+                            if (*index, *term) != (s.last_index() as u64, s.current_term as u64) {
+                                return fail(format!(
+                                    "propose returned index {index} term {term}, the model appended at index {} term {}",
+                                    s.last_index(),
+                                    s.current_term
+                                ));
+                            }
+                            Ok(())
+                        })?;
+                    }
+                }
+            }
+            Event::Receive {
+                node,
+                id,
+                refused,
+                state,
+                sent,
+            } => {
+                self.alive(*node)?;
+                let Some(t) = self.msgs.get(id) else {
+                    return fail(format!("received message {id}, which no event produced"));
+                };
+                if !t.sent {
+                    return fail(format!("received message {id} before it was sent"));
+                }
+                if t.copies == 0 {
+                    return fail(format!(
+                        "received message {id}, but no copy of it is in flight"
+                    ));
+                }
+                if t.msg.to as u64 != *node {
+                    return fail(format!(
+                        "message {id} is for node {}, received by node {node}",
+                        t.msg.to
+                    ));
+                }
+                if let Some(e) = refused {
+                    return fail(format!(
+                        "node {node} refused message {id} ({e}); the model accepts every message in flight"
+                    ));
+                }
+                let m = t.msg.clone();
+                self.node_step(*node, state, sent, Some(m.clone()), |c| {
+                    c.act(Action::Receive(m))
+                })?;
+                let t = self.msgs.get_mut(id).expect("looked up above");
+                t.copies -= 1;
+                if t.copies == 0 {
+                    self.msgs.remove(id);
+                }
+            }
+            Event::Snapshot {
+                node,
+                index,
+                data: _,
+                state,
+            } => {
+                self.alive(*node)?;
+                let index = small(*index, "snapshot index")?;
+                let i = *node as ServerId;
+                self.node_step(*node, state, &[], None, |c| {
+                    c.act(Action::Compact(i, index))
+                })?;
+            }
+            Event::Persist {
+                node,
+                term,
+                vote,
+                snap,
+                last,
+                log,
+                snapshot: _,
+            } => self.persist(*node, *term, *vote, *snap, *last, log.as_ref())?,
+            Event::Send { id } => self.send(*id)?,
+            Event::Apply {
+                node,
+                index,
+                term,
+                item,
+            } => self.apply(*node, *index, *term, item)?,
+            Event::Drop { id } => {
+                let t = self.in_flight(*id)?;
+                let m = t.msg.clone();
+                self.act(Action::Drop(m))?;
+                let t = self.msgs.get_mut(id).expect("looked up above");
+                t.copies -= 1;
+                if t.copies == 0 {
+                    self.msgs.remove(id);
+                }
+            }
+            Event::Duplicate { id } => {
+                let m = self.in_flight(*id)?.msg.clone();
+                self.act(Action::Duplicate(m))?;
+                self.msgs.get_mut(id).expect("looked up above").copies += 1;
+            }
+            Event::Crash { node } => {
+                self.alive(*node)?;
+                self.act(Action::Crash(*node as ServerId))?;
+                let view = &mut self.nodes[*node as usize];
+                view.alive = false;
+                view.last_applied = 0;
+            }
+            Event::Delay { id, .. } => {
+                self.in_flight(*id)?;
+            }
+            Event::Disconnect { .. } | Event::Connect { .. } => {}
+        }
+        self.check_properties()?;
+        self.summary.events += 1;
+        Ok(())
+    }
+
+    fn alive(&self, node: u64) -> Result<(), Failure> {
+        if self.nodes[node as usize].alive {
+            Ok(())
+        } else {
+            fail(format!("node {node} is not running"))
+        }
+    }
+
+    fn in_flight(&self, id: MsgId) -> Result<&Tracked, Failure> {
+        match self.msgs.get(&id) {
+            Some(t) if t.sent && t.copies > 0 => Ok(t),
+            Some(t) if !t.sent => fail(format!("message {id} was not sent yet")),
+            _ => fail(format!("message {id} is not in flight")),
+        }
+    }
+
+    /// Applies one model action if its guard allows it.
+    fn act(&mut self, action: Action) -> Result<(), Failure> {
+        if !self.model.enabled(&self.state, &action) {
+            return fail(format!(
+                "the model does not allow: {}",
+                model::display::action(&action)
+            ));
+        }
+        self.model.apply(&mut self.state, &action);
+        self.summary.actions += 1;
+        Ok(())
+    }
+
+    /// The model value of a command digest.
+    fn value(&mut self, digest: Digest) -> Value {
+        let next = self.values.len() as Value + 1;
+        *self.values.entry(digest).or_insert(next)
+    }
+
+    fn entry(&mut self, (term, digest): (u64, Digest)) -> Result<Entry, Failure> {
+        Ok(Entry {
+            term: small(term, "entry term")?,
+            value: self.value(digest),
+        })
+    }
+
+    /// A node's step: `compose` applies the step's main action(s); then the leader's commit advance, the
+    /// requests it sent and the revised `next_index`es complete the composition (see the trace format). The
+    /// messages the model sent must be exactly `sent`, and the model's server must project onto `reported`.
+    fn node_step(
+        &mut self,
+        node: u64,
+        reported: &NodeState,
+        sent: &[Msg],
+        received: Option<Message>,
+        compose: impl FnOnce(&mut Self) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
+        let i = node as ServerId;
+        let before = self.state.server(i).clone();
+        // The model messages the implementation's messages stand for, with their counts before the step.
+        // InstallSnapshot carries the leader's snapshot, which the trace has only as a digest: it is taken
+        // from the model below and compared field by field.
+        let mut expected: Vec<Option<Message>> = Vec::with_capacity(sent.len());
+        for m in sent {
+            expected.push(self.model_message(node, m)?);
+        }
+        let mut counts_before: Vec<u8> = expected
+            .iter()
+            .map(|m| m.as_ref().map_or(0, |m| self.state.network.count(m)))
+            .collect();
+        let len_before = self.state.network.len();
+
+        compose(self)?;
+        // A leader's step may commit (Figure 2, leaders: a majority's match_index in its own term).
+        let s = self.state.server(i);
+        if s.role == MRole::Leader && reported.commit > s.commit_index as u64 {
+            let index = small(reported.commit, "commit index")?;
+            self.act(Action::AdvanceCommitIndex(i, index))?;
+        }
+        // The requests it sent, in order.
+        for (k, m) in sent.iter().enumerate() {
+            match &m.m {
+                Body::AppendEntries {
+                    prev_log_index,
+                    entries,
+                    ..
+                } => {
+                    let action = Action::AppendEntries {
+                        leader: i,
+                        peer: small(m.to, "addressee")? as ServerId,
+                        prev_log_index: small(*prev_log_index, "prev_log_index")?,
+                        count: entries.len() as u32,
+                    };
+                    self.act(action)?;
+                }
+                Body::InstallSnapshot {
+                    term,
+                    last_included_index,
+                    last_included_term,
+                    ..
+                } => {
+                    let peer = small(m.to, "addressee")? as ServerId;
+                    let model_msg = if self.model.can_install_snapshot(&self.state, i, peer) {
+                        self.model.install_snapshot_message(&self.state, i, peer)
+                    } else {
+                        return fail(format!(
+                            "node {node} sent InstallSnapshot to {peer}, which the model does not allow here"
+                        ));
+                    };
+                    let (mt, mi, mterm) = match &model_msg.body {
+                        MBody::InstallSnapshot {
+                            last_included_index,
+                            last_included_term,
+                            ..
+                        } => (model_msg.term, *last_included_index, *last_included_term),
+                        _ => unreachable!("install_snapshot_message"),
+                    };
+                    if (mt as u64, mi as u64, mterm as u64)
+                        != (*term, *last_included_index, *last_included_term)
+                    {
+                        return Err(Failure {
+                            reason: format!("node {node} sent an InstallSnapshot that differs from the model's"),
+                            diff: vec![format!(
+                                "(term, last_included_index, last_included_term): model ({mt}, {mi}, {mterm}), implementation ({term}, {last_included_index}, {last_included_term})"
+                            )],
+                        });
+                    }
+                    counts_before[k] = self.state.network.count(&model_msg);
+                    self.act(Action::InstallSnapshot { leader: i, peer })?;
+                    expected[k] = Some(model_msg);
+                }
+                _ => {}
+            }
+        }
+        // Exactly the implementation's messages were added (and the received one removed).
+        let len_after = self.state.network.len();
+        let removed = usize::from(received.is_some());
+        let mut wrong = Vec::new();
+        for (k, m) in expected.iter().enumerate() {
+            let m = m.as_ref().expect("filled above");
+            let mut wanted = counts_before[k] as usize
+                + expected.iter().filter(|x| x.as_ref() == Some(m)).count();
+            if received.as_ref() == Some(m) {
+                wanted -= 1;
+            }
+            if self.state.network.count(m) as usize != wanted {
+                wrong.push(format!(
+                    "message {}#{} to {}: the model did not send {}",
+                    node,
+                    sent[k].seq,
+                    sent[k].to,
+                    model::display::message(m)
+                ));
+            }
+        }
+        if !wrong.is_empty() || len_after + removed != len_before + sent.len() {
+            let mut diff = wrong;
+            diff.push(format!(
+                "messages sent: model {}, implementation {}",
+                (len_after + removed).saturating_sub(len_before),
+                sent.len()
+            ));
+            return Err(Failure {
+                reason: format!("node {node} sent other messages than the model"),
+                diff,
+            });
+        }
+        // The leader's next_index for each peer: whatever the implementation chose, within what Raft allows.
+        if self.state.server(i).role == MRole::Leader && reported.role == Role::L {
+            for (p, (next, _)) in reported.progress.iter().enumerate() {
+                if p != node as usize && p < self.nodes.len() {
+                    let next = small(*next, "next_index")?;
+                    if self.state.server(i).next_index[p] != next {
+                        self.act(Action::SetNextIndex {
+                            leader: i,
+                            peer: p as ServerId,
+                            index: next,
+                        })?;
+                    }
+                }
+            }
+        }
+        // Step invariants (terms never decrease, a leader only appends), as the model's `step` records them.
+        self.state.flags |= step_violations(&before, self.state.server(i));
+        // Remember the messages for their Send, Receive and Drop.
+        let dep = Dependency {
+            term: reported.term,
+            vote: reported.vote,
+            last_index: reported.last,
+            last_term: self.reported_last_term(node, reported),
+        };
+        for (m, msg) in sent.iter().zip(expected) {
+            let id = MsgId {
+                from: node,
+                seq: m.seq,
+            };
+            let msg = msg.expect("filled above");
+            if self.msgs.contains_key(&id) {
+                return fail(format!("message id {id} is used twice"));
+            }
+            self.msgs.insert(
+                id,
+                Tracked {
+                    msg,
+                    sent: false,
+                    copies: 0,
+                    dep,
+                },
+            );
+        }
+        self.update_view(node, reported)?;
+        self.project(node, reported)
+    }
+
+    /// The term of the last entry of the log `reported` describes (after its delta is applied).
+    fn reported_last_term(&self, node: u64, reported: &NodeState) -> u64 {
+        let view = &self.nodes[node as usize];
+        if reported.last == reported.snap.0 {
+            return reported.snap.1;
+        }
+        if let Some(LogDelta { from, entries }) = &reported.log {
+            if let Some((t, _)) = entries.last() {
+                if from + entries.len() as u64 - 1 == reported.last {
+                    return *t;
+                }
+            }
+        }
+        reported
+            .last
+            .checked_sub(view.snap.0 + 1)
+            .and_then(|k| view.log.get(k as usize))
+            .map_or(0, |e| e.term as u64)
+    }
+
+    /// The model message that the implementation's message `m` from `node` stands for (`None` for an
+    /// InstallSnapshot, which the caller takes from the model).
+    fn model_message(&mut self, node: u64, m: &Msg) -> Result<Option<Message>, Failure> {
+        let from = node as ServerId;
+        let to = small(m.to, "addressee")? as ServerId;
+        if to as usize >= self.nodes.len() || to == from {
+            return fail(format!("node {node} sent a message to {}", m.to));
+        }
+        let (term, body) = match &m.m {
+            Body::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => (
+                *term,
+                MBody::RequestVote {
+                    last_log_index: small(*last_log_index, "last_log_index")?,
+                    last_log_term: small(*last_log_term, "last_log_term")?,
+                },
+            ),
+            Body::RequestVoteReply { term, granted } => (
+                *term,
+                MBody::RequestVoteReply {
+                    vote_granted: *granted,
+                },
+            ),
+            Body::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => {
+                let mut log = model::state::Log::new();
+                for e in entries {
+                    log.push(self.entry(*e)?);
+                }
+                (
+                    *term,
+                    MBody::AppendEntries {
+                        prev_log_index: small(*prev_log_index, "prev_log_index")?,
+                        prev_log_term: small(*prev_log_term, "prev_log_term")?,
+                        entries: log,
+                        leader_commit: small(*leader_commit, "leader_commit")?,
+                    },
+                )
+            }
+            Body::AppendEntriesReply {
+                term,
+                success,
+                match_index,
+                conflict_term,
+                conflict_index,
+                ..
+            } => {
+                // The model's reply has no prev_log_index echo: the implementation's leader uses it only to
+                // ignore stale rejections, which moves nothing but next_index.
+                let outcome = if *success {
+                    AppendOutcome::Success {
+                        match_index: small(*match_index, "match_index")?,
+                    }
+                } else if *conflict_index == 0 {
+                    AppendOutcome::StaleTerm
+                } else {
+                    AppendOutcome::Conflict {
+                        conflict_term: small(conflict_term.unwrap_or(0), "conflict_term")?,
+                        conflict_index: small(*conflict_index, "conflict_index")?,
+                    }
+                };
+                (*term, MBody::AppendEntriesReply(outcome))
+            }
+            Body::InstallSnapshot { .. } => return Ok(None),
+            Body::InstallSnapshotReply { term, match_index } => (
+                *term,
+                MBody::InstallSnapshotReply {
+                    match_index: small(*match_index, "match_index")?,
+                },
+            ),
+        };
+        Ok(Some(Message {
+            from,
+            to,
+            term: small(term, "term")?,
+            body,
+        }))
+    }
+
+    /// Brings the checker's copy of the node's log up to date with what it reported.
+    fn update_view(&mut self, node: u64, reported: &NodeState) -> Result<(), Failure> {
+        let mut entries = Vec::new();
+        if let Some(delta) = &reported.log {
+            for e in &delta.entries {
+                entries.push(self.entry(*e)?);
+            }
+        }
+        let view = &mut self.nodes[node as usize];
+        // Entries now inside the snapshot leave the log.
+        let (old_snap, new_snap) = (view.snap.0, reported.snap.0);
+        if new_snap > old_snap {
+            let drop = (new_snap - old_snap).min(view.log.len() as u64) as usize;
+            view.log.drain(..drop);
+            if new_snap - old_snap > drop as u64 {
+                view.log.clear();
+            }
+        } else if new_snap < old_snap {
+            return fail(format!(
+                "node {node}'s snapshot went back from index {old_snap} to {new_snap}"
+            ));
+        }
+        view.snap = reported.snap;
+        if let Some(delta) = &reported.log {
+            if delta.from <= new_snap {
+                return fail(format!(
+                    "node {node} reported log entries from index {}, inside its snapshot (through {new_snap})",
+                    delta.from
+                ));
+            }
+            let keep = (delta.from - new_snap - 1) as usize;
+            if keep > view.log.len() {
+                return fail(format!(
+                    "node {node} reported log entries from index {}, past the end of its log ({})",
+                    delta.from,
+                    new_snap + view.log.len() as u64
+                ));
+            }
+            view.log.truncate(keep);
+            view.log.extend(entries);
+        }
+        if view.snap.0 + view.log.len() as u64 != reported.last {
+            return fail(format!(
+                "node {node} reported last index {}, but its log as reported ends at {}",
+                reported.last,
+                view.snap.0 + view.log.len() as u64
+            ));
+        }
+        Ok(())
+    }
+
+    /// The model's server must project exactly onto what the node reported.
+    fn project(&self, node: u64, reported: &NodeState) -> Result<(), Failure> {
+        let s = self.state.server(node as ServerId);
+        let view = &self.nodes[node as usize];
+        let mut diff = Vec::new();
+        let mut field = |name: &str, model: String, implementation: String| {
+            if model != implementation {
+                diff.push(format!(
+                    "{name}: model {model}, implementation {implementation}"
+                ));
+            }
+        };
+        field(
+            "current_term",
+            s.current_term.to_string(),
+            reported.term.to_string(),
+        );
+        field(
+            "voted_for",
+            format!("{:?}", s.voted_for),
+            format!("{:?}", reported.vote),
+        );
+        let role = match s.role {
+            MRole::Follower => Role::F,
+            MRole::Candidate => Role::C,
+            MRole::Leader => Role::L,
+        };
+        field("role", format!("{role:?}"), format!("{:?}", reported.role));
+        field(
+            "commit_index",
+            s.commit_index.to_string(),
+            reported.commit.to_string(),
+        );
+        let model_snap = (
+            s.snapshot_index as u64,
+            term_at(&s.log, s.snapshot_index) as u64,
+        );
+        field(
+            "snapshot (index, term)",
+            format!("{model_snap:?}"),
+            format!("{:?}", reported.snap),
+        );
+        field(
+            "last log index",
+            s.last_index().to_string(),
+            reported.last.to_string(),
+        );
+        let tail = s.log.get(s.snapshot_index as usize..).unwrap_or(&[]);
+        if tail != view.log.as_slice() {
+            let k = tail
+                .iter()
+                .zip(&view.log)
+                .position(|(a, b)| a != b)
+                .unwrap_or(tail.len().min(view.log.len()));
+            field(
+                &format!("log from index {}", s.snapshot_index as usize + k + 1),
+                model::display::entries(&tail[k..tail.len().min(k + 4)]),
+                model::display::entries(&view.log[k..view.log.len().min(k + 4)]),
+            );
+        }
+        if s.role == MRole::Candidate {
+            let model_votes: Vec<u64> = (0..self.nodes.len() as u64)
+                .filter(|j| s.votes_granted & (1 << j) != 0)
+                .collect();
+            let mut votes = reported.votes.clone();
+            votes.sort_unstable();
+            field(
+                "votes granted",
+                format!("{model_votes:?}"),
+                format!("{votes:?}"),
+            );
+        }
+        if s.role == MRole::Leader {
+            for p in (0..self.nodes.len()).filter(|&p| p != node as usize) {
+                let (next, matched) = reported.progress.get(p).copied().unwrap_or((0, 0));
+                field(
+                    &format!("next_index[{p}]"),
+                    s.next_index[p].to_string(),
+                    next.to_string(),
+                );
+                field(
+                    &format!("match_index[{p}]"),
+                    s.match_index[p].to_string(),
+                    matched.to_string(),
+                );
+            }
+        }
+        if diff.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure {
+                reason: format!("node {node}'s state differs from the model's"),
+                diff,
+            })
+        }
+    }
+
+    fn start(&mut self, node: u64, restart: bool, reported: &NodeState) -> Result<(), Failure> {
+        let view = &self.nodes[node as usize];
+        if view.alive {
+            return fail(format!("node {node} started while it was running"));
+        }
+        if restart && !view.started {
+            return fail(format!(
+                "node {node} restarted from persisted state before it ever ran"
+            ));
+        }
+        if !restart && view.durable != Durable::default() {
+            return fail(format!(
+                "node {node} started afresh, but it had made state durable before"
+            ));
+        }
+        if reported
+            .log
+            .as_ref()
+            .is_none_or(|d| d.from != reported.snap.0 + 1)
+        {
+            return fail(format!(
+                "a Start must report node {node}'s whole log, from index {}",
+                reported.snap.0 + 1
+            ));
+        }
+        {
+            let view = &mut self.nodes[node as usize];
+            view.log.clear();
+            view.snap = reported.snap;
+        }
+        self.update_view(node, reported)?;
+        let view = &mut self.nodes[node as usize];
+        let loaded = Durable {
+            term: reported.term,
+            vote: reported.vote,
+            snap: reported.snap,
+            log: view.log.clone(),
+        };
+        if loaded != view.durable {
+            let d = &view.durable;
+            let mut diff = Vec::new();
+            if d.term != loaded.term || d.vote != loaded.vote {
+                diff.push(format!(
+                    "(term, vote): durable ({}, {:?}), loaded ({}, {:?})",
+                    d.term, d.vote, loaded.term, loaded.vote
+                ));
+            }
+            if d.snap != loaded.snap {
+                diff.push(format!(
+                    "snapshot: durable {:?}, loaded {:?}",
+                    d.snap, loaded.snap
+                ));
+            }
+            if d.log != loaded.log {
+                diff.push(format!(
+                    "log: durable {} entries after the snapshot, loaded {}",
+                    d.log.len(),
+                    loaded.log.len()
+                ));
+            }
+            return Err(Failure {
+                reason: format!("node {node} did not start from exactly its durable state"),
+                diff,
+            });
+        }
+        view.alive = true;
+        view.started = true;
+        view.last_applied = 0;
+        self.project(node, reported)
+    }
+
+    fn persist(
+        &mut self,
+        node: u64,
+        term: u64,
+        vote: Option<u64>,
+        snap: (u64, u64),
+        last: u64,
+        log: Option<&LogDelta>,
+    ) -> Result<(), Failure> {
+        self.alive(node)?;
+        let mut written = Vec::new();
+        if let Some(delta) = log {
+            for e in &delta.entries {
+                written.push(self.entry(*e)?);
+            }
+        }
+        let view = &mut self.nodes[node as usize];
+        let d = &mut view.durable;
+        if snap.0 < d.snap.0 {
+            return fail(format!(
+                "node {node} persisted a snapshot through {} over one through {}",
+                snap.0, d.snap.0
+            ));
+        }
+        let drop = ((snap.0 - d.snap.0) as usize).min(d.log.len());
+        d.log.drain(..drop);
+        if snap.0 - d.snap.0 > drop as u64 {
+            d.log.clear();
+        }
+        d.snap = snap;
+        d.term = term;
+        d.vote = vote;
+        if let Some(delta) = log {
+            let keep = delta
+                .from
+                .checked_sub(snap.0 + 1)
+                .filter(|k| *k as usize <= d.log.len());
+            let Some(keep) = keep else {
+                return fail(format!(
+                    "node {node} persisted entries from index {}, which does not continue its durable log (snapshot {}, {} entries)",
+                    delta.from, snap.0, d.log.len()
+                ));
+            };
+            d.log.truncate(keep as usize);
+            d.log.extend(written);
+        }
+        if d.last_index() != last {
+            return fail(format!(
+                "node {node} persisted a log ending at {last}, but the entries it wrote end at {}",
+                d.last_index()
+            ));
+        }
+        // What is persisted is the node's state now.
+        let s = self.state.server(node as ServerId);
+        let now = Durable {
+            term: s.current_term as u64,
+            vote: s.voted_for.map(u64::from),
+            snap: view.snap,
+            log: view.log.clone(),
+        };
+        if *d != now {
+            return Err(Failure {
+                reason: format!("node {node} persisted a state other than its own"),
+                diff: vec![format!("persisted {d:?}, state {now:?}")],
+            });
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, id: MsgId) -> Result<(), Failure> {
+        let Some(t) = self.msgs.get(&id) else {
+            return fail(format!("sent message {id}, which no step produced"));
+        };
+        if t.sent {
+            return fail(format!("message {id} was sent twice"));
+        }
+        let dep = t.dep;
+        let durable = &self.nodes[id.from as usize].durable;
+        let holds = durable.term > dep.term
+            || (durable.term == dep.term
+                && durable.vote == dep.vote
+                && durable.last_index() >= dep.last_index
+                && durable
+                    .term_at(dep.last_index)
+                    .is_none_or(|t| t == dep.last_term));
+        if !holds {
+            return Err(Failure {
+                reason: format!(
+                    "message {id} left node {} before the state it depends on was durable",
+                    id.from
+                ),
+                diff: vec![format!(
+                    "needs term {}, vote {:?}, entry {} of term {}; durable term {}, vote {:?}, last index {}",
+                    dep.term,
+                    dep.vote,
+                    dep.last_index,
+                    dep.last_term,
+                    durable.term,
+                    durable.vote,
+                    durable.last_index()
+                )],
+            });
+        }
+        let t = self.msgs.get_mut(&id).expect("looked up above");
+        t.sent = true;
+        t.copies = 1;
+        Ok(())
+    }
+
+    fn apply(&mut self, node: u64, index: u64, term: u64, item: &Applied) -> Result<(), Failure> {
+        self.alive(node)?;
+        let s = self.state.server(node as ServerId);
+        let view = &self.nodes[node as usize];
+        if index > s.commit_index as u64 {
+            return fail(format!(
+                "node {node} applied index {index} beyond its commit index {}",
+                s.commit_index
+            ));
+        }
+        let model_entry = s.log.get(index as usize - 1).copied();
+        match item {
+            Applied::Command(digest) => {
+                if index != view.last_applied + 1 {
+                    return fail(format!(
+                        "node {node} applied index {index} after {}: applies must be once each, in order",
+                        view.last_applied
+                    ));
+                }
+                let value = self.value(*digest);
+                let applied = Entry {
+                    term: small(term, "term")?,
+                    value,
+                };
+                let committed = self
+                    .state
+                    .committed
+                    .get(index as usize - 1)
+                    .map(|(e, _)| *e);
+                if model_entry != Some(applied) || committed != Some(applied) {
+                    return Err(Failure {
+                        reason: format!(
+                            "node {node} applied at index {index} an entry that is not the committed one"
+                        ),
+                        diff: vec![format!(
+                            "entry {index}: committed {:?}, in the model's log {:?}, applied {:?}",
+                            committed, model_entry, applied
+                        )],
+                    });
+                }
+            }
+            Applied::Snapshot(_) => {
+                if index <= view.last_applied || index != view.snap.0 || term != view.snap.1 {
+                    return fail(format!(
+                        "node {node} applied a snapshot through {index} (term {term}) after index {}, with its snapshot through {} (term {})",
+                        view.last_applied, view.snap.0, view.snap.1
+                    ));
+                }
+            }
+        }
+        self.nodes[node as usize].last_applied = index;
+        self.summary.applies += 1;
+        Ok(())
+    }
+
+    fn check_properties(&self) -> Result<(), Failure> {
+        for (name, holds) in SAFETY {
+            if !holds(&self.model, &self.state) {
+                return fail(format!("the model's property {name:?} is violated"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The report for a failure at event `k`, from this checker holding the state before it.
+    fn report(&self, k: usize, r: &Record, failure: Failure) -> Mismatch {
+        let node = r.ev.node();
+        Mismatch {
+            event: k,
+            line: line_of(k),
+            event_text: serde_json::to_string(r).unwrap_or_default(),
+            reason: failure.reason,
+            diff: failure.diff,
+            enabled: node
+                .filter(|n| (*n as usize) < self.nodes.len())
+                .map(|n| self.enabled_actions(n as ServerId))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The actions of server `i` that the model allows now (with the messages in flight to it).
+    fn enabled_actions(&self, i: ServerId) -> Vec<String> {
+        let st = &self.state;
+        let m = &self.model;
+        let s = st.server(i);
+        let mut actions = Vec::new();
+        if m.can_timeout(st, i) {
+            actions.push(Action::Timeout(i));
+        }
+        if m.can_client_request(st, i) {
+            actions.push(Action::ClientRequest(i, 0));
+        }
+        for index in s.commit_index + 1..=s.last_index() {
+            if m.can_advance_commit_index(st, i, index) {
+                actions.push(Action::AdvanceCommitIndex(i, index));
+            }
+        }
+        for msg in st.network.distinct().filter(|msg| msg.to == i) {
+            actions.push(Action::Receive(msg.clone()));
+        }
+        actions.push(Action::Crash(i));
+        actions.iter().map(model::display::action).collect()
+    }
+}
+
+/// A number from the trace as the model's 32-bit type.
+fn small(v: u64, what: &str) -> Result<u32, Failure> {
+    u32::try_from(v).or_else(|_| fail(format!("{what} {v} is too large for the model")))
+}

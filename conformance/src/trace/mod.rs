@@ -1,0 +1,13 @@
+//! Traces of the implementation and their validation against the model (design §5).
+//!
+//! * [`format`]: the events and the JSON Lines file format (`specs/trace-format.md`).
+//! * [`recorder`]: a [`raft::Observer`] that records a cluster's trace.
+//! * [`checker`]: replays a trace through the model's guards and effects.
+
+pub mod checker;
+pub mod format;
+pub mod recorder;
+
+pub use checker::{check, Checker, Mismatch, Summary};
+pub use format::{Event, ReadError, Record, Trace};
+pub use recorder::Recorder;

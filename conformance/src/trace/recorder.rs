@@ -1,0 +1,311 @@
+//! Recording a trace: a [`raft::Observer`] that turns each step of each node into an [`Event`], and a door for
+//! the host (the simulator, the lab harness, a test driver) to add what it does to messages and nodes.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use raft::{Apply, Envelope, Message, Node, Observer, Output, Step};
+
+use super::format::{
+    Applied, Body, Digest, Event, LogDelta, Msg, MsgId, NodeState, Record, Role, Trace,
+};
+
+/// Collects the events of every node of one cluster, in the order they happen. Attach it to each node with
+/// [`Recorder::attach`]; the host adds its own events with [`Recorder::record`] and sets the time with
+/// [`Recorder::set_time`].
+pub struct Recorder {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    trace: Trace,
+    now: u64,
+}
+
+impl Recorder {
+    /// A recorder for a cluster of `nodes` servers.
+    pub fn new(nodes: u64, source: impl Into<String>) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            inner: Mutex::new(Inner {
+                trace: Trace::new(nodes, source),
+                now: 0,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while recording (a failing test) leaves a usable trace behind.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Attaches the recorder to a new node (reporting its start).
+    pub fn attach(self: &Arc<Self>, node: &mut Node) {
+        node.set_observer(self.clone());
+    }
+
+    /// Records a host's event.
+    pub fn record(&self, ev: Event) {
+        let mut inner = self.lock();
+        let t = inner.now;
+        inner.trace.records.push(Record { t, ev });
+    }
+
+    /// Sets the time stamped on the events that follow (microseconds).
+    pub fn set_time(&self, t: u64) {
+        self.lock().now = t;
+    }
+
+    /// The number of events so far.
+    pub fn len(&self) -> usize {
+        self.lock().trace.records.len()
+    }
+
+    /// Whether no event was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The trace so far.
+    pub fn trace(&self) -> Trace {
+        self.lock().trace.clone()
+    }
+
+    /// Takes the trace, leaving an empty one.
+    pub fn take(&self) -> Trace {
+        let mut inner = self.lock();
+        let header = inner.trace.header.clone();
+        std::mem::replace(
+            &mut inner.trace,
+            Trace {
+                header,
+                records: Vec::new(),
+            },
+        )
+    }
+}
+
+impl Observer for Recorder {
+    fn step(&self, node: &Node, step: &Step<'_>) {
+        let id = node.id();
+        let ev = match *step {
+            Step::Start { restart } => Event::Start {
+                node: id,
+                restart,
+                state: node_state(node, Some(node.last_included_index() + 1)),
+            },
+            Step::ElectionTimeout { sent } => Event::Timeout {
+                node: id,
+                state: node_state(node, None),
+                sent: msgs(sent),
+            },
+            Step::Heartbeat { sent } => Event::Heartbeat {
+                node: id,
+                state: node_state(node, None),
+                sent: msgs(sent),
+            },
+            Step::Propose {
+                command,
+                result,
+                sent,
+                log_changed_from,
+            } => Event::Propose {
+                node: id,
+                command: Digest::of(command),
+                accepted: result.ok(),
+                state: node_state(node, log_changed_from),
+                sent: msgs(sent),
+            },
+            Step::Receive {
+                envelope,
+                result,
+                sent,
+                log_changed_from,
+            } => Event::Receive {
+                node: id,
+                id: MsgId {
+                    from: envelope.from,
+                    seq: envelope.seq,
+                },
+                refused: result.err().map(|e| e.to_string()),
+                state: node_state(node, log_changed_from),
+                sent: msgs(sent),
+            },
+            Step::Snapshot { index, data } => Event::Snapshot {
+                node: id,
+                index,
+                data: Digest::of(data),
+                state: node_state(node, None),
+            },
+        };
+        self.record(ev);
+    }
+
+    fn released(&self, node: u64, output: &Output<'_>) {
+        let mut events = Vec::with_capacity(1 + output.messages.len() + output.applies.len());
+        if let Some(state) = output.persisted {
+            let base = state.last_included_index;
+            let log = output.log_changed_from.map(|from| {
+                let from = from.max(base + 1);
+                let skip = usize::try_from(from - base - 1).unwrap_or(usize::MAX);
+                LogDelta {
+                    from,
+                    entries: state
+                        .log
+                        .iter()
+                        .skip(skip)
+                        .map(|e| (e.term, Digest::of(&e.command)))
+                        .collect(),
+                }
+            });
+            events.push(Event::Persist {
+                node,
+                term: state.current_term,
+                vote: state.voted_for,
+                snap: (state.last_included_index, state.last_included_term),
+                last: base + state.log.len() as u64,
+                log,
+                snapshot: output.snapshot.map(Digest::of),
+            });
+        }
+        for e in output.messages {
+            events.push(Event::Send {
+                id: MsgId {
+                    from: e.from,
+                    seq: e.seq,
+                },
+            });
+        }
+        for a in output.applies {
+            events.push(match a {
+                Apply::Command {
+                    index,
+                    term,
+                    command,
+                } => Event::Apply {
+                    node,
+                    index: *index,
+                    term: *term,
+                    item: Applied::Command(Digest::of(command)),
+                },
+                Apply::Snapshot { index, term, data } => Event::Apply {
+                    node,
+                    index: *index,
+                    term: *term,
+                    item: Applied::Snapshot(Digest::of(data)),
+                },
+            });
+        }
+        let mut inner = self.lock();
+        let t = inner.now;
+        inner
+            .trace
+            .records
+            .extend(events.into_iter().map(|ev| Record { t, ev }));
+    }
+}
+
+/// The node's state, with the log written from `log_from` on (`None`: the log did not change).
+fn node_state(node: &Node, log_from: Option<u64>) -> NodeState {
+    let base = node.last_included_index();
+    let log = log_from.map(|from| {
+        let from = from.max(base + 1);
+        let skip = usize::try_from(from - base - 1).unwrap_or(usize::MAX);
+        LogDelta {
+            from,
+            entries: node
+                .log()
+                .iter()
+                .skip(skip)
+                .map(|e| (e.term, Digest::of(&e.command)))
+                .collect(),
+        }
+    });
+    let role = match node.role() {
+        raft::Role::Follower => Role::F,
+        raft::Role::Candidate => Role::C,
+        raft::Role::Leader => Role::L,
+    };
+    let votes = node
+        .votes()
+        .map(|v| {
+            v.iter()
+                .zip(node.peers())
+                .filter(|(v, _)| **v == Some(true))
+                .map(|(_, p)| *p)
+                .collect()
+        })
+        .unwrap_or_default();
+    let progress = if role == Role::L {
+        node.peers()
+            .iter()
+            .map(|&p| node.progress(p).unwrap_or((0, 0)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    NodeState {
+        term: node.term(),
+        vote: node.voted_for(),
+        role,
+        commit: node.commit_index(),
+        snap: (node.last_included_index(), node.last_included_term()),
+        last: node.last_index(),
+        log,
+        votes,
+        progress,
+    }
+}
+
+/// The messages a step produced.
+pub fn msgs(sent: &[Envelope]) -> Vec<Msg> {
+    sent.iter()
+        .map(|e| Msg {
+            to: e.to,
+            seq: e.seq,
+            m: body(&e.message),
+        })
+        .collect()
+}
+
+/// A message as the trace writes it.
+pub fn body(m: &Message) -> Body {
+    match m {
+        Message::RequestVote(r) => Body::RequestVote {
+            term: r.term,
+            last_log_index: r.last_log_index,
+            last_log_term: r.last_log_term,
+        },
+        Message::RequestVoteReply(r) => Body::RequestVoteReply {
+            term: r.term,
+            granted: r.vote_granted,
+        },
+        Message::AppendEntries(a) => Body::AppendEntries {
+            term: a.term,
+            prev_log_index: a.prev_log_index,
+            prev_log_term: a.prev_log_term,
+            entries: a
+                .entries
+                .iter()
+                .map(|e| (e.term, Digest::of(&e.command)))
+                .collect(),
+            leader_commit: a.leader_commit,
+        },
+        Message::AppendEntriesReply(r) => Body::AppendEntriesReply {
+            term: r.term,
+            success: r.success,
+            prev_log_index: r.prev_log_index,
+            match_index: r.match_index,
+            conflict_term: r.conflict_term,
+            conflict_index: r.conflict_index,
+        },
+        Message::InstallSnapshot(s) => Body::InstallSnapshot {
+            term: s.term,
+            last_included_index: s.last_included_index,
+            last_included_term: s.last_included_term,
+            data: Digest::of(&s.data),
+        },
+        Message::InstallSnapshotReply(r) => Body::InstallSnapshotReply {
+            term: r.term,
+            match_index: r.match_index,
+        },
+    }
+}
