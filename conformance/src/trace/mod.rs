@@ -6,6 +6,7 @@
 
 pub mod checker;
 pub mod format;
+pub mod perturb;
 pub mod recorder;
 
 pub use checker::{check, Checker, Mismatch, Summary};

@@ -1,0 +1,283 @@
+//! Perturbed traces: a good trace with one thing changed, to show that the checker bites (design §5). Each
+//! [`Kind`] changes one field or moves one event, at a position drawn from a seeded generator.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::format::{Body, Digest, Event, NodeState, Record, Trace};
+
+/// One way of breaking a trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A node reports a term one higher after a step.
+    StateTerm,
+    /// A node reports another vote after a step.
+    StateVote,
+    /// A node reports a commit index one higher after a step.
+    StateCommit,
+    /// A receive names another message of the same sender.
+    MessageId,
+    /// An entry in an AppendEntries or a log delta gets another term.
+    EntryTerm,
+    /// An entry in an AppendEntries or a log delta gets another command.
+    EntryCommand,
+    /// A message's term changes.
+    MessageTerm,
+    /// One event is left out.
+    DropEvent,
+    /// One event appears twice.
+    DuplicateEvent,
+    /// One event of a node trades places with that node's next event.
+    SwapEvents,
+    /// A `Persist` moves after the `Send`s of the same release.
+    PersistAfterSend,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 11] = [
+        Kind::StateTerm,
+        Kind::StateVote,
+        Kind::StateCommit,
+        Kind::MessageId,
+        Kind::EntryTerm,
+        Kind::EntryCommand,
+        Kind::MessageTerm,
+        Kind::DropEvent,
+        Kind::DuplicateEvent,
+        Kind::SwapEvents,
+        Kind::PersistAfterSend,
+    ];
+}
+
+fn state_mut(ev: &mut Event) -> Option<&mut NodeState> {
+    match ev {
+        Event::Start { state, .. }
+        | Event::Timeout { state, .. }
+        | Event::Heartbeat { state, .. }
+        | Event::Propose { state, .. }
+        | Event::Receive { state, .. }
+        | Event::Snapshot { state, .. } => Some(state),
+        _ => None,
+    }
+}
+
+/// The entries a record carries (in its state's log delta, its sent AppendEntries, or a Persist).
+fn entries_mut(ev: &mut Event) -> Vec<&mut (u64, Digest)> {
+    let mut out = Vec::new();
+    match ev {
+        Event::Persist { log: Some(d), .. } => out.extend(d.entries.iter_mut()),
+        Event::Timeout { state, sent, .. }
+        | Event::Heartbeat { state, sent, .. }
+        | Event::Propose { state, sent, .. }
+        | Event::Receive { state, sent, .. } => {
+            if let Some(d) = &mut state.log {
+                out.extend(d.entries.iter_mut());
+            }
+            for m in sent {
+                if let Body::AppendEntries { entries, .. } = &mut m.m {
+                    out.extend(entries.iter_mut());
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+fn message_terms_mut(ev: &mut Event) -> Vec<&mut u64> {
+    let mut out = Vec::new();
+    if let Event::Timeout { sent, .. }
+    | Event::Heartbeat { sent, .. }
+    | Event::Propose { sent, .. }
+    | Event::Receive { sent, .. } = ev
+    {
+        for m in sent {
+            out.push(match &mut m.m {
+                Body::RequestVote { term, .. }
+                | Body::RequestVoteReply { term, .. }
+                | Body::AppendEntries { term, .. }
+                | Body::AppendEntriesReply { term, .. }
+                | Body::InstallSnapshot { term, .. }
+                | Body::InstallSnapshotReply { term, .. } => term,
+            });
+        }
+    }
+    out
+}
+
+/// `trace` with one perturbation of `kind`, drawn with `seed`; `None` if the trace has no place for it.
+pub fn perturb(trace: &Trace, kind: Kind, seed: u64) -> Option<Trace> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut records = trace.records.clone();
+    let n = records.len();
+    // The positions where this kind applies.
+    let sites: Vec<usize> = (0..n)
+        .filter(|&k| legal(&records, kind, k).is_none())
+        .filter(|&k| {
+            let ev = &mut records[k].ev.clone();
+            match kind {
+                Kind::StateTerm | Kind::StateVote | Kind::StateCommit => state_mut(ev).is_some(),
+                Kind::MessageId => matches!(ev, Event::Receive { .. }),
+                Kind::EntryTerm | Kind::EntryCommand => !entries_mut(ev).is_empty(),
+                Kind::MessageTerm => !message_terms_mut(ev).is_empty(),
+                Kind::DropEvent | Kind::DuplicateEvent => true,
+                Kind::SwapEvents => next_step_of_same_node(&records, k).is_some(),
+                Kind::PersistAfterSend => {
+                    matches!(ev, Event::Persist { .. })
+                        && matches!(records.get(k + 1).map(|r| &r.ev), Some(Event::Send { .. }))
+                }
+            }
+        })
+        .collect();
+    if sites.is_empty() {
+        return None;
+    }
+    let k = sites[rng.random_range(0..sites.len())];
+    let nodes = trace.header.nodes;
+    match kind {
+        Kind::StateTerm => state_mut(&mut records[k].ev)?.term += 1,
+        Kind::StateVote => {
+            let s = state_mut(&mut records[k].ev)?;
+            s.vote = match s.vote {
+                None => Some(rng.random_range(0..nodes)),
+                Some(v) => Some((v + 1) % nodes),
+            };
+        }
+        Kind::StateCommit => state_mut(&mut records[k].ev)?.commit += 1,
+        Kind::MessageId => {
+            if let Event::Receive { id, .. } = &mut records[k].ev {
+                id.seq = if id.seq > 0 && rng.random_bool(0.5) {
+                    id.seq - 1
+                } else {
+                    id.seq + 1
+                };
+            }
+        }
+        Kind::EntryTerm => {
+            let mut es = entries_mut(&mut records[k].ev);
+            let j = rng.random_range(0..es.len());
+            es[j].0 += 1;
+        }
+        Kind::EntryCommand => {
+            let mut es = entries_mut(&mut records[k].ev);
+            let j = rng.random_range(0..es.len());
+            es[j].1 = Digest(es[j].1 .0 ^ 1);
+        }
+        Kind::MessageTerm => {
+            let mut ts = message_terms_mut(&mut records[k].ev);
+            let j = rng.random_range(0..ts.len());
+            *ts[j] += 1;
+        }
+        Kind::DropEvent => {
+            records.remove(k);
+        }
+        Kind::DuplicateEvent => {
+            let copy = records[k].clone();
+            records.insert(k + 1, copy);
+        }
+        Kind::SwapEvents => {
+            let j = next_step_of_same_node(&records, k)?;
+            let moved: Record = records.remove(j);
+            records.insert(k, moved);
+        }
+        Kind::PersistAfterSend => {
+            let mut j = k + 1;
+            while matches!(records.get(j).map(|r| &r.ev), Some(Event::Send { .. })) {
+                j += 1;
+            }
+            let persist = records.remove(k);
+            records.insert(j - 1, persist);
+        }
+    }
+    Some(Trace {
+        header: trace.header.clone(),
+        records,
+    })
+}
+
+/// The next event after `k` at the same node, if both are steps (events that carry the node's state) and the
+/// later one changes something (a step that changes nothing commutes with the one before it).
+fn next_step_of_same_node(records: &[Record], k: usize) -> Option<usize> {
+    let node = records[k].ev.node()?;
+    let mut ev = records[k].ev.clone();
+    state_mut(&mut ev)?;
+    let j = (k + 1..records.len()).find(|&j| records[j].ev.node() == Some(node))?;
+    let mut next = records[j].ev.clone();
+    state_mut(&mut next)?;
+    (!is_no_op(records, j)).then_some(j)
+}
+
+/// Why a perturbation of `kind` at event `k` of a good trace still gives a trace that Raft allows, if it
+/// does. Such places are not perturbed (they would count as misses of the checker, but there is nothing to
+/// catch); `specs/trace-format.md` lists them.
+pub fn legal(records: &[Record], kind: Kind, k: usize) -> Option<&'static str> {
+    let ev = &records[k].ev;
+    if !matches!(
+        kind,
+        Kind::DropEvent | Kind::DuplicateEvent | Kind::SwapEvents
+    ) {
+        return None;
+    }
+    if matches!(
+        ev,
+        Event::Connect { .. } | Event::Disconnect { .. } | Event::Delay { .. }
+    ) {
+        return Some("information only: the model's network has no connections or delays");
+    }
+    if is_no_op(records, k) {
+        return Some("a step that changes nothing and sends nothing (a refused proposal, an ignored stale reply)");
+    }
+    match (kind, ev) {
+        (Kind::DropEvent, Event::Drop { .. }) => {
+            Some("without the loss, the message stays in flight")
+        }
+        (Kind::DropEvent, Event::Send { id }) => {
+            let named_later = records[k + 1..].iter().any(|r| match &r.ev {
+                Event::Receive { id: x, .. }
+                | Event::Drop { id: x }
+                | Event::Duplicate { id: x }
+                | Event::Delay { id: x, .. } => x == id,
+                _ => false,
+            });
+            (!named_later).then_some("the message is never sent, and nothing later names it")
+        }
+        (Kind::DropEvent, Event::Apply { node, .. }) => {
+            let applies_later = records[k + 1..]
+                .iter()
+                .any(|r| matches!(&r.ev, Event::Apply { node: x, .. } | Event::Start { node: x, .. } if x == node));
+            (!applies_later)
+                .then_some("the node's last apply: the service just has not applied it yet")
+        }
+        (Kind::DuplicateEvent, Event::Persist { .. }) => {
+            Some("persisting the same state twice is allowed")
+        }
+        _ => None,
+    }
+}
+
+/// Whether event `k` is a step that leaves the node's reported state as it was and sends nothing.
+fn is_no_op(records: &[Record], k: usize) -> bool {
+    let (node, state, sent) = match &records[k].ev {
+        Event::Receive {
+            node, state, sent, ..
+        }
+        | Event::Propose {
+            node, state, sent, ..
+        } => (*node, state, sent),
+        _ => return false,
+    };
+    if !sent.is_empty() || state.log.is_some() {
+        return false;
+    }
+    let previous = records[..k].iter().rev().find_map(|r| {
+        let mut ev = r.ev.clone();
+        (ev.node() == Some(node))
+            .then(|| state_mut(&mut ev).cloned())
+            .flatten()
+    });
+    previous.is_some_and(|mut p| {
+        p.log = None;
+        p == *state
+    })
+}

@@ -1,0 +1,70 @@
+//! The trace checker must bite: good traces of lab runs, perturbed one field or one event at a time, are
+//! rejected (`specs/trace-format.md` lists the perturbations that are legal behaviours).
+
+use conformance::lab::{find, run_traced};
+use conformance::trace::perturb::{perturb, Kind};
+use conformance::trace::{check, Trace};
+
+/// Good traces from tests that together elect, replicate, back up, crash, restart, lose messages and
+/// install snapshots.
+fn good_traces() -> Vec<Trace> {
+    [
+        "basic_agree_2b",
+        "backup_2b",
+        "persist2_2c",
+        "figure8_unreliable_2c",
+        "snapshot_install_crash_2d",
+    ]
+    .iter()
+    .map(|name| {
+        let (outcome, trace) = run_traced(find(name).unwrap(), 1, true);
+        assert!(outcome.failure.is_none(), "{name}: {:?}", outcome.failure);
+        check(&trace).unwrap_or_else(|m| panic!("{name}: the good trace fails: {m}"));
+        trace
+    })
+    .collect()
+}
+
+#[test]
+fn conformance_checker_rejects_perturbed_traces() {
+    let traces = good_traces();
+    let per_kind = 100;
+    let (mut tried, mut rejected) = (0, 0);
+    let mut accepted_by_kind = Vec::new();
+    for kind in Kind::ALL {
+        let (mut kind_tried, mut kind_rejected) = (0, 0);
+        for (t, trace) in traces.iter().enumerate() {
+            for seed in 0..per_kind / traces.len() as u64 {
+                let Some(bad) = perturb(trace, kind, seed * 31 + t as u64) else {
+                    continue;
+                };
+                kind_tried += 1;
+                if check(&bad).is_err() {
+                    kind_rejected += 1;
+                } else {
+                    println!(
+                        "  accepted: {kind:?} of trace {t} with seed {}",
+                        seed * 31 + t as u64
+                    );
+                }
+            }
+        }
+        println!("{kind:?}: {kind_rejected}/{kind_tried} rejected");
+        assert!(kind_tried > 0, "{kind:?} found no place to perturb");
+        if kind_rejected < kind_tried {
+            accepted_by_kind.push((kind, kind_tried - kind_rejected));
+        }
+        tried += kind_tried;
+        rejected += kind_rejected;
+    }
+    let rate = rejected as f64 / tried as f64;
+    println!(
+        "rejected {rejected} of {tried} perturbed traces ({:.1} %); accepted: {accepted_by_kind:?}",
+        rate * 100.0
+    );
+    assert!(
+        rate >= 0.99,
+        "only {:.1} % rejected: {accepted_by_kind:?}",
+        rate * 100.0
+    );
+}
