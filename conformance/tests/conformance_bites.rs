@@ -3,7 +3,7 @@
 
 use conformance::lab::{find, run_traced};
 use conformance::trace::perturb::{perturb, Kind};
-use conformance::trace::{check, Trace};
+use conformance::trace::{check, check_full, Trace};
 
 /// Good traces from tests that together elect, replicate, back up, crash, restart, lose messages and
 /// install snapshots.
@@ -67,4 +67,18 @@ fn conformance_checker_rejects_perturbed_traces() {
         "only {:.1} % rejected: {accepted_by_kind:?}",
         rate * 100.0
     );
+}
+
+#[test]
+fn conformance_incremental_property_checks_agree() {
+    // The checker evaluates the pairwise and per-server properties only where a step changed something; the
+    // full evaluation after every step must give the same verdicts, on good traces and on broken ones.
+    for trace in good_traces() {
+        assert_eq!(check(&trace), check_full(&trace));
+        for (seed, kind) in Kind::ALL.iter().enumerate() {
+            if let Some(bad) = perturb(&trace, *kind, seed as u64) {
+                assert_eq!(check(&bad), check_full(&bad), "{kind:?}");
+            }
+        }
+    }
 }

@@ -3,16 +3,23 @@
 //!
 //! ```text
 //! cargo run --release -p conformance --bin labtest -- -n 120 -j 2 2A 2B 2C 2D
+//! cargo run --release -p conformance --bin labtest -- -n 120 -j 2 --check all
 //! ```
+//!
+//! With `--check`, every run records its trace and the trace checker validates it against the model; runs
+//! whose trace leaves the model are counted in their own column. `--trace-dir DIR` writes each run's trace
+//! to `DIR/<GoName>-<seed>.jsonl` (with `--check`, only the traces of failed or invalid runs).
 
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use conformance::lab::{run, LabTest, Outcome, TESTS};
+use conformance::lab::{run, run_traced, LabTest, Outcome, TESTS};
+use conformance::trace::{check, Trace};
 
 /// Stress-run Lab 2 tests on the deterministic simulator.
 #[derive(Parser, Debug)]
@@ -30,6 +37,13 @@ struct Args {
     /// Print the tester's own begin/end lines (noisy).
     #[arg(short = 'v', long)]
     verbose: bool,
+    /// Validate every run's trace against the model, event by event.
+    #[arg(long)]
+    check: bool,
+    /// Write traces to this directory as `<GoName>-<seed>.jsonl` (every run's; with `--check`, only those of
+    /// failed or invalid runs).
+    #[arg(long, value_name = "DIR")]
+    trace_dir: Option<PathBuf>,
     /// Tests to run: Go names (TestBackup2B), Rust names (backup_2b), parts (2A, 2B, 2C, 2D) or `all`
     /// (the 28 tests).
     #[arg(required = true)]
@@ -59,6 +73,54 @@ fn select(names: &[String]) -> Result<Vec<&'static LabTest>> {
     Ok(out)
 }
 
+/// One run: the lab's outcome and, with `--check`, the checker's verdict.
+struct RunResult {
+    outcome: Outcome,
+    /// The first line of the checker's report, if the trace left the model.
+    invalid: Option<String>,
+    /// Events checked.
+    events: usize,
+}
+
+fn run_one(test: &LabTest, seed: u64, quiet: bool, args: &Args) -> Result<RunResult> {
+    if !args.check && args.trace_dir.is_none() {
+        let outcome = run(test, seed, quiet);
+        return Ok(RunResult {
+            outcome,
+            invalid: None,
+            events: 0,
+        });
+    }
+    let (outcome, trace) = run_traced(test, seed, quiet);
+    let (invalid, events) = if args.check {
+        match check(&trace) {
+            Ok(summary) => (None, summary.events),
+            Err(m) => (Some(m.to_string()), m.event),
+        }
+    } else {
+        (None, 0)
+    };
+    if let Some(dir) = &args.trace_dir {
+        if !args.check || invalid.is_some() || outcome.failure.is_some() {
+            write_trace(dir, test, seed, &trace)?;
+        }
+    }
+    Ok(RunResult {
+        outcome,
+        invalid,
+        events,
+    })
+}
+
+fn write_trace(dir: &Path, test: &LabTest, seed: u64, trace: &Trace) -> Result<()> {
+    let path = dir.join(format!("{}-{seed}.jsonl", test.go_name));
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    trace
+        .write(&mut std::io::BufWriter::new(file))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 fn mean_std(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
@@ -72,6 +134,10 @@ fn main() -> Result<()> {
     if args.j == 0 {
         bail!("-j must be at least 1");
     }
+    if let Some(dir) = &args.trace_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the trace directory {}", dir.display()))?;
+    }
     let jobs: Vec<(usize, u64)> = (0..tests.len())
         .flat_map(|t| (0..args.n).map(move |k| (t, args.seed + k)))
         .collect();
@@ -82,19 +148,19 @@ fn main() -> Result<()> {
 
     let started = Instant::now();
     let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
-    let mut results: Vec<Vec<Outcome>> = vec![Vec::new(); tests.len()];
+    let (tx, rx) = mpsc::channel::<(usize, Result<RunResult>)>();
+    let mut results: Vec<Vec<RunResult>> = (0..tests.len()).map(|_| Vec::new()).collect();
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..args.j.min(total.max(1)) {
             let tx = tx.clone();
-            let (jobs, next, tests) = (&jobs, &next, &tests);
+            let (jobs, next, tests, args) = (&jobs, &next, &tests, &args);
             let quiet = !args.verbose;
             std::thread::Builder::new()
                 .stack_size(16 << 20)
                 .spawn_scoped(scope, move || loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&(t, seed)) = jobs.get(k) else { break };
-                    let out = run(tests[t], seed, quiet);
+                    let out = run_one(tests[t], seed, quiet, args);
                     if tx.send((t, out)).is_err() {
                         break;
                     }
@@ -110,15 +176,25 @@ fn main() -> Result<()> {
         let tty = stderr.is_terminal();
         let step = if tty { 1 } else { 10 };
         for (t, out) in rx {
+            let out = out?;
             done += 1;
-            if let Some(msg) = &out.failure {
+            if let Some(msg) = &out.outcome.failure {
                 failed += 1;
                 let _ = writeln!(
                     stderr.lock(),
                     "\nFAIL {} seed {}: {}",
                     tests[t].go_name,
-                    out.seed,
+                    out.outcome.seed,
                     first_line(&msg.to_string())
+                );
+            }
+            if let Some(report) = &out.invalid {
+                let _ = writeln!(
+                    stderr.lock(),
+                    "\nINVALID {} seed {}: {}",
+                    tests[t].go_name,
+                    out.outcome.seed,
+                    report
                 );
             }
             results[t].push(out);
@@ -147,27 +223,54 @@ fn main() -> Result<()> {
         .max()
         .unwrap_or(4)
         .max(4);
+    let invalid_column = |s: &str| {
+        if args.check {
+            format!("  {s:>7}")
+        } else {
+            String::new()
+        }
+    };
     println!(
-        "{:<width$}  {:>6}  {:>6}  {:>15}",
-        "Test", "Failed", "Total", "Time (sim s)"
+        "{:<width$}  {:>6}{}  {:>6}  {:>15}",
+        "Test",
+        "Failed",
+        invalid_column("Invalid"),
+        "Total",
+        "Time (sim s)"
     );
-    println!("{}", "-".repeat(width + 33));
-    let mut runs = 0;
+    println!(
+        "{}",
+        "-".repeat(width + 33 + if args.check { 9 } else { 0 })
+    );
+    let (mut runs, mut events) = (0, 0);
     let mut failed_runs = Vec::new();
+    let mut invalid_runs = Vec::new();
     for (t, outs) in tests.iter().zip(&results) {
-        let secs: Vec<f64> = outs.iter().map(|o| o.sim_secs).collect();
+        let secs: Vec<f64> = outs.iter().map(|o| o.outcome.sim_secs).collect();
         let (mean, std) = mean_std(&secs);
-        let mut failed: Vec<&Outcome> = outs.iter().filter(|o| o.failure.is_some()).collect();
+        let mut failed: Vec<&Outcome> = outs
+            .iter()
+            .map(|o| &o.outcome)
+            .filter(|o| o.failure.is_some())
+            .collect();
         failed.sort_by_key(|o| o.seed);
+        let mut invalid: Vec<(u64, &str)> = outs
+            .iter()
+            .filter_map(|o| Some((o.outcome.seed, o.invalid.as_deref()?)))
+            .collect();
+        invalid.sort_by_key(|(seed, _)| *seed);
         println!(
-            "{:<width$}  {:>6}  {:>6}  {:>15}",
+            "{:<width$}  {:>6}{}  {:>6}  {:>15}",
             t.go_name,
             failed.len(),
+            invalid_column(&invalid.len().to_string()),
             outs.len(),
             format!("{mean:.2} ± {std:.2}")
         );
         runs += outs.len();
+        events += outs.iter().map(|o| o.events).sum::<usize>();
         failed_runs.extend(failed.into_iter().map(|o| (t, o)));
+        invalid_runs.extend(invalid.into_iter().map(|(seed, r)| (t, seed, r)));
     }
     println!();
     println!("wall-clock time: {wall:.2} s");
@@ -188,11 +291,25 @@ fn main() -> Result<()> {
             );
         }
     }
-    println!(
-        "total: runs={runs} failed={} wall={wall:.2}s",
-        failed_runs.len()
-    );
-    if !failed_runs.is_empty() {
+    if !invalid_runs.is_empty() {
+        println!("traces that leave the model (replay with labtest --check --trace-dir DIR -s <seed> -n 1 <test>, then tracecheck):");
+        for (t, seed, report) in &invalid_runs {
+            println!("  {} seed {seed}: {}", t.go_name, first_line(report));
+        }
+    }
+    if args.check {
+        println!(
+            "total: runs={runs} failed={} invalid={} events={events} wall={wall:.2}s",
+            failed_runs.len(),
+            invalid_runs.len()
+        );
+    } else {
+        println!(
+            "total: runs={runs} failed={} wall={wall:.2}s",
+            failed_runs.len()
+        );
+    }
+    if !failed_runs.is_empty() || !invalid_runs.is_empty() {
         std::process::exit(1);
     }
     Ok(())

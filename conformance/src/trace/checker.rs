@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use model::bounds::Bounds;
-use model::properties::SAFETY;
+use model::properties::{self, SAFETY};
 use model::raft::step_violations;
 use model::state::{
     term_at, AppendOutcome, Body as MBody, Entry, Message, Role as MRole, ServerId, State, Value,
@@ -87,8 +87,19 @@ impl std::fmt::Display for Mismatch {
 /// Checks a whole trace. On a mismatch, the report lists the actions enabled before the bad event (found by
 /// replaying the trace again up to it).
 pub fn check(trace: &Trace) -> Result<Summary, Box<Mismatch>> {
+    check_with(trace, false)
+}
+
+/// [`check`], evaluating every property on the whole state after every step (see
+/// [`Checker::with_full_properties`]).
+pub fn check_full(trace: &Trace) -> Result<Summary, Box<Mismatch>> {
+    check_with(trace, true)
+}
+
+fn check_with(trace: &Trace, full: bool) -> Result<Summary, Box<Mismatch>> {
     let mut checker = Checker::new(trace.header.nodes as usize)
         .map_err(|reason| Box::new(header_mismatch(reason)))?;
+    checker.full_properties = full;
     for (k, r) in trace.records.iter().enumerate() {
         if let Err(failure) = checker.event(&r.ev) {
             let mut replay =
@@ -205,6 +216,8 @@ pub struct Checker {
     /// The model value standing for each command digest, in order of first sight.
     values: HashMap<Digest, Value>,
     summary: Summary,
+    /// Check every property on the whole state after every step (slower; for cross-checking).
+    full_properties: bool,
 }
 
 impl Checker {
@@ -240,7 +253,15 @@ impl Checker {
                 nodes,
                 ..Summary::default()
             },
+            full_properties: false,
         })
+    }
+
+    /// Checks every property on the whole state after every step, instead of only where the step changed
+    /// something. Slower; the verdicts are the same.
+    pub fn with_full_properties(mut self) -> Checker {
+        self.full_properties = true;
+        self
     }
 
     /// What was checked so far.
@@ -410,7 +431,25 @@ impl Checker {
             }
             Event::Disconnect { .. } | Event::Connect { .. } => {}
         }
-        self.check_properties()?;
+        // The properties read the servers and the history, which only steps and crashes change: after any
+        // other event their verdict is the one already checked.
+        if matches!(
+            ev,
+            Event::Start { .. }
+                | Event::Timeout { .. }
+                | Event::Heartbeat { .. }
+                | Event::Propose { .. }
+                | Event::Receive { .. }
+                | Event::Snapshot { .. }
+                | Event::Crash { .. }
+        ) {
+            let node = ev.node().map(|n| n as ServerId);
+            if self.full_properties {
+                self.check_all_properties()?;
+            } else {
+                self.check_properties(node)?;
+            }
+        }
         self.summary.events += 1;
         Ok(())
     }
@@ -788,47 +827,57 @@ impl Checker {
         let s = self.state.server(node as ServerId);
         let view = &self.nodes[node as usize];
         let mut diff = Vec::new();
-        let mut field = |name: &str, model: String, implementation: String| {
+        fn field<T: PartialEq + std::fmt::Debug>(
+            diff: &mut Vec<String>,
+            name: &str,
+            model: T,
+            implementation: T,
+        ) {
             if model != implementation {
                 diff.push(format!(
-                    "{name}: model {model}, implementation {implementation}"
+                    "{name}: model {model:?}, implementation {implementation:?}"
                 ));
             }
-        };
+        }
         field(
+            &mut diff,
             "current_term",
-            s.current_term.to_string(),
-            reported.term.to_string(),
+            s.current_term as u64,
+            reported.term,
         );
         field(
+            &mut diff,
             "voted_for",
-            format!("{:?}", s.voted_for),
-            format!("{:?}", reported.vote),
+            s.voted_for.map(u64::from),
+            reported.vote,
         );
         let role = match s.role {
             MRole::Follower => Role::F,
             MRole::Candidate => Role::C,
             MRole::Leader => Role::L,
         };
-        field("role", format!("{role:?}"), format!("{:?}", reported.role));
+        field(&mut diff, "role", role, reported.role);
         field(
+            &mut diff,
             "commit_index",
-            s.commit_index.to_string(),
-            reported.commit.to_string(),
+            s.commit_index as u64,
+            reported.commit,
         );
         let model_snap = (
             s.snapshot_index as u64,
             term_at(&s.log, s.snapshot_index) as u64,
         );
         field(
+            &mut diff,
             "snapshot (index, term)",
-            format!("{model_snap:?}"),
-            format!("{:?}", reported.snap),
+            model_snap,
+            reported.snap,
         );
         field(
+            &mut diff,
             "last log index",
-            s.last_index().to_string(),
-            reported.last.to_string(),
+            s.last_index() as u64,
+            reported.last,
         );
         let tail = s.log.get(s.snapshot_index as usize..).unwrap_or(&[]);
         if tail != view.log.as_slice() {
@@ -838,6 +887,7 @@ impl Checker {
                 .position(|(a, b)| a != b)
                 .unwrap_or(tail.len().min(view.log.len()));
             field(
+                &mut diff,
                 &format!("log from index {}", s.snapshot_index as usize + k + 1),
                 model::display::entries(&tail[k..tail.len().min(k + 4)]),
                 model::display::entries(&view.log[k..view.log.len().min(k + 4)]),
@@ -849,25 +899,19 @@ impl Checker {
                 .collect();
             let mut votes = reported.votes.clone();
             votes.sort_unstable();
-            field(
-                "votes granted",
-                format!("{model_votes:?}"),
-                format!("{votes:?}"),
-            );
+            field(&mut diff, "votes granted", model_votes, votes);
         }
         if s.role == MRole::Leader {
             for p in (0..self.nodes.len()).filter(|&p| p != node as usize) {
                 let (next, matched) = reported.progress.get(p).copied().unwrap_or((0, 0));
-                field(
-                    &format!("next_index[{p}]"),
-                    s.next_index[p].to_string(),
-                    next.to_string(),
-                );
-                field(
-                    &format!("match_index[{p}]"),
-                    s.match_index[p].to_string(),
-                    matched.to_string(),
-                );
+                if (s.next_index[p] as u64, s.match_index[p] as u64) != (next, matched) {
+                    field(
+                        &mut diff,
+                        &format!("(next_index, match_index) of {p}"),
+                        (s.next_index[p] as u64, s.match_index[p] as u64),
+                        (next, matched),
+                    );
+                }
             }
         }
         if diff.is_empty() {
@@ -1115,7 +1159,39 @@ impl Checker {
         Ok(())
     }
 
-    fn check_properties(&self) -> Result<(), Failure> {
+    /// Checks every safety property of the model after a step of `node` (or, with `None`, of any server).
+    ///
+    /// Only `node`'s server changed, so the properties that compare servers pairwise (Log Matching) or look
+    /// at each server alone (State Machine Safety) are checked for it; the others are checked whole. The
+    /// verdict is the model's own (`model::properties::SAFETY`) on the new state: the pairs and servers left
+    /// out are unchanged since they were last checked. `conformance_incremental_property_checks_agree` (in `tests/conformance_bites.rs`) compares the two.
+    fn check_properties(&self, node: Option<ServerId>) -> Result<(), Failure> {
+        let Some(i) = node else {
+            return self.check_all_properties();
+        };
+        let st = &self.state;
+        let s = st.server(i);
+        for (name, holds) in SAFETY {
+            let ok = match name {
+                properties::LOG_MATCHING => st
+                    .servers
+                    .iter()
+                    .all(|other| properties::logs_match(&s.log, &other.log)),
+                properties::STATE_MACHINE_SAFETY => {
+                    !st.has(model::state::flags::COMMITTED_TWICE)
+                        && properties::applies_committed(st, s)
+                }
+                _ => holds(&self.model, st),
+            };
+            if !ok {
+                return fail(format!("the model's property {name:?} is violated"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every safety property of the model on the whole state.
+    pub fn check_all_properties(&self) -> Result<(), Failure> {
         for (name, holds) in SAFETY {
             if !holds(&self.model, &self.state) {
                 return fail(format!("the model's property {name:?} is violated"));

@@ -9,6 +9,6 @@ pub mod format;
 pub mod perturb;
 pub mod recorder;
 
-pub use checker::{check, Checker, Mismatch, Summary};
+pub use checker::{check, check_full, Checker, Mismatch, Summary};
 pub use format::{Event, ReadError, Record, Trace};
 pub use recorder::Recorder;

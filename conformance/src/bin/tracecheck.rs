@@ -1,0 +1,81 @@
+//! Validates a trace file against the model, event by event.
+//!
+//! ```text
+//! cargo run --release -p conformance --bin tracecheck -- TRACE.jsonl
+//! ```
+//!
+//! The last line is machine-readable: `result: OK events=<n> nodes=<n> secs=<s>`, or `result: MISMATCH
+//! event=<k> <reason>` after the failure report. The exit status is 0 only for OK, 1 for a mismatch and 2 for
+//! a file that cannot be read.
+
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use conformance::trace::{check, Trace};
+
+/// Validate a trace (JSON Lines, specs/trace-format.md) against the Raft model.
+#[derive(Parser, Debug)]
+#[command(name = "tracecheck")]
+struct Args {
+    /// The trace file.
+    trace: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let file = match std::fs::File::open(&args.trace) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: cannot open {}: {e}", args.trace.display());
+            return ExitCode::from(2);
+        }
+    };
+    let started = Instant::now();
+    let trace = match Trace::read(BufReader::new(file)) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.trace.display());
+            return ExitCode::from(2);
+        }
+    };
+    let read_secs = started.elapsed().as_secs_f64();
+    let checking = Instant::now();
+    match check(&trace) {
+        Ok(summary) => {
+            let check_secs = checking.elapsed().as_secs_f64();
+            println!(
+                "{}: {} events, {} model actions, {} applies checked; read in {read_secs:.3} s, checked in {check_secs:.3} s ({:.0} events/s)",
+                trace.header.source,
+                summary.events,
+                summary.actions,
+                summary.applies,
+                summary.events as f64 / check_secs.max(1e-9)
+            );
+            println!("ambiguous events: {}", summary.ambiguous);
+            println!(
+                "result: OK events={} nodes={} secs={:.3}",
+                summary.events,
+                summary.nodes,
+                started.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(mismatch) => {
+            print!("{mismatch}");
+            println!(
+                "result: MISMATCH event={} {}",
+                mismatch.event, mismatch.reason
+            );
+            ExitCode::from(1)
+        }
+    }
+}
