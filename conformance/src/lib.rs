@@ -8,6 +8,9 @@
 //! * `LAB_TRACE=<ms>` prints, from that virtual time on, every RPC with the message's fields, the
 //!   tester's actions, and every node's term, role, log end and commit index each 250 ms: replay a
 //!   failing seed with it to see why it failed.
+//! * `LAB_TRACE_FILE=path` writes each run's trace ([`trace`], `specs/trace-format.md`) to `path` (with
+//!   several seeds, `path` with `-<seed>` before its extension); `tracecheck path` validates it.
+//! * `cargo test conformance` runs every lab test with its trace validated against the model.
 
 #![warn(missing_docs)]
 

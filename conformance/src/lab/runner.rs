@@ -169,8 +169,33 @@ pub fn seeds_from_env_or(count: u64) -> std::ops::Range<u64> {
 /// fails with `"<GoName> failed with seed N: <message>"` on the first failure.
 pub fn run_from_env(name: &str) {
     let test = super::find(name).unwrap_or_else(|| panic!("no lab test named {name}"));
-    for seed in seeds_from_env() {
-        let out = run(test, seed, false);
+    let trace_file = std::env::var_os("LAB_TRACE_FILE").map(std::path::PathBuf::from);
+    let seeds = seeds_from_env();
+    let several = seeds.end - seeds.start > 1;
+    for seed in seeds {
+        let out = match &trace_file {
+            None => run(test, seed, false),
+            Some(path) => {
+                let (out, trace) = run_traced(test, seed, false);
+                // With several seeds, one file each: `path` with `-<seed>` before its extension.
+                let path = if several {
+                    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                    let ext = path
+                        .extension()
+                        .map(|e| format!(".{}", e.to_string_lossy()))
+                        .unwrap_or_default();
+                    path.with_file_name(format!("{stem}-{seed}{ext}"))
+                } else {
+                    path.clone()
+                };
+                let file = std::fs::File::create(&path)
+                    .unwrap_or_else(|e| panic!("LAB_TRACE_FILE {}: {e}", path.display()));
+                trace
+                    .write(&mut std::io::BufWriter::new(file))
+                    .unwrap_or_else(|e| panic!("LAB_TRACE_FILE {}: {e}", path.display()));
+                out
+            }
+        };
         if let Some(msg) = out.failure {
             panic!(
                 "{} failed with seed {seed}: {msg}\n(replay with LAB_SEED={seed} cargo test --release -p conformance {})",

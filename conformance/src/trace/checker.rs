@@ -454,6 +454,18 @@ impl Checker {
         Ok(())
     }
 
+    /// A server id from the trace, if the cluster has that server.
+    fn server(&self, id: u64) -> Result<ServerId, Failure> {
+        if id < self.nodes.len() as u64 {
+            Ok(id as ServerId)
+        } else {
+            fail(format!(
+                "server {id} is not in the cluster of {}",
+                self.nodes.len()
+            ))
+        }
+    }
+
     fn alive(&self, node: u64) -> Result<(), Failure> {
         if self.nodes[node as usize].alive {
             Ok(())
@@ -539,7 +551,7 @@ impl Checker {
                 } => {
                     let action = Action::AppendEntries {
                         leader: i,
-                        peer: small(m.to, "addressee")? as ServerId,
+                        peer: self.server(m.to)?,
                         prev_log_index: small(*prev_log_index, "prev_log_index")?,
                         count: entries.len() as u32,
                     };
@@ -551,7 +563,7 @@ impl Checker {
                     last_included_term,
                     ..
                 } => {
-                    let peer = small(m.to, "addressee")? as ServerId;
+                    let peer = self.server(m.to)?;
                     let model_msg = if self.model.can_install_snapshot(&self.state, i, peer) {
                         self.model.install_snapshot_message(&self.state, i, peer)
                     } else {
@@ -672,14 +684,14 @@ impl Checker {
         }
         if let Some(LogDelta { from, entries }) = &reported.log {
             if let Some((t, _)) = entries.last() {
-                if from + entries.len() as u64 - 1 == reported.last {
+                if from.saturating_add(entries.len() as u64 - 1) == reported.last {
                     return *t;
                 }
             }
         }
         reported
             .last
-            .checked_sub(view.snap.0 + 1)
+            .checked_sub(view.snap.0.saturating_add(1))
             .and_then(|k| view.log.get(k as usize))
             .map_or(0, |e| e.term as u64)
     }
@@ -688,9 +700,9 @@ impl Checker {
     /// InstallSnapshot, which the caller takes from the model).
     fn model_message(&mut self, node: u64, m: &Msg) -> Result<Option<Message>, Failure> {
         let from = node as ServerId;
-        let to = small(m.to, "addressee")? as ServerId;
-        if to as usize >= self.nodes.len() || to == from {
-            return fail(format!("node {node} sent a message to {}", m.to));
+        let to = self.server(m.to)?;
+        if to == from {
+            return fail(format!("node {node} sent a message to itself"));
         }
         let (term, body) = match &m.m {
             Body::RequestVote {
@@ -942,11 +954,11 @@ impl Checker {
         if reported
             .log
             .as_ref()
-            .is_none_or(|d| d.from != reported.snap.0 + 1)
+            .is_none_or(|d| d.from != reported.snap.0.saturating_add(1))
         {
             return fail(format!(
                 "a Start must report node {node}'s whole log, from index {}",
-                reported.snap.0 + 1
+                reported.snap.0.saturating_add(1)
             ));
         }
         {
@@ -1030,7 +1042,7 @@ impl Checker {
         if let Some(delta) = log {
             let keep = delta
                 .from
-                .checked_sub(snap.0 + 1)
+                .checked_sub(snap.0.saturating_add(1))
                 .filter(|k| *k as usize <= d.log.len());
             let Some(keep) = keep else {
                 return fail(format!(
@@ -1113,6 +1125,9 @@ impl Checker {
                 "node {node} applied index {index} beyond its commit index {}",
                 s.commit_index
             ));
+        }
+        if index == 0 {
+            return fail(format!("node {node} applied index 0"));
         }
         let model_entry = s.log.get(index as usize - 1).copied();
         match item {
@@ -1241,7 +1256,11 @@ impl Checker {
     }
 }
 
-/// A number from the trace as the model's 32-bit type.
+/// A number from the trace as the model's 32-bit type. Numbers from 2^31 on are refused, so that the model's
+/// index arithmetic (`match_index + 1`, ...) cannot overflow.
 fn small(v: u64, what: &str) -> Result<u32, Failure> {
-    u32::try_from(v).or_else(|_| fail(format!("{what} {v} is too large for the model")))
+    match u32::try_from(v) {
+        Ok(x) if x < 1 << 31 => Ok(x),
+        _ => fail(format!("{what} {v} is too large for the model")),
+    }
 }

@@ -1,0 +1,126 @@
+//! The regression traces under `specs/traces/`, each with its expected verdict (`expected.tsv`): good traces
+//! pass; broken ones fail at a known event with a known reason. Also: bad trace files get a clear error.
+
+use std::path::Path;
+
+use conformance::trace::{check, ReadError, Trace};
+
+fn traces_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/traces"))
+}
+
+fn read(name: &str) -> Trace {
+    let file = std::fs::File::open(traces_dir().join(name)).unwrap();
+    Trace::read(std::io::BufReader::new(file)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn conformance_regression_traces_keep_their_verdicts() {
+    let expected = std::fs::read_to_string(traces_dir().join("expected.tsv")).unwrap();
+    let mut seen = 0;
+    for line in expected
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let trace = read(fields[0]);
+        match (fields[1], check(&trace)) {
+            ("OK", Ok(_)) => {}
+            ("MISMATCH", Err(m)) => {
+                let event: usize = fields[2].parse().unwrap();
+                assert_eq!(m.event, event, "{}: {m}", fields[0]);
+                assert!(m.reason.contains(fields[3]), "{}: {m}", fields[0]);
+            }
+            (verdict, got) => panic!("{}: expected {verdict}, got {got:?}", fields[0]),
+        }
+        seen += 1;
+    }
+    assert!(seen >= 5);
+}
+
+#[test]
+fn conformance_bad_trace_files_get_clear_errors() {
+    let good =
+        std::fs::read_to_string(traces_dir().join("initial-election-2a-seed1.jsonl")).unwrap();
+    let parse = |text: &str| Trace::read(std::io::BufReader::new(text.as_bytes()));
+    // Truncated in the middle of a line.
+    let cut = &good[..good.len() / 2];
+    match parse(cut) {
+        Err(ReadError::Record { line, .. }) => assert_eq!(line, cut.lines().count()),
+        other => panic!("{other:?}"),
+    }
+    // Another version of the format.
+    let other_version = good.replacen("\"version\":1", "\"version\":2", 1);
+    let err = parse(&other_version).unwrap_err();
+    assert!(matches!(
+        err,
+        ReadError::Version {
+            found: 2,
+            expected: 1
+        }
+    ));
+    assert!(err.to_string().contains("checker reads version 1"), "{err}");
+    // Not a trace at all, and an empty file.
+    assert!(matches!(parse("hello\n"), Err(ReadError::Header(_))));
+    assert!(matches!(parse(""), Err(ReadError::Empty)));
+    // A hand-edited field of the wrong type names its line.
+    let mut lines: Vec<String> = good.lines().map(String::from).collect();
+    lines[5] = lines[5].replacen("\"t\":", "\"t\":\"soon\",\"x\":", 1);
+    match parse(&lines.join("\n")) {
+        Err(ReadError::Record { line, .. }) => assert_eq!(line, 6),
+        other => panic!("{other:?}"),
+    }
+    // Reordered lines parse, and the checker names the first event that no longer fits.
+    let mut lines: Vec<&str> = good.lines().collect();
+    lines.swap(3, 40);
+    let m = check(&parse(&lines.join("\n")).unwrap()).unwrap_err();
+    assert!(m.event <= 38, "{m}");
+}
+
+#[test]
+fn conformance_hand_edited_numbers_never_panic_the_checker() {
+    // Every line of a good trace, with one of its numbers set to 0, 1, a large value or the largest: the
+    // checker returns a verdict (usually a mismatch), never a panic.
+    let good = std::fs::read_to_string(traces_dir().join("persist1-2c-seed1.jsonl")).unwrap();
+    let lines: Vec<&str> = good.lines().collect();
+    let mut mismatches = 0;
+    for (k, line) in lines.iter().enumerate().skip(1).step_by(3) {
+        let digits: Vec<(usize, usize)> = number_spans(line);
+        for (start, end) in digits.iter().step_by(2) {
+            for value in ["0", "1", "4294967296", "18446744073709551615"] {
+                let edited = format!("{}{value}{}", &line[..*start], &line[*end..]);
+                let mut text: Vec<&str> = lines.clone();
+                text[k] = &edited;
+                if let Ok(trace) = Trace::read(std::io::BufReader::new(text.join("\n").as_bytes()))
+                {
+                    if check(&trace).is_err() {
+                        mismatches += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(mismatches > 100, "{mismatches}");
+}
+
+/// The byte ranges of the unsigned integers in a JSON line that are not inside a string.
+fn number_spans(line: &str) -> Vec<(usize, usize)> {
+    let bytes = line.as_bytes();
+    let (mut spans, mut in_string, mut i) = (Vec::new(), false, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => in_string = !in_string,
+            b'0'..=b'9' if !in_string => {
+                let start = i;
+                while i < bytes.len() && bytes[i].is_ascii_digit() {
+                    i += 1;
+                }
+                spans.push((start, i));
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    spans
+}
