@@ -15,5 +15,6 @@
 #![warn(missing_docs)]
 
 pub mod lab;
+pub mod schedule;
 pub mod sim;
 pub mod trace;

@@ -728,7 +728,14 @@ impl Node {
                 Ok(())
             }
             Message::RequestVoteReply(r) => {
-                self.votes[from_position] = Some(r.vote_granted);
+                // A grant stands for the whole term (the voter made it durable). A refusal from the same voter
+                // may still arrive after it: the answer to an older, stale RequestVote, refused with this term.
+                // It must not take the grant back.
+                if r.vote_granted {
+                    self.votes[from_position] = Some(true);
+                } else if self.votes[from_position].is_none() {
+                    self.votes[from_position] = Some(false);
+                }
                 if self.has_quorum_of_votes() {
                     self.become_leader();
                 }

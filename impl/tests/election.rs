@@ -292,3 +292,29 @@ fn split_vote_is_resolved_by_a_later_election() {
     c.elect(0);
     assert_eq!(c.node(0).term(), 2);
 }
+
+#[test]
+fn a_late_refusal_does_not_take_back_a_granted_vote() {
+    // Found by the trace checker on a random schedule: node 1 grants node 0's RequestVote of term 2, then
+    // refuses (with term 2) a stale RequestVote of term 1 from node 0 that arrives late. The refusal must not
+    // cancel the grant: node 0 has node 1's vote for term 2 and, with node 2's, wins.
+    let mut c = Cluster::new(5);
+    let old = c.campaign(0);
+    let votes = c.campaign(0);
+    assert_eq!(votes[0].to, 1);
+    let grant = c.deliver(votes[0].clone());
+    let refusal = c.deliver(old[0].clone());
+    match &refusal[0].message {
+        Message::RequestVoteReply(r) => assert!(!r.vote_granted && r.term == 2),
+        m => panic!("unexpected {m:?}"),
+    }
+    c.deliver_all(grant);
+    c.deliver_all(refusal);
+    assert_eq!(c.node(0).role(), Role::Candidate);
+    let reply = c.deliver(votes[1].clone());
+    c.deliver(reply[0].clone());
+    assert!(
+        c.node(0).is_leader(),
+        "two grants and its own vote are a majority of five"
+    );
+}

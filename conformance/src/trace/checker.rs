@@ -185,6 +185,8 @@ struct Durable {
     vote: Option<u64>,
     snap: (u64, u64),
     log: Vec<Entry>,
+    /// The digest of the snapshot saved with the state (`None`: none yet).
+    snapshot: Option<Digest>,
 }
 
 impl Durable {
@@ -289,7 +291,8 @@ impl Checker {
                 node,
                 restart,
                 state,
-            } => self.start(*node, *restart, state)?,
+                snapshot,
+            } => self.start(*node, *restart, state, *snapshot)?,
             Event::Timeout { node, state, sent } => {
                 self.alive(*node)?;
                 let i = *node as ServerId;
@@ -395,8 +398,8 @@ impl Checker {
                 snap,
                 last,
                 log,
-                snapshot: _,
-            } => self.persist(*node, *term, *vote, *snap, *last, log.as_ref())?,
+                snapshot,
+            } => self.persist(*node, (*term, *vote, *snap, *last), log.as_ref(), *snapshot)?,
             Event::Send { id } => self.send(*id)?,
             Event::Apply {
                 node,
@@ -936,7 +939,13 @@ impl Checker {
         }
     }
 
-    fn start(&mut self, node: u64, restart: bool, reported: &NodeState) -> Result<(), Failure> {
+    fn start(
+        &mut self,
+        node: u64,
+        restart: bool,
+        reported: &NodeState,
+        snapshot: Option<Digest>,
+    ) -> Result<(), Failure> {
         let view = &self.nodes[node as usize];
         if view.alive {
             return fail(format!("node {node} started while it was running"));
@@ -973,6 +982,7 @@ impl Checker {
             vote: reported.vote,
             snap: reported.snap,
             log: view.log.clone(),
+            snapshot,
         };
         if loaded != view.durable {
             let d = &view.durable;
@@ -987,6 +997,13 @@ impl Checker {
                 diff.push(format!(
                     "snapshot: durable {:?}, loaded {:?}",
                     d.snap, loaded.snap
+                ));
+            }
+            if d.snapshot != loaded.snapshot {
+                diff.push(format!(
+                    "snapshot data: durable {:?}, loaded {:?}",
+                    d.snapshot.map(|d| d.to_string()),
+                    loaded.snapshot.map(|d| d.to_string())
                 ));
             }
             if d.log != loaded.log {
@@ -1007,14 +1024,13 @@ impl Checker {
         self.project(node, reported)
     }
 
+    /// A `Persist`: `(term, vote, snap, last)` as written, the log entries written, the new snapshot's digest.
     fn persist(
         &mut self,
         node: u64,
-        term: u64,
-        vote: Option<u64>,
-        snap: (u64, u64),
-        last: u64,
+        (term, vote, snap, last): (u64, Option<u64>, (u64, u64), u64),
         log: Option<&LogDelta>,
+        snapshot: Option<Digest>,
     ) -> Result<(), Failure> {
         self.alive(node)?;
         let mut written = Vec::new();
@@ -1036,9 +1052,18 @@ impl Checker {
         if snap.0 - d.snap.0 > drop as u64 {
             d.log.clear();
         }
+        if snapshot.is_none() && snap.0 > d.snap.0 {
+            return fail(format!(
+                "node {node} persisted a snapshot through {} without its data",
+                snap.0
+            ));
+        }
         d.snap = snap;
         d.term = term;
         d.vote = vote;
+        if snapshot.is_some() {
+            d.snapshot = snapshot;
+        }
         if let Some(delta) = log {
             let keep = delta
                 .from
@@ -1066,6 +1091,7 @@ impl Checker {
             vote: s.voted_for.map(u64::from),
             snap: view.snap,
             log: view.log.clone(),
+            snapshot: d.snapshot,
         };
         if *d != now {
             return Err(Failure {

@@ -236,6 +236,9 @@ pub enum Event {
         node: u64,
         restart: bool,
         state: NodeState,
+        /// The digest of the snapshot it loaded, if it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot: Option<Digest>,
     },
     /// The election timer fired.
     Timeout {

@@ -91,6 +91,8 @@ impl Observer for Recorder {
                 node: id,
                 restart,
                 state: node_state(node, Some(node.last_included_index() + 1)),
+                snapshot: (node.last_included_index() > 0)
+                    .then(|| Digest::of(node.snapshot_data())),
             },
             Step::ElectionTimeout { sent } => Event::Timeout {
                 node: id,

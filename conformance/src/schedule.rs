@@ -1,0 +1,264 @@
+//! Random schedules: a cluster of real `raft::Node`s driven by an explicit list of environment choices
+//! (deliver, drop, duplicate, fire a timer, propose, crash, restart, partition, heal, snapshot), recording
+//! its trace. The proptest in `tests/conformance_schedules.rs` generates schedules, checks each trace against
+//! the model and shrinks a failing schedule to a minimal one.
+//!
+//! The host can be made faulty on purpose ([`HostBug`]) to show that the checker and the shrinking catch it.
+
+use std::sync::Arc;
+
+use raft::{Apply, Config, Envelope, Node, PersistentState};
+
+use crate::trace::format::{Event, MsgId};
+use crate::trace::{Recorder, Trace};
+
+/// One choice of the environment. Indexes into the network and node numbers are taken modulo the current
+/// sizes, so every schedule is valid whatever happened before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Deliver the message at this position of the network (lost if either end is cut off or down).
+    Deliver(u8),
+    /// Lose it.
+    Drop(u8),
+    /// Copy it.
+    Duplicate(u8),
+    /// Tick a node until one of its timers fires (an election timeout, or a leader's heartbeat).
+    Fire(u8),
+    /// Hand a node a client command.
+    Propose(u8, u8),
+    /// Crash a node (only its durable state remains).
+    Crash(u8),
+    /// Restart a crashed node from its durable state.
+    Restart(u8),
+    /// Cut a node off: messages from or to it are lost when delivered.
+    Partition(u8),
+    /// Reconnect every node.
+    Heal,
+    /// Have the service snapshot a node at the last index it applied.
+    Snapshot(u8),
+}
+
+/// A deliberately broken host, to show that the checker bites on host bugs too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostBug {
+    /// The host saves the state without `voted_for` (the audit's "vote not durable").
+    ForgetVoteOnSave,
+    /// The host saves the state but keeps the previous snapshot file.
+    KeepOldSnapshot,
+}
+
+/// The timing used by schedules: short timeouts so that a `Fire` takes few ticks, and batches of two entries
+/// so that batching is exercised.
+pub fn schedule_config() -> Config {
+    Config {
+        election_ticks_min: 3,
+        election_ticks_max: 6,
+        heartbeat_ticks: 1,
+        max_entries_per_message: 2,
+    }
+}
+
+/// A cluster under a schedule.
+pub struct Cluster {
+    nodes: Vec<Option<Node>>,
+    /// What each server made durable: state and snapshot.
+    durable: Vec<(Option<PersistentState>, Option<Vec<u8>>)>,
+    /// Messages in flight, in the order they were sent.
+    net: Vec<Envelope>,
+    isolated: Vec<bool>,
+    applied: Vec<u64>,
+    next_seq: Vec<u64>,
+    incarnations: u64,
+    recorder: Arc<Recorder>,
+    bug: Option<HostBug>,
+    time: u64,
+}
+
+impl Cluster {
+    /// `n` servers, started and connected.
+    pub fn new(n: usize, bug: Option<HostBug>) -> Cluster {
+        let mut c = Cluster {
+            nodes: (0..n).map(|_| None).collect(),
+            durable: vec![(None, None); n],
+            net: Vec::new(),
+            isolated: vec![false; n],
+            applied: vec![0; n],
+            next_seq: vec![0; n],
+            incarnations: 0,
+            recorder: Recorder::new(n as u64, "random schedule"),
+            bug,
+            time: 0,
+        };
+        for i in 0..n {
+            c.start(i);
+        }
+        c
+    }
+
+    fn n(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn start(&mut self, i: usize) {
+        let peers: Vec<u64> = (0..self.n() as u64).collect();
+        let (state, snapshot) = self.durable[i].clone();
+        self.incarnations += 1;
+        let mut node = Node::new(
+            i as u64,
+            &peers,
+            schedule_config(),
+            state,
+            snapshot,
+            self.incarnations,
+        )
+        .expect("the host saved a valid state");
+        node.set_next_seq(self.next_seq[i]);
+        self.recorder.attach(&mut node);
+        self.nodes[i] = Some(node);
+        self.applied[i] = 0;
+        self.release(i);
+    }
+
+    /// Persists, then releases what node `i` produced.
+    fn release(&mut self, i: usize) {
+        let Some(node) = self.nodes[i].as_mut() else {
+            return;
+        };
+        let ready = node.ready();
+        if let Some(state) = ready.persist() {
+            let mut state = state.clone();
+            if self.bug == Some(HostBug::ForgetVoteOnSave) {
+                state.voted_for = None;
+            }
+            let snapshot = match (ready.snapshot(), self.bug) {
+                (_, Some(HostBug::KeepOldSnapshot)) if self.durable[i].1.is_some() => {
+                    self.durable[i].1.clone()
+                }
+                (Some(s), _) => Some(s.to_vec()),
+                (None, _) => self.durable[i].1.clone(),
+            };
+            self.durable[i] = (Some(state), snapshot);
+        }
+        let released = ready.persisted();
+        for a in &released.applies {
+            self.applied[i] = match a {
+                Apply::Command { index, .. } | Apply::Snapshot { index, .. } => *index,
+            };
+        }
+        self.net.extend(released.messages);
+    }
+
+    fn tick_time(&mut self) {
+        self.time += 1000;
+        self.recorder.set_time(self.time);
+    }
+
+    /// Runs one operation.
+    pub fn run(&mut self, op: Op) {
+        self.tick_time();
+        let n = self.n();
+        match op {
+            Op::Deliver(k) | Op::Drop(k) | Op::Duplicate(k) if self.net.is_empty() => {
+                let _ = k;
+            }
+            Op::Deliver(k) => {
+                let e = self.net.remove(k as usize % self.net.len());
+                let (from, to) = (e.from as usize, e.to as usize);
+                if self.isolated[from] || self.isolated[to] || self.nodes[to].is_none() {
+                    self.recorder.record(Event::Drop { id: id(&e) });
+                } else {
+                    let node = self.nodes[to].as_mut().expect("checked");
+                    // A refusal is in the trace (the checker reports it); the host goes on.
+                    let _ = node.step(e);
+                    self.release(to);
+                }
+            }
+            Op::Drop(k) => {
+                let e = self.net.remove(k as usize % self.net.len());
+                self.recorder.record(Event::Drop { id: id(&e) });
+            }
+            Op::Duplicate(k) => {
+                let e = self.net[k as usize % self.net.len()].clone();
+                self.recorder.record(Event::Duplicate { id: id(&e) });
+                self.net.push(e);
+            }
+            Op::Fire(i) => {
+                let i = i as usize % n;
+                if let Some(node) = self.nodes[i].as_mut() {
+                    let before = self.recorder.len();
+                    for _ in 0..20 {
+                        node.tick();
+                        if self.recorder.len() > before {
+                            break;
+                        }
+                    }
+                    self.release(i);
+                }
+            }
+            Op::Propose(i, v) => {
+                let i = i as usize % n;
+                if let Some(node) = self.nodes[i].as_mut() {
+                    let _ = node.propose(vec![v]);
+                    self.release(i);
+                }
+            }
+            Op::Crash(i) => {
+                let i = i as usize % n;
+                if let Some(node) = self.nodes[i].take() {
+                    self.next_seq[i] = node.next_seq();
+                    self.recorder.record(Event::Crash { node: i as u64 });
+                }
+            }
+            Op::Restart(i) => {
+                let i = i as usize % n;
+                if self.nodes[i].is_none() {
+                    self.start(i);
+                }
+            }
+            Op::Partition(i) => {
+                let i = i as usize % n;
+                self.isolated[i] = true;
+                self.recorder.record(Event::Disconnect { node: i as u64 });
+            }
+            Op::Heal => {
+                for i in 0..n {
+                    if std::mem::take(&mut self.isolated[i]) {
+                        self.recorder.record(Event::Connect { node: i as u64 });
+                    }
+                }
+            }
+            Op::Snapshot(i) => {
+                let i = i as usize % n;
+                let applied = self.applied[i];
+                if let Some(node) = self.nodes[i].as_mut() {
+                    if applied > node.last_included_index() {
+                        node.snapshot(applied, applied.to_le_bytes().to_vec())
+                            .expect("the index was applied");
+                        self.release(i);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The trace so far.
+    pub fn trace(&self) -> Trace {
+        self.recorder.trace()
+    }
+}
+
+fn id(e: &Envelope) -> MsgId {
+    MsgId {
+        from: e.from,
+        seq: e.seq,
+    }
+}
+
+/// Runs `ops` on a fresh cluster of `n` servers and returns its trace.
+pub fn run_schedule(n: usize, ops: &[Op], bug: Option<HostBug>) -> Trace {
+    let mut c = Cluster::new(n, bug);
+    for op in ops {
+        c.run(*op);
+    }
+    c.trace()
+}
