@@ -407,11 +407,11 @@ impl RaftModel {
         let old = s.commit_index;
         s.commit_index = index;
         let term = s.current_term;
-        let log = s.log.clone();
-        if (old + 1..index).any(|k| term_at(&log, k) < term) && term_at(&log, index) == term {
+        let log = &state.servers[i as usize].log;
+        if (old + 1..index).any(|k| term_at(log, k) < term) && term_at(log, index) == term {
             state.flags |= flags::OLD_TERM_COMMITTED_THROUGH_NEW;
         }
-        record_commits(state, &log, old, index, term);
+        record_commits(state, i as usize, old, index, term);
     }
 
     /// A crash and restart: the server keeps current_term, voted_for, log and snapshot (what
@@ -526,8 +526,7 @@ impl RaftModel {
                 s.snapshot_index = last_included_index;
                 let old = s.commit_index;
                 s.commit_index = last_included_index;
-                let log = s.log.clone();
-                record_commits(state, &log, old, last_included_index, m.term);
+                record_commits(state, i, old, last_included_index, m.term);
                 state.flags |= flags::SNAPSHOT_INSTALLED;
             }
         }
@@ -653,8 +652,7 @@ impl RaftModel {
                 let new = leader_commit.min(last_new);
                 if new > old {
                     s.commit_index = new;
-                    let log = s.log.clone();
-                    record_commits(state, &log, old, new, m.term);
+                    record_commits(state, i, old, new, m.term);
                 }
                 AppendOutcome::Success {
                     match_index: last_new,
@@ -854,7 +852,8 @@ fn truncate_and_append(log: &mut Log, prev_log_index: Index, entries: &[Entry]) 
 
 /// Records the commit of `log[old+1..=new]` (1-based) in the history; a different entry at an
 /// index already committed is a State Machine Safety violation.
-fn record_commits(state: &mut State, log: &[Entry], old: Index, new: Index, term: Term) {
+fn record_commits(state: &mut State, server: usize, old: Index, new: Index, term: Term) {
+    let log = &state.servers[server].log;
     for k in old + 1..=new {
         let entry = log[k as usize - 1];
         let at = k as usize - 1;

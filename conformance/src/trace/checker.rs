@@ -16,7 +16,6 @@ use std::collections::HashMap;
 
 use model::bounds::Bounds;
 use model::properties::{self, SAFETY};
-use model::raft::step_violations;
 use model::state::{
     term_at, AppendOutcome, Body as MBody, Entry, Message, Role as MRole, ServerId, State, Value,
 };
@@ -218,8 +217,26 @@ pub struct Checker {
     /// The model value standing for each command digest, in order of first sight.
     values: HashMap<Digest, Value>,
     summary: Summary,
-    /// Check every property on the whole state after every step (slower; for cross-checking).
+    /// Check every property on the whole state after every step, and compare whole logs (slower; for
+    /// cross-checking).
     full_properties: bool,
+    /// What the last node step changed, for the property checks.
+    changed: Changed,
+}
+
+/// What a node step changed (see `Checker::check_properties`).
+#[derive(Default)]
+struct Changed {
+    server: ServerId,
+    /// The server's log may have changed.
+    log: bool,
+    /// Its commit index changed.
+    commit: bool,
+    /// It became leader.
+    new_leader: bool,
+    /// The number of elections and of committed indexes before the step.
+    elections_before: usize,
+    committed_before: usize,
 }
 
 impl Checker {
@@ -256,6 +273,7 @@ impl Checker {
                 ..Summary::default()
             },
             full_properties: false,
+            changed: Changed::default(),
         })
     }
 
@@ -296,14 +314,16 @@ impl Checker {
             Event::Timeout { node, state, sent } => {
                 self.alive(*node)?;
                 let i = *node as ServerId;
-                self.node_step(*node, state, sent, None, |c| c.act(Action::Timeout(i)))?;
+                self.node_step(*node, state, sent, None, false, |c| {
+                    c.act(Action::Timeout(i))
+                })?;
             }
             Event::Heartbeat { node, state, sent } => {
                 self.alive(*node)?;
                 if self.state.server(*node as ServerId).role != MRole::Leader {
                     return fail("a heartbeat from a server that is not leader");
                 }
-                self.node_step(*node, state, sent, None, |_| Ok(()))?;
+                self.node_step(*node, state, sent, None, false, |_| Ok(()))?;
             }
             Event::Propose {
                 node,
@@ -319,11 +339,11 @@ impl Checker {
                         if self.model.can_client_request(&self.state, i) {
                             return fail("a leader refused a client command");
                         }
-                        self.node_step(*node, state, sent, None, |_| Ok(()))?;
+                        self.node_step(*node, state, sent, None, false, |_| Ok(()))?;
                     }
                     Some((index, term)) => {
                         let value = self.value(*command);
-                        self.node_step(*node, state, sent, None, |c| {
+                        self.node_step(*node, state, sent, None, true, |c| {
                             c.act(Action::ClientRequest(i, value))?;
                             let s = c.state.server(i);
                             if (*index, *term) != (s.last_index() as u64, s.current_term as u64) {
@@ -369,7 +389,11 @@ impl Checker {
                     ));
                 }
                 let m = t.msg.clone();
-                self.node_step(*node, state, sent, Some(m.clone()), |c| {
+                let writes_log = matches!(
+                    m.body,
+                    MBody::AppendEntries { .. } | MBody::InstallSnapshot { .. }
+                );
+                self.node_step(*node, state, sent, Some(m.clone()), writes_log, |c| {
                     c.act(Action::Receive(m))
                 })?;
                 let t = self.msgs.get_mut(id).expect("looked up above");
@@ -387,7 +411,7 @@ impl Checker {
                 self.alive(*node)?;
                 let index = small(*index, "snapshot index")?;
                 let i = *node as ServerId;
-                self.node_step(*node, state, &[], None, |c| {
+                self.node_step(*node, state, &[], None, true, |c| {
                     c.act(Action::Compact(i, index))
                 })?;
             }
@@ -446,11 +470,11 @@ impl Checker {
                 | Event::Snapshot { .. }
                 | Event::Crash { .. }
         ) {
-            let node = ev.node().map(|n| n as ServerId);
-            if self.full_properties {
+            if self.full_properties || matches!(ev, Event::Start { .. } | Event::Crash { .. }) {
+                // Starts and crashes are rare: every property on the whole state.
                 self.check_all_properties()?;
             } else {
-                self.check_properties(node)?;
+                self.check_properties()?;
             }
         }
         self.summary.events += 1;
@@ -514,16 +538,28 @@ impl Checker {
     /// A node's step: `compose` applies the step's main action(s); then the leader's commit advance, the
     /// requests it sent and the revised `next_index`es complete the composition (see the trace format). The
     /// messages the model sent must be exactly `sent`, and the model's server must project onto `reported`.
+    ///
+    /// `writes_log` says whether the step's main action is one whose model effect can write the server's log
+    /// (a client request, an AppendEntries or InstallSnapshot received, a compaction); the others leave it as
+    /// it was, so the log needs no comparison and the log properties no new check (in the full mode they get
+    /// both anyway).
     fn node_step(
         &mut self,
         node: u64,
         reported: &NodeState,
         sent: &[Msg],
         received: Option<Message>,
+        writes_log: bool,
         compose: impl FnOnce(&mut Self) -> Result<(), Failure>,
     ) -> Result<(), Failure> {
         let i = node as ServerId;
-        let before = self.state.server(i).clone();
+        let writes_log = writes_log || self.full_properties;
+        let s = self.state.server(i);
+        let (term_before, role_before, commit_before) = (s.current_term, s.role, s.commit_index);
+        // Leader Append-Only compares a leader's log before and after a step that can write it.
+        let leader_log_before = (writes_log && role_before == MRole::Leader).then(|| s.log.clone());
+        let (elections_before, committed_before) =
+            (self.state.elections.len(), self.state.committed.len());
         // The model messages the implementation's messages stand for, with their counts before the step.
         // InstallSnapshot carries the leader's snapshot, which the trace has only as a digest: it is taken
         // from the model below and compared field by field.
@@ -647,8 +683,27 @@ impl Checker {
                 }
             }
         }
-        // Step invariants (terms never decrease, a leader only appends), as the model's `step` records them.
-        self.state.flags |= step_violations(&before, self.state.server(i));
+        // Step invariants (terms never decrease, a leader only appends), as the model's `step_violations`
+        // records them.
+        let s = self.state.server(i);
+        let mut violations = 0;
+        if s.current_term < term_before {
+            violations |= model::state::flags::TERM_DECREASED;
+        }
+        if let Some(before) = &leader_log_before {
+            if s.role == MRole::Leader && s.current_term == term_before && !s.log.starts_with(before) {
+                violations |= model::state::flags::LEADER_APPEND_ONLY_BROKEN;
+            }
+        }
+        self.changed = Changed {
+            server: i,
+            log: writes_log || reported.log.is_some(),
+            commit: s.commit_index != commit_before,
+            new_leader: role_before != MRole::Leader && s.role == MRole::Leader,
+            elections_before,
+            committed_before,
+        };
+        self.state.flags |= violations;
         // Remember the messages for their Send, Receive and Drop.
         let dep = Dependency {
             term: reported.term,
@@ -676,7 +731,7 @@ impl Checker {
             );
         }
         self.update_view(node, reported)?;
-        self.project(node, reported)
+        self.project(node, reported, writes_log || reported.log.is_some())
     }
 
     /// The term of the last entry of the log `reported` describes (after its delta is applied).
@@ -838,7 +893,8 @@ impl Checker {
     }
 
     /// The model's server must project exactly onto what the node reported.
-    fn project(&self, node: u64, reported: &NodeState) -> Result<(), Failure> {
+    /// `compare_log`: whether to compare the logs (they are unchanged since the last comparison otherwise).
+    fn project(&self, node: u64, reported: &NodeState, compare_log: bool) -> Result<(), Failure> {
         let s = self.state.server(node as ServerId);
         let view = &self.nodes[node as usize];
         let mut diff = Vec::new();
@@ -895,7 +951,7 @@ impl Checker {
             reported.last,
         );
         let tail = s.log.get(s.snapshot_index as usize..).unwrap_or(&[]);
-        if tail != view.log.as_slice() {
+        if compare_log && tail != view.log.as_slice() {
             let k = tail
                 .iter()
                 .zip(&view.log)
@@ -1021,7 +1077,7 @@ impl Checker {
         view.alive = true;
         view.started = true;
         view.last_applied = 0;
-        self.project(node, reported)
+        self.project(node, reported, true)
     }
 
     /// A `Persist`: `(term, vote, snap, last)` as written, the log entries written, the new snapshot's digest.
@@ -1206,21 +1262,42 @@ impl Checker {
     /// at each server alone (State Machine Safety) are checked for it; the others are checked whole. The
     /// verdict is the model's own (`model::properties::SAFETY`) on the new state: the pairs and servers left
     /// out are unchanged since they were last checked. `conformance_incremental_property_checks_agree` (in `tests/conformance_bites.rs`) compares the two.
-    fn check_properties(&self, node: Option<ServerId>) -> Result<(), Failure> {
-        let Some(i) = node else {
-            return self.check_all_properties();
-        };
+    fn check_properties(&self) -> Result<(), Failure> {
+        let c = &self.changed;
         let st = &self.state;
-        let s = st.server(i);
+        let s = st.server(c.server);
         for (name, holds) in SAFETY {
             let ok = match name {
-                properties::LOG_MATCHING => st
-                    .servers
-                    .iter()
-                    .all(|other| properties::logs_match(&s.log, &other.log)),
+                properties::LOG_MATCHING => {
+                    !c.log
+                        || st
+                            .servers
+                            .iter()
+                            .all(|other| properties::logs_match(&s.log, &other.log))
+                }
                 properties::STATE_MACHINE_SAFETY => {
                     !st.has(model::state::flags::COMMITTED_TWICE)
-                        && properties::applies_committed(st, s)
+                        && (!(c.log || c.commit) || properties::applies_committed(st, s))
+                }
+                // A new leader is checked against the whole history; otherwise only new commits against the
+                // leaders (a leader's log only grows, as Leader Append-Only checks).
+                properties::LEADER_COMPLETENESS => {
+                    if c.new_leader || st.elections.len() != c.elections_before {
+                        holds(&self.model, st)
+                    } else {
+                        st.servers
+                            .iter()
+                            .filter(|l| l.role == MRole::Leader)
+                            .all(|l| {
+                                st.committed
+                                    .iter()
+                                    .enumerate()
+                                    .skip(c.committed_before)
+                                    .all(|(k, (entry, term))| {
+                                        *term >= l.current_term || l.log.get(k) == Some(entry)
+                                    })
+                            })
+                    }
                 }
                 _ => holds(&self.model, st),
             };
