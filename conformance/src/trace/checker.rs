@@ -17,7 +17,8 @@ use std::collections::HashMap;
 use model::bounds::Bounds;
 use model::properties::{self, SAFETY};
 use model::state::{
-    term_at, AppendOutcome, Body as MBody, Entry, Message, Role as MRole, ServerId, State, Value,
+    term_at, AppendOutcome, Body as MBody, Entry, Index, Message, Role as MRole, ServerId, State,
+    Value,
 };
 use model::{Action, RaftModel};
 
@@ -228,8 +229,10 @@ pub struct Checker {
 #[derive(Default)]
 struct Changed {
     server: ServerId,
-    /// The server's log may have changed.
-    log: bool,
+    /// The first index (1-based) at which the server's log may have changed.
+    log_from: Option<Index>,
+    /// Its commit index before the step.
+    commit_before: Index,
     /// Its commit index changed.
     commit: bool,
     /// It became leader.
@@ -389,10 +392,12 @@ impl Checker {
                     ));
                 }
                 let m = t.msg.clone();
-                let writes_log = matches!(
-                    m.body,
-                    MBody::AppendEntries { .. } | MBody::InstallSnapshot { .. }
-                );
+                // A heartbeat (an AppendEntries without entries) appends nothing and truncates nothing.
+                let writes_log = match &m.body {
+                    MBody::AppendEntries { entries, .. } => !entries.is_empty(),
+                    MBody::InstallSnapshot { .. } => true,
+                    _ => false,
+                };
                 self.node_step(*node, state, sent, Some(m.clone()), writes_log, |c| {
                     c.act(Action::Receive(m))
                 })?;
@@ -695,9 +700,22 @@ impl Checker {
                 violations |= model::state::flags::LEADER_APPEND_ONLY_BROKEN;
             }
         }
+        // Where the server's log may differ from before: where the node says it wrote (the projection below
+        // confirms that the model's log equals it), or everywhere when the snapshot moved (an installed
+        // snapshot replaces the model's prefix) or in the full mode.
+        let snap_moved = reported.snap.0 != self.nodes[node as usize].snap.0;
+        let log_from = if self.full_properties || snap_moved {
+            Some(1)
+        } else {
+            reported
+                .log
+                .as_ref()
+                .map(|d| d.from.clamp(1, u32::MAX as u64) as u32)
+        };
         self.changed = Changed {
             server: i,
-            log: writes_log || reported.log.is_some(),
+            log_from,
+            commit_before,
             commit: s.commit_index != commit_before,
             new_leader: role_before != MRole::Leader && s.role == MRole::Leader,
             elections_before,
@@ -1268,16 +1286,26 @@ impl Checker {
         let s = st.server(c.server);
         for (name, holds) in SAFETY {
             let ok = match name {
-                properties::LOG_MATCHING => {
-                    !c.log
-                        || st
-                            .servers
-                            .iter()
-                            .all(|other| properties::logs_match(&s.log, &other.log))
-                }
+                properties::LOG_MATCHING => c.log_from.is_none_or(|k| {
+                    st.servers
+                        .iter()
+                        .all(|other| logs_match_from(&s.log, &other.log, k as usize))
+                }),
                 properties::STATE_MACHINE_SAFETY => {
-                    !st.has(model::state::flags::COMMITTED_TWICE)
-                        && (!(c.log || c.commit) || properties::applies_committed(st, s))
+                    !st.has(model::state::flags::COMMITTED_TWICE) && {
+                        // The server's committed prefix, from where its log or its commit index changed.
+                        let end = s.commit_index.min(s.last_index()) as usize;
+                        let from = c
+                            .log_from
+                            .map_or(c.commit_before, |k| k.saturating_sub(1).min(c.commit_before))
+                            as usize;
+                        !(c.log_from.is_some() || c.commit)
+                            || from >= end
+                            || s.log[from..end]
+                                .iter()
+                                .zip(st.committed.get(from..).unwrap_or(&[]))
+                                .all(|(e, (committed, _))| e == committed)
+                    }
                 }
                 // A new leader is checked against the whole history; otherwise only new commits against the
                 // leaders (a leader's log only grows, as Leader Append-Only checks).
@@ -1357,6 +1385,21 @@ impl Checker {
         actions.push(Action::Crash(i));
         actions.iter().map(model::display::action).collect()
     }
+}
+
+/// Log Matching between a log `a` that may have changed from index `k` (1-based) on and a log `b` that did
+/// not, given that they matched before (`model::properties::logs_match` checks the whole logs).
+///
+/// Below `k` nothing changed. At or above it, the highest index where the terms agree must have equal
+/// prefixes: below `k` they are equal exactly when the terms at `k - 1` agree (Log Matching held there
+/// before), and from `k` on they are compared.
+fn logs_match_from(a: &[Entry], b: &[Entry], k: usize) -> bool {
+    let common = a.len().min(b.len());
+    let start = k.max(1) - 1;
+    let Some(top) = (start..common).rev().find(|&x| a[x].term == b[x].term) else {
+        return true;
+    };
+    (start == 0 || a[start - 1].term == b[start - 1].term) && a[start..=top] == b[start..=top]
 }
 
 /// A number from the trace as the model's 32-bit type. Numbers from 2^31 on are refused, so that the model's
