@@ -124,3 +124,80 @@ fn number_spans(line: &str) -> Vec<(usize, usize)> {
     }
     spans
 }
+
+#[test]
+fn conformance_pictures_draw_every_message_and_cut_no_label() {
+    use conformance::trace::format::Event;
+    use conformance::trace::picture;
+    let trace = read("persist1-2c-seed1.jsonl");
+    let svg = picture::svg(&trace, 0..trace.records.len(), Some(3));
+    let receives = trace
+        .records
+        .iter()
+        .filter(|r| matches!(r.ev, Event::Receive { .. }))
+        .count();
+    let drops = trace
+        .records
+        .iter()
+        .filter(|r| matches!(r.ev, Event::Drop { .. }))
+        .count();
+    assert_eq!(svg.matches("marker-end=\"url(#arrow)\"").count(), receives);
+    assert_eq!(
+        svg.matches("stroke=\"#c00\" stroke-width=\"2\"").count(),
+        drops
+    );
+    assert_eq!(svg.matches("fill=\"#fdd\"").count(), 1, "the marked event");
+    // Every label ends left of the next server's line (or of the picture's edge), at 7 px a character.
+    let width: usize = attr(&svg, "<svg", "width").unwrap();
+    let lines: Vec<usize> = svg
+        .split("<line x1=\"")
+        .skip(1)
+        .filter(|s| s.contains("stroke=\"#bbb\""))
+        .map(|s| s[..s.find('"').unwrap()].parse().unwrap())
+        .collect();
+    for text in svg.split("<text ").skip(1) {
+        let x: usize = attr(text, "", "x").unwrap();
+        let content = &text[text.find('>').unwrap() + 1..text.find("</text>").unwrap()];
+        let chars = content
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+            .chars()
+            .count();
+        let limit = lines.iter().copied().find(|l| *l > x).unwrap_or(width);
+        assert!(
+            x + chars * 7 <= limit || content.contains("events"),
+            "cut off: {content}"
+        );
+    }
+    // ShiViz: two lines an event, and a server's own clock entry grows by one per event.
+    let log = picture::shiviz(&trace, 0..trace.records.len());
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len() % 2, 0);
+    let mut last = std::collections::HashMap::new();
+    for pair in lines.chunks(2) {
+        let (host, clock) = pair[1].split_once(' ').unwrap();
+        let own: u64 = clock
+            .split(&format!("\"{host}\":"))
+            .nth(1)
+            .unwrap()
+            .split([',', '}'])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(own, last.get(host).copied().unwrap_or(0) + 1, "{pair:?}");
+        last.insert(host.to_string(), own);
+    }
+}
+
+/// The number in attribute `name="..."` of the first element after `after`.
+fn attr(text: &str, after: &str, name: &str) -> Option<usize> {
+    let rest = &text[text.find(after)?..];
+    let key = format!(" {name}=\"");
+    let start = match rest.strip_prefix(&key[1..]) {
+        Some(_) => key.len() - 1,
+        None => rest.find(&key)? + key.len(),
+    };
+    rest[start..start + rest[start..].find('"')?].parse().ok()
+}

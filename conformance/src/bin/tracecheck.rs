@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use conformance::trace::{check, Trace};
+use conformance::trace::{check, picture, Trace};
 
 /// Validate a trace (JSON Lines, specs/trace-format.md) against the Raft model.
 #[derive(Parser, Debug)]
@@ -22,6 +22,35 @@ use conformance::trace::{check, Trace};
 struct Args {
     /// The trace file.
     trace: PathBuf,
+    /// Draw the events around the first bad event (or, for a good trace, around `--at`) as an SVG sequence
+    /// diagram.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// Write the same events as a ShiViz log.
+    #[arg(long, value_name = "FILE")]
+    shiviz: Option<PathBuf>,
+    /// The event to draw around, for a good trace (default: the start).
+    #[arg(long, default_value_t = 0)]
+    at: usize,
+    /// How many events to draw before and after it.
+    #[arg(long, default_value_t = 40)]
+    window: usize,
+}
+
+/// Writes the pictures the flags ask for, of the events around `at`.
+fn pictures(args: &Args, trace: &Trace, at: usize, mark: Option<usize>) -> Result<(), String> {
+    let range = at.saturating_sub(args.window)..at.saturating_add(args.window + 1);
+    if let Some(path) = &args.svg {
+        std::fs::write(path, picture::svg(trace, range.clone(), mark))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.shiviz {
+        std::fs::write(path, picture::shiviz(trace, range))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -61,6 +90,10 @@ fn main() -> ExitCode {
                 summary.events as f64 / check_secs.max(1e-9)
             );
             println!("ambiguous events: {}", summary.ambiguous);
+            if let Err(e) = pictures(&args, &trace, args.at, None) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
             println!(
                 "result: OK events={} nodes={} secs={:.3}",
                 summary.events,
@@ -71,6 +104,9 @@ fn main() -> ExitCode {
         }
         Err(mismatch) => {
             print!("{mismatch}");
+            if let Err(e) = pictures(&args, &trace, mismatch.event, Some(mismatch.event)) {
+                eprintln!("error: {e}");
+            }
             println!(
                 "result: MISMATCH event={} {}",
                 mismatch.event, mismatch.reason

@@ -696,7 +696,10 @@ impl Checker {
             violations |= model::state::flags::TERM_DECREASED;
         }
         if let Some(before) = &leader_log_before {
-            if s.role == MRole::Leader && s.current_term == term_before && !s.log.starts_with(before) {
+            if s.role == MRole::Leader
+                && s.current_term == term_before
+                && !s.log.starts_with(before)
+            {
                 violations |= model::state::flags::LEADER_APPEND_ONLY_BROKEN;
             }
         }
@@ -1295,10 +1298,9 @@ impl Checker {
                     !st.has(model::state::flags::COMMITTED_TWICE) && {
                         // The server's committed prefix, from where its log or its commit index changed.
                         let end = s.commit_index.min(s.last_index()) as usize;
-                        let from = c
-                            .log_from
-                            .map_or(c.commit_before, |k| k.saturating_sub(1).min(c.commit_before))
-                            as usize;
+                        let from = c.log_from.map_or(c.commit_before, |k| {
+                            k.saturating_sub(1).min(c.commit_before)
+                        }) as usize;
                         !(c.log_from.is_some() || c.commit)
                             || from >= end
                             || s.log[from..end]
