@@ -299,6 +299,7 @@ impl Node {
         result
     }
 
+    #[inline(always)]
     fn step_inner(&mut self, envelope: Envelope) -> Result<(), StepError> {
         let Envelope {
             from, to, message, ..

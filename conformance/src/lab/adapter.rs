@@ -180,7 +180,10 @@ impl Inner {
         let weak = Rc::downgrade(self);
         self.net.call(end, bytes, move |result| {
             let Some(inner) = weak.upgrade() else { return };
-            let reply = inner.replies.borrow_mut().remove(&id);
+            let reply = match inner.recorder {
+                Some(_) => inner.replies.borrow_mut().remove(&id),
+                None => None,
+            };
             match result {
                 Some(bytes) => inner.on_reply(i, generation, bytes),
                 // The call failed: the request was lost, or the reply was (the handler ran).
