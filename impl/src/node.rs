@@ -285,12 +285,13 @@ impl Node {
         };
         let outbox_before = self.outbox.len();
         self.step_log_changed_from = None;
-        let observed = envelope.clone();
+        let (from, seq) = (envelope.from, envelope.seq);
         let result = self.step_inner(envelope);
         observer.step(
             self,
             &Step::Receive {
-                envelope: &observed,
+                from,
+                seq,
                 result: result.as_ref().map(|_| ()),
                 sent: &self.outbox[outbox_before..],
                 log_changed_from: self.step_log_changed_from,
@@ -360,12 +361,30 @@ impl Node {
         };
         let outbox_before = self.outbox.len();
         self.step_log_changed_from = None;
-        let observed = command.clone();
+        if self.role != Role::Leader {
+            let result = self.propose_inner(Vec::new());
+            observer.step(
+                self,
+                &Step::Propose {
+                    command: &command,
+                    result,
+                    sent: &[],
+                    log_changed_from: None,
+                },
+            );
+            return result;
+        }
         let result = self.propose_inner(command);
+        let appended = &self
+            .log
+            .entries()
+            .last()
+            .expect("a leader appended it")
+            .command;
         observer.step(
             self,
             &Step::Propose {
-                command: &observed,
+                command: appended,
                 result,
                 sent: &self.outbox[outbox_before..],
                 log_changed_from: self.step_log_changed_from,

@@ -40,7 +40,7 @@ pub enum Step<'a> {
     },
     /// [`Node::propose`](crate::Node::propose).
     Propose {
-        /// The command.
+        /// The command (as appended to the log, when accepted).
         command: &'a [u8],
         /// What `propose` returned.
         result: Result<(Index, Term), NotLeader>,
@@ -51,8 +51,11 @@ pub enum Step<'a> {
     },
     /// [`Node::step`](crate::Node::step): a message was handled (or refused).
     Receive {
-        /// The message.
-        envelope: &'a Envelope,
+        /// The sender of the message (the content is what the sender's `Send` released, so it is not copied
+        /// here).
+        from: NodeId,
+        /// The sender's sequence number of the message.
+        seq: u64,
         /// What `step` returned.
         result: Result<(), &'a StepError>,
         /// The messages it produced: the reply to a request, and what a leader sends on.

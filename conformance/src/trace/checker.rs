@@ -12,7 +12,7 @@
 //! command's digest, and the composition of a step is read off what the step produced and the state it
 //! reported. So no event can match more than one model step.
 
-use std::collections::HashMap;
+use fnv::FnvHashMap as HashMap;
 
 use model::bounds::Bounds;
 use model::properties::{self, SAFETY};
@@ -177,6 +177,9 @@ struct NodeView {
     durable: Durable,
     /// The last index handed to the service in this instance.
     last_applied: u64,
+    /// The first log index the node reported changed since its last `Persist` (0: everything, after its
+    /// snapshot moved).
+    changed_since_persist: Option<u64>,
 }
 
 #[derive(Clone, Default, PartialEq, Eq, Debug)]
@@ -276,8 +279,8 @@ impl Checker {
             model,
             state,
             nodes: (0..nodes).map(|_| NodeView::default()).collect(),
-            msgs: HashMap::new(),
-            values: HashMap::new(),
+            msgs: HashMap::default(),
+            values: HashMap::default(),
             summary: Summary {
                 nodes,
                 ..Summary::default()
@@ -324,7 +327,7 @@ impl Checker {
             Event::Timeout { node, state, sent } => {
                 self.alive(*node)?;
                 let i = *node as ServerId;
-                self.node_step(*node, state, sent, None, false, |c| {
+                self.node_step(*node, state, sent, None, None, |c| {
                     c.act(Action::Timeout(i))
                 })?;
             }
@@ -333,7 +336,7 @@ impl Checker {
                 if self.state.server(*node as ServerId).role != MRole::Leader {
                     return fail("a heartbeat from a server that is not leader");
                 }
-                self.node_step(*node, state, sent, None, false, |_| Ok(()))?;
+                self.node_step(*node, state, sent, None, None, |_| Ok(()))?;
             }
             Event::Propose {
                 node,
@@ -349,11 +352,12 @@ impl Checker {
                         if self.model.can_client_request(&self.state, i) {
                             return fail("a leader refused a client command");
                         }
-                        self.node_step(*node, state, sent, None, false, |_| Ok(()))?;
+                        self.node_step(*node, state, sent, None, None, |_| Ok(()))?;
                     }
                     Some((index, term)) => {
                         let value = self.value(*command);
-                        self.node_step(*node, state, sent, None, true, |c| {
+                        let appends_at = self.state.server(i).last_index() + 1;
+                        self.node_step(*node, state, sent, None, Some(appends_at), |c| {
                             c.act(Action::ClientRequest(i, value))?;
                             let s = c.state.server(i);
                             if (*index, *term) != (s.last_index() as u64, s.current_term as u64) {
@@ -400,14 +404,18 @@ impl Checker {
                 }
                 let m = t.msg.clone();
                 // A heartbeat (an AppendEntries without entries) appends nothing and truncates nothing.
-                let writes_log = match &m.body {
-                    MBody::AppendEntries { entries, .. } => !entries.is_empty(),
-                    MBody::InstallSnapshot { .. } => true,
-                    _ => false,
+                let writes_from = match &m.body {
+                    MBody::AppendEntries {
+                        entries,
+                        prev_log_index,
+                        ..
+                    } => (!entries.is_empty()).then_some(prev_log_index + 1),
+                    MBody::InstallSnapshot { .. } => Some(1),
+                    _ => None,
                 };
                 // Back from the checker's parking into the model's network, to be received.
                 self.state.network.send(m.clone());
-                self.node_step(*node, state, sent, Some(m.clone()), writes_log, |c| {
+                self.node_step(*node, state, sent, Some(m.clone()), writes_from, |c| {
                     c.act(Action::Receive(m))
                 })?;
                 let t = self.msgs.get_mut(id).expect("looked up above");
@@ -425,7 +433,7 @@ impl Checker {
                 self.alive(*node)?;
                 let index = small(*index, "snapshot index")?;
                 let i = *node as ServerId;
-                self.node_step(*node, state, &[], None, true, |c| {
+                self.node_step(*node, state, &[], None, Some(1), |c| {
                     c.act(Action::Compact(i, index))
                 })?;
             }
@@ -558,21 +566,27 @@ impl Checker {
     /// requests it sent and the revised `next_index`es complete the composition (see the trace format). The
     /// messages the model sent must be exactly `sent`, and the model's server must project onto `reported`.
     ///
-    /// `writes_log` says whether the step's main action is one whose model effect can write the server's log
-    /// (a client request, an AppendEntries or InstallSnapshot received, a compaction); the others leave it as
-    /// it was, so the log needs no comparison and the log properties no new check (in the full mode they get
-    /// both anyway).
+    /// `writes_from` is the lowest index (1-based) that the step's main action can write in the server's log
+    /// by the model's effects: the new entry of a client request, the entries after an AppendEntries'
+    /// `prev_log_index`, the whole log for an InstallSnapshot or a compaction; `None` for actions that leave
+    /// the log as it was. Below it the log needs no comparison and the log properties no new check (the full
+    /// mode compares and checks everything).
     fn node_step(
         &mut self,
         node: u64,
         reported: &NodeState,
         sent: &[Msg],
         received: Option<Message>,
-        writes_log: bool,
+        writes_from: Option<Index>,
         compose: impl FnOnce(&mut Self) -> Result<(), Failure>,
     ) -> Result<(), Failure> {
         let i = node as ServerId;
-        let writes_log = writes_log || self.full_properties;
+        let writes_from = if self.full_properties {
+            Some(1)
+        } else {
+            writes_from
+        };
+        let writes_log = writes_from.is_some();
         let s = self.state.server(i);
         let (term_before, role_before, commit_before) = (s.current_term, s.role, s.commit_index);
         // Leader Append-Only compares a leader's log before and after a step that can write it.
@@ -771,7 +785,14 @@ impl Checker {
             );
         }
         self.update_view(node, reported)?;
-        self.project(node, reported, writes_log || reported.log.is_some())
+        // Compare the logs from the first index either side may have written.
+        let compare_from = match (writes_from, &reported.log) {
+            (Some(w), Some(d)) => Some(u64::from(w).min(d.from)),
+            (Some(w), None) => Some(u64::from(w)),
+            (None, Some(d)) => Some(d.from),
+            (None, None) => None,
+        };
+        self.project(node, reported, compare_from)
     }
 
     /// The term of the last entry of the log `reported` describes (after its delta is applied).
@@ -904,6 +925,14 @@ impl Checker {
             ));
         }
         view.snap = reported.snap;
+        let changed = if new_snap != old_snap {
+            Some(0)
+        } else {
+            reported.log.as_ref().map(|d| d.from)
+        };
+        if let Some(c) = changed {
+            view.changed_since_persist = Some(view.changed_since_persist.map_or(c, |x| x.min(c)));
+        }
         if let Some(delta) = &reported.log {
             if delta.from <= new_snap {
                 return fail(format!(
@@ -933,8 +962,14 @@ impl Checker {
     }
 
     /// The model's server must project exactly onto what the node reported.
-    /// `compare_log`: whether to compare the logs (they are unchanged since the last comparison otherwise).
-    fn project(&self, node: u64, reported: &NodeState, compare_log: bool) -> Result<(), Failure> {
+    /// `compare_from`: the first index from which to compare the logs (below it, and without it at all, they
+    /// are unchanged since the last comparison).
+    fn project(
+        &self,
+        node: u64,
+        reported: &NodeState,
+        compare_from: Option<u64>,
+    ) -> Result<(), Failure> {
         let s = self.state.server(node as ServerId);
         let view = &self.nodes[node as usize];
         let mut diff = Vec::new();
@@ -991,7 +1026,13 @@ impl Checker {
             reported.last,
         );
         let tail = s.log.get(s.snapshot_index as usize..).unwrap_or(&[]);
-        if compare_log && tail != view.log.as_slice() {
+        let differs = compare_from.is_some_and(|from| {
+            let k = (from.saturating_sub(s.snapshot_index as u64 + 1) as usize)
+                .min(tail.len())
+                .min(view.log.len());
+            tail.len() != view.log.len() || tail[k..] != view.log[k..]
+        });
+        if differs {
             let k = tail
                 .iter()
                 .zip(&view.log)
@@ -1117,7 +1158,8 @@ impl Checker {
         view.alive = true;
         view.started = true;
         view.last_applied = 0;
-        self.project(node, reported, true)
+        view.changed_since_persist = None;
+        self.project(node, reported, Some(0))
     }
 
     /// A `Persist`: `(term, vote, snap, last)` as written, the log entries written, the new snapshot's digest.
@@ -1180,19 +1222,35 @@ impl Checker {
                 d.last_index()
             ));
         }
-        // What is persisted is the node's state now.
+        // What is persisted is the node's state now. The logs are compared from the first index that either
+        // the node or this write changed since the previous write (they were equal below it then); in the
+        // full mode, whole.
         let s = self.state.server(node as ServerId);
-        let now = Durable {
-            term: s.current_term as u64,
-            vote: s.voted_for.map(u64::from),
-            snap: view.snap,
-            log: view.log.clone(),
-            snapshot: d.snapshot,
+        let written_from = log.map(|delta| delta.from);
+        let from = match (view.changed_since_persist.take(), written_from) {
+            _ if self.full_properties => 0,
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(u64::MAX),
         };
-        if *d != now {
+        let k = (from.saturating_sub(snap.0 + 1) as usize).min(view.log.len());
+        let same = (d.term, d.vote, d.snap)
+            == (s.current_term as u64, s.voted_for.map(u64::from), view.snap)
+            && d.log.len() == view.log.len()
+            && d.log[k.min(d.log.len())..] == view.log[k..];
+        if !same {
             return Err(Failure {
                 reason: format!("node {node} persisted a state other than its own"),
-                diff: vec![format!("persisted {d:?}, state {now:?}")],
+                diff: vec![format!(
+                    "persisted term {} vote {:?} snapshot {:?} and {} entries; the node has term {} vote {:?} snapshot {:?} and {} entries",
+                    d.term,
+                    d.vote,
+                    d.snap,
+                    d.log.len(),
+                    s.current_term,
+                    s.voted_for,
+                    view.snap,
+                    view.log.len()
+                )],
             });
         }
         Ok(())

@@ -117,16 +117,14 @@ impl Observer for Recorder {
                 sent: msgs(sent),
             },
             Step::Receive {
-                envelope,
+                from,
+                seq,
                 result,
                 sent,
                 log_changed_from,
             } => Event::Receive {
                 node: id,
-                id: MsgId {
-                    from: envelope.from,
-                    seq: envelope.seq,
-                },
+                id: MsgId { from, seq },
                 refused: result.err().map(|e| e.to_string()),
                 state: node_state(node, log_changed_from),
                 sent: msgs(sent),
