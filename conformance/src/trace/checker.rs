@@ -551,8 +551,12 @@ impl Checker {
 
     /// The model value of a command digest.
     fn value(&mut self, digest: Digest) -> Value {
+        if let Some(v) = self.values.get(&digest) {
+            return *v;
+        }
         let next = self.values.len() as Value + 1;
-        *self.values.entry(digest).or_insert(next)
+        self.values.insert(digest, next);
+        next
     }
 
     fn entry(&mut self, (term, digest): (u64, Digest)) -> Result<Entry, Failure> {
@@ -586,11 +590,17 @@ impl Checker {
         } else {
             writes_from
         };
-        let writes_log = writes_from.is_some();
         let s = self.state.server(i);
         let (term_before, role_before, commit_before) = (s.current_term, s.role, s.commit_index);
         // Leader Append-Only compares a leader's log before and after a step that can write it.
-        let leader_log_before = (writes_log && role_before == MRole::Leader).then(|| s.log.clone());
+        // Below `writes_from` the model's effect leaves the log as it is, so only the rest is kept (nothing,
+        // for a client request's append).
+        let leader_log_before = writes_from
+            .filter(|_| role_before == MRole::Leader)
+            .map(|w| {
+                let from = (w as usize).saturating_sub(1).min(s.log.len());
+                (from, s.log.len(), s.log[from..].to_vec())
+            });
         let (elections_before, committed_before) =
             (self.state.elections.len(), self.state.committed.len());
         // The model messages the implementation's messages stand for, with their counts before the step.
@@ -723,10 +733,10 @@ impl Checker {
         if s.current_term < term_before {
             violations |= model::state::flags::TERM_DECREASED;
         }
-        if let Some(before) = &leader_log_before {
+        if let Some((from, len, before)) = &leader_log_before {
             if s.role == MRole::Leader
                 && s.current_term == term_before
-                && !s.log.starts_with(before)
+                && (s.log.len() < *len || s.log[*from..*len] != before[..])
             {
                 violations |= model::state::flags::LEADER_APPEND_ONLY_BROKEN;
             }

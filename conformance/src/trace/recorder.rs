@@ -24,11 +24,11 @@ struct Inner {
 impl Recorder {
     /// A recorder for a cluster of `nodes` servers.
     pub fn new(nodes: u64, source: impl Into<String>) -> Arc<Recorder> {
+        let mut trace = Trace::new(nodes, source);
+        // A lab run records thousands of events: start big rather than copy the records as they double.
+        trace.records.reserve(1 << 13);
         Arc::new(Recorder {
-            inner: Mutex::new(Inner {
-                trace: Trace::new(nodes, source),
-                now: 0,
-            }),
+            inner: Mutex::new(Inner { trace, now: 0 }),
         })
     }
 
@@ -140,7 +140,10 @@ impl Observer for Recorder {
     }
 
     fn released(&self, node: u64, output: &Output<'_>) {
-        let mut events = Vec::with_capacity(1 + output.messages.len() + output.applies.len());
+        let mut inner = self.lock();
+        let t = inner.now;
+        let records = &mut inner.trace.records;
+        let mut push = |ev| records.push(Record { t, ev });
         if let Some(state) = output.persisted {
             let base = state.last_included_index;
             let log = output.log_changed_from.map(|from| {
@@ -156,7 +159,7 @@ impl Observer for Recorder {
                         .collect(),
                 }
             });
-            events.push(Event::Persist {
+            push(Event::Persist {
                 node,
                 term: state.current_term,
                 vote: state.voted_for,
@@ -167,7 +170,7 @@ impl Observer for Recorder {
             });
         }
         for e in output.messages {
-            events.push(Event::Send {
+            push(Event::Send {
                 id: MsgId {
                     from: e.from,
                     seq: e.seq,
@@ -175,7 +178,7 @@ impl Observer for Recorder {
             });
         }
         for a in output.applies {
-            events.push(match a {
+            push(match a {
                 Apply::Command {
                     index,
                     term,
@@ -194,12 +197,6 @@ impl Observer for Recorder {
                 },
             });
         }
-        let mut inner = self.lock();
-        let t = inner.now;
-        inner
-            .trace
-            .records
-            .extend(events.into_iter().map(|ev| Record { t, ev }));
     }
 }
 
