@@ -1,6 +1,7 @@
 //! Recording a trace: a [`raft::Observer`] that turns each step of each node into an [`Event`], and a door for
 //! the host (the simulator, the lab harness, a test driver) to add what it does to messages and nodes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use raft::{Apply, Envelope, Message, Node, Observer, Output, Step};
@@ -13,12 +14,9 @@ use super::format::{
 /// [`Recorder::attach`]; the host adds its own events with [`Recorder::record`] and sets the time with
 /// [`Recorder::set_time`].
 pub struct Recorder {
-    inner: Mutex<Inner>,
-}
-
-struct Inner {
-    trace: Trace,
-    now: u64,
+    trace: Mutex<Trace>,
+    /// The time stamped on new events (set on every tick of every node: an atomic, not under the lock).
+    now: AtomicU64,
 }
 
 impl Recorder {
@@ -28,13 +26,18 @@ impl Recorder {
         // A lab run records thousands of events: start big rather than copy the records as they double.
         trace.records.reserve(1 << 13);
         Arc::new(Recorder {
-            inner: Mutex::new(Inner { trace, now: 0 }),
+            trace: Mutex::new(trace),
+            now: AtomicU64::new(0),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Trace> {
         // A panic while recording (a failing test) leaves a usable trace behind.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.trace.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> u64 {
+        self.now.load(Ordering::Relaxed)
     }
 
     /// Attaches the recorder to a new node (reporting its start).
@@ -44,19 +47,18 @@ impl Recorder {
 
     /// Records a host's event.
     pub fn record(&self, ev: Event) {
-        let mut inner = self.lock();
-        let t = inner.now;
-        inner.trace.records.push(Record { t, ev });
+        let t = self.now();
+        self.lock().records.push(Record { t, ev });
     }
 
     /// Sets the time stamped on the events that follow (microseconds).
     pub fn set_time(&self, t: u64) {
-        self.lock().now = t;
+        self.now.store(t, Ordering::Relaxed);
     }
 
     /// The number of events so far.
     pub fn len(&self) -> usize {
-        self.lock().trace.records.len()
+        self.lock().records.len()
     }
 
     /// Whether no event was recorded.
@@ -66,15 +68,15 @@ impl Recorder {
 
     /// The trace so far.
     pub fn trace(&self) -> Trace {
-        self.lock().trace.clone()
+        self.lock().clone()
     }
 
     /// Takes the trace, leaving an empty one.
     pub fn take(&self) -> Trace {
-        let mut inner = self.lock();
-        let header = inner.trace.header.clone();
+        let mut trace = self.lock();
+        let header = trace.header.clone();
         std::mem::replace(
-            &mut inner.trace,
+            &mut *trace,
             Trace {
                 header,
                 records: Vec::new(),
@@ -140,9 +142,9 @@ impl Observer for Recorder {
     }
 
     fn released(&self, node: u64, output: &Output<'_>) {
-        let mut inner = self.lock();
-        let t = inner.now;
-        let records = &mut inner.trace.records;
+        let t = self.now();
+        let mut trace = self.lock();
+        let records = &mut trace.records;
         let mut push = |ev| records.push(Record { t, ev });
         if let Some(state) = output.persisted {
             let base = state.last_included_index;
