@@ -13,6 +13,7 @@
 //! reported. So no event can match more than one model step.
 
 use fnv::FnvHashMap as HashMap;
+use smallvec::SmallVec;
 
 use model::bounds::Bounds;
 use model::properties::{self, SAFETY};
@@ -617,11 +618,11 @@ impl Checker {
         // The model messages the implementation's messages stand for, with their counts before the step.
         // InstallSnapshot carries the leader's snapshot, which the trace has only as a digest: it is taken
         // from the model below and compared field by field.
-        let mut expected: Vec<Option<Message>> = Vec::with_capacity(sent.len());
+        let mut expected: SmallVec<[Option<Message>; 4]> = SmallVec::with_capacity(sent.len());
         for m in sent {
             expected.push(self.model_message(node, m)?);
         }
-        let mut counts_before: Vec<u8> = expected
+        let mut counts_before: SmallVec<[u8; 4]> = expected
             .iter()
             .map(|m| m.as_ref().map_or(0, |m| self.state.network.count(m)))
             .collect();
@@ -925,7 +926,7 @@ impl Checker {
 
     /// Brings the checker's copy of the node's log up to date with what it reported.
     fn update_view(&mut self, node: u64, reported: &NodeState) -> Result<(), Failure> {
-        let mut entries = Vec::new();
+        let mut entries: SmallVec<[Entry; 8]> = SmallVec::new();
         if let Some(delta) = &reported.log {
             for e in &delta.entries {
                 entries.push(self.entry(*e)?);
@@ -1192,7 +1193,7 @@ impl Checker {
         snapshot: Option<Digest>,
     ) -> Result<(), Failure> {
         self.alive(node)?;
-        let mut written = Vec::new();
+        let mut written: SmallVec<[Entry; 8]> = SmallVec::new();
         if let Some(delta) = log {
             for e in &delta.entries {
                 written.push(self.entry(*e)?);
