@@ -12,20 +12,25 @@
 //! command's digest, and the composition of a step is read off what the step produced and the state it
 //! reported. So no event can match more than one model step.
 
+mod properties;
+mod report;
+
+pub use report::{Failure, Mismatch};
+
+use properties::Changed;
+use report::{fail, header_mismatch};
+
 use fnv::FnvHashMap as HashMap;
 use smallvec::SmallVec;
 
 use model::bounds::Bounds;
-use model::properties::{self, SAFETY};
 use model::state::{
     term_at, AppendOutcome, Body as MBody, Entry, Index, Message, Role as MRole, ServerId, State,
     Value,
 };
 use model::{Action, RaftModel};
 
-use super::format::{
-    line_of, Applied, Body, Digest, Event, LogDelta, Msg, MsgId, NodeState, Record, Role, Trace,
-};
+use super::format::{Applied, Body, Digest, Event, LogDelta, Msg, MsgId, NodeState, Role, Trace};
 
 /// What a successful check saw.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,48 +46,6 @@ pub struct Summary {
     pub ambiguous: usize,
     /// Applies checked.
     pub applies: usize,
-}
-
-/// The first event the model does not allow.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mismatch {
-    /// The event's position in the trace (0-based, header excluded).
-    pub event: usize,
-    /// The event's line in the trace file.
-    pub line: usize,
-    /// The event, as written.
-    pub event_text: String,
-    /// What went wrong, in one line.
-    pub reason: String,
-    /// Field-by-field differences between the model and the implementation (`field: model X, implementation
-    /// Y`), where the reason is a state or message that differs.
-    pub diff: Vec<String>,
-    /// The model actions for the event's node that were enabled before the event.
-    pub enabled: Vec<String>,
-}
-
-impl std::fmt::Display for Mismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "mismatch at event {} (line {}): {}",
-            self.event, self.line, self.reason
-        )?;
-        writeln!(f, "  event: {}", self.event_text)?;
-        if !self.diff.is_empty() {
-            writeln!(f, "  differences (model vs implementation):")?;
-            for d in &self.diff {
-                writeln!(f, "    {d}")?;
-            }
-        }
-        if !self.enabled.is_empty() {
-            writeln!(f, "  the model allowed here:")?;
-            for a in &self.enabled {
-                writeln!(f, "    {a}")?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Checks a whole trace. On a mismatch, the report lists the actions enabled before the bad event (found by
@@ -114,31 +77,6 @@ fn check_with(trace: &Trace, full: bool) -> Result<Summary, Box<Mismatch>> {
         }
     }
     Ok(checker.summary())
-}
-
-fn header_mismatch(reason: String) -> Mismatch {
-    Mismatch {
-        event: 0,
-        line: 1,
-        event_text: "header".to_string(),
-        reason,
-        diff: Vec::new(),
-        enabled: Vec::new(),
-    }
-}
-
-/// Why one event failed: a one-line reason and, if a state or message differs, the differences.
-#[derive(Debug)]
-pub struct Failure {
-    reason: String,
-    diff: Vec<String>,
-}
-
-fn fail<T>(reason: impl Into<String>) -> Result<T, Failure> {
-    Err(Failure {
-        reason: reason.into(),
-        diff: Vec::new(),
-    })
 }
 
 /// A message the trace has seen produced.
@@ -234,23 +172,6 @@ pub struct Checker {
     full_properties: bool,
     /// What the last node step changed, for the property checks.
     changed: Changed,
-}
-
-/// What a node step changed (see `Checker::check_properties`).
-#[derive(Default)]
-struct Changed {
-    server: ServerId,
-    /// The first index (1-based) at which the server's log may have changed.
-    log_from: Option<Index>,
-    /// Its commit index before the step.
-    commit_before: Index,
-    /// Its commit index changed.
-    commit: bool,
-    /// It became leader.
-    new_leader: bool,
-    /// The number of elections and of committed indexes before the step.
-    elections_before: usize,
-    committed_before: usize,
 }
 
 impl Checker {
@@ -1375,142 +1296,6 @@ impl Checker {
         self.summary.applies += 1;
         Ok(())
     }
-
-    /// Checks every safety property of the model after a step of `node` (or, with `None`, of any server).
-    ///
-    /// Only `node`'s server changed, so the properties that compare servers pairwise (Log Matching) or look
-    /// at each server alone (State Machine Safety) are checked for it; the others are checked whole. The
-    /// verdict is the model's own (`model::properties::SAFETY`) on the new state: the pairs and servers left
-    /// out are unchanged since they were last checked. `conformance_incremental_property_checks_agree` (in `tests/conformance_bites.rs`) compares the two.
-    fn check_properties(&self) -> Result<(), Failure> {
-        let c = &self.changed;
-        let st = &self.state;
-        let s = st.server(c.server);
-        for (name, holds) in SAFETY {
-            let ok = match name {
-                properties::LOG_MATCHING => c.log_from.is_none_or(|k| {
-                    st.servers
-                        .iter()
-                        .all(|other| logs_match_from(&s.log, &other.log, k as usize))
-                }),
-                properties::STATE_MACHINE_SAFETY => {
-                    !st.has(model::state::flags::COMMITTED_TWICE) && {
-                        // The server's committed prefix, from where its log or its commit index changed.
-                        let end = s.commit_index.min(s.last_index()) as usize;
-                        let from = c.log_from.map_or(c.commit_before, |k| {
-                            k.saturating_sub(1).min(c.commit_before)
-                        }) as usize;
-                        !(c.log_from.is_some() || c.commit)
-                            || from >= end
-                            || s.log[from..end]
-                                .iter()
-                                .zip(st.committed.get(from..).unwrap_or(&[]))
-                                .all(|(e, (committed, _))| e == committed)
-                    }
-                }
-                // A new leader is checked against the whole history; otherwise only new commits against the
-                // leaders (a leader's log only grows, as Leader Append-Only checks).
-                properties::LEADER_COMPLETENESS => {
-                    if c.new_leader || st.elections.len() != c.elections_before {
-                        holds(&self.model, st)
-                    } else {
-                        st.servers
-                            .iter()
-                            .filter(|l| l.role == MRole::Leader)
-                            .all(|l| {
-                                st.committed
-                                    .iter()
-                                    .enumerate()
-                                    .skip(c.committed_before)
-                                    .all(|(k, (entry, term))| {
-                                        *term >= l.current_term || l.log.get(k) == Some(entry)
-                                    })
-                            })
-                    }
-                }
-                // The history of elections only grows; unchanged, it was checked already.
-                properties::ELECTION_SAFETY => {
-                    st.elections.len() == c.elections_before || holds(&self.model, st)
-                }
-                _ => holds(&self.model, st),
-            };
-            if !ok {
-                return fail(format!("the model's property {name:?} is violated"));
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks every safety property of the model on the whole state.
-    pub fn check_all_properties(&self) -> Result<(), Failure> {
-        for (name, holds) in SAFETY {
-            if !holds(&self.model, &self.state) {
-                return fail(format!("the model's property {name:?} is violated"));
-            }
-        }
-        Ok(())
-    }
-
-    /// The report for a failure at event `k`, from this checker holding the state before it.
-    fn report(&self, k: usize, r: &Record, failure: Failure) -> Mismatch {
-        let node = r.ev.node();
-        Mismatch {
-            event: k,
-            line: line_of(k),
-            event_text: serde_json::to_string(r).unwrap_or_default(),
-            reason: failure.reason,
-            diff: failure.diff,
-            enabled: node
-                .filter(|n| (*n as usize) < self.nodes.len())
-                .map(|n| self.enabled_actions(n as ServerId))
-                .unwrap_or_default(),
-        }
-    }
-
-    /// The actions of server `i` that the model allows now (with the messages in flight to it).
-    fn enabled_actions(&self, i: ServerId) -> Vec<String> {
-        let st = &self.state;
-        let m = &self.model;
-        let s = st.server(i);
-        let mut actions = Vec::new();
-        if m.can_timeout(st, i) {
-            actions.push(Action::Timeout(i));
-        }
-        if m.can_client_request(st, i) {
-            actions.push(Action::ClientRequest(i, 0));
-        }
-        for index in s.commit_index + 1..=s.last_index() {
-            if m.can_advance_commit_index(st, i, index) {
-                actions.push(Action::AdvanceCommitIndex(i, index));
-            }
-        }
-        let mut in_flight: Vec<(&MsgId, &Tracked)> = self
-            .msgs
-            .iter()
-            .filter(|(_, t)| t.sent && t.copies > 0 && t.msg.to == i)
-            .collect();
-        in_flight.sort_by_key(|(id, _)| **id);
-        for (_, t) in in_flight {
-            actions.push(Action::Receive(t.msg.clone()));
-        }
-        actions.push(Action::Crash(i));
-        actions.iter().map(model::display::action).collect()
-    }
-}
-
-/// Log Matching between a log `a` that may have changed from index `k` (1-based) on and a log `b` that did
-/// not, given that they matched before (`model::properties::logs_match` checks the whole logs).
-///
-/// Below `k` nothing changed. At or above it, the highest index where the terms agree must have equal
-/// prefixes: below `k` they are equal exactly when the terms at `k - 1` agree (Log Matching held there
-/// before), and from `k` on they are compared.
-fn logs_match_from(a: &[Entry], b: &[Entry], k: usize) -> bool {
-    let common = a.len().min(b.len());
-    let start = k.max(1) - 1;
-    let Some(top) = (start..common).rev().find(|&x| a[x].term == b[x].term) else {
-        return true;
-    };
-    (start == 0 || a[start - 1].term == b[start - 1].term) && a[start..=top] == b[start..=top]
 }
 
 /// A number from the trace as the model's 32-bit type. Numbers from 2^31 on are refused, so that the model's
