@@ -362,7 +362,9 @@ impl Node {
         let outbox_before = self.outbox.len();
         self.step_log_changed_from = None;
         if self.role != Role::Leader {
-            let result = self.propose_inner(Vec::new());
+            let result = Err(NotLeader {
+                leader: self.leader_id,
+            });
             observer.step(
                 self,
                 &Step::Propose {
@@ -1100,7 +1102,7 @@ impl Node {
 
     fn send(&mut self, to: NodeId, message: Message) {
         let seq = self.next_seq;
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.wrapping_add(1);
         self.outbox.push(Envelope {
             from: self.id,
             to,
