@@ -280,9 +280,19 @@ impl Node {
     /// reply to its sender in the next [`Ready`]. Replies may be stale, duplicated or reordered; they are judged on their
     /// content alone. Never panics, whatever the message says.
     pub fn step(&mut self, envelope: Envelope) -> Result<(), StepError> {
-        let Some(ObserverHandle(observer)) = self.observer.clone() else {
-            return self.step_inner(envelope);
-        };
+        match self.observer.clone() {
+            None => self.step_inner(envelope),
+            Some(ObserverHandle(observer)) => self.step_observed(envelope, observer),
+        }
+    }
+
+    /// [`Node::step`] with an observer: kept out of line, so that the unobserved path stays as it was.
+    #[inline(never)]
+    fn step_observed(
+        &mut self,
+        envelope: Envelope,
+        observer: std::sync::Arc<dyn Observer>,
+    ) -> Result<(), StepError> {
         let outbox_before = self.outbox.len();
         self.step_log_changed_from = None;
         let (from, seq) = (envelope.from, envelope.seq);
@@ -356,9 +366,19 @@ impl Node {
     /// Appends `command` to the leader's log and starts replicating it. Returns the index the command will have
     /// if it commits, and the current term. Fails on a server that is not the leader.
     pub fn propose(&mut self, command: Vec<u8>) -> Result<(Index, Term), NotLeader> {
-        let Some(ObserverHandle(observer)) = self.observer.clone() else {
-            return self.propose_inner(command);
-        };
+        match self.observer.clone() {
+            None => self.propose_inner(command),
+            Some(ObserverHandle(observer)) => self.propose_observed(command, observer),
+        }
+    }
+
+    /// [`Node::propose`] with an observer, out of line.
+    #[inline(never)]
+    fn propose_observed(
+        &mut self,
+        command: Vec<u8>,
+        observer: std::sync::Arc<dyn Observer>,
+    ) -> Result<(Index, Term), NotLeader> {
         let outbox_before = self.outbox.len();
         self.step_log_changed_from = None;
         if self.role != Role::Leader {
