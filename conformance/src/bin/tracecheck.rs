@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use conformance::trace::{check, picture, Trace};
+use conformance::trace::{check, picture, Trace, ACTION_KINDS};
 
 /// Validate a trace (JSON Lines, specs/trace-format.md) against the Raft model.
 #[derive(Parser, Debug)]
@@ -89,6 +89,10 @@ fn main() -> ExitCode {
                 summary.applies,
                 summary.events as f64 / check_secs.max(1e-9)
             );
+            println!("model actions applied, by kind:");
+            for (kind, count) in ACTION_KINDS.iter().zip(summary.action_counts) {
+                println!("  {kind:<28} {count}");
+            }
             println!("ambiguous events: {}", summary.ambiguous);
             if let Err(e) = pictures(&args, &trace, args.at, None) {
                 eprintln!("error: {e}");

@@ -12,6 +12,6 @@ pub mod perturb;
 pub mod picture;
 pub mod recorder;
 
-pub use checker::{check, check_full, Checker, Mismatch, Summary};
+pub use checker::{check, check_full, Checker, Mismatch, Summary, ACTION_KINDS};
 pub use format::{Event, ReadError, Record, Trace};
 pub use recorder::Recorder;

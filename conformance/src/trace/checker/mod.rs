@@ -46,6 +46,53 @@ pub struct Summary {
     pub ambiguous: usize,
     /// Applies checked.
     pub applies: usize,
+    /// How often each kind of model action was applied, by the names in [`ACTION_KINDS`]: which parts of
+    /// the specification the trace exercised.
+    pub action_counts: [usize; ACTION_KINDS.len()],
+}
+
+/// The kinds of model action, as [`Summary::action_counts`] counts them (a receive by message kind).
+pub const ACTION_KINDS: [&str; 16] = [
+    "Timeout",
+    "ClientRequest",
+    "AppendEntries",
+    "AdvanceCommitIndex",
+    "Compact",
+    "InstallSnapshot",
+    "SetNextIndex",
+    "Receive RequestVote",
+    "Receive RequestVoteReply",
+    "Receive AppendEntries",
+    "Receive AppendEntriesReply",
+    "Receive InstallSnapshot",
+    "Receive InstallSnapshotReply",
+    "Crash",
+    "Drop",
+    "Duplicate",
+];
+
+/// The position of `action`'s kind in [`ACTION_KINDS`].
+fn action_kind(action: &Action) -> usize {
+    match action {
+        Action::Timeout(_) => 0,
+        Action::ClientRequest(..) => 1,
+        Action::AppendEntries { .. } => 2,
+        Action::AdvanceCommitIndex(..) => 3,
+        Action::Compact(..) => 4,
+        Action::InstallSnapshot { .. } => 5,
+        Action::SetNextIndex { .. } => 6,
+        Action::Receive(m) => match m.body {
+            MBody::RequestVote { .. } => 7,
+            MBody::RequestVoteReply { .. } => 8,
+            MBody::AppendEntries { .. } => 9,
+            MBody::AppendEntriesReply(_) => 10,
+            MBody::InstallSnapshot { .. } => 11,
+            MBody::InstallSnapshotReply { .. } => 12,
+        },
+        Action::Crash(_) => 13,
+        Action::Drop(_) => 14,
+        Action::Duplicate(_) => 15,
+    }
 }
 
 /// Checks a whole trace. On a mismatch, the report lists the actions enabled before the bad event (found by
@@ -479,6 +526,7 @@ impl Checker {
         }
         self.model.apply(&mut self.state, &action);
         self.summary.actions += 1;
+        self.summary.action_counts[action_kind(&action)] += 1;
         Ok(())
     }
 
