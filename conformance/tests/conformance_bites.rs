@@ -82,3 +82,34 @@ fn conformance_incremental_property_checks_agree() {
         }
     }
 }
+
+#[test]
+fn conformance_checking_as_it_runs_agrees_with_checking_the_trace() {
+    use conformance::lab::run_checked;
+    use conformance::trace::Recorder;
+    // On good lab runs: the same summary.
+    for name in ["basic_agree_2b", "snapshot_install_crash_2d"] {
+        let test = find(name).unwrap();
+        let (_, trace) = run_traced(test, 2, true);
+        let (outcome, online) = run_checked(test, 2, true);
+        assert!(outcome.failure.is_none());
+        assert_eq!(online.unwrap(), check(&trace).unwrap(), "{name}");
+    }
+    // On broken traces, event by event through a checking recorder: the same first bad event.
+    let trace = good_traces().remove(1);
+    for (seed, kind) in Kind::ALL.iter().enumerate() {
+        let bad = perturb(&trace, *kind, seed as u64).unwrap();
+        let recorder = Recorder::checking(bad.header.nodes, "perturbed").unwrap();
+        for r in &bad.records {
+            recorder.set_time(r.t);
+            recorder.record(r.ev.clone());
+        }
+        let expected = check(&bad).map_err(|m| m.event);
+        let got = recorder.verdict().unwrap();
+        assert_eq!(
+            got.map(|s| s.events),
+            expected.map(|s| s.events),
+            "{kind:?}"
+        );
+    }
+}

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use conformance::lab::{run, run_traced, LabTest, Outcome, TESTS};
+use conformance::lab::{run, run_checked, run_traced, LabTest, Outcome, TESTS};
 use conformance::trace::{check, Trace};
 
 /// Stress-run Lab 2 tests on the deterministic simulator.
@@ -89,6 +89,19 @@ fn run_one(test: &LabTest, seed: u64, quiet: bool, args: &Args) -> Result<RunRes
             outcome,
             invalid: None,
             events: 0,
+        });
+    }
+    if args.check && args.trace_dir.is_none() {
+        // Checked as it runs; a mismatch is replayed with its trace for the report.
+        let (outcome, verdict) = run_checked(test, seed, quiet);
+        let (invalid, events) = match verdict {
+            Ok(summary) => (None, summary.events),
+            Err(m) => (Some(m.to_string()), m.event),
+        };
+        return Ok(RunResult {
+            outcome,
+            invalid,
+            events,
         });
     }
     let (outcome, trace) = run_traced(test, seed, quiet);

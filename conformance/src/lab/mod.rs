@@ -19,7 +19,8 @@ pub use cmd::Cmd;
 pub use config::{fatal, Config};
 pub use persister::Persister;
 pub use runner::{
-    run, run_from_env, run_traced, seeds_from_env, seeds_from_env_or, LabError, LabTest, Outcome,
+    run, run_checked, run_from_env, run_traced, seeds_from_env, seeds_from_env_or, LabError,
+    LabTest, Outcome,
 };
 
 macro_rules! lab_tests {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::config::TEST_TIME_LIMIT;
 use crate::sim::{Sim, SimError};
-use crate::trace::{Recorder, Trace};
+use crate::trace::{check, Mismatch, Recorder, Summary, Trace};
 
 /// The panic payload of a test failure (Go's `t.Fatalf`).
 #[derive(Debug)]
@@ -72,6 +72,8 @@ thread_local! {
 
 struct Recording {
     source: String,
+    /// Check each event as it happens instead of keeping the trace.
+    check: bool,
     recorder: Option<Arc<Recorder>>,
 }
 
@@ -80,7 +82,12 @@ pub(crate) fn new_recorder(nodes: usize) -> Option<Arc<Recorder>> {
     RECORDING.with(|r| {
         let mut r = r.borrow_mut();
         let rec = r.as_mut()?;
-        let recorder = Recorder::new(nodes as u64, rec.source.clone());
+        let recorder = if rec.check {
+            Recorder::checking(nodes as u64, rec.source.clone())
+                .unwrap_or_else(|e| panic!("cannot check this cluster: {e}"))
+        } else {
+            Recorder::new(nodes as u64, rec.source.clone())
+        };
         rec.recorder = Some(recorder.clone());
         Some(recorder)
     })
@@ -128,18 +135,54 @@ pub fn run(test: &LabTest, seed: u64, quiet: bool) -> Outcome {
 /// Runs `test` once with `seed` and records its trace (empty if the test made no cluster).
 pub fn run_traced(test: &LabTest, seed: u64, quiet: bool) -> (Outcome, Trace) {
     let source = format!("lab {} seed {seed}", test.go_name);
+    let (outcome, recorder) = run_recording(test, seed, quiet, false);
+    let trace = recorder.map_or_else(|| Trace::new(0, source), |r| r.take());
+    (outcome, trace)
+}
+
+/// Runs `test` once with `seed`, checking each event of its trace against the model as it happens (nothing is
+/// kept, so this is cheaper than [`run_traced`] and [`check`]). On a mismatch the run is replayed with its
+/// trace kept, for the full report; the replay is the same run, bit for bit.
+pub fn run_checked(
+    test: &LabTest,
+    seed: u64,
+    quiet: bool,
+) -> (Outcome, Result<Summary, Box<Mismatch>>) {
+    let (outcome, recorder) = run_recording(test, seed, quiet, true);
+    match recorder.and_then(|r| r.verdict()) {
+        None => (outcome, Ok(Summary::default())),
+        Some(Ok(summary)) => (outcome, Ok(summary)),
+        Some(Err(at)) => {
+            let (_, trace) = run_traced(test, seed, quiet);
+            let verdict = match check(&trace) {
+                Err(m) if m.event == at => Err(m),
+                other => panic!(
+                    "{} seed {seed}: the online check failed at event {at}, the replay gives {other:?}: the run is not deterministic",
+                    test.go_name
+                ),
+            };
+            (outcome, verdict)
+        }
+    }
+}
+
+fn run_recording(
+    test: &LabTest,
+    seed: u64,
+    quiet: bool,
+    check: bool,
+) -> (Outcome, Option<Arc<Recorder>>) {
+    let source = format!("lab {} seed {seed}", test.go_name);
     RECORDING.with(|r| {
         *r.borrow_mut() = Some(Recording {
-            source: source.clone(),
+            source,
+            check,
             recorder: None,
         })
     });
     let outcome = run(test, seed, quiet);
     let recording = RECORDING.with(|r| r.borrow_mut().take());
-    let trace = recording
-        .and_then(|r| r.recorder)
-        .map_or_else(|| Trace::new(0, source), |r| r.take());
-    (outcome, trace)
+    (outcome, recording.and_then(|r| r.recorder))
 }
 
 /// The seeds a `cargo test` run uses: `LAB_SEED=n` (default 1) is the first, `LAB_SEEDS=k`

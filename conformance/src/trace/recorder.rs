@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use raft::{Apply, Envelope, Message, Node, Observer, Output, Step};
 
+use super::checker::{Checker, Summary};
 use super::format::{
     Applied, Body, Digest, Event, LogDelta, Msg, MsgId, NodeState, Record, Role, Trace,
 };
@@ -14,26 +15,89 @@ use super::format::{
 /// [`Recorder::attach`]; the host adds its own events with [`Recorder::record`] and sets the time with
 /// [`Recorder::set_time`].
 pub struct Recorder {
-    trace: Mutex<Trace>,
+    sink: Mutex<Sink>,
     /// The time stamped on new events (set on every tick of every node: an atomic, not under the lock).
     now: AtomicU64,
 }
 
+/// Where the events go.
+enum Sink {
+    /// Into a trace, kept whole.
+    Store(Trace),
+    /// Into a checker, one by one, as they happen; none is kept. Checking stops at the first mismatch.
+    Check {
+        header: Trace,
+        checker: Box<Checker>,
+        events: usize,
+        failed_at: Option<usize>,
+    },
+}
+
+impl Sink {
+    fn push(&mut self, t: u64, ev: Event) {
+        match self {
+            Sink::Store(trace) => trace.records.push(Record { t, ev }),
+            Sink::Check {
+                checker,
+                events,
+                failed_at,
+                ..
+            } => {
+                if failed_at.is_none() && checker.event(&ev).is_err() {
+                    *failed_at = Some(*events);
+                }
+                *events += 1;
+            }
+        }
+    }
+}
+
 impl Recorder {
-    /// A recorder for a cluster of `nodes` servers.
+    /// A recorder for a cluster of `nodes` servers that keeps the whole trace.
     pub fn new(nodes: u64, source: impl Into<String>) -> Arc<Recorder> {
         let mut trace = Trace::new(nodes, source);
         // A lab run records thousands of events: start big rather than copy the records as they double.
         trace.records.reserve(1 << 13);
         Arc::new(Recorder {
-            trace: Mutex::new(trace),
+            sink: Mutex::new(Sink::Store(trace)),
             now: AtomicU64::new(0),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Trace> {
+    /// A recorder that checks each event against the model as it happens and keeps none (see
+    /// [`Recorder::verdict`]); its [`trace`](Recorder::trace) is empty. Refused for a cluster the model cannot
+    /// have.
+    pub fn checking(nodes: u64, source: impl Into<String>) -> Result<Arc<Recorder>, String> {
+        let checker = Checker::new(nodes as usize)?;
+        Ok(Arc::new(Recorder {
+            sink: Mutex::new(Sink::Check {
+                header: Trace::new(nodes, source),
+                checker: Box::new(checker),
+                events: 0,
+                failed_at: None,
+            }),
+            now: AtomicU64::new(0),
+        }))
+    }
+
+    /// For a checking recorder: what was checked, or the position of the first event that left the model
+    /// (replay the run with a storing recorder and [`check`](super::check) it for the report). `None` for a
+    /// storing recorder.
+    pub fn verdict(&self) -> Option<Result<Summary, usize>> {
+        match &*self.lock() {
+            Sink::Store(_) => None,
+            Sink::Check {
+                checker, failed_at, ..
+            } => Some(match failed_at {
+                Some(k) => Err(*k),
+                None => Ok(checker.summary()),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Sink> {
         // A panic while recording (a failing test) leaves a usable trace behind.
-        self.trace.lock().unwrap_or_else(|e| e.into_inner())
+        self.sink.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn now(&self) -> u64 {
@@ -48,7 +112,7 @@ impl Recorder {
     /// Records a host's event.
     pub fn record(&self, ev: Event) {
         let t = self.now();
-        self.lock().records.push(Record { t, ev });
+        self.lock().push(t, ev);
     }
 
     /// Sets the time stamped on the events that follow (microseconds).
@@ -58,7 +122,10 @@ impl Recorder {
 
     /// The number of events so far.
     pub fn len(&self) -> usize {
-        self.lock().records.len()
+        match &*self.lock() {
+            Sink::Store(trace) => trace.records.len(),
+            Sink::Check { events, .. } => *events,
+        }
     }
 
     /// Whether no event was recorded.
@@ -68,20 +135,27 @@ impl Recorder {
 
     /// The trace so far.
     pub fn trace(&self) -> Trace {
-        self.lock().clone()
+        match &*self.lock() {
+            Sink::Store(trace) => trace.clone(),
+            Sink::Check { header, .. } => header.clone(),
+        }
     }
 
-    /// Takes the trace, leaving an empty one.
+    /// Takes the trace, leaving an empty one (a checking recorder's is always empty).
     pub fn take(&self) -> Trace {
-        let mut trace = self.lock();
-        let header = trace.header.clone();
-        std::mem::replace(
-            &mut *trace,
-            Trace {
-                header,
-                records: Vec::new(),
-            },
-        )
+        match &mut *self.lock() {
+            Sink::Store(trace) => {
+                let header = trace.header.clone();
+                std::mem::replace(
+                    trace,
+                    Trace {
+                        header,
+                        records: Vec::new(),
+                    },
+                )
+            }
+            Sink::Check { header, .. } => header.clone(),
+        }
     }
 }
 
@@ -143,9 +217,8 @@ impl Observer for Recorder {
 
     fn released(&self, node: u64, output: &Output<'_>) {
         let t = self.now();
-        let mut trace = self.lock();
-        let records = &mut trace.records;
-        let mut push = |ev| records.push(Record { t, ev });
+        let mut sink = self.lock();
+        let mut push = |ev| sink.push(t, ev);
         if let Some(state) = output.persisted {
             let base = state.last_included_index;
             let log = output.log_changed_from.map(|from| {
