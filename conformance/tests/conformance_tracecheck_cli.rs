@@ -1,0 +1,72 @@
+//! The `tracecheck` command as a person or a script uses it: its last line and its exit status.
+
+use std::path::Path;
+use std::process::Command;
+
+fn traces() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/traces"))
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tracecheck"))
+        .args(args)
+        .output()
+        .expect("tracecheck runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn conformance_tracecheck_ok_mismatch_and_bad_files() {
+    let good = traces().join("persist1-2c-seed1.jsonl");
+    let (code, out, _) = run(&[good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.starts_with("result: OK events=518 nodes=3 secs="),
+        "{last}"
+    );
+
+    let bad = traces().join("broken-vote-not-durable.jsonl");
+    let svg = std::env::temp_dir().join(format!("tracecheck-{}.svg", std::process::id()));
+    let (code, out, _) = run(&[bad.to_str().unwrap(), "--svg", svg.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("differences (model vs implementation)") || out.contains("needs term"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with("result: MISMATCH event=14 "),
+        "{out}"
+    );
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg") && picture.contains("fill=\"#fdd\""));
+    let _ = std::fs::remove_file(&svg);
+
+    let (code, _, err) = run(&["no-such-trace.jsonl"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot open no-such-trace.jsonl"), "{err}");
+
+    let v2 = std::env::temp_dir().join(format!("tracecheck-v2-{}.jsonl", std::process::id()));
+    std::fs::write(
+        &v2,
+        "{\"format\":\"raft-trace\",\"version\":2,\"nodes\":3}\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&[v2.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&v2);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("trace format version 2, but this checker reads version 1"),
+        "{err}"
+    );
+
+    let (code, _, err) = run(&["--no-such-flag"]);
+    assert_eq!(code, 2, "{err}");
+}
