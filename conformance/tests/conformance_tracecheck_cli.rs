@@ -70,3 +70,38 @@ fn conformance_tracecheck_ok_mismatch_and_bad_files() {
     let (code, _, err) = run(&["--no-such-flag"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn conformance_labtest_check_prints_its_totals_and_writes_traces() {
+    let dir = std::env::temp_dir().join(format!("labtest-traces-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_labtest"))
+        .args(["-n", "2", "-j", "1", "--check", "TestBasicAgree2B"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("Invalid"), "{stdout}");
+    let last = stdout.lines().last().unwrap();
+    assert!(
+        last.starts_with("total: runs=2 failed=0 invalid=0 events=") && last.contains(" wall="),
+        "{last}"
+    );
+    // Without --check, --trace-dir writes every run's trace, and tracecheck accepts it.
+    let out = Command::new(env!("CARGO_BIN_EXE_labtest"))
+        .args([
+            "-n",
+            "1",
+            "-s",
+            "3",
+            "--trace-dir",
+            dir.to_str().unwrap(),
+            "backup_2b",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let trace = dir.join("TestBackup2B-3.jsonl");
+    let (code, stdout, _) = run(&[trace.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "{stdout}");
+}
