@@ -158,9 +158,8 @@ impl Cluster {
         self.tick_time();
         let n = self.n();
         match op {
-            Op::Deliver(k) | Op::Drop(k) | Op::Duplicate(k) if self.net.is_empty() => {
-                let _ = k;
-            }
+            // Nothing in flight: nothing to deliver, lose or copy.
+            Op::Deliver(_) | Op::Drop(_) | Op::Duplicate(_) if self.net.is_empty() => {}
             Op::Deliver(k) => {
                 let e = self.net.remove(k as usize % self.net.len());
                 let (from, to) = (e.from as usize, e.to as usize);

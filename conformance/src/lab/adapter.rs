@@ -14,6 +14,11 @@
 //! adapter has already taken the whole batch out of the node and released its borrow, so the
 //! call is an ordinary, re-entrant step of the same instance.
 //!
+//! Recording (when the runner asks for a trace): each instance continues its server's message numbering and
+//! reports its steps to the run's recorder; the adapter adds what labrpc does: a failed call is the loss of
+//! the request, or of the reply when the handler ran (it remembers which reply each request produced), and a
+//! reply that reaches a killed instance is lost too.
+//!
 //! Kill: the instance is dropped from its slot. Nothing drives it any more, the network's dead
 //! check fails its in-flight calls, and replies addressed to it are discarded, because every
 //! callback names the instance (its generation) it belongs to.
@@ -64,7 +69,7 @@ impl Inner {
         let snapshot = (!snapshot.is_empty()).then_some(snapshot);
         let peers: Vec<u64> = (0..self.n as u64).collect();
         let seed = self.sim.rand_seed();
-        let node = Node::new(
+        let mut node = Node::new(
             i as u64,
             &peers,
             self.raft_config.clone(),
@@ -73,7 +78,6 @@ impl Inner {
             seed,
         )
         .unwrap_or_else(|e| panic!("server {i}: Make failed: {e}"));
-        let mut node = node;
         node.set_next_seq(self.next_seq.borrow()[i]);
         if let Some(recorder) = &self.recorder {
             recorder.set_time(self.sim.now());
