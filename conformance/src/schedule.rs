@@ -164,7 +164,7 @@ impl Cluster {
                 let e = self.net.remove(k as usize % self.net.len());
                 let (from, to) = (e.from as usize, e.to as usize);
                 if self.isolated[from] || self.isolated[to] || self.nodes[to].is_none() {
-                    self.recorder.record(Event::Drop { id: id(&e) });
+                    self.recorder.record(Event::Drop { id: MsgId::of(&e) });
                 } else {
                     let node = self.nodes[to].as_mut().expect("checked");
                     // A refusal is in the trace (the checker reports it); the host goes on.
@@ -174,11 +174,11 @@ impl Cluster {
             }
             Op::Drop(k) => {
                 let e = self.net.remove(k as usize % self.net.len());
-                self.recorder.record(Event::Drop { id: id(&e) });
+                self.recorder.record(Event::Drop { id: MsgId::of(&e) });
             }
             Op::Duplicate(k) => {
                 let e = self.net[k as usize % self.net.len()].clone();
-                self.recorder.record(Event::Duplicate { id: id(&e) });
+                self.recorder.record(Event::Duplicate { id: MsgId::of(&e) });
                 self.net.push(e);
             }
             Op::Fire(i) => {
@@ -243,13 +243,6 @@ impl Cluster {
     /// The trace so far.
     pub fn trace(&self) -> Trace {
         self.recorder.trace()
-    }
-}
-
-fn id(e: &Envelope) -> MsgId {
-    MsgId {
-        from: e.from,
-        seq: e.seq,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::bounds::witness;
 use crate::raft::RaftModel;
-use crate::state::{flags, Entry, Role, Server, State};
+use crate::state::{flags, Role, State};
 use stateright::Property;
 
 pub const ELECTION_SAFETY: &str = "Election Safety";
@@ -26,20 +26,15 @@ pub fn election_safety(_: &RaftModel, s: &State) -> bool {
 /// identical in all entries up through that index.
 pub fn log_matching(_: &RaftModel, s: &State) -> bool {
     s.servers.iter().enumerate().all(|(i, a)| {
-        s.servers[i + 1..]
-            .iter()
-            .all(|b| logs_match(&a.log, &b.log))
+        s.servers[i + 1..].iter().all(|b| {
+            let common = a.log.len().min(b.log.len());
+            // The highest index where the terms agree; everything up to it must be equal.
+            match (0..common).rev().find(|&k| a.log[k].term == b.log[k].term) {
+                Some(k) => a.log[..=k] == b.log[..=k],
+                None => true,
+            }
+        })
     })
-}
-
-/// Log Matching for two logs.
-pub fn logs_match(a: &[Entry], b: &[Entry]) -> bool {
-    let common = a.len().min(b.len());
-    // The highest index where the terms agree; everything up to it must be equal.
-    match (0..common).rev().find(|&k| a[k].term == b[k].term) {
-        Some(k) => a[..=k] == b[..=k],
-        None => true,
-    }
 }
 
 /// Leader Append-Only: a leader never overwrites or deletes entries in its log (checked on every
@@ -65,16 +60,14 @@ pub fn leader_completeness(_: &RaftModel, s: &State) -> bool {
 /// State Machine Safety: no two servers ever apply different entries at one index (over the
 /// history of commits), and the committed prefixes of the current logs agree.
 pub fn state_machine_safety(_: &RaftModel, s: &State) -> bool {
-    !s.has(flags::COMMITTED_TWICE) && s.servers.iter().all(|a| applies_committed(s, a))
-}
-
-/// State Machine Safety for one server: its committed prefix is the history's.
-pub fn applies_committed(s: &State, a: &Server) -> bool {
-    let c = a.commit_index.min(a.last_index()) as usize;
-    a.log[..c]
-        .iter()
-        .zip(&s.committed)
-        .all(|(e, (committed, _))| e == committed)
+    !s.has(flags::COMMITTED_TWICE)
+        && s.servers.iter().all(|a| {
+            let c = a.commit_index.min(a.last_index()) as usize;
+            a.log[..c]
+                .iter()
+                .zip(&s.committed)
+                .all(|(e, (committed, _))| e == committed)
+        })
 }
 
 /// Sanity: no server's current_term ever decreases.

@@ -899,23 +899,15 @@ fn discard_dead_messages(state: &mut State) {
 /// The step invariants: compare each server before and after the step.
 fn check_step(before: &State, after: &mut State) {
     for (a, b) in before.servers.iter().zip(&after.servers) {
-        after.flags |= step_violations(a, b);
+        if b.current_term < a.current_term {
+            after.flags |= flags::TERM_DECREASED;
+        }
+        if a.role == Role::Leader
+            && b.role == Role::Leader
+            && a.current_term == b.current_term
+            && !b.log.starts_with(&a.log)
+        {
+            after.flags |= flags::LEADER_APPEND_ONLY_BROKEN;
+        }
     }
-}
-
-/// The step invariants of one server, from `a` before a step to `b` after it: the violation flags
-/// ([`flags::TERM_DECREASED`], [`flags::LEADER_APPEND_ONLY_BROKEN`]) the step sets.
-pub fn step_violations(a: &Server, b: &Server) -> u16 {
-    let mut violations = 0;
-    if b.current_term < a.current_term {
-        violations |= flags::TERM_DECREASED;
-    }
-    if a.role == Role::Leader
-        && b.role == Role::Leader
-        && a.current_term == b.current_term
-        && !b.log.starts_with(&a.log)
-    {
-        violations |= flags::LEADER_APPEND_ONLY_BROKEN;
-    }
-    violations
 }

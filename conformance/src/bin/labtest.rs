@@ -11,7 +11,7 @@
 //! to `DIR/<GoName>-<seed>.jsonl` (with `--check`, only the traces of failed or invalid runs).
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use conformance::lab::{run, run_checked, run_traced, LabTest, Outcome, TESTS};
-use conformance::trace::{check, Trace};
+use conformance::trace::check;
 
 /// Stress-run Lab 2 tests on the deterministic simulator.
 #[derive(Parser, Debug)]
@@ -83,55 +83,38 @@ struct RunResult {
 }
 
 fn run_one(test: &LabTest, seed: u64, quiet: bool, args: &Args) -> Result<RunResult> {
-    if !args.check && args.trace_dir.is_none() {
-        let outcome = run(test, seed, quiet);
-        return Ok(RunResult {
-            outcome,
-            invalid: None,
-            events: 0,
-        });
-    }
-    if args.check && args.trace_dir.is_none() {
+    let (outcome, verdict) = match (args.check, &args.trace_dir) {
+        (false, None) => (run(test, seed, quiet), None),
         // Checked as it runs; a mismatch is replayed with its trace for the report.
-        let (outcome, verdict) = run_checked(test, seed, quiet);
-        let (invalid, events) = match verdict {
-            Ok(summary) => (None, summary.events),
-            Err(m) => (Some(m.to_string()), m.event),
-        };
-        return Ok(RunResult {
-            outcome,
-            invalid,
-            events,
-        });
-    }
-    let (outcome, trace) = run_traced(test, seed, quiet);
-    let (invalid, events) = if args.check {
-        match check(&trace) {
-            Ok(summary) => (None, summary.events),
-            Err(m) => (Some(m.to_string()), m.event),
+        (true, None) => {
+            let (outcome, verdict) = run_checked(test, seed, quiet);
+            (outcome, Some(verdict))
         }
-    } else {
-        (None, 0)
+        (check_it, Some(dir)) => {
+            let (outcome, trace) = run_traced(test, seed, quiet);
+            let verdict = check_it.then(|| check(&trace));
+            if !check_it
+                || verdict.as_ref().is_some_and(Result::is_err)
+                || outcome.failure.is_some()
+            {
+                let path = dir.join(format!("{}-{seed}.jsonl", test.go_name));
+                trace
+                    .write_file(&path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            (outcome, verdict)
+        }
     };
-    if let Some(dir) = &args.trace_dir {
-        if !args.check || invalid.is_some() || outcome.failure.is_some() {
-            write_trace(dir, test, seed, &trace)?;
-        }
-    }
+    let (invalid, events) = match verdict {
+        None => (None, 0),
+        Some(Ok(summary)) => (None, summary.events),
+        Some(Err(m)) => (Some(m.to_string()), m.event),
+    };
     Ok(RunResult {
         outcome,
         invalid,
         events,
     })
-}
-
-fn write_trace(dir: &Path, test: &LabTest, seed: u64, trace: &Trace) -> Result<()> {
-    let path = dir.join(format!("{}-{seed}.jsonl", test.go_name));
-    let file =
-        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-    trace
-        .write(&mut std::io::BufWriter::new(file))
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn mean_std(xs: &[f64]) -> (f64, f64) {

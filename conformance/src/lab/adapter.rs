@@ -180,7 +180,7 @@ impl Inner {
         let to = envelope.to as usize;
         let end = self.endnames.borrow()[i][to];
         let bytes = raft::encode(&envelope);
-        let id = msg_id(&envelope);
+        let id = MsgId::of(&envelope);
         let weak = Rc::downgrade(self);
         self.net.call(end, bytes, move |result| {
             let Some(inner) = weak.upgrade() else { return };
@@ -216,7 +216,7 @@ impl Inner {
                 summary(&envelope.message)
             ));
         }
-        let id = msg_id(&envelope);
+        let id = MsgId::of(&envelope);
         match self.with_node(i, Some(generation), |n| n.step(envelope)) {
             Some((r, g, released)) => {
                 if let Err(e) = r {
@@ -241,7 +241,7 @@ impl Inner {
     ) -> Option<Vec<u8>> {
         let envelope: Envelope = raft::decode(&bytes).expect("request encoded by the adapter");
         let from = envelope.from;
-        let request = msg_id(&envelope);
+        let request = MsgId::of(&envelope);
         if self.tracing() {
             self.trace(format_args!("{j} <- {from} {}", summary(&envelope.message)));
         }
@@ -257,7 +257,7 @@ impl Inner {
             .unwrap_or_else(|| panic!("server {j} produced no reply to a request from {from}"));
         let reply = released.messages.remove(pos);
         if self.recorder.is_some() {
-            self.replies.borrow_mut().insert(request, msg_id(&reply));
+            self.replies.borrow_mut().insert(request, MsgId::of(&reply));
         }
         if self.tracing() {
             self.trace(format_args!(
@@ -312,14 +312,6 @@ impl Inner {
                 inner.tick_all();
             }
         });
-    }
-}
-
-/// The trace's name for a message.
-fn msg_id(e: &Envelope) -> MsgId {
-    MsgId {
-        from: e.from,
-        seq: e.seq,
     }
 }
 

@@ -66,7 +66,7 @@ pub enum LabError {
 
 thread_local! {
     static QUIET: Cell<bool> = const { Cell::new(false) };
-    /// Set while `run_traced` runs a test: the recorder of its cluster, once the test made one.
+    /// Set while `run_traced` or `run_checked` runs a test: the recorder of its cluster, once the test made one.
     static RECORDING: RefCell<Option<Recording>> = const { RefCell::new(None) };
 }
 
@@ -77,7 +77,7 @@ struct Recording {
     recorder: Option<Arc<Recorder>>,
 }
 
-/// A recorder for the cluster a test makes, if the test runs under `run_traced`.
+/// A recorder for the cluster a test makes, if the test runs under `run_traced` or `run_checked`.
 pub(crate) fn new_recorder(nodes: usize) -> Option<Arc<Recorder>> {
     RECORDING.with(|r| {
         let mut r = r.borrow_mut();
@@ -134,10 +134,14 @@ pub fn run(test: &LabTest, seed: u64, quiet: bool) -> Outcome {
 
 /// Runs `test` once with `seed` and records its trace (empty if the test made no cluster).
 pub fn run_traced(test: &LabTest, seed: u64, quiet: bool) -> (Outcome, Trace) {
-    let source = format!("lab {} seed {seed}", test.go_name);
     let (outcome, recorder) = run_recording(test, seed, quiet, false);
-    let trace = recorder.map_or_else(|| Trace::new(0, source), |r| r.take());
+    let trace = recorder.map_or_else(|| Trace::new(0, source(test, seed)), |r| r.take());
     (outcome, trace)
+}
+
+/// What a trace of a lab run says it comes from.
+fn source(test: &LabTest, seed: u64) -> String {
+    format!("lab {} seed {seed}", test.go_name)
 }
 
 /// Runs `test` once with `seed`, checking each event of its trace against the model as it happens (nothing is
@@ -172,10 +176,9 @@ fn run_recording(
     quiet: bool,
     check: bool,
 ) -> (Outcome, Option<Arc<Recorder>>) {
-    let source = format!("lab {} seed {seed}", test.go_name);
     RECORDING.with(|r| {
         *r.borrow_mut() = Some(Recording {
-            source,
+            source: source(test, seed),
             check,
             recorder: None,
         })
@@ -231,10 +234,8 @@ pub fn run_from_env(name: &str) {
                 } else {
                     path.clone()
                 };
-                let file = std::fs::File::create(&path)
-                    .unwrap_or_else(|e| panic!("LAB_TRACE_FILE {}: {e}", path.display()));
                 trace
-                    .write(&mut std::io::BufWriter::new(file))
+                    .write_file(&path)
                     .unwrap_or_else(|e| panic!("LAB_TRACE_FILE {}: {e}", path.display()));
                 out
             }

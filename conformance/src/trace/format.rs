@@ -178,28 +178,6 @@ pub enum Body {
     },
 }
 
-impl Body {
-    /// Whether this is a request (RequestVote, AppendEntries, InstallSnapshot).
-    pub fn is_request(&self) -> bool {
-        matches!(
-            self,
-            Body::RequestVote { .. } | Body::AppendEntries { .. } | Body::InstallSnapshot { .. }
-        )
-    }
-
-    /// A short name of the message's kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Body::RequestVote { .. } => "RequestVote",
-            Body::RequestVoteReply { .. } => "RequestVoteReply",
-            Body::AppendEntries { .. } => "AppendEntries",
-            Body::AppendEntriesReply { .. } => "AppendEntriesReply",
-            Body::InstallSnapshot { .. } => "InstallSnapshot",
-            Body::InstallSnapshotReply { .. } => "InstallSnapshotReply",
-        }
-    }
-}
-
 /// Names one message: its sender and the sender's sequence number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MsgId {
@@ -207,6 +185,16 @@ pub struct MsgId {
     pub from: u64,
     /// The sender's sequence number.
     pub seq: u64,
+}
+
+impl MsgId {
+    /// The name of the message an envelope carries.
+    pub fn of(envelope: &raft::Envelope) -> MsgId {
+        MsgId {
+            from: envelope.from,
+            seq: envelope.seq,
+        }
+    }
 }
 
 impl fmt::Display for MsgId {
@@ -334,24 +322,16 @@ impl Event {
         }
     }
 
-    /// The event's kind, as it is named in the file.
-    pub fn kind(&self) -> &'static str {
+    /// The node's state after the event, for the events that are a node's steps.
+    pub fn state(&self) -> Option<&NodeState> {
         match self {
-            Event::Start { .. } => "Start",
-            Event::Timeout { .. } => "Timeout",
-            Event::Heartbeat { .. } => "Heartbeat",
-            Event::Propose { .. } => "Propose",
-            Event::Receive { .. } => "Receive",
-            Event::Snapshot { .. } => "Snapshot",
-            Event::Persist { .. } => "Persist",
-            Event::Send { .. } => "Send",
-            Event::Apply { .. } => "Apply",
-            Event::Drop { .. } => "Drop",
-            Event::Duplicate { .. } => "Duplicate",
-            Event::Delay { .. } => "Delay",
-            Event::Crash { .. } => "Crash",
-            Event::Disconnect { .. } => "Disconnect",
-            Event::Connect { .. } => "Connect",
+            Event::Start { state, .. }
+            | Event::Timeout { state, .. }
+            | Event::Heartbeat { state, .. }
+            | Event::Propose { state, .. }
+            | Event::Receive { state, .. }
+            | Event::Snapshot { state, .. } => Some(state),
+            _ => None,
         }
     }
 }
@@ -428,6 +408,11 @@ impl Trace {
             out.write_all(b"\n")?;
         }
         out.flush()
+    }
+
+    /// Writes the trace as JSON Lines to the file at `path`.
+    pub fn write_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.write(&mut std::io::BufWriter::new(std::fs::File::create(path)?))
     }
 
     /// Reads a trace written by [`Trace::write`] (or by hand). Errors name the line.

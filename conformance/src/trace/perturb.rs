@@ -115,12 +115,12 @@ pub fn perturb(trace: &Trace, kind: Kind, seed: u64) -> Option<Trace> {
     let sites: Vec<usize> = (0..n)
         .filter(|&k| legal(&records, kind, k).is_none())
         .filter(|&k| {
-            let ev = &mut records[k].ev.clone();
+            let ev = &records[k].ev;
             match kind {
-                Kind::StateTerm | Kind::StateVote | Kind::StateCommit => state_mut(ev).is_some(),
+                Kind::StateTerm | Kind::StateVote | Kind::StateCommit => ev.state().is_some(),
                 Kind::MessageId => matches!(ev, Event::Receive { .. }),
-                Kind::EntryTerm | Kind::EntryCommand => !entries_mut(ev).is_empty(),
-                Kind::MessageTerm => !message_terms_mut(ev).is_empty(),
+                Kind::EntryTerm | Kind::EntryCommand => !entries_mut(&mut ev.clone()).is_empty(),
+                Kind::MessageTerm => !message_terms_mut(&mut ev.clone()).is_empty(),
                 Kind::DropEvent | Kind::DuplicateEvent => true,
                 Kind::SwapEvents => next_step_of_same_node(&records, k).is_some(),
                 Kind::PersistAfterSend => {
@@ -200,11 +200,9 @@ pub fn perturb(trace: &Trace, kind: Kind, seed: u64) -> Option<Trace> {
 /// later one changes something (a step that changes nothing commutes with the one before it).
 fn next_step_of_same_node(records: &[Record], k: usize) -> Option<usize> {
     let node = records[k].ev.node()?;
-    let mut ev = records[k].ev.clone();
-    state_mut(&mut ev)?;
+    records[k].ev.state()?;
     let j = (k + 1..records.len()).find(|&j| records[j].ev.node() == Some(node))?;
-    let mut next = records[j].ev.clone();
-    state_mut(&mut next)?;
+    records[j].ev.state()?;
     (!is_no_op(records, j)).then_some(j)
 }
 
@@ -270,14 +268,14 @@ fn is_no_op(records: &[Record], k: usize) -> bool {
     if !sent.is_empty() || state.log.is_some() {
         return false;
     }
-    let previous = records[..k].iter().rev().find_map(|r| {
-        let mut ev = r.ev.clone();
-        (ev.node() == Some(node))
-            .then(|| state_mut(&mut ev).cloned())
-            .flatten()
-    });
-    previous.is_some_and(|mut p| {
-        p.log = None;
-        p == *state
+    let previous = records[..k]
+        .iter()
+        .rev()
+        .find_map(|r| r.ev.state().filter(|_| r.ev.node() == Some(node)));
+    previous.is_some_and(|p| {
+        NodeState {
+            log: None,
+            ..p.clone()
+        } == *state
     })
 }

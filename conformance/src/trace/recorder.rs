@@ -221,19 +221,9 @@ impl Observer for Recorder {
         let mut push = |ev| sink.push(t, ev);
         if let Some(state) = output.persisted {
             let base = state.last_included_index;
-            let log = output.log_changed_from.map(|from| {
-                let from = from.max(base + 1);
-                let skip = usize::try_from(from - base - 1).unwrap_or(usize::MAX);
-                LogDelta {
-                    from,
-                    entries: state
-                        .log
-                        .iter()
-                        .skip(skip)
-                        .map(|e| (e.term, Digest::of(&e.command)))
-                        .collect(),
-                }
-            });
+            let log = output
+                .log_changed_from
+                .map(|from| log_delta(base, &state.log, from));
             push(Event::Persist {
                 node,
                 term: state.current_term,
@@ -245,12 +235,7 @@ impl Observer for Recorder {
             });
         }
         for e in output.messages {
-            push(Event::Send {
-                id: MsgId {
-                    from: e.from,
-                    seq: e.seq,
-                },
-            });
+            push(Event::Send { id: MsgId::of(e) });
         }
         for a in output.applies {
             push(match a {
@@ -277,20 +262,7 @@ impl Observer for Recorder {
 
 /// The node's state, with the log written from `log_from` on (`None`: the log did not change).
 fn node_state(node: &Node, log_from: Option<u64>) -> NodeState {
-    let base = node.last_included_index();
-    let log = log_from.map(|from| {
-        let from = from.max(base + 1);
-        let skip = usize::try_from(from - base - 1).unwrap_or(usize::MAX);
-        LogDelta {
-            from,
-            entries: node
-                .log()
-                .iter()
-                .skip(skip)
-                .map(|e| (e.term, Digest::of(&e.command)))
-                .collect(),
-        }
-    });
+    let log = log_from.map(|from| log_delta(node.last_included_index(), node.log(), from));
     let role = match node.role() {
         raft::Role::Follower => Role::F,
         raft::Role::Candidate => Role::C,
@@ -327,8 +299,24 @@ fn node_state(node: &Node, log_from: Option<u64>) -> NodeState {
     }
 }
 
+/// The entries of `log` (the log after a snapshot through `base`) from index `from` on; an index inside the
+/// snapshot counts as its first entry.
+fn log_delta(base: u64, log: &[raft::Entry], from: u64) -> LogDelta {
+    let from = from.max(base + 1);
+    let skip = usize::try_from(from - base - 1).unwrap_or(usize::MAX);
+    LogDelta {
+        from,
+        entries: log.iter().skip(skip).map(entry).collect(),
+    }
+}
+
+/// An entry as the trace writes it.
+fn entry(e: &raft::Entry) -> (u64, Digest) {
+    (e.term, Digest::of(&e.command))
+}
+
 /// The messages a step produced.
-pub fn msgs(sent: &[Envelope]) -> Vec<Msg> {
+fn msgs(sent: &[Envelope]) -> Vec<Msg> {
     sent.iter()
         .map(|e| Msg {
             to: e.to,
@@ -339,7 +327,7 @@ pub fn msgs(sent: &[Envelope]) -> Vec<Msg> {
 }
 
 /// A message as the trace writes it.
-pub fn body(m: &Message) -> Body {
+fn body(m: &Message) -> Body {
     match m {
         Message::RequestVote(r) => Body::RequestVote {
             term: r.term,
@@ -354,11 +342,7 @@ pub fn body(m: &Message) -> Body {
             term: a.term,
             prev_log_index: a.prev_log_index,
             prev_log_term: a.prev_log_term,
-            entries: a
-                .entries
-                .iter()
-                .map(|e| (e.term, Digest::of(&e.command)))
-                .collect(),
+            entries: a.entries.iter().map(entry).collect(),
             leader_commit: a.leader_commit,
         },
         Message::AppendEntriesReply(r) => Body::AppendEntriesReply {

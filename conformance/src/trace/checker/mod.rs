@@ -110,7 +110,9 @@ pub fn check_full(trace: &Trace) -> Result<Summary, Box<Mismatch>> {
 fn check_with(trace: &Trace, full: bool) -> Result<Summary, Box<Mismatch>> {
     let mut checker = Checker::new(trace.header.nodes as usize)
         .map_err(|reason| Box::new(header_mismatch(reason)))?;
-    checker.full_properties = full;
+    if full {
+        checker = checker.with_full_properties();
+    }
     for (k, r) in trace.records.iter().enumerate() {
         if let Err(failure) = checker.event(&r.ev) {
             let mut replay =
@@ -271,11 +273,6 @@ impl Checker {
         self.summary.clone()
     }
 
-    /// The model's state now.
-    pub fn model_state(&self) -> &State {
-        &self.state
-    }
-
     /// Checks one event.
     pub fn event(&mut self, ev: &Event) -> Result<(), Failure> {
         if let Some(node) = ev.node() {
@@ -349,17 +346,7 @@ impl Checker {
                 sent,
             } => {
                 self.alive(*node)?;
-                let Some(t) = self.msgs.get(id) else {
-                    return fail(format!("received message {id}, which no event produced"));
-                };
-                if !t.sent {
-                    return fail(format!("received message {id} before it was sent"));
-                }
-                if t.copies == 0 {
-                    return fail(format!(
-                        "received message {id}, but no copy of it is in flight"
-                    ));
-                }
+                let t = self.in_flight(*id)?;
                 if t.msg.to as u64 != *node {
                     return fail(format!(
                         "message {id} is for node {}, received by node {node}",
@@ -387,11 +374,7 @@ impl Checker {
                 self.node_step(*node, state, sent, Some(m.clone()), writes_from, |c| {
                     c.act(Action::Receive(m))
                 })?;
-                let t = self.msgs.get_mut(id).expect("looked up above");
-                t.copies -= 1;
-                if t.copies == 0 {
-                    self.msgs.remove(id);
-                }
+                self.consume(*id);
             }
             Event::Snapshot {
                 node,
@@ -427,11 +410,7 @@ impl Checker {
                 let m = t.msg.clone();
                 self.state.network.send(m.clone());
                 self.act(Action::Drop(m))?;
-                let t = self.msgs.get_mut(id).expect("looked up above");
-                t.copies -= 1;
-                if t.copies == 0 {
-                    self.msgs.remove(id);
-                }
+                self.consume(*id);
             }
             Event::Duplicate { id } => {
                 let m = self.in_flight(*id)?.msg.clone();
@@ -508,11 +487,22 @@ impl Checker {
         }
     }
 
+    /// The message `id`, which must have been sent and have a copy in flight.
     fn in_flight(&self, id: MsgId) -> Result<&Tracked, Failure> {
         match self.msgs.get(&id) {
             Some(t) if t.sent && t.copies > 0 => Ok(t),
             Some(t) if !t.sent => fail(format!("message {id} was not sent yet")),
-            _ => fail(format!("message {id} is not in flight")),
+            Some(_) => fail(format!("no copy of message {id} is in flight")),
+            None => fail(format!("message {id} was never produced")),
+        }
+    }
+
+    /// One copy of message `id` left the network (received or lost).
+    fn consume(&mut self, id: MsgId) {
+        let t = self.msgs.get_mut(&id).expect("checked in flight");
+        t.copies -= 1;
+        if t.copies == 0 {
+            self.msgs.remove(&id);
         }
     }
 
@@ -905,11 +895,7 @@ impl Checker {
         // Entries now inside the snapshot leave the log.
         let (old_snap, new_snap) = (view.snap.0, reported.snap.0);
         if new_snap > old_snap {
-            let drop = (new_snap - old_snap).min(view.log.len() as u64) as usize;
-            view.log.drain(..drop);
-            if new_snap - old_snap > drop as u64 {
-                view.log.clear();
-            }
+            drop_snapshotted(&mut view.log, new_snap - old_snap);
         } else if new_snap < old_snap {
             return fail(format!(
                 "node {node}'s snapshot went back from index {old_snap} to {new_snap}"
@@ -1176,11 +1162,7 @@ impl Checker {
                 snap.0, d.snap.0
             ));
         }
-        let drop = ((snap.0 - d.snap.0) as usize).min(d.log.len());
-        d.log.drain(..drop);
-        if snap.0 - d.snap.0 > drop as u64 {
-            d.log.clear();
-        }
+        drop_snapshotted(&mut d.log, snap.0 - d.snap.0);
         if snapshot.is_none() && snap.0 > d.snap.0 {
             return fail(format!(
                 "node {node} persisted a snapshot through {} without its data",
@@ -1344,6 +1326,13 @@ impl Checker {
         self.summary.applies += 1;
         Ok(())
     }
+}
+
+/// Removes from a log after a snapshot the first `count` entries, which a newer snapshot now covers (all of
+/// them if the log is shorter).
+fn drop_snapshotted(log: &mut Vec<Entry>, count: u64) {
+    let count = usize::try_from(count).unwrap_or(usize::MAX).min(log.len());
+    log.drain(..count);
 }
 
 /// A number from the trace as the model's 32-bit type. Numbers from 2^31 on are refused, so that the model's

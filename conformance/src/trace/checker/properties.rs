@@ -24,12 +24,14 @@ pub(super) struct Changed {
 }
 
 impl Checker {
-    /// Checks every safety property of the model after a step of `node` (or, with `None`, of any server).
+    /// Checks every safety property of the model after a step that changed what `self.changed` says.
     ///
-    /// Only `node`'s server changed, so the properties that compare servers pairwise (Log Matching) or look
-    /// at each server alone (State Machine Safety) are checked for it; the others are checked whole. The
-    /// verdict is the model's own (`model::properties::SAFETY`) on the new state: the pairs and servers left
-    /// out are unchanged since they were last checked. `conformance_incremental_property_checks_agree` (in `tests/conformance_bites.rs`) compares the two.
+    /// Only that server changed, so the properties that compare servers pairwise (Log Matching) or look at
+    /// each server alone (State Machine Safety) are checked for it, from where its log or commit index
+    /// changed; Leader Completeness and Election Safety only for what the step added. The verdict is the
+    /// model's own (`model::properties::SAFETY`) on the new state: what is left out is unchanged since it was
+    /// last checked. `conformance_incremental_property_checks_agree` (in `tests/conformance_bites.rs`)
+    /// compares the two.
     pub(super) fn check_properties(&self) -> Result<(), Failure> {
         let c = &self.changed;
         let st = &self.state;
@@ -101,7 +103,7 @@ impl Checker {
 }
 
 /// Log Matching between a log `a` that may have changed from index `k` (1-based) on and a log `b` that did
-/// not, given that they matched before (`model::properties::logs_match` checks the whole logs).
+/// not, given that they matched before (`model::properties::log_matching` checks whole logs).
 ///
 /// Below `k` nothing changed. At or above it, the highest index where the terms agree must have equal
 /// prefixes: below `k` they are equal exactly when the terms at `k - 1` agree (Log Matching held there
