@@ -20,7 +20,7 @@ pub use report::{Failure, Mismatch};
 use properties::Changed;
 use report::{fail, header_mismatch};
 
-use fnv::FnvHashMap as HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use smallvec::SmallVec;
 
 use model::bounds::Bounds;
