@@ -25,6 +25,9 @@ pub struct Bounds {
     pub values: u32,
     /// Whether servers compact their logs into snapshots (and leaders send InstallSnapshot).
     pub snapshots: bool,
+    /// Whether leaders also send shorter AppendEntries than everything after `next_index`: an
+    /// empty one (a heartbeat that does not catch the follower up) and one of a single entry.
+    pub partial_batches: bool,
 }
 
 /// The sometimes-properties, by name. Each one shows that the bounds reach an interesting
@@ -71,54 +74,143 @@ const ALL_BUT_FIGURE_8: &[&str] = &[
     witness::DUPLICATE_DELIVERED,
 ];
 
-/// The presets `check --preset` knows.
-pub const PRESETS: [Preset; 3] = [
-    Preset {
-        name: "small",
-        bounds: Bounds {
-            servers: 3,
-            max_term: 2,
-            max_log: 1,
-            max_crashes: 1,
-            max_inflight: 2,
-            max_drops: 1,
-            max_dups: 1,
-            values: 1,
-            snapshots: false,
-        },
-        expect: ALL_BUT_FIGURE_8,
-    },
+const NO_SNAPSHOTS: &[&str] = &[
+    witness::LEADER_ELECTED,
+    witness::ENTRY_COMMITTED,
+    witness::COMMITTED_EVERYWHERE,
+    witness::SUFFIX_TRUNCATED,
+    witness::LEADER_AFTER_RESTART,
+    witness::FIGURE_8,
+    witness::DUPLICATE_DELIVERED,
+];
+
+/// Three servers, terms up to 2, logs up to 2, one crash, one loss, one duplicate.
+const BASE: Bounds = Bounds {
+    servers: 3,
+    max_term: 2,
+    max_log: 2,
+    max_crashes: 1,
+    max_inflight: 2,
+    max_drops: 1,
+    max_dups: 1,
+    values: 1,
+    snapshots: false,
+    partial_batches: false,
+};
+
+/// The presets `check --preset` knows. The first five, in this order, are the [`PORTFOLIO`].
+pub const PRESETS: [Preset; 7] = [
+    // Every fault, and leaders that send partial batches: commits capped by the last new entry,
+    // entries already present, reordered batches.
     Preset {
         name: "default",
         bounds: Bounds {
-            servers: 3,
-            max_term: 2,
-            max_log: 2,
-            max_crashes: 1,
-            max_inflight: 2,
-            max_drops: 1,
-            max_dups: 1,
-            values: 1,
-            snapshots: false,
+            partial_batches: true,
+            ..BASE
         },
-        expect: &witness::ALL,
+        expect: NO_SNAPSHOTS,
+    },
+    // Four terms: a follower's log that disagrees at prev_log_index, a leader that backs up by a
+    // whole term, and the whole Figure 8 shape (two leaders with entries only they have, then a
+    // third that commits an older entry, then a fourth).
+    Preset {
+        name: "terms",
+        bounds: Bounds {
+            max_term: 4,
+            max_crashes: 0,
+            max_drops: 0,
+            max_dups: 0,
+            ..BASE
+        },
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::COMMITTED_EVERYWHERE,
+            witness::SUFFIX_TRUNCATED,
+            witness::FIGURE_8,
+        ],
+    },
+    // Room in the network for an election while older messages are in flight, with loss and
+    // duplication and three terms: stale RequestVotes, votes and AppendEntries meet new terms.
+    Preset {
+        name: "overlap",
+        bounds: Bounds {
+            max_term: 3,
+            max_log: 1,
+            max_crashes: 0,
+            max_inflight: 3,
+            ..BASE
+        },
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::COMMITTED_EVERYWHERE,
+            witness::SUFFIX_TRUNCATED,
+            witness::DUPLICATE_DELIVERED,
+        ],
+    },
+    // Five servers: a majority is three, so quorum arithmetic shows, and votes are counted
+    // before they make a leader.
+    Preset {
+        name: "five",
+        bounds: Bounds {
+            servers: 5,
+            max_log: 1,
+            max_crashes: 0,
+            max_inflight: 4,
+            max_drops: 0,
+            max_dups: 0,
+            ..BASE
+        },
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::COMMITTED_EVERYWHERE,
+            witness::SUFFIX_TRUNCATED,
+        ],
+    },
+    // Snapshots: compaction, InstallSnapshot in all its cases (with two entries, one can be older
+    // than the receiver's commit), restarts from a snapshot.
+    Preset {
+        name: "snapshots",
+        bounds: Bounds {
+            max_drops: 0,
+            max_dups: 0,
+            snapshots: true,
+            ..BASE
+        },
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::COMMITTED_EVERYWHERE,
+            witness::SUFFIX_TRUNCATED,
+            witness::LEADER_AFTER_RESTART,
+            witness::FIGURE_8,
+            witness::SNAPSHOT_INSTALLED,
+            witness::RESTART_FROM_SNAPSHOT,
+        ],
+    },
+    Preset {
+        name: "small",
+        bounds: Bounds { max_log: 1, ..BASE },
+        expect: ALL_BUT_FIGURE_8,
     },
     Preset {
         name: "deep",
         bounds: Bounds {
-            servers: 3,
             max_term: 3,
-            max_log: 2,
-            max_crashes: 1,
-            max_inflight: 2,
             max_drops: 0,
             max_dups: 0,
-            values: 1,
             snapshots: true,
+            ..BASE
         },
         expect: &witness::ALL,
     },
 ];
+
+/// What `check` runs when no preset and no bound is given: exhaustive searches, one after the
+/// other, that together take every branch of the specification (see `check --coverage`).
+pub const PORTFOLIO: [&str; 5] = ["default", "terms", "overlap", "five", "snapshots"];
 
 /// Looks a preset up by name.
 pub fn preset(name: &str) -> Option<Preset> {
@@ -198,17 +290,35 @@ pub enum Bug {
     TruncateOnMatch,
     /// A server accepts a snapshot older than its commit index and rolls back to it.
     SnapshotRegress,
+    /// Quorums are "the leader and one other": right for three servers only.
+    QuorumOfTwo,
+    /// A follower sets its commit index to the leader's, without the cap at its last new entry.
+    CommitWithoutCap,
+    /// A follower checks only that it has an entry at prev_log_index, not its term.
+    NoPrevTermCheck,
+    /// A candidate counts a vote granted in an earlier term of its own.
+    StaleVoteCounted,
+    /// A server grants its vote to any candidate of its current term, even after voting for another.
+    VoteTwice,
+    /// A leader sets match_index from each success reply, so a reordered older reply lowers it.
+    MatchRegress,
 }
 
 impl Bug {
     /// Every bug switch.
-    pub const ALL: [Bug; 6] = [
+    pub const ALL: [Bug; 12] = [
         Bug::Figure8Commit,
         Bug::ForgetVote,
         Bug::NoUpToDateCheck,
         Bug::AcceptStaleTerm,
         Bug::TruncateOnMatch,
         Bug::SnapshotRegress,
+        Bug::QuorumOfTwo,
+        Bug::CommitWithoutCap,
+        Bug::NoPrevTermCheck,
+        Bug::StaleVoteCounted,
+        Bug::VoteTwice,
+        Bug::MatchRegress,
     ];
 
     /// The name `--bug` takes.
@@ -220,6 +330,12 @@ impl Bug {
             Bug::AcceptStaleTerm => "accept-stale-term",
             Bug::TruncateOnMatch => "truncate-on-match",
             Bug::SnapshotRegress => "snapshot-regress",
+            Bug::QuorumOfTwo => "quorum-of-two",
+            Bug::CommitWithoutCap => "commit-without-cap",
+            Bug::NoPrevTermCheck => "no-prev-term-check",
+            Bug::StaleVoteCounted => "stale-vote-counted",
+            Bug::VoteTwice => "vote-twice",
+            Bug::MatchRegress => "match-regress",
         }
     }
 
@@ -234,30 +350,32 @@ impl Bug {
             Bug::SnapshotRegress => {
                 "a server accepts a snapshot older than its commit index and rolls back"
             }
+            Bug::QuorumOfTwo => "a quorum is the leader and one other (right for 3 servers only)",
+            Bug::CommitWithoutCap => {
+                "a follower commits up to leader_commit, not capped at its last new entry"
+            }
+            Bug::NoPrevTermCheck => "a follower does not compare the term at prev_log_index",
+            Bug::StaleVoteCounted => "a candidate counts a vote granted in an earlier term",
+            Bug::VoteTwice => "a server votes again in a term after voting for another",
+            Bug::MatchRegress => {
+                "a leader sets match_index from any success reply, even an older one"
+            }
         }
     }
 
-    /// The bounds at which `check --bug` finds this bug: the default preset's, or larger ones
-    /// where the counterexample needs them.
-    pub fn bounds(self) -> Bounds {
-        let default = PRESETS[1].bounds;
+    /// The preset of the [`PORTFOLIO`] that catches this bug: `check --bug` runs it first.
+    pub fn preset(self) -> &'static str {
         match self {
-            // With 3 servers the shape needs four terms: S0 leads term 1 with an entry only it
-            // has, S2 leads term 2 with another, S0 leads term 3 and commits its term-1 entry by
-            // counting, and S2, whose last term is newer, wins term 4 without it.
-            Bug::Figure8Commit => Bounds {
-                max_term: 4,
-                max_log: 1,
-                max_crashes: 0,
-                max_drops: 0,
-                max_dups: 0,
-                ..default
-            },
-            Bug::SnapshotRegress => Bounds {
-                snapshots: true,
-                ..default
-            },
-            _ => default,
+            Bug::Figure8Commit | Bug::NoPrevTermCheck => "terms",
+            Bug::QuorumOfTwo => "five",
+            Bug::SnapshotRegress => "snapshots",
+            Bug::StaleVoteCounted | Bug::VoteTwice => "overlap",
+            Bug::ForgetVote
+            | Bug::NoUpToDateCheck
+            | Bug::AcceptStaleTerm
+            | Bug::TruncateOnMatch
+            | Bug::CommitWithoutCap
+            | Bug::MatchRegress => "default",
         }
     }
 }

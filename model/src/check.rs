@@ -1,5 +1,6 @@
 //! Running the exhaustive checker and classifying what it found; shared by the CLI and the tests.
 
+use crate::coverage::{Branch, Coverage};
 use crate::display;
 use crate::properties::{RAFT_SAFETY, SAFETY, WITNESSES};
 use crate::raft::{Action, RaftModel};
@@ -19,6 +20,8 @@ pub struct Options {
     pub bfs: bool,
     /// The sometimes-properties these bounds are expected to witness.
     pub expect: Vec<&'static str>,
+    /// Count how often each branch of the specification is taken.
+    pub coverage: bool,
 }
 
 /// What became of one property.
@@ -67,6 +70,8 @@ pub struct Report {
     pub counterexample: Option<(&'static str, Steps)>,
     /// Peak resident memory of the process, in bytes, where the platform reports it.
     pub peak_memory: Option<u64>,
+    /// With [`Options::coverage`]: every branch and how often the search took it.
+    pub coverage: Option<Vec<(Branch, u64)>>,
 }
 
 impl Report {
@@ -121,6 +126,8 @@ pub fn run(
     let plain = model.clone();
     let witnessed = Arc::new(AtomicU16::new(0));
     model.witnessed = Some(Arc::clone(&witnessed));
+    let coverage = options.coverage.then(|| Arc::new(Coverage::default()));
+    model.coverage = coverage.clone();
     let builder = model
         .checker()
         .threads(options.threads.max(1))
@@ -171,6 +178,7 @@ pub fn run(
         verdicts,
         counterexample,
         peak_memory: peak_memory(),
+        coverage: coverage.map(|c| c.counts()),
     }
 }
 
@@ -205,6 +213,13 @@ fn progress(checker: &impl Checker<RaftModel>, start: Instant) -> Progress {
         depth: checker.max_depth(),
         elapsed: start.elapsed(),
     }
+}
+
+/// Starts a new measure of the peak resident set size (Linux: writing 5 to `clear_refs` resets
+/// VmHWM), so that searches run one after the other each report their own. Does nothing where
+/// the platform does not support it.
+pub fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// Peak resident set size of this process (Linux: VmHWM), in bytes.

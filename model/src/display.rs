@@ -19,7 +19,8 @@ fn log_with_snapshot(log: &[Entry], snapshot_index: u32) -> String {
     if snapshot_index == 0 {
         return entries(log);
     }
-    let (snap, rest) = log.split_at(snapshot_index as usize);
+    // A broken model can cut its log inside its snapshot: show what is there.
+    let (snap, rest) = log.split_at((snapshot_index as usize).min(log.len()));
     let show = |es: &[Entry]| {
         es.iter()
             .map(|e| format!("{}:{}", e.term, e.value))

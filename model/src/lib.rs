@@ -11,6 +11,7 @@
 
 pub mod bounds;
 pub mod check;
+pub mod coverage;
 pub mod display;
 pub mod properties;
 pub mod raft;

@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use model::bounds::{self, witness, Bounds, Bug, Preset};
 use model::check::{self, Options};
+use model::coverage::Branch;
 use model::{display, RaftModel};
 use stateright::Model;
 use std::process::ExitCode;
@@ -32,9 +33,11 @@ enum Command {
 /// The bounds; each flag overrides the preset's value.
 #[derive(Args, Clone)]
 struct BoundArgs {
-    /// Starting bounds: small, default or deep.
-    #[arg(long, default_value = "default")]
-    preset: String,
+    /// Starting bounds: default, terms, overlap, five, snapshots, small or deep. Without it (and
+    /// without bound flags) `check` runs the portfolio of the first five; the other commands,
+    /// and `check` with bound flags, start from `default`.
+    #[arg(long)]
+    preset: Option<String>,
     /// Number of servers (2 to 7).
     #[arg(long)]
     servers: Option<u8>,
@@ -62,6 +65,9 @@ struct BoundArgs {
     /// Let servers compact their logs into snapshots (InstallSnapshot, restart from snapshot).
     #[arg(long)]
     snapshots: bool,
+    /// Let leaders also send shorter AppendEntries than all entries after next_index (none, one).
+    #[arg(long)]
+    partial_batches: bool,
     /// Switch on a bug (`--bug list` lists them). Without other flags, uses the bug's bounds.
     #[arg(long)]
     bug: Option<String>,
@@ -77,6 +83,9 @@ struct CheckArgs {
     /// Breadth-first search: shortest counterexamples, no symmetry reduction.
     #[arg(long)]
     bfs: bool,
+    /// Count how often the search takes each branch of the specification, and print it.
+    #[arg(long)]
+    coverage: bool,
 }
 
 #[derive(Args, Clone)]
@@ -101,29 +110,81 @@ struct SimulateArgs {
     /// Steps per walk.
     #[arg(long, default_value_t = 100)]
     depth: usize,
+    /// Choose among every action the guards allow (any batch, commit point, compaction or
+    /// next_index), not only the canonical ones that `check` explores.
+    #[arg(long)]
+    all_actions: bool,
 }
 
 /// A usage error: reported with exit status 2, like clap's own.
 struct Usage(String);
 
-/// The model and the sometimes-properties expected at its bounds.
-fn resolve(args: &BoundArgs, simulate: bool) -> Result<(RaftModel, Vec<&'static str>), Usage> {
-    let bug = match args.bug.as_deref() {
-        None => None,
-        Some(name) => Some(name.parse::<Bug>().map_err(|e| Usage(e.to_string()))?),
-    };
-    let preset: Preset = bounds::preset(&args.preset).ok_or_else(|| {
+/// One exhaustive search: a model and the sometimes-properties expected at its bounds.
+struct Part {
+    name: &'static str,
+    model: RaftModel,
+    expect: Vec<&'static str>,
+}
+
+impl BoundArgs {
+    /// Whether any flag sets a bound.
+    fn sets_bounds(&self) -> bool {
+        self.servers.is_some()
+            || self.max_term.is_some()
+            || self.max_log.is_some()
+            || self.max_crashes.is_some()
+            || self.max_inflight.is_some()
+            || self.max_drops.is_some()
+            || self.max_dups.is_some()
+            || self.values.is_some()
+            || self.snapshots
+            || self.partial_batches
+    }
+
+    fn bug(&self) -> Result<Option<Bug>, Usage> {
+        match self.bug.as_deref() {
+            None => Ok(None),
+            Some(name) => Ok(Some(name.parse::<Bug>().map_err(|e| Usage(e.to_string()))?)),
+        }
+    }
+}
+
+/// What `check` searches: the portfolio when neither a preset nor a bound is given (with a bug,
+/// the preset that catches it first), else one configuration.
+fn resolve_check(args: &BoundArgs) -> Result<Vec<Part>, Usage> {
+    if args.preset.is_some() || args.sets_bounds() {
+        return Ok(vec![resolve(args, false)?]);
+    }
+    let bug = args.bug()?;
+    let mut names = bounds::PORTFOLIO.to_vec();
+    if let Some(bug) = bug {
+        names.sort_by_key(|&n| n != bug.preset());
+    }
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let preset = bounds::preset(name).expect("the portfolio names presets");
+            Part {
+                name: preset.name,
+                model: RaftModel::with_bug(preset.bounds, bug),
+                expect: preset.expect.to_vec(),
+            }
+        })
+        .collect())
+}
+
+/// One configuration: the preset (`default` if none) with each bound flag given overriding it.
+fn resolve(args: &BoundArgs, simulate: bool) -> Result<Part, Usage> {
+    let bug = args.bug()?;
+    let name = args.preset.as_deref().unwrap_or("default");
+    let preset: Preset = bounds::preset(name).ok_or_else(|| {
         let names: Vec<_> = bounds::PRESETS.iter().map(|p| p.name).collect();
         Usage(format!(
-            "unknown preset '{}'; the presets are: {}",
-            args.preset,
+            "unknown preset '{name}'; the presets are: {}",
             names.join(", ")
         ))
     })?;
-    let mut b = match bug {
-        Some(bug) if args.preset == "default" => bug.bounds(),
-        _ => preset.bounds,
-    };
+    let mut b = preset.bounds;
     if simulate {
         b = Bounds {
             max_term: 8,
@@ -146,6 +207,7 @@ fn resolve(args: &BoundArgs, simulate: bool) -> Result<(RaftModel, Vec<&'static 
     b.max_dups = args.max_dups.unwrap_or(b.max_dups);
     b.values = args.values.unwrap_or(b.values);
     b.snapshots |= args.snapshots;
+    b.partial_batches |= args.partial_batches;
     b.validate().map_err(|e| Usage(e.to_string()))?;
     let expect = preset
         .expect
@@ -153,14 +215,18 @@ fn resolve(args: &BoundArgs, simulate: bool) -> Result<(RaftModel, Vec<&'static 
         .copied()
         .filter(|w| b.can_reach(w))
         .collect();
-    Ok((RaftModel::with_bug(b, bug), expect))
+    Ok(Part {
+        name: preset.name,
+        model: RaftModel::with_bug(b, bug),
+        expect,
+    })
 }
 
 fn describe(model: &RaftModel) -> String {
     let b = &model.bounds;
     let mut s = format!(
         "servers={} max-term={} max-log={} max-crashes={} max-inflight={} max-drops={} \
-         max-dups={} values={} snapshots={}",
+         max-dups={} values={} snapshots={} partial-batches={}",
         b.servers,
         b.max_term,
         b.max_log,
@@ -169,7 +235,8 @@ fn describe(model: &RaftModel) -> String {
         b.max_drops,
         b.max_dups,
         b.values,
-        if b.snapshots { "on" } else { "off" }
+        if b.snapshots { "on" } else { "off" },
+        if b.partial_batches { "on" } else { "off" }
     );
     if let Some(bug) = model.bug {
         s.push_str(&format!(" bug={} ({})", bug.name(), bug.describe()));
@@ -191,11 +258,82 @@ fn check(args: CheckArgs) -> Result<ExitCode, Usage> {
     if args.threads == Some(0) {
         return Err(Usage("--threads must be at least 1".into()));
     }
-    let (model, expect) = resolve(&args.bounds, false)?;
+    let parts = resolve_check(&args.bounds)?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    println!("checking Raft: {}", describe(&model));
+    let several = parts.len() > 1;
+    if several {
+        let names: Vec<_> = parts.iter().map(|p| p.name).collect();
+        println!(
+            "checking Raft: a portfolio of {} exhaustive searches, one after the other: {}",
+            parts.len(),
+            names.join(", ")
+        );
+    }
+    let mut done = Vec::new();
+    let mut coverage: Option<Vec<(Branch, u64)>> = None;
+    let mut failure = None;
+    for (k, part) in parts.iter().enumerate() {
+        if several {
+            println!("\n== part {}/{}: preset {}", k + 1, parts.len(), part.name);
+        }
+        let report = check_one(part, &args, threads);
+        if let Some(counts) = &report.coverage {
+            let total =
+                coverage.get_or_insert_with(|| counts.iter().map(|&(b, _)| (b, 0)).collect());
+            for (t, (_, c)) in total.iter_mut().zip(counts) {
+                t.1 += c;
+            }
+        }
+        let ok = report.ok();
+        done.push((part.name, report.progress, report.peak_memory));
+        if !ok {
+            failure = Some(report.result_line());
+            break;
+        }
+    }
+    if several {
+        println!("\nportfolio:");
+        for (name, p, peak) in &done {
+            println!(
+                "  {name:<10} unique={:<10} total={:<11} depth={:<4} {:>6.1} s  {:>7.0} unique/s  \
+                 peak memory {}",
+                p.unique,
+                p.total,
+                p.depth,
+                p.elapsed.as_secs_f64(),
+                p.unique as f64 / p.elapsed.as_secs_f64().max(1e-9),
+                peak.map_or("unknown".into(), human)
+            );
+        }
+    }
+    if let Some(counts) = &coverage {
+        for (branch, count) in counts {
+            println!("branch {} {count}", branch.name());
+        }
+        let taken = counts.iter().filter(|(_, c)| *c > 0).count();
+        println!("coverage: {taken}/{} branches", counts.len());
+    }
+    let result = failure.clone().unwrap_or_else(|| {
+        let unique: usize = done.iter().map(|(_, p, _)| p.unique).sum();
+        let total: usize = done.iter().map(|(_, p, _)| p.total).sum();
+        let depth = done.iter().map(|(_, p, _)| p.depth).max().unwrap_or(0);
+        let secs: f64 = done.iter().map(|(_, p, _)| p.elapsed.as_secs_f64()).sum();
+        format!("result: OK unique={unique} total={total} depth={depth} secs={secs:.1}")
+    });
+    println!("{result}");
+    Ok(if failure.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs one exhaustive search and prints its figures, verdicts and any counterexample.
+fn check_one(part: &Part, args: &CheckArgs, threads: usize) -> check::Report {
+    let model = &part.model;
+    println!("checking Raft: {}", describe(model));
     println!(
         "search: {} on {threads} thread(s)",
         if args.bfs {
@@ -207,8 +345,10 @@ fn check(args: CheckArgs) -> Result<ExitCode, Usage> {
     let options = Options {
         threads,
         bfs: args.bfs,
-        expect,
+        expect: part.expect.clone(),
+        coverage: args.coverage,
     };
+    check::reset_peak_memory();
     let report = check::run(model.clone(), &options, Duration::from_secs(3), |p| {
         println!(
             "  ... {:>6.1}s  unique={} total={} depth={} ({:.0} unique/s)",
@@ -238,26 +378,21 @@ fn check(args: CheckArgs) -> Result<ExitCode, Usage> {
     if let Some((name, path)) = &report.counterexample {
         println!("\ncounterexample for {name}:");
         print!("{}", check::format_path(path));
-        match check::explorer_fragment(&model, path) {
+        match check::explorer_fragment(model, path) {
             Some(fragment) => println!(
                 "open it in the Explorer: cargo run --release -p model -- explore {}\n  then \
                  http://127.0.0.1:3000/{fragment}",
-                explore_flags(&args.bounds)
+                explore_flags(&args.bounds, part.name)
             ),
             None => println!("(this path uses actions the Explorer does not offer)"),
         }
     }
-    println!("{}", report.result_line());
-    Ok(if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    report
 }
 
-/// The flags that make `explore` build the same model as this `check`.
-fn explore_flags(args: &BoundArgs) -> String {
-    let mut flags = vec![format!("--preset {}", args.preset)];
+/// The flags that make `explore` build the same model as this `check`'s part from `preset`.
+fn explore_flags(args: &BoundArgs, preset: &str) -> String {
+    let mut flags = vec![format!("--preset {preset}")];
     let mut push = |name: &str, v: Option<String>| {
         if let Some(v) = v {
             flags.push(format!("--{name} {v}"));
@@ -275,11 +410,14 @@ fn explore_flags(args: &BoundArgs) -> String {
     if args.snapshots {
         flags.push("--snapshots".into());
     }
+    if args.partial_batches {
+        flags.push("--partial-batches".into());
+    }
     flags.join(" ")
 }
 
 fn explore(args: ExploreArgs) -> Result<ExitCode, Usage> {
-    let (model, _) = resolve(&args.bounds, false)?;
+    let model = resolve(&args.bounds, false)?.model;
     println!(
         "Explorer for Raft ({}) on http://{}",
         describe(&model),
@@ -293,7 +431,7 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Usage> {
     if args.runs == 0 || args.depth == 0 {
         return Err(Usage("--runs and --depth must be at least 1".into()));
     }
-    let (model, _) = resolve(&args.bounds, true)?;
+    let model = resolve(&args.bounds, true)?.model;
     println!(
         "simulating Raft: {} seed={} runs={} depth={}",
         describe(&model),
@@ -302,7 +440,12 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Usage> {
         args.depth
     );
     let start = Instant::now();
-    let outcome = model::simulate::simulate(&model, args.seed, args.runs, args.depth);
+    let choice = if args.all_actions {
+        model::simulate::Actions::All
+    } else {
+        model::simulate::Actions::Canonical
+    };
+    let outcome = model::simulate::simulate_with(&model, choice, args.seed, args.runs, args.depth);
     let secs = start.elapsed().as_secs_f64();
     println!(
         "done: {} walks, {} steps, {:.1} s, {:.0} steps/s",

@@ -11,10 +11,14 @@ pub const LOG_MATCHING: &str = "Log Matching";
 pub const LEADER_APPEND_ONLY: &str = "Leader Append-Only";
 pub const LEADER_COMPLETENESS: &str = "Leader Completeness";
 pub const STATE_MACHINE_SAFETY: &str = "State Machine Safety";
-pub const TERMS_MONOTONIC: &str = "terms never decrease";
+pub const COMMIT_MONOTONIC: &str = "commit_index never decreases but by a restart";
+pub const MATCH_MONOTONIC: &str = "match_index never decreases in a leader's term";
+pub const LEADER_NEVER_VOTES: &str = "a leader never grants a vote in its term";
 pub const COMMIT_WITHIN_LOG: &str = "commit_index <= last index";
-pub const MATCH_BELOW_NEXT: &str = "match_index < next_index";
-pub const SNAPSHOT_COMMITTED: &str = "snapshot_index <= commit_index";
+pub const PRUNED_DEAD: &str = "pruned message was not dead";
+pub const TERMS_MONOTONIC: &str = "terms never decrease (sanity)";
+pub const MATCH_BELOW_NEXT: &str = "match_index < next_index (sanity)";
+pub const SNAPSHOT_COMMITTED: &str = "snapshot_index <= commit_index (sanity)";
 
 /// Election Safety: at most one leader was ever elected in a term (over the history of
 /// elections, not only the leaders of this state).
@@ -70,17 +74,42 @@ pub fn state_machine_safety(_: &RaftModel, s: &State) -> bool {
         })
 }
 
-/// Sanity: no server's current_term ever decreases.
+/// A server's commit index never goes down, except when the server itself restarts (what it
+/// applied is then rebuilt from its snapshot). Checked on every step; see `check_step`.
+pub fn commit_monotonic(_: &RaftModel, s: &State) -> bool {
+    !s.has(flags::COMMIT_DECREASED)
+}
+
+/// A leader's match_index for a peer never goes down within its term: what a peer acknowledged
+/// stays acknowledged. Checked on every step; see `check_step`.
+pub fn match_monotonic(_: &RaftModel, s: &State) -> bool {
+    !s.has(flags::MATCH_DECREASED)
+}
+
+/// A leader has voted for itself in its term, so it never grants a vote in that term.
+pub fn leader_never_votes(_: &RaftModel, s: &State) -> bool {
+    !s.has(flags::LEADER_GRANTED_VOTE)
+}
+
+/// The pruning of dead messages is sound: every message removed unread would have changed
+/// nothing but the network (see `RaftModel::discard_dead_messages`). Its name says what a
+/// violation means.
+pub fn pruned_messages_were_dead(_: &RaftModel, s: &State) -> bool {
+    !s.has(flags::PRUNED_NOT_DEAD)
+}
+
+/// Sanity of the effects: no server's current_term ever decreases (the effects only raise it).
 pub fn terms_monotonic(_: &RaftModel, s: &State) -> bool {
     !s.has(flags::TERM_DECREASED)
 }
 
-/// Sanity: a server never commits past the end of its log.
+/// A server never commits past the end of its log (a follower that ignores the cap at its last new
+/// entry does).
 pub fn commit_within_log(_: &RaftModel, s: &State) -> bool {
     s.servers.iter().all(|a| a.commit_index <= a.last_index())
 }
 
-/// Sanity: a leader's match_index for each peer is below its next_index for it.
+/// Sanity of the effects: a leader's match_index for each peer is below its next_index for it.
 pub fn match_below_next(m: &RaftModel, s: &State) -> bool {
     s.servers.iter().enumerate().all(|(i, a)| {
         a.role != Role::Leader
@@ -90,8 +119,8 @@ pub fn match_below_next(m: &RaftModel, s: &State) -> bool {
     })
 }
 
-/// Sanity: a snapshot holds only committed entries (a restart from it restores its commit
-/// index, and an InstallSnapshot raises the commit index with it).
+/// Sanity of the effects: a snapshot holds only committed entries (a restart from it restores its
+/// commit index, and an InstallSnapshot raises the commit index with it).
 pub fn snapshot_committed(_: &RaftModel, s: &State) -> bool {
     s.servers.iter().all(|a| a.snapshot_index <= a.commit_index)
 }
@@ -99,15 +128,21 @@ pub fn snapshot_committed(_: &RaftModel, s: &State) -> bool {
 /// A property's condition.
 pub type Condition = fn(&RaftModel, &State) -> bool;
 
-/// The always-properties, in the order `check` prints them.
-pub const SAFETY: [(&str, Condition); 9] = [
+/// The always-properties, in the order `check` prints them: Raft's five, the invariants that
+/// published implementation bugs broke, the soundness of the pruning, and last the sanity checks
+/// of the effects, which hold by construction (no departure in a handler can break them).
+pub const SAFETY: [(&str, Condition); 13] = [
     (ELECTION_SAFETY, election_safety),
     (LOG_MATCHING, log_matching),
     (LEADER_APPEND_ONLY, leader_append_only),
     (LEADER_COMPLETENESS, leader_completeness),
     (STATE_MACHINE_SAFETY, state_machine_safety),
-    (TERMS_MONOTONIC, terms_monotonic),
+    (COMMIT_MONOTONIC, commit_monotonic),
+    (MATCH_MONOTONIC, match_monotonic),
+    (LEADER_NEVER_VOTES, leader_never_votes),
     (COMMIT_WITHIN_LOG, commit_within_log),
+    (PRUNED_DEAD, pruned_messages_were_dead),
+    (TERMS_MONOTONIC, terms_monotonic),
     (MATCH_BELOW_NEXT, match_below_next),
     (SNAPSHOT_COMMITTED, snapshot_committed),
 ];

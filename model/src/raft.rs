@@ -5,9 +5,10 @@
 //! implementation chose (any batch of entries, any commit point, any back-up hint).
 
 use crate::bounds::{Bounds, Bug};
+use crate::coverage::{Branch, Coverage};
 use crate::state::{
     flags, term_at, AppendOutcome, Body, Entry, Index, Log, Message, Network, Role, Server,
-    ServerId, State, Term, Value,
+    ServerId, State, Term, Value, MAX_SERVERS,
 };
 use smallvec::SmallVec;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -67,6 +68,8 @@ pub struct RaftModel {
     /// Set by `check`: which sometimes-properties have held so far (see
     /// `properties::for_check`).
     pub witnessed: Option<Arc<AtomicU16>>,
+    /// Set by `check --coverage`: how often each outcome of each action was taken.
+    pub coverage: Option<Arc<Coverage>>,
 }
 
 /// Whether a candidate's log (last term, last index) is at least as up-to-date as `server`'s
@@ -89,6 +92,7 @@ impl RaftModel {
             bug: None,
             symmetry: false,
             witnessed: None,
+            coverage: None,
         }
     }
 
@@ -99,6 +103,7 @@ impl RaftModel {
             bug,
             symmetry: false,
             witnessed: None,
+            coverage: None,
         }
     }
 
@@ -113,8 +118,24 @@ impl RaftModel {
         }
     }
 
+    /// Counts one execution of `branch`, when coverage is on.
+    pub fn hit(&self, branch: Branch) {
+        if let Some(c) = &self.coverage {
+            c.hit(branch);
+        }
+    }
+
     fn n(&self) -> usize {
         self.bounds.servers as usize
+    }
+
+    /// The number of servers that make a quorum (of votes, or of replicas for a commit).
+    fn quorum(&self) -> usize {
+        if self.has_bug(Bug::QuorumOfTwo) {
+            2.min(self.n())
+        } else {
+            majority(self.n())
+        }
     }
 
     fn has_bug(&self, bug: Bug) -> bool {
@@ -217,7 +238,7 @@ impl RaftModel {
             && index > s.commit_index
             && index <= s.last_index()
             && (term_at(&s.log, index) == s.current_term || self.has_bug(Bug::Figure8Commit))
-            && self.replicas(state, i, index) >= majority(self.n())
+            && self.replicas(state, i, index) >= self.quorum()
     }
 
     /// Any server may compact a committed prefix of its log past its current snapshot.
@@ -271,8 +292,12 @@ impl RaftModel {
         }
         let mut next = state.clone();
         self.apply(&mut next, action);
-        check_step(state, &mut next);
-        discard_dead_messages(&mut next);
+        let restarted = match action {
+            Action::Crash(i) => Some(*i),
+            _ => None,
+        };
+        check_step(state, &mut next, restarted);
+        self.discard_dead_messages(&mut next);
         Some(next)
     }
 
@@ -288,8 +313,12 @@ impl RaftModel {
                 count,
             } => self.append_entries(state, *leader, *peer, *prev_log_index, *count),
             Action::AdvanceCommitIndex(i, index) => self.advance_commit_index(state, *i, *index),
-            Action::Compact(i, index) => state.servers[*i as usize].snapshot_index = *index,
+            Action::Compact(i, index) => {
+                self.hit(Branch::Compact);
+                state.servers[*i as usize].snapshot_index = *index;
+            }
             Action::InstallSnapshot { leader, peer } => {
+                self.hit(Branch::SendSnapshot);
                 let m = self.install_snapshot_message(state, *leader, *peer);
                 state.network.send(m);
             }
@@ -301,12 +330,14 @@ impl RaftModel {
             Action::Receive(m) => self.receive(state, m),
             Action::Crash(i) => self.crash(state, *i),
             Action::Drop(m) => {
+                self.hit(Branch::Drop);
                 state.network.remove(m);
                 // Saturating: the conformance checker replays runs with far more faults than any
                 // bound of an exhaustive check.
                 state.drops = state.drops.saturating_add(1);
             }
             Action::Duplicate(m) => {
+                self.hit(Branch::Duplicate);
                 state.network.send(m.clone());
                 state.dups = state.dups.saturating_add(1);
             }
@@ -316,6 +347,11 @@ impl RaftModel {
     /// Election timeout: term + 1, become candidate, vote for self, RequestVote to every peer.
     pub fn timeout(&self, state: &mut State, i: ServerId) {
         let s = &mut state.servers[i as usize];
+        self.hit(if s.role == Role::Candidate {
+            Branch::TimeoutCandidate
+        } else {
+            Branch::TimeoutFollower
+        });
         s.current_term += 1;
         s.voted_for = Some(i);
         become_candidate(s, i);
@@ -337,6 +373,7 @@ impl RaftModel {
 
     /// A leader appends a client's value to its log.
     pub fn client_request(&self, state: &mut State, i: ServerId, value: Value) {
+        self.hit(Branch::ClientRequest);
         let s = &mut state.servers[i as usize];
         let term = s.current_term;
         s.log.push(Entry { term, value });
@@ -351,6 +388,13 @@ impl RaftModel {
         prev_log_index: Index,
         count: Index,
     ) {
+        self.hit(if count == 0 {
+            Branch::SendHeartbeat
+        } else if prev_log_index + count < state.server(leader).last_index() {
+            Branch::SendPartialBatch
+        } else {
+            Branch::SendEntries
+        });
         let m = self.append_entries_message(state, leader, peer, prev_log_index, count);
         state.network.send(m);
     }
@@ -408,9 +452,15 @@ impl RaftModel {
         s.commit_index = index;
         let term = s.current_term;
         let log = &state.servers[i as usize].log;
-        if (old + 1..index).any(|k| term_at(log, k) < term) && term_at(log, index) == term {
+        let older = (old + 1..index).any(|k| term_at(log, k) < term);
+        if older && term_at(log, index) == term {
             state.flags |= flags::OLD_TERM_COMMITTED_THROUGH_NEW;
         }
+        self.hit(if older {
+            Branch::CommitOlderTerms
+        } else {
+            Branch::CommitOwnTerm
+        });
         record_commits(state, i as usize, old, index, term);
     }
 
@@ -423,6 +473,9 @@ impl RaftModel {
         s.commit_index = s.snapshot_index;
         if s.snapshot_index > 0 {
             state.flags |= flags::RESTARTED_FROM_SNAPSHOT;
+            self.hit(Branch::CrashWithSnapshot);
+        } else {
+            self.hit(Branch::CrashWithoutSnapshot);
         }
         let s = &mut state.servers[i as usize];
         if self.has_bug(Bug::ForgetVote) {
@@ -441,6 +494,7 @@ impl RaftModel {
         // for Servers"); the stale-term bug skips this for AppendEntries from a lower term only.
         let s = &mut state.servers[m.to as usize];
         if m.term > s.current_term {
+            self.hit(Branch::ReceiveHigherTerm);
             s.current_term = m.term;
             s.voted_for = None;
             become_follower(s);
@@ -483,9 +537,12 @@ impl RaftModel {
             Body::InstallSnapshotReply { match_index } => {
                 let s = &mut state.servers[m.to as usize];
                 if m.term == s.current_term && s.role == Role::Leader {
+                    self.hit(Branch::SnapshotReplyLive);
                     let peer = m.from as usize;
                     s.match_index[peer] = s.match_index[peer].max(*match_index);
                     s.next_index[peer] = s.next_index[peer].max(*match_index + 1);
+                } else {
+                    self.hit(Branch::SnapshotReplyStale);
                 }
             }
         }
@@ -505,11 +562,16 @@ impl RaftModel {
     ) {
         let i = m.to as usize;
         let s = &mut state.servers[i];
-        if m.term >= s.current_term {
+        if m.term < s.current_term {
+            self.hit(Branch::SnapshotStaleTerm);
+        } else {
             if s.role != Role::Follower {
                 become_follower(s);
             }
             let newer = last_included_index > s.commit_index;
+            if !newer {
+                self.hit(Branch::SnapshotNotNewer);
+            }
             if self.has_bug(Bug::SnapshotRegress) && !newer {
                 s.log = Log::from_slice(entries);
                 s.snapshot_index = last_included_index;
@@ -518,6 +580,11 @@ impl RaftModel {
             } else if newer {
                 let keeps_suffix = s.last_index() >= last_included_index
                     && term_at(&s.log, last_included_index) == last_included_term;
+                self.hit(if keeps_suffix {
+                    Branch::SnapshotKeepsSuffix
+                } else {
+                    Branch::SnapshotReplacesLog
+                });
                 let mut log = Log::from_slice(entries);
                 if keeps_suffix {
                     log.extend_from_slice(&s.log[last_included_index as usize..]);
@@ -555,13 +622,29 @@ impl RaftModel {
         last_log_term: Term,
     ) {
         let s = &mut state.servers[m.to as usize];
-        let vote_granted = m.term == s.current_term
-            && s.voted_for.is_none_or(|v| v == m.from)
-            && (self.has_bug(Bug::NoUpToDateCheck)
-                || log_up_to_date(last_log_term, last_log_index, s));
+        // The receiver has already adopted a higher term, so the request's term is at most its own.
+        let branch = if m.term < s.current_term {
+            Branch::VoteStaleTerm
+        } else if s.voted_for.is_some_and(|v| v != m.from) && !self.has_bug(Bug::VoteTwice) {
+            Branch::VoteAlreadyVoted
+        } else if !self.has_bug(Bug::NoUpToDateCheck)
+            && !log_up_to_date(last_log_term, last_log_index, s)
+        {
+            Branch::VoteLogNotUpToDate
+        } else if s.voted_for == Some(m.from) {
+            Branch::VoteGrantedAgain
+        } else {
+            Branch::VoteGranted
+        };
+        self.hit(branch);
+        let vote_granted = matches!(branch, Branch::VoteGranted | Branch::VoteGrantedAgain);
         if vote_granted {
             s.voted_for = Some(m.from);
+            if s.role == Role::Leader {
+                state.flags |= flags::LEADER_GRANTED_VOTE;
+            }
         }
+        let s = &state.servers[m.to as usize];
         let reply = Message {
             from: m.to,
             to: m.from,
@@ -573,13 +656,21 @@ impl RaftModel {
 
     /// A vote for a candidate in its current term; a majority makes it leader.
     fn handle_request_vote_reply(&self, state: &mut State, m: &Message, vote_granted: bool) {
-        let n = self.n();
+        let (n, quorum) = (self.n(), self.quorum());
         let s = &mut state.servers[m.to as usize];
-        if m.term != s.current_term || s.role != Role::Candidate || !vote_granted {
+        let stale = m.term > s.current_term
+            || (m.term < s.current_term && !self.has_bug(Bug::StaleVoteCounted));
+        if stale || s.role != Role::Candidate {
+            self.hit(Branch::VoteReplyStale);
+            return;
+        }
+        if !vote_granted {
+            self.hit(Branch::VoteReplyRefused);
             return;
         }
         s.votes_granted |= 1 << m.from;
-        if s.votes_granted.count_ones() as usize >= majority(n) {
+        if s.votes_granted.count_ones() as usize >= quorum {
+            self.hit(Branch::VoteReplyElected);
             become_leader(s, n);
             let election = (s.current_term, m.to);
             if let Err(at) = state.elections.binary_search(&election) {
@@ -588,6 +679,8 @@ impl RaftModel {
             if state.crashes > 0 {
                 state.flags |= flags::LEADER_AFTER_RESTART;
             }
+        } else {
+            self.hit(Branch::VoteReplyCounted);
         }
     }
 
@@ -606,20 +699,26 @@ impl RaftModel {
         let stale = m.term < s.current_term;
         let outcome = if stale && !self.has_bug(Bug::AcceptStaleTerm) {
             // 1. Reply false if term < currentTerm.
+            self.hit(Branch::AppendStaleTerm);
             AppendOutcome::StaleTerm
         } else {
             if s.role != Role::Follower {
                 // A candidate learns of this term's leader (a leader only gets here in a broken
                 // model: two leaders of one term, or the stale-term bug).
+                self.hit(Branch::AppendCandidateStepsDown);
                 become_follower(s);
             }
             if prev_log_index > s.last_index() {
                 // 2. Reply false if the log has no entry at prevLogIndex...
+                self.hit(Branch::AppendLogTooShort);
                 AppendOutcome::Conflict {
                     conflict_term: 0,
                     conflict_index: s.last_index() + 1,
                 }
-            } else if term_at(&s.log, prev_log_index) != prev_log_term {
+            } else if term_at(&s.log, prev_log_index) != prev_log_term
+                && !self.has_bug(Bug::NoPrevTermCheck)
+            {
+                self.hit(Branch::AppendTermMismatch);
                 // ...or its term there does not match prevLogTerm. The hint is the first index
                 // of that term that the follower still holds outside its snapshot (a server
                 // with a compacted log cannot look further back).
@@ -637,6 +736,7 @@ impl RaftModel {
                 }
             } else {
                 // 3./4. Delete a conflicting suffix, append what is new.
+                let before = s.log.len();
                 let truncated = if self.has_bug(Bug::TruncateOnMatch) {
                     truncate_and_append(&mut s.log, prev_log_index, entries)
                 } else {
@@ -644,13 +744,27 @@ impl RaftModel {
                 };
                 if truncated {
                     state.flags |= flags::TRUNCATED;
+                    self.hit(Branch::AppendTruncated);
+                } else if state.servers[i].log.len() > before {
+                    self.hit(Branch::AppendAppended);
+                } else {
+                    self.hit(Branch::AppendAlreadyPresent);
                 }
                 // 5. commitIndex = min(leaderCommit, index of last new entry).
                 let s = &mut state.servers[i];
                 let last_new = prev_log_index + entries.len() as Index;
                 let old = s.commit_index;
-                let new = leader_commit.min(last_new);
+                let new = if self.has_bug(Bug::CommitWithoutCap) {
+                    leader_commit
+                } else {
+                    leader_commit.min(last_new)
+                };
                 if new > old {
+                    self.hit(if leader_commit > last_new {
+                        Branch::AppendCommitCapped
+                    } else {
+                        Branch::AppendCommitByLeaderCommit
+                    });
                     s.commit_index = new;
                     record_commits(state, i, old, new, m.term);
                 }
@@ -674,26 +788,38 @@ impl RaftModel {
     fn handle_append_entries_reply(&self, state: &mut State, m: &Message, outcome: AppendOutcome) {
         let s = &mut state.servers[m.to as usize];
         if m.term != s.current_term || s.role != Role::Leader {
+            self.hit(Branch::AppendReplyStale);
             return;
         }
         let peer = m.from as usize;
         let last = s.last_index();
         match outcome {
             AppendOutcome::Success { match_index } => {
-                s.match_index[peer] = s.match_index[peer].max(match_index);
-                s.next_index[peer] = s.next_index[peer].max(match_index + 1);
+                self.hit(Branch::AppendReplySuccess);
+                if self.has_bug(Bug::MatchRegress) {
+                    s.match_index[peer] = match_index;
+                    s.next_index[peer] = match_index + 1;
+                } else {
+                    s.match_index[peer] = s.match_index[peer].max(match_index);
+                    s.next_index[peer] = s.next_index[peer].max(match_index + 1);
+                }
             }
-            AppendOutcome::StaleTerm => {}
+            AppendOutcome::StaleTerm => self.hit(Branch::AppendReplyStaleTerm),
             AppendOutcome::Conflict {
                 conflict_term,
                 conflict_index,
             } => {
                 // With the term hint, skip to just past the leader's last entry of that term;
                 // without it (or when the leader has none), to the follower's first entry of it.
-                let hinted = (conflict_term > 0)
+                let by_term = (conflict_term > 0)
                     .then(|| s.log.iter().rposition(|e| e.term == conflict_term))
-                    .flatten()
-                    .map_or(conflict_index, |p| p as Index + 2);
+                    .flatten();
+                self.hit(if by_term.is_some() {
+                    Branch::AppendReplyConflictByTerm
+                } else {
+                    Branch::AppendReplyConflictByIndex
+                });
+                let hinted = by_term.map_or(conflict_index, |p| p as Index + 2);
                 s.next_index[peer] = hinted.min(last + 1).max(s.match_index[peer] + 1);
             }
         }
@@ -719,27 +845,35 @@ impl RaftModel {
                     if room >= 1 {
                         for peer in (0..n).filter(|&p| p != i) {
                             // Figure 2: send every entry from next_index on (none: a
-                            // heartbeat). A shorter batch than that arises anyway when the log
-                            // grows between two sends; the guard allows any batch.
-                            // Entries already in the snapshot go as the snapshot.
+                            // heartbeat); with partial batches, also none or one of them. A
+                            // shorter batch than all arises anyway when the log grows between two
+                            // sends; the guard allows any batch. Entries already in the snapshot
+                            // go as the snapshot. A copy of a message still in flight is the
+                            // Duplicate action's job.
                             let prev = s.next_index[peer as usize].saturating_sub(1);
-                            let (m, action) = if prev < s.snapshot_index {
+                            if prev < s.snapshot_index {
                                 let m = self.install_snapshot_message(state, i, peer);
-                                (m, Action::InstallSnapshot { leader: i, peer })
-                            } else {
-                                let count = s.last_index() - prev;
-                                let m = self.append_entries_message(state, i, peer, prev, count);
-                                let action = Action::AppendEntries {
-                                    leader: i,
-                                    peer,
-                                    prev_log_index: prev,
-                                    count,
-                                };
-                                (m, action)
+                                if state.network.count(&m) == 0 {
+                                    actions.push(Action::InstallSnapshot { leader: i, peer });
+                                }
+                                continue;
+                            }
+                            let full = s.last_index() - prev;
+                            let sizes = match (b.partial_batches, full) {
+                                (false, _) | (true, 0) => &[full][..],
+                                (true, 1) => &[1, 0][..],
+                                (true, _) => &[full, 0, 1][..],
                             };
-                            // A copy of a message still in flight is the Duplicate action's job.
-                            if state.network.count(&m) == 0 {
-                                actions.push(action);
+                            for &count in sizes {
+                                let m = self.append_entries_message(state, i, peer, prev, count);
+                                if state.network.count(&m) == 0 {
+                                    actions.push(Action::AppendEntries {
+                                        leader: i,
+                                        peer,
+                                        prev_log_index: prev,
+                                        count,
+                                    });
+                                }
                             }
                         }
                     }
@@ -785,6 +919,73 @@ impl RaftModel {
                 actions.push(Action::Duplicate(m.clone()));
             }
         }
+    }
+}
+
+impl RaftModel {
+    /// Every action the guards allow in `state`, with every choice of parameters, within the
+    /// bounds' budgets only (terms, log length, messages in flight, crashes, losses, duplicates):
+    /// any batch from any `prev_log_index`, any commit point, any compaction, any `next_index`.
+    /// The random walks of `simulate --all-actions` pick from these, to check that the canonical
+    /// enumeration (`bounded_actions`) leaves out nothing that could break a property.
+    pub fn all_actions(&self, state: &State, actions: &mut Vec<Action>) {
+        let b = &self.bounds;
+        let n = self.n() as ServerId;
+        let room = (b.max_inflight as usize).saturating_sub(state.network.len());
+        for i in 0..n {
+            let s = state.server(i);
+            if s.role == Role::Leader {
+                if s.last_index() < b.max_log {
+                    actions.extend((1..=b.values).map(|v| Action::ClientRequest(i, v)));
+                }
+                for peer in (0..n).filter(|&p| p != i) {
+                    if room >= 1 {
+                        for prev in s.snapshot_index..=s.last_index() {
+                            for count in 0..=s.last_index() - prev {
+                                actions.push(Action::AppendEntries {
+                                    leader: i,
+                                    peer,
+                                    prev_log_index: prev,
+                                    count,
+                                });
+                            }
+                        }
+                        if s.snapshot_index > 0 {
+                            actions.push(Action::InstallSnapshot { leader: i, peer });
+                        }
+                    }
+                    for index in s.match_index[peer as usize] + 1..=s.last_index() + 1 {
+                        actions.push(Action::SetNextIndex {
+                            leader: i,
+                            peer,
+                            index,
+                        });
+                    }
+                }
+                actions.extend(
+                    (s.commit_index + 1..=s.last_index()).map(|k| Action::AdvanceCommitIndex(i, k)),
+                );
+            } else if s.current_term < b.max_term && room >= n as usize - 1 {
+                actions.push(Action::Timeout(i));
+            }
+            if b.snapshots {
+                actions
+                    .extend((s.snapshot_index + 1..=s.commit_index).map(|k| Action::Compact(i, k)));
+            }
+            if state.crashes < b.max_crashes {
+                actions.push(Action::Crash(i));
+            }
+        }
+        for m in state.network.distinct() {
+            actions.push(Action::Receive(m.clone()));
+            if state.drops < b.max_drops {
+                actions.push(Action::Drop(m.clone()));
+            }
+            if state.dups < b.max_dups && room >= 1 {
+                actions.push(Action::Duplicate(m.clone()));
+            }
+        }
+        actions.retain(|a| self.enabled(state, a));
     }
 }
 
@@ -852,9 +1053,13 @@ fn truncate_and_append(log: &mut Log, prev_log_index: Index, entries: &[Entry]) 
 
 /// Records the commit of `log[old+1..=new]` (1-based) in the history; a different entry at an
 /// index already committed is a State Machine Safety violation.
+///
+/// A commit past the end of the log (a broken model: see the `commit_within_log` property) records
+/// only the entries the log has; so does one that skips indexes never recorded.
 fn record_commits(state: &mut State, server: usize, old: Index, new: Index, term: Term) {
     let log = &state.servers[server].log;
-    for k in old + 1..=new {
+    let end = new.min(log.len() as Index);
+    for k in old + 1..=end {
         let entry = log[k as usize - 1];
         let at = k as usize - 1;
         if let Some((first, first_term)) = state.committed.get_mut(at) {
@@ -862,10 +1067,9 @@ fn record_commits(state: &mut State, server: usize, old: Index, new: Index, term
                 state.flags |= flags::COMMITTED_TWICE;
             }
             *first_term = (*first_term).min(term);
-        } else {
-            // A server's commit index only ever covers a prefix, and every index below it was
+        } else if at == state.committed.len() {
+            // A server's commit index covers a prefix of its log, and every index below it was
             // recorded when it was first committed.
-            debug_assert_eq!(at, state.committed.len(), "commit recorded out of order");
             state.committed.push((entry, term));
         }
     }
@@ -888,20 +1092,93 @@ pub fn is_dead(state: &State, m: &Message) -> bool {
     m.term < s.current_term || (m.term == s.current_term && s.role != role)
 }
 
-fn discard_dead_messages(state: &mut State) {
-    if state.network.distinct().any(|m| is_dead(state, m)) {
+impl RaftModel {
+    /// Removes the dead messages (see [`is_dead`]), having checked that each one is: delivered to a
+    /// copy of the state, it must change nothing but the network. A message that would have changed
+    /// something raises [`flags::PRUNED_NOT_DEAD`], a violation, on the state it was removed from.
+    fn discard_dead_messages(&self, state: &mut State) {
+        if !state.network.distinct().any(|m| is_dead(state, m)) {
+            return;
+        }
+        let dead: SmallVec<[Message; 4]> = state
+            .network
+            .distinct()
+            .filter(|m| is_dead(state, m))
+            .cloned()
+            .collect();
+        for m in &dead {
+            if !self.delivery_changes_nothing(state, m) {
+                state.flags |= flags::PRUNED_NOT_DEAD;
+            }
+        }
         let mut network = std::mem::take(&mut state.network);
         network.messages.retain(|(m, _)| !is_dead(state, m));
         state.network = network;
     }
+
+    /// Whether delivering `m` would leave every server, the history and the rest of the network as
+    /// they are.
+    fn delivery_changes_nothing(&self, state: &State, m: &Message) -> bool {
+        let mut copy = state.clone();
+        self.receive(&mut copy, m);
+        let witness_only = flags::DUPLICATE_DELIVERED;
+        copy.servers == state.servers
+            && copy.elections == state.elections
+            && copy.committed == state.committed
+            && copy.flags & !witness_only == state.flags & !witness_only
+            && copy.network.len() + 1 == state.network.len()
+    }
+}
+
+/// What the step invariants compare of one server: its state before a step.
+#[derive(Clone, Copy, Debug)]
+pub struct Before {
+    pub current_term: Term,
+    pub role: Role,
+    pub commit_index: Index,
+    pub match_index: [Index; MAX_SERVERS],
+}
+
+impl Before {
+    pub fn of(s: &Server) -> Before {
+        Before {
+            current_term: s.current_term,
+            role: s.role,
+            commit_index: s.commit_index,
+            match_index: s.match_index,
+        }
+    }
+
+    /// The step invariants other than Leader Append-Only, which compares logs: terms never
+    /// decrease; the commit index never decreases except by the server's own restart (`restarted`);
+    /// a leader's match_index never decreases within its term.
+    pub fn violations(&self, after: &Server, restarted: bool) -> u16 {
+        let mut v = 0;
+        if after.current_term < self.current_term {
+            v |= flags::TERM_DECREASED;
+        }
+        if after.commit_index < self.commit_index && !restarted {
+            v |= flags::COMMIT_DECREASED;
+        }
+        if self.role == Role::Leader
+            && after.role == Role::Leader
+            && self.current_term == after.current_term
+            && self
+                .match_index
+                .iter()
+                .zip(&after.match_index)
+                .any(|(a, b)| b < a)
+        {
+            v |= flags::MATCH_DECREASED;
+        }
+        v
+    }
 }
 
 /// The step invariants: compare each server before and after the step.
-fn check_step(before: &State, after: &mut State) {
-    for (a, b) in before.servers.iter().zip(&after.servers) {
-        if b.current_term < a.current_term {
-            after.flags |= flags::TERM_DECREASED;
-        }
+fn check_step(before: &State, after: &mut State, restarted: Option<ServerId>) {
+    for (i, (a, b)) in before.servers.iter().zip(&after.servers).enumerate() {
+        after.flags |= Before::of(a).violations(b, restarted == Some(i as ServerId));
         if a.role == Role::Leader
             && b.role == Role::Leader
             && a.current_term == b.current_term

@@ -18,8 +18,28 @@ pub struct Outcome {
     pub witnessed: Vec<&'static str>,
 }
 
+/// Which actions a walk chooses from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actions {
+    /// The canonical enumeration that `check` explores.
+    Canonical,
+    /// Everything the guards allow (see `RaftModel::all_actions`).
+    All,
+}
+
 /// Runs `runs` walks of at most `depth` steps each, from `seed`.
 pub fn simulate(model: &RaftModel, seed: u64, runs: u64, depth: usize) -> Outcome {
+    simulate_with(model, Actions::Canonical, seed, runs, depth)
+}
+
+/// Runs `runs` walks of at most `depth` steps each, from `seed`, choosing among `choice`.
+pub fn simulate_with(
+    model: &RaftModel,
+    choice: Actions,
+    seed: u64,
+    runs: u64,
+    depth: usize,
+) -> Outcome {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let properties = model.properties();
     let mut witnessed: Vec<&'static str> = Vec::new();
@@ -47,14 +67,17 @@ pub fn simulate(model: &RaftModel, seed: u64, runs: u64, depth: usize) -> Outcom
                 }
             }
             actions.clear();
-            model.actions(state, &mut actions);
+            match choice {
+                Actions::Canonical => model.actions(state, &mut actions),
+                Actions::All => model.all_actions(state, &mut actions),
+            }
             if step == depth || actions.is_empty() {
                 break;
             }
             let action = actions.swap_remove(rng.gen_range(0..actions.len()));
             let next = model
                 .step(state, &action)
-                .expect("the enumerator only offers enabled actions");
+                .expect("both enumerators offer only enabled actions");
             walk.last_mut().expect("non-empty").1 = Some(action);
             walk.push((next, None));
             steps += 1;

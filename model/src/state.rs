@@ -266,6 +266,14 @@ pub mod flags {
     pub const SNAPSHOT_INSTALLED: u16 = 1 << 4;
     /// A server with a snapshot crashed and restarted from it.
     pub const RESTARTED_FROM_SNAPSHOT: u16 = 1 << 5;
+    /// Violation: a server's commit index went down other than by its own restart.
+    pub const COMMIT_DECREASED: u16 = 1 << 11;
+    /// Violation: a leader's match_index for a peer went down within its term.
+    pub const MATCH_DECREASED: u16 = 1 << 12;
+    /// Violation: a leader granted its vote to a candidate of its own term.
+    pub const LEADER_GRANTED_VOTE: u16 = 1 << 13;
+    /// Violation: a message removed as dead would have changed its receiver's state.
+    pub const PRUNED_NOT_DEAD: u16 = 1 << 14;
 }
 
 /// The servers of a cluster; three live inline.

@@ -12,6 +12,7 @@ fn run(bounds: Bounds, bug: Option<Bug>, expect: &[&'static str], bfs: bool) -> 
         threads: 2,
         bfs,
         expect: expect.to_vec(),
+        coverage: false,
     };
     check::run(
         RaftModel::with_bug(bounds, bug),
@@ -86,16 +87,36 @@ fn expected_violations(bug: Bug) -> &'static [&'static str] {
         // The deleted entries were acknowledged, so once committed they vanish from under the
         // commit index.
         Bug::TruncateOnMatch => &[COMMIT_WITHIN_LOG, STATE_MACHINE_SAFETY, LEADER_COMPLETENESS],
-        // The rolled-back server forgets entries it acknowledged, which a later leader then
-        // lacks.
-        Bug::SnapshotRegress => &[LEADER_COMPLETENESS, STATE_MACHINE_SAFETY, LOG_MATCHING],
+        // The rolled-back server's commit index goes down; it forgets entries it acknowledged,
+        // which a later leader then lacks.
+        Bug::SnapshotRegress => &[
+            COMMIT_MONOTONIC,
+            LEADER_COMPLETENESS,
+            STATE_MACHINE_SAFETY,
+            LOG_MATCHING,
+        ],
+        // Two of five servers elect a leader or commit an entry that a later leader lacks.
+        Bug::QuorumOfTwo => &[ELECTION_SAFETY, LEADER_COMPLETENESS, STATE_MACHINE_SAFETY],
+        // A heartbeat that does not carry the follower up to the leader's commit index.
+        Bug::CommitWithoutCap => &[COMMIT_WITHIN_LOG, STATE_MACHINE_SAFETY],
+        Bug::NoPrevTermCheck => &[LOG_MATCHING, STATE_MACHINE_SAFETY, LEADER_COMPLETENESS],
+        // The stale vote is pruned as dead before delivery; the checked pruning sees that it is
+        // not.
+        Bug::StaleVoteCounted => &[PRUNED_DEAD, ELECTION_SAFETY],
+        Bug::VoteTwice => &[LEADER_NEVER_VOTES, ELECTION_SAFETY],
+        Bug::MatchRegress => &[MATCH_MONOTONIC],
     }
+}
+
+/// The bounds of the portfolio's preset that catches `bug`.
+fn bug_bounds(bug: Bug) -> Bounds {
+    preset(bug.preset()).unwrap().bounds
 }
 
 #[test]
 fn every_bug_switch_is_caught() {
     for bug in Bug::ALL {
-        let report = run(bug.bounds(), Some(bug), &[], false);
+        let report = run(bug_bounds(bug), Some(bug), &[], false);
         let (name, steps) = report
             .counterexample
             .as_ref()
@@ -109,7 +130,7 @@ fn every_bug_switch_is_caught() {
         assert_eq!(report.verdict(name), Some(Verdict::Violated));
         assert_eq!(report.result_line(), format!("result: VIOLATED {name}"));
         // The counterexample replays under one naming of the servers and ends in the violation.
-        let model = RaftModel::with_bug(bug.bounds(), Some(bug));
+        let model = RaftModel::with_bug(bug_bounds(bug), Some(bug));
         let last = &steps.last().unwrap().0;
         let property = stateright::Model::properties(&model)
             .into_iter()
@@ -126,7 +147,7 @@ fn every_bug_switch_is_caught() {
 
 #[test]
 fn without_the_bug_the_same_bounds_hold() {
-    let report = run(Bug::Figure8Commit.bounds(), None, &[], false);
+    let report = run(bug_bounds(Bug::Figure8Commit), None, &[], false);
     assert!(report.ok(), "{}", report.result_line());
 }
 
@@ -144,4 +165,53 @@ fn snapshots_are_installed_and_restarted_from() {
     for w in expect {
         assert_eq!(report.verdict(w), Some(Verdict::Witnessed), "{w}");
     }
+}
+
+/// The enumerator's reduction: random deep walks that choose among every action the guards allow
+/// (any batch, commit point, compaction, next_index) break no property, at bounds and lengths
+/// beyond the exhaustive check; and the same walks find a bug that needs such actions.
+#[test]
+fn walks_over_every_allowed_action_break_no_property() {
+    use model::simulate::{simulate_with, Actions};
+    for (servers, inflight) in [(3, 4), (5, 6)] {
+        let bounds = Bounds {
+            servers,
+            max_term: 5,
+            max_log: 4,
+            max_crashes: 2,
+            max_inflight: inflight,
+            max_drops: 3,
+            max_dups: 2,
+            values: 2,
+            snapshots: true,
+            partial_batches: true,
+        };
+        let model = RaftModel::new(bounds);
+        let outcome = simulate_with(&model, Actions::All, 7, 300, 150);
+        if let Some((name, walk)) = &outcome.violation {
+            panic!(
+                "{servers} servers: {name} broken:\n{}",
+                check::format_path(walk)
+            );
+        }
+        assert!(outcome.steps > 20_000, "{} steps", outcome.steps);
+    }
+}
+
+#[test]
+fn walks_over_every_allowed_action_find_a_bug() {
+    use model::simulate::{simulate_with, Actions};
+    let bounds = Bounds {
+        max_term: 4,
+        max_log: 3,
+        max_inflight: 4,
+        ..preset("default").unwrap().bounds
+    };
+    let model = RaftModel::with_bug(bounds, Some(Bug::CommitWithoutCap));
+    let outcome = simulate_with(&model, Actions::All, 7, 2000, 150);
+    let (name, _) = outcome.violation.expect("the walks find the missing cap");
+    assert!(
+        [COMMIT_WITHIN_LOG, STATE_MACHINE_SAFETY].contains(&name),
+        "{name}"
+    );
 }

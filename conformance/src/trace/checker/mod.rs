@@ -243,6 +243,7 @@ impl Checker {
             max_dups: u8::MAX,
             values: u32::MAX,
             snapshots: true,
+            partial_batches: true,
         };
         let model = RaftModel::new(bounds);
         let state = model.init_state();
@@ -562,6 +563,7 @@ impl Checker {
             writes_from
         };
         let s = self.state.server(i);
+        let before = model::raft::Before::of(s);
         let (term_before, role_before, commit_before) = (s.current_term, s.role, s.commit_index);
         // Leader Append-Only compares a leader's log before and after a step that can write it.
         // Below `writes_from` the model's effect leaves the log as it is, so only the rest is kept (nothing,
@@ -697,13 +699,11 @@ impl Checker {
                 }
             }
         }
-        // Step invariants (terms never decrease, a leader only appends), as the model's `step_violations`
-        // records them.
+        // Step invariants (terms and commit indexes never decrease, nor a leader's match indexes in
+        // its term; a leader only appends), as the model's `check_step` records them. A node step is
+        // never a restart (that is the `Crash` event's).
         let s = self.state.server(i);
-        let mut violations = 0;
-        if s.current_term < term_before {
-            violations |= model::state::flags::TERM_DECREASED;
-        }
+        let mut violations = before.violations(s, false);
         if let Some((from, len, before)) = &leader_log_before {
             if s.role == MRole::Leader
                 && s.current_term == term_before
