@@ -249,19 +249,16 @@ fn human(bytes: u64) -> String {
 }
 
 fn check(args: CheckArgs) -> Result<ExitCode, Usage> {
-    if args.bounds.bug.as_deref() == Some("list") {
-        for bug in Bug::ALL {
-            println!("{:<22} {}", bug.name(), bug.describe());
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
     if args.threads == Some(0) {
         return Err(Usage("--threads must be at least 1".into()));
     }
-    let parts = resolve_check(&args.bounds)?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if args.bounds.bug.as_deref() == Some("list") {
+        return Ok(bug_list(threads));
+    }
+    let parts = resolve_check(&args.bounds)?;
     let several = parts.len() > 1;
     if several {
         let names: Vec<_> = parts.iter().map(|p| p.name).collect();
@@ -330,6 +327,43 @@ fn check(args: CheckArgs) -> Result<ExitCode, Usage> {
     })
 }
 
+/// `check --bug list`: every bug switch, run at the portfolio preset that catches it, with the
+/// property that caught it and the search's size at that point.
+fn bug_list(threads: usize) -> ExitCode {
+    println!(
+        "{:<20} {:<10} {:<48} {:>9} {:>6}  what it changes",
+        "bug", "preset", "caught by", "unique", "secs"
+    );
+    let mut all_caught = true;
+    for bug in Bug::ALL {
+        let preset = bounds::preset(bug.preset()).expect("a bug names a preset");
+        let options = Options {
+            threads,
+            bfs: false,
+            expect: Vec::new(),
+            coverage: false,
+        };
+        let model = RaftModel::with_bug(preset.bounds, Some(bug));
+        let report = check::run(model, &options, Duration::from_secs(3600), |_| {});
+        let caught = report.counterexample.as_ref().map(|(name, _)| *name);
+        all_caught &= caught.is_some();
+        println!(
+            "{:<20} {:<10} {:<48} {:>9} {:>6.1}  {}",
+            bug.name(),
+            preset.name,
+            caught.unwrap_or("NOT CAUGHT"),
+            report.progress.unique,
+            report.progress.elapsed.as_secs_f64(),
+            bug.describe()
+        );
+    }
+    if all_caught {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 /// Runs one exhaustive search and prints its figures, verdicts and any counterexample.
 fn check_one(part: &Part, args: &CheckArgs, threads: usize) -> check::Report {
     let model = &part.model;
@@ -374,6 +408,10 @@ fn check_one(part: &Part, args: &CheckArgs, threads: usize) -> check::Report {
     println!("properties:");
     for (name, verdict) in &report.verdicts {
         println!("  {:<50} {}", name, verdict.word());
+    }
+    if let Some(counts) = &report.coverage {
+        let taken = counts.iter().filter(|(_, c)| *c > 0).count();
+        println!("coverage of this search: {taken}/{} branches", counts.len());
     }
     if let Some((name, path)) = &report.counterexample {
         println!("\ncounterexample for {name}:");
