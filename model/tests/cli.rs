@@ -91,12 +91,49 @@ fn bad_flags_get_a_clear_error_and_status_2() {
 }
 
 #[test]
-fn bug_list_names_every_bug() {
+fn bug_list_catches_every_bug_at_its_preset() {
     let (code, out, _) = model(&["check", "--bug", "list"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 0, "{out}");
     for bug in model::Bug::ALL {
-        assert!(out.contains(bug.name()));
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{} ", bug.name())))
+            .unwrap_or_else(|| panic!("no line for {}", bug.name()));
+        assert!(line.contains(&format!(" {} ", bug.preset())), "{line}");
+        assert!(!line.contains("NOT CAUGHT"), "{line}");
     }
+}
+
+#[test]
+fn coverage_prints_every_branch_before_the_result() {
+    let (code, out, _) = model(&["check", "--preset", "small", "--coverage"]);
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<_> = out.lines().collect();
+    let n = model::coverage::Branch::ALL.len();
+    let tail = &lines[lines.len() - n - 2..];
+    for (line, branch) in tail.iter().zip(model::coverage::Branch::ALL) {
+        let count = line
+            .strip_prefix(&format!("branch {} ", branch.name()))
+            .unwrap_or_else(|| panic!("{line}"));
+        count.parse::<u64>().unwrap();
+    }
+    // The small preset has three servers, two terms and no snapshots: 27 of the 44.
+    assert_eq!(tail[n], format!("coverage: 27/{n} branches"));
+    assert!(tail[n + 1].starts_with("result: OK "));
+}
+
+#[test]
+fn a_bug_runs_the_portfolio_from_the_preset_that_catches_it() {
+    let (code, out, _) = model(&["check", "--bug", "match-regress"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("a portfolio of 5 exhaustive searches"),
+        "{out}"
+    );
+    assert!(out.contains("== part 1/5: preset default"), "{out}");
+    assert!(!out.contains("part 2/5"), "it stops at the violation");
+    assert!(out.contains("\nportfolio:\n  default "), "{out}");
+    assert!(out.ends_with("result: VIOLATED match_index never decreases in a leader's term\n"));
 }
 
 #[test]
