@@ -11,9 +11,12 @@
 //! * `LAB_TRACE_FILE=path` writes each run's trace ([`trace`], `specs/trace-format.md`) to `path` (with
 //!   several seeds, `path` with `-<seed>` before its extension); `tracecheck path` validates it.
 //! * `cargo test conformance` runs every lab test with its trace validated against the model.
+//! * `cargo run --release -p conformance --bin implcheck -- check` explores the real core exhaustively at
+//!   small bounds, every step checked against the model ([`implcheck`]).
 
 #![warn(missing_docs)]
 
+pub mod implcheck;
 pub mod lab;
 pub mod schedule;
 pub mod sim;

@@ -73,7 +73,9 @@ pub struct SnapshotError {
 }
 
 /// One Raft server, sans IO. See the crate documentation for the driving loop.
-#[derive(Debug)]
+///
+/// `Clone` copies the whole server, observer included: a model checker explores branches from one state.
+#[derive(Clone, Debug)]
 pub struct Node {
     id: NodeId,
     /// Every server of the cluster, including `id`, in the caller's order. Per-peer state is indexed by position
@@ -658,6 +660,16 @@ impl Node {
                 self.progress[position].match_index,
             )
         })
+    }
+
+    /// On a leader, whether it replicates to `peer` optimistically (sends new entries at once and moves
+    /// `next_index` as it sends) rather than probing (one AppendEntries at a time, `next_index` moved by
+    /// replies); `None` where [`progress`](Node::progress) is `None`. Part of what decides the leader's next
+    /// message, for callers that compare states.
+    pub fn replicating(&self, peer: NodeId) -> Option<bool> {
+        let position = self.position(peer)?;
+        (self.role == Role::Leader && peer != self.id)
+            .then(|| self.progress[position].mode == crate::progress::Mode::Replicate)
     }
 
     /// A copy of the current durable state (what the next [`Ready::persist`] would hold).

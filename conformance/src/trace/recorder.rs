@@ -161,102 +161,110 @@ impl Recorder {
 
 impl Observer for Recorder {
     fn step(&self, node: &Node, step: &Step<'_>) {
-        let id = node.id();
-        let ev = match *step {
-            Step::Start { restart } => Event::Start {
-                node: id,
-                restart,
-                state: node_state(node, Some(node.last_included_index() + 1)),
-                snapshot: (node.last_included_index() > 0)
-                    .then(|| Digest::of(node.snapshot_data())),
-            },
-            Step::ElectionTimeout { sent } => Event::Timeout {
-                node: id,
-                state: node_state(node, None),
-                sent: msgs(sent),
-            },
-            Step::Heartbeat { sent } => Event::Heartbeat {
-                node: id,
-                state: node_state(node, None),
-                sent: msgs(sent),
-            },
-            Step::Propose {
-                command,
-                result,
-                sent,
-                log_changed_from,
-            } => Event::Propose {
-                node: id,
-                command: Digest::of(command),
-                accepted: result.ok(),
-                state: node_state(node, log_changed_from),
-                sent: msgs(sent),
-            },
-            Step::Receive {
-                from,
-                seq,
-                result,
-                sent,
-                log_changed_from,
-            } => Event::Receive {
-                node: id,
-                id: MsgId { from, seq },
-                refused: result.err().map(|e| e.to_string()),
-                state: node_state(node, log_changed_from),
-                sent: msgs(sent),
-            },
-            Step::Snapshot { index, data } => Event::Snapshot {
-                node: id,
-                index,
-                data: Digest::of(data),
-                state: node_state(node, None),
-            },
-        };
-        self.record(ev);
+        self.record(step_event(node, step));
     }
 
     fn released(&self, node: u64, output: &Output<'_>) {
         let t = self.now();
         let mut sink = self.lock();
-        let mut push = |ev| sink.push(t, ev);
-        if let Some(state) = output.persisted {
-            let base = state.last_included_index;
-            let log = output
-                .log_changed_from
-                .map(|from| log_delta(base, &state.log, from));
-            push(Event::Persist {
+        output_events(node, output, |ev| sink.push(t, ev));
+    }
+}
+
+/// The event that reports a node's step.
+pub fn step_event(node: &Node, step: &Step<'_>) -> Event {
+    let id = node.id();
+    match *step {
+        Step::Start { restart } => Event::Start {
+            node: id,
+            restart,
+            state: node_state(node, Some(node.last_included_index() + 1)),
+            snapshot: (node.last_included_index() > 0).then(|| Digest::of(node.snapshot_data())),
+        },
+        Step::ElectionTimeout { sent } => Event::Timeout {
+            node: id,
+            state: node_state(node, None),
+            sent: msgs(sent),
+        },
+        Step::Heartbeat { sent } => Event::Heartbeat {
+            node: id,
+            state: node_state(node, None),
+            sent: msgs(sent),
+        },
+        Step::Propose {
+            command,
+            result,
+            sent,
+            log_changed_from,
+        } => Event::Propose {
+            node: id,
+            command: Digest::of(command),
+            accepted: result.ok(),
+            state: node_state(node, log_changed_from),
+            sent: msgs(sent),
+        },
+        Step::Receive {
+            from,
+            seq,
+            result,
+            sent,
+            log_changed_from,
+        } => Event::Receive {
+            node: id,
+            id: MsgId { from, seq },
+            refused: result.err().map(|e| e.to_string()),
+            state: node_state(node, log_changed_from),
+            sent: msgs(sent),
+        },
+        Step::Snapshot { index, data } => Event::Snapshot {
+            node: id,
+            index,
+            data: Digest::of(data),
+            state: node_state(node, None),
+        },
+    }
+}
+
+/// The events that report what a node released once its state was durable: the `Persist`, then each
+/// `Send` and `Apply`, in order.
+pub fn output_events(node: u64, output: &Output<'_>, mut push: impl FnMut(Event)) {
+    if let Some(state) = output.persisted {
+        let base = state.last_included_index;
+        let log = output
+            .log_changed_from
+            .map(|from| log_delta(base, &state.log, from));
+        push(Event::Persist {
+            node,
+            term: state.current_term,
+            vote: state.voted_for,
+            snap: (state.last_included_index, state.last_included_term),
+            last: base + state.log.len() as u64,
+            log,
+            snapshot: output.snapshot.map(Digest::of),
+        });
+    }
+    for e in output.messages {
+        push(Event::Send { id: MsgId::of(e) });
+    }
+    for a in output.applies {
+        push(match a {
+            Apply::Command {
+                index,
+                term,
+                command,
+            } => Event::Apply {
                 node,
-                term: state.current_term,
-                vote: state.voted_for,
-                snap: (state.last_included_index, state.last_included_term),
-                last: base + state.log.len() as u64,
-                log,
-                snapshot: output.snapshot.map(Digest::of),
-            });
-        }
-        for e in output.messages {
-            push(Event::Send { id: MsgId::of(e) });
-        }
-        for a in output.applies {
-            push(match a {
-                Apply::Command {
-                    index,
-                    term,
-                    command,
-                } => Event::Apply {
-                    node,
-                    index: *index,
-                    term: *term,
-                    item: Applied::Command(Digest::of(command)),
-                },
-                Apply::Snapshot { index, term, data } => Event::Apply {
-                    node,
-                    index: *index,
-                    term: *term,
-                    item: Applied::Snapshot(Digest::of(data)),
-                },
-            });
-        }
+                index: *index,
+                term: *term,
+                item: Applied::Command(Digest::of(command)),
+            },
+            Apply::Snapshot { index, term, data } => Event::Apply {
+                node,
+                index: *index,
+                term: *term,
+                item: Applied::Snapshot(Digest::of(data)),
+            },
+        });
     }
 }
 

@@ -129,6 +129,7 @@ fn check_with(trace: &Trace, full: bool) -> Result<Summary, Box<Mismatch>> {
 }
 
 /// A message the trace has seen produced.
+#[derive(Clone)]
 struct Tracked {
     /// The model's message it stands for.
     msg: Message,
@@ -151,7 +152,7 @@ struct Dependency {
 }
 
 /// What the checker knows of one node beyond the model.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct NodeView {
     /// An instance is running.
     alive: bool,
@@ -200,7 +201,9 @@ impl Durable {
     }
 }
 
-/// Replays a trace event by event against the model.
+/// Replays a trace event by event against the model. `Clone` copies the whole replay, for an explorer
+/// that checks several continuations of one run.
+#[derive(Clone)]
 pub struct Checker {
     model: RaftModel,
     state: State,
@@ -272,6 +275,18 @@ impl Checker {
     /// What was checked so far.
     pub fn summary(&self) -> Summary {
         self.summary.clone()
+    }
+
+    /// The model state that the run so far stands for: the servers and history of the replay, and in the
+    /// network every message sent and still in flight (with its copies), as the model would hold them.
+    pub fn spec_state(&self) -> State {
+        let mut state = self.state.clone();
+        for t in self.msgs.values().filter(|t| t.sent) {
+            for _ in 0..t.copies {
+                state.network.send(t.msg.clone());
+            }
+        }
+        state
     }
 
     /// Checks one event.

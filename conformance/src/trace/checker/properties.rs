@@ -7,7 +7,7 @@ use super::report::{fail, Failure};
 use super::Checker;
 
 /// What a node step changed (see `Checker::check_properties`).
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct Changed {
     pub(super) server: ServerId,
     /// The first index (1-based) at which the server's log may have changed.

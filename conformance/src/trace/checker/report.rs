@@ -63,8 +63,10 @@ pub(super) fn header_mismatch(reason: String) -> Mismatch {
 /// Why one event failed: a one-line reason and, if a state or message differs, the differences.
 #[derive(Debug)]
 pub struct Failure {
-    pub(super) reason: String,
-    pub(super) diff: Vec<String>,
+    /// What went wrong.
+    pub reason: String,
+    /// Field-by-field differences between the model and the implementation, if any.
+    pub diff: Vec<String>,
 }
 
 pub(super) fn fail<T>(reason: impl Into<String>) -> Result<T, Failure> {

@@ -1,0 +1,161 @@
+//! `implcheck`: the real `raft` core explored exhaustively at small bounds, every step checked against the
+//! model. See the README ("The implementation under the model checker").
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use conformance::implcheck::{self, ImplModel, State, REFINEMENT};
+use stateright::{Checker, HasDiscoveries, Model};
+
+#[derive(Parser)]
+#[command(
+    name = "implcheck",
+    about = "Explore the raft core exhaustively, every step checked against the model"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Exhaustively explore every behaviour of the core within the preset's bounds.
+    Check {
+        /// Bounds: small or default.
+        #[arg(long, default_value = "default")]
+        preset: String,
+        /// Breadth-first search: shortest counterexamples.
+        #[arg(long)]
+        bfs: bool,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Write the counterexample's run here as a trace (for `tracecheck`, `--svg`, `--shiviz`).
+        #[arg(long)]
+        trace: Option<std::path::PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let Command::Check {
+        preset,
+        bfs,
+        threads,
+        trace,
+    } = Cli::parse().command;
+    let Some(preset) = implcheck::preset(&preset) else {
+        let names: Vec<_> = implcheck::PRESETS.iter().map(|p| p.name).collect();
+        eprintln!(
+            "error: unknown preset '{preset}'; the presets are: {}",
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    };
+    if threads == Some(0) {
+        eprintln!("error: --threads must be at least 1");
+        return ExitCode::from(2);
+    }
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let b = preset.bounds;
+    println!(
+        "exploring the raft core: servers={} max-term={} max-log={} max-crashes={} max-inflight={} \
+         max-drops={} max-dups={} snapshots={}",
+        b.servers,
+        b.max_term,
+        b.max_log,
+        b.max_crashes,
+        b.max_inflight,
+        b.max_drops,
+        b.max_dups,
+        if b.snapshots { "on" } else { "off" }
+    );
+    println!(
+        "search: {} with symmetry reduction on {threads} thread(s); every step checked against the model",
+        if bfs { "BFS" } else { "DFS" }
+    );
+    let model = ImplModel::new(b);
+    let start = Instant::now();
+    let builder = model
+        .clone()
+        .checker()
+        .threads(threads)
+        .finish_when(HasDiscoveries::AnyFailures);
+    let (progress, path) = if bfs {
+        watch(builder.spawn_bfs(), start)
+    } else {
+        watch(builder.spawn_dfs(), start)
+    };
+    let (unique, total, depth) = progress;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "done: unique states {unique}, total states {total}, max depth {depth}, {secs:.1} s, {:.0} unique \
+         states/s, peak memory {}",
+        unique as f64 / secs.max(1e-9),
+        model::check::peak_memory()
+            .map_or("unknown".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
+    );
+    let Some(path) = path else {
+        println!("result: OK unique={unique} total={total} depth={depth} secs={secs:.1}");
+        return ExitCode::SUCCESS;
+    };
+    let (states, actions): (Vec<State>, Vec<_>) = path.into_iter().unzip();
+    let actions: Vec<_> = actions.into_iter().flatten().collect();
+    let last = states.last().expect("a path has a state");
+    let violation = last.violation().expect("the property failed");
+    println!("\ncounterexample ({} steps):", actions.len());
+    for (k, a) in actions.iter().enumerate() {
+        println!("{}. {a}", k + 1);
+    }
+    println!("\n{}", model::display::state(&last.spec()));
+    println!("\n{}: {}", violation.property, violation.reason);
+    if let Some(file) = trace {
+        match model.trace_of(&actions).write_file(&file) {
+            Ok(()) => println!(
+                "trace written to {0}: draw it with `tracecheck {0} --svg run.svg`",
+                file.display()
+            ),
+            Err(e) => eprintln!("error: cannot write {}: {e}", file.display()),
+        }
+    }
+    let property = if violation.property == REFINEMENT {
+        REFINEMENT
+    } else {
+        violation.property
+    };
+    println!("result: VIOLATED {property}");
+    ExitCode::FAILURE
+}
+
+type Found = Option<Vec<(State, Option<implcheck::Action>)>>;
+
+fn watch(checker: impl Checker<ImplModel>, start: Instant) -> ((usize, usize, usize), Found) {
+    let mut next = Instant::now() + Duration::from_secs(3);
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(20));
+        if Instant::now() >= next {
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "  ... {secs:>6.1}s  unique={} total={} depth={} ({:.0} unique/s)",
+                checker.unique_state_count(),
+                checker.state_count(),
+                checker.max_depth(),
+                checker.unique_state_count() as f64 / secs
+            );
+            next += Duration::from_secs(3);
+        }
+    }
+    let checker = checker.join();
+    let progress = (
+        checker.unique_state_count(),
+        checker.state_count(),
+        checker.max_depth(),
+    );
+    let path = checker
+        .discoveries()
+        .into_values()
+        .next()
+        .map(|p| p.into_vec());
+    (progress, path)
+}

@@ -1,0 +1,590 @@
+//! The implementation under the model checker: a cluster of real [`raft::Node`]s explored exhaustively by
+//! stateright, every step of every node checked against the specification by the trace checker.
+//!
+//! A state is the nodes (each with what it made durable and what it applied), the messages in flight, the
+//! budgets spent, and the trace checker's replay of the run that led there. The actions are the
+//! environment's choices only: deliver, drop or duplicate a message, fire a node's election timer or a
+//! leader's heartbeat (driven tick by tick to its next firing), crash a node and restart it from what it
+//! made durable, hand a leader a command, have the service snapshot what it applied. Everything a node
+//! decides comes from its own code. Each transition's events (the node's steps through its observer, the
+//! host's through [`Event`]s) go to the checker: the step must be an enabled spec action whose successor
+//! projects onto the node's state, and the model's properties must hold.
+//!
+//! States are told apart by what matters to Raft: the spec state the run stands for (terms, votes, roles,
+//! logs, commit, next and match indexes, messages in flight by content, the history) under the model's
+//! symmetry reduction, plus what the spec does not see (each node's applied index and replication modes).
+//! Timer counters, message sequence numbers and random seeds are left out; see the README for what that
+//! can hide.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use raft::{Apply, Config, Envelope, Node, Observer, Output, PersistentState, Role, Step};
+use stateright::{Model, Property};
+
+use crate::trace::checker::Checker;
+use crate::trace::format::{Event, MsgId, Record, Trace};
+use crate::trace::recorder::{output_events, step_event};
+
+/// The limits of the exploration. They bound which actions are offered, never what a node does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Servers, 2 to 5.
+    pub servers: u8,
+    /// No node's election timer fires once its term has reached this.
+    pub max_term: u64,
+    /// No leader is handed a command once its log has this many entries.
+    pub max_log: u64,
+    /// Crash-and-restarts, in total.
+    pub max_crashes: u8,
+    /// A timer, a command or a duplication is offered only while the messages in flight leave room for what
+    /// it sends (servers - 1 messages; one for a duplicate). Deliveries are always offered: what a node sends
+    /// in answer is its own decision.
+    pub max_inflight: u8,
+    /// Messages lost, in total.
+    pub max_drops: u8,
+    /// Messages duplicated, in total.
+    pub max_dups: u8,
+    /// Whether the service snapshots (once per node, at what it applied).
+    pub snapshots: bool,
+}
+
+/// A named set of bounds.
+#[derive(Clone, Copy, Debug)]
+pub struct Preset {
+    /// What `--preset` takes.
+    pub name: &'static str,
+    /// Its bounds.
+    pub bounds: Bounds,
+}
+
+/// The presets `implcheck check --preset` knows.
+pub const PRESETS: [Preset; 2] = [
+    Preset {
+        name: "small",
+        bounds: Bounds {
+            servers: 3,
+            max_term: 2,
+            max_log: 1,
+            max_crashes: 1,
+            max_inflight: 2,
+            max_drops: 1,
+            max_dups: 1,
+            snapshots: false,
+        },
+    },
+    Preset {
+        name: "default",
+        bounds: Bounds {
+            servers: 3,
+            max_term: 2,
+            max_log: 2,
+            max_crashes: 1,
+            max_inflight: 2,
+            max_drops: 1,
+            max_dups: 1,
+            snapshots: true,
+        },
+    },
+];
+
+/// Looks a preset up by name.
+pub fn preset(name: &str) -> Option<Preset> {
+    PRESETS.iter().copied().find(|p| p.name == name)
+}
+
+/// The timing of the explored nodes. Timers are driven to their next firing, so the values only decide how
+/// many ticks that takes; batches of one entry make a leader's batching visible at small logs.
+pub fn explore_config() -> Config {
+    Config {
+        election_ticks_min: 3,
+        election_ticks_max: 6,
+        heartbeat_ticks: 1,
+        max_entries_per_message: 1,
+    }
+}
+
+/// One choice of the environment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The message's addressee handles one copy of it.
+    Deliver(MsgId),
+    /// The network loses one copy.
+    Drop(MsgId),
+    /// The network copies it.
+    Duplicate(MsgId),
+    /// Tick a follower or candidate until its election timer fires.
+    Timeout(u64),
+    /// Tick a leader until its heartbeat fires.
+    Heartbeat(u64),
+    /// Hand a leader a client command.
+    Propose(u64),
+    /// Crash a node and restart it from its durable state.
+    Crash(u64),
+    /// The service snapshots a node at the index it applied.
+    Snapshot(u64),
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Deliver(id) => write!(f, "deliver {id}"),
+            Action::Drop(id) => write!(f, "drop {id}"),
+            Action::Duplicate(id) => write!(f, "duplicate {id}"),
+            Action::Timeout(i) => write!(f, "S{i}'s election timer fires"),
+            Action::Heartbeat(i) => write!(f, "S{i}'s heartbeat fires"),
+            Action::Propose(i) => write!(f, "S{i} is handed a command"),
+            Action::Crash(i) => write!(f, "S{i} crashes and restarts"),
+            Action::Snapshot(i) => write!(f, "S{i}'s service snapshots"),
+        }
+    }
+}
+
+/// The first way a run left the specification.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Violation {
+    /// The model property that broke, or [`REFINEMENT`] when a step is not a spec step at all.
+    pub property: &'static str,
+    /// The checker's reason and its field-by-field differences.
+    pub reason: String,
+}
+
+/// The name of the property "every step of the implementation is a step of the specification".
+pub const REFINEMENT: &str = "the implementation refines the spec";
+
+/// One node and what its host keeps for it.
+#[derive(Clone)]
+struct Slot {
+    node: Node,
+    /// What the node made durable: state and snapshot.
+    durable: Option<PersistentState>,
+    snapshot: Option<Vec<u8>>,
+    /// The last index handed to the service.
+    applied: u64,
+    /// The service has taken its one snapshot.
+    snapshotted: bool,
+}
+
+/// A state of the explored cluster.
+#[derive(Clone)]
+pub struct State {
+    slots: Vec<Slot>,
+    /// Messages in flight, each distinct one with its copies, in the order they were first sent.
+    net: Vec<(Envelope, u8)>,
+    crashes: u8,
+    drops: u8,
+    dups: u8,
+    checker: Checker,
+    violation: Option<Violation>,
+}
+
+impl State {
+    /// The spec state this run stands for.
+    pub fn spec(&self) -> model::State {
+        self.checker.spec_state()
+    }
+
+    /// How the run left the specification, if it did.
+    pub fn violation(&self) -> Option<&Violation> {
+        self.violation.as_ref()
+    }
+
+    fn in_flight(&self) -> usize {
+        self.net.iter().map(|(_, c)| *c as usize).sum()
+    }
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&model::display::state(&self.spec()))?;
+        if let Some(v) = &self.violation {
+            write!(f, "\nviolation: {}: {}", v.property, v.reason)?;
+        }
+        Ok(())
+    }
+}
+
+/// What tells states apart: the canonical spec state and, renamed the same way, what the spec does not see
+/// of each node (applied index, whether the service snapshotted, replication modes as a bitset of peers).
+#[derive(Hash, PartialEq, Eq)]
+struct Key {
+    spec: model::State,
+    nodes: Vec<(u64, bool, u8)>,
+    violation: Option<Violation>,
+}
+
+impl State {
+    fn key(&self) -> Key {
+        let mut spec = self.spec();
+        let order = spec.canonicalize();
+        let n = self.slots.len();
+        // order[new] = old; rename[old] = new.
+        let mut rename = [0usize; model::state::MAX_SERVERS];
+        for (k, r) in rename.iter_mut().enumerate().take(n) {
+            *r = k;
+        }
+        if let Some(o) = order {
+            for (new, &old) in o.iter().enumerate().take(n) {
+                rename[old as usize] = new;
+            }
+        }
+        let nodes = (0..n)
+            .map(|new| {
+                let slot = &self.slots[order.map_or(new, |o| o[new] as usize)];
+                let modes = (0..n as u64)
+                    .filter(|&p| slot.node.replicating(p) == Some(true))
+                    .fold(0u8, |m, p| m | 1 << rename[p as usize]);
+                (slot.applied, slot.snapshotted, modes)
+            })
+            .collect();
+        Key {
+            spec,
+            nodes,
+            violation: self.violation.clone(),
+        }
+    }
+}
+
+impl Hash for State {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.key().hash(h);
+    }
+}
+
+impl PartialEq for State {
+    fn eq(&self, other: &State) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for State {}
+
+thread_local! {
+    /// The events of the transition being computed on this thread.
+    static EVENTS: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The observer of every explored node: it hands the node's steps to the transition being computed on the
+/// calling thread (nodes are cloned across states, and states across threads).
+struct Collect;
+
+impl Observer for Collect {
+    fn step(&self, node: &Node, step: &Step<'_>) {
+        record(step_event(node, step));
+    }
+
+    fn released(&self, node: u64, output: &Output<'_>) {
+        EVENTS.with(|e| output_events(node, output, |ev| e.borrow_mut().push(ev)));
+    }
+}
+
+fn record(ev: Event) {
+    EVENTS.with(|e| e.borrow_mut().push(ev));
+}
+
+fn take_events() -> Vec<Event> {
+    EVENTS.with(|e| std::mem::take(&mut *e.borrow_mut()))
+}
+
+/// A deliberately broken host, to show that the exploration catches what the trace checker catches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostBug {
+    /// The host saves the state without `voted_for`.
+    ForgetVoteOnSave,
+}
+
+/// The implementation as a stateright model.
+#[derive(Clone)]
+pub struct ImplModel {
+    /// The bounds of the exploration.
+    pub bounds: Bounds,
+    /// A broken host, to show that the check bites.
+    pub host_bug: Option<HostBug>,
+}
+
+impl ImplModel {
+    /// The cluster within `bounds`, with a correct host.
+    pub fn new(bounds: Bounds) -> ImplModel {
+        ImplModel {
+            bounds,
+            host_bug: None,
+        }
+    }
+
+    fn n(&self) -> usize {
+        self.bounds.servers as usize
+    }
+
+    fn peers(&self) -> Vec<u64> {
+        (0..self.n() as u64).collect()
+    }
+
+    fn new_node(
+        &self,
+        i: u64,
+        durable: Option<PersistentState>,
+        snapshot: Option<Vec<u8>>,
+    ) -> Node {
+        let mut node = Node::new(i, &self.peers(), explore_config(), durable, snapshot, 1)
+            .expect("the host saved a valid state");
+        node.set_observer(Arc::new(Collect));
+        node
+    }
+
+    /// The initial state, and the events that led to it.
+    fn init(&self) -> (State, Vec<Event>) {
+        take_events();
+        let checker = Checker::new(self.n()).expect("the bounds allow 2 to 5 servers");
+        let mut state = State {
+            slots: (0..self.n() as u64)
+                .map(|i| Slot {
+                    node: self.new_node(i, None, None),
+                    durable: None,
+                    snapshot: None,
+                    applied: 0,
+                    snapshotted: false,
+                })
+                .collect(),
+            net: Vec::new(),
+            crashes: 0,
+            drops: 0,
+            dups: 0,
+            checker,
+            violation: None,
+        };
+        for i in 0..self.n() {
+            self.flush(&mut state, i);
+        }
+        let events = take_events();
+        check_events(&mut state, &events);
+        (state, events)
+    }
+
+    /// Persists what node `i` produced, then releases it: messages into the network, applies to the service.
+    fn flush(&self, state: &mut State, i: usize) {
+        let slot = &mut state.slots[i];
+        while slot.node.has_ready() {
+            let ready = slot.node.ready();
+            if let Some(p) = ready.persist() {
+                let mut p = p.clone();
+                if self.host_bug == Some(HostBug::ForgetVoteOnSave) {
+                    p.voted_for = None;
+                }
+                slot.durable = Some(p);
+                if let Some(s) = ready.snapshot() {
+                    slot.snapshot = Some(s.to_vec());
+                }
+            }
+            let released = ready.persisted();
+            for a in &released.applies {
+                slot.applied = match a {
+                    Apply::Command { index, .. } | Apply::Snapshot { index, .. } => *index,
+                };
+            }
+            for e in released.messages {
+                state.net.push((e, 1));
+            }
+        }
+    }
+
+    fn position(state: &State, id: MsgId) -> Option<usize> {
+        state.net.iter().position(|(e, _)| MsgId::of(e) == id)
+    }
+
+    /// One copy of message `k` leaves the network.
+    fn take_copy(state: &mut State, k: usize) -> Envelope {
+        let e = state.net[k].0.clone();
+        state.net[k].1 -= 1;
+        if state.net[k].1 == 0 {
+            state.net.remove(k);
+        }
+        e
+    }
+
+    /// Ticks node `i` until it reports a step (its timer fired).
+    fn fire(&self, state: &mut State, i: usize) {
+        let before = EVENTS.with(|e| e.borrow().len());
+        let node = &mut state.slots[i].node;
+        for _ in 0..1000 {
+            node.tick();
+            if EVENTS.with(|e| e.borrow().len()) > before {
+                break;
+            }
+        }
+        self.flush(state, i);
+    }
+
+    /// The state after `action` and the events it produced (`None` if the action is not offered there).
+    fn transition(&self, last: &State, action: &Action) -> Option<(State, Vec<Event>)> {
+        take_events();
+        let mut state = last.clone();
+        match *action {
+            Action::Deliver(id) => {
+                let k = Self::position(&state, id)?;
+                let e = Self::take_copy(&mut state, k);
+                let to = e.to as usize;
+                // A refusal is reported in the trace; the checker judges it.
+                let _ = state.slots[to].node.step(e);
+                self.flush(&mut state, to);
+            }
+            Action::Drop(id) => {
+                let k = Self::position(&state, id)?;
+                Self::take_copy(&mut state, k);
+                state.drops += 1;
+                record(Event::Drop { id });
+            }
+            Action::Duplicate(id) => {
+                let k = Self::position(&state, id)?;
+                state.net[k].1 += 1;
+                state.dups += 1;
+                record(Event::Duplicate { id });
+            }
+            Action::Timeout(i) | Action::Heartbeat(i) => self.fire(&mut state, i as usize),
+            Action::Propose(i) => {
+                let i = i as usize;
+                let _ = state.slots[i].node.propose(vec![1]);
+                self.flush(&mut state, i);
+            }
+            Action::Crash(i) => {
+                record(Event::Crash { node: i });
+                let k = i as usize;
+                let slot = &state.slots[k];
+                let next_seq = slot.node.next_seq();
+                let mut node = self.new_node(i, slot.durable.clone(), slot.snapshot.clone());
+                node.set_next_seq(next_seq);
+                let slot = &mut state.slots[k];
+                slot.node = node;
+                slot.applied = 0;
+                state.crashes += 1;
+                self.flush(&mut state, k);
+            }
+            Action::Snapshot(i) => {
+                let slot = &mut state.slots[i as usize];
+                let applied = slot.applied;
+                slot.node
+                    .snapshot(applied, applied.to_le_bytes().to_vec())
+                    .expect("the index was applied");
+                slot.snapshotted = true;
+                self.flush(&mut state, i as usize);
+            }
+        }
+        let events = take_events();
+        check_events(&mut state, &events);
+        Some((state, events))
+    }
+
+    /// The run of `actions` from the initial state, as a trace (to draw or to check with `tracecheck`).
+    pub fn trace_of(&self, actions: &[Action]) -> Trace {
+        let mut trace = Trace::new(self.n() as u64, "implcheck");
+        let (mut state, events) = self.init();
+        let mut push = |t: u64, events: Vec<Event>| {
+            for ev in events {
+                trace.records.push(Record { t, ev });
+            }
+        };
+        push(0, events);
+        for (k, a) in actions.iter().enumerate() {
+            let Some((next, events)) = self.transition(&state, a) else {
+                break;
+            };
+            push(1000 * (k as u64 + 1), events);
+            state = next;
+        }
+        trace
+    }
+}
+
+/// Feeds a transition's events to the state's checker; the first failure becomes the state's violation.
+fn check_events(state: &mut State, events: &[Event]) {
+    if state.violation.is_some() {
+        return;
+    }
+    for ev in events {
+        if let Err(f) = state.checker.event(ev) {
+            let property = model::properties::SAFETY
+                .iter()
+                .map(|(name, _)| *name)
+                .find(|name| f.reason.contains(&format!("{name:?}")))
+                .unwrap_or(REFINEMENT);
+            let mut reason = f.reason.clone();
+            for d in &f.diff {
+                reason.push_str("\n  ");
+                reason.push_str(d);
+            }
+            state.violation = Some(Violation { property, reason });
+            return;
+        }
+    }
+}
+
+impl Model for ImplModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![self.init().0]
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        if state.violation.is_some() {
+            return;
+        }
+        let b = &self.bounds;
+        let n = self.n();
+        let room = (b.max_inflight as usize).saturating_sub(state.in_flight());
+        for (i, slot) in state.slots.iter().enumerate() {
+            let node = &slot.node;
+            let i = i as u64;
+            match node.role() {
+                Role::Leader => {
+                    if room >= n - 1 {
+                        actions.push(Action::Heartbeat(i));
+                        if node.last_index() < b.max_log {
+                            actions.push(Action::Propose(i));
+                        }
+                    }
+                }
+                Role::Follower | Role::Candidate => {
+                    if node.term() < b.max_term && room >= n - 1 {
+                        actions.push(Action::Timeout(i));
+                    }
+                }
+            }
+            // As in the model: a crash only matters if the node has volatile state to lose.
+            let loses_something =
+                node.role() != Role::Follower || node.commit_index() > node.last_included_index();
+            if state.crashes < b.max_crashes && loses_something {
+                actions.push(Action::Crash(i));
+            }
+            if b.snapshots && !slot.snapshotted && slot.applied > node.last_included_index() {
+                actions.push(Action::Snapshot(i));
+            }
+        }
+        for (e, _) in &state.net {
+            let id = MsgId::of(e);
+            actions.push(Action::Deliver(id));
+            if state.drops < b.max_drops {
+                actions.push(Action::Drop(id));
+            }
+            if state.dups < b.max_dups && room >= 1 {
+                actions.push(Action::Duplicate(id));
+            }
+        }
+    }
+
+    fn next_state(&self, state: &State, action: Action) -> Option<State> {
+        self.transition(state, &action).map(|(s, _)| s)
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        action.to_string()
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![Property::always(REFINEMENT, |_, s: &State| {
+            s.violation.is_none()
+        })]
+    }
+}
