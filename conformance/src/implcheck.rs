@@ -170,7 +170,8 @@ struct Slot {
 /// A state of the explored cluster.
 #[derive(Clone)]
 pub struct State {
-    slots: Vec<Slot>,
+    /// Shared between states until a transition changes the node (most change one node).
+    slots: Vec<Arc<Slot>>,
     /// Messages in flight, each distinct one with its copies, in the order they were first sent.
     net: Vec<(Envelope, u8)>,
     crashes: u8,
@@ -339,12 +340,14 @@ impl ImplModel {
         let checker = Checker::new(self.n()).expect("the bounds allow 2 to 5 servers");
         let mut state = State {
             slots: (0..self.n() as u64)
-                .map(|i| Slot {
-                    node: self.new_node(i, None, None),
-                    durable: None,
-                    snapshot: None,
-                    applied: 0,
-                    snapshotted: false,
+                .map(|i| {
+                    Arc::new(Slot {
+                        node: self.new_node(i, None, None),
+                        durable: None,
+                        snapshot: None,
+                        applied: 0,
+                        snapshotted: false,
+                    })
                 })
                 .collect(),
             net: Vec::new(),
@@ -364,7 +367,7 @@ impl ImplModel {
 
     /// Persists what node `i` produced, then releases it: messages into the network, applies to the service.
     fn flush(&self, state: &mut State, i: usize) {
-        let slot = &mut state.slots[i];
+        let slot = Arc::make_mut(&mut state.slots[i]);
         while slot.node.has_ready() {
             let ready = slot.node.ready();
             if let Some(p) = ready.persist() {
@@ -406,7 +409,7 @@ impl ImplModel {
     /// Ticks node `i` until it reports a step (its timer fired).
     fn fire(&self, state: &mut State, i: usize) {
         let before = EVENTS.with(|e| e.borrow().len());
-        let node = &mut state.slots[i].node;
+        let node = &mut Arc::make_mut(&mut state.slots[i]).node;
         for _ in 0..1000 {
             node.tick();
             if EVENTS.with(|e| e.borrow().len()) > before {
@@ -426,7 +429,7 @@ impl ImplModel {
                 let e = Self::take_copy(&mut state, k);
                 let to = e.to as usize;
                 // A refusal is reported in the trace; the checker judges it.
-                let _ = state.slots[to].node.step(e);
+                let _ = Arc::make_mut(&mut state.slots[to]).node.step(e);
                 self.flush(&mut state, to);
             }
             Action::Drop(id) => {
@@ -444,7 +447,7 @@ impl ImplModel {
             Action::Timeout(i) | Action::Heartbeat(i) => self.fire(&mut state, i as usize),
             Action::Propose(i) => {
                 let i = i as usize;
-                let _ = state.slots[i].node.propose(vec![1]);
+                let _ = Arc::make_mut(&mut state.slots[i]).node.propose(vec![1]);
                 self.flush(&mut state, i);
             }
             Action::Crash(i) => {
@@ -454,14 +457,14 @@ impl ImplModel {
                 let next_seq = slot.node.next_seq();
                 let mut node = self.new_node(i, slot.durable.clone(), slot.snapshot.clone());
                 node.set_next_seq(next_seq);
-                let slot = &mut state.slots[k];
+                let slot = Arc::make_mut(&mut state.slots[k]);
                 slot.node = node;
                 slot.applied = 0;
                 state.crashes += 1;
                 self.flush(&mut state, k);
             }
             Action::Snapshot(i) => {
-                let slot = &mut state.slots[i as usize];
+                let slot = Arc::make_mut(&mut state.slots[i as usize]);
                 let applied = slot.applied;
                 slot.node
                     .snapshot(applied, applied.to_le_bytes().to_vec())
