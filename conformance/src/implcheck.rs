@@ -21,6 +21,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use model::coverage::Coverage;
 use raft::{Apply, Config, Envelope, Node, Observer, Output, PersistentState, Role, Step};
 use stateright::{Model, Property};
 
@@ -303,6 +304,8 @@ pub struct ImplModel {
     pub bounds: Bounds,
     /// A broken host, to show that the check bites.
     pub host_bug: Option<HostBug>,
+    /// Where to count the spec branches that the implementation's steps execute.
+    pub coverage: Option<Arc<Coverage>>,
 }
 
 impl ImplModel {
@@ -311,6 +314,7 @@ impl ImplModel {
         ImplModel {
             bounds,
             host_bug: None,
+            coverage: None,
         }
     }
 
@@ -337,7 +341,10 @@ impl ImplModel {
     /// The initial state, and the events that led to it.
     fn init(&self) -> (State, Vec<Event>) {
         take_events();
-        let checker = Checker::new(self.n()).expect("the bounds allow 2 to 5 servers");
+        let mut checker = Checker::new(self.n()).expect("the bounds allow 2 to 5 servers");
+        if let Some(c) = &self.coverage {
+            checker = checker.with_coverage(c.clone());
+        }
         let mut state = State {
             slots: (0..self.n() as u64)
                 .map(|i| {

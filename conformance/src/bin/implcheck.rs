@@ -2,10 +2,12 @@
 //! model. See the README ("The implementation under the model checker").
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use conformance::implcheck::{self, ImplModel, State, REFINEMENT};
+use model::coverage::{Branch, Coverage};
 use stateright::{Checker, HasDiscoveries, Model};
 
 #[derive(Parser)]
@@ -34,7 +36,54 @@ enum Command {
         /// Write the counterexample's run here as a trace (for `tracecheck`, `--svg`, `--shiviz`).
         #[arg(long)]
         trace: Option<std::path::PathBuf>,
+        /// Count how often the implementation's steps took each branch of the specification.
+        #[arg(long)]
+        coverage: bool,
+        #[command(flatten)]
+        flags: BoundFlags,
     },
+}
+
+/// Bounds that override the preset's.
+#[derive(clap::Args)]
+struct BoundFlags {
+    /// Number of servers (2 to 5).
+    #[arg(long)]
+    servers: Option<u8>,
+    /// Highest term a node's election timer may fire into.
+    #[arg(long)]
+    max_term: Option<u64>,
+    /// Longest log a leader is handed commands for.
+    #[arg(long)]
+    max_log: Option<u64>,
+    /// Crash-and-restarts in a run.
+    #[arg(long)]
+    max_crashes: Option<u8>,
+    /// Messages in flight that leave room for a timer, a command or a duplicate.
+    #[arg(long)]
+    max_inflight: Option<u8>,
+    /// Messages lost in a run.
+    #[arg(long)]
+    max_drops: Option<u8>,
+    /// Messages duplicated in a run.
+    #[arg(long)]
+    max_dups: Option<u8>,
+    /// Snapshots by the service: on or off.
+    #[arg(long)]
+    snapshots: Option<bool>,
+}
+
+impl BoundFlags {
+    fn apply(&self, b: &mut implcheck::Bounds) {
+        b.servers = self.servers.unwrap_or(b.servers);
+        b.max_term = self.max_term.unwrap_or(b.max_term);
+        b.max_log = self.max_log.unwrap_or(b.max_log);
+        b.max_crashes = self.max_crashes.unwrap_or(b.max_crashes);
+        b.max_inflight = self.max_inflight.unwrap_or(b.max_inflight);
+        b.max_drops = self.max_drops.unwrap_or(b.max_drops);
+        b.max_dups = self.max_dups.unwrap_or(b.max_dups);
+        b.snapshots = self.snapshots.unwrap_or(b.snapshots);
+    }
 }
 
 fn main() -> ExitCode {
@@ -43,6 +92,8 @@ fn main() -> ExitCode {
         bfs,
         threads,
         trace,
+        coverage,
+        flags,
     } = Cli::parse().command;
     let Some(preset) = implcheck::preset(&preset) else {
         let names: Vec<_> = implcheck::PRESETS.iter().map(|p| p.name).collect();
@@ -58,7 +109,15 @@ fn main() -> ExitCode {
     }
     let threads =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let b = preset.bounds;
+    let mut b = preset.bounds;
+    flags.apply(&mut b);
+    if !(2..=5).contains(&b.servers) || (b.max_inflight as usize) < b.servers as usize - 1 {
+        eprintln!(
+            "error: --servers must be 2 to 5 and --max-inflight at least servers - 1 (got {} and {})",
+            b.servers, b.max_inflight
+        );
+        return ExitCode::from(2);
+    }
     println!(
         "exploring the raft core: servers={} max-term={} max-log={} max-crashes={} max-inflight={} \
          max-drops={} max-dups={} snapshots={}",
@@ -75,7 +134,9 @@ fn main() -> ExitCode {
         "search: {} with symmetry reduction on {threads} thread(s); every step checked against the model",
         if bfs { "BFS" } else { "DFS" }
     );
-    let model = ImplModel::new(b);
+    let mut model = ImplModel::new(b);
+    let counts = coverage.then(|| Arc::new(Coverage::default()));
+    model.coverage = counts.clone();
     let start = Instant::now();
     let builder = model
         .clone()
@@ -96,7 +157,17 @@ fn main() -> ExitCode {
         model::check::peak_memory()
             .map_or("unknown".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
     );
+    let print_coverage = || {
+        if let Some(c) = &counts {
+            for (branch, count) in c.counts() {
+                println!("branch {} {count}", branch.name());
+            }
+            let all = Branch::ALL.len();
+            println!("coverage: {}/{all} branches", all - c.missed().len());
+        }
+    };
     let Some(path) = path else {
+        print_coverage();
         println!("result: OK unique={unique} total={total} depth={depth} secs={secs:.1}");
         return ExitCode::SUCCESS;
     };
@@ -124,6 +195,7 @@ fn main() -> ExitCode {
     } else {
         violation.property
     };
+    print_coverage();
     println!("result: VIOLATED {property}");
     ExitCode::FAILURE
 }

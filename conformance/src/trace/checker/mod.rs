@@ -265,6 +265,13 @@ impl Checker {
         })
     }
 
+    /// Counts, in `coverage`, every branch of the specification that the replay executes (shared by the
+    /// checker's clones).
+    pub fn with_coverage(mut self, coverage: std::sync::Arc<model::coverage::Coverage>) -> Checker {
+        self.model.coverage = Some(coverage);
+        self
+    }
+
     /// Checks every property on the whole state after every step, instead of only where the step changed
     /// something. Slower; the verdicts are the same.
     pub fn with_full_properties(mut self) -> Checker {
