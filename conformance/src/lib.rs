@@ -18,6 +18,8 @@
 
 pub mod implcheck;
 pub mod lab;
+#[cfg(feature = "mutants")]
+pub mod mutants;
 pub mod schedule;
 pub mod sim;
 pub mod trace;

@@ -45,6 +45,10 @@ pub mod codec;
 pub mod config;
 mod log;
 pub mod message;
+#[cfg(feature = "mutants")]
+pub mod mutants;
+#[cfg(not(feature = "mutants"))]
+mod mutants;
 pub mod node;
 pub mod observe;
 mod progress;

@@ -176,6 +176,21 @@ impl RaftLog {
         None
     }
 
+    /// For the truncate-on-match mutant: deletes everything after `prev_index`, then appends `entries`.
+    /// Returns the first index written, if the log changed.
+    pub(crate) fn replace_after(&mut self, prev_index: Index, entries: &[Entry]) -> Option<Index> {
+        let base = self.state.last_included_index;
+        let before = self.last_index();
+        self.entries_mut().truncate((prev_index - base) as usize);
+        self.entries_mut().extend_from_slice(entries);
+        (before != prev_index || !entries.is_empty()).then_some(prev_index + 1)
+    }
+
+    /// For the snapshot-drops-suffix mutant: discards every entry after the snapshot.
+    pub(crate) fn truncate_after_snapshot(&mut self) {
+        self.entries_mut().clear();
+    }
+
     /// Replaces the prefix through `index` by a snapshot whose last entry has `term` (Figure 13). If the log
     /// holds that entry, the entries after it are kept (a snapshot of a prefix says nothing against them);
     /// otherwise the whole log is discarded. Returns whether the suffix was kept. `index` must be past the

@@ -5,6 +5,7 @@
 //! `step_candidate`, `step_leader`). `become_follower`, `become_candidate` and `become_leader` are the only places
 //! the role changes.
 
+use crate::mutants::{on as mutant, Mutant};
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
@@ -132,6 +133,8 @@ pub struct Node {
     restored: bool,
     /// The lowest log index written by the current input, for the observer.
     step_log_changed_from: Option<Index>,
+    /// For the reply-before-durable mutant: the next `Ready` leaves the log changes for the one after.
+    defer_persist: bool,
 }
 
 impl Node {
@@ -238,6 +241,7 @@ impl Node {
             outbox: Vec::new(),
             next_seq: 0,
             observer: None,
+            defer_persist: false,
             restored,
             step_log_changed_from: None,
         };
@@ -336,7 +340,11 @@ impl Node {
             )
             .then_some(from);
             self.become_follower(term, leader);
-        } else if term < self.current_term {
+        } else if term < self.current_term
+            && !(mutant(Mutant::AcceptStaleTerm) && matches!(message, Message::AppendEntries(_)))
+            && !(mutant(Mutant::StaleVoteCounted)
+                && matches!(message, Message::RequestVoteReply(_)))
+        {
             // A stale request is refused with our term so that its sender steps down; a stale reply is dropped.
             match message {
                 Message::RequestVote(_) => self.send_request_vote_reply(from, false),
@@ -348,8 +356,6 @@ impl Node {
             }
             return Ok(());
         }
-        debug_assert_eq!(term, self.current_term);
-
         let result = match message {
             Message::RequestVote(m) => {
                 self.handle_request_vote(from, m);
@@ -510,8 +516,15 @@ impl Node {
 
     /// Takes everything produced since the previous call: state to persist, then messages and applies.
     pub fn ready(&mut self) -> Ready {
-        let log_changed_from = self.log_changed_from.take();
-        let persist = if self.persist_dirty {
+        // The reply-before-durable mutant releases this Ready's messages without its log changes, which go
+        // out with the next one.
+        let defer = std::mem::take(&mut self.defer_persist);
+        let log_changed_from = if defer {
+            None
+        } else {
+            self.log_changed_from.take()
+        };
+        let persist = if self.persist_dirty && !defer {
             self.persist_dirty = false;
             Some(self.log.durable(self.current_term, self.voted_for))
         } else {
@@ -691,7 +704,7 @@ impl Node {
         if term > self.current_term {
             self.current_term = term;
             self.voted_for = None;
-            self.persist_dirty = true;
+            self.persist_dirty |= !mutant(Mutant::TermNotPersisted);
         }
         // Figure 2: the election timer restarts on hearing from the current leader or on granting a vote, not on
         // merely seeing a higher term. Otherwise candidates with stale logs, whose RequestVotes an up-to-date server
@@ -837,12 +850,19 @@ impl Node {
     fn handle_request_vote(&mut self, from: NodeId, m: RequestVote) {
         // Figure 2, RequestVote receiver: grant if we have not voted for someone else in this term and the
         // candidate's log is at least as up-to-date as ours (§5.4.1).
-        let can_vote = self.voted_for.is_none() || self.voted_for == Some(from);
-        let granted = can_vote && self.log.is_up_to_date(m.last_log_index, m.last_log_term);
+        let can_vote = self.voted_for.is_none()
+            || self.voted_for == Some(from)
+            || (mutant(Mutant::LeaderGrantsVote) && self.role == Role::Leader);
+        let up_to_date = if mutant(Mutant::UpToDateByIndexOnly) {
+            m.last_log_index >= self.log.last_index()
+        } else {
+            self.log.is_up_to_date(m.last_log_index, m.last_log_term)
+        };
+        let granted = can_vote && up_to_date;
         if granted {
             if self.voted_for != Some(from) {
                 self.voted_for = Some(from);
-                self.persist_dirty = true;
+                self.persist_dirty |= !mutant(Mutant::VoteNotPersisted);
             }
             // Granting a vote defers our own candidacy (Figure 2, followers).
             self.reset_election_timer();
@@ -862,6 +882,10 @@ impl Node {
         debug_assert_eq!(self.role, Role::Follower);
         self.leader_id = Some(from);
         self.reset_election_timer();
+        if mutant(Mutant::VoteClearedOnHeartbeat) && self.voted_for.is_some() {
+            self.voted_for = None;
+            self.persist_dirty = true;
+        }
 
         let mut reply = AppendEntriesReply {
             term: self.current_term,
@@ -894,7 +918,7 @@ impl Node {
                 self.send_append_entries_reply(from, reply);
                 return Ok(());
             }
-            Some(term) if term != prev_log_term => {
+            Some(term) if term != prev_log_term && !mutant(Mutant::NoPrevTermCheck) => {
                 reply.conflict_term = Some(term);
                 reply.conflict_index = self.log.first_index_of_term(prev_log_index, term);
                 self.send_append_entries_reply(from, reply);
@@ -912,15 +936,28 @@ impl Node {
             }
         }
         // Steps 3 and 4: truncate only on an actual conflict, append what is new.
-        if let Some(changed) = self.log.merge(prev_log_index, entries) {
+        let changed = if mutant(Mutant::TruncateOnMatch) {
+            self.log.replace_after(prev_log_index, entries)
+        } else {
+            self.log.merge(prev_log_index, entries)
+        };
+        if let Some(changed) = changed {
             self.log_changed(changed);
+            if mutant(Mutant::ReplyBeforeDurable) {
+                self.defer_persist = true;
+            }
         }
         // Step 5: commit_index = min(leader_commit, index of last new entry). Only entries this request proved
         // to match count; entries past them may be stale. The request's own last index, also when its entries
         // lie inside the snapshot (then it is below commit_index): the reply acknowledges what was asked.
         let last_new = m.prev_log_index + m.entries.len() as Index;
+        let cap = if mutant(Mutant::CommitBeyondLastNew) {
+            self.log.last_index()
+        } else {
+            last_new
+        };
         if m.leader_commit > self.commit_index {
-            self.commit_index = self.commit_index.max(m.leader_commit.min(last_new));
+            self.commit_index = self.commit_index.max(m.leader_commit.min(cap));
         }
         reply.success = true;
         reply.match_index = last_new;
@@ -940,10 +977,13 @@ impl Node {
         if m.last_included_index > self.commit_index {
             // Steps 6 and 7: keep the entries after the snapshot if the log holds its last entry, else discard
             // the whole log.
-            if !self
+            let kept = self
                 .log
-                .compact(m.last_included_index, m.last_included_term)
-            {
+                .compact(m.last_included_index, m.last_included_term);
+            if kept && mutant(Mutant::SnapshotDropsSuffix) {
+                self.log.truncate_after_snapshot();
+            }
+            if !kept || mutant(Mutant::SnapshotDropsSuffix) {
                 self.log_changed(m.last_included_index + 1);
             }
             self.snapshot = m.data.into();
@@ -978,7 +1018,11 @@ impl Node {
             if r.match_index > last {
                 return;
             }
-            pr.match_index = pr.match_index.max(r.match_index);
+            pr.match_index = if mutant(Mutant::MatchRegress) {
+                r.match_index
+            } else {
+                pr.match_index.max(r.match_index)
+            };
             match pr.mode {
                 Mode::Probe => {
                     // The probe found where the logs agree: stream from there.
@@ -1056,7 +1100,8 @@ impl Node {
         self.match_scratch.sort_unstable_by(|a, b| b.cmp(a));
         let majority_match = self.match_scratch[self.quorum() - 1];
         if majority_match > self.commit_index
-            && self.log.term(majority_match) == Some(self.current_term)
+            && (self.log.term(majority_match) == Some(self.current_term)
+                || mutant(Mutant::Figure8Commit))
         {
             self.commit_index = majority_match;
         }

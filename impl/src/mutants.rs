@@ -1,0 +1,118 @@
+#![cfg_attr(not(feature = "mutants"), allow(dead_code))]
+
+//! Deliberate bugs that Raft implementations have shipped, compiled in only with the `mutants` feature and
+//! switched on at run time, one at a time, to measure which checks catch them (the `mutants` binary of
+//! `conformance`). Without the feature, [`on`] is a constant `false` and the mutated branches vanish.
+
+/// One deliberate bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutant {
+    /// A granted vote is not made durable before the reply leaves.
+    VoteNotPersisted,
+    /// A term learned from a higher-term message is not made durable.
+    TermNotPersisted,
+    /// A leader commits an entry of an earlier term by counting its replicas (Figure 8).
+    Figure8Commit,
+    /// A follower handles an AppendEntries of a lower term as if it were current.
+    AcceptStaleTerm,
+    /// A follower truncates its log after `prev_log_index` although the entries match.
+    TruncateOnMatch,
+    /// A follower does not compare the term at `prev_log_index`.
+    NoPrevTermCheck,
+    /// A candidate counts a vote granted in an earlier term.
+    StaleVoteCounted,
+    /// A leader sets `match_index` from any success reply, so a stale reply moves it backwards.
+    MatchRegress,
+    /// A follower sets its commit index up to its last index, not to the request's last new entry.
+    CommitBeyondLastNew,
+    /// The up-to-date check compares only the last index.
+    UpToDateByIndexOnly,
+    /// A leader grants a vote to another candidate of its own term.
+    LeaderGrantsVote,
+    /// The AppendEntries reply leaves before the appended entries are durable.
+    ReplyBeforeDurable,
+    /// Installing a snapshot drops the log entries after it even when they match.
+    SnapshotDropsSuffix,
+    /// A follower clears `voted_for` on an AppendEntries of its current term.
+    VoteClearedOnHeartbeat,
+}
+
+impl Mutant {
+    /// Every mutant.
+    pub const ALL: [Mutant; 14] = [
+        Mutant::VoteNotPersisted,
+        Mutant::TermNotPersisted,
+        Mutant::Figure8Commit,
+        Mutant::AcceptStaleTerm,
+        Mutant::TruncateOnMatch,
+        Mutant::NoPrevTermCheck,
+        Mutant::StaleVoteCounted,
+        Mutant::MatchRegress,
+        Mutant::CommitBeyondLastNew,
+        Mutant::UpToDateByIndexOnly,
+        Mutant::LeaderGrantsVote,
+        Mutant::ReplyBeforeDurable,
+        Mutant::SnapshotDropsSuffix,
+        Mutant::VoteClearedOnHeartbeat,
+    ];
+
+    /// A short name (`RAFT_MUTANT` takes it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::VoteNotPersisted => "vote-not-persisted",
+            Mutant::TermNotPersisted => "term-not-persisted",
+            Mutant::Figure8Commit => "figure8-commit",
+            Mutant::AcceptStaleTerm => "accept-stale-term",
+            Mutant::TruncateOnMatch => "truncate-on-match",
+            Mutant::NoPrevTermCheck => "no-prev-term-check",
+            Mutant::StaleVoteCounted => "stale-vote-counted",
+            Mutant::MatchRegress => "match-regress",
+            Mutant::CommitBeyondLastNew => "commit-beyond-last-new",
+            Mutant::UpToDateByIndexOnly => "up-to-date-by-index-only",
+            Mutant::LeaderGrantsVote => "leader-grants-vote",
+            Mutant::ReplyBeforeDurable => "reply-before-durable",
+            Mutant::SnapshotDropsSuffix => "snapshot-drops-suffix",
+            Mutant::VoteClearedOnHeartbeat => "vote-cleared-on-heartbeat",
+        }
+    }
+}
+
+#[cfg(feature = "mutants")]
+mod switch {
+    use super::Mutant;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::Once;
+
+    /// 0: none; k: `Mutant::ALL[k - 1]`.
+    static ACTIVE: AtomicU8 = AtomicU8::new(0);
+    static FROM_ENV: Once = Once::new();
+
+    /// Switches `mutant` on (`None`: the correct core) for every node of the process.
+    pub fn set(mutant: Option<Mutant>) {
+        FROM_ENV.call_once(|| {});
+        let k = mutant.map_or(0, |m| Mutant::ALL.iter().position(|x| *x == m).unwrap() + 1);
+        ACTIVE.store(k as u8, Ordering::Relaxed);
+    }
+
+    /// Whether `mutant` is on. The first call reads `RAFT_MUTANT` (a mutant's name) unless `set` came first.
+    pub fn on(mutant: Mutant) -> bool {
+        FROM_ENV.call_once(|| {
+            if let Ok(name) = std::env::var("RAFT_MUTANT") {
+                let k = Mutant::ALL.iter().position(|m| m.name() == name);
+                ACTIVE.store(k.map_or(0, |k| k as u8 + 1), Ordering::Relaxed);
+            }
+        });
+        let k = ACTIVE.load(Ordering::Relaxed);
+        k != 0 && Mutant::ALL[k as usize - 1] == mutant
+    }
+}
+
+#[cfg(feature = "mutants")]
+pub use switch::{on, set};
+
+/// Without the `mutants` feature no mutant is ever on.
+#[cfg(not(feature = "mutants"))]
+#[inline(always)]
+pub fn on(_: Mutant) -> bool {
+    false
+}
