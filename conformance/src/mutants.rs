@@ -24,27 +24,25 @@ pub struct Detection {
     pub secs: f64,
 }
 
-/// Explores the implementation with `mutant` on, at the small preset and then the default one, breadth-first,
-/// stopping at the first violation. A panic of the core counts as caught.
+/// Explores the implementation with `mutant` on, at the small preset, then the default one (both
+/// breadth-first: shortest paths), then the overlap preset (depth-first: its breadth-first queue of whole
+/// clusters would not fit in memory), stopping at the first violation. A panic of the core counts as caught.
 pub fn by_implcheck(mutant: Mutant) -> Detection {
     mutants::set(Some(mutant));
     let start = Instant::now();
     let mut found = None;
-    for name in ["small", "default"] {
+    for name in ["small", "default", "overlap"] {
         let model = ImplModel::new(implcheck::preset(name).expect("a preset").bounds);
         let run = catch_unwind(AssertUnwindSafe(|| {
-            let checker = model
+            let builder = model
                 .checker()
                 .threads(2)
-                .finish_when(HasDiscoveries::AnyFailures)
-                .spawn_bfs()
-                .join();
-            checker.discoveries().into_values().next().map(|p| {
-                (
-                    p.last_state().violation().map(|v| v.property),
-                    p.into_actions().len(),
-                )
-            })
+                .finish_when(HasDiscoveries::AnyFailures);
+            if name == "overlap" {
+                first_violation(builder.spawn_dfs().join())
+            } else {
+                first_violation(builder.spawn_bfs().join())
+            }
         }));
         found = match run {
             Ok(Some((property, len))) => Some(format!(
@@ -66,10 +64,24 @@ pub fn by_implcheck(mutant: Mutant) -> Detection {
     }
 }
 
+/// The violated property and the path length of a finished search's first discovery.
+fn first_violation(checker: impl Checker<ImplModel>) -> Option<(Option<&'static str>, usize)> {
+    checker.discoveries().into_values().next().map(|p| {
+        (
+            p.last_state().violation().map(|v| v.property),
+            p.into_actions().len(),
+        )
+    })
+}
+
 /// Runs every lab test on `seeds` with `mutant` on, each run's trace checked against the model; returns
 /// what trace validation and what the lab tests' own checks caught, each at its first catch. Stops early
-/// once both caught it.
-pub fn by_lab(mutant: Mutant, seeds: std::ops::Range<u64>) -> (Detection, Detection) {
+/// once both caught it (or, with `until_validated`, once trace validation did).
+pub fn by_lab(
+    mutant: Mutant,
+    seeds: std::ops::Range<u64>,
+    until_validated: bool,
+) -> (Detection, Detection) {
     mutants::set(Some(mutant));
     let start = Instant::now();
     let mut trace: Option<(String, Duration)> = None;
@@ -84,7 +96,7 @@ pub fn by_lab(mutant: Mutant, seeds: std::ops::Range<u64>) -> (Detection, Detect
             if lab.is_none() && outcome.failure.is_some() {
                 lab = Some((at, start.elapsed()));
             }
-            if trace.is_some() && lab.is_some() {
+            if trace.is_some() && (lab.is_some() || until_validated) {
                 break 'campaign;
             }
         }

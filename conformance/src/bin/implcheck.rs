@@ -24,7 +24,7 @@ struct Cli {
 enum Command {
     /// Exhaustively explore every behaviour of the core within the preset's bounds.
     Check {
-        /// Bounds: small or default.
+        /// Bounds: small, default or overlap.
         #[arg(long, default_value = "default")]
         preset: String,
         /// Breadth-first search: shortest counterexamples.
@@ -96,7 +96,11 @@ fn main() -> ExitCode {
         flags,
     } = Cli::parse().command;
     let Some(preset) = implcheck::preset(&preset) else {
-        let names: Vec<_> = implcheck::PRESETS.iter().map(|p| p.name).collect();
+        let names: Vec<_> = implcheck::PRESETS
+            .iter()
+            .chain([&implcheck::OVERLAP])
+            .map(|p| p.name)
+            .collect();
         eprintln!(
             "error: unknown preset '{preset}'; the presets are: {}",
             names.join(", ")

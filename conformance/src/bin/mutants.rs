@@ -15,7 +15,7 @@ use raft::mutants::Mutant;
 )]
 struct Cli {
     /// Seeds per lab test in the campaign (every test on seeds 1..=N).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 30)]
     seeds: u64,
     /// Skip the core's unit tests (they run as `cargo test` in a child process).
     #[arg(long)]
@@ -55,10 +55,12 @@ fn main() -> std::process::ExitCode {
     if chosen.is_empty() {
         chosen = Mutant::ALL.to_vec();
     }
+    // Lab failures and the core's panics are caught and reported here; the default hook would print each.
+    std::panic::set_hook(Box::new(|_| {}));
     let (mut by_impl, mut by_trace, mut by_tests) = (0, 0, 0);
     for m in &chosen {
         let implcheck = by_implcheck(*m);
-        let (trace, lab) = by_lab(*m, 1..cli.seeds + 1);
+        let (trace, lab) = by_lab(*m, 1..cli.seeds + 1, false);
         let unit = if cli.no_unit_tests {
             "skipped".to_string()
         } else {
