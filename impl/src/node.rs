@@ -518,7 +518,7 @@ impl Node {
     pub fn ready(&mut self) -> Ready {
         // The reply-before-durable mutant releases this Ready's messages without its log changes, which go
         // out with the next one.
-        let defer = std::mem::take(&mut self.defer_persist);
+        let defer = mutant(Mutant::ReplyBeforeDurable) && std::mem::take(&mut self.defer_persist);
         let log_changed_from = if defer {
             None
         } else {
