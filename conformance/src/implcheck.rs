@@ -22,9 +22,11 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use model::coverage::Coverage;
-use raft::{Apply, Config, Envelope, Node, Observer, Output, PersistentState, Role, Step};
+use raft::{Config, Envelope, Node, Observer, Output, Role, Step};
 use stateright::{Model, Property};
 
+pub use crate::schedule::HostBug;
+use crate::schedule::{last_applied, Durable};
 use crate::trace::checker::Checker;
 use crate::trace::format::{Event, MsgId, Record, Trace};
 use crate::trace::recorder::{output_events, step_event};
@@ -180,8 +182,7 @@ pub const REFINEMENT: &str = "the implementation refines the spec";
 struct Slot {
     node: Node,
     /// What the node made durable: state and snapshot.
-    durable: Option<PersistentState>,
-    snapshot: Option<Vec<u8>>,
+    durable: Durable,
     /// The last index handed to the service.
     applied: u64,
     /// The service has taken its one snapshot.
@@ -310,13 +311,6 @@ fn take_events() -> Vec<Event> {
     EVENTS.with(|e| std::mem::take(&mut *e.borrow_mut()))
 }
 
-/// A deliberately broken host, to show that the exploration catches what the trace checker catches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HostBug {
-    /// The host saves the state without `voted_for`.
-    ForgetVoteOnSave,
-}
-
 /// The implementation as a stateright model.
 #[derive(Clone)]
 pub struct ImplModel {
@@ -346,14 +340,16 @@ impl ImplModel {
         (0..self.n() as u64).collect()
     }
 
-    fn new_node(
-        &self,
-        i: u64,
-        durable: Option<PersistentState>,
-        snapshot: Option<Vec<u8>>,
-    ) -> Node {
-        let mut node = Node::new(i, &self.peers(), explore_config(), durable, snapshot, 1)
-            .expect("the host saved a valid state");
+    fn new_node(&self, i: u64, durable: Durable) -> Node {
+        let mut node = Node::new(
+            i,
+            &self.peers(),
+            explore_config(),
+            durable.state,
+            durable.snapshot,
+            1,
+        )
+        .expect("the host saved a valid state");
         node.set_observer(Arc::new(Collect));
         node
     }
@@ -369,9 +365,8 @@ impl ImplModel {
             slots: (0..self.n() as u64)
                 .map(|i| {
                     Arc::new(Slot {
-                        node: self.new_node(i, None, None),
-                        durable: None,
-                        snapshot: None,
+                        node: self.new_node(i, Durable::default()),
+                        durable: Durable::default(),
                         applied: 0,
                         snapshotted: false,
                     })
@@ -397,21 +392,10 @@ impl ImplModel {
         let slot = Arc::make_mut(&mut state.slots[i]);
         while slot.node.has_ready() {
             let ready = slot.node.ready();
-            if let Some(p) = ready.persist() {
-                let mut p = p.clone();
-                if self.host_bug == Some(HostBug::ForgetVoteOnSave) {
-                    p.voted_for = None;
-                }
-                slot.durable = Some(p);
-                if let Some(s) = ready.snapshot() {
-                    slot.snapshot = Some(s.to_vec());
-                }
-            }
+            slot.durable.save(&ready, self.host_bug);
             let released = ready.persisted();
-            for a in &released.applies {
-                slot.applied = match a {
-                    Apply::Command { index, .. } | Apply::Snapshot { index, .. } => *index,
-                };
+            if let Some(index) = last_applied(&released.applies) {
+                slot.applied = index;
             }
             for e in released.messages {
                 state.net.push((e, 1));
@@ -482,7 +466,7 @@ impl ImplModel {
                 let k = i as usize;
                 let slot = &state.slots[k];
                 let next_seq = slot.node.next_seq();
-                let mut node = self.new_node(i, slot.durable.clone(), slot.snapshot.clone());
+                let mut node = self.new_node(i, slot.durable.clone());
                 node.set_next_seq(next_seq);
                 let slot = Arc::make_mut(&mut state.slots[k]);
                 slot.node = node;
@@ -533,11 +517,7 @@ fn check_events(state: &mut State, events: &[Event]) {
     }
     for ev in events {
         if let Err(f) = state.checker.event(ev) {
-            let property = model::properties::SAFETY
-                .iter()
-                .map(|(name, _)| *name)
-                .find(|name| f.reason.contains(&format!("{name:?}")))
-                .unwrap_or(REFINEMENT);
+            let property = f.property().unwrap_or(REFINEMENT);
             let mut reason = f.reason.clone();
             for d in &f.diff {
                 reason.push_str("\n  ");

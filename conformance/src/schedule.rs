@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use raft::{Apply, Config, Envelope, Node, PersistentState};
+use raft::{Apply, Config, Envelope, Node, PersistentState, Ready};
 
 use crate::trace::format::{Event, MsgId};
 use crate::trace::{Recorder, Trace};
@@ -47,6 +47,40 @@ pub enum HostBug {
     KeepOldSnapshot,
 }
 
+/// What a host keeps of one server across crashes: its durable state and the snapshot saved with it.
+#[derive(Clone, Debug, Default)]
+pub struct Durable {
+    /// The state last persisted (`None` before the first).
+    pub state: Option<PersistentState>,
+    /// The snapshot saved with it.
+    pub snapshot: Option<Vec<u8>>,
+}
+
+impl Durable {
+    /// Makes what `ready` asks to persist durable, as a host with `bug` (if any) does.
+    pub fn save(&mut self, ready: &Ready, bug: Option<HostBug>) {
+        let Some(state) = ready.persist() else {
+            return;
+        };
+        let mut state = state.clone();
+        if bug == Some(HostBug::ForgetVoteOnSave) {
+            state.voted_for = None;
+        }
+        self.state = Some(state);
+        let keep_old = bug == Some(HostBug::KeepOldSnapshot) && self.snapshot.is_some();
+        if let (Some(s), false) = (ready.snapshot(), keep_old) {
+            self.snapshot = Some(s.to_vec());
+        }
+    }
+}
+
+/// The index of the last entry or snapshot in `applies`, if any.
+pub fn last_applied(applies: &[Apply]) -> Option<u64> {
+    applies.last().map(|a| match a {
+        Apply::Command { index, .. } | Apply::Snapshot { index, .. } => *index,
+    })
+}
+
 /// The timing used by schedules: short timeouts so that a `Fire` takes few ticks, and batches of two entries
 /// so that batching is exercised.
 pub fn schedule_config() -> Config {
@@ -62,7 +96,7 @@ pub fn schedule_config() -> Config {
 pub struct Cluster {
     nodes: Vec<Option<Node>>,
     /// What each server made durable: state and snapshot.
-    durable: Vec<(Option<PersistentState>, Option<Vec<u8>>)>,
+    durable: Vec<Durable>,
     /// Messages in flight, in the order they were sent.
     net: Vec<Envelope>,
     isolated: Vec<bool>,
@@ -79,7 +113,7 @@ impl Cluster {
     pub fn new(n: usize, bug: Option<HostBug>) -> Cluster {
         let mut c = Cluster {
             nodes: (0..n).map(|_| None).collect(),
-            durable: vec![(None, None); n],
+            durable: vec![Durable::default(); n],
             net: Vec::new(),
             isolated: vec![false; n],
             applied: vec![0; n],
@@ -101,7 +135,7 @@ impl Cluster {
 
     fn start(&mut self, i: usize) {
         let peers: Vec<u64> = (0..self.n() as u64).collect();
-        let (state, snapshot) = self.durable[i].clone();
+        let Durable { state, snapshot } = self.durable[i].clone();
         self.incarnations += 1;
         let mut node = Node::new(
             i as u64,
@@ -125,25 +159,10 @@ impl Cluster {
             return;
         };
         let ready = node.ready();
-        if let Some(state) = ready.persist() {
-            let mut state = state.clone();
-            if self.bug == Some(HostBug::ForgetVoteOnSave) {
-                state.voted_for = None;
-            }
-            let snapshot = match (ready.snapshot(), self.bug) {
-                (_, Some(HostBug::KeepOldSnapshot)) if self.durable[i].1.is_some() => {
-                    self.durable[i].1.clone()
-                }
-                (Some(s), _) => Some(s.to_vec()),
-                (None, _) => self.durable[i].1.clone(),
-            };
-            self.durable[i] = (Some(state), snapshot);
-        }
+        self.durable[i].save(&ready, self.bug);
         let released = ready.persisted();
-        for a in &released.applies {
-            self.applied[i] = match a {
-                Apply::Command { index, .. } | Apply::Snapshot { index, .. } => *index,
-            };
+        if let Some(index) = last_applied(&released.applies) {
+            self.applied[i] = index;
         }
         self.net.extend(released.messages);
     }

@@ -226,6 +226,23 @@ impl Coverage {
     }
 }
 
+/// `counts` as `check --coverage` prints them: a line `branch <action>/<outcome> <count>` each, then
+/// `coverage: <taken>/<total> branches`.
+pub fn render(counts: &[(Branch, u64)]) -> String {
+    let mut out = String::new();
+    for (branch, count) in counts {
+        out.push_str(&format!("branch {} {count}\n", branch.name()));
+    }
+    out.push_str(&format!("{}\n", summary(counts)));
+    out
+}
+
+/// `coverage: <taken>/<total> branches`.
+pub fn summary(counts: &[(Branch, u64)]) -> String {
+    let taken = counts.iter().filter(|(_, c)| *c > 0).count();
+    format!("coverage: {taken}/{} branches", counts.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

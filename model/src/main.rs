@@ -306,11 +306,7 @@ fn check(args: CheckArgs) -> Result<ExitCode, Usage> {
         }
     }
     if let Some(counts) = &coverage {
-        for (branch, count) in counts {
-            println!("branch {} {count}", branch.name());
-        }
-        let taken = counts.iter().filter(|(_, c)| *c > 0).count();
-        println!("coverage: {taken}/{} branches", counts.len());
+        print!("{}", model::coverage::render(counts));
     }
     let result = failure.clone().unwrap_or_else(|| {
         let unique: usize = done.iter().map(|(_, p, _)| p.unique).sum();
@@ -410,8 +406,7 @@ fn check_one(part: &Part, args: &CheckArgs, threads: usize) -> check::Report {
         println!("  {:<50} {}", name, verdict.word());
     }
     if let Some(counts) = &report.coverage {
-        let taken = counts.iter().filter(|(_, c)| *c > 0).count();
-        println!("coverage of this search: {taken}/{} branches", counts.len());
+        println!("{} in this search", model::coverage::summary(counts));
     }
     if let Some((name, path)) = &report.counterexample {
         println!("\ncounterexample for {name}:");

@@ -1097,15 +1097,15 @@ impl RaftModel {
     /// copy of the state, it must change nothing but the network. A message that would have changed
     /// something raises [`flags::PRUNED_NOT_DEAD`], a violation, on the state it was removed from.
     fn discard_dead_messages(&self, state: &mut State) {
-        if !state.network.distinct().any(|m| is_dead(state, m)) {
-            return;
-        }
         let dead: SmallVec<[Message; 4]> = state
             .network
             .distinct()
             .filter(|m| is_dead(state, m))
             .cloned()
             .collect();
+        if dead.is_empty() {
+            return;
+        }
         for m in &dead {
             if !self.delivery_changes_nothing(state, m) {
                 state.flags |= flags::PRUNED_NOT_DEAD;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use conformance::implcheck::{self, ImplModel, State, REFINEMENT};
-use model::coverage::{Branch, Coverage};
+use conformance::implcheck::{self, ImplModel, State};
+use model::coverage::Coverage;
 use stateright::{Checker, HasDiscoveries, Model};
 
 #[derive(Parser)]
@@ -163,11 +163,7 @@ fn main() -> ExitCode {
     );
     let print_coverage = || {
         if let Some(c) = &counts {
-            for (branch, count) in c.counts() {
-                println!("branch {} {count}", branch.name());
-            }
-            let all = Branch::ALL.len();
-            println!("coverage: {}/{all} branches", all - c.missed().len());
+            print!("{}", model::coverage::render(&c.counts()));
         }
     };
     let Some(path) = path else {
@@ -194,13 +190,8 @@ fn main() -> ExitCode {
             Err(e) => eprintln!("error: cannot write {}: {e}", file.display()),
         }
     }
-    let property = if violation.property == REFINEMENT {
-        REFINEMENT
-    } else {
-        violation.property
-    };
     print_coverage();
-    println!("result: VIOLATED {property}");
+    println!("result: VIOLATED {}", violation.property);
     ExitCode::FAILURE
 }
 

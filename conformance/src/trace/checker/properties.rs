@@ -85,7 +85,7 @@ impl Checker {
                 _ => holds(&self.model, st),
             };
             if !ok {
-                return fail(format!("the model's property {name:?} is violated"));
+                return fail(violated(name));
             }
         }
         Ok(())
@@ -95,7 +95,7 @@ impl Checker {
     pub fn check_all_properties(&self) -> Result<(), Failure> {
         for (name, holds) in SAFETY {
             if !holds(&self.model, &self.state) {
-                return fail(format!("the model's property {name:?} is violated"));
+                return fail(violated(name));
             }
         }
         Ok(())
@@ -115,4 +115,20 @@ fn logs_match_from(a: &[Entry], b: &[Entry], k: usize) -> bool {
         return true;
     };
     (start == 0 || a[start - 1].term == b[start - 1].term) && a[start..=top] == b[start..=top]
+}
+
+/// The reason a failure gives when the model's property `name` is violated.
+fn violated(name: &str) -> String {
+    format!("the model's property {name:?} is violated")
+}
+
+impl Failure {
+    /// The model property this failure reports violated, if it is one (rather than a step the model does not
+    /// allow or a state that does not project).
+    pub fn property(&self) -> Option<&'static str> {
+        SAFETY
+            .iter()
+            .map(|(name, _)| *name)
+            .find(|name| self.reason == violated(name))
+    }
 }
