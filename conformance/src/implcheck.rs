@@ -214,7 +214,8 @@ impl State {
         self.violation.as_ref()
     }
 
-    fn in_flight(&self) -> usize {
+    /// Messages in flight, copies included (dead ones too: the nodes' network carries them).
+    pub fn in_flight(&self) -> usize {
         self.net.iter().map(|(_, c)| *c as usize).sum()
     }
 }

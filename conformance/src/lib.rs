@@ -12,7 +12,8 @@
 //!   several seeds, `path` with `-<seed>` before its extension); `tracecheck path` validates it.
 //! * `cargo test conformance` runs every lab test with its trace validated against the model.
 //! * `cargo run --release -p conformance --bin implcheck -- check` explores the real core exhaustively at
-//!   small bounds, every step checked against the model ([`implcheck`]).
+//!   small bounds, every step checked against the model ([`implcheck`]); `implcheck reach` compares the spec
+//!   states it reaches with those the spec can reach ([`reach`]).
 
 #![warn(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod implcheck;
 pub mod lab;
 #[cfg(feature = "mutants")]
 pub mod mutants;
+pub mod reach;
 pub mod schedule;
 pub mod sim;
 pub mod trace;

@@ -27,6 +27,13 @@ impl State {
         if order[..n].iter().enumerate().all(|(k, &o)| k == o as usize) {
             return None;
         }
+        self.permute(&order[..n]);
+        Some(order)
+    }
+
+    /// Renames the servers by `order` (`order[new] = old`, a permutation of all the server ids).
+    pub fn permute(&mut self, order: &[ServerId]) {
+        let n = self.servers.len();
         let mut rename: Order = [0; MAX_SERVERS];
         for (new, &old) in order[..n].iter().enumerate() {
             rename[old as usize] = new as ServerId;
@@ -48,7 +55,6 @@ impl State {
             e.1 = rename[e.1 as usize];
         }
         self.elections.sort_unstable();
-        Some(order)
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use conformance::implcheck::{self, ImplModel, State};
+use conformance::reach;
 use model::coverage::Coverage;
 use stateright::{Checker, HasDiscoveries, Model};
 
@@ -39,6 +40,18 @@ enum Command {
         /// Count how often the implementation's steps took each branch of the specification.
         #[arg(long)]
         coverage: bool,
+        #[command(flatten)]
+        flags: BoundFlags,
+    },
+    /// Compare the spec states the core reaches within the preset's bounds with those the spec can reach.
+    Reach {
+        /// Bounds: small, default or overlap.
+        #[arg(long, default_value = "small")]
+        preset: String,
+        /// Let the spec take every action its guards allow, with every choice of parameters, instead of the
+        /// model checker's enumeration (plus every next_index a leader may move to).
+        #[arg(long)]
+        all_actions: bool,
         #[command(flatten)]
         flags: BoundFlags,
     },
@@ -87,15 +100,47 @@ impl BoundFlags {
 }
 
 fn main() -> ExitCode {
-    let Command::Check {
-        preset,
-        bfs,
-        threads,
-        trace,
-        coverage,
-        flags,
-    } = Cli::parse().command;
-    let Some(preset) = implcheck::preset(&preset) else {
+    match Cli::parse().command {
+        Command::Check {
+            preset,
+            bfs,
+            threads,
+            trace,
+            coverage,
+            flags,
+        } => {
+            if threads == Some(0) {
+                eprintln!("error: --threads must be at least 1");
+                return ExitCode::from(2);
+            }
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            match bounds(&preset, &flags) {
+                Ok(b) => check(b, bfs, threads, trace, coverage),
+                Err(code) => code,
+            }
+        }
+        Command::Reach {
+            preset,
+            all_actions,
+            flags,
+        } => match bounds(&preset, &flags) {
+            Ok(b) => reach(
+                b,
+                if all_actions {
+                    reach::Actions::All
+                } else {
+                    reach::Actions::Canonical
+                },
+            ),
+            Err(code) => code,
+        },
+    }
+}
+
+/// The preset's bounds with the flags applied, or the exit code of a usage error.
+fn bounds(preset: &str, flags: &BoundFlags) -> Result<implcheck::Bounds, ExitCode> {
+    let Some(preset) = implcheck::preset(preset) else {
         let names: Vec<_> = implcheck::PRESETS
             .iter()
             .chain([&implcheck::OVERLAP])
@@ -105,14 +150,8 @@ fn main() -> ExitCode {
             "error: unknown preset '{preset}'; the presets are: {}",
             names.join(", ")
         );
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     };
-    if threads == Some(0) {
-        eprintln!("error: --threads must be at least 1");
-        return ExitCode::from(2);
-    }
-    let threads =
-        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut b = preset.bounds;
     flags.apply(&mut b);
     if !(2..=5).contains(&b.servers) || (b.max_inflight as usize) < b.servers as usize - 1 {
@@ -120,7 +159,7 @@ fn main() -> ExitCode {
             "error: --servers must be 2 to 5 and --max-inflight at least servers - 1 (got {} and {})",
             b.servers, b.max_inflight
         );
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
     println!(
         "exploring the raft core: servers={} max-term={} max-log={} max-crashes={} max-inflight={} \
@@ -134,6 +173,104 @@ fn main() -> ExitCode {
         b.max_dups,
         if b.snapshots { "on" } else { "off" }
     );
+    Ok(b)
+}
+
+fn reach(b: implcheck::Bounds, actions: reach::Actions) -> ExitCode {
+    let start = Instant::now();
+    let r = reach::measure(b, actions, None);
+    let secs = start.elapsed().as_secs_f64();
+    let pct = |k: usize| 100.0 * k as f64 / r.reachable.max(1) as f64;
+    println!(
+        "implementation: {} states explored, {} violations, {} distinct spec states reached",
+        r.impl_states, r.violations, r.reached
+    );
+    println!(
+        "spec: {} states explored, {} distinct spec states reachable within the same bounds ({}; a timer or a command while {} in flight leave room for a message to every peer, \
+         a duplicate while they leave room for one, a leader's own sends up to {} in flight, the most the \
+         implementation had)",
+        r.spec_states,
+        r.reachable,
+        match r.spec.actions {
+            reach::Actions::Canonical => "the model checker's enumeration and any next_index",
+            reach::Actions::All => "every action the guards allow",
+        },
+        r.spec.room,
+        r.spec.bounds.max_inflight
+    );
+    println!("both: {} ({:.1} % of the spec's)", r.common, pct(r.common));
+    println!(
+        "implementation states outside the spec: {}",
+        r.outside.len()
+    );
+    for o in &r.outside {
+        match &o.from {
+            Some((parent, action)) => println!(
+                "\nfrom a spec state\n{}\nthe implementation's step '{action}' leads outside, to\n{}",
+                model::display::state(parent),
+                model::display::state(&o.state)
+            ),
+            None => println!(
+                "\nfurther out (reached only through states outside):\n{}",
+                model::display::state(&o.state)
+            ),
+        }
+    }
+    let unreached = r.reachable - r.common;
+    println!(
+        "spec states never reached: {unreached} ({:.1} %), by the step that leaves the implementation's reach:",
+        pct(unreached)
+    );
+    for c in &r.unreached {
+        println!(
+            "  {:<28} {:>9} states ({} one step out: {} halfway through a step the implementation \
+             takes whole, {} with the budget it needs spent), e.g. {}\n      why: {}",
+            format!("{:?}", c.step),
+            c.total,
+            c.frontier,
+            c.halfway,
+            c.spent,
+            c.example,
+            c.step.reason()
+        );
+        if let Some((from, words)) = &c.other {
+            println!(
+                "      neither, e.g. {words} from\n{}",
+                model::display::state(from)
+            );
+        }
+    }
+    println!(
+        "done: {secs:.1} s, peak memory {}",
+        model::check::peak_memory().map_or("unknown".into(), |b| format!(
+            "{:.1} MiB",
+            b as f64 / 1048576.0
+        ))
+    );
+    if r.outside.is_empty() && r.violations == 0 {
+        println!(
+            "result: OK reached={} reachable={} common={} outside=0 secs={secs:.1}",
+            r.reached, r.reachable, r.common
+        );
+        ExitCode::SUCCESS
+    } else {
+        println!(
+            "result: VIOLATED {} (outside={} violations={})",
+            implcheck::REFINEMENT,
+            r.outside.len(),
+            r.violations
+        );
+        ExitCode::FAILURE
+    }
+}
+
+fn check(
+    b: implcheck::Bounds,
+    bfs: bool,
+    threads: usize,
+    trace: Option<std::path::PathBuf>,
+    coverage: bool,
+) -> ExitCode {
     println!(
         "search: {} with symmetry reduction on {threads} thread(s); every step checked against the model",
         if bfs { "BFS" } else { "DFS" }
