@@ -307,6 +307,9 @@ pub struct Report {
     pub unreached: Vec<Class>,
 }
 
+/// A state's parent (its projection) and the step from there.
+type Edge = (Rc<State>, ImplAction);
+
 /// The most budget left in the implementation's states that stand for one spec state.
 #[derive(Clone, Copy, Debug, Default)]
 struct Left {
@@ -346,7 +349,7 @@ impl Reach {
     /// Depth-first on one thread; `visit` sees the projected spec state of every state without a
     /// violation.
     fn explore(&mut self, mut visit: impl FnMut(Option<&Rc<State>>, Option<&ImplAction>, &State)) {
-        let mut stack: Vec<(ImplState, Option<(Rc<State>, ImplAction)>)> = self
+        let mut stack: Vec<(ImplState, Option<Edge>)> = self
             .model
             .init_states()
             .into_iter()
