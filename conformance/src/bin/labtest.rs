@@ -44,6 +44,9 @@ struct Args {
     /// failed or invalid runs).
     #[arg(long, value_name = "DIR")]
     trace_dir: Option<PathBuf>,
+    /// With `--check`: count which branches of the specification the checks executed, and print them.
+    #[arg(long, requires = "check")]
+    coverage: bool,
     /// Tests to run: Go names (TestBackup2B), Rust names (backup_2b), parts (2A, 2B, 2C, 2D) or `all`
     /// (the 28 tests).
     #[arg(required = true)]
@@ -127,6 +130,11 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
 fn main() -> Result<()> {
     let args = Args::parse();
     let tests = select(&args.tests)?;
+    let coverage = args.coverage.then(|| {
+        let counts = std::sync::Arc::new(model::coverage::Coverage::default());
+        conformance::trace::recorder::count_coverage(counts.clone());
+        counts
+    });
     if args.j == 0 {
         bail!("-j must be at least 1");
     }
@@ -292,6 +300,9 @@ fn main() -> Result<()> {
         for (t, seed, report) in &invalid_runs {
             println!("  {} seed {seed}: {}", t.go_name, first_line(report));
         }
+    }
+    if let Some(c) = &coverage {
+        print!("{}", model::coverage::render(&c.counts()));
     }
     if args.check {
         println!(

@@ -2,8 +2,9 @@
 //! the host (the simulator, the lab harness, a test driver) to add what it does to messages and nodes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use model::coverage::Coverage;
 use raft::{Apply, Envelope, Message, Node, Observer, Output, Step};
 
 use super::checker::{Checker, Summary};
@@ -52,6 +53,16 @@ impl Sink {
     }
 }
 
+/// Where the checking recorders of this process count the spec branches their checks execute.
+static COVERAGE: OnceLock<Arc<Coverage>> = OnceLock::new();
+
+/// From now on, every checking recorder of this process counts in `coverage` the branches of the
+/// specification its checks execute (for a campaign's report). Only the first call takes effect; returns
+/// whether this one did.
+pub fn count_coverage(coverage: Arc<Coverage>) -> bool {
+    COVERAGE.set(coverage).is_ok()
+}
+
 impl Recorder {
     /// A recorder for a cluster of `nodes` servers that keeps the whole trace.
     pub fn new(nodes: u64, source: impl Into<String>) -> Arc<Recorder> {
@@ -68,7 +79,10 @@ impl Recorder {
     /// [`Recorder::verdict`]); its [`trace`](Recorder::trace) is empty. Refused for a cluster the model cannot
     /// have.
     pub fn checking(nodes: u64, source: impl Into<String>) -> Result<Arc<Recorder>, String> {
-        let checker = Checker::new(nodes as usize)?;
+        let mut checker = Checker::new(nodes as usize)?;
+        if let Some(c) = COVERAGE.get() {
+            checker = checker.with_coverage(c.clone());
+        }
         Ok(Arc::new(Recorder {
             sink: Mutex::new(Sink::Check {
                 header: Trace::new(nodes, source),
