@@ -1,15 +1,15 @@
 //! Coverage of the spec: which of the states the specification can reach within a set of bounds the
 //! implementation reaches too.
 //!
-//! Both sides are compared on one projection, the spec state a run stands for ([`ImplState::spec`], the
-//! trace checker's replay) under the model's symmetry reduction, with the witness flags cleared (they are
-//! history for the sometimes-properties, and the checker leaves one of them unset). The implementation's
-//! side is every state of the exhaustive exploration of the real nodes; the spec's side is every state
-//! that the model's guards allow within the same budgets ([`RaftModel::all_actions`]: any batch, any commit
-//! point, any compaction, any `next_index`). An implementation state outside the spec's set would break
-//! refinement; a spec state outside the implementation's set is a behaviour Raft allows and this
-//! implementation never shows. Those are grouped by the spec action through which a run leaves the
-//! implementation's reach, each group with the reason why the implementation does not take that step.
+//! Both sides are compared on one projection ([`project`]): the spec state a run stands for (for the
+//! implementation, [`ImplState::spec`], the trace checker's replay) without the search's bookkeeping and
+//! without dead messages, named by an exact symmetry class. The implementation's side is every state of the
+//! exhaustive exploration of the real nodes; the spec's side is every state of the model within the same
+//! bounds ([`spec_actions`]). An implementation state outside the spec's set breaks refinement; a spec state
+//! outside the implementation's set is a behaviour Raft allows and this implementation never shows. Those
+//! are grouped by the spec step through which a run leaves the implementation's reach, and each step out is
+//! tested for the two explanations that account for nearly all of them: it is halfway through a step the
+//! implementation takes whole, or the implementation had spent the budget it needs.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::rc::Rc;
