@@ -1,5 +1,6 @@
-//! The tester harness of lab2-tester-spec.md §3 (Go's `config.go`): the cluster, its network and
-//! persisters, the applier's record of what each server applied, and the helpers the tests call.
+//! The tester harness (`specs/lab-tester.md`, `## Harness`; Go's `config.go`): the cluster, its
+//! network and persisters, the applier's record of what each server applied, and the helpers the
+//! tests call.
 //!
 //! Every helper that sleeps is `async`; every failure is Go's `t.Fatalf`, a panic that the runner
 //! ([`super::runner`]) catches and reports with the test's name and seed.
@@ -60,7 +61,8 @@ pub(crate) struct Inner {
     pub(crate) endnames: RefCell<Vec<Vec<EndId>>>,
     /// `logs[i][index]`: the command server `i` applied at `index`.
     logs: RefCell<Vec<Vec<Option<Cmd>>>>,
-    /// Whether the servers run with the snapshot applier (spec §3.7) instead of the plain one.
+    /// Whether the servers run with the snapshot applier (Go's `applierSnap`) instead of the plain
+    /// one.
     snapshot: bool,
     /// `lastApplied[i]`: the last index the snapshot applier saw server `i` apply.
     last_applied: RefCell<Vec<u64>>,
@@ -546,10 +548,11 @@ impl Config {
 }
 
 impl Inner {
-    /// The applier of server `i` (spec §3.6, or §3.7 in a snapshot config), run synchronously
-    /// when the server releases a committed command (`CommandValid`). Returns the snapshot the
-    /// snapshot applier wants the server to take: `rf.Snapshot(index, bytes)`, which the adapter
-    /// calls right after this returns, as Go's applier does before it reads the next message.
+    /// The applier of server `i` (Go's `applier`, or `applierSnap` in a snapshot config), run
+    /// synchronously when the server releases a committed command (`CommandValid`). Returns the
+    /// snapshot the snapshot applier wants the server to take: `rf.Snapshot(index, bytes)`, which
+    /// the adapter calls right after this returns, as Go's applier does before it reads the next
+    /// message.
     pub(crate) fn apply_command(&self, i: usize, index: u64, command: &[u8]) -> Option<Vec<u8>> {
         let v = Cmd::decode(command).unwrap_or_else(|e| {
             fatal(format!(

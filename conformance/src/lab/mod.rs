@@ -1,7 +1,8 @@
-//! The MIT 6.5840 Lab 2 tester, ported onto the simulator (lab2-tester-spec.md): the harness
+//! The MIT 6.5840 Lab 2 tester, ported onto the simulator (`specs/lab-tester.md`): the harness
 //! ([`Config`]), the persister, the adapter that runs the `raft` core behind the tester's
 //! interface, and the test bodies of parts 2A, 2B, 2C and 2D, registered in [`TESTS`] so that both
-//! `cargo test` and the `labtest` stress runner run the same bodies.
+//! `cargo test` and the `labtest` stress runner run the same bodies. Each test's section there is
+//! headed by its Go name (`### TestInitialElection2A`).
 
 mod adapter;
 pub mod cmd;

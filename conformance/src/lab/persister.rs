@@ -1,5 +1,5 @@
-//! The tester's Persister (lab2-tester-spec.md §4.3): two byte strings, the Raft state and the
-//! snapshot, replaced together by `save`.
+//! The tester's Persister (`specs/lab-tester.md`, `## Persister`): two byte strings, the Raft
+//! state and the snapshot, replaced together by `save`.
 
 use std::cell::RefCell;
 use std::rc::Rc;

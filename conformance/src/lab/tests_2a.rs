@@ -1,9 +1,9 @@
-//! Part 2A: leader election (lab2-tester-spec.md §5.1-5.3).
+//! Part 2A: leader election (`specs/lab-tester.md`, `## 2A`).
 
 use super::config::{fatal, Config, RAFT_ELECTION_TIMEOUT_MS};
 use crate::sim::Sim;
 
-/// TestInitialElection2A (§5.1).
+/// TestInitialElection2A.
 pub async fn initial_election_2a(sim: Sim) {
     let servers = 3;
     let cfg = Config::make(&sim, servers, false);
@@ -34,7 +34,7 @@ pub async fn initial_election_2a(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestReElection2A (§5.2).
+/// TestReElection2A.
 pub async fn re_election_2a(sim: Sim) {
     let servers = 3;
     let cfg = Config::make(&sim, servers, false);
@@ -71,7 +71,7 @@ pub async fn re_election_2a(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestManyElections2A (§5.3).
+/// TestManyElections2A.
 pub async fn many_elections_2a(sim: Sim) {
     let servers = 7;
     let cfg = Config::make(&sim, servers, false);

@@ -1,4 +1,4 @@
-//! Part 2B: log replication (lab2-tester-spec.md §5.4-5.13).
+//! Part 2B: log replication (`specs/lab-tester.md`, `## 2B`).
 
 use super::cmd::Cmd;
 use super::config::{fatal, Config, RAFT_ELECTION_TIMEOUT_MS};
@@ -18,7 +18,7 @@ fn randstring(cfg: &Config, n: usize) -> String {
         .collect()
 }
 
-/// TestBasicAgree2B (§5.4).
+/// TestBasicAgree2B.
 pub async fn basic_agree_2b(sim: Sim) {
     let servers = 3;
     let cfg = Config::make(&sim, servers, false);
@@ -40,7 +40,7 @@ pub async fn basic_agree_2b(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestRPCBytes2B (§5.5): each command should be sent to each peer just once.
+/// TestRPCBytes2B: each command should be sent to each peer just once.
 pub async fn rpc_bytes_2b(sim: Sim) {
     let servers = 3;
     let cfg = Config::make(&sim, servers, false);
@@ -74,7 +74,7 @@ pub async fn rpc_bytes_2b(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestFollowerFailure2B (§5.6; in 2023 tables TestFor2023TestFollowerFailure2B).
+/// TestFollowerFailure2B (in 2023 tables TestFor2023TestFollowerFailure2B).
 pub async fn follower_failure_2b(sim: Sim) {
     let servers = 3;
     let cfg = Config::make(&sim, servers, false);
@@ -118,7 +118,7 @@ pub async fn follower_failure_2b(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestLeaderFailure2B (§5.7; in 2023 tables TestFor2023TestLeaderFailure2B).
+/// TestLeaderFailure2B (in 2023 tables TestFor2023TestLeaderFailure2B).
 pub async fn leader_failure_2b(sim: Sim) {
     let servers = 3;
     let cfg = Config::make(&sim, servers, false);
@@ -156,7 +156,7 @@ pub async fn leader_failure_2b(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestFailAgree2B (§5.8).
+/// TestFailAgree2B.
 pub async fn fail_agree_2b(sim: Sim) {
     let servers = 3;
     let cfg = Config::make(&sim, servers, false);
@@ -189,7 +189,7 @@ pub async fn fail_agree_2b(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestFailNoAgree2B (§5.9).
+/// TestFailNoAgree2B.
 pub async fn fail_no_agree_2b(sim: Sim) {
     let servers = 5;
     let cfg = Config::make(&sim, servers, false);
@@ -240,7 +240,7 @@ pub async fn fail_no_agree_2b(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestConcurrentStarts2B (§5.10).
+/// TestConcurrentStarts2B.
 pub async fn concurrent_starts_2b(sim: Sim) {
     let servers = 3;
     let cfg = Config::make(&sim, servers, false);
@@ -320,7 +320,7 @@ pub async fn concurrent_starts_2b(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestRejoin2B (§5.11).
+/// TestRejoin2B.
 pub async fn rejoin_2b(sim: Sim) {
     let servers = 3;
     let cfg = Config::make(&sim, servers, false);
@@ -358,7 +358,7 @@ pub async fn rejoin_2b(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestBackup2B (§5.12).
+/// TestBackup2B.
 pub async fn backup_2b(sim: Sim) {
     let servers = 5;
     let cfg = Config::make(&sim, servers, false);
@@ -430,7 +430,7 @@ pub async fn backup_2b(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestCount2B (§5.13).
+/// TestCount2B.
 pub async fn count_2b(sim: Sim) {
     let servers = 3;
     let cfg = Config::make(&sim, servers, false);

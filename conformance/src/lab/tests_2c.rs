@@ -1,10 +1,10 @@
-//! Part 2C: persistence (lab2-tester-spec.md §5.14-5.21).
+//! Part 2C: persistence (`specs/lab-tester.md`, `## 2C`).
 
 use super::cmd::Cmd;
 use super::config::{fatal, Config, RAFT_ELECTION_TIMEOUT_MS};
 use crate::sim::Sim;
 
-/// TestPersist12C (§5.14).
+/// TestPersist12C.
 pub async fn persist1_2c(sim: Sim) {
     let servers = 3;
     let cfg = Config::make(&sim, servers, false);
@@ -50,7 +50,7 @@ pub async fn persist1_2c(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestPersist22C (§5.15).
+/// TestPersist22C.
 pub async fn persist2_2c(sim: Sim) {
     let servers = 5;
     let cfg = Config::make(&sim, servers, false);
@@ -96,7 +96,7 @@ pub async fn persist2_2c(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestPersist32C (§5.16).
+/// TestPersist32C.
 pub async fn persist3_2c(sim: Sim) {
     let servers = 3;
     let cfg = Config::make(&sim, servers, false);
@@ -137,7 +137,7 @@ async fn figure8_sleep(cfg: &Config) {
     cfg.sleep_ms(ms as u64).await;
 }
 
-/// TestFigure82C (§5.17): the Figure 8 scenario, with leaders crashing at random.
+/// TestFigure82C: the Figure 8 scenario, with leaders crashing at random.
 pub async fn figure8_2c(sim: Sim) {
     let servers = 5;
     let cfg = Config::make(&sim, servers, false);
@@ -187,7 +187,7 @@ pub async fn figure8_2c(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestUnreliableAgree2C (§5.18).
+/// TestUnreliableAgree2C.
 pub async fn unreliable_agree_2c(sim: Sim) {
     let servers = 5;
     let cfg = Config::make(&sim, servers, true);
@@ -216,7 +216,7 @@ pub async fn unreliable_agree_2c(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestFigure8Unreliable2C (§5.19).
+/// TestFigure8Unreliable2C.
 pub async fn figure8_unreliable_2c(sim: Sim) {
     let servers = 5;
     let cfg = Config::make(&sim, servers, true);
@@ -396,12 +396,12 @@ async fn internal_churn(sim: Sim, unreliable: bool) {
     cfg.cleanup();
 }
 
-/// TestReliableChurn2C (§5.20).
+/// TestReliableChurn2C.
 pub async fn reliable_churn_2c(sim: Sim) {
     internal_churn(sim, false).await
 }
 
-/// TestUnreliableChurn2C (§5.21).
+/// TestUnreliableChurn2C.
 pub async fn unreliable_churn_2c(sim: Sim) {
     internal_churn(sim, true).await
 }

@@ -1,12 +1,12 @@
-//! Part 2D: log compaction (lab2-tester-spec.md §5.22-5.28). Every test runs its servers with the
-//! snapshot applier (§3.7), which makes Raft snapshot every ten indexes and checks that applies
-//! and installed snapshots reach the service strictly in order.
+//! Part 2D: log compaction (`specs/lab-tester.md`, `## 2D`). Every test runs its servers with the
+//! snapshot applier (`### applierSnap`), which makes Raft snapshot every ten indexes and checks
+//! that applies and installed snapshots reach the service strictly in order.
 
 use super::config::{fatal, Config, MAX_LOG_SIZE, SNAPSHOT_INTERVAL};
 use crate::sim::Sim;
 
 /// Go's `snapcommon(t, name, disconnect, reliable, crash)`: the body of the five install tests
-/// (§5.22-5.26). Each of 30 iterations cuts off a victim (a follower, or every third time the
+/// (`### snapcommon`). Each of 30 iterations cuts off a victim (a follower, or every third time the
 /// leader) by disconnecting or crashing it, starts 5 to 14 commands on the sender, and brings the
 /// victim back, which usually needs an InstallSnapshot to catch up.
 async fn snapcommon(sim: Sim, name: &str, disconnect: bool, reliable: bool, crash: bool) {
@@ -71,12 +71,12 @@ async fn snapcommon(sim: Sim, name: &str, disconnect: bool, reliable: bool, cras
     cfg.cleanup();
 }
 
-/// TestSnapshotBasic2D (§5.22).
+/// TestSnapshotBasic2D.
 pub async fn snapshot_basic_2d(sim: Sim) {
     snapcommon(sim, "Test (2D): snapshots basic", false, true, false).await;
 }
 
-/// TestSnapshotInstall2D (§5.23).
+/// TestSnapshotInstall2D.
 pub async fn snapshot_install_2d(sim: Sim) {
     snapcommon(
         sim,
@@ -88,7 +88,7 @@ pub async fn snapshot_install_2d(sim: Sim) {
     .await;
 }
 
-/// TestSnapshotInstallUnreliable2D (§5.24).
+/// TestSnapshotInstallUnreliable2D.
 pub async fn snapshot_install_unreliable_2d(sim: Sim) {
     snapcommon(
         sim,
@@ -100,7 +100,7 @@ pub async fn snapshot_install_unreliable_2d(sim: Sim) {
     .await;
 }
 
-/// TestSnapshotInstallCrash2D (§5.25).
+/// TestSnapshotInstallCrash2D.
 pub async fn snapshot_install_crash_2d(sim: Sim) {
     snapcommon(
         sim,
@@ -112,7 +112,7 @@ pub async fn snapshot_install_crash_2d(sim: Sim) {
     .await;
 }
 
-/// TestSnapshotInstallUnCrash2D (§5.26).
+/// TestSnapshotInstallUnCrash2D.
 pub async fn snapshot_install_uncrash_2d(sim: Sim) {
     snapcommon(
         sim,
@@ -135,7 +135,7 @@ fn crash_and_revive_all(cfg: &Config) {
     }
 }
 
-/// TestSnapshotAllCrash2D (§5.27): every server must restart from its snapshot and persisted log
+/// TestSnapshotAllCrash2D: every server must restart from its snapshot and persisted log
 /// tail, and the log must go on from there.
 pub async fn snapshot_all_crash_2d(sim: Sim) {
     let servers = 3;
@@ -166,7 +166,7 @@ pub async fn snapshot_all_crash_2d(sim: Sim) {
     cfg.cleanup();
 }
 
-/// TestSnapshotInit2D (§5.28): a restarted server must load its snapshot in Make, or the next
+/// TestSnapshotInit2D: a restarted server must load its snapshot in Make, or the next
 /// save (which replaces state and snapshot together) would lose it.
 pub async fn snapshot_init_2d(sim: Sim) {
     let servers = 3;

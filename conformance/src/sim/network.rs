@@ -1,4 +1,4 @@
-//! The labrpc network of the Lab 2 tester, on the simulator (lab2-tester-spec.md §4.1).
+//! The labrpc network of the Lab 2 tester, on the simulator (`specs/lab-tester.md`, `## Network`).
 //!
 //! Calls carry byte strings; a server is a handler closure that turns a request into a reply at
 //! the instant the request is dispatched. Ends (one per client-server pair) are enabled, disabled
