@@ -260,17 +260,52 @@ impl Bounds {
     }
 
     /// Whether these bounds can reach the behaviour that sometimes-property `name` looks for.
-    /// A preset's expectations are kept only where the bounds still allow them.
+    /// A preset's expectations are kept only where the bounds still allow them. The rule is exact:
+    /// `tests/witnesses.rs` checks it both ways over a grid of bounds from 2 to 7 servers.
     pub fn can_reach(&self, name: &str) -> bool {
         match name {
-            witness::SUFFIX_TRUNCATED => self.max_term >= 2,
-            witness::LEADER_AFTER_RESTART => self.max_crashes >= 1,
+            // A follower loses an entry only to a later leader that lacks it, elected without the
+            // follower's vote (which it would refuse): that takes a majority without one server.
+            witness::SUFFIX_TRUNCATED => self.max_term >= 2 && self.servers >= 3,
+            witness::LEADER_AFTER_RESTART => {
+                self.max_crashes >= 1 && (self.max_term >= 2 || self.rival_candidate_fits())
+            }
+            // The older entry must outlive its term uncommitted, and a leader of a later term
+            // needs one entry of its own to commit it through.
             witness::FIGURE_8 => self.max_term >= 2 && self.max_log >= 2,
-            witness::DUPLICATE_DELIVERED => self.max_dups >= 1,
-            witness::SNAPSHOT_INSTALLED => self.snapshots,
+            // A copy needs room next to the message it copies.
+            witness::DUPLICATE_DELIVERED => self.max_dups >= 1 && self.max_inflight >= 2,
+            // A leader sends a snapshot only to a follower that lacks committed entries, and
+            // with two servers every committed entry is on both.
+            witness::SNAPSHOT_INSTALLED => self.snapshots && self.servers >= 3,
             witness::RESTART_FROM_SNAPSHOT => self.snapshots && self.max_crashes >= 1,
             _ => true,
         }
+    }
+
+    /// With a single term, whether a leader can still be elected after a crash. Only a candidate
+    /// has anything to lose before the term's one election (a follower has committed nothing yet,
+    /// and a crashed leader ends the term's elections), so a rival candidate C must crash while
+    /// the winner W still needs a vote. Each vote goes to whichever RequestVote a server sees
+    /// first, so while both candidacies run, the messages that would hand W's votes to C (or C's
+    /// to W) stay in flight or are dropped:
+    /// * C first: when W times out, C's RequestVotes to W and to the `quorum - 1` servers W needs;
+    /// * W first: when C times out, W's RequestVote to C, and of W's RequestVotes to the other
+    ///   `servers - 2`, all but the `quorum - 2` whose votes W may already have counted (one of
+    ///   them, W's last vote, cannot be dropped).
+    ///
+    /// A timeout needs room for `servers - 1` RequestVotes besides those.
+    fn rival_candidate_fits(&self) -> bool {
+        let n = u32::from(self.servers);
+        let quorum = n / 2 + 1;
+        if n < 3 {
+            // The winner needs the rival's vote, and the rival voted for itself.
+            return false;
+        }
+        let drops = u32::from(self.max_drops);
+        let c_first = quorum - drops.min(quorum);
+        let w_first = n - quorum + 1 - drops.min(n - quorum);
+        u32::from(self.max_inflight) >= n - 1 + c_first.min(w_first)
     }
 }
 
