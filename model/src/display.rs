@@ -122,9 +122,14 @@ pub fn action(a: &Action) -> String {
     }
 }
 
+/// The one-line key to the notation of [`state`].
+pub const LEGEND: &str = "log entries read term:value (the term the entry was created in, the \
+                          client value); index 1 is the first; | ends the snapshot";
+
 /// A state as a per-server table and the messages in flight.
 pub fn state(s: &State) -> String {
     let mut out = String::new();
+    let _ = writeln!(out, "{LEGEND}");
     let _ = writeln!(
         out,
         "server  term  role       vote  commit  log (| ends the snapshot)"
@@ -186,13 +191,28 @@ pub fn state(s: &State) -> String {
     out
 }
 
-/// A path as a sequence diagram: one vertical line per server, one row per step; a delivered
-/// message is an arrow from its sender to its receiver, a local step a labelled dot.
+/// A path as a sequence diagram: one vertical line per server, one row per step. A message is an
+/// arrow from the step that sent it (at the sender's line) to the step that delivered it (at the
+/// receiver's), so delays and reordering show; a loss is an `x` on the sender's line at the step
+/// of the loss, a copy a `+` there; a local step is a dot. Labels go to the right, and the
+/// picture is as wide as its longest label.
 pub fn svg(model: &RaftModel, steps: &[(State, Option<Action>)]) -> String {
     let n = model.bounds.servers as usize;
     let col = |i: usize| 60 + i * 160;
     let row = |k: usize| 40 + k * 30;
-    let width = col(n) + 360;
+    let labels: Vec<String> = steps
+        .iter()
+        .map(|(_, a)| {
+            a.as_ref().map_or(String::new(), |a| match a {
+                Action::Receive(m) => message(m),
+                _ => action(a),
+            })
+        })
+        .collect();
+    // A monospace character of the Explorer's 14px font is under 9px wide.
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let label_x = col(n) - 40;
+    let width = label_x + longest * 9 + 20;
     let height = row(steps.len() + 1);
     let mut svg = format!(
         "<svg version='1.1' baseProfile='full' width='{width}' height='{height}' \
@@ -210,43 +230,38 @@ pub fn svg(model: &RaftModel, steps: &[(State, Option<Action>)]) -> String {
             y2 = height
         );
     }
-    let label = |svg: &mut String, k: usize, text: &str| {
-        let _ = write!(
-            svg,
-            "<text x='{}' y='{}' class='svg-event-label'>{}</text>",
-            col(n) - 40,
-            row(k + 1) + 4,
-            escape(text)
-        );
-    };
-    for (k, (_, a)) in steps.iter().enumerate() {
+    // The copies in flight, each with the step that sent it, oldest first.
+    let mut in_flight: Vec<(&Message, usize)> = Vec::new();
+    for (k, (before, a)) in steps.iter().enumerate() {
         let Some(a) = a else { continue };
+        let Some((after, _)) = steps.get(k + 1) else {
+            continue;
+        };
         let y = row(k + 1);
+        let mark = |svg: &mut String, x: usize, sign: &str| {
+            let _ = write!(
+                svg,
+                "<text x='{x}' y='{}' text-anchor='middle' class='svg-event-label'>{sign}</text>",
+                y + 5
+            );
+        };
         match a {
             Action::Receive(m) => {
+                let sent = take(&mut in_flight, m);
                 let _ = write!(
                     svg,
-                    "<line x1='{}' x2='{}' y1='{}' y2='{y}' marker-end='url(#arrow)' \
+                    "<line x1='{}' y1='{}' x2='{}' y2='{y}' marker-end='url(#arrow)' \
                      class='svg-event-line' />",
                     col(m.from as usize),
+                    sent.map_or(y - 20, row),
                     col(m.to as usize),
-                    y - 20
                 );
-                label(&mut svg, k, &message(m));
             }
-            Action::Drop(m) | Action::Duplicate(m) => {
-                let x = (col(m.from as usize) + col(m.to as usize)) / 2;
-                let _ = write!(
-                    svg,
-                    "<text x='{x}' y='{y}' class='svg-event-label'>{}</text>",
-                    if matches!(a, Action::Drop(_)) {
-                        "x"
-                    } else {
-                        "+"
-                    }
-                );
-                label(&mut svg, k, &action(a));
+            Action::Drop(m) => {
+                take(&mut in_flight, m);
+                mark(&mut svg, col(m.from as usize), "x");
             }
+            Action::Duplicate(m) => mark(&mut svg, col(m.from as usize), "+"),
             Action::Timeout(i)
             | Action::ClientRequest(i, _)
             | Action::AdvanceCommitIndex(i, _)
@@ -260,12 +275,39 @@ pub fn svg(model: &RaftModel, steps: &[(State, Option<Action>)]) -> String {
                     "<circle cx='{}' cy='{y}' r='5' class='svg-event-shape' />",
                     col(*i as usize)
                 );
-                label(&mut svg, k, &action(a));
             }
         }
+        // What else left the network unread (dead messages pruned) and what this step sent.
+        let consumed = match a {
+            Action::Receive(m) | Action::Drop(m) => Some(m),
+            _ => None,
+        };
+        for m in before.network.distinct() {
+            let own = u8::from(consumed == Some(m));
+            for _ in after.network.count(m) + own..before.network.count(m) {
+                take(&mut in_flight, m);
+            }
+        }
+        for m in after.network.distinct() {
+            for _ in before.network.count(m)..after.network.count(m) {
+                in_flight.push((m, k + 1));
+            }
+        }
+        let _ = write!(
+            svg,
+            "<text x='{label_x}' y='{}' class='svg-event-label'>{}</text>",
+            y + 4,
+            escape(&labels[k])
+        );
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// Removes the oldest copy of `m` from `in_flight` and returns the step that sent it.
+fn take(in_flight: &mut Vec<(&Message, usize)>, m: &Message) -> Option<usize> {
+    let at = in_flight.iter().position(|(x, _)| *x == m)?;
+    Some(in_flight.remove(at).1)
 }
 
 fn escape(s: &str) -> String {

@@ -13,6 +13,7 @@ pub mod bounds;
 pub mod check;
 pub mod coverage;
 pub mod display;
+pub mod explorer;
 pub mod properties;
 pub mod raft;
 pub mod simulate;
@@ -49,8 +50,17 @@ impl Model for RaftModel {
         display::action(action)
     }
 
+    /// The state after the step, and the properties it violates, by name: the Explorer shows
+    /// this for the selected step, so a counterexample's last state says what it breaks.
     fn format_step(&self, state: &State, action: Action) -> Option<String> {
-        self.step(state, &action).map(|next| display::state(&next))
+        let next = self.next_state(state, action)?;
+        let mut text = display::state(&next);
+        for (name, holds) in properties::SAFETY {
+            if !holds(self, &next) {
+                text.push_str(&format!("VIOLATES {name}\n"));
+            }
+        }
+        Some(text)
     }
 
     fn as_svg(&self, path: Path<State, Action>) -> Option<String> {
@@ -61,7 +71,7 @@ impl Model for RaftModel {
         if self.witnessed.is_some() {
             properties::for_check()
         } else {
-            properties::all()
+            properties::all(&self.bounds)
         }
     }
 }

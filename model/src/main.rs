@@ -6,7 +6,6 @@ use model::bounds::{self, witness, Bounds, Bug, Preset};
 use model::check::{self, Options};
 use model::coverage::Branch;
 use model::{display, RaftModel};
-use stateright::Model;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -451,12 +450,13 @@ fn explore_flags(args: &BoundArgs, preset: &str) -> String {
 
 fn explore(args: ExploreArgs) -> Result<ExitCode, Usage> {
     let model = resolve(&args.bounds, false)?.model;
+    let description = describe(&model);
+    let explorer = model::explorer::bind(model, &args.addr).map_err(Usage)?;
     println!(
-        "Explorer for Raft ({}) on http://{}",
-        describe(&model),
-        args.addr
+        "Explorer for Raft ({description}) on http://{}",
+        explorer.addr()
     );
-    model.checker().threads(1).serve(args.addr.as_str());
+    explorer.run();
     Ok(ExitCode::SUCCESS)
 }
 

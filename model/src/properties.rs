@@ -1,7 +1,7 @@
 //! The properties the checker verifies: Raft's five safety properties (§5.2 to §5.4, Figure 3),
 //! sanity invariants, and the sometimes-properties that show the bounds are not vacuous.
 
-use crate::bounds::witness;
+use crate::bounds::{witness, Bounds};
 use crate::raft::RaftModel;
 use crate::state::{flags, Role, State};
 use stateright::Property;
@@ -175,10 +175,19 @@ pub const WITNESSES: [(&str, Condition); 9] = [
 /// The name of the one property `check` hands stateright (see [`for_check`]).
 pub const RAFT_SAFETY: &str = "Raft safety";
 
-/// Every property, each on its own: what the Explorer shows and `simulate` checks.
-pub fn all() -> Vec<Property<RaftModel>> {
-    let always = SAFETY.iter().map(|(n, c)| Property::always(n, *c));
-    let sometimes = WITNESSES.iter().map(|(n, c)| Property::sometimes(n, *c));
+/// Every property that can tell something at these bounds, each on its own: what the Explorer
+/// shows. Left out are the sometimes-properties the bounds cannot reach (see
+/// [`Bounds::can_reach`]) and, without snapshots, the snapshot invariant, which then holds
+/// trivially: the Explorer would list them as searched for ever.
+pub fn all(bounds: &Bounds) -> Vec<Property<RaftModel>> {
+    let always = SAFETY
+        .iter()
+        .filter(|(n, _)| bounds.snapshots || *n != SNAPSHOT_COMMITTED)
+        .map(|(n, c)| Property::always(n, *c));
+    let sometimes = WITNESSES
+        .iter()
+        .filter(|(n, _)| bounds.can_reach(n))
+        .map(|(n, c)| Property::sometimes(n, *c));
     always.chain(sometimes).collect()
 }
 

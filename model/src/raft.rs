@@ -14,8 +14,10 @@ use smallvec::SmallVec;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
-/// One atomic step of the cluster. Each variant carries all its parameters.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// One atomic step of the cluster. Each variant carries all its parameters. Its `Debug` is the
+/// sentence of [`crate::display::action`], so that whatever prints actions (the Explorer's
+/// progress and recent path among them) words them as the path list does.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Action {
     /// A follower or candidate's election timer fires: it becomes a candidate in the next term,
     /// votes for itself and sends RequestVote to every peer.
@@ -55,6 +57,12 @@ pub enum Action {
     Drop(Message),
     /// The network duplicates the message.
     Duplicate(Message),
+}
+
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::display::action(self))
+    }
 }
 
 /// The model: the bounds of the check and, optionally, one bug switch.
