@@ -29,7 +29,8 @@ enum Command {
     Simulate(SimulateArgs),
 }
 
-/// The bounds; each flag overrides the preset's value.
+/// The bounds; each flag overrides the preset's value (`--servers` alone also raises the
+/// preset's messages in flight to servers - 1 where it is lower: an election needs that many).
 #[derive(Args, Clone)]
 struct BoundArgs {
     /// Starting bounds: default, terms, overlap, five, snapshots, small or deep. Without it (and
@@ -79,7 +80,7 @@ struct CheckArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Breadth-first search: shortest counterexamples, no symmetry reduction.
+    /// Breadth-first search: shortest counterexamples (with symmetry reduction, as depth-first).
     #[arg(long)]
     bfs: bool,
     /// Count how often the search takes each branch of the specification, and print it.
@@ -100,9 +101,9 @@ struct ExploreArgs {
 struct SimulateArgs {
     #[command(flatten)]
     bounds: BoundArgs,
-    /// Seed of the random walks.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of the random walks (default: a fresh one, printed so that the run can be replayed).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Number of walks.
     #[arg(long, default_value_t = 1000)]
     runs: u64,
@@ -185,16 +186,7 @@ fn resolve(args: &BoundArgs, simulate: bool) -> Result<Part, Usage> {
     })?;
     let mut b = preset.bounds;
     if simulate {
-        b = Bounds {
-            max_term: 8,
-            max_log: 6,
-            max_crashes: 4,
-            max_inflight: 8,
-            max_drops: 6,
-            max_dups: 4,
-            values: 2,
-            ..b
-        };
+        b = scaled_for_simulation(b);
     }
     // Each flag given overrides the preset's value.
     b.servers = args.servers.unwrap_or(b.servers);
@@ -207,6 +199,9 @@ fn resolve(args: &BoundArgs, simulate: bool) -> Result<Part, Usage> {
     b.values = args.values.unwrap_or(b.values);
     b.snapshots |= args.snapshots;
     b.partial_batches |= args.partial_batches;
+    if args.max_inflight.is_none() {
+        b.max_inflight = b.max_inflight.max(b.servers.saturating_sub(1));
+    }
     b.validate().map_err(|e| Usage(e.to_string()))?;
     let expect = preset
         .expect
@@ -219,6 +214,22 @@ fn resolve(args: &BoundArgs, simulate: bool) -> Result<Part, Usage> {
         model: RaftModel::with_bug(b, bug),
         expect,
     })
+}
+
+/// The bounds `simulate` walks at for a preset: too large to exhaust, in the preset's proportions
+/// (a budget the preset leaves at zero stays zero). From `default`: terms up to 8, logs up to 6,
+/// 4 crashes, 8 messages in flight, 6 losses, 4 duplicates, 2 values.
+fn scaled_for_simulation(b: Bounds) -> Bounds {
+    Bounds {
+        max_term: b.max_term * 4,
+        max_log: b.max_log * 3,
+        max_crashes: b.max_crashes.saturating_mul(4),
+        max_inflight: b.max_inflight.saturating_mul(4),
+        max_drops: b.max_drops.saturating_mul(6),
+        max_dups: b.max_dups.saturating_mul(4),
+        values: b.values.max(2),
+        ..b
+    }
 }
 
 fn describe(model: &RaftModel) -> String {
@@ -366,7 +377,7 @@ fn check_one(part: &Part, args: &CheckArgs, threads: usize) -> check::Report {
     println!(
         "search: {} on {threads} thread(s)",
         if args.bfs {
-            "BFS"
+            "BFS with symmetry reduction"
         } else {
             "DFS with symmetry reduction"
         }
@@ -413,7 +424,8 @@ fn check_one(part: &Part, args: &CheckArgs, threads: usize) -> check::Report {
         match check::explorer_fragment(model, path) {
             Some(fragment) => println!(
                 "open it in the Explorer: cargo run --release -p model -- explore {}\n  then \
-                 http://127.0.0.1:3000/{fragment}",
+                 http://127.0.0.1:3000/{fragment}\n  (if port 3000 is taken, add --addr \
+                 127.0.0.1:PORT to the command and use PORT in the address)",
                 explore_flags(&args.bounds, part.name)
             ),
             None => println!("(this path uses actions the Explorer does not offer)"),
@@ -465,20 +477,23 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Usage> {
         return Err(Usage("--runs and --depth must be at least 1".into()));
     }
     let model = resolve(&args.bounds, true)?.model;
+    let seed = args.seed.unwrap_or_else(rand::random);
     println!(
-        "simulating Raft: {} seed={} runs={} depth={}",
+        "simulating Raft: {} seed={seed} runs={} depth={}",
         describe(&model),
-        args.seed,
         args.runs,
         args.depth
     );
+    if args.seed.is_none() {
+        println!("seed: {seed} (replay this run with --seed {seed})");
+    }
     let start = Instant::now();
     let choice = if args.all_actions {
         model::simulate::Actions::All
     } else {
         model::simulate::Actions::Canonical
     };
-    let outcome = model::simulate::simulate_with(&model, choice, args.seed, args.runs, args.depth);
+    let outcome = model::simulate::simulate_with(&model, choice, seed, args.runs, args.depth);
     let secs = start.elapsed().as_secs_f64();
     println!(
         "done: {} walks, {} steps, {:.1} s, {:.0} steps/s",
@@ -497,8 +512,8 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Usage> {
     }
     if let Some((name, walk)) = outcome.violation {
         println!(
-            "\ncounterexample for {name} (walk {} of seed {}):",
-            outcome.runs, args.seed
+            "\ncounterexample for {name} (walk {} of seed {seed}):",
+            outcome.runs
         );
         for (k, (state, action)) in walk.iter().enumerate() {
             if k == 0 {

@@ -38,6 +38,7 @@ fn a_violation_prints_a_counterexample_and_exits_non_zero() {
     assert!(out.ends_with("result: VIOLATED Election Safety\n"), "{out}");
     assert!(out.contains("1. S"), "numbered steps");
     assert!(out.contains("#/steps/0/"), "an Explorer link");
+    assert!(out.contains("add --addr 127.0.0.1:PORT"), "{out}");
 }
 
 #[test]
@@ -180,4 +181,153 @@ fn simulate_is_reproducible_from_its_seed() {
     ]);
     assert_eq!(code, 1);
     assert!(out.contains("result: VIOLATED "), "{out}");
+}
+
+#[test]
+fn bfs_keeps_symmetry_reduction_and_says_so() {
+    let (_, help, _) = model(&["check", "--help"]);
+    let bfs = help
+        .split("--bfs")
+        .nth(1)
+        .and_then(|rest| rest.split("--").next())
+        .unwrap();
+    assert!(bfs.contains("with symmetry reduction"), "{bfs}");
+    assert!(!help.contains("no symmetry"), "{help}");
+    let (code, out, _) = model(&["check", "--preset", "small", "--bfs"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("search: BFS with symmetry reduction"), "{out}");
+    let readme = include_str!("../../README.md");
+    assert!(!readme.contains("without symmetry reduction"));
+    assert!(!readme.contains("`--bfs` turns it off"));
+}
+
+#[test]
+fn servers_alone_raises_the_messages_in_flight() {
+    let (code, out, _) = model(&[
+        "check",
+        "--servers",
+        "4",
+        "--max-term",
+        "1",
+        "--max-log",
+        "1",
+        "--max-crashes",
+        "0",
+        "--max-drops",
+        "0",
+        "--max-dups",
+        "0",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("servers=4 max-term=1 max-log=1 max-crashes=0 max-inflight=3 "),
+        "{out}"
+    );
+    // Given explicitly, a bound too small for an election is still refused.
+    let (code, _, err) = model(&["check", "--servers", "4", "--max-inflight", "2"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--max-inflight must be at least servers - 1 = 3"),
+        "{err}"
+    );
+}
+
+/// The README's preset table and its figures for the small preset are what the program has and
+/// prints.
+#[test]
+fn the_readme_states_the_presets_and_the_small_figures_as_they_are() {
+    let readme = include_str!("../../README.md");
+    for p in model::bounds::PRESETS {
+        let b = p.bounds;
+        let on = |x: bool| if x { "on" } else { "off" };
+        let row = format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            p.name,
+            b.servers,
+            b.max_term,
+            b.max_log,
+            b.max_crashes,
+            b.max_inflight,
+            b.max_drops,
+            b.max_dups,
+            on(b.snapshots),
+            on(b.partial_batches)
+        );
+        assert!(readme.contains(&row), "no row {row}");
+    }
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| `check --preset small` |"))
+        .expect("the small preset's figures");
+    let cells: Vec<String> = row.split('|').map(|c| c.trim().replace(',', "")).collect();
+    let (code, out, _) = model(&["check", "--preset", "small", "--threads", "1"]);
+    assert_eq!(code, 0, "{out}");
+    let last = out.lines().last().unwrap();
+    let expected = format!(
+        "result: OK unique={} total={} depth={} ",
+        cells[2], cells[3], cells[4]
+    );
+    assert!(
+        last.starts_with(&expected),
+        "README: {expected} program: {last}"
+    );
+}
+
+#[test]
+fn simulate_scales_the_presets_bounds() {
+    let header = |preset: &str| {
+        let (code, out, _) = model(&[
+            "simulate", "--preset", preset, "--seed", "1", "--runs", "1", "--depth", "3",
+        ]);
+        assert_eq!(code, 0, "{out}");
+        out.lines().next().unwrap().to_string()
+    };
+    for (preset, bounds) in [
+        (
+            "default",
+            "servers=3 max-term=8 max-log=6 max-crashes=4 max-inflight=8 max-drops=6 max-dups=4 \
+             values=2 snapshots=off partial-batches=on",
+        ),
+        (
+            "small",
+            "servers=3 max-term=8 max-log=3 max-crashes=4 max-inflight=8 max-drops=6 max-dups=4 \
+             values=2 snapshots=off partial-batches=off",
+        ),
+        (
+            "deep",
+            "servers=3 max-term=12 max-log=6 max-crashes=4 max-inflight=8 max-drops=0 max-dups=0 \
+             values=2 snapshots=on partial-batches=off",
+        ),
+    ] {
+        let line = header(preset);
+        assert!(line.contains(bounds), "{preset}: {line}");
+    }
+}
+
+#[test]
+fn simulate_without_a_seed_prints_the_one_it_used() {
+    let args = ["simulate", "--runs", "20", "--depth", "30"];
+    let (code, out, _) = model(&args);
+    assert_eq!(code, 0, "{out}");
+    let seed = out
+        .lines()
+        .find_map(|l| l.strip_prefix("seed: "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a seed line")
+        .to_string();
+    let (_, again, _) = model(&["simulate", "--runs", "20", "--depth", "30", "--seed", &seed]);
+    let steps = |out: &str| {
+        out.lines()
+            .last()
+            .unwrap()
+            .split(" secs=")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(steps(&out), steps(&again));
+    assert!(
+        !again.contains("seed: "),
+        "a given seed is not announced again"
+    );
 }
