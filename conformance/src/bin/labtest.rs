@@ -16,10 +16,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use conformance::lab::{run, run_checked, run_traced, LabTest, Outcome, TESTS};
 use conformance::trace::check;
+use std::process::ExitCode;
 
 /// Stress-run Lab 2 tests on the deterministic simulator.
 #[derive(Parser, Debug)]
@@ -65,7 +66,7 @@ fn select(names: &[String]) -> Result<Vec<&'static LabTest>> {
             })
             .collect();
         if matched.is_empty() {
-            bail!("no test or part named {name:?}");
+            return Err(usage(unknown_test(name)));
         }
         for t in matched {
             if !out.iter().any(|o| o.go_name == t.go_name) {
@@ -74,6 +75,50 @@ fn select(names: &[String]) -> Result<Vec<&'static LabTest>> {
         }
     }
     Ok(out)
+}
+
+/// The error for a name that is no test, part or `all`: the closest names, then every name.
+fn unknown_test(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let mut candidates: Vec<(usize, &str)> = TESTS
+        .iter()
+        .flat_map(|t| [t.go_name, t.name])
+        .map(|n| (strsim::levenshtein(&lower, &n.to_ascii_lowercase()), n))
+        .collect();
+    candidates.sort();
+    let close: Vec<&str> = candidates
+        .iter()
+        .filter(|(d, _)| *d <= 3 + name.len() / 4)
+        .map(|(_, n)| *n)
+        .take(3)
+        .collect();
+    let mut message = format!("no test or part named {name:?}");
+    if !close.is_empty() {
+        message.push_str(&format!("; did you mean {}?", close.join(" or ")));
+    }
+    let all: Vec<&str> = TESTS.iter().map(|t| t.go_name).collect();
+    message.push_str(&format!(
+        "\nthe tests (Go names, or Rust names such as backup_2b): {}\nthe parts: 2A, 2B, 2C, 2D, \
+         or all",
+        all.join(", ")
+    ));
+    message
+}
+
+/// A usage error: the message, and exit status 2 (as clap's own).
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+fn usage(message: String) -> anyhow::Error {
+    anyhow::Error::new(Usage(message))
 }
 
 /// One run: the lab's outcome and, with `--check`, the checker's verdict.
@@ -127,17 +172,32 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+fn main() -> ExitCode {
+    match run_campaign(Args::parse()) {
+        Ok(code) => code,
+        // One line (or the list of names), never a backtrace: usage errors exit 2, others 1.
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(if e.is::<Usage>() { 2 } else { 1 })
+        }
+    }
+}
+
+fn run_campaign(args: Args) -> Result<ExitCode> {
+    if args.n == 0 {
+        return Err(usage(
+            "-n must be at least 1: a campaign runs each test once per seed".into(),
+        ));
+    }
+    if args.j == 0 {
+        return Err(usage("-j must be at least 1".into()));
+    }
     let tests = select(&args.tests)?;
     let coverage = args.coverage.then(|| {
         let counts = std::sync::Arc::new(model::coverage::Coverage::default());
         conformance::trace::recorder::count_coverage(counts.clone());
         counts
     });
-    if args.j == 0 {
-        bail!("-j must be at least 1");
-    }
     if let Some(dir) = &args.trace_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the trace directory {}", dir.display()))?;
@@ -316,10 +376,11 @@ fn main() -> Result<()> {
             failed_runs.len()
         );
     }
-    if !failed_runs.is_empty() || !invalid_runs.is_empty() {
-        std::process::exit(1);
-    }
-    Ok(())
+    Ok(if failed_runs.is_empty() && invalid_runs.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn first_line(s: &str) -> String {
