@@ -139,7 +139,7 @@ impl Model for OneThingAtATime {
 
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
         self.0.actions(state, actions);
-        if state.network.len() > 0 {
+        if !state.network.is_empty() {
             actions.retain(|a| {
                 matches!(
                     a,
