@@ -25,20 +25,20 @@ pub struct Detection {
 }
 
 /// Explores the implementation with `mutant` on, at the small preset, then the default one (both
-/// breadth-first: shortest paths), then the overlap preset (depth-first: its breadth-first queue of whole
-/// clusters would not fit in memory), stopping at the first violation. A panic of the core counts as caught.
+/// breadth-first: shortest paths), then the overlap and install presets (depth-first: their breadth-first
+/// queues of whole clusters take too much memory), stopping at the first violation. A panic of the core counts as caught.
 pub fn by_implcheck(mutant: Mutant) -> Detection {
     mutants::set(Some(mutant));
     let start = Instant::now();
     let mut found = None;
-    for name in ["small", "default", "overlap"] {
+    for name in ["small", "default", "overlap", "install"] {
         let model = ImplModel::new(implcheck::preset(name).expect("a preset").bounds);
         let run = catch_unwind(AssertUnwindSafe(|| {
             let builder = model
                 .checker()
                 .threads(2)
                 .finish_when(HasDiscoveries::AnyFailures);
-            if name == "overlap" {
+            if name == "overlap" || name == "install" {
                 first_violation(builder.spawn_dfs().join())
             } else {
                 first_violation(builder.spawn_bfs().join())

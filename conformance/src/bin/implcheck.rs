@@ -25,7 +25,7 @@ struct Cli {
 enum Command {
     /// Exhaustively explore every behaviour of the core within the preset's bounds.
     Check {
-        /// Bounds: small, default or overlap.
+        /// Bounds: small, default, overlap or install.
         #[arg(long, default_value = "default")]
         preset: String,
         /// Breadth-first search: shortest counterexamples.
@@ -45,7 +45,7 @@ enum Command {
     },
     /// Compare the spec states the core reaches within the preset's bounds with those the spec can reach.
     Reach {
-        /// Bounds: small, default or overlap.
+        /// Bounds: small, default, overlap or install.
         #[arg(long, default_value = "small")]
         preset: String,
         /// Let the spec take every action its guards allow, with every choice of parameters, instead of the
@@ -143,7 +143,7 @@ fn bounds(preset: &str, flags: &BoundFlags) -> Result<implcheck::Bounds, ExitCod
     let Some(preset) = implcheck::preset(preset) else {
         let names: Vec<_> = implcheck::PRESETS
             .iter()
-            .chain([&implcheck::OVERLAP])
+            .chain([&implcheck::OVERLAP, &implcheck::INSTALL])
             .map(|p| p.name)
             .collect();
         eprintln!(
