@@ -7,8 +7,11 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use raft::mutants::{self, Mutant};
-use stateright::{Checker, HasDiscoveries, Model};
+use stateright::{Checker, HasDiscoveries, Model, Property};
 
 use crate::implcheck::{self, ImplModel};
 use crate::lab::{runner, TESTS};
@@ -25,36 +28,35 @@ pub struct Detection {
 }
 
 /// Explores the implementation with `mutant` on, at the small preset, then the default one (both
-/// breadth-first: shortest paths), then the overlap and install presets (depth-first: their breadth-first
-/// queues of whole clusters take too much memory), stopping at the first violation. A panic of the core counts as caught.
+/// breadth-first: shortest paths), then the overlap and install presets at once (depth-first, one thread
+/// each: their breadth-first queues of whole clusters take too much memory, and each catches mutants the
+/// other misses), stopping at the first violation. A panic of the core counts as caught.
 pub fn by_implcheck(mutant: Mutant) -> Detection {
     mutants::set(Some(mutant));
     let start = Instant::now();
     let mut found = None;
-    for name in ["small", "default", "overlap", "install"] {
+    for name in ["small", "default"] {
         let model = ImplModel::new(implcheck::preset(name).expect("a preset").bounds);
         let run = catch_unwind(AssertUnwindSafe(|| {
-            let builder = model
+            let checker = model
                 .checker()
                 .threads(2)
-                .finish_when(HasDiscoveries::AnyFailures);
-            if name == "overlap" || name == "install" {
-                first_violation(builder.spawn_dfs().join())
-            } else {
-                first_violation(builder.spawn_bfs().join())
-            }
+                .finish_when(HasDiscoveries::AnyFailures)
+                .spawn_bfs()
+                .join();
+            first_violation(&checker)
         }));
         found = match run {
-            Ok(Some((property, len))) => Some(format!(
-                "{name}: {len} steps, {}",
-                property.unwrap_or(implcheck::REFINEMENT)
-            )),
+            Ok(Some(v)) => Some(format!("{name}: {v}")),
             Ok(None) => None,
             Err(_) => Some(format!("{name}: the core panicked")),
         };
         if found.is_some() {
             break;
         }
+    }
+    if found.is_none() {
+        found = race(&["overlap", "install"]);
     }
     mutants::set(None);
     Detection {
@@ -64,13 +66,100 @@ pub fn by_implcheck(mutant: Mutant) -> Detection {
     }
 }
 
-/// The violated property and the path length of a finished search's first discovery.
-fn first_violation(checker: impl Checker<ImplModel>) -> Option<(Option<&'static str>, usize)> {
+/// Searches the presets `names` at once, depth-first on a thread each, until one finds a violation (then
+/// the others are stopped) or all are exhausted. Returns where the first violation was found.
+fn race(names: &[&str]) -> Option<String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut runs: Vec<_> = names
+        .iter()
+        .map(|&name| {
+            let model = Stoppable {
+                inner: ImplModel::new(implcheck::preset(name).expect("a preset").bounds),
+                stop: Arc::clone(&stop),
+            };
+            let mut checker = model
+                .checker()
+                .threads(1)
+                .finish_when(HasDiscoveries::AnyFailures)
+                .spawn_dfs();
+            // Polled below: a worker that panics (a mutant can make the core panic) never closes the
+            // search, but its thread finishes.
+            let handles = checker.handles();
+            (name, checker, handles)
+        })
+        .collect();
+    loop {
+        let found = runs.iter().any(|(_, c, _)| !c.discoveries().is_empty());
+        let finished = runs
+            .iter()
+            .all(|(_, _, hs)| hs.iter().all(|h| h.is_finished()));
+        if found || finished {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut first = None;
+    for (name, checker, handles) in runs.drain(..) {
+        let panicked = handles.into_iter().any(|h| h.join().is_err());
+        let this = if panicked {
+            Some(format!("{name}: the core panicked"))
+        } else {
+            first_violation(&checker).map(|v| format!("{name}: {v}"))
+        };
+        first = first.or(this);
+    }
+    first
+}
+
+/// The implementation's model with a switch that ends its search: once `stop` is set, no new state is
+/// within the boundary, so the workers drain what they hold without adding to it. (The actions stay as
+/// they are: a discovery's path is rebuilt from them.)
+struct Stoppable {
+    inner: ImplModel,
+    stop: Arc<AtomicBool>,
+}
+
+impl Model for Stoppable {
+    type State = <ImplModel as Model>::State;
+    type Action = <ImplModel as Model>::Action;
+
+    fn init_states(&self) -> Vec<Self::State> {
+        self.inner.init_states()
+    }
+
+    fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
+        self.inner.actions(state, actions);
+    }
+
+    fn next_state(&self, state: &Self::State, action: Self::Action) -> Option<Self::State> {
+        self.inner.next_state(state, action)
+    }
+
+    fn within_boundary(&self, _: &Self::State) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![Property::always(
+            implcheck::REFINEMENT,
+            |_, s: &Self::State| s.violation().is_none(),
+        )]
+    }
+}
+
+/// The path length and violated property of a finished search's first discovery, as the matrix prints
+/// them.
+fn first_violation<M>(checker: &impl Checker<M>) -> Option<String>
+where
+    M: Model<State = <ImplModel as Model>::State, Action = <ImplModel as Model>::Action>,
+{
     checker.discoveries().into_values().next().map(|p| {
-        (
-            p.last_state().violation().map(|v| v.property),
-            p.into_actions().len(),
-        )
+        let property = p
+            .last_state()
+            .violation()
+            .map_or(implcheck::REFINEMENT, |v| v.property);
+        format!("{} steps, {property}", p.into_actions().len())
     })
 }
 
