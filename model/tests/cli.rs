@@ -160,16 +160,7 @@ fn simulate_is_reproducible_from_its_seed() {
     let (code, first, _) = model(&args);
     assert_eq!(code, 0, "{first}");
     let (_, second, _) = model(&args);
-    let steps = |out: &str| {
-        out.lines()
-            .last()
-            .unwrap()
-            .split(" secs=")
-            .next()
-            .unwrap()
-            .to_owned()
-    };
-    assert_eq!(steps(&first), steps(&second));
+    assert_eq!(walked(&first), walked(&second));
     let (code, out, _) = model(&[
         "simulate",
         "--seed",
@@ -316,18 +307,15 @@ fn simulate_without_a_seed_prints_the_one_it_used() {
         .expect("a seed line")
         .to_string();
     let (_, again, _) = model(&["simulate", "--runs", "20", "--depth", "30", "--seed", &seed]);
-    let steps = |out: &str| {
-        out.lines()
-            .last()
-            .unwrap()
-            .split(" secs=")
-            .next()
-            .unwrap()
-            .to_owned()
-    };
-    assert_eq!(steps(&out), steps(&again));
+    assert_eq!(walked(&out), walked(&again));
     assert!(
         !again.contains("seed: "),
         "a given seed is not announced again"
     );
+}
+
+/// What a `simulate` run did, from its last line without the time: `result: OK runs=<n> steps=<n>`.
+fn walked(out: &str) -> String {
+    let last = out.lines().last().unwrap();
+    last.split(" secs=").next().unwrap().to_owned()
 }

@@ -23,20 +23,25 @@ fn bounds(servers: u8, max_term: u32, max_log: u32, max_inflight: u8) -> Bounds 
     }
 }
 
-/// Checks exhaustively and compares what was witnessed with what `can_reach` says, both ways.
-fn exact(b: Bounds) {
+/// An exhaustive check of `b` that expects the witnesses `expect`.
+fn check_expecting(b: Bounds, expect: Vec<&'static str>) -> check::Report {
     let options = Options {
         threads: 2,
         bfs: false,
-        expect: Vec::new(),
+        expect,
         coverage: false,
     };
-    let report = check::run(
+    check::run(
         RaftModel::new(b),
         &options,
         Duration::from_secs(3600),
         |_| {},
-    );
+    )
+}
+
+/// Checks exhaustively and compares what was witnessed with what `can_reach` says, both ways.
+fn exact(b: Bounds) {
+    let report = check_expecting(b, Vec::new());
     assert!(report.counterexample.is_none(), "{b:?}");
     for name in witness::ALL {
         let witnessed = report.verdict(name) == Some(Verdict::Witnessed);
@@ -231,18 +236,7 @@ where
 fn an_unmet_expectation_is_reported() {
     let b = bounds(2, 2, 1, 1);
     assert!(!b.can_reach(witness::SUFFIX_TRUNCATED));
-    let options = Options {
-        threads: 2,
-        bfs: false,
-        expect: vec![witness::SUFFIX_TRUNCATED],
-        coverage: false,
-    };
-    let report = check::run(
-        RaftModel::new(b),
-        &options,
-        Duration::from_secs(3600),
-        |_| {},
-    );
+    let report = check_expecting(b, vec![witness::SUFFIX_TRUNCATED]);
     assert!(!report.ok());
     assert_eq!(
         report.result_line(),
