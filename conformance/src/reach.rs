@@ -114,16 +114,19 @@ impl Renamings {
         Renamings(all)
     }
 
+    /// The fingerprint of each renaming of `s`.
+    fn all(&self, s: &State) -> impl Iterator<Item = u64> + '_ {
+        let s = s.clone();
+        self.0.iter().map(move |order| {
+            let mut r = s.clone();
+            r.permute(order);
+            fingerprint(&r)
+        })
+    }
+
+    /// One name for the class: the least fingerprint over the renamings.
     fn fingerprint(&self, s: &State) -> u64 {
-        self.0
-            .iter()
-            .map(|order| {
-                let mut r = s.clone();
-                r.permute(order);
-                fingerprint(&r)
-            })
-            .min()
-            .expect("at least one renaming")
+        self.all(s).min().expect("at least one renaming")
     }
 }
 
@@ -328,6 +331,9 @@ struct Reach {
     seen: FxHashSet<u64>,
     /// The spec states they stand for, each with the most budget any of them had left.
     reached: FxHashMap<u64, Left>,
+    /// The fingerprint of every renaming of each of those, with its class (its key in `reached`): the
+    /// spec's side then names a state's class with one fingerprint, in whatever naming it has.
+    aliases: FxHashMap<u64, u64>,
     /// States where the step checker failed.
     violations: usize,
     /// The most messages in flight in a state.
@@ -341,6 +347,7 @@ impl Reach {
             names: Renamings::new(bounds.servers),
             seen: FxHashSet::default(),
             reached: FxHashMap::default(),
+            aliases: FxHashMap::default(),
             violations: 0,
             most_in_flight: 0,
         }
@@ -379,10 +386,12 @@ impl Reach {
                 from.as_ref().map(|(_, a)| a),
                 &spec,
             );
-            let most = self
-                .reached
-                .entry(self.names.fingerprint(&spec))
-                .or_default();
+            let names: Vec<u64> = self.names.all(&spec).collect();
+            let class = *names.iter().min().expect("at least one renaming");
+            for name in names {
+                self.aliases.insert(name, class);
+            }
+            let most = self.reached.entry(class).or_default();
             most.crashes = most.crashes.max(left.crashes);
             most.drops = most.drops.max(left.drops);
             most.dups = most.dups.max(left.dups);
@@ -452,7 +461,10 @@ struct SpecSearch<'a> {
     model: &'a RaftModel,
     spec: Spec,
     reached: &'a FxHashMap<u64, Left>,
+    aliases: &'a FxHashMap<u64, u64>,
     names: Renamings,
+    /// Fingerprints, in the naming they were found in, of the projections of the unreached states seen.
+    unreached: FxHashSet<u64>,
     seen: FxHashSet<u64>,
     /// The projections of the states seen.
     projected: FxHashSet<u64>,
@@ -472,8 +484,10 @@ impl SpecSearch<'_> {
         if !self.seen.insert(fingerprint(&s)) {
             return None;
         }
-        let p = self.names.fingerprint(&project(s.clone()));
-        let mark = if self.reached.contains_key(&p) {
+        let projection = project(s.clone());
+        let named = fingerprint(&projection);
+        let class = self.aliases.get(&named).copied();
+        let mark = if class.is_some() {
             Mark::Reached
         } else {
             match parent {
@@ -482,7 +496,15 @@ impl SpecSearch<'_> {
                 None => Mark::Beyond(Step::Start),
             }
         };
-        if let (true, Mark::Beyond(step)) = (self.projected.insert(p), mark) {
+        // The class's one name: the reached one's, else the least over the renamings, computed only for a
+        // projection not seen in this naming before (one seen before has its class counted already).
+        let p = match class {
+            Some(p) => Some(p),
+            None if self.unreached.insert(named) => Some(self.names.fingerprint(&projection)),
+            None => None,
+        };
+        let first = p.is_some_and(|p| self.projected.insert(p));
+        if let (true, Mark::Beyond(step)) = (first, mark) {
             let one_out = !matches!(parent, Some((_, Mark::Beyond(_), _)));
             let halfway = one_out && self.leaders_lead_back(&s);
             let spent = match parent {
@@ -521,8 +543,9 @@ impl SpecSearch<'_> {
     /// Whether no implementation state standing for `from` had the budget or the room that `a` needs.
     fn spent(&self, from: &State, a: &Action) -> bool {
         let Some(left) = self
-            .reached
-            .get(&self.names.fingerprint(&project(from.clone())))
+            .aliases
+            .get(&fingerprint(&project(from.clone())))
+            .and_then(|class| self.reached.get(class))
         else {
             return false;
         };
@@ -565,10 +588,7 @@ impl SpecSearch<'_> {
                     if !seen.insert(fingerprint(&y)) {
                         continue;
                     }
-                    if self
-                        .reached
-                        .contains_key(&self.names.fingerprint(&project(y.clone())))
-                    {
+                    if self.aliases.contains_key(&fingerprint(&project(y.clone()))) {
                         return true;
                     }
                     next_level.push(y);
@@ -583,13 +603,19 @@ impl SpecSearch<'_> {
 /// Explores the spec as `spec` says, depth-first, and compares it with `reached` (fingerprints of projected
 /// states). Each unreached state is classed by the first step out of the implementation's reach on the
 /// path on which the search first found it. Returns the report and the reached states outside the spec.
-fn compare(spec: Spec, reached: &FxHashMap<u64, Left>) -> (Report, FxHashSet<u64>) {
+fn compare(
+    spec: Spec,
+    reached: &FxHashMap<u64, Left>,
+    aliases: &FxHashMap<u64, u64>,
+) -> (Report, FxHashSet<u64>) {
     let model = RaftModel::new(spec.bounds);
     let mut search = SpecSearch {
         model: &model,
         spec,
         reached,
+        aliases,
         names: Renamings::new(spec.bounds.servers),
+        unreached: FxHashSet::default(),
         seen: FxHashSet::default(),
         projected: FxHashSet::default(),
         classes: FxHashMap::default(),
@@ -635,7 +661,7 @@ pub fn measure(bounds: implcheck::Bounds, actions: Actions, spec: Option<Spec>) 
     reach.explore(|_, _, _| ());
     let cap = reach.most_in_flight.try_into().unwrap_or(u8::MAX);
     let spec = spec.unwrap_or_else(|| spec_for(&bounds, cap, actions));
-    let (mut report, outside) = compare(spec, &reach.reached);
+    let (mut report, outside) = compare(spec, &reach.reached, &reach.aliases);
     report.spec = spec;
     report.most_in_flight = reach.most_in_flight;
     report.impl_states = reach.seen.len();
