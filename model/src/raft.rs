@@ -588,7 +588,9 @@ impl RaftModel {
             } else if newer {
                 let keeps_suffix = s.last_index() >= last_included_index
                     && term_at(&s.log, last_included_index) == last_included_term;
-                self.hit(if keeps_suffix {
+                // The branch is "entries after the snapshot survive": a log that ends at the snapshot's last
+                // entry comes out as the snapshot alone, as a replaced one does.
+                self.hit(if keeps_suffix && s.last_index() > last_included_index {
                     Branch::SnapshotKeepsSuffix
                 } else {
                     Branch::SnapshotReplacesLog

@@ -512,3 +512,40 @@ fn a_restart_resumes_from_the_snapshot() {
     assert_eq!((r.commit_index, r.snapshot_index, r.log.len()), (1, 1, 2));
     assert!(t.has(flags::RESTARTED_FROM_SNAPSHOT));
 }
+
+/// The coverage branch `install-snapshot/keeps-suffix` counts only installs after which entries past the
+/// snapshot survive; a log that ends at the snapshot's last entry comes out as the snapshot alone, as a
+/// replaced one does.
+#[test]
+fn install_snapshot_keeps_suffix_is_counted_only_when_entries_survive() {
+    use model::coverage::{Branch, Coverage};
+    let counted = |follower_log: &[u32], terms: &[u32]| {
+        let mut m = model();
+        let coverage = std::sync::Arc::new(Coverage::default());
+        m.coverage = Some(coverage.clone());
+        let mut s = m.init_state();
+        s.servers[1].current_term = 2;
+        s.servers[1].log = log(follower_log);
+        deliver(&m, &s, msg(0, 1, 2, snapshot(2, terms)));
+        let count = |b: Branch| coverage.counts().iter().find(|(x, _)| *x == b).unwrap().1;
+        (
+            count(Branch::SnapshotKeepsSuffix),
+            count(Branch::SnapshotReplacesLog),
+        )
+    };
+    assert_eq!(
+        counted(&[1, 2, 2], &[1, 2]),
+        (1, 0),
+        "the third entry survives"
+    );
+    assert_eq!(
+        counted(&[1, 2], &[1, 2]),
+        (0, 1),
+        "nothing past the snapshot"
+    );
+    assert_eq!(
+        counted(&[1, 1, 1], &[1, 2]),
+        (0, 1),
+        "no match at the snapshot"
+    );
+}
