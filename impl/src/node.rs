@@ -131,8 +131,6 @@ pub struct Node {
     observer: Option<ObserverHandle>,
     /// Whether the node was created from persisted state.
     restored: bool,
-    /// The lowest log index written by the current input, for the observer.
-    step_log_changed_from: Option<Index>,
     /// For the reply-before-durable mutant: the next `Ready` leaves the log changes for the one after.
     defer_persist: bool,
 }
@@ -243,7 +241,6 @@ impl Node {
             observer: None,
             defer_persist: false,
             restored,
-            step_log_changed_from: None,
         };
         node.reset_election_timer();
         node.check_invariants();
@@ -262,7 +259,7 @@ impl Node {
                 if self.heartbeat_elapsed >= self.config.heartbeat_ticks {
                     self.heartbeat_elapsed = 0;
                     self.broadcast_append();
-                    if let Some(ObserverHandle(o)) = &self.observer {
+                    if let Some(o) = self.observer.as_ref().map(ObserverHandle::observer) {
                         let sent = &self.outbox[outbox_before..];
                         o.step(self, &Step::Heartbeat { sent });
                     }
@@ -272,7 +269,7 @@ impl Node {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.randomized_election_timeout {
                     self.become_candidate();
-                    if let Some(ObserverHandle(o)) = &self.observer {
+                    if let Some(o) = self.observer.as_ref().map(ObserverHandle::observer) {
                         let sent = &self.outbox[outbox_before..];
                         o.step(self, &Step::ElectionTimeout { sent });
                     }
@@ -288,7 +285,7 @@ impl Node {
     pub fn step(&mut self, envelope: Envelope) -> Result<(), StepError> {
         match self.observer.clone() {
             None => self.step_inner(envelope),
-            Some(ObserverHandle(observer)) => self.step_observed(envelope, observer),
+            Some(observer) => self.step_observed(envelope, observer),
         }
     }
 
@@ -297,23 +294,36 @@ impl Node {
     fn step_observed(
         &mut self,
         envelope: Envelope,
-        observer: std::sync::Arc<dyn Observer>,
+        observer: ObserverHandle,
     ) -> Result<(), StepError> {
         let outbox_before = self.outbox.len();
-        self.step_log_changed_from = None;
+        let pending = self.log_changed_from.take();
         let (from, seq) = (envelope.from, envelope.seq);
         let result = self.step_inner(envelope);
-        observer.step(
+        let written = self.restore_log_changed_from(pending);
+        observer.observer().step(
             self,
             &Step::Receive {
                 from,
                 seq,
                 result: result.as_ref().map(|_| ()),
                 sent: &self.outbox[outbox_before..],
-                log_changed_from: self.step_log_changed_from,
+                log_changed_from: written,
             },
         );
         result
+    }
+
+    /// For the observer: what the input just handled wrote to the log (tracked in `log_changed_from`, which
+    /// was set aside as `pending` before it), with `log_changed_from` put back to cover both. The unobserved
+    /// path pays nothing for this.
+    fn restore_log_changed_from(&mut self, pending: Option<Index>) -> Option<Index> {
+        let written = self.log_changed_from;
+        self.log_changed_from = match (pending, written) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        written
     }
 
     #[inline(always)]
@@ -376,7 +386,7 @@ impl Node {
     pub fn propose(&mut self, command: Vec<u8>) -> Result<(Index, Term), NotLeader> {
         match self.observer.clone() {
             None => self.propose_inner(command),
-            Some(ObserverHandle(observer)) => self.propose_observed(command, observer),
+            Some(observer) => self.propose_observed(command, observer),
         }
     }
 
@@ -385,15 +395,14 @@ impl Node {
     fn propose_observed(
         &mut self,
         command: Vec<u8>,
-        observer: std::sync::Arc<dyn Observer>,
+        observer: ObserverHandle,
     ) -> Result<(Index, Term), NotLeader> {
         let outbox_before = self.outbox.len();
-        self.step_log_changed_from = None;
         if self.role != Role::Leader {
             let result = Err(NotLeader {
                 leader: self.leader_id,
             });
-            observer.step(
+            observer.observer().step(
                 self,
                 &Step::Propose {
                     command: &command,
@@ -404,20 +413,22 @@ impl Node {
             );
             return result;
         }
+        let pending = self.log_changed_from.take();
         let result = self.propose_inner(command);
+        let written = self.restore_log_changed_from(pending);
         let appended = &self
             .log
             .entries()
             .last()
             .expect("a leader appended it")
             .command;
-        observer.step(
+        observer.observer().step(
             self,
             &Step::Propose {
                 command: appended,
                 result,
                 sent: &self.outbox[outbox_before..],
-                log_changed_from: self.step_log_changed_from,
+                log_changed_from: written,
             },
         );
         result
@@ -470,7 +481,7 @@ impl Node {
         self.snapshot_dirty = true;
         self.persist_dirty = true;
         self.check_invariants();
-        if let Some(ObserverHandle(o)) = &self.observer {
+        if let Some(o) = self.observer.as_ref().map(ObserverHandle::observer) {
             let data = &self.snapshot;
             o.step(self, &Step::Snapshot { index, data });
         }
@@ -489,7 +500,7 @@ impl Node {
                 restart: self.restored,
             },
         );
-        self.observer = Some(ObserverHandle(observer));
+        self.observer = Some(ObserverHandle::new(self.id, observer));
     }
 
     /// Numbers the messages this node sends from `seq` on (in [`Envelope::seq`]). A host that records traces
@@ -573,7 +584,7 @@ impl Node {
             snapshot,
             log_changed_from,
             released: Released { messages, applies },
-            observer: self.observer.clone().map(|o| (self.id, o)),
+            observer: self.observer.clone(),
         }
     }
 
@@ -1173,8 +1184,6 @@ impl Node {
     fn log_changed(&mut self, index: Index) {
         self.persist_dirty = true;
         self.log_changed_from = Some(self.log_changed_from.map_or(index, |i| i.min(index)));
-        self.step_log_changed_from =
-            Some(self.step_log_changed_from.map_or(index, |i| i.min(index)));
     }
 
     fn send(&mut self, to: NodeId, message: Message) {

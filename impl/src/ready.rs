@@ -56,12 +56,28 @@ pub struct Ready {
     pub(crate) log_changed_from: Option<Index>,
     pub(crate) released: Released,
     /// The node's observer, told about this output when it is released.
-    pub(crate) observer: Option<(NodeId, ObserverHandle)>,
+    pub(crate) observer: Option<ObserverHandle>,
 }
 
-/// The node's observer, shared with the `Ready`s it hands out.
+/// The node's observer, shared with the `Ready`s it hands out. One thin pointer, so that a node without an
+/// observer carries (and a `Ready` moves) no more than a null word.
 #[derive(Clone)]
-pub(crate) struct ObserverHandle(pub(crate) Arc<dyn Observer>);
+pub(crate) struct ObserverHandle(Arc<Bound>);
+
+struct Bound {
+    node: NodeId,
+    observer: Arc<dyn Observer>,
+}
+
+impl ObserverHandle {
+    pub(crate) fn new(node: NodeId, observer: Arc<dyn Observer>) -> ObserverHandle {
+        ObserverHandle(Arc::new(Bound { node, observer }))
+    }
+
+    pub(crate) fn observer(&self) -> &dyn Observer {
+        &*self.0.observer
+    }
+}
 
 impl std::fmt::Debug for ObserverHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,9 +112,9 @@ impl Ready {
     /// Call once [`persist`](Ready::persist) (and [`snapshot`](Ready::snapshot)) is durable (or was `None`):
     /// returns the messages to send and the entries or snapshot to apply.
     pub fn persisted(self) -> Released {
-        if let Some((node, ObserverHandle(observer))) = &self.observer {
-            observer.released(
-                *node,
+        if let Some(ObserverHandle(bound)) = &self.observer {
+            bound.observer.released(
+                bound.node,
                 &Output {
                     persisted: self.persist.as_deref(),
                     snapshot: self.snapshot.as_deref(),
