@@ -1,8 +1,9 @@
 //! The kill matrix: which detector catches each of the core's mutants (`raft::mutants`, feature `mutants`).
 //!
 //! Detectors: the exhaustive implementation check ([`crate::implcheck`], breadth-first, so its path is a
-//! shortest one), trace validation of a lab campaign (every run checked against the model), the lab tests'
-//! own checks (the same runs), and the core's unit tests (`cargo test -p raft`, run as a child process).
+//! shortest one), trace validation of a lab campaign (every run checked against the model) and, for a
+//! mutant no lab run shows, of random schedules, the lab tests' own checks (the lab campaign's runs), and
+//! the core's unit tests (`cargo test -p raft`, run as a child process).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use stateright::{Checker, HasDiscoveries, Model, Property};
 
 use crate::implcheck::{self, ImplModel};
 use crate::lab::{runner, TESTS};
+use crate::schedule;
 
 /// What one detector found.
 #[derive(Clone, Debug)]
@@ -205,6 +207,61 @@ pub fn by_lab(
         },
     };
     (detection(trace), detection(lab))
+}
+
+/// Random schedules to try, after the lab campaign, before trace validation gives up on a mutant.
+pub const SCHEDULES: u64 = 100_000;
+
+/// Trace validation: of the lab campaign's runs (see [`by_lab`], which also says what the lab tests' own
+/// checks caught), then, if no run left the model, of up to `schedules` random schedules
+/// ([`by_schedules`]). Returns trace validation's detection and the lab tests'.
+pub fn by_trace_validation(
+    mutant: Mutant,
+    seeds: std::ops::Range<u64>,
+    schedules: u64,
+    until_validated: bool,
+) -> (Detection, Detection) {
+    let (mut trace, lab) = by_lab(mutant, seeds, until_validated);
+    if !trace.caught {
+        let more = by_schedules(mutant, schedules);
+        trace = Detection {
+            secs: trace.secs + more.secs,
+            ..more
+        };
+    }
+    (trace, lab)
+}
+
+/// Checks random schedules (`schedule::random`, up to 300 operations; seeds 0, 1, ...; 3 nodes on even
+/// seeds, 5 on odd ones) with `mutant` on, until one's trace leaves the model or `cases` were tried. A panic
+/// of the core counts as caught.
+pub fn by_schedules(mutant: Mutant, cases: u64) -> Detection {
+    use rand::SeedableRng;
+    mutants::set(Some(mutant));
+    let start = Instant::now();
+    let mut found = None;
+    for seed in 0..cases {
+        let n = if seed % 2 == 0 { 3 } else { 5 };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let ops = schedule::random(&mut rng, 300);
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            crate::trace::check(&schedule::run_schedule(n, &ops, None)).is_err()
+        }))
+        .unwrap_or(true);
+        if caught {
+            found = Some(format!(
+                "schedule seed {seed}, {n} nodes, {} operations",
+                ops.len()
+            ));
+            break;
+        }
+    }
+    mutants::set(None);
+    Detection {
+        caught: found.is_some(),
+        at: found.unwrap_or_else(|| "-".into()),
+        secs: start.elapsed().as_secs_f64(),
+    }
 }
 
 /// Runs the core's unit tests with `mutant` on (`cargo test --release -p raft --features mutants` in a child

@@ -36,6 +36,48 @@ pub enum Op {
     Heal,
     /// Have the service snapshot a node at the last index it applied.
     Snapshot(u8),
+    /// Hand the leader (the live node that leads the highest term) a client command, as a client that found
+    /// it would; nothing if there is none.
+    ProposeToLeader(u8),
+    /// Fire the leader's heartbeat.
+    FireLeader,
+    /// Have the leader's service snapshot at the last index it applied.
+    SnapshotLeader,
+}
+
+/// How random schedules draw their operations: `roll` (below [`ROLLS`]) picks the kind, `k` the node or the
+/// message's position, `v` the command (1 to 3). Deliveries dominate, as on a network that mostly works. Some
+/// commands, heartbeats and snapshots go to whichever node leads, as clients and services address the
+/// leader: drawn only at random nodes, a schedule rarely has a leader commit and compact while one of its
+/// followers is behind, and never reaches a follower that keeps entries past an installed snapshot.
+pub fn op(roll: u32, k: u8, v: u8) -> Op {
+    let v = 1 + v % 3;
+    match roll {
+        0..12 => Op::Deliver(k),
+        12 => Op::Drop(k),
+        13 => Op::Duplicate(k),
+        14..16 => Op::Fire(k),
+        16 => Op::Propose(k, v),
+        17 => Op::Crash(k),
+        18 => Op::Restart(k),
+        19 => Op::Partition(k),
+        20 => Op::Heal,
+        21 => Op::Snapshot(k),
+        22..24 => Op::ProposeToLeader(v),
+        24..26 => Op::FireLeader,
+        _ => Op::SnapshotLeader,
+    }
+}
+
+/// The number of rolls [`op`] tells apart.
+pub const ROLLS: u32 = 27;
+
+/// A random schedule of 1 to `max_len - 1` operations, drawn as [`op`] says.
+pub fn random(rng: &mut impl rand::Rng, max_len: usize) -> Vec<Op> {
+    let len = rng.random_range(1..max_len);
+    (0..len)
+        .map(|_| op(rng.random_range(0..ROLLS), rng.random(), rng.random()))
+        .collect()
 }
 
 /// A deliberately broken host, to show that the checker bites on host bugs too.
@@ -172,11 +214,36 @@ impl Cluster {
         self.recorder.set_time(self.time);
     }
 
+    /// The live node that leads the highest term, if any.
+    fn leader(&self) -> Option<u8> {
+        let leaders = self.nodes.iter().enumerate().filter_map(|(i, node)| {
+            node.as_ref()
+                .filter(|node| node.is_leader())
+                .map(|node| (node.term(), i))
+        });
+        leaders.max().map(|(_, i)| i as u8)
+    }
+
     /// Runs one operation.
     pub fn run(&mut self, op: Op) {
         self.tick_time();
         let n = self.n();
         match op {
+            Op::ProposeToLeader(v) => {
+                if let Some(i) = self.leader() {
+                    self.run(Op::Propose(i, v));
+                }
+            }
+            Op::FireLeader => {
+                if let Some(i) = self.leader() {
+                    self.run(Op::Fire(i));
+                }
+            }
+            Op::SnapshotLeader => {
+                if let Some(i) = self.leader() {
+                    self.run(Op::Snapshot(i));
+                }
+            }
             // Nothing in flight: nothing to deliver, lose or copy.
             Op::Deliver(_) | Op::Drop(_) | Op::Duplicate(_) if self.net.is_empty() => {}
             Op::Deliver(k) => {

@@ -1,11 +1,13 @@
 //! `mutants`: the kill matrix of the core's deliberate bugs. For each mutant, each detector (the exhaustive
-//! implementation check, trace validation of a lab campaign, the lab tests' own checks, the core's unit
-//! tests) with caught or not, where, and the time to the first catch.
+//! implementation check, trace validation of a lab campaign and then of random schedules, the lab tests'
+//! own checks, the core's unit tests) with caught or not, where, and the time to the first catch.
 //!
 //!     cargo run --release -p conformance --features mutants --bin mutants -- [--seeds N] [--no-unit-tests]
 
 use clap::Parser;
-use conformance::mutants::{by_implcheck, by_lab, by_unit_tests, Detection};
+use conformance::mutants::{
+    by_implcheck, by_trace_validation, by_unit_tests, Detection, SCHEDULES,
+};
 use raft::mutants::Mutant;
 
 #[derive(Parser)]
@@ -60,7 +62,7 @@ fn main() -> std::process::ExitCode {
     let (mut by_impl, mut by_trace, mut by_tests) = (0, 0, 0);
     for m in &chosen {
         let implcheck = by_implcheck(*m);
-        let (trace, lab) = by_lab(*m, 1..cli.seeds + 1, false);
+        let (trace, lab) = by_trace_validation(*m, 1..cli.seeds + 1, SCHEDULES, false);
         let unit = if cli.no_unit_tests {
             "skipped".to_string()
         } else {
