@@ -1,0 +1,552 @@
+//! Durable storage for a [`raft::Node`]: what [`raft::Ready::persist`] asks for, made durable before the
+//! `Ready` is released.
+//!
+//! [`FileStorage`] keeps a directory of
+//! * write-ahead log segments `wal-<n>.log`, each a sequence of checksummed records ([`record`]): a segment
+//!   starts with a checkpoint (the whole state at its start, and whose directory it is), then one record per
+//!   save holding only what changed: the term and vote (together, so no crash can split them), the snapshot's
+//!   last index and term, and the log from the first changed index on. An append writes the new entries only.
+//! * the snapshot `snapshot`, written to `snapshot.tmp`, synced, renamed into place, and the directory synced.
+//!
+//! A save returns only after its sync (`fdatasync`) returned, and writes everything a `Ready` holds in one
+//! record with one sync: the proposals that a `Ready` gathers share it (group commit). When a segment has
+//! grown past [`Options::segment_bytes`] and twice its checkpoint, the next save starts a new one and removes
+//! the older segments, so the log's size follows the state's.
+//!
+//! Recovery replays the segments in order. A damaged record at the end of the last segment (nothing valid
+//! after it) is the torn tail of a save that never returned: it is cut off, with a warning. Any other damage,
+//! a missing segment, a snapshot file that does not match the log, or a file of another cluster, node or
+//! format stops the node with a [`StorageError`] naming the file and the offset; nothing is dropped silently.
+
+pub mod disk;
+pub mod faulty;
+pub mod record;
+
+use std::io;
+
+use raft::{Entry, Index, NodeId, PersistentState, Ready, Term};
+
+use self::disk::Disk;
+pub use self::record::Identity;
+use self::record::{
+    frame, is_torn_tail, unframe, Record, RecordRef, Snapshot, SnapshotRef, FORMAT,
+};
+
+/// The snapshot file.
+pub const SNAPSHOT: &str = "snapshot";
+const SNAPSHOT_TMP: &str = "snapshot.tmp";
+
+/// The name of segment `n`.
+pub fn segment_name(n: u64) -> String {
+    format!("wal-{n:016}.log")
+}
+
+fn segment_number(name: &str) -> Option<u64> {
+    name.strip_prefix("wal-")?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
+}
+
+/// Why storage failed. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The operating system refused a read or write.
+    #[error("{file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// A file's content is damaged or impossible.
+    #[error("{file}, offset {offset}: {reason}")]
+    Corrupt {
+        /// The file.
+        file: String,
+        /// Where in it.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file belongs to another cluster or node, or is of another format.
+    #[error("{file} is {found}, not {expected}")]
+    Foreign {
+        /// The file.
+        file: String,
+        /// What it says it is.
+        found: String,
+        /// What this node is.
+        expected: String,
+    },
+    /// A segment between two others is missing.
+    #[error("{file} is missing (the log has {before} and {after})")]
+    MissingSegment {
+        /// The missing segment's name.
+        file: String,
+        /// The segment before it.
+        before: String,
+        /// The segment after it.
+        after: String,
+    },
+    /// An earlier save failed: what is on disk is unknown until the storage is opened again.
+    #[error("an earlier write failed; reopen the storage to recover")]
+    Failed,
+}
+
+fn io_error(file: &str) -> impl FnOnce(io::Error) -> StorageError + '_ {
+    move |source| StorageError::Io {
+        file: file.to_string(),
+        source,
+    }
+}
+
+fn corrupt(file: &str, offset: usize, reason: impl Into<String>) -> StorageError {
+    StorageError::Corrupt {
+        file: file.to_string(),
+        offset: offset as u64,
+        reason: reason.into(),
+    }
+}
+
+/// The door to durable state that a runtime uses; tests can put another behind it.
+pub trait Storage {
+    /// Makes what `ready` asks to persist durable, and returns only once it is. After an error nothing of
+    /// `ready` may be released: the caller stops, and recovers by opening the storage again.
+    fn save(&mut self, ready: &Ready) -> Result<(), StorageError>;
+}
+
+/// What a node starts from.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// The state last saved (`None` if nothing was ever saved).
+    pub state: Option<PersistentState>,
+    /// The snapshot saved with it, if any.
+    pub snapshot: Option<Vec<u8>>,
+    /// What recovery repaired (a torn tail cut off), one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Tuning.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// A segment is closed once it holds this many bytes (and twice its checkpoint).
+    pub segment_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            segment_bytes: 64 << 20,
+        }
+    }
+}
+
+/// The state as replayed from the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Replayed {
+    hard: (Term, Option<NodeId>),
+    snapshot: (Index, Term),
+    log: Vec<Entry>,
+}
+
+impl Replayed {
+    fn last_index(&self) -> Index {
+        self.snapshot.0 + self.log.len() as Index
+    }
+
+    /// Moves the snapshot to `(index, term)`: the entries through it leave the log, and the rest stays only
+    /// if the log holds the snapshot's last entry (Figure 13, steps 6 and 7).
+    fn compact(&mut self, (index, term): (Index, Term)) {
+        let at = index.checked_sub(self.snapshot.0 + 1).map(|k| k as usize);
+        match at {
+            Some(k) if k < self.log.len() && self.log[k].term == term => {
+                self.log.drain(..=k);
+            }
+            _ => self.log.clear(),
+        }
+        self.snapshot = (index, term);
+    }
+
+    fn into_state(self) -> PersistentState {
+        PersistentState {
+            current_term: self.hard.0,
+            voted_for: self.hard.1,
+            last_included_index: self.snapshot.0,
+            last_included_term: self.snapshot.1,
+            log: self.log,
+        }
+    }
+}
+
+/// Storage in a directory: see the module documentation.
+pub struct FileStorage<D: Disk> {
+    disk: D,
+    identity: Identity,
+    options: Options,
+    /// The segment appended to.
+    segment: u64,
+    segment_len: u64,
+    checkpoint_len: u64,
+    /// What is durable.
+    hard: (Term, Option<NodeId>),
+    snapshot: (Index, Term),
+    failed: bool,
+}
+
+impl<D: Disk> FileStorage<D> {
+    /// Opens the storage on `disk` for `identity`, recovers what it holds, and starts a new segment from it.
+    pub fn open(
+        mut disk: D,
+        identity: Identity,
+        options: Options,
+    ) -> Result<(FileStorage<D>, Recovered), StorageError> {
+        let mut warnings = Vec::new();
+        let names = disk.list().map_err(io_error("."))?;
+        if names.iter().any(|n| n == SNAPSHOT_TMP) {
+            // A snapshot write that never completed: its rename never happened, so nothing refers to it.
+            disk.remove(SNAPSHOT_TMP).map_err(io_error(SNAPSHOT_TMP))?;
+            warnings.push(format!(
+                "removed {SNAPSHOT_TMP}, a snapshot write that never completed"
+            ));
+        }
+        let mut segments: Vec<u64> = names.iter().filter_map(|n| segment_number(n)).collect();
+        segments.sort_unstable();
+        for pair in segments.windows(2) {
+            if pair[1] != pair[0] + 1 {
+                return Err(StorageError::MissingSegment {
+                    file: segment_name(pair[0] + 1),
+                    before: segment_name(pair[0]),
+                    after: segment_name(pair[1]),
+                });
+            }
+        }
+        let snapshot = if names.iter().any(|n| n == SNAPSHOT) {
+            Some(read_snapshot(&mut disk, identity)?)
+        } else {
+            None
+        };
+
+        let mut replayed: Option<Replayed> = None;
+        for (k, &n) in segments.iter().enumerate() {
+            let last = k + 1 == segments.len();
+            let name = segment_name(n);
+            let bytes = disk.read(&name).map_err(io_error(&name))?;
+            let end = replay(&name, &bytes, last, identity, &mut replayed)?;
+            if end < bytes.len() {
+                warnings.push(format!(
+                    "{name}: cut off a torn record at offset {end} ({} bytes), a save that never returned",
+                    bytes.len() - end
+                ));
+                disk.truncate(&name, end as u64).map_err(io_error(&name))?;
+            }
+        }
+
+        let mut snapshot_data = None;
+        if let Some(file) = snapshot {
+            let state = replayed.get_or_insert_with(Replayed::default);
+            if file.index < state.snapshot.0 {
+                return Err(corrupt(
+                    SNAPSHOT,
+                    0,
+                    format!(
+                        "the snapshot is through index {}, but the log's is through {}",
+                        file.index, state.snapshot.0
+                    ),
+                ));
+            }
+            if file.index > state.snapshot.0 {
+                // The snapshot was made durable, and the save that wrote its marker to the log did not
+                // return: take it as that save would have.
+                state.compact((file.index, file.term));
+            } else if file.term != state.snapshot.1 {
+                return Err(corrupt(
+                    SNAPSHOT,
+                    0,
+                    format!(
+                        "the snapshot's last term is {}, but the log says {}",
+                        file.term, state.snapshot.1
+                    ),
+                ));
+            }
+            snapshot_data = Some(file.data);
+        } else if let Some(state) = &replayed {
+            if state.snapshot.0 > 0 {
+                return Err(StorageError::Io {
+                    file: SNAPSHOT.into(),
+                    source: io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!(
+                            "the log has a snapshot through index {}, and the file is missing",
+                            state.snapshot.0
+                        ),
+                    ),
+                });
+            }
+        }
+
+        let start = replayed.clone().unwrap_or_default();
+        let mut storage = FileStorage {
+            disk,
+            identity,
+            options,
+            segment: segments.last().copied().unwrap_or(0),
+            segment_len: 0,
+            checkpoint_len: 0,
+            hard: start.hard,
+            snapshot: start.snapshot,
+            failed: false,
+        };
+        storage.roll(start.hard, start.snapshot, &start.log)?;
+        let recovered = Recovered {
+            // A directory holding only the first checkpoint of a new node has nothing saved in it.
+            state: replayed
+                .filter(|r| *r != Replayed::default())
+                .map(Replayed::into_state),
+            snapshot: snapshot_data,
+            warnings,
+        };
+        for w in &recovered.warnings {
+            tracing::warn!("{w}");
+        }
+        Ok((storage, recovered))
+    }
+
+    /// The disk (for tests that crash it).
+    pub fn disk(&self) -> &D {
+        &self.disk
+    }
+
+    /// Starts segment `self.segment + 1` with a checkpoint of the given state, makes it durable, and removes
+    /// the segments before it.
+    fn roll(
+        &mut self,
+        hard: (Term, Option<NodeId>),
+        snapshot: (Index, Term),
+        log: &[Entry],
+    ) -> Result<(), StorageError> {
+        let next = self.segment + 1;
+        let name = segment_name(next);
+        let bytes = frame(&RecordRef::Checkpoint {
+            format: FORMAT,
+            identity: self.identity,
+            hard,
+            snapshot,
+            log,
+        });
+        self.disk.append(&name, &bytes).map_err(io_error(&name))?;
+        self.disk.sync(&name).map_err(io_error(&name))?;
+        self.disk.sync_dir().map_err(io_error("."))?;
+        // The new segment stands alone now: the older ones can go, oldest first, so that a crash in between
+        // leaves a run of segments without a gap.
+        let mut old: Vec<u64> = self
+            .disk
+            .list()
+            .map_err(io_error("."))?
+            .iter()
+            .filter_map(|n| segment_number(n))
+            .filter(|&n| n < next)
+            .collect();
+        old.sort_unstable();
+        for n in &old {
+            let old_name = segment_name(*n);
+            self.disk.remove(&old_name).map_err(io_error(&old_name))?;
+        }
+        if !old.is_empty() {
+            self.disk.sync_dir().map_err(io_error("."))?;
+        }
+        self.segment = next;
+        self.segment_len = bytes.len() as u64;
+        self.checkpoint_len = bytes.len() as u64;
+        Ok(())
+    }
+
+    fn save_inner(&mut self, ready: &Ready) -> Result<(), StorageError> {
+        let Some(state) = ready.persist() else {
+            return Ok(());
+        };
+        let snapshot = (state.last_included_index, state.last_included_term);
+        if let Some(data) = ready.snapshot() {
+            let bytes = frame(&SnapshotRef {
+                format: FORMAT,
+                identity: self.identity,
+                index: snapshot.0,
+                term: snapshot.1,
+                data,
+            });
+            self.disk
+                .append(SNAPSHOT_TMP, &bytes)
+                .map_err(io_error(SNAPSHOT_TMP))?;
+            self.disk
+                .sync(SNAPSHOT_TMP)
+                .map_err(io_error(SNAPSHOT_TMP))?;
+            self.disk
+                .rename(SNAPSHOT_TMP, SNAPSHOT)
+                .map_err(io_error(SNAPSHOT))?;
+            self.disk.sync_dir().map_err(io_error("."))?;
+        }
+        let hard = (state.current_term, state.voted_for);
+        let entries = ready.log_changed_from().map(|from| {
+            let from = from.max(snapshot.0 + 1);
+            let skip = ((from - snapshot.0 - 1) as usize).min(state.log.len());
+            (from, &state.log[skip..])
+        });
+        let batch = RecordRef::Batch {
+            hard: (hard != self.hard).then_some(hard),
+            snapshot: (snapshot != self.snapshot).then_some(snapshot),
+            entries,
+        };
+        if let RecordRef::Batch {
+            hard: None,
+            snapshot: None,
+            entries: None,
+        } = batch
+        {
+            return Ok(());
+        }
+        let name = segment_name(self.segment);
+        let bytes = frame(&batch);
+        self.disk.append(&name, &bytes).map_err(io_error(&name))?;
+        self.disk.sync(&name).map_err(io_error(&name))?;
+        self.hard = hard;
+        self.snapshot = snapshot;
+        self.segment_len += bytes.len() as u64;
+        if self.segment_len >= self.options.segment_bytes.max(2 * self.checkpoint_len) {
+            self.roll(hard, snapshot, &state.log)?;
+        }
+        Ok(())
+    }
+}
+
+impl<D: Disk> Storage for FileStorage<D> {
+    fn save(&mut self, ready: &Ready) -> Result<(), StorageError> {
+        if self.failed {
+            return Err(StorageError::Failed);
+        }
+        let result = self.save_inner(ready);
+        self.failed = result.is_err();
+        result
+    }
+}
+
+/// Reads and checks the snapshot file.
+fn read_snapshot(disk: &mut impl Disk, identity: Identity) -> Result<Snapshot, StorageError> {
+    let bytes = disk.read(SNAPSHOT).map_err(io_error(SNAPSHOT))?;
+    let (payload, end) = unframe(&bytes, 0).map_err(|bad| corrupt(SNAPSHOT, 0, bad.to_string()))?;
+    if end != bytes.len() {
+        return Err(corrupt(SNAPSHOT, end, "bytes after the snapshot"));
+    }
+    let file: Snapshot = postcard::from_bytes(payload)
+        .map_err(|e| corrupt(SNAPSHOT, record::HEADER, format!("undecodable: {e}")))?;
+    check_identity(SNAPSHOT, file.format, file.identity, identity)?;
+    Ok(file)
+}
+
+fn check_identity(
+    file: &str,
+    format: u32,
+    found: Identity,
+    expected: Identity,
+) -> Result<(), StorageError> {
+    if format != FORMAT {
+        return Err(StorageError::Foreign {
+            file: file.into(),
+            found: format!("of format {format}"),
+            expected: format!("format {FORMAT}"),
+        });
+    }
+    if found != expected {
+        return Err(StorageError::Foreign {
+            file: file.into(),
+            found: format!("cluster {} node {}'s", found.cluster, found.node),
+            expected: format!("cluster {} node {}'s", expected.cluster, expected.node),
+        });
+    }
+    Ok(())
+}
+
+/// Replays segment `name` into `state`; returns where its valid records end (before a torn tail, which only
+/// the `last` segment may have).
+fn replay(
+    name: &str,
+    bytes: &[u8],
+    last: bool,
+    identity: Identity,
+    state: &mut Option<Replayed>,
+) -> Result<usize, StorageError> {
+    let mut offset = 0;
+    while offset < bytes.len() {
+        let (payload, next) = match unframe(bytes, offset) {
+            Ok(ok) => ok,
+            Err(_) if last && is_torn_tail(bytes, offset) => return Ok(offset),
+            Err(bad) => return Err(corrupt(name, offset, bad.to_string())),
+        };
+        let record: Record = postcard::from_bytes(payload)
+            .map_err(|e| corrupt(name, offset, format!("undecodable record: {e}")))?;
+        match record {
+            Record::Checkpoint {
+                format,
+                identity: found,
+                hard,
+                snapshot,
+                log,
+            } => {
+                check_identity(name, format, found, identity)?;
+                if offset != 0 {
+                    return Err(corrupt(name, offset, "a checkpoint inside a segment"));
+                }
+                *state = Some(Replayed {
+                    hard,
+                    snapshot,
+                    log,
+                });
+            }
+            Record::Batch {
+                hard,
+                snapshot,
+                entries,
+            } => {
+                let Some(s) = state.as_mut().filter(|_| offset > 0) else {
+                    return Err(corrupt(
+                        name,
+                        offset,
+                        "the segment does not start with a checkpoint",
+                    ));
+                };
+                if let Some(hard) = hard {
+                    s.hard = hard;
+                }
+                if let Some(snapshot) = snapshot {
+                    if snapshot.0 < s.snapshot.0 {
+                        return Err(corrupt(
+                            name,
+                            offset,
+                            format!(
+                                "the snapshot goes back from index {} to {}",
+                                s.snapshot.0, snapshot.0
+                            ),
+                        ));
+                    }
+                    s.compact(snapshot);
+                }
+                if let Some((from, es)) = entries {
+                    if from <= s.snapshot.0 || from > s.last_index() + 1 {
+                        return Err(corrupt(
+                            name,
+                            offset,
+                            format!(
+                                "entries from index {from} do not continue the log (snapshot through {}, last index {})",
+                                s.snapshot.0,
+                                s.last_index()
+                            ),
+                        ));
+                    }
+                    s.log.truncate((from - s.snapshot.0 - 1) as usize);
+                    s.log.extend(es);
+                }
+            }
+        }
+        offset = next;
+    }
+    Ok(offset)
+}
