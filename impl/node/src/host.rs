@@ -1,0 +1,258 @@
+//! One node run for real, without threads or sockets: the core, its storage, the state machine, and the
+//! clients waiting for their commands to commit. A runtime feeds it ticks, messages and proposals and sends
+//! what it releases; the order of work it keeps is the one that makes Raft safe: a `Ready`'s state is saved
+//! (and synced) before its messages leave and before anything is applied.
+
+use std::collections::BTreeMap;
+
+use raft::{
+    Apply, Config, ConfigError, Envelope, Index, Node, NodeId, NotLeader, Role, StepError, Term,
+};
+
+use crate::storage::{Recovered, Storage, StorageError};
+
+/// The replicated service: what committed commands are applied to.
+pub trait StateMachine {
+    /// Applies the command committed at `index`; returns the answer for the client that proposed it.
+    fn apply(&mut self, index: Index, command: &[u8]) -> Vec<u8>;
+    /// The whole state, for a snapshot.
+    fn snapshot(&self) -> Vec<u8>;
+    /// Replaces the state with a snapshot's (one this node took, or its leader's). Bytes that are no snapshot
+    /// of this machine are refused.
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String>;
+}
+
+/// What became of a proposal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It committed at `index` and was applied; `response` is the state machine's answer.
+    Committed {
+        /// Its index.
+        index: Index,
+        /// The state machine's answer.
+        response: Vec<u8>,
+    },
+    /// Another entry committed at its index: it will never commit (propose it again).
+    Lost,
+    /// A snapshot from the leader covered its index: it may or may not have committed.
+    Unknown,
+}
+
+/// A node's metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// This node.
+    pub id: NodeId,
+    /// Its current term.
+    pub term: Term,
+    /// Its role.
+    pub role: Role,
+    /// The leader it knows of in its term.
+    pub leader: Option<NodeId>,
+    /// Its commit index.
+    pub commit_index: Index,
+    /// The last index applied to the state machine.
+    pub last_applied: Index,
+    /// Its last log index.
+    pub last_index: Index,
+    /// The last index its snapshot covers.
+    pub snapshot_index: Index,
+    /// For a leader: each follower and how many entries it is behind (the leader's last index less the
+    /// follower's known match index).
+    pub lag: Vec<(NodeId, Index)>,
+}
+
+/// Why a host stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The configuration or the recovered state is unusable.
+    #[error("cannot start the node: {0}")]
+    Config(#[from] ConfigError),
+    /// Storage failed: nothing after the failure was acknowledged.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// A snapshot could not be restored into the state machine.
+    #[error("snapshot through index {index} cannot be restored: {reason}")]
+    Snapshot {
+        /// The snapshot's last index.
+        index: Index,
+        /// The state machine's reason.
+        reason: String,
+    },
+}
+
+/// Who a node is and how it runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// This node's id.
+    pub id: NodeId,
+    /// Every node of the cluster, this one included.
+    pub peers: Vec<NodeId>,
+    /// The core's timing and batching.
+    pub config: Config,
+    /// Seeds the node's randomized election timeouts (give each node its own).
+    pub seed: u64,
+    /// The service snapshots once this many entries were applied since its last snapshot (0: never).
+    pub snapshot_every: u64,
+}
+
+/// A node with its storage `S`, its state machine `M`, and clients waiting, each known by a ticket `T`.
+pub struct Host<S, M, T> {
+    node: Node,
+    storage: S,
+    machine: M,
+    /// Proposals not yet applied: index -> (term, ticket).
+    waiting: BTreeMap<Index, (Term, T)>,
+    /// The service snapshots once this many entries were applied since its last snapshot (0: never).
+    snapshot_every: u64,
+}
+
+impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
+    /// Starts the node `settings` describe from what its storage recovered.
+    pub fn new(
+        settings: &Settings,
+        storage: S,
+        recovered: Recovered,
+        machine: M,
+    ) -> Result<Self, HostError> {
+        let node = Node::new(
+            settings.id,
+            &settings.peers,
+            settings.config.clone(),
+            recovered.state,
+            recovered.snapshot,
+            settings.seed,
+        )?;
+        Ok(Host {
+            node,
+            storage,
+            machine,
+            waiting: BTreeMap::new(),
+            snapshot_every: settings.snapshot_every,
+        })
+    }
+
+    /// One tick of the logical clock.
+    pub fn tick(&mut self) {
+        self.node.tick();
+    }
+
+    /// A message from a peer. A refused one (misaddressed, from a stranger, malformed) changes nothing.
+    pub fn step(&mut self, envelope: Envelope) -> Result<(), StepError> {
+        self.node.step(envelope)
+    }
+
+    /// Proposes `command` for the client known by `ticket`; its [`Outcome`] comes out of a later
+    /// [`flush`](Host::flush). Fails on a node that is not the leader (with the leader it knows of), and
+    /// hands the ticket back.
+    pub fn propose(&mut self, command: Vec<u8>, ticket: T) -> Result<Index, (NotLeader, T)> {
+        match self.node.propose(command) {
+            Ok((index, term)) => {
+                self.waiting.insert(index, (term, ticket));
+                Ok(index)
+            }
+            Err(not_leader) => Err((not_leader, ticket)),
+        }
+    }
+
+    /// Saves what the node made durable-worthy, then sends (into `sent`), applies, answers clients (into
+    /// `done`), and snapshots when due. An error leaves nothing of this round released: stop the node.
+    pub fn flush(
+        &mut self,
+        sent: &mut Vec<Envelope>,
+        done: &mut Vec<(T, Outcome)>,
+    ) -> Result<(), HostError> {
+        while self.node.has_ready() {
+            let ready = self.node.ready();
+            self.storage.save(&ready)?;
+            let released = ready.persisted();
+            sent.extend(released.messages);
+            for apply in released.applies {
+                self.apply(apply, done)?;
+            }
+            self.maybe_snapshot();
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, apply: Apply, done: &mut Vec<(T, Outcome)>) -> Result<(), HostError> {
+        match apply {
+            Apply::Command {
+                index,
+                term,
+                command,
+            } => {
+                let response = self.machine.apply(index, &command);
+                if let Some((proposed, ticket)) = self.waiting.remove(&index) {
+                    let outcome = if proposed == term {
+                        Outcome::Committed { index, response }
+                    } else {
+                        Outcome::Lost
+                    };
+                    done.push((ticket, outcome));
+                }
+            }
+            Apply::Snapshot { index, data, .. } => {
+                self.machine
+                    .restore(&data)
+                    .map_err(|reason| HostError::Snapshot { index, reason })?;
+                let covered: Vec<Index> = self.waiting.range(..=index).map(|(i, _)| *i).collect();
+                for i in covered {
+                    let (_, ticket) = self.waiting.remove(&i).expect("listed above");
+                    done.push((ticket, Outcome::Unknown));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn maybe_snapshot(&mut self) {
+        let applied = self.node.last_applied();
+        if self.snapshot_every > 0
+            && applied >= self.node.last_included_index() + self.snapshot_every
+        {
+            self.node
+                .snapshot(applied, self.machine.snapshot())
+                .expect("the index was applied");
+        }
+    }
+
+    /// The node's metrics.
+    pub fn status(&self) -> Status {
+        let last_index = self.node.last_index();
+        let lag = if self.node.is_leader() {
+            self.node
+                .peers()
+                .iter()
+                .filter(|&&p| p != self.node.id())
+                .filter_map(|&p| {
+                    let (_, matched) = self.node.progress(p)?;
+                    Some((p, last_index.saturating_sub(matched)))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Status {
+            id: self.node.id(),
+            term: self.node.term(),
+            role: self.node.role(),
+            leader: self.node.leader_id(),
+            commit_index: self.node.commit_index(),
+            last_applied: self.node.last_applied(),
+            last_index,
+            snapshot_index: self.node.last_included_index(),
+            lag,
+        }
+    }
+
+    /// The state machine.
+    pub fn machine(&self) -> &M {
+        &self.machine
+    }
+
+    /// The core.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+}
