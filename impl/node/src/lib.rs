@@ -11,3 +11,4 @@ pub mod machine;
 pub mod memory;
 pub mod runtime;
 pub mod storage;
+pub mod tcp;
