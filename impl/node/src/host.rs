@@ -11,7 +11,8 @@ use raft::{
 
 use crate::storage::{Recovered, Storage, StorageError};
 
-/// The replicated service: what committed commands are applied to.
+/// The replicated service: what committed commands are applied to. Each new leader's empty command (see
+/// [`Host::flush`]) is applied too, as an empty command.
 pub trait StateMachine {
     /// Applies the command committed at `index`; returns the answer for the client that proposed it.
     fn apply(&mut self, index: Index, command: &[u8]) -> Vec<u8>;
@@ -20,6 +21,8 @@ pub trait StateMachine {
     /// Replaces the state with a snapshot's (one this node took, or its leader's). Bytes that are no snapshot
     /// of this machine are refused.
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String>;
+    /// Answers a read of this node's state as applied so far (not linearizable: a follower may lag).
+    fn query(&self, request: &[u8]) -> Vec<u8>;
 }
 
 /// What became of a proposal.
@@ -105,6 +108,8 @@ pub struct Host<S, M, T> {
     waiting: BTreeMap<Index, (Term, T)>,
     /// The service snapshots once this many entries were applied since its last snapshot (0: never).
     snapshot_every: u64,
+    /// The last term in which this node, as leader, appended its no-op entry.
+    noop_term: Term,
 }
 
 impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
@@ -129,6 +134,7 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             machine,
             waiting: BTreeMap::new(),
             snapshot_every: settings.snapshot_every,
+            noop_term: 0,
         })
     }
 
@@ -162,6 +168,15 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
         sent: &mut Vec<Envelope>,
         done: &mut Vec<(T, Outcome)>,
     ) -> Result<(), HostError> {
+        // A new leader appends an empty command at once (§8 of the Raft paper): a leader commits only
+        // entries of its own term, so without it the entries of earlier terms that it holds would wait for
+        // the next client's command. The core leaves this to its host, as the lab tester counts every entry.
+        if self.node.is_leader() && self.noop_term != self.node.term() {
+            self.noop_term = self.node.term();
+            self.node
+                .propose(Vec::new())
+                .expect("a leader accepts commands");
+        }
         while self.node.has_ready() {
             let ready = self.node.ready();
             self.storage.save(&ready)?;

@@ -6,6 +6,7 @@
 //! service's [`host::StateMachine`] together; the [`runtime`] drives one with real time on a thread; the
 //! [`memory`] module connects nodes in one process (for tests and the benchmark).
 
+pub mod client;
 pub mod host;
 pub mod machine;
 pub mod memory;

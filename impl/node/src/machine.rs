@@ -4,7 +4,9 @@ use raft::Index;
 
 use crate::host::StateMachine;
 
-/// Keeps every applied command; answers each with its index (8 bytes, little-endian).
+/// Keeps every applied command; answers each with its index (8 bytes, little-endian). A query is an index
+/// (8 bytes, little-endian), answered with the command applied there (empty if none is, or the query is
+/// not an index).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CommandLog {
     /// The commands applied, in index order (the first at index 1).
@@ -29,5 +31,18 @@ impl StateMachine for CommandLog {
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
         self.commands = postcard::from_bytes(snapshot).map_err(|e| e.to_string())?;
         Ok(())
+    }
+
+    fn query(&self, request: &[u8]) -> Vec<u8> {
+        let index = request
+            .try_into()
+            .map(u64::from_le_bytes)
+            .ok()
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|&i| i >= 1);
+        index
+            .and_then(|i| self.commands.get(i - 1))
+            .cloned()
+            .unwrap_or_default()
     }
 }

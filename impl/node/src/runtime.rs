@@ -19,6 +19,8 @@ pub enum Input<T> {
     Propose(Vec<u8>, T),
     /// A request for the node's metrics.
     Status(Sender<Status>),
+    /// A read of the state machine ([`StateMachine::query`]).
+    Query(Vec<u8>, Sender<Vec<u8>>),
     /// Stop the loop.
     Stop,
 }
@@ -94,6 +96,9 @@ impl Runtime {
                     }
                     Input::Status(reply) => {
                         let _ = reply.send(host.status());
+                    }
+                    Input::Query(request, reply) => {
+                        let _ = reply.send(host.machine().query(&request));
                     }
                     Input::Stop => return Ok(host),
                 }

@@ -89,13 +89,16 @@ pub enum WireError {
 
 /// Writes `frame`.
 pub fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()> {
-    let payload = postcard::to_stdvec(frame).expect("frames always encode");
-    out.write_all(&(payload.len() as u32).to_le_bytes())?;
-    out.write_all(&payload)
+    write_payload(out, frame)
 }
 
 /// Reads one frame, checking its length before reading (and allocating for) its payload.
 pub fn read_frame(input: &mut impl Read) -> Result<Frame, WireError> {
+    decode_frame(&read_payload(input)?)
+}
+
+/// Reads one length-prefixed payload of at most [`MAX_FRAME`] bytes, checking the length first.
+pub fn read_payload(input: &mut impl Read) -> Result<Vec<u8>, WireError> {
     let mut header = [0u8; 4];
     input.read_exact(&mut header)?;
     let len = u32::from_le_bytes(header) as usize;
@@ -108,7 +111,14 @@ pub fn read_frame(input: &mut impl Read) -> Result<Frame, WireError> {
     }
     let mut payload = vec![0u8; len];
     input.read_exact(&mut payload)?;
-    decode_frame(&payload)
+    Ok(payload)
+}
+
+/// Writes `value` as one length-prefixed postcard payload.
+pub fn write_payload(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    let payload = postcard::to_stdvec(value).expect("wire values always encode");
+    out.write_all(&(payload.len() as u32).to_le_bytes())?;
+    out.write_all(&payload)
 }
 
 /// Decodes a frame's payload.

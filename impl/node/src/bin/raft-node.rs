@@ -1,0 +1,382 @@
+//! `raft-node`: one Raft node as a process, with the built-in command-log state machine; or a whole local
+//! cluster; or a client of one.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::channel;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use raft::Config;
+use raft_node::client::{self, Client, Reply, Request};
+use raft_node::host::{Host, Settings};
+use raft_node::machine::CommandLog;
+use raft_node::runtime::{Input, Runtime};
+use raft_node::storage::disk::FsDisk;
+use raft_node::storage::{FileStorage, Identity, Options};
+use raft_node::tcp::{self, TcpTransport, MAX_MESSAGE};
+
+/// Node ids and addresses: `1=127.0.0.1:7001,2=127.0.0.1:7002,...`.
+#[derive(Clone, Debug)]
+struct Addrs(BTreeMap<u64, SocketAddr>);
+
+fn parse_addrs(text: &str) -> Result<Addrs, String> {
+    let mut addrs = BTreeMap::new();
+    for item in text.split(',').filter(|s| !s.is_empty()) {
+        let (id, addr) = item
+            .split_once('=')
+            .ok_or_else(|| format!("'{item}' is not ID=HOST:PORT"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{id}' is not a node id (a number)"))?;
+        let addr: SocketAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{addr}' is not an address (HOST:PORT, e.g. 127.0.0.1:7001)"))?;
+        if addrs.insert(id, addr).is_some() {
+            return Err(format!("node {id} is listed twice"));
+        }
+    }
+    if addrs.is_empty() {
+        return Err("no nodes listed".into());
+    }
+    Ok(Addrs(addrs))
+}
+
+#[derive(Parser)]
+#[command(
+    name = "raft-node",
+    about = "Runs a Raft node (the raft core with durable storage and TCP), a local cluster, or a client.",
+    long_about = "Runs a Raft node: the raft core with a write-ahead log and snapshots in --data-dir, TCP \
+between peers, and a built-in state machine that keeps the log of every command applied.\n\n\
+A node:         raft-node --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data-dir DIR\n\
+A local cluster: raft-node local-cluster --nodes 3 --dir DIR\n\
+A client:        raft-node propose --nodes 1=127.0.0.1:7101,... COMMAND   (and: status, get)\n\n\
+Clients talk to a node on its client address (--client-addr; by default its peer port + 100).",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(Args, Clone)]
+struct NodeArgs {
+    /// This node's id: one of the ids in --peers.
+    #[arg(long, required = true)]
+    id: Option<u64>,
+    /// Every node of the cluster with its peer address, this one included: 1=HOST:PORT,2=HOST:PORT,...
+    #[arg(long, required = true, value_parser = parse_addrs)]
+    peers: Option<Addrs>,
+    /// The directory for this node's log and snapshot (created if missing; one per node).
+    #[arg(long, required = true)]
+    data_dir: Option<PathBuf>,
+    /// Where clients reach this node [default: its peer address with the port + 100].
+    #[arg(long)]
+    client_addr: Option<SocketAddr>,
+    /// The cluster's id: nodes of another cluster are refused, and so is another cluster's data directory.
+    #[arg(long, default_value_t = 1)]
+    cluster: u64,
+    /// The length of one tick of the core's clock, in milliseconds (elections take 30 to 60 ticks,
+    /// heartbeats go every 10).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    tick_ms: u64,
+    /// The state machine is snapshotted (and the log compacted) every this many entries; 0: never.
+    #[arg(long, default_value_t = 1000)]
+    snapshot_every: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Starts a cluster of nodes on this machine, one process each, and says how to talk to it.
+    LocalCluster {
+        /// How many nodes.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
+        nodes: u64,
+        /// The directory for the nodes' data directories (node-1, node-2, ...).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Node i listens for peers on BASE-PORT + i - 1, for clients on that + 100.
+        #[arg(long, default_value_t = 7001)]
+        base_port: u16,
+    },
+    /// Proposes a command; waits until it commits and prints its index.
+    Propose {
+        /// The nodes' client addresses: 1=HOST:PORT,... (the leader is found from there).
+        #[arg(long, value_parser = parse_addrs)]
+        nodes: Addrs,
+        /// The command (any text).
+        command: String,
+    },
+    /// Prints each node's metrics: term, role, leader, commit and applied index, log, lag of followers.
+    Status {
+        /// The nodes' client addresses: 1=HOST:PORT,...
+        #[arg(long, value_parser = parse_addrs)]
+        nodes: Addrs,
+    },
+    /// Prints the command applied at an index on one node.
+    Get {
+        /// The node's client address.
+        #[arg(long)]
+        node: SocketAddr,
+        /// The index.
+        index: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run_node(cli.node),
+        Some(Command::LocalCluster {
+            nodes,
+            dir,
+            base_port,
+        }) => local_cluster(nodes, &dir, base_port),
+        Some(Command::Propose { nodes, command }) => propose(&nodes, command.into_bytes()),
+        Some(Command::Status { nodes }) => status(&nodes),
+        Some(Command::Get { node, index }) => get(node, index),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// An exit status and what to say.
+struct Failure(u8, String);
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure(2, message.into())
+}
+
+fn run_node(args: NodeArgs) -> Result<(), Failure> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+    let (id, Addrs(peers), dir) = (
+        args.id.expect("required"),
+        args.peers.expect("required"),
+        args.data_dir.expect("required"),
+    );
+    let Some(&peer_addr) = peers.get(&id) else {
+        return Err(usage(format!("--id {id} is not one of the ids in --peers")));
+    };
+    let client_addr = args.client_addr.unwrap_or_else(|| {
+        let mut a = peer_addr;
+        a.set_port(peer_addr.port().saturating_add(100));
+        a
+    });
+    let unusable = |e: &dyn std::fmt::Display| {
+        usage(format!("cannot use data directory {}: {e}", dir.display()))
+    };
+    let disk = FsDisk::new(&dir).map_err(|e| unusable(&e))?;
+    let identity = Identity {
+        cluster: args.cluster,
+        node: id,
+    };
+    let (storage, recovered) =
+        FileStorage::open(disk, identity, Options::default()).map_err(|e| unusable(&e))?;
+    let peer_listener = TcpListener::bind(peer_addr)
+        .map_err(|e| usage(format!("cannot listen for peers on {peer_addr}: {e}")))?;
+    let client_listener = TcpListener::bind(client_addr).map_err(|e| {
+        usage(format!(
+            "cannot listen for clients on {client_addr} (--client-addr): {e}"
+        ))
+    })?;
+    let settings = Settings {
+        id,
+        peers: peers.keys().copied().collect(),
+        config: Config::default(),
+        seed: id
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        snapshot_every: args.snapshot_every,
+    };
+    let restarted = recovered.state.is_some();
+    let host = Host::new(&settings, storage, recovered, CommandLog::default())
+        .map_err(|e| unusable(&e))?;
+    let (inbox, inputs) = channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let deliver = inbox.clone();
+    tcp::listen(
+        peer_listener,
+        id,
+        args.cluster,
+        peers.keys().copied().collect(),
+        MAX_MESSAGE,
+        stop.clone(),
+        move |e| deliver.send(Input::Message(e)).is_ok(),
+    )
+    .map_err(|e| Failure(1, format!("cannot start the peer listener: {e}")))?;
+    client::serve(client_listener, inbox, stop)
+        .map_err(|e| Failure(1, format!("cannot start the client listener: {e}")))?;
+    let transport = TcpTransport::start(id, args.cluster, &peers);
+    tracing::info!(
+        node = id,
+        "{} with peers on {peer_addr}, clients on {client_addr}, data in {}",
+        if restarted { "restarted" } else { "started" },
+        dir.display()
+    );
+    let runtime = Runtime {
+        tick: Duration::from_millis(args.tick_ms),
+    };
+    match runtime.run(host, inputs, transport, client::answer) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Failure(1, format!("node {id} stopped: {e}"))),
+    }
+}
+
+fn local_cluster(nodes: u64, dir: &Path, base_port: u16) -> Result<(), Failure> {
+    let port = |i: u64, offset: u16| {
+        base_port
+            .checked_add((i - 1) as u16 + offset)
+            .ok_or_else(|| {
+                usage(format!(
+                    "--base-port {base_port} leaves no room for {nodes} nodes"
+                ))
+            })
+    };
+    let mut peers = Vec::new();
+    let mut clients = Vec::new();
+    for i in 1..=nodes {
+        peers.push(format!("{i}=127.0.0.1:{}", port(i, 0)?));
+        clients.push(format!("{i}=127.0.0.1:{}", port(i, 100)?));
+    }
+    let (peers, clients) = (peers.join(","), clients.join(","));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| usage(format!("cannot use directory {}: {e}", dir.display())))?;
+    let exe =
+        std::env::current_exe().map_err(|e| Failure(1, format!("cannot find myself: {e}")))?;
+    let mut children = Vec::new();
+    for i in 1..=nodes {
+        let data = dir.join(format!("node-{i}"));
+        let child = std::process::Command::new(&exe)
+            .args(["--id", &i.to_string(), "--peers", &peers, "--data-dir"])
+            .arg(&data)
+            .spawn()
+            .map_err(|e| Failure(1, format!("cannot start node {i}: {e}")))?;
+        children.push(child);
+    }
+    println!(
+        "a cluster of {nodes} nodes is running (data in {}); Ctrl-C stops it.",
+        dir.display()
+    );
+    println!("  peers:   {peers}");
+    println!("  clients: {clients}");
+    println!("talk to it:");
+    println!("  raft-node propose --nodes {clients} 'hello'");
+    println!("  raft-node status --nodes {clients}");
+    println!("  raft-node get --node 127.0.0.1:{} 1", port(1, 100)?);
+    for mut child in children {
+        let _ = child.wait();
+    }
+    Ok(())
+}
+
+fn connect(addr: SocketAddr) -> Result<Client, Failure> {
+    Client::connect(addr, Duration::from_secs(5))
+        .map_err(|e| Failure(1, format!("cannot reach {addr}: {e}")))
+}
+
+fn propose(Addrs(nodes): &Addrs, command: Vec<u8>) -> Result<(), Failure> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut target = *nodes.keys().next().expect("parse_addrs lists one at least");
+    while Instant::now() < deadline {
+        let reply = connect(nodes[&target]).and_then(|mut c| {
+            c.call(Request::Propose(command.clone()))
+                .map_err(|e| Failure(1, e.to_string()))
+        });
+        match reply {
+            Ok(Reply::Committed { index, .. }) => {
+                println!("committed at index {index}");
+                return Ok(());
+            }
+            Ok(Reply::NotLeader(Some(leader))) if nodes.contains_key(&leader) => target = leader,
+            Ok(Reply::Lost) => {}
+            Ok(other) => {
+                tracing::debug!("{target}: {other:?}");
+                target = next_after(nodes, target);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(_) => {
+                target = next_after(nodes, target);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    Err(Failure(
+        1,
+        "no leader committed the command within 10 s".into(),
+    ))
+}
+
+fn next_after(nodes: &BTreeMap<u64, SocketAddr>, id: u64) -> u64 {
+    nodes
+        .range(id + 1..)
+        .next()
+        .or_else(|| nodes.iter().next())
+        .map(|(&i, _)| i)
+        .expect("not empty")
+}
+
+fn status(Addrs(nodes): &Addrs) -> Result<(), Failure> {
+    println!("node  term  role       leader  commit  applied  last  snapshot  lag");
+    for (&id, &addr) in nodes {
+        match connect(addr).and_then(|mut c| {
+            c.call(Request::Status)
+                .map_err(|e| Failure(1, e.to_string()))
+        }) {
+            Ok(Reply::Status(s)) => println!(
+                "{:<5} {:<5} {:<10} {:<7} {:<7} {:<8} {:<5} {:<9} {}",
+                s.id,
+                s.term,
+                s.role,
+                s.leader.map_or("-".into(), |l| l.to_string()),
+                s.commit_index,
+                s.last_applied,
+                s.last_index,
+                s.snapshot_index,
+                s.lag
+                    .iter()
+                    .map(|(p, l)| format!("{p}:{l}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            Ok(other) => println!("{id:<5} answered {other:?}"),
+            Err(Failure(_, e)) => println!("{id:<5} unreachable: {e}"),
+        }
+    }
+    Ok(())
+}
+
+fn get(node: SocketAddr, index: u64) -> Result<(), Failure> {
+    match connect(node)?
+        .call(Request::Query(index.to_le_bytes().to_vec()))
+        .map_err(|e| Failure(1, e.to_string()))?
+    {
+        Reply::Value(v) if v.is_empty() => Err(Failure(
+            1,
+            format!("nothing applied at index {index} on {node}"),
+        )),
+        Reply::Value(v) => {
+            println!("{}", String::from_utf8_lossy(&v));
+            Ok(())
+        }
+        other => Err(Failure(1, format!("{node} answered {other:?}"))),
+    }
+}

@@ -1,0 +1,247 @@
+//! Clients. A node serves them on an address of its own, apart from its peers': on a connection a client
+//! sends requests, each with an id of its choosing, and gets one reply per request with the same id
+//! (proposals may be answered out of order, once they commit). Frames are length-prefixed postcard payloads,
+//! length-checked as the peers' are.
+
+use std::io::{self, BufReader, BufWriter, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use raft::{Index, NodeId, Term};
+use serde::{Deserialize, Serialize};
+
+use crate::host::{Outcome, Status};
+use crate::runtime::{Answer, Input};
+use crate::tcp::{read_payload, write_payload, WireError};
+
+/// What a client asks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Replicate this command (answered once it commits, or at once by a node that does not lead).
+    Propose(Vec<u8>),
+    /// Read the state machine ([`crate::host::StateMachine::query`]) on this node.
+    Query(Vec<u8>),
+    /// This node's metrics.
+    Status,
+}
+
+/// A node's metrics, as sent to clients.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReply {
+    /// The node.
+    pub id: NodeId,
+    /// Its term.
+    pub term: Term,
+    /// "leader", "candidate" or "follower".
+    pub role: String,
+    /// The leader it knows of.
+    pub leader: Option<NodeId>,
+    /// Its commit index.
+    pub commit_index: Index,
+    /// The last index applied.
+    pub last_applied: Index,
+    /// Its last log index.
+    pub last_index: Index,
+    /// The last index its snapshot covers.
+    pub snapshot_index: Index,
+    /// On a leader: each follower and how far behind it is.
+    pub lag: Vec<(NodeId, Index)>,
+}
+
+impl From<Status> for StatusReply {
+    fn from(s: Status) -> StatusReply {
+        StatusReply {
+            id: s.id,
+            term: s.term,
+            role: format!("{:?}", s.role).to_lowercase(),
+            leader: s.leader,
+            commit_index: s.commit_index,
+            last_applied: s.last_applied,
+            last_index: s.last_index,
+            snapshot_index: s.snapshot_index,
+            lag: s.lag,
+        }
+    }
+}
+
+/// A node's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// The command committed at `index`; `response` is the state machine's answer.
+    Committed {
+        /// Its index.
+        index: Index,
+        /// The state machine's answer.
+        response: Vec<u8>,
+    },
+    /// This node does not lead; the leader it knows of, if any.
+    NotLeader(Option<NodeId>),
+    /// Another entry committed where the command was: propose it again.
+    Lost,
+    /// A snapshot covered the command: it may or may not have committed.
+    Unknown,
+    /// A query's answer.
+    Value(Vec<u8>),
+    /// The node's metrics.
+    Status(StatusReply),
+    /// The node is stopping.
+    Unavailable,
+}
+
+/// How a proposal's answer finds its way back to its connection.
+pub struct Ticket {
+    id: u64,
+    reply: Sender<(u64, Reply)>,
+}
+
+/// Answers a proposal: pass this to [`crate::runtime::Runtime::run`] as its `answer`.
+pub fn answer(ticket: Ticket, answer: Answer) {
+    let reply = match answer {
+        Answer::Done(Outcome::Committed { index, response }) => {
+            Reply::Committed { index, response }
+        }
+        Answer::Done(Outcome::Lost) => Reply::Lost,
+        Answer::Done(Outcome::Unknown) => Reply::Unknown,
+        Answer::NotLeader(n) => Reply::NotLeader(n.leader),
+    };
+    let _ = ticket.reply.send((ticket.id, reply));
+}
+
+/// Serves clients on `listener`, passing their requests to the node's loop through `inbox`, until `stop`.
+pub fn serve(
+    listener: TcpListener,
+    inbox: Sender<Input<Ticket>>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    std::thread::Builder::new()
+        .name("raft-clients".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, addr)) => {
+                        let inbox = inbox.clone();
+                        let _ = std::thread::Builder::new()
+                            .name("raft-client".into())
+                            .spawn(move || {
+                                if let Err(e) = session(stream, inbox) {
+                                    tracing::debug!("client {addr}: {e}");
+                                }
+                            });
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(e) => tracing::warn!("accepting a client failed: {e}"),
+                }
+            }
+        })
+}
+
+fn session(stream: TcpStream, inbox: Sender<Input<Ticket>>) -> Result<(), WireError> {
+    stream.set_nonblocking(false)?;
+    let _ = stream.set_nodelay(true);
+    let (replies, outgoing) = channel::<(u64, Reply)>();
+    let writer = stream.try_clone()?;
+    std::thread::Builder::new()
+        .name("raft-client-out".into())
+        .spawn(move || write_replies(writer, outgoing))?;
+    let mut input = BufReader::new(stream);
+    loop {
+        let payload = read_payload(&mut input)?;
+        let (id, request): (u64, Request) = postcard::from_bytes(&payload)
+            .map_err(|e| WireError::Malformed(format!("client request: {e}")))?;
+        let gone = || WireError::Refused("the node is stopping".into());
+        match request {
+            Request::Propose(command) => {
+                let ticket = Ticket {
+                    id,
+                    reply: replies.clone(),
+                };
+                if inbox.send(Input::Propose(command, ticket)).is_err() {
+                    let _ = replies.send((id, Reply::Unavailable));
+                    return Err(gone());
+                }
+            }
+            Request::Query(query) => {
+                let (tx, rx) = channel();
+                let reply = match inbox
+                    .send(Input::Query(query, tx))
+                    .ok()
+                    .and_then(|_| rx.recv().ok())
+                {
+                    Some(value) => Reply::Value(value),
+                    None => Reply::Unavailable,
+                };
+                let _ = replies.send((id, reply));
+            }
+            Request::Status => {
+                let (tx, rx) = channel();
+                let reply = match inbox
+                    .send(Input::Status(tx))
+                    .ok()
+                    .and_then(|_| rx.recv().ok())
+                {
+                    Some(status) => Reply::Status(status.into()),
+                    None => Reply::Unavailable,
+                };
+                let _ = replies.send((id, reply));
+            }
+        }
+    }
+}
+
+fn write_replies(stream: TcpStream, outgoing: Receiver<(u64, Reply)>) {
+    let mut out = BufWriter::new(stream);
+    while let Ok(first) = outgoing.recv() {
+        for reply in std::iter::once(first).chain(std::iter::from_fn(|| outgoing.try_recv().ok())) {
+            if write_payload(&mut out, &reply).is_err() {
+                return;
+            }
+        }
+        if out.flush().is_err() {
+            return;
+        }
+    }
+}
+
+/// A client connection to one node.
+pub struct Client {
+    input: BufReader<TcpStream>,
+    output: BufWriter<TcpStream>,
+    next_id: u64,
+}
+
+impl Client {
+    /// Connects to the node serving clients at `addr`; calls give up after `timeout`.
+    pub fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<Client> {
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(timeout))?;
+        Ok(Client {
+            input: BufReader::new(stream.try_clone()?),
+            output: BufWriter::new(stream),
+            next_id: 0,
+        })
+    }
+
+    /// Sends `request` and waits for its reply.
+    pub fn call(&mut self, request: Request) -> Result<Reply, WireError> {
+        self.next_id += 1;
+        let id = self.next_id;
+        write_payload(&mut self.output, &(id, request))?;
+        self.output.flush()?;
+        loop {
+            let payload = read_payload(&mut self.input)?;
+            let (got, reply): (u64, Reply) = postcard::from_bytes(&payload)
+                .map_err(|e| WireError::Malformed(format!("reply: {e}")))?;
+            if got == id {
+                return Ok(reply);
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Three `raft-node` processes on loopback. A client proposes without pause while the leader is killed
+//! with SIGKILL and restarted, again and again (and every third time, the whole cluster); then every
+//! proposal that was reported committed is present at its index, on every node. Also: the command line's
+//! errors.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use raft_node::client::{Client, Reply, Request, StatusReply};
+
+const EXE: &str = env!("CARGO_BIN_EXE_raft-node");
+
+/// A proposal reported committed: its index and command.
+type Committed = (u64, Vec<u8>);
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+struct Node {
+    args: Vec<String>,
+    client: SocketAddr,
+    child: Child,
+}
+
+impl Node {
+    fn start(args: Vec<String>, client: SocketAddr) -> Node {
+        let child = Command::new(EXE)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Node {
+            args,
+            client,
+            child,
+        }
+    }
+
+    /// SIGKILL (nothing if it is dead already).
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        self.child.wait().unwrap();
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        *self = Node::start(self.args.clone(), self.client);
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn call(addr: SocketAddr, request: Request) -> Option<Reply> {
+    Client::connect(addr, Duration::from_secs(1))
+        .ok()?
+        .call(request)
+        .ok()
+}
+
+fn status(addr: SocketAddr) -> Option<StatusReply> {
+    match call(addr, Request::Status)? {
+        Reply::Status(s) => Some(s),
+        _ => None,
+    }
+}
+
+#[test]
+fn committed_proposals_survive_the_leader_killed_again_and_again() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let peers: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
+    let clients: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
+    let peer_list = (0..3)
+        .map(|i| format!("{}={}", i + 1, peers[i]))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut nodes: Vec<Node> = (0..3)
+        .map(|i| {
+            let args = vec![
+                "--id".to_string(),
+                (i + 1).to_string(),
+                "--peers".into(),
+                peer_list.clone(),
+                "--data-dir".into(),
+                dirs[i].path().display().to_string(),
+                "--client-addr".into(),
+                clients[i].to_string(),
+                "--snapshot-every".into(),
+                "40".into(),
+            ];
+            Node::start(args, clients[i])
+        })
+        .collect();
+
+    // The client: one proposal at a time, to whichever node leads, until told to stop.
+    let committed: Arc<Mutex<Vec<Committed>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let proposer = {
+        let (committed, stop, clients) = (committed.clone(), stop.clone(), clients.clone());
+        std::thread::spawn(move || {
+            let mut target = 0;
+            let mut k = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let command = format!("command {k}").into_bytes();
+                match call(clients[target], Request::Propose(command.clone())) {
+                    Some(Reply::Committed { index, .. }) => {
+                        committed.lock().unwrap().push((index, command));
+                        k += 1;
+                    }
+                    Some(Reply::NotLeader(Some(leader))) => target = leader as usize - 1,
+                    _ => {
+                        target = (target + 1) % 3;
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            }
+        })
+    };
+
+    let leader = |clients: &[SocketAddr]| -> Option<usize> {
+        let statuses: Vec<StatusReply> = clients.iter().filter_map(|&a| status(a)).collect();
+        let top = statuses.iter().map(|s| s.term).max()?;
+        statuses
+            .iter()
+            .find(|s| s.term == top && s.role == "leader")
+            .map(|s| s.id as usize - 1)
+    };
+    let mut kills = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while kills < 8 {
+        assert!(Instant::now() < deadline, "only {kills} kills in 60 s");
+        std::thread::sleep(Duration::from_millis(300));
+        let before = committed.lock().unwrap().len();
+        if let Some(l) = leader(&clients) {
+            // Kill it only once it has committed something since the last kill. Every third time, kill
+            // every node: then what was committed survives only on disk.
+            if before > 0 {
+                if kills % 3 == 2 {
+                    for node in &mut nodes {
+                        node.kill();
+                    }
+                    for node in &mut nodes {
+                        node.restart();
+                    }
+                } else {
+                    nodes[l].restart();
+                }
+                kills += 1;
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    proposer.join().unwrap();
+    let committed = committed.lock().unwrap().clone();
+    assert!(
+        committed.len() >= 20,
+        "{} proposals committed",
+        committed.len()
+    );
+
+    // Every node catches up, and has every committed proposal at its index.
+    let last = committed.iter().map(|c| c.0).max().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while clients
+        .iter()
+        .any(|&a| status(a).is_none_or(|s| s.last_applied < last))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the nodes did not catch up to {last}: {:?}",
+            clients.iter().map(|&a| status(a)).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for &addr in &clients {
+        for (index, command) in &committed {
+            let got = call(addr, Request::Query(index.to_le_bytes().to_vec()));
+            assert_eq!(
+                got,
+                Some(Reply::Value(command.clone())),
+                "{addr}, index {index}"
+            );
+        }
+    }
+    for node in &mut nodes {
+        node.kill();
+    }
+}
+
+#[test]
+fn bad_flags_and_unusable_directories_are_clear_errors_with_status_2() {
+    let run = |args: &[&str]| {
+        let out = Command::new(EXE).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--id", "1", "--peers", "1=nowhere", "--data-dir", "x"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("'nowhere' is not an address"), "{err}");
+    let (code, err) = run(&["--id", "4", "--peers", "1=127.0.0.1:1", "--data-dir", "x"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("--id 4 is not one of the ids in --peers"),
+        "{err}"
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let (code, err) = run(&[
+        "--id",
+        "1",
+        "--peers",
+        "1=127.0.0.1:1",
+        "--data-dir",
+        &file.path().display().to_string(),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("cannot use data directory"), "{err}");
+    let (code, err) = run(&["--peers", "1=127.0.0.1:1"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--id"), "{err}");
+    let (code, out) = {
+        let out = Command::new(EXE).arg("--help").output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(0));
+    for word in [
+        "--peers",
+        "--data-dir",
+        "--client-addr",
+        "local-cluster",
+        "propose",
+        "status",
+    ] {
+        assert!(out.contains(word), "--help does not mention {word}");
+    }
+}
