@@ -48,6 +48,8 @@ pub struct StatusReply {
     pub last_index: Index,
     /// The last index its snapshot covers.
     pub snapshot_index: Index,
+    /// Syncs its storage made since it started.
+    pub syncs: u64,
     /// On a leader: each follower and how far behind it is.
     pub lag: Vec<(NodeId, Index)>,
 }
@@ -63,6 +65,7 @@ impl From<Status> for StatusReply {
             last_applied: s.last_applied,
             last_index: s.last_index,
             snapshot_index: s.snapshot_index,
+            syncs: s.syncs,
             lag: s.lag,
         }
     }

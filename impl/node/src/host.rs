@@ -60,6 +60,8 @@ pub struct Status {
     pub last_index: Index,
     /// The last index its snapshot covers.
     pub snapshot_index: Index,
+    /// Syncs made by the node's storage since it started.
+    pub syncs: u64,
     /// For a leader: each follower and how many entries it is behind (the leader's last index less the
     /// follower's known match index).
     pub lag: Vec<(NodeId, Index)>,
@@ -257,6 +259,7 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             last_applied: self.node.last_applied(),
             last_index,
             snapshot_index: self.node.last_included_index(),
+            syncs: self.storage.syncs(),
             lag,
         }
     }

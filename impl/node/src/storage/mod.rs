@@ -114,6 +114,11 @@ pub trait Storage {
     /// Makes what `ready` asks to persist durable, and returns only once it is. After an error nothing of
     /// `ready` may be released: the caller stops, and recovers by opening the storage again.
     fn save(&mut self, ready: &Ready) -> Result<(), StorageError>;
+
+    /// How many syncs (of files and of the directory) the storage has made since it was opened.
+    fn syncs(&self) -> u64 {
+        0
+    }
 }
 
 /// What a node starts from.
@@ -192,6 +197,7 @@ pub struct FileStorage<D: Disk> {
     hard: (Term, Option<NodeId>),
     snapshot: (Index, Term),
     failed: bool,
+    syncs: u64,
 }
 
 impl<D: Disk> FileStorage<D> {
@@ -296,6 +302,7 @@ impl<D: Disk> FileStorage<D> {
             hard: start.hard,
             snapshot: start.snapshot,
             failed: false,
+            syncs: 0,
         };
         storage.roll(start.hard, start.snapshot, &start.log)?;
         let recovered = Recovered {
@@ -310,6 +317,16 @@ impl<D: Disk> FileStorage<D> {
             tracing::warn!("{w}");
         }
         Ok((storage, recovered))
+    }
+
+    fn sync(&mut self, name: &str) -> Result<(), StorageError> {
+        self.syncs += 1;
+        self.disk.sync(name).map_err(io_error(name))
+    }
+
+    fn sync_dir(&mut self) -> Result<(), StorageError> {
+        self.syncs += 1;
+        self.disk.sync_dir().map_err(io_error("."))
     }
 
     /// The disk (for tests that crash it).
@@ -335,8 +352,8 @@ impl<D: Disk> FileStorage<D> {
             log,
         });
         self.disk.append(&name, &bytes).map_err(io_error(&name))?;
-        self.disk.sync(&name).map_err(io_error(&name))?;
-        self.disk.sync_dir().map_err(io_error("."))?;
+        self.sync(&name)?;
+        self.sync_dir()?;
         // The new segment stands alone now: the older ones can go, oldest first, so that a crash in between
         // leaves a run of segments without a gap.
         let mut old: Vec<u64> = self
@@ -353,7 +370,7 @@ impl<D: Disk> FileStorage<D> {
             self.disk.remove(&old_name).map_err(io_error(&old_name))?;
         }
         if !old.is_empty() {
-            self.disk.sync_dir().map_err(io_error("."))?;
+            self.sync_dir()?;
         }
         self.segment = next;
         self.segment_len = bytes.len() as u64;
@@ -383,7 +400,7 @@ impl<D: Disk> FileStorage<D> {
             self.disk
                 .rename(SNAPSHOT_TMP, SNAPSHOT)
                 .map_err(io_error(SNAPSHOT))?;
-            self.disk.sync_dir().map_err(io_error("."))?;
+            self.sync_dir()?;
         }
         let hard = (state.current_term, state.voted_for);
         let entries = ready.log_changed_from().map(|from| {
@@ -407,7 +424,7 @@ impl<D: Disk> FileStorage<D> {
         let name = segment_name(self.segment);
         let bytes = frame(&batch);
         self.disk.append(&name, &bytes).map_err(io_error(&name))?;
-        self.disk.sync(&name).map_err(io_error(&name))?;
+        self.sync(&name)?;
         self.hard = hard;
         self.snapshot = snapshot;
         self.segment_len += bytes.len() as u64;
@@ -426,6 +443,10 @@ impl<D: Disk> Storage for FileStorage<D> {
         let result = self.save_inner(ready);
         self.failed = result.is_err();
         result
+    }
+
+    fn syncs(&self) -> u64 {
+        self.syncs
     }
 }
 

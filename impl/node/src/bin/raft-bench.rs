@@ -1,0 +1,356 @@
+//! `raft-bench`: committed writes per second and their latency.
+//!
+//! * Tier 1: three nodes in one process, storage that keeps nothing, messages handed from node to node in
+//!   memory, one thread driving all three `Host`s (core, storage, state machine, answering clients); clients
+//!   are closed loops, each with one write outstanding (`--clients`, default 1, 64 and 1024 in turn).
+//! * Tier 2: three `raft-node` processes over loopback TCP with file storage and fsync; clients are closed
+//!   loops on one connection to the leader, pipelined.
+//!
+//! Prints one line per run: `bench: tier=<1|2> clients=<n> ops=<n> secs=<s> ops_per_sec=<n> p50_us=<n>
+//! p99_us=<n>` (tier 2 adds `fsyncs_per_sec=<n>`).
+
+use std::collections::VecDeque;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+/// The core copies each command a few times on its way (log, messages, applies): a fast allocator pays for
+/// that less than the system's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use raft::{Config, Envelope, Index};
+use raft_node::host::{Host, Outcome, Settings, StateMachine};
+use raft_node::memory::Volatile;
+use raft_node::storage::Recovered;
+
+#[derive(Parser)]
+#[command(
+    name = "raft-bench",
+    about = "Committed writes per second and their latency (p50, p99)"
+)]
+struct Cli {
+    /// 1: three nodes in one process, in memory; 2: three processes over loopback TCP with fsync.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    tier: u8,
+    /// Concurrent clients, each with one write outstanding [default: 1, 64 and 1024 for tier 1; 64 for
+    /// tier 2].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    clients: Option<u64>,
+    /// How long each run measures, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    secs: f64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if !(cli.secs > 0.0 && cli.secs <= 3600.0) {
+        eprintln!("error: --secs must be above 0 and at most 3600");
+        return ExitCode::from(2);
+    }
+    let runs: Vec<u64> = match (cli.tier, cli.clients) {
+        (_, Some(n)) => vec![n],
+        (1, None) => vec![1, 64, 1024],
+        (_, None) => vec![64],
+    };
+    for clients in runs {
+        let result = match cli.tier {
+            1 => tier1(clients, Duration::from_secs_f64(cli.secs)),
+            _ => match tier2::run(clients, Duration::from_secs_f64(cli.secs)) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+        println!("{}", result.line(cli.tier, clients));
+    }
+    ExitCode::SUCCESS
+}
+
+/// What a run measured.
+struct Measured {
+    ops: u64,
+    secs: f64,
+    latencies_ns: Vec<u64>,
+    fsyncs_per_sec: Option<f64>,
+}
+
+impl Measured {
+    fn line(mut self, tier: u8, clients: u64) -> String {
+        self.latencies_ns.sort_unstable();
+        let pct = |p: f64| {
+            let l = &self.latencies_ns;
+            l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+                .map_or(0, |ns| (ns + 500) / 1000)
+        };
+        let mut line = format!(
+            "bench: tier={tier} clients={clients} ops={} secs={:.2} ops_per_sec={:.0} p50_us={} p99_us={}",
+            self.ops,
+            self.secs,
+            self.ops as f64 / self.secs,
+            pct(0.50),
+            pct(0.99)
+        );
+        if let Some(f) = self.fsyncs_per_sec {
+            line.push_str(&format!(" fsyncs_per_sec={f:.0}"));
+        }
+        line
+    }
+}
+
+/// The benchmark's state machine: a running sum of the commands' first bytes (constant memory).
+#[derive(Default)]
+struct Sum(u64);
+
+impl StateMachine for Sum {
+    fn apply(&mut self, _: Index, command: &[u8]) -> Vec<u8> {
+        self.0 += command.first().copied().unwrap_or(0) as u64;
+        Vec::new()
+    }
+    fn snapshot(&self) -> Vec<u8> {
+        self.0.to_le_bytes().to_vec()
+    }
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let bytes: [u8; 8] = snapshot.try_into().map_err(|_| "not 8 bytes".to_string())?;
+        self.0 = u64::from_le_bytes(bytes);
+        Ok(())
+    }
+    fn query(&self, _: &[u8]) -> Vec<u8> {
+        self.0.to_le_bytes().to_vec()
+    }
+}
+
+type BenchHost = Host<Volatile, Sum, u32>;
+
+/// Tier 1: see the module documentation.
+fn tier1(clients: u64, measure: Duration) -> Measured {
+    let peers = vec![0, 1, 2];
+    let mut hosts: Vec<BenchHost> = peers
+        .iter()
+        .map(|&id| {
+            let settings = Settings {
+                id,
+                peers: peers.clone(),
+                config: Config::default(),
+                seed: 7 + id,
+                snapshot_every: 100_000,
+            };
+            Host::new(&settings, Volatile, Recovered::default(), Sum::default()).expect("valid")
+        })
+        .collect();
+    let mut queue: VecDeque<Envelope> = VecDeque::new();
+    let mut sent = Vec::new();
+    let mut done = Vec::new();
+    // Deliver everything in flight, flushing each receiver: returns the answered proposals in `done`.
+    let mut pump = |hosts: &mut Vec<BenchHost>, done: &mut Vec<(u32, Outcome)>| {
+        for h in hosts.iter_mut() {
+            h.flush(&mut sent, done)
+                .expect("volatile storage does not fail");
+            queue.extend(sent.drain(..));
+        }
+        while let Some(e) = queue.pop_front() {
+            let to = e.to as usize;
+            let _ = hosts[to].step(e);
+            hosts[to]
+                .flush(&mut sent, done)
+                .expect("volatile storage does not fail");
+            queue.extend(sent.drain(..));
+        }
+    };
+    while !hosts[0].node().is_leader() {
+        hosts[0].tick();
+        pump(&mut hosts, &mut done);
+    }
+    pump(&mut hosts, &mut done);
+    done.clear();
+
+    let command = vec![1u8; 8];
+    let mut started = vec![Instant::now(); clients as usize];
+    let mut latencies_ns = Vec::with_capacity(1 << 20);
+    for (ticket, start) in started.iter_mut().enumerate() {
+        *start = Instant::now();
+        hosts[0]
+            .propose(command.clone(), ticket as u32)
+            .map_err(|_| ())
+            .expect("node 0 leads");
+    }
+    let begin = Instant::now();
+    let mut ops = 0u64;
+    let mut ticks = Instant::now();
+    loop {
+        pump(&mut hosts, &mut done);
+        let now = Instant::now();
+        for (ticket, outcome) in done.drain(..) {
+            assert!(matches!(outcome, Outcome::Committed { .. }), "{outcome:?}");
+            latencies_ns.push((now - started[ticket as usize]).as_nanos() as u64);
+            ops += 1;
+            started[ticket as usize] = now;
+            hosts[0]
+                .propose(command.clone(), ticket)
+                .map_err(|_| ())
+                .expect("node 0 still leads");
+        }
+        // Real time passes for the timers too (the leader's heartbeats), every 10 ms.
+        if now - ticks >= Duration::from_millis(10) {
+            ticks = now;
+            for h in hosts.iter_mut() {
+                h.tick();
+            }
+        }
+        if now - begin >= measure {
+            return Measured {
+                ops,
+                secs: (now - begin).as_secs_f64(),
+                latencies_ns,
+                fsyncs_per_sec: None,
+            };
+        }
+    }
+}
+
+mod tier2 {
+    //! Three `raft-node` processes (the binary beside this one) on loopback, file storage in a temporary
+    //! directory; one client connection to the leader with `clients` proposals outstanding.
+
+    use std::collections::HashMap;
+    use std::io::{BufReader, BufWriter, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use raft_node::client::{Client, Reply, Request, StatusReply};
+    use raft_node::tcp::{read_payload, write_payload};
+
+    use super::Measured;
+
+    struct Cluster {
+        children: Vec<Child>,
+        dir: PathBuf,
+    }
+
+    impl Drop for Cluster {
+        fn drop(&mut self) {
+            for c in &mut self.children {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn free_addr() -> Result<SocketAddr, String> {
+        let socket = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+        socket.local_addr().map_err(|e| e.to_string())
+    }
+
+    fn status(addr: SocketAddr) -> Option<StatusReply> {
+        match Client::connect(addr, Duration::from_secs(1))
+            .ok()?
+            .call(Request::Status)
+            .ok()?
+        {
+            Reply::Status(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn run(clients: u64, measure: Duration) -> Result<Measured, String> {
+        let exe = std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .with_file_name("raft-node");
+        if !exe.exists() {
+            return Err(format!(
+                "{} is missing: build it first (cargo build --release -p raft-node)",
+                exe.display()
+            ));
+        }
+        let dir = std::env::temp_dir().join(format!("raft-bench-{}", std::process::id()));
+        let mut cluster = Cluster {
+            children: Vec::new(),
+            dir: dir.clone(),
+        };
+        let peers: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect::<Result<_, _>>()?;
+        let client_addrs: Vec<SocketAddr> =
+            (0..3).map(|_| free_addr()).collect::<Result<_, _>>()?;
+        let peer_list = (0..3)
+            .map(|i| format!("{}={}", i + 1, peers[i]))
+            .collect::<Vec<_>>()
+            .join(",");
+        for i in 0..3 {
+            let child = Command::new(&exe)
+                .args([
+                    "--id",
+                    &(i + 1).to_string(),
+                    "--peers",
+                    &peer_list,
+                    "--data-dir",
+                ])
+                .arg(dir.join(format!("node-{}", i + 1)))
+                .args(["--client-addr", &client_addrs[i].to_string()])
+                .args(["--snapshot-every", "100000"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+            cluster.children.push(child);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let leader = loop {
+            if let Some(s) = client_addrs
+                .iter()
+                .filter_map(|&a| status(a))
+                .find(|s| s.role == "leader")
+            {
+                break client_addrs[s.id as usize - 1];
+            }
+            if Instant::now() > deadline {
+                return Err("no leader within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+
+        let stream = TcpStream::connect(leader).map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let mut input = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
+        let mut output = BufWriter::new(stream);
+        let mut started: HashMap<u64, Instant> = HashMap::new();
+        let mut next_id = 0u64;
+        let mut send = |output: &mut BufWriter<TcpStream>, started: &mut HashMap<u64, Instant>| {
+            next_id += 1;
+            started.insert(next_id, Instant::now());
+            write_payload(output, &(next_id, Request::Propose(vec![1u8; 8])))
+        };
+        let syncs_before = status(leader).map_or(0, |s| s.syncs);
+        for _ in 0..clients {
+            send(&mut output, &mut started).map_err(|e| e.to_string())?;
+        }
+        output.flush().map_err(|e| e.to_string())?;
+        let begin = Instant::now();
+        let mut latencies_ns = Vec::new();
+        while begin.elapsed() < measure {
+            let payload = read_payload(&mut input).map_err(|e| e.to_string())?;
+            let (id, reply): (u64, Reply) =
+                postcard::from_bytes(&payload).map_err(|e| e.to_string())?;
+            match reply {
+                Reply::Committed { .. } => {
+                    let start = started.remove(&id).ok_or("a reply to no request")?;
+                    latencies_ns.push(start.elapsed().as_nanos() as u64);
+                }
+                other => return Err(format!("the leader answered {other:?}")),
+            }
+            send(&mut output, &mut started).map_err(|e| e.to_string())?;
+            output.flush().map_err(|e| e.to_string())?;
+        }
+        let secs = begin.elapsed().as_secs_f64();
+        let syncs = status(leader).map_or(0, |s| s.syncs) - syncs_before;
+        Ok(Measured {
+            ops: latencies_ns.len() as u64,
+            secs,
+            latencies_ns,
+            fsyncs_per_sec: Some(syncs as f64 / secs),
+        })
+    }
+}
