@@ -279,7 +279,7 @@ mod tier2 {
             .map(|i| format!("{}={}", i + 1, peers[i]))
             .collect::<Vec<_>>()
             .join(",");
-        for i in 0..3 {
+        for (i, client_addr) in client_addrs.iter().enumerate() {
             let child = Command::new(&exe)
                 .args([
                     "--id",
@@ -289,7 +289,7 @@ mod tier2 {
                     "--data-dir",
                 ])
                 .arg(dir.join(format!("node-{}", i + 1)))
-                .args(["--client-addr", &client_addrs[i].to_string()])
+                .args(["--client-addr", &client_addr.to_string()])
                 .args(["--snapshot-every", "100000"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
