@@ -264,6 +264,16 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
         }
     }
 
+    /// The storage.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// The storage, to change (tests that crash its disk).
+    pub fn storage_mut(&mut self) -> &mut S {
+        &mut self.storage
+    }
+
     /// The state machine.
     pub fn machine(&self) -> &M {
         &self.machine

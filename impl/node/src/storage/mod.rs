@@ -334,6 +334,11 @@ impl<D: Disk> FileStorage<D> {
         &self.disk
     }
 
+    /// The disk, to change (tests that make it crash).
+    pub fn disk_mut(&mut self) -> &mut D {
+        &mut self.disk
+    }
+
     /// Starts segment `self.segment + 1` with a checkpoint of the given state, makes it durable, and removes
     /// the segments before it.
     fn roll(
@@ -383,7 +388,19 @@ impl<D: Disk> FileStorage<D> {
             return Ok(());
         };
         let snapshot = (state.last_included_index, state.last_included_term);
+        let hard = (state.current_term, state.voted_for);
         if let Some(data) = ready.snapshot() {
+            if hard != self.hard {
+                // A snapshot that comes with a new term (a leader's, installed): the term goes to the log
+                // first, so that a crash after the snapshot file is in place and before the record that
+                // refers to it never recovers a snapshot newer than the term.
+                self.append(&RecordRef::Batch {
+                    hard: Some(hard),
+                    snapshot: None,
+                    entries: None,
+                })?;
+                self.hard = hard;
+            }
             let bytes = frame(&SnapshotRef {
                 format: FORMAT,
                 identity: self.identity,
@@ -394,15 +411,12 @@ impl<D: Disk> FileStorage<D> {
             self.disk
                 .append(SNAPSHOT_TMP, &bytes)
                 .map_err(io_error(SNAPSHOT_TMP))?;
-            self.disk
-                .sync(SNAPSHOT_TMP)
-                .map_err(io_error(SNAPSHOT_TMP))?;
+            self.sync(SNAPSHOT_TMP)?;
             self.disk
                 .rename(SNAPSHOT_TMP, SNAPSHOT)
                 .map_err(io_error(SNAPSHOT))?;
             self.sync_dir()?;
         }
-        let hard = (state.current_term, state.voted_for);
         let entries = ready.log_changed_from().map(|from| {
             let from = from.max(snapshot.0 + 1);
             let skip = ((from - snapshot.0 - 1) as usize).min(state.log.len());
@@ -421,16 +435,22 @@ impl<D: Disk> FileStorage<D> {
         {
             return Ok(());
         }
-        let name = segment_name(self.segment);
-        let bytes = frame(&batch);
-        self.disk.append(&name, &bytes).map_err(io_error(&name))?;
-        self.sync(&name)?;
+        self.append(&batch)?;
         self.hard = hard;
         self.snapshot = snapshot;
-        self.segment_len += bytes.len() as u64;
         if self.segment_len >= self.options.segment_bytes.max(2 * self.checkpoint_len) {
             self.roll(hard, snapshot, &state.log)?;
         }
+        Ok(())
+    }
+
+    /// Appends `record` to the segment and syncs it.
+    fn append(&mut self, record: &RecordRef<'_>) -> Result<(), StorageError> {
+        let name = segment_name(self.segment);
+        let bytes = frame(record);
+        self.disk.append(&name, &bytes).map_err(io_error(&name))?;
+        self.sync(&name)?;
+        self.segment_len += bytes.len() as u64;
         Ok(())
     }
 }
