@@ -251,14 +251,7 @@ fn crash_everywhere(new_disk: impl Fn() -> FaultyDisk) -> Result<[usize; 2], Str
 /// the log's length.
 #[test]
 fn an_append_writes_only_what_changed() {
-    let (mut storage, _) = FileStorage::open(
-        FaultyDisk::new(),
-        ID,
-        Options {
-            segment_bytes: u64::MAX,
-        },
-    )
-    .unwrap();
+    let mut storage = one_segment_storage();
     let mut sizes = Vec::new();
     run_cluster(&mut |ready| {
         storage.save(ready).unwrap();
@@ -283,16 +276,17 @@ fn an_append_writes_only_what_changed() {
     }
 }
 
+/// Storage on an empty in-memory disk that never rolls to a second segment.
+fn one_segment_storage() -> FileStorage<FaultyDisk> {
+    let options = Options {
+        segment_bytes: u64::MAX,
+    };
+    FileStorage::open(FaultyDisk::new(), ID, options).unwrap().0
+}
+
 /// A disk with a few saves on it, and the name of its segment.
 fn saved_disk() -> (FaultyDisk, String) {
-    let (mut storage, _) = FileStorage::open(
-        FaultyDisk::new(),
-        ID,
-        Options {
-            segment_bytes: u64::MAX,
-        },
-    )
-    .unwrap();
+    let mut storage = one_segment_storage();
     run_cluster(&mut |ready| storage.save(ready).is_ok());
     let mut disk = storage.disk().clone();
     let wal = disk
