@@ -10,6 +10,9 @@ use raft::{Envelope, NotLeader};
 use crate::host::{Host, HostError, Outcome, StateMachine, Status};
 use crate::storage::Storage;
 
+/// The most inputs a loop handles before it saves, sends and applies.
+pub const MAX_BATCH: usize = 4096;
+
 /// What a node's loop takes in.
 pub enum Input<T> {
     /// A message from a peer.
