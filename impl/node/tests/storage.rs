@@ -433,3 +433,42 @@ fn after_a_failed_write_every_save_fails() {
         .iter()
         .all(|r| r.as_ref().unwrap_err() == &StorageError::Failed.to_string()));
 }
+
+/// Records with valid checksums and impossible indexes (a file written by something else, or by a bug)
+/// are refused with the file and offset, not replayed into an overflow.
+#[test]
+fn impossible_indexes_are_refused_not_replayed() {
+    use raft_node::storage::record::{frame, RecordRef, FORMAT};
+    let checkpoint = |snapshot: u64| {
+        frame(&RecordRef::Checkpoint {
+            format: FORMAT,
+            identity: ID,
+            hard: (1, None),
+            snapshot: (snapshot, 1),
+            log: &[],
+        })
+    };
+    let mut disk = FaultyDisk::new();
+    disk.put(&segment_name(1), &checkpoint(u64::MAX));
+    let error = open_error(disk, ID);
+    assert!(
+        error.contains("offset 0: an impossible snapshot index"),
+        "{error}"
+    );
+
+    let mut bytes = checkpoint(0);
+    let offset = bytes.len();
+    bytes.extend(frame(&RecordRef::Batch {
+        hard: None,
+        snapshot: Some((u64::MAX - 1, 1)),
+        entries: None,
+    }));
+    bytes.extend(checkpoint(0)); // not the last record: no torn tail
+    let mut disk = FaultyDisk::new();
+    disk.put(&segment_name(1), &bytes);
+    let error = open_error(disk, ID);
+    assert!(
+        error.contains(&format!("offset {offset}: an impossible log index")),
+        "{error}"
+    );
+}

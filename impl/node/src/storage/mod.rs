@@ -506,6 +506,13 @@ fn check_identity(
     Ok(())
 }
 
+/// Whether a log that starts after index `base` and holds `len` entries stays far from overflowing the
+/// index arithmetic (an index of 2^62 or more is damage, not a log).
+fn sane(base: Index, len: usize) -> bool {
+    base.checked_add(len as Index)
+        .is_some_and(|end| end < 1 << 62)
+}
+
 /// Replays segment `name` into `state`; returns where its valid records end (before a torn tail, which only
 /// the `last` segment may have).
 fn replay(
@@ -536,6 +543,9 @@ fn replay(
                 if offset != 0 {
                     return Err(corrupt(name, offset, "a checkpoint inside a segment"));
                 }
+                if !sane(snapshot.0, log.len()) {
+                    return Err(corrupt(name, offset, "an impossible snapshot index"));
+                }
                 *state = Some(Replayed {
                     hard,
                     snapshot,
@@ -556,6 +566,13 @@ fn replay(
                 };
                 if let Some(hard) = hard {
                     s.hard = hard;
+                }
+                let too_large = snapshot.is_some_and(|(index, _)| !sane(index, 0))
+                    || entries
+                        .as_ref()
+                        .is_some_and(|(from, es)| !sane(*from, es.len()));
+                if too_large {
+                    return Err(corrupt(name, offset, "an impossible log index"));
                 }
                 if let Some(snapshot) = snapshot {
                     if snapshot.0 < s.snapshot.0 {
