@@ -115,8 +115,7 @@ impl Renamings {
     }
 
     /// The fingerprint of each renaming of `s`.
-    fn all(&self, s: &State) -> impl Iterator<Item = u64> + '_ {
-        let s = s.clone();
+    fn all<'a>(&'a self, s: &'a State) -> impl Iterator<Item = u64> + 'a {
         self.0.iter().map(move |order| {
             let mut r = s.clone();
             r.permute(order);
@@ -386,11 +385,18 @@ impl Reach {
                 from.as_ref().map(|(_, a)| a),
                 &spec,
             );
-            let names: Vec<u64> = self.names.all(&spec).collect();
-            let class = *names.iter().min().expect("at least one renaming");
-            for name in names {
-                self.aliases.insert(name, class);
-            }
+            // A projection whose naming was recorded before has its class already.
+            let class = match self.aliases.get(&fingerprint(&*spec)) {
+                Some(&class) => class,
+                None => {
+                    let names: Vec<u64> = self.names.all(&spec).collect();
+                    let class = *names.iter().min().expect("at least one renaming");
+                    for name in names {
+                        self.aliases.insert(name, class);
+                    }
+                    class
+                }
+            };
             let most = self.reached.entry(class).or_default();
             most.crashes = most.crashes.max(left.crashes);
             most.drops = most.drops.max(left.drops);

@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// The role a server plays in its current term.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     /// Passive: answers leaders and candidates.
     Follower,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use raft::{Index, NodeId, Term};
+use raft::{Index, NodeId};
 use serde::{Deserialize, Serialize};
 
 use crate::host::{Outcome, Status};
@@ -27,48 +27,6 @@ pub enum Request {
     Query(Vec<u8>),
     /// This node's metrics.
     Status,
-}
-
-/// A node's metrics, as sent to clients.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusReply {
-    /// The node.
-    pub id: NodeId,
-    /// Its term.
-    pub term: Term,
-    /// "leader", "candidate" or "follower".
-    pub role: String,
-    /// The leader it knows of.
-    pub leader: Option<NodeId>,
-    /// Its commit index.
-    pub commit_index: Index,
-    /// The last index applied.
-    pub last_applied: Index,
-    /// Its last log index.
-    pub last_index: Index,
-    /// The last index its snapshot covers.
-    pub snapshot_index: Index,
-    /// Syncs its storage made since it started.
-    pub syncs: u64,
-    /// On a leader: each follower and how far behind it is.
-    pub lag: Vec<(NodeId, Index)>,
-}
-
-impl From<Status> for StatusReply {
-    fn from(s: Status) -> StatusReply {
-        StatusReply {
-            id: s.id,
-            term: s.term,
-            role: format!("{:?}", s.role).to_lowercase(),
-            leader: s.leader,
-            commit_index: s.commit_index,
-            last_applied: s.last_applied,
-            last_index: s.last_index,
-            snapshot_index: s.snapshot_index,
-            syncs: s.syncs,
-            lag: s.lag,
-        }
-    }
 }
 
 /// A node's answer.
@@ -90,7 +48,7 @@ pub enum Reply {
     /// A query's answer.
     Value(Vec<u8>),
     /// The node's metrics.
-    Status(StatusReply),
+    Status(Status),
     /// The node is stopping.
     Unavailable,
 }
@@ -189,7 +147,7 @@ fn session(stream: TcpStream, inbox: Sender<Input<Ticket>>) -> Result<(), WireEr
                     .ok()
                     .and_then(|_| rx.recv().ok())
                 {
-                    Some(status) => Reply::Status(status.into()),
+                    Some(status) => Reply::Status(status),
                     None => Reply::Unavailable,
                 };
                 let _ = replies.send((id, reply));

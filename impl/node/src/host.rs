@@ -41,8 +41,8 @@ pub enum Outcome {
     Unknown,
 }
 
-/// A node's metrics.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A node's metrics (also what a client's status request gets).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Status {
     /// This node.
     pub id: NodeId,

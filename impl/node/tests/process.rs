@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use raft_node::client::{Client, Reply, Request, StatusReply};
+use raft::Role;
+use raft_node::client::{Client, Reply, Request};
+use raft_node::host::Status;
 
 const EXE: &str = env!("CARGO_BIN_EXE_raft-node");
 
@@ -70,7 +72,7 @@ fn call(addr: SocketAddr, request: Request) -> Option<Reply> {
         .ok()
 }
 
-fn status(addr: SocketAddr) -> Option<StatusReply> {
+fn status(addr: SocketAddr) -> Option<Status> {
     match call(addr, Request::Status)? {
         Reply::Status(s) => Some(s),
         _ => None,
@@ -130,11 +132,11 @@ fn committed_proposals_survive_the_leader_killed_again_and_again() {
     };
 
     let leader = |clients: &[SocketAddr]| -> Option<usize> {
-        let statuses: Vec<StatusReply> = clients.iter().filter_map(|&a| status(a)).collect();
+        let statuses: Vec<Status> = clients.iter().filter_map(|&a| status(a)).collect();
         let top = statuses.iter().map(|s| s.term).max()?;
         statuses
             .iter()
-            .find(|s| s.term == top && s.role == "leader")
+            .find(|s| s.term == top && s.role == Role::Leader)
             .map(|s| s.id as usize - 1)
     };
     let mut kills = 0;

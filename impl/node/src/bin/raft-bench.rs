@@ -221,7 +221,9 @@ mod tier2 {
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use raft_node::client::{Client, Reply, Request, StatusReply};
+    use raft::Role;
+    use raft_node::client::{Client, Reply, Request};
+    use raft_node::host::Status;
     use raft_node::tcp::{read_payload, write_payload};
 
     use super::Measured;
@@ -246,7 +248,7 @@ mod tier2 {
         socket.local_addr().map_err(|e| e.to_string())
     }
 
-    fn status(addr: SocketAddr) -> Option<StatusReply> {
+    fn status(addr: SocketAddr) -> Option<Status> {
         match Client::connect(addr, Duration::from_secs(1))
             .ok()?
             .call(Request::Status)
@@ -302,7 +304,7 @@ mod tier2 {
             if let Some(s) = client_addrs
                 .iter()
                 .filter_map(|&a| status(a))
-                .find(|s| s.role == "leader")
+                .find(|s| s.role == Role::Leader)
             {
                 break client_addrs[s.id as usize - 1];
             }

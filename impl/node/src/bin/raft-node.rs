@@ -345,7 +345,7 @@ fn status(Addrs(nodes): &Addrs) -> Result<(), Failure> {
                 "{:<5} {:<5} {:<10} {:<7} {:<7} {:<8} {:<5} {:<9} {}",
                 s.id,
                 s.term,
-                s.role,
+                format!("{:?}", s.role).to_lowercase(),
                 s.leader.map_or("-".into(), |l| l.to_string()),
                 s.commit_index,
                 s.last_applied,
