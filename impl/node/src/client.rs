@@ -49,7 +49,7 @@ pub enum Reply {
     Value(Vec<u8>),
     /// The node's metrics.
     Status(Status),
-    /// The node is stopping.
+    /// The node is stopping (a proposal's fate is unknown: it may or may not commit).
     Unavailable,
 }
 
@@ -68,6 +68,7 @@ pub fn answer(ticket: Ticket, answer: Answer) {
         Answer::Done(Outcome::Lost) => Reply::Lost,
         Answer::Done(Outcome::Unknown) => Reply::Unknown,
         Answer::NotLeader(n) => Reply::NotLeader(n.leader),
+        Answer::Stopped => Reply::Unavailable,
     };
     let _ = ticket.reply.send((ticket.id, reply));
 }

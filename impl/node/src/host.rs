@@ -62,6 +62,8 @@ pub struct Status {
     pub snapshot_index: Index,
     /// Syncs made by the node's storage since it started.
     pub syncs: u64,
+    /// Ticks of the node's clock since it started.
+    pub ticks: u64,
     /// For a leader: each follower and how many entries it is behind (the leader's last index less the
     /// follower's known match index).
     pub lag: Vec<(NodeId, Index)>,
@@ -106,8 +108,12 @@ pub struct Host<S, M, T> {
     node: Node,
     storage: S,
     machine: M,
-    /// Proposals not yet applied: index -> (term, ticket).
-    waiting: BTreeMap<Index, (Term, T)>,
+    /// Proposals not yet applied: index -> (term, ticket) of each proposal made at that index. A leader
+    /// that lost its entries to another leader's and was elected again proposes anew at indexes where
+    /// tickets still wait; the entry that commits there decides each one.
+    waiting: BTreeMap<Index, Vec<(Term, T)>>,
+    /// Ticks of the logical clock since the host started.
+    ticks: u64,
     /// The service snapshots once this many entries were applied since its last snapshot (0: never).
     snapshot_every: u64,
     /// The last term in which this node, as leader, appended its no-op entry.
@@ -135,6 +141,7 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             storage,
             machine,
             waiting: BTreeMap::new(),
+            ticks: 0,
             snapshot_every: settings.snapshot_every,
             noop_term: 0,
         })
@@ -142,6 +149,7 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
 
     /// One tick of the logical clock.
     pub fn tick(&mut self) {
+        self.ticks += 1;
         self.node.tick();
     }
 
@@ -156,7 +164,7 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
     pub fn propose(&mut self, command: Vec<u8>, ticket: T) -> Result<Index, (NotLeader, T)> {
         match self.node.propose(command) {
             Ok((index, term)) => {
-                self.waiting.insert(index, (term, ticket));
+                self.waiting.entry(index).or_default().push((term, ticket));
                 Ok(index)
             }
             Err(not_leader) => Err((not_leader, ticket)),
@@ -200,9 +208,12 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
                 command,
             } => {
                 let response = self.machine.apply(index, &command);
-                if let Some((proposed, ticket)) = self.waiting.remove(&index) {
+                for (proposed, ticket) in self.waiting.remove(&index).unwrap_or_default() {
                     let outcome = if proposed == term {
-                        Outcome::Committed { index, response }
+                        Outcome::Committed {
+                            index,
+                            response: response.clone(),
+                        }
                     } else {
                         Outcome::Lost
                     };
@@ -213,9 +224,11 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
                 self.machine
                     .restore(&data)
                     .map_err(|reason| HostError::Snapshot { index, reason })?;
-                let covered: Vec<Index> = self.waiting.range(..=index).map(|(i, _)| *i).collect();
-                for i in covered {
-                    let (_, ticket) = self.waiting.remove(&i).expect("listed above");
+                let rest = self.waiting.split_off(&index.saturating_add(1));
+                for (_, ticket) in std::mem::replace(&mut self.waiting, rest)
+                    .into_values()
+                    .flatten()
+                {
                     done.push((ticket, Outcome::Unknown));
                 }
             }
@@ -232,6 +245,21 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
                 .snapshot(applied, self.machine.snapshot())
                 .expect("the index was applied");
         }
+    }
+
+    /// The tickets of every proposal still waiting for its fate, which the caller answers (the loop is
+    /// stopping): none is left waiting.
+    pub fn abandon(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.waiting)
+            .into_values()
+            .flatten()
+            .map(|(_, ticket)| ticket)
+            .collect()
+    }
+
+    /// How many proposals wait for their fate.
+    pub fn waiting(&self) -> usize {
+        self.waiting.values().map(Vec::len).sum()
     }
 
     /// The node's metrics.
@@ -260,6 +288,7 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             last_index,
             snapshot_index: self.node.last_included_index(),
             syncs: self.storage.syncs(),
+            ticks: self.ticks,
             lag,
         }
     }

@@ -1,6 +1,9 @@
-//! The event loop: a thread that drives a [`Host`] with real time. It ticks the node every
-//! [`Runtime::tick`], handles whatever arrived (messages, proposals, status requests) in one batch, then
-//! saves, sends and applies once for the batch: the proposals and messages of one round share one sync.
+//! The event loop: a thread that drives a [`Host`] with real time. A round handles what arrived (messages,
+//! proposals, status requests; at most [`MAX_BATCH`] of them), ticks the node if a tick is due, then saves,
+//! sends and applies once for the round: the proposals and messages of one round share one sync. The cap
+//! keeps a steady stream of input from holding back the save, the sends and the clock; and ticks missed
+//! while the loop was stalled (a slow sync) are not made up in a burst, which would make a whole election
+//! timeout pass in one instant.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
@@ -28,13 +31,16 @@ pub enum Input<T> {
     Stop,
 }
 
-/// What a node's loop says to its clients.
+/// What a node's loop says to its clients: every proposal gets exactly one answer.
 #[derive(Debug)]
 pub enum Answer {
     /// The proposal's fate.
     Done(Outcome),
     /// This node does not lead; try the leader it names, if any.
     NotLeader(NotLeader),
+    /// The loop stopped (asked to, or because its storage failed) before the proposal's fate was known here:
+    /// it may or may not commit.
+    Stopped,
 }
 
 /// Where a node's messages go.
@@ -60,7 +66,8 @@ impl Default for Runtime {
 
 impl Runtime {
     /// Runs `host` until [`Input::Stop`] or until every sender of `inbox` is gone; answers go to `answer`.
-    /// Returns the host (for its state machine and metrics), or why it had to stop.
+    /// Returns the host (for its state machine and metrics), or why it had to stop. Either way, every
+    /// proposal still waiting is answered with [`Answer::Stopped`].
     pub fn run<S, M, T>(
         self,
         mut host: Host<S, M, T>,
@@ -72,20 +79,38 @@ impl Runtime {
         S: Storage,
         M: StateMachine,
     {
+        let result = self.rounds(&mut host, &inbox, &mut transport, &mut answer);
+        for ticket in host.abandon() {
+            answer(ticket, Answer::Stopped);
+        }
+        result.map(|()| host)
+    }
+
+    /// Runs rounds until the loop is asked to stop (`Ok`) or the host fails.
+    fn rounds<S, M, T>(
+        self,
+        host: &mut Host<S, M, T>,
+        inbox: &Receiver<Input<T>>,
+        transport: &mut impl Transport,
+        answer: &mut impl FnMut(T, Answer),
+    ) -> Result<(), HostError>
+    where
+        S: Storage,
+        M: StateMachine,
+    {
         let mut sent = Vec::new();
         let mut done = Vec::new();
         let mut next_tick = Instant::now() + self.tick;
         loop {
-            let first =
+            let mut next =
                 match inbox.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
                     Ok(input) => Some(input),
                     Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => return Ok(host),
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 };
-            for input in first
-                .into_iter()
-                .chain(std::iter::from_fn(|| inbox.try_recv().ok()))
-            {
+            let mut taken = 0;
+            while let Some(input) = next.take() {
+                taken += 1;
                 match input {
                     Input::Message(envelope) => {
                         if let Err(e) = host.step(envelope) {
@@ -103,13 +128,20 @@ impl Runtime {
                     Input::Query(request, reply) => {
                         let _ = reply.send(host.machine().query(&request));
                     }
-                    Input::Stop => return Ok(host),
+                    Input::Stop => return Ok(()),
+                }
+                if taken < MAX_BATCH {
+                    next = inbox.try_recv().ok();
                 }
             }
             let now = Instant::now();
-            while now >= next_tick {
+            if now >= next_tick {
                 host.tick();
                 next_tick += self.tick;
+                if now >= next_tick {
+                    // More than one tick was missed: the loop stalled. The node's clock resumes from now.
+                    next_tick = now + self.tick;
+                }
             }
             host.flush(&mut sent, &mut done)?;
             for envelope in sent.drain(..) {
