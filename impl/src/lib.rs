@@ -70,3 +70,17 @@ pub type NodeId = u64;
 pub type Term = u64;
 /// A log index. Indexes are 1-based as in the paper; 0 is the empty-log sentinel whose term is 0.
 pub type Index = u64;
+
+/// The highest term a node holds, accepts or sends: 2^62 - 1. A message or a persisted state with a term above
+/// it is refused as malformed (no correct server reaches it: that takes 2^62 elections), so the core's own
+/// `term + 1` cannot overflow. A node whose term is `MAX_TERM` never starts an election (there is no next
+/// term): it keeps its role, and a cluster brought there by a faulty peer keeps its safety but, without a
+/// leader of that term, elects none.
+pub const MAX_TERM: Term = (1 << 62) - 1;
+
+/// The highest log index a node holds, accepts or sends: 2^62 - 1 (the runtime's storage also treats an
+/// index of 2^62 or more as damage). A message or a persisted state that names a later index, or a log that
+/// would extend past it, is refused as malformed, so the core's index arithmetic (`last_index + 1`,
+/// `next_index`, conflict hints) stays far from overflowing. A leader whose log ends at `MAX_INDEX` refuses
+/// proposals.
+pub const MAX_INDEX: Index = (1 << 62) - 1;

@@ -19,7 +19,7 @@ use crate::ready::{Apply, ObserverHandle, Ready, Released};
 use crate::{
     AppendEntries, AppendEntriesReply, Config, ConfigError, Entry, Envelope, Index,
     InstallSnapshot, InstallSnapshotReply, Message, NodeId, PersistentState, RequestVote,
-    RequestVoteReply, Term,
+    RequestVoteReply, Term, MAX_INDEX, MAX_TERM,
 };
 
 /// The role a server plays in its current term.
@@ -58,7 +58,8 @@ pub enum StepError {
     #[error("message from unknown peer {0}")]
     UnknownPeer(NodeId),
     /// The message breaks the protocol in a way no correct server produces (for example an AppendEntries whose
-    /// entries have terms above the sender's term, or that would overwrite a committed entry).
+    /// entries have terms above the sender's term, or that would overwrite a committed entry, or a term above
+    /// [`MAX_TERM`](crate::MAX_TERM) or an index above [`MAX_INDEX`](crate::MAX_INDEX)).
     #[error("malformed message: {0}")]
     Malformed(&'static str),
 }
@@ -162,6 +163,11 @@ impl Node {
         }
         let restored = persisted.is_some();
         let state = persisted.unwrap_or_default();
+        if state.current_term > MAX_TERM {
+            return Err(ConfigError::InvalidPersistedState(
+                "current_term is above MAX_TERM",
+            ));
+        }
         if let Some(v) = state.voted_for {
             if !peers.contains(&v) {
                 return Err(ConfigError::InvalidPersistedState(
@@ -191,10 +197,12 @@ impl Node {
         }
         if state
             .last_included_index
-            .checked_add(state.log.len() as Index + 1)
-            .is_none()
+            .checked_add(state.log.len() as Index)
+            .is_none_or(|last| last > MAX_INDEX)
         {
-            return Err(ConfigError::InvalidPersistedState("log indexes overflow"));
+            return Err(ConfigError::InvalidPersistedState(
+                "the log extends past MAX_INDEX",
+            ));
         }
         let mut previous_term = state.last_included_term;
         for entry in &state.log {
@@ -268,10 +276,17 @@ impl Node {
             Role::Follower | Role::Candidate => {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.randomized_election_timeout {
-                    self.become_candidate();
-                    if let Some(o) = self.observer.as_ref().map(ObserverHandle::observer) {
-                        let sent = &self.outbox[outbox_before..];
-                        o.step(self, &Step::ElectionTimeout { sent });
+                    if self.current_term >= MAX_TERM {
+                        // There is no next term to campaign in: the timer restarts and the role stays (a
+                        // candidate may still win with this term's votes). Only timers change, so this is not
+                        // reported, like a tick on which no timer fires.
+                        self.reset_election_timer();
+                    } else {
+                        self.become_candidate();
+                        if let Some(o) = self.observer.as_ref().map(ObserverHandle::observer) {
+                            let sent = &self.outbox[outbox_before..];
+                            o.step(self, &Step::ElectionTimeout { sent });
+                        }
                     }
                 }
             }
@@ -382,7 +397,8 @@ impl Node {
     }
 
     /// Appends `command` to the leader's log and starts replicating it. Returns the index the command will have
-    /// if it commits, and the current term. Fails on a server that is not the leader.
+    /// if it commits, and the current term. Fails on a server that is not the leader, and on a leader whose log
+    /// ends at [`MAX_INDEX`](crate::MAX_INDEX) (then with no leader hint: no index is left for the command).
     pub fn propose(&mut self, command: Vec<u8>) -> Result<(Index, Term), NotLeader> {
         match self.observer.clone() {
             None => self.propose_inner(command),
@@ -398,10 +414,8 @@ impl Node {
         observer: ObserverHandle,
     ) -> Result<(Index, Term), NotLeader> {
         let outbox_before = self.outbox.len();
-        if self.role != Role::Leader {
-            let result = Err(NotLeader {
-                leader: self.leader_id,
-            });
+        if let Err(refused) = self.can_append() {
+            let result = Err(refused);
             observer.observer().step(
                 self,
                 &Step::Propose {
@@ -434,12 +448,21 @@ impl Node {
         result
     }
 
-    fn propose_inner(&mut self, command: Vec<u8>) -> Result<(Index, Term), NotLeader> {
+    /// Whether a proposal can be appended here: only on the leader, and only while its log has room.
+    fn can_append(&self) -> Result<(), NotLeader> {
         if self.role != Role::Leader {
             return Err(NotLeader {
                 leader: self.leader_id,
             });
         }
+        if self.log.last_index() >= MAX_INDEX {
+            return Err(NotLeader { leader: None });
+        }
+        Ok(())
+    }
+
+    fn propose_inner(&mut self, command: Vec<u8>) -> Result<(Index, Term), NotLeader> {
+        self.can_append()?;
         let index = self.log.append(Entry {
             term: self.current_term,
             command,
@@ -730,6 +753,7 @@ impl Node {
 
     fn become_candidate(&mut self) {
         debug_assert_ne!(self.role, Role::Leader);
+        debug_assert!(self.current_term < MAX_TERM, "no term after MAX_TERM");
         self.role = Role::Candidate;
         self.current_term += 1;
         self.voted_for = Some(self.id);
@@ -1289,8 +1313,13 @@ impl Node {
     }
 }
 
-/// Rejects messages no correct server sends, before they can touch any state.
+/// Rejects messages no correct server sends, before they can touch any state. Terms above [`MAX_TERM`] and
+/// indexes above [`MAX_INDEX`] are among them, so that whatever is accepted leaves the node's own arithmetic
+/// (`current_term + 1`, `last_index + 1`, `next_index`, `match_index + 1`) far from overflowing.
 fn validate(from: NodeId, message: &Message) -> Result<(), StepError> {
+    if message.term() > MAX_TERM {
+        return Err(StepError::Malformed("term above MAX_TERM"));
+    }
     match message {
         Message::RequestVote(m) => {
             if m.candidate_id != from {
@@ -1301,6 +1330,11 @@ fn validate(from: NodeId, message: &Message) -> Result<(), StepError> {
             if m.last_log_term > m.term {
                 return Err(StepError::Malformed(
                     "RequestVote last_log_term above its term",
+                ));
+            }
+            if m.last_log_index > MAX_INDEX {
+                return Err(StepError::Malformed(
+                    "RequestVote last_log_index above MAX_INDEX",
                 ));
             }
         }
@@ -1317,9 +1351,12 @@ fn validate(from: NodeId, message: &Message) -> Result<(), StepError> {
             }
             if m.prev_log_index
                 .checked_add(m.entries.len() as Index)
-                .is_none()
+                .is_none_or(|last| last > MAX_INDEX)
+                || m.leader_commit > MAX_INDEX
             {
-                return Err(StepError::Malformed("AppendEntries indexes overflow"));
+                return Err(StepError::Malformed(
+                    "AppendEntries indexes above MAX_INDEX",
+                ));
             }
             let mut previous = m.prev_log_term;
             for entry in &m.entries {
@@ -1345,14 +1382,36 @@ fn validate(from: NodeId, message: &Message) -> Result<(), StepError> {
                     "InstallSnapshot last included index or term is impossible",
                 ));
             }
-            if m.last_included_index == Index::MAX {
-                // The log after it would start past the last index.
-                return Err(StepError::Malformed("InstallSnapshot indexes overflow"));
+            if m.last_included_index > MAX_INDEX {
+                return Err(StepError::Malformed(
+                    "InstallSnapshot last_included_index above MAX_INDEX",
+                ));
             }
         }
-        Message::RequestVoteReply(_)
-        | Message::AppendEntriesReply(_)
-        | Message::InstallSnapshotReply(_) => {}
+        Message::AppendEntriesReply(r) => {
+            // A conflict hint may name the index after the follower's last, which is at most MAX_INDEX.
+            if r.prev_log_index > MAX_INDEX
+                || r.match_index > MAX_INDEX
+                || r.conflict_index > MAX_INDEX + 1
+            {
+                return Err(StepError::Malformed(
+                    "AppendEntriesReply indexes above MAX_INDEX",
+                ));
+            }
+            if r.conflict_term.is_some_and(|t| t > r.term) {
+                return Err(StepError::Malformed(
+                    "AppendEntriesReply conflict_term above its term",
+                ));
+            }
+        }
+        Message::InstallSnapshotReply(r) => {
+            if r.match_index > MAX_INDEX {
+                return Err(StepError::Malformed(
+                    "InstallSnapshotReply match_index above MAX_INDEX",
+                ));
+            }
+        }
+        Message::RequestVoteReply(_) => {}
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod common;
 use common::{entry, log_terms, Cluster};
 use raft::{
     AppendEntries, AppendEntriesReply, Config, Entry, Envelope, Message, Node, PersistentState,
+    StepError, MAX_INDEX,
 };
 
 fn follower(log_terms: &[u64], current_term: u64) -> Node {
@@ -122,19 +123,25 @@ fn a_conflict_truncates_the_entry_and_all_that_follow() {
 #[test]
 fn absurd_indexes_do_not_panic() {
     let mut n = follower(&[1, 1], 2);
-    n.step(append(2, u64::MAX - 1, 2, vec![entry(2, "x")], u64::MAX))
+    n.step(append(2, MAX_INDEX - 1, 2, vec![entry(2, "x")], MAX_INDEX))
         .unwrap();
     assert!(!reply(&mut n).success);
-    n.step(append(2, 2, 1, vec![], u64::MAX)).unwrap();
+    n.step(append(2, 2, 1, vec![], MAX_INDEX)).unwrap();
     assert!(reply(&mut n).success);
     assert_eq!(
         n.commit_index(),
         2,
         "leader_commit is capped by the last new entry"
     );
-    // Overflowing index arithmetic is refused outright.
-    let overflow = append(2, u64::MAX, 2, vec![entry(2, "x")], 0);
-    assert!(n.step(overflow).is_err());
+    // Indexes past MAX_INDEX (and so any overflowing index arithmetic) are refused outright.
+    for overflow in [
+        append(2, u64::MAX, 2, vec![entry(2, "x")], 0),
+        append(2, MAX_INDEX, 2, vec![entry(2, "x")], 0),
+        append(2, 2, 1, vec![], MAX_INDEX + 1),
+        append(2, u64::MAX - 1, 2, vec![], 0),
+    ] {
+        assert!(matches!(n.step(overflow), Err(StepError::Malformed(_))));
+    }
     // An entry whose term is above the sender's term is impossible.
     assert!(n.step(append(2, 2, 1, vec![entry(9, "x")], 0)).is_err());
     assert_eq!(terms(&n), vec![1, 1]);
@@ -147,26 +154,40 @@ fn a_leader_ignores_absurd_replies() {
     let (_, msgs) = c.propose(0, "a");
     c.deliver_all(msgs);
     let before = c.node(0).progress(1);
+    let reply = |success, match_index, prev_log_index, conflict_index| Envelope {
+        from: 1,
+        to: 0,
+        seq: 0,
+        message: Message::AppendEntriesReply(AppendEntriesReply {
+            term: 1,
+            success,
+            prev_log_index,
+            match_index,
+            conflict_term: None,
+            conflict_index,
+        }),
+    };
+    // Indexes no follower can hold are malformed.
     for (success, match_index, prev, conflict_index) in [
         (true, u64::MAX, 0, 0),
         (false, 0, u64::MAX, u64::MAX),
-        (false, 0, 1, 0),
-        (false, 0, 2, u64::MAX),
+        (false, 0, 2, MAX_INDEX + 2),
     ] {
-        let bogus = Envelope {
-            from: 1,
-            to: 0,
-            seq: 0,
-            message: Message::AppendEntriesReply(AppendEntriesReply {
-                term: 1,
-                success,
-                prev_log_index: prev,
-                match_index,
-                conflict_term: None,
-                conflict_index,
-            }),
-        };
-        c.nodes[0].step(bogus).unwrap();
+        assert!(matches!(
+            c.nodes[0].step(reply(success, match_index, prev, conflict_index)),
+            Err(StepError::Malformed(_))
+        ));
+    }
+    // Indexes that fit but that this leader never sent are ignored.
+    for (success, match_index, prev, conflict_index) in [
+        (true, MAX_INDEX, 0, 0),
+        (false, 0, MAX_INDEX, MAX_INDEX + 1),
+        (false, 0, 1, 0),
+        (false, 0, 2, MAX_INDEX + 1),
+    ] {
+        c.nodes[0]
+            .step(reply(success, match_index, prev, conflict_index))
+            .unwrap();
         let _ = c.nodes[0].ready();
         let (next, matched) = c.node(0).progress(1).unwrap();
         assert!(matched < next && next <= c.node(0).last_index() + 1);
