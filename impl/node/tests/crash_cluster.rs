@@ -68,6 +68,7 @@ impl Sim {
             identity,
             Options {
                 segment_bytes: 2048,
+                ..Options::default()
             },
         )
         .map_err(|e| format!("node {i} cannot recover: {e}"))?;

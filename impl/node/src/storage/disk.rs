@@ -26,6 +26,60 @@ pub trait Disk {
     fn sync_dir(&mut self) -> io::Result<()>;
 }
 
+/// A disk lent: storage opened on `&mut disk` leaves the disk to its owner afterwards (tests that look at a
+/// disk after a failed open).
+impl<D: Disk + ?Sized> Disk for &mut D {
+    fn list(&mut self) -> io::Result<Vec<String>> {
+        (**self).list()
+    }
+    fn read(&mut self, name: &str) -> io::Result<Vec<u8>> {
+        (**self).read(name)
+    }
+    fn append(&mut self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        (**self).append(name, bytes)
+    }
+    fn sync(&mut self, name: &str) -> io::Result<()> {
+        (**self).sync(name)
+    }
+    fn truncate(&mut self, name: &str, len: u64) -> io::Result<()> {
+        (**self).truncate(name, len)
+    }
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
+        (**self).rename(from, to)
+    }
+    fn remove(&mut self, name: &str) -> io::Result<()> {
+        (**self).remove(name)
+    }
+    fn sync_dir(&mut self) -> io::Result<()> {
+        (**self).sync_dir()
+    }
+}
+
+/// Creates `dir` and its missing parents, syncing the parent of each directory created (a new directory's
+/// entry is durable only once its parent is synced). Returns the directories synced, outermost first.
+pub fn create_dir_durably(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.exists() {
+        missing.push(at);
+        match at.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+            _ => break,
+        }
+    }
+    fs::create_dir_all(dir)?;
+    let mut synced = Vec::new();
+    for created in missing.into_iter().rev() {
+        let parent = match created.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(parent)?.sync_all()?;
+        synced.push(parent.to_path_buf());
+    }
+    Ok(synced)
+}
+
 /// The real file system under a root directory. The file last appended to stays open.
 pub struct FsDisk {
     root: PathBuf,
@@ -36,7 +90,7 @@ impl FsDisk {
     /// A disk rooted at `root`, which is created if it does not exist.
     pub fn new(root: impl Into<PathBuf>) -> io::Result<FsDisk> {
         let root = root.into();
-        fs::create_dir_all(&root)?;
+        create_dir_durably(&root)?;
         Ok(FsDisk { root, open: None })
     }
 

@@ -143,6 +143,13 @@ impl FaultyDisk {
         inode.durable = inode.current.clone();
     }
 
+    /// Flips bit `bit` of the byte at `offset` of `name`, durably: one bit of damage.
+    pub fn flip(&mut self, name: &str, offset: usize, bit: u8) {
+        let inode = &mut self.inodes[self.names[name]];
+        inode.current[offset] ^= 1 << bit;
+        inode.durable = inode.current.clone();
+    }
+
     /// Removes `name` durably, as a lost file.
     pub fn lose(&mut self, name: &str) {
         self.names.remove(name);

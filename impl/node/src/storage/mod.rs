@@ -2,21 +2,27 @@
 //! `Ready` is released.
 //!
 //! [`FileStorage`] keeps a directory of
-//! * write-ahead log segments `wal-<n>.log`, each a sequence of checksummed records ([`record`]): a segment
-//!   starts with a checkpoint (the whole state at its start, and whose directory it is), then one record per
-//!   save holding only what changed: the term and vote (together, so no crash can split them), the snapshot's
-//!   last index and term, and the log from the first changed index on. An append writes the new entries only.
+//! * write-ahead log segments `wal-<n>.log`, each a sequence of records ([`record`]) whose headers and
+//!   payloads are checksummed and tied to their file and place in it: a segment starts with a checkpoint
+//!   (the whole state at its start, and whose directory it is), then one record per save holding only what
+//!   changed: the term and vote (together, so no crash can split them), the snapshot's last index and term,
+//!   and the log from the first changed index on. An append writes the new entries only. A segment is
+//!   written as `wal-<n>.log.tmp`, synced and renamed into place, so its checkpoint is never torn.
 //! * the snapshot `snapshot`, written to `snapshot.tmp`, synced, renamed into place, and the directory synced.
 //!
-//! A save returns only after its sync (`fdatasync`) returned, and writes everything a `Ready` holds in one
-//! record with one sync: the proposals that a `Ready` gathers share it (group commit). When a segment has
-//! grown past [`Options::segment_bytes`] and twice its checkpoint, the next save starts a new one and removes
-//! the older segments, so the log's size follows the state's.
+//! A save returns only after its sync (`fdatasync`) returned, and writes everything a `Ready` holds with one
+//! sync: the proposals that a `Ready` gathers share it (group commit). No record is longer than
+//! [`Options::max_record`] (at most [`record::MAX_PAYLOAD`], which recovery refuses past): a log too long for
+//! one record is split over several, and a save that cannot be split to fit (one entry, or a snapshot, over
+//! the limit) fails before anything is written. When a segment has grown past [`Options::segment_bytes`]
+//! and twice its checkpoint, the next save starts a new one and removes the older segments, so the log's
+//! size follows the state's.
 //!
-//! Recovery replays the segments in order. A damaged record at the end of the last segment (nothing valid
-//! after it) is the torn tail of a save that never returned: it is cut off, with a warning. Any other damage,
-//! a missing segment, a snapshot file that does not match the log, or a file of another cluster, node or
-//! format stops the node with a [`StorageError`] naming the file and the offset; nothing is dropped silently.
+//! Recovery replays the segments in order. A bad record at the end of the last segment is the torn tail of a
+//! save that never returned only if it looks like one ([`record::is_torn_tail`]: nothing valid after it, and
+//! a crash's damage, not a flipped bit): it is cut off, with a warning. Any other damage, a missing segment,
+//! a snapshot file that does not match the log, or a file of another cluster, node or format stops the node
+//! with a [`StorageError`] naming the file and the offset; nothing is dropped silently.
 
 pub mod disk;
 pub mod faulty;
@@ -29,7 +35,8 @@ use raft::{Entry, Index, NodeId, PersistentState, Ready, Term};
 use self::disk::Disk;
 pub use self::record::Identity;
 use self::record::{
-    frame, is_torn_tail, unframe, Record, RecordRef, Snapshot, SnapshotRef, FORMAT,
+    frame, is_torn_tail, unframe, Place, Record, RecordRef, Snapshot, SnapshotRef, TooLarge,
+    FORMAT, MAX_PAYLOAD, SNAPSHOT_FILE,
 };
 
 /// The snapshot file.
@@ -89,6 +96,14 @@ pub enum StorageError {
         /// The segment after it.
         after: String,
     },
+    /// A record would be longer than the limit: nothing of the save was written.
+    #[error("{file}: {source}")]
+    TooLarge {
+        /// The file it was for.
+        file: String,
+        /// How long it was.
+        source: TooLarge,
+    },
     /// An earlier save failed: what is on disk is unknown until the storage is opened again.
     #[error("an earlier write failed; reopen the storage to recover")]
     Failed,
@@ -137,14 +152,40 @@ pub struct Recovered {
 pub struct Options {
     /// A segment is closed once it holds this many bytes (and twice its checkpoint).
     pub segment_bytes: u64,
+    /// The longest record written (capped at [`MAX_PAYLOAD`], the longest recovery reads).
+    pub max_record: usize,
 }
 
 impl Default for Options {
     fn default() -> Options {
         Options {
             segment_bytes: 64 << 20,
+            max_record: MAX_PAYLOAD,
         }
     }
+}
+
+/// Postcard's bytes for an entry besides its command, at most: the term and the command's length as
+/// varints, and the command's tag.
+const ENTRY_OVERHEAD: usize = 24;
+
+/// Cuts `log` into runs whose commands (and their overhead) take at most `budget` bytes; a run holds one
+/// entry at least.
+fn runs(log: &[Entry], budget: usize) -> Vec<&[Entry]> {
+    let mut runs = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (k, entry) in log.iter().enumerate() {
+        let more = entry.command.len() + ENTRY_OVERHEAD;
+        if k > start && size + more > budget {
+            runs.push(&log[start..k]);
+            (start, size) = (k, 0);
+        }
+        size += more;
+    }
+    if start < log.len() || runs.is_empty() {
+        runs.push(&log[start..]);
+    }
+    runs
 }
 
 /// The state as replayed from the log.
@@ -191,6 +232,8 @@ pub struct FileStorage<D: Disk> {
     options: Options,
     /// The segment appended to.
     segment: u64,
+    /// The sequence number of its next record.
+    seq: u64,
     segment_len: u64,
     checkpoint_len: u64,
     /// What is durable.
@@ -209,12 +252,11 @@ impl<D: Disk> FileStorage<D> {
     ) -> Result<(FileStorage<D>, Recovered), StorageError> {
         let mut warnings = Vec::new();
         let names = disk.list().map_err(io_error("."))?;
-        if names.iter().any(|n| n == SNAPSHOT_TMP) {
-            // A snapshot write that never completed: its rename never happened, so nothing refers to it.
-            disk.remove(SNAPSHOT_TMP).map_err(io_error(SNAPSHOT_TMP))?;
-            warnings.push(format!(
-                "removed {SNAPSHOT_TMP}, a snapshot write that never completed"
-            ));
+        for tmp in names.iter().filter(|n| n.ends_with(".tmp")) {
+            // A snapshot or segment write that never completed: its rename never happened, so nothing refers
+            // to it.
+            disk.remove(tmp).map_err(io_error(tmp))?;
+            warnings.push(format!("removed {tmp}, a write that never completed"));
         }
         let mut segments: Vec<u64> = names.iter().filter_map(|n| segment_number(n)).collect();
         segments.sort_unstable();
@@ -238,7 +280,7 @@ impl<D: Disk> FileStorage<D> {
             let last = k + 1 == segments.len();
             let name = segment_name(n);
             let bytes = disk.read(&name).map_err(io_error(&name))?;
-            let end = replay(&name, &bytes, last, identity, &mut replayed)?;
+            let end = replay(n, &bytes, last, identity, &mut replayed)?;
             if end < bytes.len() {
                 warnings.push(format!(
                     "{name}: cut off a torn record at offset {end} ({} bytes), a save that never returned",
@@ -297,6 +339,7 @@ impl<D: Disk> FileStorage<D> {
             identity,
             options,
             segment: segments.last().copied().unwrap_or(0),
+            seq: 0,
             segment_len: 0,
             checkpoint_len: 0,
             hard: start.hard,
@@ -349,15 +392,38 @@ impl<D: Disk> FileStorage<D> {
     ) -> Result<(), StorageError> {
         let next = self.segment + 1;
         let name = segment_name(next);
-        let bytes = frame(&RecordRef::Checkpoint {
-            format: FORMAT,
-            identity: self.identity,
-            hard,
-            snapshot,
-            log,
-        });
-        self.disk.append(&name, &bytes).map_err(io_error(&name))?;
-        self.sync(&name)?;
+        let tmp = format!("{name}.tmp");
+        // The checkpoint, and the rest of the log in batches if it is too large for one record.
+        let budget = self.budget();
+        let runs = runs(log, budget);
+        let mut from = snapshot.0 + 1;
+        let mut bytes = Vec::new();
+        for (seq, run) in runs.iter().enumerate() {
+            let record = if seq == 0 {
+                RecordRef::Checkpoint {
+                    format: FORMAT,
+                    identity: self.identity,
+                    hard,
+                    snapshot,
+                    log: run,
+                }
+            } else {
+                RecordRef::Batch {
+                    hard: None,
+                    snapshot: None,
+                    entries: Some((from, run)),
+                }
+            };
+            let place = Place {
+                file: next,
+                seq: seq as u64,
+            };
+            bytes.extend(self.frame(&name, &record, place)?);
+            from += run.len() as Index;
+        }
+        self.disk.append(&tmp, &bytes).map_err(io_error(&tmp))?;
+        self.sync(&tmp)?;
+        self.disk.rename(&tmp, &name).map_err(io_error(&name))?;
         self.sync_dir()?;
         // The new segment stands alone now: the older ones can go, oldest first, so that a crash in between
         // leaves a run of segments without a gap.
@@ -378,9 +444,28 @@ impl<D: Disk> FileStorage<D> {
             self.sync_dir()?;
         }
         self.segment = next;
+        self.seq = runs.len() as u64;
         self.segment_len = bytes.len() as u64;
         self.checkpoint_len = bytes.len() as u64;
         Ok(())
+    }
+
+    /// The bytes of commands a record may hold, leaving room for the rest of it.
+    fn budget(&self) -> usize {
+        self.options.max_record.min(MAX_PAYLOAD).saturating_sub(256)
+    }
+
+    /// `record` framed for `place` in `file`, or why it is too large.
+    fn frame(
+        &self,
+        file: &str,
+        record: &impl serde::Serialize,
+        place: Place,
+    ) -> Result<Vec<u8>, StorageError> {
+        frame(record, place, self.options.max_record).map_err(|source| StorageError::TooLarge {
+            file: file.to_string(),
+            source,
+        })
     }
 
     fn save_inner(&mut self, ready: &Ready) -> Result<(), StorageError> {
@@ -389,25 +474,85 @@ impl<D: Disk> FileStorage<D> {
         };
         let snapshot = (state.last_included_index, state.last_included_term);
         let hard = (state.current_term, state.voted_for);
-        if let Some(data) = ready.snapshot() {
-            if hard != self.hard {
-                // A snapshot that comes with a new term (a leader's, installed): the term goes to the log
-                // first, so that a crash after the snapshot file is in place and before the record that
-                // refers to it never recovers a snapshot newer than the term.
-                self.append(&RecordRef::Batch {
-                    hard: Some(hard),
-                    snapshot: None,
-                    entries: None,
-                })?;
-                self.hard = hard;
+        let name = segment_name(self.segment);
+        // Everything is framed before anything is written: a save over the size limit fails having written
+        // nothing.
+        let mut seq = self.seq;
+        let mut place = || {
+            seq += 1;
+            Place {
+                file: self.segment,
+                seq: seq - 1,
             }
-            let bytes = frame(&SnapshotRef {
-                format: FORMAT,
-                identity: self.identity,
-                index: snapshot.0,
-                term: snapshot.1,
-                data,
-            });
+        };
+        // A snapshot that comes with a new term (a leader's, installed): the term goes to the log first, so
+        // that a crash after the snapshot file is in place and before the record that refers to it never
+        // recovers a snapshot newer than the term.
+        let term_first = ready.snapshot().is_some() && hard != self.hard;
+        let term_record = if term_first {
+            let record = RecordRef::Batch {
+                hard: Some(hard),
+                snapshot: None,
+                entries: None,
+            };
+            Some(self.frame(&name, &record, place())?)
+        } else {
+            None
+        };
+        let snapshot_file = match ready.snapshot() {
+            Some(data) => {
+                let file = SnapshotRef {
+                    format: FORMAT,
+                    identity: self.identity,
+                    index: snapshot.0,
+                    term: snapshot.1,
+                    data,
+                };
+                let place = Place {
+                    file: SNAPSHOT_FILE,
+                    seq: 0,
+                };
+                Some(self.frame(SNAPSHOT, &file, place)?)
+            }
+            None => None,
+        };
+        let hard_changed = (hard != self.hard && !term_first).then_some(hard);
+        let snapshot_changed = (snapshot != self.snapshot).then_some(snapshot);
+        let mut batch = Vec::new();
+        match ready.log_changed_from() {
+            Some(from) => {
+                let from = from.max(snapshot.0 + 1);
+                let skip = ((from - snapshot.0 - 1) as usize).min(state.log.len());
+                let mut at = from;
+                for (k, run) in runs(&state.log[skip..], self.budget())
+                    .into_iter()
+                    .enumerate()
+                {
+                    let record = RecordRef::Batch {
+                        hard: hard_changed.filter(|_| k == 0),
+                        snapshot: snapshot_changed.filter(|_| k == 0),
+                        entries: Some((at, run)),
+                    };
+                    batch.extend(self.frame(&name, &record, place())?);
+                    at += run.len() as Index;
+                }
+            }
+            None if hard_changed.is_some() || snapshot_changed.is_some() => {
+                let record = RecordRef::Batch {
+                    hard: hard_changed,
+                    snapshot: snapshot_changed,
+                    entries: None,
+                };
+                batch = self.frame(&name, &record, place())?;
+            }
+            None => {}
+        }
+
+        if let Some(bytes) = term_record {
+            self.append(&bytes, 1)?;
+            self.hard = hard;
+        }
+        if let Some(bytes) = snapshot_file {
             self.disk
                 .append(SNAPSHOT_TMP, &bytes)
                 .map_err(io_error(SNAPSHOT_TMP))?;
@@ -417,25 +562,10 @@ impl<D: Disk> FileStorage<D> {
                 .map_err(io_error(SNAPSHOT))?;
             self.sync_dir()?;
         }
-        let entries = ready.log_changed_from().map(|from| {
-            let from = from.max(snapshot.0 + 1);
-            let skip = ((from - snapshot.0 - 1) as usize).min(state.log.len());
-            (from, &state.log[skip..])
-        });
-        let batch = RecordRef::Batch {
-            hard: (hard != self.hard).then_some(hard),
-            snapshot: (snapshot != self.snapshot).then_some(snapshot),
-            entries,
-        };
-        if let RecordRef::Batch {
-            hard: None,
-            snapshot: None,
-            entries: None,
-        } = batch
-        {
+        if batch.is_empty() {
             return Ok(());
         }
-        self.append(&batch)?;
+        self.append(&batch, seq - self.seq)?;
         self.hard = hard;
         self.snapshot = snapshot;
         if self.segment_len >= self.options.segment_bytes.max(2 * self.checkpoint_len) {
@@ -444,13 +574,13 @@ impl<D: Disk> FileStorage<D> {
         Ok(())
     }
 
-    /// Appends `record` to the segment and syncs it.
-    fn append(&mut self, record: &RecordRef<'_>) -> Result<(), StorageError> {
+    /// Appends `records` (`count` of them, framed) to the segment and syncs it.
+    fn append(&mut self, records: &[u8], count: u64) -> Result<(), StorageError> {
         let name = segment_name(self.segment);
-        let bytes = frame(record);
-        self.disk.append(&name, &bytes).map_err(io_error(&name))?;
+        self.disk.append(&name, records).map_err(io_error(&name))?;
         self.sync(&name)?;
-        self.segment_len += bytes.len() as u64;
+        self.seq += count;
+        self.segment_len += records.len() as u64;
         Ok(())
     }
 }
@@ -473,7 +603,12 @@ impl<D: Disk> Storage for FileStorage<D> {
 /// Reads and checks the snapshot file.
 fn read_snapshot(disk: &mut impl Disk, identity: Identity) -> Result<Snapshot, StorageError> {
     let bytes = disk.read(SNAPSHOT).map_err(io_error(SNAPSHOT))?;
-    let (payload, end) = unframe(&bytes, 0).map_err(|bad| corrupt(SNAPSHOT, 0, bad.to_string()))?;
+    let place = Place {
+        file: SNAPSHOT_FILE,
+        seq: 0,
+    };
+    let (payload, end) =
+        unframe(&bytes, 0, place).map_err(|bad| corrupt(SNAPSHOT, 0, bad.to_string()))?;
     if end != bytes.len() {
         return Err(corrupt(SNAPSHOT, end, "bytes after the snapshot"));
     }
@@ -513,22 +648,28 @@ fn sane(base: Index, len: usize) -> bool {
         .is_some_and(|end| end < 1 << 62)
 }
 
-/// Replays segment `name` into `state`; returns where its valid records end (before a torn tail, which only
-/// the `last` segment may have).
+/// Replays segment number `n` into `state`; returns where its valid records end (before a torn tail, which
+/// only the `last` segment may have, and never in its checkpoint, which was renamed into place whole).
 fn replay(
-    name: &str,
+    n: u64,
     bytes: &[u8],
     last: bool,
     identity: Identity,
     state: &mut Option<Replayed>,
 ) -> Result<usize, StorageError> {
+    let name = &segment_name(n);
     let mut offset = 0;
+    let mut seq = 0;
     while offset < bytes.len() {
-        let (payload, next) = match unframe(bytes, offset) {
+        let place = Place { file: n, seq };
+        let (payload, next) = match unframe(bytes, offset, place) {
             Ok(ok) => ok,
-            Err(_) if last && is_torn_tail(bytes, offset) => return Ok(offset),
+            Err(bad) if last && offset > 0 && is_torn_tail(bytes, offset, n, &bad) => {
+                return Ok(offset)
+            }
             Err(bad) => return Err(corrupt(name, offset, bad.to_string())),
         };
+        seq += 1;
         let record: Record = postcard::from_bytes(payload)
             .map_err(|e| corrupt(name, offset, format!("undecodable record: {e}")))?;
         match record {
