@@ -16,7 +16,7 @@ use raft_node::client::{self, Client, Reply, Request};
 use raft_node::host::{Host, Settings};
 use raft_node::machine::CommandLog;
 use raft_node::runtime::{Input, Runtime};
-use raft_node::storage::disk::FsDisk;
+use raft_node::storage::disk::{Disk, FsDisk, WriteBackDisk};
 use raft_node::storage::{FileStorage, Identity, Options};
 use raft_node::tcp::{self, TcpTransport, MAX_MESSAGE};
 
@@ -92,6 +92,20 @@ struct NodeArgs {
     /// The state machine is snapshotted (and the log compacted) every this many entries; 0: never.
     #[arg(long, default_value_t = 1000)]
     snapshot_every: u64,
+    /// For tests only: the disk under the node's storage. `fs` is the file system. `power-loss` keeps
+    /// every write that was not synced inside the process (a write-back cache that reaches the file only at
+    /// the sync), so that killing the process with SIGKILL loses exactly what a power cut would lose;
+    /// `power-loss-no-sync` also makes every sync do nothing, for showing that a test notices.
+    #[arg(long, value_enum, default_value_t = TestDisk::Fs)]
+    test_disk: TestDisk,
+}
+
+/// See `--test-disk`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum TestDisk {
+    Fs,
+    PowerLoss,
+    PowerLossNoSync,
 }
 
 #[derive(Subcommand)]
@@ -183,7 +197,14 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
     let unusable = |e: &dyn std::fmt::Display| {
         usage(format!("cannot use data directory {}: {e}", dir.display()))
     };
-    let disk = FsDisk::new(&dir).map_err(|e| unusable(&e))?;
+    let disk: Box<dyn Disk> = match args.test_disk {
+        TestDisk::Fs => Box::new(FsDisk::new(&dir).map_err(|e| unusable(&e))?),
+        TestDisk::PowerLoss | TestDisk::PowerLossNoSync => {
+            let lie = args.test_disk == TestDisk::PowerLossNoSync;
+            tracing::warn!("--test-disk {:?}: for tests only", args.test_disk);
+            Box::new(WriteBackDisk::new(&dir, lie).map_err(|e| unusable(&e))?)
+        }
+    };
     let identity = Identity {
         cluster: args.cluster,
         node: id,
