@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use raft::{
-    Apply, Config, ConfigError, Envelope, Index, Node, NodeId, NotLeader, Role, StepError, Term,
+    Apply, Config, ConfigError, Envelope, Index, Message, Node, NodeId, NotLeader, Role, StepError,
+    Term,
 };
 
 use crate::storage::{Recovered, Storage, StorageError};
@@ -21,6 +22,10 @@ pub trait StateMachine {
     /// Replaces the state with a snapshot's (one this node took, or its leader's). Bytes that are no snapshot
     /// of this machine are refused.
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String>;
+    /// Whether [`restore`](StateMachine::restore) would accept `snapshot`, without changing the state. A
+    /// leader's snapshot is checked before the node takes it: one refused here is refused as a malformed
+    /// message is, so that no snapshot the service cannot load is ever made durable.
+    fn check(&self, snapshot: &[u8]) -> Result<(), String>;
     /// Answers a read of this node's state as applied so far (not linearizable: a follower may lag).
     fn query(&self, request: &[u8]) -> Vec<u8>;
 }
@@ -81,6 +86,24 @@ pub enum HostError {
     /// A snapshot could not be restored into the state machine.
     #[error("snapshot through index {index} cannot be restored: {reason}")]
     Snapshot {
+        /// The snapshot's last index.
+        index: Index,
+        /// The state machine's reason.
+        reason: String,
+    },
+}
+
+/// Why a host refused a message.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The core refused it.
+    #[error(transparent)]
+    Message(#[from] StepError),
+    /// A snapshot that the state machine cannot load.
+    #[error("node {from}'s snapshot through index {index} cannot be loaded: {reason}")]
+    Snapshot {
+        /// The sender.
+        from: NodeId,
         /// The snapshot's last index.
         index: Index,
         /// The state machine's reason.
@@ -153,9 +176,19 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
         self.node.tick();
     }
 
-    /// A message from a peer. A refused one (misaddressed, from a stranger, malformed) changes nothing.
-    pub fn step(&mut self, envelope: Envelope) -> Result<(), StepError> {
-        self.node.step(envelope)
+    /// A message from a peer. A refused one (misaddressed, from a stranger, malformed, or a snapshot the
+    /// state machine cannot load) changes nothing.
+    pub fn step(&mut self, envelope: Envelope) -> Result<(), Refused> {
+        if let Message::InstallSnapshot(m) = &envelope.message {
+            self.machine
+                .check(&m.data)
+                .map_err(|reason| Refused::Snapshot {
+                    from: envelope.from,
+                    index: m.last_included_index,
+                    reason,
+                })?;
+        }
+        Ok(self.node.step(envelope)?)
     }
 
     /// Proposes `command` for the client known by `ticket`; its [`Outcome`] comes out of a later

@@ -29,8 +29,12 @@ impl StateMachine for CommandLog {
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
-        self.commands = postcard::from_bytes(snapshot).map_err(|e| e.to_string())?;
+        self.commands = decode(snapshot)?;
         Ok(())
+    }
+
+    fn check(&self, snapshot: &[u8]) -> Result<(), String> {
+        decode(snapshot).map(drop)
     }
 
     fn query(&self, request: &[u8]) -> Vec<u8> {
@@ -44,5 +48,14 @@ impl StateMachine for CommandLog {
             .and_then(|i| self.commands.get(i - 1))
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+/// A snapshot's commands: the whole of `snapshot`, and nothing after it.
+fn decode(snapshot: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    match postcard::take_from_bytes(snapshot) {
+        Ok((commands, [])) => Ok(commands),
+        Ok((_, rest)) => Err(format!("{} bytes after the snapshot", rest.len())),
+        Err(e) => Err(e.to_string()),
     }
 }

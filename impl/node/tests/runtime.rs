@@ -340,3 +340,73 @@ fn every_proposal_gets_one_answer_through_a_re_election() {
         ]
     );
 }
+
+/// A leader's snapshot that the state machine cannot load is refused before the core takes it: nothing of
+/// it is made durable, and the node keeps running and restarts as before. A good one is taken.
+#[test]
+fn a_poisoned_snapshot_is_refused_before_it_is_made_durable() {
+    use raft::InstallSnapshot;
+    use raft_node::host::Refused;
+    use raft_node::storage::disk::Disk;
+    use raft_node::storage::faulty::FaultyDisk;
+    use raft_node::storage::{FileStorage, Identity, Options};
+
+    let identity = Identity {
+        cluster: 1,
+        node: 0,
+    };
+    let open = |disk: FaultyDisk| {
+        let (storage, recovered) = FileStorage::open(disk, identity, Options::default()).unwrap();
+        let host: Host<_, _, u64> = Host::new(
+            &settings(0, &[0, 1, 2]),
+            storage,
+            recovered,
+            CommandLog::default(),
+        )
+        .unwrap();
+        host
+    };
+    let install = |data: Vec<u8>| Envelope {
+        from: 1,
+        to: 0,
+        seq: 0,
+        message: Message::InstallSnapshot(InstallSnapshot {
+            term: 2,
+            leader_id: 1,
+            last_included_index: 3,
+            last_included_term: 2,
+            data: data.into(),
+        }),
+    };
+    let (mut sent, mut done) = (vec![], vec![]);
+    let mut host = open(FaultyDisk::new());
+    let refused = host.step(install(b"garbage".to_vec()));
+    assert!(
+        matches!(
+            refused,
+            Err(Refused::Snapshot {
+                from: 1,
+                index: 3,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    host.flush(&mut sent, &mut done).unwrap();
+    assert_eq!(host.node().term(), 0);
+    let mut disk = host.storage().disk().clone();
+    assert!(!disk.list().unwrap().iter().any(|n| n == "snapshot"));
+    let mut restarted = open(disk);
+    restarted.flush(&mut sent, &mut done).unwrap();
+
+    let good = CommandLog {
+        commands: vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()],
+    };
+    host.step(install(raft_node::host::StateMachine::snapshot(&good)))
+        .unwrap();
+    host.flush(&mut sent, &mut done).unwrap();
+    assert_eq!(host.machine(), &good);
+    let mut restarted = open(host.storage().disk().clone());
+    restarted.flush(&mut sent, &mut done).unwrap();
+    assert_eq!(restarted.machine(), &good);
+}

@@ -117,6 +117,11 @@ impl StateMachine for Sum {
         self.0 = u64::from_le_bytes(bytes);
         Ok(())
     }
+    fn check(&self, snapshot: &[u8]) -> Result<(), String> {
+        <[u8; 8]>::try_from(snapshot)
+            .map(drop)
+            .map_err(|_| "not 8 bytes".to_string())
+    }
     fn query(&self, _: &[u8]) -> Vec<u8> {
         self.0.to_le_bytes().to_vec()
     }
