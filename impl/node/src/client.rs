@@ -1,11 +1,13 @@
 //! Clients. A node serves them on an address of its own, apart from its peers': on a connection a client
 //! sends requests, each with an id of its choosing, and gets one reply per request with the same id
 //! (proposals may be answered out of order, once they commit). Frames are length-prefixed postcard payloads,
-//! length-checked as the peers' are.
+//! length-checked as the peers' are. A node serves at most [`Limits::max_connections`] clients at once; a
+//! request, once begun, must arrive whole within [`Limits::frame_timeout`], and a reply that cannot be
+//! written within [`Limits::write_timeout`] ends the connection.
 
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -16,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::host::{Outcome, Status};
 use crate::runtime::{Answer, Input};
-use crate::tcp::{read_payload, write_payload, WireError};
+use crate::tcp::{read_payload, read_payload_timed, write_payload, Limits, WireError, MAX_FRAME};
 
 /// What a client asks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,27 +75,43 @@ pub fn answer(ticket: Ticket, answer: Answer) {
     let _ = ticket.reply.send((ticket.id, reply));
 }
 
-/// Serves clients on `listener`, passing their requests to the node's loop through `inbox`, until `stop`.
+/// Serves clients on `listener`, within `limits`, passing their requests to the node's loop through
+/// `inbox`, until `stop`.
 pub fn serve(
     listener: TcpListener,
     inbox: Sender<Input<Ticket>>,
+    limits: Limits,
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
     listener.set_nonblocking(true)?;
+    let sessions = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("raft-clients".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, addr)) => {
-                        let inbox = inbox.clone();
-                        let _ = std::thread::Builder::new()
+                        if sessions.load(Ordering::Relaxed) >= limits.max_connections {
+                            tracing::warn!(
+                                "refused client {addr}: {} clients already",
+                                limits.max_connections
+                            );
+                            continue;
+                        }
+                        sessions.fetch_add(1, Ordering::Relaxed);
+                        let (inbox, limits, sessions) =
+                            (inbox.clone(), limits.clone(), sessions.clone());
+                        let spawned = std::thread::Builder::new()
                             .name("raft-client".into())
                             .spawn(move || {
-                                if let Err(e) = session(stream, inbox) {
+                                if let Err(e) = session(stream, inbox, &limits) {
                                     tracing::debug!("client {addr}: {e}");
                                 }
+                                sessions.fetch_sub(1, Ordering::Relaxed);
                             });
+                        if let Err(e) = spawned {
+                            tracing::warn!("cannot serve client {addr}: {e}");
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(5));
@@ -104,9 +122,14 @@ pub fn serve(
         })
 }
 
-fn session(stream: TcpStream, inbox: Sender<Input<Ticket>>) -> Result<(), WireError> {
+fn session(
+    stream: TcpStream,
+    inbox: Sender<Input<Ticket>>,
+    limits: &Limits,
+) -> Result<(), WireError> {
     stream.set_nonblocking(false)?;
     let _ = stream.set_nodelay(true);
+    stream.set_write_timeout(Some(limits.write_timeout))?;
     let (replies, outgoing) = channel::<(u64, Reply)>();
     let writer = stream.try_clone()?;
     std::thread::Builder::new()
@@ -114,7 +137,7 @@ fn session(stream: TcpStream, inbox: Sender<Input<Ticket>>) -> Result<(), WireEr
         .spawn(move || write_replies(writer, outgoing))?;
     let mut input = BufReader::new(stream);
     loop {
-        let payload = read_payload(&mut input)?;
+        let payload = read_payload_timed(&mut input, MAX_FRAME, None, limits.frame_timeout)?;
         let (id, request): (u64, Request) = postcard::from_bytes(&payload)
             .map_err(|e| WireError::Malformed(format!("client request: {e}")))?;
         let gone = || WireError::Refused("the node is stopping".into());
@@ -198,7 +221,7 @@ impl Client {
         write_payload(&mut self.output, &(id, request))?;
         self.output.flush()?;
         loop {
-            let payload = read_payload(&mut self.input)?;
+            let payload = read_payload(&mut self.input, MAX_FRAME)?;
             let (got, reply): (u64, Reply) = postcard::from_bytes(&payload)
                 .map_err(|e| WireError::Malformed(format!("reply: {e}")))?;
             if got == id {

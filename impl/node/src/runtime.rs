@@ -6,6 +6,7 @@
 //! timeout pass in one instant.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use raft::{Envelope, NotLeader};
@@ -49,17 +50,70 @@ pub trait Transport {
     fn send(&mut self, envelope: Envelope);
 }
 
+/// A bound on the bytes of peers' messages waiting in a loop's inbox (as [`crate::tcp::weight`] counts
+/// them). Whoever delivers a message reserves its bytes first, waiting while the inbox is full (a TCP
+/// receiver then stops reading, and its peer's connection pushes back); the loop gives them back as it
+/// takes each message.
+#[derive(Debug)]
+pub struct InboxBytes {
+    used: Mutex<usize>,
+    freed: Condvar,
+    max: usize,
+}
+
+impl InboxBytes {
+    /// A bound of `max` bytes.
+    pub fn new(max: usize) -> Arc<InboxBytes> {
+        Arc::new(InboxBytes {
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+            max,
+        })
+    }
+
+    /// Reserves `n` bytes, waiting at most `patience` for room; whether it did. A message larger than the
+    /// bound fits into an empty inbox.
+    pub fn reserve(&self, n: usize, patience: Duration) -> bool {
+        let used = self.used.lock().expect("no panic holds it");
+        let (mut used, _) = self
+            .freed
+            .wait_timeout_while(used, patience, |used| *used > 0 && *used + n > self.max)
+            .expect("no panic holds it");
+        if *used > 0 && *used + n > self.max {
+            return false;
+        }
+        *used += n;
+        true
+    }
+
+    /// Gives back `n` bytes reserved before.
+    pub fn release(&self, n: usize) {
+        let mut used = self.used.lock().expect("no panic holds it");
+        *used = used.saturating_sub(n);
+        self.freed.notify_all();
+    }
+
+    /// The bytes reserved now.
+    pub fn used(&self) -> usize {
+        *self.used.lock().expect("no panic holds it")
+    }
+}
+
 /// How a loop runs.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Runtime {
     /// The length of one tick of the core's clock (10 ms suits the core's default timeouts).
     pub tick: Duration,
+    /// The bound its peers' deliveries reserve from, if they do: the loop gives back each message's bytes
+    /// as it takes it.
+    pub inbox_bytes: Option<Arc<InboxBytes>>,
 }
 
 impl Default for Runtime {
     fn default() -> Runtime {
         Runtime {
             tick: Duration::from_millis(10),
+            inbox_bytes: None,
         }
     }
 }
@@ -113,6 +167,9 @@ impl Runtime {
                 taken += 1;
                 match input {
                     Input::Message(envelope) => {
+                        if let Some(bound) = &self.inbox_bytes {
+                            bound.release(crate::tcp::weight(&envelope));
+                        }
                         if let Err(e) = host.step(envelope) {
                             tracing::warn!(node = host.node().id(), "refused a message: {e}");
                         }

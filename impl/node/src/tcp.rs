@@ -2,37 +2,133 @@
 //! which it streams its messages without waiting for replies (replication is pipelined).
 //!
 //! Wire format: a connection is a sequence of frames, each its payload's length (u32, little-endian) and the
-//! payload, a postcard-encoded [`Frame`]. The connecting side opens with a [`Hello`] that names the cluster
-//! and both nodes; the listening side refuses (and logs) a peer of another cluster, an unknown node, or a
-//! hello not addressed to it. A message is the core's encoding of its [`Envelope`], cut into parts of at
-//! most [`PART`] bytes, so that a large snapshot never needs one giant frame. A frame's length is checked
-//! against [`MAX_FRAME`] before anything is allocated for it, and a message's parts against the largest
-//! message allowed; bad bytes of any kind close the connection with an error, never a panic.
+//! payload, a postcard-encoded [`Frame`]. A connection opens with a handshake in which each side proves to
+//! the other that it holds the cluster's [`Secret`], without sending it:
+//!
+//! 1. the connecting node sends a [`Hello`]: the cluster, both nodes, and a fresh random nonce;
+//! 2. the listening node checks it (the cluster, that it is the addressee, that the sender is a peer) and
+//!    answers [`Frame::Challenge`]: a nonce of its own, and an HMAC-SHA256 under the secret of the hello
+//!    and both nonces;
+//! 3. the connecting node checks that proof, and answers [`Frame::Proof`], its own HMAC of the same.
+//!
+//! Either side closes the connection, and logs why, on a wrong or missing proof, a stranger's hello, or a
+//! handshake that does not finish within [`Limits::handshake_timeout`]. The nonces make each proof good
+//! for one connection only. (This authenticates peers when they connect; it neither encrypts nor signs
+//! what follows: on a network where others can read or inject traffic, run the cluster inside a VPN.)
+//!
+//! A message is the core's encoding of its [`Envelope`], cut into parts of at most [`PART`] bytes, so that
+//! a large snapshot never needs one giant frame. Everything is bounded by bytes and time ([`Limits`]):
+//! a frame's length is checked before it is read (handshake frames are at most [`MAX_HANDSHAKE_FRAME`]
+//! bytes), its buffer grows only with what arrives, and once begun it must arrive whole within
+//! [`Limits::frame_timeout`]; a message's parts together are at most [`Limits::max_message`]; at most
+//! [`Limits::max_connections`] connections are served at once, and an authenticated peer has one (a new
+//! one replaces the old); a queue of messages for a peer holds at most [`Limits::queue_bytes`], and a
+//! write that blocks longer than [`Limits::write_timeout`] drops the connection. Bad bytes of any kind
+//! close the connection with an error, never a panic.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, BufWriter, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use raft::{Envelope, NodeId};
+use hmac::{Hmac, Mac};
+use raft::{Envelope, Message, NodeId};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 use crate::runtime::Transport;
 
 /// "RAFT", first in every hello.
 pub const MAGIC: u32 = 0x5241_4654;
 /// The version of the wire format.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// The largest part of a message in one frame.
 pub const PART: usize = 1 << 20;
 /// The largest frame payload accepted: a part and its framing.
 pub const MAX_FRAME: usize = PART + 64;
+/// The largest frame payload accepted before the handshake is done.
+pub const MAX_HANDSHAKE_FRAME: usize = 256;
 /// The largest message accepted by default (its parts together).
 pub const MAX_MESSAGE: usize = 256 << 20;
+/// The bytes of a nonce and of a proof.
+pub const NONCE: usize = 32;
+
+/// The cluster's shared secret, which peers prove they hold when they connect. Never printed.
+#[derive(Clone)]
+pub struct Secret(Arc<[u8]>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Which side of a handshake a proof is from: a proof of one side cannot be replayed as the other's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The node that connected (it sends the hello).
+    Connecting,
+    /// The node that accepted (it sends the challenge).
+    Listening,
+}
+
+impl Secret {
+    /// The fewest bytes a secret may have.
+    pub const MIN_LEN: usize = 16;
+
+    /// A secret of `bytes`; refused if shorter than [`Secret::MIN_LEN`].
+    pub fn new(bytes: &[u8]) -> Result<Secret, String> {
+        if bytes.len() < Secret::MIN_LEN {
+            return Err(format!(
+                "a secret of {} bytes is too short (at least {})",
+                bytes.len(),
+                Secret::MIN_LEN
+            ));
+        }
+        Ok(Secret(bytes.into()))
+    }
+
+    /// The secret in the file at `path`: its bytes, less one trailing newline.
+    pub fn read(path: &Path) -> Result<Secret, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = bytes
+            .strip_suffix(b"\r\n")
+            .or_else(|| bytes.strip_suffix(b"\n"))
+            .unwrap_or(&bytes);
+        Secret::new(bytes).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn mac(&self, side: Side, hello: &Hello, nonce: &[u8; NONCE]) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(match side {
+            Side::Connecting => b"raft-node connecting",
+            Side::Listening => b"raft-node listening ",
+        });
+        mac.update(&postcard::to_stdvec(hello).expect("a hello encodes"));
+        mac.update(nonce);
+        mac
+    }
+
+    /// `side`'s proof for the connection that `hello` opened and the listener's `nonce` answered.
+    pub fn prove(&self, side: Side, hello: &Hello, nonce: &[u8; NONCE]) -> [u8; NONCE] {
+        self.mac(side, hello, nonce).finalize().into_bytes().into()
+    }
+
+    /// Whether `proof` is `side`'s (compared in constant time).
+    fn verify(&self, side: Side, hello: &Hello, nonce: &[u8; NONCE], proof: &[u8; NONCE]) -> bool {
+        self.mac(side, hello, nonce).verify_slice(proof).is_ok()
+    }
+}
+
+fn nonce() -> [u8; NONCE] {
+    rand::random()
+}
 
 /// The first frame on a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +143,8 @@ pub struct Hello {
     pub from: NodeId,
     /// The node it means to reach.
     pub to: NodeId,
+    /// Fresh for each connection.
+    pub nonce: [u8; NONCE],
 }
 
 /// One frame.
@@ -54,6 +152,15 @@ pub struct Hello {
 pub enum Frame {
     /// The connection's first frame.
     Hello(Hello),
+    /// The listening node's answer to a hello: its nonce, and its proof that it holds the secret.
+    Challenge {
+        /// Fresh for each connection.
+        nonce: [u8; NONCE],
+        /// HMAC-SHA256 under the secret of the hello and this nonce.
+        proof: [u8; NONCE],
+    },
+    /// The connecting node's proof that it holds the secret.
+    Proof([u8; NONCE]),
     /// A part of a message; `last` ends it.
     Part {
         /// Whether this part ends the message.
@@ -66,7 +173,7 @@ pub enum Frame {
 /// Why a connection was closed.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
-    /// The socket failed or closed.
+    /// The socket failed or closed, or a frame did not arrive in time.
     #[error("connection: {0}")]
     Io(#[from] io::Error),
     /// A frame or message longer than allowed.
@@ -82,9 +189,64 @@ pub enum WireError {
     /// Bytes that are no frame or no message.
     #[error("malformed {0}")]
     Malformed(String),
-    /// A hello from a stranger, or a message it may not send.
+    /// A hello from a stranger, a failed proof, or a message it may not send.
     #[error("refused: {0}")]
     Refused(String),
+}
+
+/// The bounds of a node's connections, by bytes and time.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// The largest message accepted (its parts together).
+    pub max_message: usize,
+    /// Connections from peers served at once, handshakes included; more are closed at once.
+    pub max_connections: usize,
+    /// The time a connection has to finish its handshake.
+    pub handshake_timeout: Duration,
+    /// The time a frame has to arrive whole, once its first byte has.
+    pub frame_timeout: Duration,
+    /// The time a write may block before the connection is dropped.
+    pub write_timeout: Duration,
+    /// The bytes of messages (as [`weight`] counts them) queued for one peer before new ones are dropped.
+    pub queue_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_message: MAX_MESSAGE,
+            max_connections: 64,
+            handshake_timeout: Duration::from_secs(5),
+            frame_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            queue_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Who a node is on the wire: its id, its cluster and peers, the secret, and its limits.
+#[derive(Clone, Debug)]
+pub struct Wire {
+    /// This node.
+    pub me: NodeId,
+    /// The cluster's id.
+    pub cluster: u64,
+    /// Every node of the cluster (this one may be listed).
+    pub peers: BTreeSet<NodeId>,
+    /// The cluster's secret.
+    pub secret: Secret,
+    /// The bounds.
+    pub limits: Limits,
+}
+
+/// The bytes a message holds in memory, about: its entries' commands and its snapshot's data, and a little
+/// for the rest. Queues are bounded by this.
+pub fn weight(envelope: &Envelope) -> usize {
+    64 + match &envelope.message {
+        Message::AppendEntries(m) => m.entries.iter().map(|e| 32 + e.command.len()).sum(),
+        Message::InstallSnapshot(m) => m.data.len(),
+        _ => 0,
+    }
 }
 
 /// Writes `frame`.
@@ -92,26 +254,85 @@ pub fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()> {
     write_payload(out, frame)
 }
 
-/// Reads one frame, checking its length before reading (and allocating for) its payload.
+/// Reads one frame, checking its length before reading its payload.
 pub fn read_frame(input: &mut impl Read) -> Result<Frame, WireError> {
-    decode_frame(&read_payload(input)?)
+    decode_frame(&read_payload(input, MAX_FRAME)?)
 }
 
-/// Reads one length-prefixed payload of at most [`MAX_FRAME`] bytes, checking the length first.
-pub fn read_payload(input: &mut impl Read) -> Result<Vec<u8>, WireError> {
+/// Reads one length-prefixed payload of at most `max` bytes, checking the length first. The payload's buffer
+/// grows with what arrives, so a length alone reserves nothing.
+pub fn read_payload(input: &mut impl Read, max: usize) -> Result<Vec<u8>, WireError> {
     let mut header = [0u8; 4];
     input.read_exact(&mut header)?;
     let len = u32::from_le_bytes(header) as usize;
-    if len > MAX_FRAME {
+    if len > max {
         return Err(WireError::TooLarge {
             what: "a frame",
             len,
-            max: MAX_FRAME,
+            max,
         });
     }
-    let mut payload = vec![0u8; len];
-    input.read_exact(&mut payload)?;
+    let mut payload = Vec::with_capacity(len.min(64 << 10));
+    input.take(len as u64).read_to_end(&mut payload)?;
+    if payload.len() < len {
+        return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+    }
     Ok(payload)
+}
+
+/// Reads from a socket until a deadline: each read waits at most the time left, so a peer that sends a
+/// byte now and then cannot stretch a frame past it.
+struct ByDeadline<'a> {
+    input: &'a mut BufReader<TcpStream>,
+    deadline: Instant,
+}
+
+impl Read for ByDeadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.input.buffer().is_empty() {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "a frame did not arrive in time",
+                ));
+            }
+            self.input.get_ref().set_read_timeout(Some(left))?;
+        }
+        self.input.read(buf)
+    }
+}
+
+/// Reads one frame of at most `max` bytes from a socket. It waits for the frame's first byte until `start`
+/// (forever if `None`), and for the rest of it until `within` after the first byte.
+pub fn read_frame_timed(
+    input: &mut BufReader<TcpStream>,
+    max: usize,
+    start: Option<Instant>,
+    within: Duration,
+) -> Result<Frame, WireError> {
+    decode_frame(&read_payload_timed(input, max, start, within)?)
+}
+
+/// [`read_frame_timed`]'s payload, undecoded.
+pub fn read_payload_timed(
+    input: &mut BufReader<TcpStream>,
+    max: usize,
+    start: Option<Instant>,
+    within: Duration,
+) -> Result<Vec<u8>, WireError> {
+    if input.buffer().is_empty() {
+        let wait = start.map(|s| s.saturating_duration_since(Instant::now()));
+        if wait.is_some_and(|w| w.is_zero()) {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "no frame in time").into());
+        }
+        input.get_ref().set_read_timeout(wait)?;
+        if input.fill_buf()?.is_empty() {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+        }
+    }
+    let deadline = Instant::now() + within;
+    read_payload(&mut ByDeadline { input, deadline }, max)
 }
 
 /// Writes `value` as one length-prefixed postcard payload.
@@ -180,123 +401,282 @@ impl Reassembler {
     }
 }
 
+/// A queue of messages for one peer, bounded by count and by bytes.
+struct Queue {
+    sender: SyncSender<Envelope>,
+    bytes: Arc<AtomicUsize>,
+}
+
 /// Sends to each peer over its own connection, from a thread per peer that connects (and reconnects, with
-/// backoff from 10 ms to 1 s) and streams what it is given. A message for a peer whose queue is full, or
-/// that cannot be reached, is dropped: Raft resends what matters.
+/// backoff from 10 ms to 1 s) and streams what it is given. A message for a peer whose queue is full (by
+/// count or by [`Limits::queue_bytes`]), or that cannot be reached, is dropped: Raft resends what matters.
 pub struct TcpTransport {
-    queues: BTreeMap<NodeId, SyncSender<Envelope>>,
+    queues: BTreeMap<NodeId, Queue>,
+    queue_bytes: usize,
 }
 
 /// Messages queued for one peer before new ones are dropped.
 const QUEUE: usize = 4096;
 
 impl TcpTransport {
-    /// Starts the senders of node `me` of `cluster` to each of `peers` (this node's own address is skipped).
-    pub fn start(me: NodeId, cluster: u64, peers: &BTreeMap<NodeId, SocketAddr>) -> TcpTransport {
+    /// Starts the senders of the node `wire` describes to each of `peers` (its own address is skipped).
+    pub fn start(wire: &Wire, peers: &BTreeMap<NodeId, SocketAddr>) -> TcpTransport {
         let mut queues = BTreeMap::new();
         for (&to, &addr) in peers {
-            if to == me {
+            if to == wire.me {
                 continue;
             }
-            let (tx, rx) = sync_channel(QUEUE);
-            let hello = Hello {
-                magic: MAGIC,
-                version: VERSION,
-                cluster,
-                from: me,
+            let (sender, receiver) = sync_channel(QUEUE);
+            let bytes = Arc::new(AtomicUsize::new(0));
+            let peer = Peer {
                 to,
+                addr,
+                wire: wire.clone(),
+                queue: receiver,
+                bytes: bytes.clone(),
             };
             std::thread::Builder::new()
-                .name(format!("raft-send-{me}-{to}"))
-                .spawn(move || send_loop(hello, addr, rx))
+                .name(format!("raft-send-{}-{to}", wire.me))
+                .spawn(move || peer.send_loop())
                 .expect("a thread can be spawned");
-            queues.insert(to, tx);
+            queues.insert(to, Queue { sender, bytes });
         }
-        TcpTransport { queues }
+        TcpTransport {
+            queues,
+            queue_bytes: wire.limits.queue_bytes,
+        }
+    }
+
+    /// The bytes queued for `peer` now.
+    pub fn queued(&self, peer: NodeId) -> usize {
+        self.queues
+            .get(&peer)
+            .map_or(0, |q| q.bytes.load(Ordering::Relaxed))
     }
 }
 
 impl Transport for TcpTransport {
     fn send(&mut self, envelope: Envelope) {
-        if let Some(queue) = self.queues.get(&envelope.to) {
-            match queue.try_send(envelope) {
-                Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
+        let Some(queue) = self.queues.get(&envelope.to) else {
+            return;
+        };
+        let weight = weight(&envelope);
+        let queued = queue.bytes.load(Ordering::Relaxed);
+        // A message larger than the bound goes only into an empty queue.
+        if queued > 0 && queued + weight > self.queue_bytes {
+            return;
+        }
+        queue.bytes.fetch_add(weight, Ordering::Relaxed);
+        match queue.sender.try_send(envelope) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                queue.bytes.fetch_sub(weight, Ordering::Relaxed);
             }
         }
     }
 }
 
-fn send_loop(hello: Hello, addr: SocketAddr, queue: Receiver<Envelope>) {
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        let stream = match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
-            Ok(stream) => stream,
-            Err(e) => {
-                tracing::debug!(to = hello.to, "cannot connect to {addr}: {e}");
-                // What waits for a peer that is down is stale by the time it is back.
-                while queue.try_recv().is_ok() {}
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(10);
-        let _ = stream.set_nodelay(true);
-        let mut out = BufWriter::new(stream);
-        if write_frame(&mut out, &Frame::Hello(hello)).is_err() {
-            continue;
+/// One peer's sending side.
+struct Peer {
+    to: NodeId,
+    addr: SocketAddr,
+    wire: Wire,
+    queue: Receiver<Envelope>,
+    bytes: Arc<AtomicUsize>,
+}
+
+impl Peer {
+    /// Takes a message off the queue, counting its bytes out.
+    fn taken(&self, envelope: Envelope) -> Envelope {
+        self.bytes.fetch_sub(weight(&envelope), Ordering::Relaxed);
+        envelope
+    }
+
+    /// Drops every message queued: what waits for a peer that is down is stale by the time it is back.
+    fn drain(&self) {
+        while let Ok(e) = self.queue.try_recv() {
+            self.taken(e);
         }
-        // Stream messages: take every one waiting, then flush once.
-        'connected: loop {
-            let Ok(first) = queue.recv() else {
-                return; // the transport is gone
+    }
+
+    fn send_loop(self) {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let mut out = match self.connect() {
+                Ok(out) => out,
+                Err(e) => {
+                    match &e {
+                        WireError::Refused(_) => tracing::warn!(to = self.to, "{}: {e}", self.addr),
+                        _ => tracing::debug!(to = self.to, "cannot connect to {}: {e}", self.addr),
+                    }
+                    self.drain();
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
             };
-            for envelope in
-                std::iter::once(first).chain(std::iter::from_fn(|| queue.try_recv().ok()))
-            {
-                for frame in message_frames(&envelope) {
-                    if write_frame(&mut out, &frame).is_err() {
-                        break 'connected;
+            backoff = Duration::from_millis(10);
+            // Stream messages: take every one waiting, then flush once.
+            'connected: loop {
+                let Ok(first) = self.queue.recv() else {
+                    return; // the transport is gone
+                };
+                let first = self.taken(first);
+                for envelope in std::iter::once(first).chain(std::iter::from_fn(|| {
+                    self.queue.try_recv().ok().map(|e| self.taken(e))
+                })) {
+                    for frame in message_frames(&envelope) {
+                        if write_frame(&mut out, &frame).is_err() {
+                            break 'connected;
+                        }
                     }
                 }
+                if out.flush().is_err() {
+                    break;
+                }
             }
-            if out.flush().is_err() {
-                break;
-            }
+            tracing::debug!(
+                to = self.to,
+                "connection to {} lost; reconnecting",
+                self.addr
+            );
         }
-        tracing::debug!(to = hello.to, "connection to {addr} lost; reconnecting");
+    }
+
+    /// Connects and shakes hands.
+    fn connect(&self) -> Result<BufWriter<TcpStream>, WireError> {
+        let stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1))?;
+        handshake(stream, &self.wire, self.to)
     }
 }
 
-/// Accepts connections for node `me` of `cluster` from `peers` on `listener`, and hands each message to
-/// `deliver`, until `stop` is set. A connection ends when `deliver` returns false (the node is gone). Returns
-/// the accepting thread.
+/// Opens a connection to node `to` on `stream` as the node `wire` describes: proves that it holds the
+/// secret, and checks that the peer does. Returns the connection to write messages to.
+pub fn handshake(
+    stream: TcpStream,
+    wire: &Wire,
+    to: NodeId,
+) -> Result<BufWriter<TcpStream>, WireError> {
+    let limits = &wire.limits;
+    let deadline = Instant::now() + limits.handshake_timeout;
+    let _ = stream.set_nodelay(true);
+    stream.set_write_timeout(Some(limits.write_timeout))?;
+    let hello = Hello {
+        magic: MAGIC,
+        version: VERSION,
+        cluster: wire.cluster,
+        from: wire.me,
+        to,
+        nonce: nonce(),
+    };
+    let mut out = BufWriter::new(stream.try_clone()?);
+    write_frame(&mut out, &Frame::Hello(hello))?;
+    out.flush()?;
+    let mut input = BufReader::new(stream);
+    let within = limits.handshake_timeout;
+    let Frame::Challenge { nonce, proof } =
+        read_frame_timed(&mut input, MAX_HANDSHAKE_FRAME, Some(deadline), within)?
+    else {
+        return Err(WireError::Refused(format!(
+            "node {to} answered the hello with no challenge"
+        )));
+    };
+    if !wire.secret.verify(Side::Listening, &hello, &nonce, &proof) {
+        return Err(WireError::Refused(format!(
+            "node {to} failed authentication (does it have this cluster's secret?)"
+        )));
+    }
+    write_frame(
+        &mut out,
+        &Frame::Proof(wire.secret.prove(Side::Connecting, &hello, &nonce)),
+    )?;
+    out.flush()?;
+    // Nothing is read from this connection any more: a peer that writes to it is ignored.
+    Ok(out)
+}
+
+/// The connections a listener serves: how many, and each authenticated peer's.
+#[derive(Default)]
+struct Connections {
+    count: AtomicUsize,
+    next_id: AtomicU64,
+    peers: Mutex<BTreeMap<NodeId, (u64, TcpStream)>>,
+}
+
+/// Counts a connection for as long as it lives, and forgets its peer's registration when it ends.
+struct Served {
+    connections: Arc<Connections>,
+    id: u64,
+    peer: Option<NodeId>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.connections.count.fetch_sub(1, Ordering::Relaxed);
+        if let Some(peer) = self.peer {
+            let mut peers = self.connections.peers.lock().expect("no panic holds it");
+            if peers.get(&peer).is_some_and(|(id, _)| *id == self.id) {
+                peers.remove(&peer);
+            }
+        }
+    }
+}
+
+/// Accepts connections for the node `wire` describes on `listener`, and hands each message to `deliver`,
+/// until `stop` is set. A connection ends when `deliver` returns false (the node is gone). Returns the
+/// accepting thread.
 pub fn listen(
     listener: TcpListener,
-    me: NodeId,
-    cluster: u64,
-    peers: BTreeSet<NodeId>,
-    max_message: usize,
+    wire: Wire,
     stop: Arc<AtomicBool>,
     deliver: impl Fn(Envelope) -> bool + Clone + Send + 'static,
 ) -> io::Result<JoinHandle<()>> {
     listener.set_nonblocking(true)?;
+    let me = wire.me;
+    let connections = Arc::new(Connections::default());
     std::thread::Builder::new()
         .name(format!("raft-listen-{me}"))
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, addr)) => {
-                        let (peers, deliver) = (peers.clone(), deliver.clone());
-                        let _ = std::thread::Builder::new()
+                        if connections.count.load(Ordering::Relaxed) >= wire.limits.max_connections
+                        {
+                            tracing::warn!(
+                                node = me,
+                                "refused a connection from {addr}: {} connections already",
+                                wire.limits.max_connections
+                            );
+                            continue;
+                        }
+                        connections.count.fetch_add(1, Ordering::Relaxed);
+                        let served = Served {
+                            connections: connections.clone(),
+                            id: connections.next_id.fetch_add(1, Ordering::Relaxed),
+                            peer: None,
+                        };
+                        let (wire, deliver) = (wire.clone(), deliver.clone());
+                        let spawned = std::thread::Builder::new()
                             .name(format!("raft-recv-{me}"))
                             .spawn(move || {
-                                if let Err(e) =
-                                    receive(stream, me, cluster, &peers, max_message, deliver)
-                                {
-                                    tracing::warn!(node = me, "connection from {addr} closed: {e}");
+                                if let Err(e) = receive(stream, &wire, served, deliver) {
+                                    match e {
+                                        WireError::Refused(_) | WireError::TooLarge { .. } => {
+                                            tracing::warn!(
+                                                node = me,
+                                                "connection from {addr} closed: {e}"
+                                            )
+                                        }
+                                        _ => tracing::debug!(
+                                            node = me,
+                                            "connection from {addr} closed: {e}"
+                                        ),
+                                    }
                                 }
                             });
+                        if let Err(e) = spawned {
+                            tracing::warn!(node = me, "cannot serve {addr}: {e}");
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(5));
@@ -307,32 +687,63 @@ pub fn listen(
         })
 }
 
-/// Checks a connection's hello, then delivers its messages until it closes or misbehaves.
+/// Shakes hands on a connection, then delivers its messages until it closes or misbehaves.
 fn receive(
     stream: TcpStream,
-    me: NodeId,
-    cluster: u64,
-    peers: &BTreeSet<NodeId>,
-    max_message: usize,
+    wire: &Wire,
+    mut served: Served,
     deliver: impl Fn(Envelope) -> bool,
 ) -> Result<(), WireError> {
+    let limits = &wire.limits;
+    let deadline = Instant::now() + limits.handshake_timeout;
     stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut input = io::BufReader::new(stream);
-    let hello = match read_frame(&mut input)? {
+    stream.set_write_timeout(Some(limits.write_timeout))?;
+    let mut out = stream.try_clone()?;
+    let mut input = BufReader::new(stream);
+    let within = limits.handshake_timeout;
+    let hello = match read_frame_timed(&mut input, MAX_HANDSHAKE_FRAME, Some(deadline), within)? {
         Frame::Hello(hello) => hello,
-        Frame::Part { .. } => return Err(WireError::Refused("no hello first".into())),
+        _ => return Err(WireError::Refused("no hello first".into())),
     };
-    check_hello(&hello, me, cluster, peers)?;
-    // A quiet peer is fine from now on.
-    input.get_ref().set_read_timeout(None)?;
-    let mut parts = Reassembler::new(max_message);
+    check_hello(&hello, wire.me, wire.cluster, &wire.peers)?;
+    let nonce = nonce();
+    let proof = wire.secret.prove(Side::Listening, &hello, &nonce);
+    write_frame(&mut out, &Frame::Challenge { nonce, proof })?;
+    let Frame::Proof(proof) =
+        read_frame_timed(&mut input, MAX_HANDSHAKE_FRAME, Some(deadline), within)?
+    else {
+        return Err(WireError::Refused(format!(
+            "node {} sent no proof of the secret",
+            hello.from
+        )));
+    };
+    if !wire.secret.verify(Side::Connecting, &hello, &nonce, &proof) {
+        return Err(WireError::Refused(format!(
+            "node {} failed authentication (does it have this cluster's secret?)",
+            hello.from
+        )));
+    }
+    // One connection per peer: a new one replaces the old, whose thread then ends.
+    served.peer = Some(hello.from);
+    let replaced = served
+        .connections
+        .peers
+        .lock()
+        .expect("no panic holds it")
+        .insert(hello.from, (served.id, out.try_clone()?));
+    if let Some((_, old)) = replaced {
+        let _ = old.shutdown(Shutdown::Both);
+    }
+    let mut parts = Reassembler::new(limits.max_message);
     loop {
-        let Frame::Part { last, bytes } = read_frame(&mut input)? else {
-            return Err(WireError::Refused("a second hello".into()));
+        let frame = read_frame_timed(&mut input, MAX_FRAME, None, limits.frame_timeout)?;
+        let Frame::Part { last, bytes } = frame else {
+            return Err(WireError::Refused(
+                "a handshake frame after the handshake".into(),
+            ));
         };
         if let Some(envelope) = parts.push(last, &bytes)? {
-            if envelope.from != hello.from || envelope.to != me {
+            if envelope.from != hello.from || envelope.to != wire.me {
                 return Err(WireError::Refused(format!(
                     "node {} sent a message from {} to {}",
                     hello.from, envelope.from, envelope.to

@@ -115,6 +115,8 @@ fn the_power_loss_test_catches_a_sync_that_does_nothing() {
 /// proposals were reported committed, or the first one that a node lost.
 fn kill_again_and_again(extra: &[&str]) -> Result<usize, String> {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let secret = dirs[0].path().join("secret");
+    std::fs::write(&secret, "the test cluster's secret\n").unwrap();
     let peers: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
     let clients: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
     let peer_list = (0..3)
@@ -134,6 +136,8 @@ fn kill_again_and_again(extra: &[&str]) -> Result<usize, String> {
                 clients[i].to_string(),
                 "--snapshot-every".into(),
                 "40".into(),
+                "--secret-file".into(),
+                secret.display().to_string(),
             ];
             args.extend(extra.iter().map(|a| a.to_string()));
             Node::start(args, clients[i])
@@ -244,8 +248,15 @@ fn kill_again_and_again(extra: &[&str]) -> Result<usize, String> {
 
 #[test]
 fn bad_flags_and_unusable_directories_are_clear_errors_with_status_2() {
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "sixteen bytes or more\n").unwrap();
+    let secret = secret.path().display().to_string();
     let run = |args: &[&str]| {
-        let out = Command::new(EXE).args(args).output().unwrap();
+        let out = Command::new(EXE)
+            .args(args)
+            .args(["--secret-file", &secret])
+            .output()
+            .unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -274,6 +285,33 @@ fn bad_flags_and_unusable_directories_are_clear_errors_with_status_2() {
     let (code, err) = run(&["--peers", "1=127.0.0.1:1"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--id"), "{err}");
+
+    // The secret: required, readable, long enough.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let node = ["--id", "1", "--peers", "1=127.0.0.1:1", "--data-dir", &data];
+    let out = Command::new(EXE).args(node).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--secret-file"));
+    let short = dir.path().join("short");
+    std::fs::write(&short, "too short\n").unwrap();
+    for (file, says) in [
+        (short, "a secret of 9 bytes is too short"),
+        (dir.path().join("missing"), "missing: No such file"),
+    ] {
+        let out = Command::new(EXE)
+            .args(node)
+            .arg("--secret-file")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("cannot use --secret-file") && err.contains(says),
+            "{err}"
+        );
+    }
     let (code, out) = {
         let out = Command::new(EXE).arg("--help").output().unwrap();
         (
@@ -286,6 +324,8 @@ fn bad_flags_and_unusable_directories_are_clear_errors_with_status_2() {
         "--peers",
         "--data-dir",
         "--client-addr",
+        "--secret-file",
+        "--test-disk",
         "local-cluster",
         "propose",
         "status",

@@ -72,6 +72,7 @@ fn a_flood_of_input_is_taken_in_rounds_that_save_and_tick() {
     let (answers, answered) = channel();
     let runtime = Runtime {
         tick: Duration::from_millis(1),
+        ..Runtime::default()
     };
     let thread = std::thread::spawn(move || {
         runtime.run(host, inputs, Nowhere, move |t, a| {
@@ -409,4 +410,26 @@ fn a_poisoned_snapshot_is_refused_before_it_is_made_durable() {
     let mut restarted = open(host.storage().disk().clone());
     restarted.flush(&mut sent, &mut done).unwrap();
     assert_eq!(restarted.machine(), &good);
+}
+
+/// The inbox bound: a reservation waits while the inbox is full, and gets in once the loop gives bytes
+/// back; a message larger than the bound gets into an empty inbox.
+#[test]
+fn the_inbox_bound_holds_back_deliveries_until_the_loop_takes_them() {
+    use raft_node::runtime::InboxBytes;
+    let bound = InboxBytes::new(1000);
+    assert!(bound.reserve(600, Duration::ZERO));
+    assert!(!bound.reserve(600, Duration::from_millis(50)));
+    let releaser = {
+        let bound = bound.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            bound.release(600);
+        })
+    };
+    assert!(bound.reserve(600, Duration::from_secs(5)));
+    releaser.join().unwrap();
+    assert_eq!(bound.used(), 600);
+    bound.release(600);
+    assert!(bound.reserve(5000, Duration::ZERO));
 }

@@ -1,5 +1,6 @@
 //! The TCP transport: framing round trips and limits, decoders fuzzed with random and damaged bytes (never a
-//! panic), handshakes from strangers refused, and a three-node cluster over loopback.
+//! panic), handshakes from strangers and from peers without the secret refused (and logged), connections
+//! bounded by count, bytes and time, and a three-node cluster over loopback.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read, Write};
@@ -17,8 +18,8 @@ use raft_node::runtime::{Answer, Input, Runtime};
 use raft_node::storage::disk::FsDisk;
 use raft_node::storage::{FileStorage, Identity, Options};
 use raft_node::tcp::{
-    listen, message_frames, read_frame, write_frame, Frame, Hello, Reassembler, TcpTransport,
-    WireError, MAGIC, MAX_FRAME, MAX_MESSAGE, PART, VERSION,
+    handshake, listen, message_frames, read_frame, write_frame, Frame, Hello, Limits, Reassembler,
+    Secret, Side, TcpTransport, Wire, WireError, MAGIC, MAX_FRAME, MAX_MESSAGE, PART, VERSION,
 };
 
 fn snapshot_message(size: usize) -> Envelope {
@@ -58,7 +59,7 @@ fn read_all(bytes: &[u8]) -> Result<Vec<Envelope>, WireError> {
     while (input.position() as usize) < bytes.len() {
         match read_frame(&mut input)? {
             Frame::Part { last, bytes } => out.extend(parts.push(last, &bytes)?),
-            Frame::Hello(_) => return Err(WireError::Refused("hello".into())),
+            _ => return Err(WireError::Refused("a handshake frame".into())),
         }
     }
     Ok(out)
@@ -152,17 +153,29 @@ proptest! {
     }
 }
 
+fn secret() -> Secret {
+    Secret::new(b"the test cluster's secret").unwrap()
+}
+
+/// Node `me` of cluster 5 (nodes 0, 1, 2), with the test's secret and `limits`.
+fn wire(me: u64, limits: Limits) -> Wire {
+    Wire {
+        me,
+        cluster: 5,
+        peers: BTreeSet::from([0, 1, 2]),
+        secret: secret(),
+        limits,
+    }
+}
+
 /// A listener for node 1 of cluster 5 (nodes 0, 1, 2); returns its address and where its messages go.
-fn listener() -> (SocketAddr, std::sync::mpsc::Receiver<Envelope>) {
+fn listener_with(limits: Limits) -> (SocketAddr, std::sync::mpsc::Receiver<Envelope>) {
     let socket = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = socket.local_addr().unwrap();
     let (tx, rx) = channel();
     listen(
         socket,
-        1,
-        5,
-        BTreeSet::from([0, 1, 2]),
-        MAX_MESSAGE,
+        wire(1, limits),
         Arc::new(AtomicBool::new(false)),
         move |e| tx.send(e).is_ok(),
     )
@@ -170,54 +183,262 @@ fn listener() -> (SocketAddr, std::sync::mpsc::Receiver<Envelope>) {
     (addr, rx)
 }
 
-/// Connects with `hello`, sends a vote request from node 0, and says whether it was delivered.
-fn delivered_after(hello: Hello, message: Envelope) -> bool {
+fn listener() -> (SocketAddr, std::sync::mpsc::Receiver<Envelope>) {
+    listener_with(Limits::default())
+}
+
+fn send(out: &mut impl Write, message: &Envelope) {
+    for frame in message_frames(message) {
+        write_frame(out, &frame).unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// Whether the other side has closed `stream` (it reads the end of the stream within two seconds).
+fn closed(stream: &mut TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => return e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+}
+
+/// Sends `hello` (and the proof of `proof_secret`, if any) and a vote request from node 0; says whether it
+/// was delivered. An undelivered one must have had its connection closed.
+fn delivered_after(hello: Hello, proof_secret: Option<&Secret>, message: Envelope) -> bool {
     let (addr, rx) = listener();
     let mut stream = TcpStream::connect(addr).unwrap();
-    let mut wire = Vec::new();
-    write_frame(&mut wire, &Frame::Hello(hello)).unwrap();
-    for frame in message_frames(&message) {
-        write_frame(&mut wire, &frame).unwrap();
+    // Writes may fail: the listener closes the connection as soon as it refuses.
+    let _ = write_frame(&mut stream, &Frame::Hello(hello));
+    if let Some(s) = proof_secret {
+        // Answer the challenge as node `hello.from` would, with this secret.
+        let mut input = std::io::BufReader::new(stream.try_clone().unwrap());
+        if let Ok(Frame::Challenge { nonce, .. }) = read_frame(&mut input) {
+            let proof = s.prove(Side::Connecting, &hello, &nonce);
+            let _ = write_frame(&mut stream, &Frame::Proof(proof));
+        }
     }
-    stream.write_all(&wire).unwrap();
+    for frame in message_frames(&message) {
+        let _ = write_frame(&mut stream, &frame);
+    }
     let got = rx.recv_timeout(Duration::from_millis(500)).is_ok();
     if !got {
-        // The listener closed the connection.
-        stream
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
-        let mut buf = [0u8; 1];
-        assert_eq!(stream.read(&mut buf).unwrap_or(0), 0);
+        assert!(closed(&mut stream), "{hello:?}: the connection stayed open");
     }
     got
 }
 
-#[test]
-fn strangers_are_refused_and_peers_heard() {
-    let good = Hello {
+fn good_hello() -> Hello {
+    Hello {
         magic: MAGIC,
         version: VERSION,
         cluster: 5,
         from: 0,
         to: 1,
-    };
-    assert!(delivered_after(good, vote_request()));
+        nonce: [7; 32],
+    }
+}
+
+#[test]
+fn strangers_are_refused_and_peers_heard() {
+    let good = good_hello();
+    assert!(delivered_after(good, Some(&secret()), vote_request()));
     for bad in [
         Hello { cluster: 6, ..good },
         Hello { from: 9, ..good },
         Hello { to: 2, ..good },
         Hello { from: 1, ..good },
         Hello { magic: 1, ..good },
-        Hello { version: 2, ..good },
+        Hello { version: 1, ..good },
     ] {
-        assert!(!delivered_after(bad, vote_request()), "{bad:?}");
+        assert!(
+            !delivered_after(bad, Some(&secret()), vote_request()),
+            "{bad:?}"
+        );
     }
     // A peer may not speak for another.
     let spoofed = Envelope {
         from: 2,
         ..vote_request()
     };
-    assert!(!delivered_after(good, spoofed));
+    assert!(!delivered_after(good, Some(&secret()), spoofed));
+}
+
+/// Each kind of failed authentication is refused, on either side, and logged.
+#[test]
+fn a_wrong_or_missing_secret_is_refused_and_logged() {
+    let logs = logs();
+    let good = good_hello();
+    // A connecting node with another secret, or with no proof at all.
+    let other = Secret::new(b"another cluster's secret").unwrap();
+    assert!(!delivered_after(good, Some(&other), vote_request()));
+    assert!(logs.has("node 0 failed authentication"));
+    assert!(!delivered_after(good, None, vote_request()));
+    assert!(logs.has("node 0 sent no proof of the secret"));
+
+    // A listening node with another secret: the connecting node refuses it and sends nothing.
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let (tx, rx) = channel();
+    let mut impostor = wire(1, Limits::default());
+    impostor.secret = other;
+    listen(
+        socket,
+        impostor,
+        Arc::new(AtomicBool::new(false)),
+        move |e| tx.send(e).is_ok(),
+    )
+    .unwrap();
+    let refused = handshake(
+        TcpStream::connect(addr).unwrap(),
+        &wire(0, Limits::default()),
+        1,
+    );
+    let error = refused.expect_err("the impostor is refused").to_string();
+    assert!(error.contains("node 1 failed authentication"), "{error}");
+    // And a transport refuses it too, and logs it.
+    let mut transport =
+        TcpTransport::start(&wire(0, Limits::default()), &BTreeMap::from([(1, addr)]));
+    raft_node::runtime::Transport::send(&mut transport, vote_request());
+    assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !logs.has("node 1 failed authentication") {
+        assert!(Instant::now() < deadline, "not logged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A handshake that does not finish in time, or a frame that does not arrive whole in time once begun
+/// (a peer that sends a byte now and then), ends the connection; so does a handshake frame longer than a
+/// handshake needs.
+#[test]
+fn slow_peers_are_dropped() {
+    let limits = Limits {
+        handshake_timeout: Duration::from_millis(300),
+        frame_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let (addr, rx) = listener_with(limits.clone());
+    // Silent after connecting.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let started = Instant::now();
+    assert!(closed(&mut silent));
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    // A huge hello.
+    let mut huge = TcpStream::connect(addr).unwrap();
+    huge.write_all(&(100_000u32).to_le_bytes()).unwrap();
+    assert!(closed(&mut huge));
+    // Authenticated, then trickling a frame: a byte every 50 ms.
+    let stream = TcpStream::connect(addr).unwrap();
+    let mut out = handshake(stream, &wire(0, limits.clone()), 1).unwrap();
+    send(&mut out, &vote_request());
+    assert!(rx.recv_timeout(Duration::from_secs(2)).is_ok());
+    let mut trickle = out.into_inner().unwrap();
+    let mut frame = Vec::new();
+    write_frame(&mut frame, &message_frames(&vote_request()).next().unwrap()).unwrap();
+    let started = Instant::now();
+    let mut cut = false;
+    for &byte in frame.iter().cycle().take(200) {
+        if trickle.write_all(&[byte]).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(cut, "a trickling peer kept its connection");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// At most `max_connections` connections are served at once; an authenticated peer has one, a new one
+/// replacing the old.
+#[test]
+fn connections_are_bounded() {
+    let limits = Limits {
+        max_connections: 4,
+        handshake_timeout: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let (addr, rx) = listener_with(limits.clone());
+    let idle: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut fifth = TcpStream::connect(addr).unwrap();
+    assert!(closed(&mut fifth), "a fifth connection was served");
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(100));
+    let first = handshake(
+        TcpStream::connect(addr).unwrap(),
+        &wire(0, limits.clone()),
+        1,
+    )
+    .unwrap();
+    let mut second = handshake(
+        TcpStream::connect(addr).unwrap(),
+        &wire(0, limits.clone()),
+        1,
+    )
+    .unwrap();
+    let mut first = first.into_inner().unwrap();
+    assert!(
+        closed(&mut first),
+        "the older connection of node 0 stayed open"
+    );
+    send(&mut second, &vote_request());
+    assert!(rx.recv_timeout(Duration::from_secs(2)).is_ok());
+}
+
+/// A peer that never reads: the sender's writes block until the write timeout drops the connection, and
+/// its queue holds at most the bytes allowed meanwhile.
+#[test]
+fn a_peer_that_never_reads_holds_a_bounded_queue() {
+    let limits = Limits {
+        write_timeout: Duration::from_millis(500),
+        queue_bytes: 4 << 20,
+        ..Limits::default()
+    };
+    // Node 1: shakes hands on every connection, then never reads.
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let (accepted_tx, accepted) = channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in socket.incoming() {
+            let stream = stream.unwrap();
+            let mut input = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut out = stream.try_clone().unwrap();
+            if let Ok(Frame::Hello(hello)) = read_frame(&mut input) {
+                let nonce = [3; 32];
+                let proof = secret().prove(Side::Listening, &hello, &nonce);
+                write_frame(&mut out, &Frame::Challenge { nonce, proof }).unwrap();
+            }
+            held.push(stream);
+            let _ = accepted_tx.send(());
+        }
+    });
+    let mut transport = TcpTransport::start(&wire(0, limits.clone()), &BTreeMap::from([(1, addr)]));
+    let mut most = 0;
+    let started = Instant::now();
+    let mut connections = 0;
+    while started.elapsed() < Duration::from_secs(4) {
+        raft_node::runtime::Transport::send(&mut transport, snapshot_message(256 << 10));
+        most = most.max(transport.queued(1));
+        connections += accepted.try_iter().count();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        most <= limits.queue_bytes + (256 << 10) + 64,
+        "{most} bytes queued"
+    );
+    assert!(connections >= 2, "the blocked connection was never dropped");
 }
 
 /// Three nodes over loopback TCP, each with file storage: 100 proposals commit, and every node has them.
@@ -238,12 +459,16 @@ fn a_three_node_cluster_over_loopback_commits() {
     for (i, socket) in sockets.into_iter().enumerate() {
         let (tx, rx) = channel();
         let deliver = tx.clone();
+        let wire = Wire {
+            me: i as u64,
+            cluster: 3,
+            peers: addrs.keys().copied().collect(),
+            secret: secret(),
+            limits: Limits::default(),
+        };
         listen(
             socket,
-            i as u64,
-            3,
-            addrs.keys().copied().collect(),
-            MAX_MESSAGE,
+            wire.clone(),
             Arc::new(AtomicBool::new(false)),
             move |e| deliver.send(Input::Message(e)).is_ok(),
         )
@@ -263,7 +488,7 @@ fn a_three_node_cluster_over_loopback_commits() {
             snapshot_every: 30,
         };
         let host = Host::new(&settings, storage, recovered, CommandLog::default()).unwrap();
-        let transport = TcpTransport::start(i as u64, 3, &addrs);
+        let transport = TcpTransport::start(&wire, &addrs);
         let answers = answers_tx.clone();
         threads.push(std::thread::spawn(move || {
             Runtime::default().run(host, rx, transport, move |t, a| {
@@ -321,5 +546,41 @@ fn a_three_node_cluster_over_loopback_commits() {
                 Some(command)
             );
         }
+    }
+}
+
+/// What the node's threads log, for tests that check a refusal was logged.
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn has(&self, text: &str) -> bool {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).contains(text)
+    }
+}
+
+/// Installs (once) a subscriber that keeps every log line of this test process.
+fn logs() -> Logs {
+    static KEPT: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    let kept = KEPT.get_or_init(|| {
+        let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = kept.clone();
+        tracing_subscriber::fmt()
+            .with_writer(move || Writer(writer.clone()))
+            .with_ansi(false)
+            .init();
+        kept
+    });
+    Logs(kept.clone())
+}
+
+struct Writer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

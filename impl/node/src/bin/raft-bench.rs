@@ -229,7 +229,7 @@ mod tier2 {
     use raft::Role;
     use raft_node::client::{Client, Reply, Request};
     use raft_node::host::Status;
-    use raft_node::tcp::{read_payload, write_payload};
+    use raft_node::tcp::{read_payload, write_payload, MAX_FRAME};
 
     use super::Measured;
 
@@ -279,6 +279,10 @@ mod tier2 {
             children: Vec::new(),
             dir: dir.clone(),
         };
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "the benchmark's cluster secret\n")
+            .map_err(|e| format!("cannot write {}: {e}", secret.display()))?;
         let peers: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect::<Result<_, _>>()?;
         let client_addrs: Vec<SocketAddr> =
             (0..3).map(|_| free_addr()).collect::<Result<_, _>>()?;
@@ -298,6 +302,8 @@ mod tier2 {
                 .arg(dir.join(format!("node-{}", i + 1)))
                 .args(["--client-addr", &client_addr.to_string()])
                 .args(["--snapshot-every", "100000"])
+                .arg("--secret-file")
+                .arg(&secret)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -338,7 +344,7 @@ mod tier2 {
         let begin = Instant::now();
         let mut latencies_ns = Vec::new();
         while begin.elapsed() < measure {
-            let payload = read_payload(&mut input).map_err(|e| e.to_string())?;
+            let payload = read_payload(&mut input, MAX_FRAME).map_err(|e| e.to_string())?;
             let (id, reply): (u64, Reply) =
                 postcard::from_bytes(&payload).map_err(|e| e.to_string())?;
             match reply {

@@ -5,20 +5,20 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use raft::Config;
+use raft::{Config, Envelope};
 use raft_node::client::{self, Client, Reply, Request};
 use raft_node::host::{Host, Settings};
 use raft_node::machine::CommandLog;
-use raft_node::runtime::{Input, Runtime};
+use raft_node::runtime::{InboxBytes, Input, Runtime};
 use raft_node::storage::disk::{Disk, FsDisk, WriteBackDisk};
 use raft_node::storage::{FileStorage, Identity, Options};
-use raft_node::tcp::{self, TcpTransport, MAX_MESSAGE};
+use raft_node::tcp::{self, Limits, Secret, TcpTransport, Wire};
 
 /// Node ids and addresses: `1=127.0.0.1:7001,2=127.0.0.1:7002,...`.
 #[derive(Clone, Debug)]
@@ -54,7 +54,8 @@ fn parse_addrs(text: &str) -> Result<Addrs, String> {
     about = "Runs a Raft node (the raft core with durable storage and TCP), a local cluster, or a client.",
     long_about = "Runs a Raft node: the raft core with a write-ahead log and snapshots in --data-dir, TCP \
 between peers, and a built-in state machine that keeps the log of every command applied.\n\n\
-A node:         raft-node --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data-dir DIR\n\
+A node:         raft-node --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data-dir DIR \
+--secret-file FILE\n\
 A local cluster: raft-node local-cluster --nodes 3 --dir DIR\n\
 A client:        raft-node propose --nodes 1=127.0.0.1:7101,... COMMAND   (and: status, get)\n\n\
 Clients talk to a node on its client address (--client-addr; by default its peer port + 100).",
@@ -85,6 +86,11 @@ struct NodeArgs {
     /// The cluster's id: nodes of another cluster are refused, and so is another cluster's data directory.
     #[arg(long, default_value_t = 1)]
     cluster: u64,
+    /// A file holding the cluster's secret (at least 16 bytes; one trailing newline is not part of it),
+    /// the same on every node: peers prove to each other that they hold it when they connect, and a peer
+    /// that does not is refused. Make one with: head -c 32 /dev/urandom | base64 > FILE
+    #[arg(long, required = true)]
+    secret_file: Option<PathBuf>,
     /// The length of one tick of the core's clock, in milliseconds (elections take 30 to 60 ticks,
     /// heartbeats go every 10).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -146,6 +152,9 @@ enum Command {
     },
 }
 
+/// The bytes of peers' messages a node's inbox holds before its receivers wait.
+const INBOX_BYTES: usize = 64 << 20;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -186,6 +195,9 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
         args.peers.expect("required"),
         args.data_dir.expect("required"),
     );
+    let secret_file = args.secret_file.expect("required");
+    let secret =
+        Secret::read(&secret_file).map_err(|e| usage(format!("cannot use --secret-file: {e}")))?;
     let Some(&peer_addr) = peers.get(&id) else {
         return Err(usage(format!("--id {id} is not one of the ids in --peers")));
     };
@@ -233,20 +245,32 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
         .map_err(|e| unusable(&e))?;
     let (inbox, inputs) = channel();
     let stop = Arc::new(AtomicBool::new(false));
-    let deliver = inbox.clone();
-    tcp::listen(
-        peer_listener,
-        id,
-        args.cluster,
-        peers.keys().copied().collect(),
-        MAX_MESSAGE,
-        stop.clone(),
-        move |e| deliver.send(Input::Message(e)).is_ok(),
-    )
-    .map_err(|e| Failure(1, format!("cannot start the peer listener: {e}")))?;
-    client::serve(client_listener, inbox, stop)
+    let wire = Wire {
+        me: id,
+        cluster: args.cluster,
+        peers: peers.keys().copied().collect(),
+        secret,
+        limits: Limits::default(),
+    };
+    let inbox_bytes = InboxBytes::new(INBOX_BYTES);
+    let deliver = {
+        let (inbox, bound, stop) = (inbox.clone(), inbox_bytes.clone(), stop.clone());
+        move |e: Envelope| {
+            // While the loop is behind, wait: this peer's connection then pushes back.
+            let weight = tcp::weight(&e);
+            while !bound.reserve(weight, Duration::from_millis(100)) {
+                if stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+            }
+            inbox.send(Input::Message(e)).is_ok()
+        }
+    };
+    tcp::listen(peer_listener, wire.clone(), stop.clone(), deliver)
+        .map_err(|e| Failure(1, format!("cannot start the peer listener: {e}")))?;
+    client::serve(client_listener, inbox, wire.limits.clone(), stop)
         .map_err(|e| Failure(1, format!("cannot start the client listener: {e}")))?;
-    let transport = TcpTransport::start(id, args.cluster, &peers);
+    let transport = TcpTransport::start(&wire, &peers);
     tracing::info!(
         node = id,
         "{} with peers on {peer_addr}, clients on {client_addr}, data in {}",
@@ -255,6 +279,7 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
     );
     let runtime = Runtime {
         tick: Duration::from_millis(args.tick_ms),
+        inbox_bytes: Some(inbox_bytes),
     };
     match runtime.run(host, inputs, transport, client::answer) {
         Ok(_) => Ok(()),
@@ -281,6 +306,14 @@ fn local_cluster(nodes: u64, dir: &Path, base_port: u16) -> Result<(), Failure> 
     let (peers, clients) = (peers.join(","), clients.join(","));
     std::fs::create_dir_all(dir)
         .map_err(|e| usage(format!("cannot use directory {}: {e}", dir.display())))?;
+    // The cluster's secret: made once, kept beside the nodes' data.
+    let secret = dir.join("secret");
+    if !secret.exists() {
+        let bytes: [u8; 32] = rand::random();
+        let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(&secret, text + "\n")
+            .map_err(|e| Failure(1, format!("cannot write {}: {e}", secret.display())))?;
+    }
     let exe =
         std::env::current_exe().map_err(|e| Failure(1, format!("cannot find myself: {e}")))?;
     let mut children = Vec::new();
@@ -289,6 +322,8 @@ fn local_cluster(nodes: u64, dir: &Path, base_port: u16) -> Result<(), Failure> 
         let child = std::process::Command::new(&exe)
             .args(["--id", &i.to_string(), "--peers", &peers, "--data-dir"])
             .arg(&data)
+            .arg("--secret-file")
+            .arg(&secret)
             .spawn()
             .map_err(|e| Failure(1, format!("cannot start node {i}: {e}")))?;
         children.push(child);
