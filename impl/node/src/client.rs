@@ -1,13 +1,13 @@
 //! Clients. A node serves them on an address of its own, apart from its peers': on a connection a client
 //! sends requests, each with an id of its choosing, and gets one reply per request with the same id
 //! (proposals may be answered out of order, once they commit). Frames are length-prefixed postcard payloads,
-//! length-checked as the peers' are. A node serves at most [`Limits::max_connections`] clients at once; a
-//! request, once begun, must arrive whole within [`Limits::frame_timeout`], and a reply that cannot be
+//! length-checked as the peers' are. A node serves at most [`Limits::max_connections`] clients at once
+//! (a new one closes the one idle longest); a request, once begun, must arrive whole within [`Limits::frame_timeout`], and a reply that cannot be
 //! written within [`Limits::write_timeout`] ends the connection.
 
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::host::{Outcome, Status};
 use crate::runtime::{Answer, Input};
-use crate::tcp::{read_payload, read_payload_timed, write_payload, Limits, WireError, MAX_FRAME};
+use crate::tcp::{
+    read_payload, read_payload_timed, write_payload, Limits, Slot, Slots, WireError, MAX_FRAME,
+};
 
 /// What a client asks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,30 +86,35 @@ pub fn serve(
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
     listener.set_nonblocking(true)?;
-    let sessions = Arc::new(AtomicUsize::new(0));
+    let slots = Slots::new(limits.max_connections);
     std::thread::Builder::new()
         .name("raft-clients".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, addr)) => {
-                        if sessions.load(Ordering::Relaxed) >= limits.max_connections {
-                            tracing::warn!(
-                                "refused client {addr}: {} clients already",
-                                limits.max_connections
-                            );
-                            continue;
-                        }
-                        sessions.fetch_add(1, Ordering::Relaxed);
-                        let (inbox, limits, sessions) =
-                            (inbox.clone(), limits.clone(), sessions.clone());
+                        let slot = match slots.admit(&stream) {
+                            Ok((slot, evicted)) => {
+                                if let Some(old) = evicted {
+                                    tracing::warn!(
+                                        "{} clients: closed the one idle longest, {old}",
+                                        limits.max_connections
+                                    );
+                                }
+                                slot
+                            }
+                            Err(e) => {
+                                tracing::warn!("cannot serve client {addr}: {e}");
+                                continue;
+                            }
+                        };
+                        let (inbox, limits) = (inbox.clone(), limits.clone());
                         let spawned = std::thread::Builder::new()
                             .name("raft-client".into())
                             .spawn(move || {
-                                if let Err(e) = session(stream, inbox, &limits) {
+                                if let Err(e) = session(stream, inbox, &limits, &slot) {
                                     tracing::debug!("client {addr}: {e}");
                                 }
-                                sessions.fetch_sub(1, Ordering::Relaxed);
                             });
                         if let Err(e) = spawned {
                             tracing::warn!("cannot serve client {addr}: {e}");
@@ -126,6 +133,7 @@ fn session(
     stream: TcpStream,
     inbox: Sender<Input<Ticket>>,
     limits: &Limits,
+    slot: &Slot,
 ) -> Result<(), WireError> {
     stream.set_nonblocking(false)?;
     let _ = stream.set_nodelay(true);
@@ -138,6 +146,7 @@ fn session(
     let mut input = BufReader::new(stream);
     loop {
         let payload = read_payload_timed(&mut input, MAX_FRAME, None, limits.frame_timeout)?;
+        slot.touch();
         let (id, request): (u64, Request) = postcard::from_bytes(&payload)
             .map_err(|e| WireError::Malformed(format!("client request: {e}")))?;
         let gone = || WireError::Refused("the node is stopping".into());

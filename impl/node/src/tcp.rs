@@ -21,8 +21,8 @@
 //! a frame's length is checked before it is read (handshake frames are at most [`MAX_HANDSHAKE_FRAME`]
 //! bytes), its buffer grows only with what arrives, and once begun it must arrive whole within
 //! [`Limits::frame_timeout`]; a message's parts together are at most [`Limits::max_message`]; at most
-//! [`Limits::max_connections`] connections are served at once, and an authenticated peer has one (a new
-//! one replaces the old); a queue of messages for a peer holds at most [`Limits::queue_bytes`], and a
+//! [`Limits::max_connections`] connections are served at once (when a new one comes, the one idle longest
+//! makes room: see [`Slots`]), and an authenticated peer has one (a new one replaces the old); a queue of messages for a peer holds at most [`Limits::queue_bytes`], and a
 //! write that blocks longer than [`Limits::write_timeout`] drops the connection. Bad bytes of any kind
 //! close the connection with an error, never a panic.
 
@@ -199,7 +199,7 @@ pub enum WireError {
 pub struct Limits {
     /// The largest message accepted (its parts together).
     pub max_message: usize,
-    /// Connections from peers served at once, handshakes included; more are closed at once.
+    /// Connections served at once, handshakes included; a new one closes the one idle longest.
     pub max_connections: usize,
     /// The time a connection has to finish its handshake.
     pub handshake_timeout: Duration,
@@ -595,32 +595,88 @@ pub fn handshake(
     Ok(out)
 }
 
-/// The connections a listener serves: how many, and each authenticated peer's.
-#[derive(Default)]
-struct Connections {
-    count: AtomicUsize,
+/// The connections a listener serves, at most a number at once. When a new one comes and every place is
+/// taken, the connection idle longest is closed to make room: a flood of idle or slow connections cannot
+/// lock out a peer or a client that is talking.
+pub struct Slots {
+    max: usize,
     next_id: AtomicU64,
-    peers: Mutex<BTreeMap<NodeId, (u64, TcpStream)>>,
+    /// Each connection served: when it was last active, and a handle to close it by.
+    open: Mutex<BTreeMap<u64, (Instant, TcpStream)>>,
 }
 
-/// Counts a connection for as long as it lives, and forgets its peer's registration when it ends.
-struct Served {
-    connections: Arc<Connections>,
+impl Slots {
+    /// At most `max` connections at once (and one at least).
+    pub fn new(max: usize) -> Arc<Slots> {
+        Arc::new(Slots {
+            max: max.max(1),
+            next_id: AtomicU64::new(0),
+            open: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Serves `stream`, closing the connection idle longest if every place is taken (whose peer it
+    /// returns, for the log).
+    pub fn admit(self: &Arc<Slots>, stream: &TcpStream) -> io::Result<(Slot, Option<SocketAddr>)> {
+        let handle = stream.try_clone()?;
+        let mut open = self.open.lock().expect("no panic holds it");
+        let mut evicted = None;
+        if open.len() >= self.max {
+            let idlest = open
+                .iter()
+                .min_by_key(|(_, (active, _))| *active)
+                .map(|(&id, _)| id)
+                .expect("full, so not empty");
+            let (_, old) = open.remove(&idlest).expect("listed");
+            evicted = old.peer_addr().ok();
+            let _ = old.shutdown(Shutdown::Both);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        open.insert(id, (Instant::now(), handle));
+        let slot = Slot {
+            slots: self.clone(),
+            id,
+        };
+        Ok((slot, evicted))
+    }
+
+    /// How many connections are served now.
+    pub fn len(&self) -> usize {
+        self.open.lock().expect("no panic holds it").len()
+    }
+
+    /// Whether no connection is served.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A connection's place among the [`Slots`], given back when it is dropped.
+pub struct Slot {
+    slots: Arc<Slots>,
     id: u64,
-    peer: Option<NodeId>,
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.connections.count.fetch_sub(1, Ordering::Relaxed);
-        if let Some(peer) = self.peer {
-            let mut peers = self.connections.peers.lock().expect("no panic holds it");
-            if peers.get(&peer).is_some_and(|(id, _)| *id == self.id) {
-                peers.remove(&peer);
-            }
+impl Slot {
+    /// Marks the connection active now.
+    pub fn touch(&self) {
+        let mut open = self.slots.open.lock().expect("no panic holds it");
+        if let Some((active, _)) = open.get_mut(&self.id) {
+            *active = Instant::now();
         }
     }
 }
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().expect("no panic holds it");
+        open.remove(&self.id);
+    }
+}
+
+/// Each authenticated peer's connection: one per peer, a new one replacing the old.
+#[derive(Default)]
+struct PeerConnections(Mutex<BTreeMap<NodeId, (u64, TcpStream)>>);
 
 /// Accepts connections for the node `wire` describes on `listener`, and hands each message to `deliver`,
 /// until `stop` is set. A connection ends when `deliver` returns false (the node is gone). Returns the
@@ -633,33 +689,35 @@ pub fn listen(
 ) -> io::Result<JoinHandle<()>> {
     listener.set_nonblocking(true)?;
     let me = wire.me;
-    let connections = Arc::new(Connections::default());
+    let slots = Slots::new(wire.limits.max_connections);
+    let peers = Arc::new(PeerConnections::default());
     std::thread::Builder::new()
         .name(format!("raft-listen-{me}"))
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, addr)) => {
-                        if connections.count.load(Ordering::Relaxed) >= wire.limits.max_connections
-                        {
-                            tracing::warn!(
-                                node = me,
-                                "refused a connection from {addr}: {} connections already",
-                                wire.limits.max_connections
-                            );
-                            continue;
-                        }
-                        connections.count.fetch_add(1, Ordering::Relaxed);
-                        let served = Served {
-                            connections: connections.clone(),
-                            id: connections.next_id.fetch_add(1, Ordering::Relaxed),
-                            peer: None,
+                        let slot = match slots.admit(&stream) {
+                            Ok((slot, evicted)) => {
+                                if let Some(old) = evicted {
+                                    tracing::warn!(
+                                        node = me,
+                                        "{} connections: closed the one idle longest, from {old}",
+                                        wire.limits.max_connections
+                                    );
+                                }
+                                slot
+                            }
+                            Err(e) => {
+                                tracing::warn!(node = me, "cannot serve {addr}: {e}");
+                                continue;
+                            }
                         };
-                        let (wire, deliver) = (wire.clone(), deliver.clone());
+                        let (wire, deliver, peers) = (wire.clone(), deliver.clone(), peers.clone());
                         let spawned = std::thread::Builder::new()
                             .name(format!("raft-recv-{me}"))
                             .spawn(move || {
-                                if let Err(e) = receive(stream, &wire, served, deliver) {
+                                if let Err(e) = receive(stream, &wire, &slot, &peers, deliver) {
                                     match e {
                                         WireError::Refused(_) | WireError::TooLarge { .. } => {
                                             tracing::warn!(
@@ -691,7 +749,8 @@ pub fn listen(
 fn receive(
     stream: TcpStream,
     wire: &Wire,
-    mut served: Served,
+    slot: &Slot,
+    peers: &PeerConnections,
     deliver: impl Fn(Envelope) -> bool,
 ) -> Result<(), WireError> {
     let limits = &wire.limits;
@@ -724,29 +783,48 @@ fn receive(
         )));
     }
     // One connection per peer: a new one replaces the old, whose thread then ends.
-    served.peer = Some(hello.from);
-    let replaced = served
-        .connections
-        .peers
+    let replaced = peers
+        .0
         .lock()
         .expect("no panic holds it")
-        .insert(hello.from, (served.id, out.try_clone()?));
+        .insert(hello.from, (slot.id, out.try_clone()?));
     if let Some((_, old)) = replaced {
         let _ = old.shutdown(Shutdown::Both);
     }
+    let result = deliver_messages(&mut input, wire, hello.from, slot, deliver);
+    let mut registered = peers.0.lock().expect("no panic holds it");
+    if registered
+        .get(&hello.from)
+        .is_some_and(|(id, _)| *id == slot.id)
+    {
+        registered.remove(&hello.from);
+    }
+    result
+}
+
+/// Delivers the messages of peer `from` until its connection closes or misbehaves.
+fn deliver_messages(
+    input: &mut BufReader<TcpStream>,
+    wire: &Wire,
+    from: NodeId,
+    slot: &Slot,
+    deliver: impl Fn(Envelope) -> bool,
+) -> Result<(), WireError> {
+    let limits = &wire.limits;
     let mut parts = Reassembler::new(limits.max_message);
     loop {
-        let frame = read_frame_timed(&mut input, MAX_FRAME, None, limits.frame_timeout)?;
+        let frame = read_frame_timed(input, MAX_FRAME, None, limits.frame_timeout)?;
         let Frame::Part { last, bytes } = frame else {
             return Err(WireError::Refused(
                 "a handshake frame after the handshake".into(),
             ));
         };
+        slot.touch();
         if let Some(envelope) = parts.push(last, &bytes)? {
-            if envelope.from != hello.from || envelope.to != wire.me {
+            if envelope.from != from || envelope.to != wire.me {
                 return Err(WireError::Refused(format!(
-                    "node {} sent a message from {} to {}",
-                    hello.from, envelope.from, envelope.to
+                    "node {from} sent a message from {} to {}",
+                    envelope.from, envelope.to
                 )));
             }
             if !deliver(envelope) {

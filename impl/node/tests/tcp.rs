@@ -359,7 +359,8 @@ fn slow_peers_are_dropped() {
     );
 }
 
-/// At most `max_connections` connections are served at once; an authenticated peer has one, a new one
+/// At most `max_connections` connections are served at once: a new one closes the one idle longest, so a
+/// flood of idle connections cannot lock a peer out. An authenticated peer has one connection, a new one
 /// replacing the old.
 #[test]
 fn connections_are_bounded() {
@@ -369,25 +370,37 @@ fn connections_are_bounded() {
         ..Limits::default()
     };
     let (addr, rx) = listener_with(limits.clone());
-    let idle: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let mut idle: Vec<TcpStream> = Vec::new();
+    for _ in 0..4 {
+        idle.push(TcpStream::connect(addr).unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     std::thread::sleep(Duration::from_millis(100));
-    let mut fifth = TcpStream::connect(addr).unwrap();
-    assert!(closed(&mut fifth), "a fifth connection was served");
-    drop(idle);
-    std::thread::sleep(Duration::from_millis(100));
-    let first = handshake(
+    let _fifth = TcpStream::connect(addr).unwrap();
+    assert!(closed(&mut idle[0]), "the idlest connection stayed open");
+    // A flood of idle connections while a peer talks: it keeps its connection and is heard.
+    let mut talking = handshake(
         TcpStream::connect(addr).unwrap(),
         &wire(0, limits.clone()),
         1,
     )
     .unwrap();
+    let flood: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            send(&mut talking, &vote_request());
+            assert!(rx.recv_timeout(Duration::from_secs(2)).is_ok());
+            TcpStream::connect(addr).unwrap()
+        })
+        .collect();
+    drop(flood);
+    // A second connection of node 0 replaces the first.
     let mut second = handshake(
         TcpStream::connect(addr).unwrap(),
         &wire(0, limits.clone()),
         1,
     )
     .unwrap();
-    let mut first = first.into_inner().unwrap();
+    let mut first = talking.into_inner().unwrap();
     assert!(
         closed(&mut first),
         "the older connection of node 0 stayed open"
