@@ -214,6 +214,7 @@ fn crash_everywhere(new_disk: impl Fn() -> FaultyDisk) -> Result<[usize; 2], Str
     assert!(total > 100, "{total} steps");
     println!("{total} crash points");
     let mut outcomes = [0usize; 2];
+    let mut recovery_crashes = 0;
     for crash_at in 0..total {
         let mut disk = new_disk();
         disk.crash_at(crash_at);
@@ -247,7 +248,7 @@ fn crash_everywhere(new_disk: impl Fn() -> FaultyDisk) -> Result<[usize; 2], Str
                 .map_err(|e| format!("crash at step {crash_at}, {fault:?}: {e}"))?
                 .1;
             let got = recovered_as(&recovered);
-            open_crashes(&after, &got)
+            recovery_crashes += open_crashes(&after, &got)
                 .map_err(|e| format!("crash at step {crash_at}, {fault:?}: {e}"))?;
             if got == acked {
                 outcomes[0] += 1;
@@ -260,13 +261,14 @@ fn crash_everywhere(new_disk: impl Fn() -> FaultyDisk) -> Result<[usize; 2], Str
             }
         }
     }
+    println!("{recovery_crashes} crash points inside recovery, each with three faults");
     Ok(outcomes)
 }
 
 /// Recovery itself crashes at each of its writes and syncs on `disk` (a disk as a crash left it), with each
 /// fault, and the next recovery still returns `expected`; and a recovery run twice returns the same state,
 /// the second time with nothing to repair.
-fn open_crashes(disk: &FaultyDisk, expected: &Option<Saved>) -> Result<(), String> {
+fn open_crashes(disk: &FaultyDisk, expected: &Option<Saved>) -> Result<u64, String> {
     let mut once = disk.clone();
     FileStorage::open(&mut once, ID, small_segments()).map_err(|e| e.to_string())?;
     let steps = once.steps();
@@ -296,7 +298,7 @@ fn open_crashes(disk: &FaultyDisk, expected: &Option<Saved>) -> Result<(), Strin
             }
         }
     }
-    Ok(())
+    Ok(steps)
 }
 
 /// An append writes the new entries, not the log: a save adds to the segment a record of at most a few
