@@ -140,13 +140,16 @@ pub fn preset(name: &str) -> Option<Preset> {
 }
 
 /// The timing of the explored nodes. Timers are driven to their next firing, so the values only decide how
-/// many ticks that takes; batches of one entry make a leader's batching visible at small logs.
+/// many ticks that takes; batches of one entry make a leader's batching visible at small logs. A snapshot
+/// unanswered is sent again on the second heartbeat after it, so that both the heartbeat that replaces it
+/// and the resend are explored.
 pub fn explore_config() -> Config {
     Config {
         election_ticks_min: 3,
         election_ticks_max: 6,
         heartbeat_ticks: 1,
         max_entries_per_message: 1,
+        snapshot_resend_ticks: 2,
     }
 }
 
@@ -252,11 +255,12 @@ impl fmt::Debug for State {
 }
 
 /// What tells states apart: the canonical spec state and, renamed the same way, what the spec does not see
-/// of each node (applied index, whether the service snapshotted, replication modes as a bitset of peers).
+/// of each node (applied index, whether the service snapshotted, replication modes and the peers a snapshot
+/// is on its way to, as bitsets of peers). The ticks left before a snapshot is resent are a timer, left out.
 #[derive(Hash, PartialEq, Eq)]
 struct Key {
     spec: model::State,
-    nodes: Vec<(u64, bool, u8)>,
+    nodes: Vec<(u64, bool, u8, u8)>,
     violation: Option<Violation>,
 }
 
@@ -278,10 +282,14 @@ impl State {
         let nodes = (0..n)
             .map(|new| {
                 let slot = &self.slots[order.map_or(new, |o| o[new] as usize)];
-                let modes = (0..n as u64)
-                    .filter(|&p| slot.node.replicating(p) == Some(true))
-                    .fold(0u8, |m, p| m | 1 << rename[p as usize]);
-                (slot.applied, slot.snapshotted, modes)
+                let peers = |f: &dyn Fn(u64) -> bool| {
+                    (0..n as u64)
+                        .filter(|&p| f(p))
+                        .fold(0u8, |m, p| m | 1 << rename[p as usize])
+                };
+                let modes = peers(&|p| slot.node.replicating(p) == Some(true));
+                let snapshots = peers(&|p| slot.node.snapshot_in_flight(p) == Some(true));
+                (slot.applied, slot.snapshotted, modes, snapshots)
             })
             .collect();
         Key {

@@ -123,14 +123,16 @@ pub fn last_applied(applies: &[Apply]) -> Option<u64> {
     })
 }
 
-/// The timing used by schedules: short timeouts so that a `Fire` takes few ticks, and batches of two entries
-/// so that batching is exercised.
+/// The timing used by schedules: short timeouts so that a `Fire` takes few ticks, batches of two entries so
+/// that batching is exercised, and an unanswered snapshot sent again on the second heartbeat after it (the
+/// first sends a heartbeat instead).
 pub fn schedule_config() -> Config {
     Config {
         election_ticks_min: 3,
         election_ticks_max: 6,
         heartbeat_ticks: 1,
         max_entries_per_message: 2,
+        snapshot_resend_ticks: 2,
     }
 }
 

@@ -15,18 +15,30 @@ pub struct Config {
     pub heartbeat_ticks: u32,
     /// The most entries one AppendEntries may carry.
     pub max_entries_per_message: usize,
+    /// After sending a follower an InstallSnapshot, a leader sends it no other until the follower answers or
+    /// this many ticks have passed (the snapshot or its answer may have been lost); meanwhile the follower gets
+    /// heartbeats, so that its election timer does not run out while the snapshot travels. At least
+    /// `heartbeat_ticks` (equal to it, a snapshot is resent with every heartbeat until answered).
+    pub snapshot_resend_ticks: u32,
 }
 
 impl Default for Config {
     /// Values suited to the lab tester with 10 ms ticks: heartbeats every 100 ms, election timeouts of 300-600 ms
     /// (well above the heartbeat interval so that a lossy network does not cause spurious elections, well below the
     /// tester's 5 s budget for electing a leader), and up to 100 entries per AppendEntries.
+    ///
+    /// A snapshot is sent again after 100 ticks (1 s) without an answer. That is ten heartbeats, and far more
+    /// than a round trip on the lab's network (at most 27 ms each way unless a message is held back), so a
+    /// snapshot still on its way is not sent again; a lost one delays only its follower, by at most a second,
+    /// since heartbeats keep that follower from starting an election meanwhile. Over a real link it covers a
+    /// snapshot of about 100 MB at 1 Gb/s; a larger snapshot or a slower link wants a longer wait.
     fn default() -> Self {
         Config {
             election_ticks_min: 30,
             election_ticks_max: 60,
             heartbeat_ticks: 10,
             max_entries_per_message: 100,
+            snapshot_resend_ticks: 100,
         }
     }
 }
@@ -48,6 +60,12 @@ impl Config {
         }
         if self.max_entries_per_message == 0 {
             return Err(ConfigError::ZeroBatch);
+        }
+        if self.snapshot_resend_ticks < self.heartbeat_ticks {
+            return Err(ConfigError::SnapshotResend {
+                resend: self.snapshot_resend_ticks,
+                heartbeat: self.heartbeat_ticks,
+            });
         }
         Ok(())
     }
@@ -72,6 +90,14 @@ pub enum ConfigError {
     /// `max_entries_per_message` is 0.
     #[error("max_entries_per_message must be at least 1")]
     ZeroBatch,
+    /// `snapshot_resend_ticks` is below `heartbeat_ticks`.
+    #[error("snapshot_resend_ticks ({resend}) must be at least heartbeat_ticks ({heartbeat})")]
+    SnapshotResend {
+        /// `snapshot_resend_ticks`.
+        resend: u32,
+        /// `heartbeat_ticks`.
+        heartbeat: u32,
+    },
     /// `peers` does not list the node's own id.
     #[error("peers must include the node's own id {0}")]
     SelfNotInPeers(u64),

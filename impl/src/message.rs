@@ -1,6 +1,8 @@
 //! The types that cross the wire ([`Envelope`], [`Message`]) or go to durable storage ([`PersistentState`]).
 //! Field names follow Figure 2 of the Raft paper.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{Index, NodeId, Term};
@@ -104,8 +106,9 @@ pub struct InstallSnapshot {
     pub last_included_index: Index,
     /// The term of the entry at `last_included_index`.
     pub last_included_term: Term,
-    /// The service's snapshot, opaque to Raft.
-    pub data: Vec<u8>,
+    /// The service's snapshot, opaque to Raft. Shared, so that a leader sends its snapshot without copying
+    /// it; encoded exactly as a `Vec<u8>` would be.
+    pub data: Arc<[u8]>,
 }
 
 /// InstallSnapshot RPC results. Like [`AppendEntriesReply`] it is self-contained.

@@ -263,6 +263,9 @@ impl Node {
         let outbox_before = self.outbox.len();
         match self.role {
             Role::Leader => {
+                for pr in &mut self.progress {
+                    pr.tick();
+                }
                 self.heartbeat_elapsed += 1;
                 if self.heartbeat_elapsed >= self.config.heartbeat_ticks {
                     self.heartbeat_elapsed = 0;
@@ -719,6 +722,16 @@ impl Node {
             .then(|| self.progress[position].mode == crate::progress::Mode::Replicate)
     }
 
+    /// On a leader, whether an InstallSnapshot it sent `peer` awaits an answer: until it comes, or until
+    /// [`Config::snapshot_resend_ticks`] pass, `peer` gets heartbeats and not the snapshot again. `None`
+    /// where [`progress`](Node::progress) is `None`. Part of what decides the leader's next message, for
+    /// callers that compare states.
+    pub fn snapshot_in_flight(&self, peer: NodeId) -> Option<bool> {
+        let position = self.position(peer)?;
+        (self.role == Role::Leader && peer != self.id)
+            .then(|| self.progress[position].snapshot_in_flight())
+    }
+
     /// A copy of the current durable state (what the next [`Ready::persist`] would hold).
     pub fn persistent_state(&self) -> PersistentState {
         PersistentState {
@@ -1021,7 +1034,7 @@ impl Node {
             if !kept || mutant(Mutant::SnapshotDropsSuffix) {
                 self.log_changed(m.last_included_index + 1);
             }
-            self.snapshot = m.data.into();
+            self.snapshot = m.data;
             self.snapshot_dirty = true;
             self.persist_dirty = true;
             // Step 8: the service resets to the snapshot before anything after it is applied.
@@ -1047,6 +1060,7 @@ impl Node {
 
     fn handle_append_entries_reply(&mut self, position: usize, r: AppendEntriesReply) {
         let last = self.log.last_index();
+        let snapshot_index = self.log.last_included_index();
         let pr = &mut self.progress[position];
         if r.success {
             // Our log only grows while we lead, so a success for this term cannot claim more than we hold.
@@ -1065,8 +1079,16 @@ impl Node {
                     pr.mode = Mode::Replicate;
                 }
                 Mode::Replicate => pr.next_index = pr.next_index.max(pr.match_index + 1),
+                // The follower holds everything the snapshot on its way covers (a heartbeat from the
+                // snapshot's last entry found it): stream from there, without waiting for the snapshot.
+                Mode::Snapshot { .. } if pr.match_index >= snapshot_index => {
+                    pr.next_index = pr.match_index + 1;
+                    pr.mode = Mode::Replicate;
+                }
+                // An older success: the follower still needs the snapshot, which is on its way.
+                Mode::Snapshot { .. } => pr.next_index = pr.next_index.max(pr.match_index + 1),
             }
-            let behind = pr.next_index <= last;
+            let behind = pr.next_index <= last && !pr.snapshot_in_flight();
             self.maybe_commit();
             // Send more only if something is still unsent (a batch was cut short, or the probe just landed);
             // entries already in flight are not sent again.
@@ -1077,8 +1099,10 @@ impl Node {
         }
 
         // A rejection. Ignore stale ones: at or below an index the follower has acknowledged, or, while probing,
-        // for another probe than the one outstanding.
-        if r.prev_log_index <= pr.match_index
+        // for another probe than the one outstanding. While a snapshot is on its way every rejection is
+        // ignored: it answers a heartbeat or an earlier probe, and the snapshot is what the follower needs.
+        if pr.snapshot_in_flight()
+            || r.prev_log_index <= pr.match_index
             || (pr.mode == Mode::Probe && r.prev_log_index != pr.next_index - 1)
         {
             return;
@@ -1109,6 +1133,8 @@ impl Node {
         if r.match_index == 0 || r.match_index > last {
             return;
         }
+        // The answer ends the wait for the snapshot. If it acknowledges an older snapshot than the current
+        // one, `send_append` below sends the current one.
         let pr = &mut self.progress[position];
         pr.match_index = pr.match_index.max(r.match_index);
         pr.next_index = pr.next_index.max(pr.match_index + 1);
@@ -1154,26 +1180,39 @@ impl Node {
     /// Sends one AppendEntries to the follower at `position`, carrying entries from its next_index (at most a
     /// batch). In `Replicate` mode next_index moves past them at once, so the next message carries only newer
     /// entries; in `Probe` mode it waits for the reply.
-    /// A follower whose next_index lies inside the snapshot gets the snapshot instead.
+    /// A follower whose next_index lies inside the snapshot gets the snapshot instead, or, while the snapshot is
+    /// on its way to it, an AppendEntries without entries from the snapshot's last entry: a heartbeat, so that
+    /// its election timer keeps being reset. That one fails unless the follower holds the entry (its refusal
+    /// is ignored); if it holds it, the success ends the wait.
     fn send_append(&mut self, position: usize) {
         debug_assert_eq!(self.role, Role::Leader);
-        if self.progress[position].next_index <= self.log.last_included_index() {
-            self.send_snapshot(position);
+        let pr = &self.progress[position];
+        let snapshot_index = self.log.last_included_index();
+        if pr.next_index <= snapshot_index {
+            if pr.snapshot_in_flight() {
+                self.send_append_entries(position, snapshot_index, Vec::new());
+            } else {
+                self.send_snapshot(position);
+            }
             return;
         }
-        let pr = &self.progress[position];
-        let prev_log_index = pr.next_index - 1;
-        let prev_log_term = self
-            .log
-            .term(prev_log_index)
-            .expect("next_index is at most last_index + 1");
         let entries = self
             .log
             .slice_from(pr.next_index, self.config.max_entries_per_message)
             .to_vec();
-        if self.progress[position].mode == Mode::Replicate {
+        let prev_log_index = pr.next_index - 1;
+        if pr.mode == Mode::Replicate {
             self.progress[position].next_index += entries.len() as Index;
         }
+        self.send_append_entries(position, prev_log_index, entries);
+    }
+
+    /// Sends the follower at `position` an AppendEntries with `entries` after `prev_log_index`.
+    fn send_append_entries(&mut self, position: usize, prev_log_index: Index, entries: Vec<Entry>) {
+        let prev_log_term = self
+            .log
+            .term(prev_log_index)
+            .expect("prev_log_index is in the log, at or after the snapshot");
         let message = Message::AppendEntries(AppendEntries {
             term: self.current_term,
             leader_id: self.id,
@@ -1186,16 +1225,19 @@ impl Node {
         self.send(to, message);
     }
 
-    /// Sends the snapshot to the follower at `position`. The follower is probed until it answers: a snapshot is
-    /// large, so it is resent only on heartbeats, not with every proposal.
+    /// Sends the snapshot to the follower at `position`, and waits for its answer (at most
+    /// `snapshot_resend_ticks`) before sending it again: a snapshot is large. The message shares the snapshot's
+    /// bytes with the node; they are not copied.
     fn send_snapshot(&mut self, position: usize) {
-        self.progress[position].mode = Mode::Probe;
+        self.progress[position].mode = Mode::Snapshot {
+            resend_in: self.config.snapshot_resend_ticks,
+        };
         let message = Message::InstallSnapshot(InstallSnapshot {
             term: self.current_term,
             leader_id: self.id,
             last_included_index: self.log.last_included_index(),
             last_included_term: self.log.last_included_term(),
-            data: self.snapshot.to_vec(),
+            data: Arc::clone(&self.snapshot),
         });
         let to = self.peers[position];
         self.send(to, message);
@@ -1303,6 +1345,12 @@ impl Node {
                         if position != self.self_position() {
                             pr.check();
                             assert!(pr.next_index <= self.log.last_index() + 1);
+                            if pr.snapshot_in_flight() {
+                                assert!(
+                                    pr.next_index <= self.log.last_included_index(),
+                                    "a snapshot is awaited only by a follower that needs it"
+                                );
+                            }
                         }
                     }
                 }

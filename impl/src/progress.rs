@@ -13,6 +13,14 @@ pub(crate) enum Mode {
     /// proposed, and `next_index` advances when they are sent (optimistically), so each entry crosses the wire
     /// about once. A lost message shows up as a rejection of a later one, which drops back to `Probe`.
     Replicate,
+    /// The follower needs entries the leader has compacted, and an InstallSnapshot is on its way to it. The
+    /// leader sends it only heartbeats (from the snapshot's last entry) until it answers, or until
+    /// `resend_in` more ticks have passed: then it is probed again, which sends the snapshot anew. A snapshot
+    /// is large; sending it with every heartbeat would queue copy after copy behind the first.
+    Snapshot {
+        /// Ticks left before the snapshot may be sent again.
+        resend_in: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +39,21 @@ impl Progress {
             next_index: last_index + 1,
             match_index: 0,
             mode: Mode::Probe,
+        }
+    }
+
+    /// Whether an InstallSnapshot to the follower awaits its answer.
+    pub(crate) fn snapshot_in_flight(&self) -> bool {
+        matches!(self.mode, Mode::Snapshot { .. })
+    }
+
+    /// One tick of the leader's clock: a snapshot unanswered for `snapshot_resend_ticks` may be sent again.
+    pub(crate) fn tick(&mut self) {
+        if let Mode::Snapshot { resend_in } = &mut self.mode {
+            *resend_in = resend_in.saturating_sub(1);
+            if *resend_in == 0 {
+                self.mode = Mode::Probe;
+            }
         }
     }
 

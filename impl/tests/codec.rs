@@ -53,7 +53,7 @@ fn samples() -> Vec<Envelope> {
             leader_id: 1,
             last_included_index: 19,
             last_included_term: 4,
-            data: b"snapshot".to_vec(),
+            data: b"snapshot".to_vec().into(),
         }),
         Message::InstallSnapshotReply(InstallSnapshotReply {
             term: 5,
@@ -176,6 +176,41 @@ fn misaddressed_and_foreign_messages_are_refused() {
     assert!(!c.nodes[0].has_ready(), "a refused message leaves no trace");
 }
 
+/// `InstallSnapshot::data` is shared (`Arc<[u8]>`, so that a leader sends its snapshot without copying it)
+/// but encoded exactly as the `Vec<u8>` it was: the wire format is the same.
+#[test]
+fn snapshot_data_is_encoded_as_a_byte_vector() {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct AsVec {
+        term: u64,
+        leader_id: u64,
+        last_included_index: u64,
+        last_included_term: u64,
+        data: Vec<u8>,
+    }
+    let data: Vec<u8> = (0..300u32).map(|i| (i * 7) as u8).collect();
+    let shared = InstallSnapshot {
+        term: 3,
+        leader_id: 1,
+        last_included_index: 40,
+        last_included_term: 2,
+        data: data.clone().into(),
+    };
+    let as_vec = AsVec {
+        term: 3,
+        leader_id: 1,
+        last_included_index: 40,
+        last_included_term: 2,
+        data,
+    };
+    assert_eq!(encode(&shared), encode(&as_vec));
+    assert_eq!(decode::<InstallSnapshot>(&encode(&as_vec)).unwrap(), shared);
+    assert_eq!(
+        decode::<AsVec>(&encode(&shared)).unwrap().data,
+        &*shared.data
+    );
+}
+
 fn arb_entry() -> impl Strategy<Value = Entry> {
     (0u64..6, prop::collection::vec(any::<u8>(), 0..3))
         .prop_map(|(term, command)| Entry { term, command })
@@ -251,7 +286,7 @@ fn arb_message() -> impl Strategy<Value = Message> {
                     leader_id: l,
                     last_included_index: i,
                     last_included_term: t,
-                    data,
+                    data: data.into(),
                 })
             ),
         (0u64..6, arb_index()).prop_map(|(term, m)| Message::InstallSnapshotReply(

@@ -379,7 +379,7 @@ fn forge(w: &World, to: usize, from: usize, kind: u8, v: [u8; 5], flag: bool, k:
             leader_id: from,
             last_included_index: x(1),
             last_included_term: x(2),
-            data: vec![k],
+            data: vec![k].into(),
         }),
         _ => Message::InstallSnapshotReply(InstallSnapshotReply {
             term: x(0),
@@ -577,14 +577,14 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             leader_id: 0,
             last_included_index: 1,
             last_included_term: 1,
-            data: vec![],
+            data: vec![].into(),
         }),
         Message::InstallSnapshot(InstallSnapshot {
             term: 1,
             leader_id: 0,
             last_included_index: CEILING,
             last_included_term: 1,
-            data: vec![],
+            data: vec![].into(),
         }),
         Message::InstallSnapshotReply(InstallSnapshotReply {
             term: t,
@@ -622,7 +622,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             leader_id: 0,
             last_included_index: MAX_INDEX,
             last_included_term: MAX_TERM,
-            data: b"s".to_vec(),
+            data: b"s".to_vec().into(),
         }),
     };
     w.nodes[1].step(at).unwrap();

@@ -48,7 +48,7 @@ fn install(term: u64, index: u64, index_term: u64, data: &[u8]) -> Envelope {
             leader_id: 0,
             last_included_index: index,
             last_included_term: index_term,
-            data: data.to_vec(),
+            data: data.into(),
         }),
     }
 }
@@ -166,7 +166,7 @@ fn a_leader_sends_its_snapshot_to_a_follower_behind_it_then_appends_from_there()
         (snapshot.last_included_index, snapshot.last_included_term),
         (12, 1)
     );
-    assert_eq!(snapshot.data, c.node(0).snapshot_data());
+    assert_eq!(&*snapshot.data, c.node(0).snapshot_data());
 
     let reply = c.deliver(after_rejection[0].clone());
     assert_eq!(
@@ -443,4 +443,165 @@ fn impossible_install_snapshots_are_refused() {
         })
     );
     assert_eq!(n.last_included_index(), 5);
+}
+
+/// A cluster of three where node 2 heard nothing from the leader (node 0) while entries 1..=5 committed
+/// and the leader compacted them, and entry 6 was appended after the snapshot: the leader's next heartbeat
+/// sends node 2 the snapshot.
+fn follower_far_behind() -> Cluster {
+    let mut c = Cluster::new(3);
+    c.elect(0);
+    let cut = |m: &Envelope| m.to != 2 && m.from != 2;
+    for k in 1..=5 {
+        let (_, msgs) = c.propose(0, &format!("{k}"));
+        c.deliver_all_where(msgs, cut);
+    }
+    let hb = c.heartbeat(0);
+    c.deliver_all_where(hb, cut);
+    c.snapshot(0);
+    c.ready(0);
+    let (_, msgs) = c.propose(0, "6");
+    c.deliver_all_where(msgs, cut);
+    assert_eq!(c.node(0).last_included_index(), 5);
+    assert_eq!(c.node(2).last_index(), 0);
+    c
+}
+
+fn is_install(m: &Envelope) -> bool {
+    matches!(m.message, Message::InstallSnapshot(_))
+}
+
+/// Pacing: the leader sends a follower far behind one InstallSnapshot, and while no answer comes only
+/// heartbeats, which keep the follower from starting an election; once `snapshot_resend_ticks` have passed
+/// it sends the snapshot again (the first may have been lost); after the follower's answer it replicates
+/// as usual and sends no more snapshots.
+#[test]
+fn a_leader_sends_a_snapshot_once_per_round_trip_and_heartbeats_meanwhile() {
+    let mut c = follower_far_behind();
+    let config = c.config.clone();
+    let first = config.heartbeat_ticks;
+    let resend = first
+        + config
+            .snapshot_resend_ticks
+            .div_ceil(config.heartbeat_ticks)
+            * config.heartbeat_ticks;
+    let mut installs = Vec::new();
+    let mut in_flight = Vec::new();
+    for t in 1..=config.snapshot_resend_ticks + 2 * config.heartbeat_ticks {
+        c.nodes[0].tick();
+        c.nodes[2].tick();
+        let mut queue = c.ready(0);
+        queue.extend(c.ready(2));
+        // Everything but the snapshot is delivered, and what it causes: heartbeats reach node 2, whose
+        // refusals (its log is empty) reach the leader.
+        while let Some(m) = queue.pop() {
+            if is_install(&m) {
+                assert!(
+                    t == first || t == resend,
+                    "an InstallSnapshot at tick {t}, after one at tick {first}"
+                );
+                installs.push(t);
+                in_flight.push(m);
+            } else {
+                queue.extend(c.deliver(m));
+            }
+        }
+        assert!(
+            !c.node(2).is_leader() && c.node(2).term() == 1,
+            "node 2 stays a follower"
+        );
+    }
+    assert_eq!(
+        installs,
+        vec![first, resend],
+        "one snapshot, then one resend after the timeout"
+    );
+    assert_eq!(c.node(0).progress(2), Some((1, 0)));
+
+    // The resent snapshot arrives; the answer lets the leader go on with entry 6.
+    let answer = c.deliver(in_flight.pop().unwrap());
+    let next = c.deliver(answer[0].clone());
+    assert!(
+        matches!(&next[..], [m] if matches!(&m.message, Message::AppendEntries(a) if a.prev_log_index == 5 && a.entries.len() == 1))
+    );
+    c.deliver_all(next);
+    assert_eq!(c.node(0).progress(2), Some((7, 6)));
+    assert_eq!(c.node(0).replicating(2), Some(true));
+    // The first copy, arriving late, is acknowledged without effect; no snapshot goes out any more.
+    let late = c.deliver(in_flight.pop().unwrap());
+    assert!(c.deliver(late[0].clone()).is_empty());
+    for _ in 0..3 * config.snapshot_resend_ticks / config.heartbeat_ticks {
+        let hb = c.heartbeat(0);
+        assert!(!hb.iter().any(is_install));
+        c.deliver_all(hb);
+    }
+    assert_eq!(c.node(2).last_applied(), 6);
+    assert_eq!(c.state_machine[2], c.state_machine[0]);
+    assert_eq!(c.installed[2], vec![(5, 1)]);
+}
+
+/// A heartbeat sent while the snapshot travels starts from the snapshot's last entry: a follower that
+/// already holds that entry answers it, and the leader replicates from there without waiting for the
+/// snapshot's answer.
+#[test]
+fn a_heartbeat_that_finds_the_snapshots_entries_ends_the_wait() {
+    let mut c = Cluster::new(3);
+    // Node 2 gets everything but its answers are lost, so the leader keeps probing it from index 1.
+    let deaf = |m: &Envelope| m.from != 2;
+    let votes = c.campaign(0);
+    c.deliver_all_where(votes, deaf);
+    assert!(c.node(0).is_leader());
+    for k in 1..=5 {
+        let (_, msgs) = c.propose(0, &format!("{k}"));
+        c.deliver_all_where(msgs, deaf);
+    }
+    let hb = c.heartbeat(0);
+    c.deliver_all_where(hb, deaf);
+    assert_eq!(c.node(2).last_index(), 5);
+    assert_eq!(c.node(0).progress(2), Some((1, 0)));
+    c.snapshot(0);
+    c.ready(0);
+    let hb = c.heartbeat(0);
+    let install: Vec<Envelope> = hb.iter().filter(|m| m.to == 2).cloned().collect();
+    assert!(matches!(&install[..], [m] if is_install(m)));
+    c.deliver_all(hb.into_iter().filter(|m| m.to != 2).collect());
+    // The snapshot is on its way (not delivered); the next heartbeat to node 2 is an AppendEntries from
+    // index 5, which node 2 holds.
+    let hb = c.heartbeat(0);
+    let to2: Vec<Envelope> = hb.iter().filter(|m| m.to == 2).cloned().collect();
+    assert!(
+        matches!(&to2[..], [m] if matches!(&m.message, Message::AppendEntries(a) if a.prev_log_index == 5 && a.entries.is_empty()))
+    );
+    c.deliver_all(hb);
+    assert_eq!(c.node(0).progress(2), Some((6, 5)));
+    assert_eq!(c.node(0).replicating(2), Some(true));
+    let (_, msgs) = c.propose(0, "6");
+    assert!(
+        msgs.iter().any(|m| m.to == 2),
+        "node 2 gets new entries at once"
+    );
+    c.deliver_all(msgs);
+    let hb = c.heartbeat(0);
+    c.deliver_all(hb);
+    assert_eq!(c.node(2).last_applied(), 6);
+    assert!(
+        c.installed[2].is_empty(),
+        "node 2 never needed the snapshot"
+    );
+}
+
+#[test]
+fn a_resend_wait_shorter_than_a_heartbeat_is_refused() {
+    let config = Config {
+        snapshot_resend_ticks: 9,
+        heartbeat_ticks: 10,
+        ..Config::default()
+    };
+    assert_eq!(
+        Node::new(0, &[0, 1], config, None, None, 0).err(),
+        Some(ConfigError::SnapshotResend {
+            resend: 9,
+            heartbeat: 10
+        })
+    );
 }
