@@ -392,15 +392,19 @@ fn connections_are_bounded() {
             TcpStream::connect(addr).unwrap()
         })
         .collect();
-    drop(flood);
-    // A second connection of node 0 replaces the first.
-    let mut second = handshake(
-        TcpStream::connect(addr).unwrap(),
-        &wire(0, limits.clone()),
-        1,
-    )
-    .unwrap();
-    let mut first = talking.into_inner().unwrap();
+    drop((flood, talking));
+    // A second connection of node 0 replaces the first (here with room for both).
+    let (addr, rx) = listener();
+    let connect = || {
+        handshake(
+            TcpStream::connect(addr).unwrap(),
+            &wire(0, limits.clone()),
+            1,
+        )
+    };
+    let first = connect().unwrap();
+    let mut second = connect().unwrap();
+    let mut first = first.into_inner().unwrap();
     assert!(
         closed(&mut first),
         "the older connection of node 0 stayed open"
