@@ -1,5 +1,8 @@
-//! The TCP transport: each node listens on its address, and keeps one outgoing connection to each peer, over
-//! which it streams its messages without waiting for replies (replication is pipelined).
+//! The TCP transport: each node listens on its address, and keeps two outgoing connections to each peer
+//! ([`Channel`]): one over which it streams its messages without waiting for replies (replication is
+//! pipelined), and one for snapshots, so that a snapshot that takes seconds to stream never holds back a
+//! heartbeat. A snapshot is written whole once per connection: the leader sending the same snapshot again
+//! while the follower is still receiving it (or has it) costs nothing.
 //!
 //! Wire format: a connection is a sequence of frames, each its payload's length (u32, little-endian) and the
 //! payload, a postcard-encoded [`Frame`]. A connection opens with a handshake in which each side proves to
@@ -32,7 +35,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -46,7 +49,7 @@ use crate::runtime::Transport;
 /// "RAFT", first in every hello.
 pub const MAGIC: u32 = 0x5241_4654;
 /// The version of the wire format.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// The largest part of a message in one frame.
 pub const PART: usize = 1 << 20;
 /// The largest frame payload accepted: a part and its framing.
@@ -143,8 +146,20 @@ pub struct Hello {
     pub from: NodeId,
     /// The node it means to reach.
     pub to: NodeId,
+    /// What the connection carries.
+    pub channel: Channel,
     /// Fresh for each connection.
     pub nonce: [u8; NONCE],
+}
+
+/// What a connection carries. A node keeps two connections to each peer, so that a snapshot that takes
+/// seconds to stream never holds back a heartbeat (or a vote) behind it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Channel {
+    /// Every message but InstallSnapshot, in order.
+    Messages,
+    /// InstallSnapshot, one at a time.
+    Snapshots,
 }
 
 /// One frame.
@@ -407,12 +422,36 @@ struct Queue {
     bytes: Arc<AtomicUsize>,
 }
 
-/// Sends to each peer over its own connection, from a thread per peer that connects (and reconnects, with
-/// backoff from 10 ms to 1 s) and streams what it is given. A message for a peer whose queue is full (by
-/// count or by [`Limits::queue_bytes`]), or that cannot be reached, is dropped: Raft resends what matters.
+/// The snapshot waiting to go to one peer: a newer one replaces one that has not started.
+#[derive(Default)]
+struct SnapshotSlot {
+    state: Mutex<SnapshotState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct SnapshotState {
+    waiting: Option<Envelope>,
+    /// The transport is gone.
+    closed: bool,
+}
+
+/// Which snapshot an InstallSnapshot carries.
+fn snapshot_key(envelope: &Envelope) -> Option<(u64, u64)> {
+    match &envelope.message {
+        Message::InstallSnapshot(m) => Some((m.term, m.last_included_index)),
+        _ => None,
+    }
+}
+
+/// Sends to each peer over two connections of its own ([`Channel`]), from a thread each that connects (and
+/// reconnects, with backoff from 10 ms to 1 s) and streams what it is given. A message for a peer whose
+/// queue is full (by count or by [`Limits::queue_bytes`]), or that cannot be reached, is dropped: Raft
+/// resends what matters. Snapshots go on their own connection, one at a time (see [`Channel`]).
 pub struct TcpTransport {
-    queues: BTreeMap<NodeId, Queue>,
+    queues: BTreeMap<NodeId, (Queue, Arc<SnapshotSlot>)>,
     queue_bytes: usize,
+    snapshots_sent: Arc<AtomicU64>,
 }
 
 /// Messages queued for one peer before new ones are dropped.
@@ -422,28 +461,43 @@ impl TcpTransport {
     /// Starts the senders of the node `wire` describes to each of `peers` (its own address is skipped).
     pub fn start(wire: &Wire, peers: &BTreeMap<NodeId, SocketAddr>) -> TcpTransport {
         let mut queues = BTreeMap::new();
+        let snapshots_sent = Arc::new(AtomicU64::new(0));
         for (&to, &addr) in peers {
             if to == wire.me {
                 continue;
             }
             let (sender, receiver) = sync_channel(QUEUE);
             let bytes = Arc::new(AtomicUsize::new(0));
+            let slot = Arc::new(SnapshotSlot::default());
             let peer = Peer {
                 to,
                 addr,
                 wire: wire.clone(),
+            };
+            let messages = MessageSender {
+                peer: peer.clone(),
                 queue: receiver,
                 bytes: bytes.clone(),
             };
             std::thread::Builder::new()
                 .name(format!("raft-send-{}-{to}", wire.me))
-                .spawn(move || peer.send_loop())
+                .spawn(move || messages.run())
                 .expect("a thread can be spawned");
-            queues.insert(to, Queue { sender, bytes });
+            let snapshots = SnapshotSender {
+                peer,
+                slot: slot.clone(),
+                sent: snapshots_sent.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("raft-snap-{}-{to}", wire.me))
+                .spawn(move || snapshots.run())
+                .expect("a thread can be spawned");
+            queues.insert(to, (Queue { sender, bytes }, slot));
         }
         TcpTransport {
             queues,
             queue_bytes: wire.limits.queue_bytes,
+            snapshots_sent,
         }
     }
 
@@ -451,15 +505,34 @@ impl TcpTransport {
     pub fn queued(&self, peer: NodeId) -> usize {
         self.queues
             .get(&peer)
-            .map_or(0, |q| q.bytes.load(Ordering::Relaxed))
+            .map_or(0, |(q, _)| q.bytes.load(Ordering::Relaxed))
+    }
+
+    /// How many snapshots were written whole to a connection so far.
+    pub fn snapshots_sent(&self) -> u64 {
+        self.snapshots_sent.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for TcpTransport {
+    fn drop(&mut self) {
+        for (_, slot) in self.queues.values() {
+            slot.state.lock().expect("no panic holds it").closed = true;
+            slot.ready.notify_all();
+        }
     }
 }
 
 impl Transport for TcpTransport {
     fn send(&mut self, envelope: Envelope) {
-        let Some(queue) = self.queues.get(&envelope.to) else {
+        let Some((queue, slot)) = self.queues.get(&envelope.to) else {
             return;
         };
+        if snapshot_key(&envelope).is_some() {
+            slot.state.lock().expect("no panic holds it").waiting = Some(envelope);
+            slot.ready.notify_all();
+            return;
+        }
         let weight = weight(&envelope);
         let queued = queue.bytes.load(Ordering::Relaxed);
         // A message larger than the bound goes only into an empty queue.
@@ -476,16 +549,42 @@ impl Transport for TcpTransport {
     }
 }
 
-/// One peer's sending side.
+/// A peer, as its senders reach it.
+#[derive(Clone)]
 struct Peer {
     to: NodeId,
     addr: SocketAddr,
     wire: Wire,
+}
+
+impl Peer {
+    /// Connects and shakes hands for `channel`, logging why not.
+    fn connect(&self, channel: Channel) -> Option<BufWriter<TcpStream>> {
+        let connected = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1))
+            .map_err(WireError::from)
+            .and_then(|stream| handshake(stream, &self.wire, self.to, channel));
+        match connected {
+            Ok(out) => Some(out),
+            Err(e @ WireError::Refused(_)) => {
+                tracing::warn!(to = self.to, "{}: {e}", self.addr);
+                None
+            }
+            Err(e) => {
+                tracing::debug!(to = self.to, "cannot connect to {}: {e}", self.addr);
+                None
+            }
+        }
+    }
+}
+
+/// The sender of a peer's messages (all but snapshots).
+struct MessageSender {
+    peer: Peer,
     queue: Receiver<Envelope>,
     bytes: Arc<AtomicUsize>,
 }
 
-impl Peer {
+impl MessageSender {
     /// Takes a message off the queue, counting its bytes out.
     fn taken(&self, envelope: Envelope) -> Envelope {
         self.bytes.fetch_sub(weight(&envelope), Ordering::Relaxed);
@@ -499,21 +598,14 @@ impl Peer {
         }
     }
 
-    fn send_loop(self) {
+    fn run(self) {
         let mut backoff = Duration::from_millis(10);
         loop {
-            let mut out = match self.connect() {
-                Ok(out) => out,
-                Err(e) => {
-                    match &e {
-                        WireError::Refused(_) => tracing::warn!(to = self.to, "{}: {e}", self.addr),
-                        _ => tracing::debug!(to = self.to, "cannot connect to {}: {e}", self.addr),
-                    }
-                    self.drain();
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
+            let Some(mut out) = self.peer.connect(Channel::Messages) else {
+                self.drain();
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
             };
             backoff = Duration::from_millis(10);
             // Stream messages: take every one waiting, then flush once.
@@ -535,19 +627,75 @@ impl Peer {
                     break;
                 }
             }
-            tracing::debug!(
-                to = self.to,
-                "connection to {} lost; reconnecting",
-                self.addr
-            );
+            tracing::debug!(to = self.peer.to, "connection to {} lost", self.peer.addr);
         }
     }
+}
 
-    /// Connects and shakes hands.
-    fn connect(&self) -> Result<BufWriter<TcpStream>, WireError> {
-        let stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1))?;
-        handshake(stream, &self.wire, self.to)
+/// The sender of a peer's snapshots. A snapshot written whole to a connection that is still open has
+/// reached the peer or will (TCP delivers it, or the connection breaks): the same snapshot is not written
+/// again on it, however often the leader sends it. A new connection, or a newer snapshot, starts afresh.
+struct SnapshotSender {
+    peer: Peer,
+    slot: Arc<SnapshotSlot>,
+    sent: Arc<AtomicU64>,
+}
+
+impl SnapshotSender {
+    fn run(self) {
+        let mut out: Option<BufWriter<TcpStream>> = None;
+        // The snapshot written whole on `out`.
+        let mut written = None;
+        loop {
+            let envelope = {
+                let state = self.slot.state.lock().expect("no panic holds it");
+                let mut state = self
+                    .slot
+                    .ready
+                    .wait_while(state, |s| s.waiting.is_none() && !s.closed)
+                    .expect("no panic holds it");
+                if state.closed {
+                    return;
+                }
+                state.waiting.take().expect("waited for it")
+            };
+            if out.as_ref().is_some_and(|o| !open(o.get_ref())) {
+                out = None;
+            }
+            if out.is_none() {
+                written = None;
+                out = self.peer.connect(Channel::Snapshots);
+            }
+            let again = written.is_some() && written == snapshot_key(&envelope);
+            if let Some(stream) = out.as_mut().filter(|_| !again) {
+                let result = message_frames(&envelope)
+                    .try_for_each(|frame| write_frame(stream, &frame))
+                    .and_then(|()| stream.flush());
+                match result {
+                    Ok(()) => {
+                        self.sent.fetch_add(1, Ordering::Relaxed);
+                        written = snapshot_key(&envelope);
+                    }
+                    Err(e) => {
+                        tracing::debug!(to = self.peer.to, "a snapshot was cut off: {e}");
+                        out = None;
+                    }
+                }
+            }
+        }
     }
+}
+
+/// Whether the peer has not closed `stream` (which it never writes to): a look without waiting.
+fn open(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let open = match stream.peek(&mut [0u8; 1]) {
+        Ok(n) => n > 0,
+        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+    };
+    open && stream.set_nonblocking(false).is_ok()
 }
 
 /// Opens a connection to node `to` on `stream` as the node `wire` describes: proves that it holds the
@@ -556,6 +704,7 @@ pub fn handshake(
     stream: TcpStream,
     wire: &Wire,
     to: NodeId,
+    channel: Channel,
 ) -> Result<BufWriter<TcpStream>, WireError> {
     let limits = &wire.limits;
     let deadline = Instant::now() + limits.handshake_timeout;
@@ -567,6 +716,7 @@ pub fn handshake(
         cluster: wire.cluster,
         from: wire.me,
         to,
+        channel,
         nonce: nonce(),
     };
     let mut out = BufWriter::new(stream.try_clone()?);
@@ -674,9 +824,9 @@ impl Drop for Slot {
     }
 }
 
-/// Each authenticated peer's connection: one per peer, a new one replacing the old.
+/// Each authenticated peer's connections: one per peer and channel, a new one replacing the old.
 #[derive(Default)]
-struct PeerConnections(Mutex<BTreeMap<NodeId, (u64, TcpStream)>>);
+struct PeerConnections(Mutex<BTreeMap<(NodeId, Channel), (u64, TcpStream)>>);
 
 /// Accepts connections for the node `wire` describes on `listener`, and hands each message to `deliver`,
 /// until `stop` is set. A connection ends when `deliver` returns false (the node is gone). Returns the
@@ -782,34 +932,33 @@ fn receive(
             hello.from
         )));
     }
-    // One connection per peer: a new one replaces the old, whose thread then ends.
+    // One connection per peer and channel: a new one replaces the old, whose thread then ends.
+    let key = (hello.from, hello.channel);
     let replaced = peers
         .0
         .lock()
         .expect("no panic holds it")
-        .insert(hello.from, (slot.id, out.try_clone()?));
+        .insert(key, (slot.id, out.try_clone()?));
     if let Some((_, old)) = replaced {
         let _ = old.shutdown(Shutdown::Both);
     }
-    let result = deliver_messages(&mut input, wire, hello.from, slot, deliver);
+    let result = deliver_messages(&mut input, wire, &hello, slot, deliver);
     let mut registered = peers.0.lock().expect("no panic holds it");
-    if registered
-        .get(&hello.from)
-        .is_some_and(|(id, _)| *id == slot.id)
-    {
-        registered.remove(&hello.from);
+    if registered.get(&key).is_some_and(|(id, _)| *id == slot.id) {
+        registered.remove(&key);
     }
     result
 }
 
-/// Delivers the messages of peer `from` until its connection closes or misbehaves.
+/// Delivers the messages of the connection `hello` opened until it closes or misbehaves.
 fn deliver_messages(
     input: &mut BufReader<TcpStream>,
     wire: &Wire,
-    from: NodeId,
+    hello: &Hello,
     slot: &Slot,
     deliver: impl Fn(Envelope) -> bool,
 ) -> Result<(), WireError> {
+    let from = hello.from;
     let limits = &wire.limits;
     let mut parts = Reassembler::new(limits.max_message);
     loop {
@@ -825,6 +974,13 @@ fn deliver_messages(
                 return Err(WireError::Refused(format!(
                     "node {from} sent a message from {} to {}",
                     envelope.from, envelope.to
+                )));
+            }
+            let snapshot = matches!(envelope.message, Message::InstallSnapshot(_));
+            if snapshot != (hello.channel == Channel::Snapshots) {
+                return Err(WireError::Refused(format!(
+                    "node {from} sent a message on the wrong channel ({:?})",
+                    hello.channel
                 )));
             }
             if !deliver(envelope) {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use raft_node::client::{Client, Reply, Request};
 use raft_node::tcp::{
-    handshake, read_frame, write_frame, Frame, Limits, Secret, Side, Wire, MAX_FRAME,
+    handshake, read_frame, write_frame, Channel, Frame, Limits, Secret, Side, Wire, MAX_FRAME,
 };
 
 const EXE: &str = env!("CARGO_BIN_EXE_raft-node");
@@ -175,7 +175,7 @@ fn abuse_by_a_member_neither_stops_commits_nor_grows_memory() {
                 let Ok(stream) = TcpStream::connect(addr) else {
                     continue;
                 };
-                let Ok(out) = handshake(stream, &wire, i as u64 + 1) else {
+                let Ok(out) = handshake(stream, &wire, i as u64 + 1, Channel::Messages) else {
                     continue;
                 };
                 let mut out = out.into_inner().unwrap();
@@ -200,9 +200,9 @@ fn abuse_by_a_member_neither_stops_commits_nor_grows_memory() {
             let mut frame = (MAX_FRAME as u32).to_le_bytes().to_vec();
             frame.extend(std::iter::repeat_n(1u8, MAX_FRAME - 1));
             while !halt.load(Ordering::Relaxed) {
-                let shaken = TcpStream::connect(addr)
-                    .map_err(drop)
-                    .and_then(|s| handshake(s, &wire, i as u64 + 1).map_err(drop));
+                let shaken = TcpStream::connect(addr).map_err(drop).and_then(|s| {
+                    handshake(s, &wire, i as u64 + 1, Channel::Messages).map_err(drop)
+                });
                 if let Ok(out) = shaken {
                     let mut out = out.into_inner().unwrap();
                     if out.write_all(&frame).is_ok() {

@@ -18,8 +18,9 @@ use raft_node::runtime::{Answer, Input, Runtime};
 use raft_node::storage::disk::FsDisk;
 use raft_node::storage::{FileStorage, Identity, Options};
 use raft_node::tcp::{
-    handshake, listen, message_frames, read_frame, write_frame, Frame, Hello, Limits, Reassembler,
-    Secret, Side, TcpTransport, Wire, WireError, MAGIC, MAX_FRAME, MAX_MESSAGE, PART, VERSION,
+    handshake, listen, message_frames, read_frame, write_frame, Channel, Frame, Hello, Limits,
+    Reassembler, Secret, Side, TcpTransport, Wire, WireError, MAGIC, MAX_FRAME, MAX_MESSAGE, PART,
+    VERSION,
 };
 
 fn snapshot_message(size: usize) -> Envelope {
@@ -33,6 +34,26 @@ fn snapshot_message(size: usize) -> Envelope {
             last_included_index: 40,
             last_included_term: 2,
             data: (0..size).map(|i| (i % 251) as u8).collect(),
+        }),
+    }
+}
+
+/// An AppendEntries from node 0 to node 1 with one entry of `size` bytes.
+fn append_message(size: usize) -> Envelope {
+    Envelope {
+        from: 0,
+        to: 1,
+        seq: 5,
+        message: Message::AppendEntries(raft::AppendEntries {
+            term: 3,
+            leader_id: 0,
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![raft::Entry {
+                term: 3,
+                command: vec![7; size],
+            }],
+            leader_commit: 0,
         }),
     }
 }
@@ -241,6 +262,7 @@ fn good_hello() -> Hello {
         cluster: 5,
         from: 0,
         to: 1,
+        channel: Channel::Messages,
         nonce: [7; 32],
     }
 }
@@ -299,6 +321,7 @@ fn a_wrong_or_missing_secret_is_refused_and_logged() {
         TcpStream::connect(addr).unwrap(),
         &wire(0, Limits::default()),
         1,
+        Channel::Messages,
     );
     let error = refused.expect_err("the impostor is refused").to_string();
     assert!(error.contains("node 1 failed authentication"), "{error}");
@@ -336,7 +359,7 @@ fn slow_peers_are_dropped() {
     assert!(closed(&mut huge));
     // Authenticated, then trickling a frame: a byte every 50 ms.
     let stream = TcpStream::connect(addr).unwrap();
-    let mut out = handshake(stream, &wire(0, limits.clone()), 1).unwrap();
+    let mut out = handshake(stream, &wire(0, limits.clone()), 1, Channel::Messages).unwrap();
     send(&mut out, &vote_request());
     assert!(rx.recv_timeout(Duration::from_secs(2)).is_ok());
     let mut trickle = out.into_inner().unwrap();
@@ -383,6 +406,7 @@ fn connections_are_bounded() {
         TcpStream::connect(addr).unwrap(),
         &wire(0, limits.clone()),
         1,
+        Channel::Messages,
     )
     .unwrap();
     let flood: Vec<TcpStream> = (0..40)
@@ -400,6 +424,7 @@ fn connections_are_bounded() {
             TcpStream::connect(addr).unwrap(),
             &wire(0, limits.clone()),
             1,
+            Channel::Messages,
         )
     };
     let first = connect().unwrap();
@@ -436,9 +461,9 @@ fn a_peer_that_never_reads_holds_a_bounded_queue() {
                 let nonce = [3; 32];
                 let proof = secret().prove(Side::Listening, &hello, &nonce);
                 write_frame(&mut out, &Frame::Challenge { nonce, proof }).unwrap();
+                let _ = accepted_tx.send(hello.channel);
             }
             held.push(stream);
-            let _ = accepted_tx.send(());
         }
     });
     let mut transport = TcpTransport::start(&wire(0, limits.clone()), &BTreeMap::from([(1, addr)]));
@@ -446,9 +471,12 @@ fn a_peer_that_never_reads_holds_a_bounded_queue() {
     let started = Instant::now();
     let mut connections = 0;
     while started.elapsed() < Duration::from_secs(4) {
-        raft_node::runtime::Transport::send(&mut transport, snapshot_message(256 << 10));
+        raft_node::runtime::Transport::send(&mut transport, append_message(256 << 10));
         most = most.max(transport.queued(1));
-        connections += accepted.try_iter().count();
+        connections += accepted
+            .try_iter()
+            .filter(|&c| c == Channel::Messages)
+            .count();
         std::thread::sleep(Duration::from_millis(2));
     }
     assert!(
@@ -600,4 +628,111 @@ impl Write for Writer {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// A link between `listen` and the returned address that carries at most `rate` bytes a second toward the
+/// listener, shared by every connection over it (as one slow network path is), in chunks of at most 16 KiB
+/// served in turn.
+fn slow_link(to: SocketAddr, rate: u64) -> SocketAddr {
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let next_free = Arc::new(std::sync::Mutex::new(Instant::now()));
+    std::thread::spawn(move || {
+        for inbound in socket.incoming() {
+            let inbound = inbound.unwrap();
+            let outbound = TcpStream::connect(to).unwrap();
+            let (mut down_from, mut down_to) =
+                (outbound.try_clone().unwrap(), inbound.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut down_from, &mut down_to));
+            let next_free = next_free.clone();
+            let (mut from, mut to) = (inbound, outbound);
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 16 << 10];
+                loop {
+                    let n = match from.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let done = {
+                        let mut free = next_free.lock().unwrap();
+                        let start = (*free).max(Instant::now());
+                        *free = start + Duration::from_secs_f64(n as f64 / rate as f64);
+                        *free
+                    };
+                    std::thread::sleep(done.saturating_duration_since(Instant::now()));
+                    if to.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A heartbeat from node 0 to node 1, numbered by `seq`.
+fn heartbeat(seq: u64) -> Envelope {
+    Envelope {
+        seq,
+        ..append_message(0)
+    }
+}
+
+/// A snapshot of six 1 MiB parts to a follower behind a slow link (2 MiB/s, so about three seconds on the
+/// wire): it goes on a connection of its own, so heartbeats sent every 50 ms meanwhile arrive within the
+/// election timeout; and, sent again every 300 ms as a leader whose follower has not answered might, until
+/// four seconds after it arrived, it crosses the link once.
+#[test]
+fn a_large_snapshot_to_a_slow_follower_goes_once_and_holds_back_no_heartbeat() {
+    let (addr, rx) = listener();
+    let link = slow_link(addr, 2 << 20);
+    let mut transport =
+        TcpTransport::start(&wire(0, Limits::default()), &BTreeMap::from([(1, link)]));
+    use raft_node::runtime::Transport as _;
+    // The messages' connection first.
+    transport.send(heartbeat(0));
+    assert!(rx.recv_timeout(Duration::from_secs(5)).is_ok());
+
+    let snapshot = snapshot_message(6 * PART);
+    let start = Instant::now();
+    let mut sent_at = BTreeMap::new();
+    let (mut snapshots, mut received_at) = (0, None);
+    let mut slowest = Duration::ZERO;
+    let mut k = 1;
+    while start.elapsed() < Duration::from_secs(20) {
+        if received_at.is_some_and(|t: Instant| t.elapsed() > Duration::from_secs(4)) {
+            break;
+        }
+        if k % 6 == 1 {
+            transport.send(snapshot.clone());
+        }
+        transport.send(heartbeat(k));
+        sent_at.insert(k, Instant::now());
+        k += 1;
+        let tick = Instant::now() + Duration::from_millis(50);
+        while let Ok(e) = rx.recv_timeout(tick.saturating_duration_since(Instant::now())) {
+            match e.message {
+                Message::InstallSnapshot(_) => {
+                    snapshots += 1;
+                    received_at.get_or_insert_with(Instant::now);
+                }
+                _ => slowest = slowest.max(sent_at[&e.seq].elapsed()),
+            }
+        }
+    }
+    let transfer = received_at.expect("the snapshot arrived") - start;
+    println!("snapshot on the wire for {transfer:?}; slowest heartbeat {slowest:?}");
+    assert!(
+        transfer > Duration::from_secs(2),
+        "the link was not slow: {transfer:?}"
+    );
+    assert_eq!(
+        snapshots, 1,
+        "the snapshot crossed the link {snapshots} times"
+    );
+    assert_eq!(transport.snapshots_sent(), 1);
+    assert!(
+        slowest < Duration::from_millis(300),
+        "a heartbeat waited {slowest:?} behind the snapshot"
+    );
 }
