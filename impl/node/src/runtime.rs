@@ -121,7 +121,7 @@ impl Default for Runtime {
 impl Runtime {
     /// Runs `host` until [`Input::Stop`] or until every sender of `inbox` is gone; answers go to `answer`.
     /// Returns the host (for its state machine and metrics), or why it had to stop. Either way, every
-    /// proposal still waiting is answered with [`Answer::Stopped`].
+    /// proposal still waiting, or still in the inbox, is answered with [`Answer::Stopped`].
     pub fn run<S, M, T>(
         self,
         mut host: Host<S, M, T>,
@@ -136,6 +136,12 @@ impl Runtime {
         let result = self.rounds(&mut host, &inbox, &mut transport, &mut answer);
         for ticket in host.abandon() {
             answer(ticket, Answer::Stopped);
+        }
+        // Proposals that came after the last round (behind a stop) never reached the node.
+        for input in inbox.try_iter() {
+            if let Input::Propose(_, ticket) = input {
+                answer(ticket, Answer::Stopped);
+            }
         }
         result.map(|()| host)
     }

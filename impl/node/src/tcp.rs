@@ -8,7 +8,8 @@
 //! payload, a postcard-encoded [`Frame`]. A connection opens with a handshake in which each side proves to
 //! the other that it holds the cluster's [`Secret`], without sending it:
 //!
-//! 1. the connecting node sends a [`Hello`]: the cluster, both nodes, and a fresh random nonce;
+//! 1. the connecting node sends a [`Hello`]: the cluster, both nodes, the channel, and a fresh random
+//!    nonce;
 //! 2. the listening node checks it (the cluster, that it is the addressee, that the sender is a peer) and
 //!    answers [`Frame::Challenge`]: a nonce of its own, and an HMAC-SHA256 under the secret of the hello
 //!    and both nonces;
@@ -25,9 +26,10 @@
 //! bytes), its buffer grows only with what arrives, and once begun it must arrive whole within
 //! [`Limits::frame_timeout`]; a message's parts together are at most [`Limits::max_message`]; at most
 //! [`Limits::max_connections`] connections are served at once (when a new one comes, the one idle longest
-//! makes room: see [`Slots`]), and an authenticated peer has one (a new one replaces the old); a queue of messages for a peer holds at most [`Limits::queue_bytes`], and a
-//! write that blocks longer than [`Limits::write_timeout`] drops the connection. Bad bytes of any kind
-//! close the connection with an error, never a panic.
+//! makes room: see [`Slots`]), and an authenticated peer has one per channel (a new one replaces the old);
+//! a queue of messages for a peer holds at most [`Limits::queue_bytes`], and a write that blocks longer
+//! than [`Limits::write_timeout`] drops the connection. Bad bytes of any kind close the connection with
+//! an error, never a panic.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -723,9 +725,9 @@ pub fn handshake(
     write_frame(&mut out, &Frame::Hello(hello))?;
     out.flush()?;
     let mut input = BufReader::new(stream);
-    let within = limits.handshake_timeout;
+    let left = deadline.saturating_duration_since(Instant::now());
     let Frame::Challenge { nonce, proof } =
-        read_frame_timed(&mut input, MAX_HANDSHAKE_FRAME, Some(deadline), within)?
+        read_frame_timed(&mut input, MAX_HANDSHAKE_FRAME, Some(deadline), left)?
     else {
         return Err(WireError::Refused(format!(
             "node {to} answered the hello with no challenge"
@@ -909,8 +911,8 @@ fn receive(
     stream.set_write_timeout(Some(limits.write_timeout))?;
     let mut out = stream.try_clone()?;
     let mut input = BufReader::new(stream);
-    let within = limits.handshake_timeout;
-    let hello = match read_frame_timed(&mut input, MAX_HANDSHAKE_FRAME, Some(deadline), within)? {
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let hello = match read_frame_timed(&mut input, MAX_HANDSHAKE_FRAME, Some(deadline), left())? {
         Frame::Hello(hello) => hello,
         _ => return Err(WireError::Refused("no hello first".into())),
     };
@@ -919,7 +921,7 @@ fn receive(
     let proof = wire.secret.prove(Side::Listening, &hello, &nonce);
     write_frame(&mut out, &Frame::Challenge { nonce, proof })?;
     let Frame::Proof(proof) =
-        read_frame_timed(&mut input, MAX_HANDSHAKE_FRAME, Some(deadline), within)?
+        read_frame_timed(&mut input, MAX_HANDSHAKE_FRAME, Some(deadline), left())?
     else {
         return Err(WireError::Refused(format!(
             "node {} sent no proof of the secret",

@@ -183,7 +183,9 @@ fn ticks_missed_in_a_stall_do_not_fire_at_once() {
     std::thread::sleep(Duration::from_millis(100));
     // Answered in the first round after the stall, before its tick; the second status comes a round later.
     let before = status(&inbox);
+    let between = std::time::Instant::now();
     let after = status(&inbox);
+    let elapsed = between.elapsed();
     inbox.send(Input::Stop).unwrap();
     thread.join().unwrap().unwrap();
     assert_eq!((before.term, before.role), (1, Role::Follower));
@@ -193,10 +195,17 @@ fn ticks_missed_in_a_stall_do_not_fire_at_once() {
         "the node started an election after the stall ({} ticks fired)",
         after.ticks - before.ticks
     );
-    assert!(after.ticks - before.ticks <= 2, "{before:?} {after:?}");
+    // One tick for the round after the stall, and one for each 10 ms that passed since.
+    let allowed = 2 + elapsed.as_millis() as u64 / 10;
+    assert!(
+        after.ticks - before.ticks <= allowed,
+        "{} ticks in {elapsed:?}",
+        after.ticks - before.ticks
+    );
 }
 
-/// When the loop stops, a proposal still waiting is answered: it may or may not commit.
+/// When the loop stops, a proposal still waiting is answered (it may or may not commit), and so is one
+/// still in the inbox behind the stop.
 #[test]
 fn a_waiting_proposal_is_answered_when_the_loop_stops() {
     let mut cluster = Hosts::new(3);
@@ -206,11 +215,16 @@ fn a_waiting_proposal_is_answered_when_the_loop_stops() {
     host.propose(b"never".to_vec(), 7).unwrap();
     let (inbox, inputs) = channel();
     inbox.send(Input::Stop).unwrap();
+    // Behind the stop: never taken by the loop, answered all the same.
+    inbox.send(Input::Propose(b"late".to_vec(), 8)).unwrap();
     let mut answers = vec![];
     Runtime::default()
         .run(host, inputs, Nowhere, |t, a| answers.push((t, a)))
         .unwrap();
-    assert!(matches!(answers[..], [(7, Answer::Stopped)]), "{answers:?}");
+    assert!(
+        matches!(answers[..], [(7, Answer::Stopped), (8, Answer::Stopped)]),
+        "{answers:?}"
+    );
 }
 
 type TestHost = Host<Volatile, CommandLog, u64>;
