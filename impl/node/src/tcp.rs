@@ -791,16 +791,6 @@ impl Slots {
         };
         Ok((slot, evicted))
     }
-
-    /// How many connections are served now.
-    pub fn len(&self) -> usize {
-        self.open.lock().expect("no panic holds it").len()
-    }
-
-    /// Whether no connection is served.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// A connection's place among the [`Slots`], given back when it is dropped.

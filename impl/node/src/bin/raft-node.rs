@@ -209,7 +209,7 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
     let unusable = |e: &dyn std::fmt::Display| {
         usage(format!("cannot use data directory {}: {e}", dir.display()))
     };
-    let disk: Box<dyn Disk> = match args.test_disk {
+    let mut disk: Box<dyn Disk> = match args.test_disk {
         TestDisk::Fs => Box::new(FsDisk::new(&dir).map_err(|e| unusable(&e))?),
         TestDisk::PowerLoss | TestDisk::PowerLossNoSync => {
             let lie = args.test_disk == TestDisk::PowerLossNoSync;
@@ -222,7 +222,7 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
         node: id,
     };
     let (storage, recovered) =
-        FileStorage::open(disk, identity, Options::default()).map_err(|e| unusable(&e))?;
+        FileStorage::open(&mut *disk, identity, Options::default()).map_err(|e| unusable(&e))?;
     let peer_listener = TcpListener::bind(peer_addr)
         .map_err(|e| usage(format!("cannot listen for peers on {peer_addr}: {e}")))?;
     let client_listener = TcpListener::bind(client_addr).map_err(|e| {

@@ -28,7 +28,7 @@ pub trait Disk {
 }
 
 /// A disk lent: storage opened on `&mut disk` leaves the disk to its owner afterwards (tests that look at a
-/// disk after a failed open).
+/// disk after a failed open; a process that picks its disk at run time, as `&mut dyn Disk`).
 impl<D: Disk + ?Sized> Disk for &mut D {
     fn list(&mut self) -> io::Result<Vec<String>> {
         (**self).list()
@@ -162,34 +162,6 @@ impl Disk for FsDisk {
 
     fn sync_dir(&mut self) -> io::Result<()> {
         File::open(&self.root)?.sync_all()
-    }
-}
-
-/// A disk lent for good: storage of any disk behind one type.
-impl<D: Disk + ?Sized> Disk for Box<D> {
-    fn list(&mut self) -> io::Result<Vec<String>> {
-        (**self).list()
-    }
-    fn read(&mut self, name: &str) -> io::Result<Vec<u8>> {
-        (**self).read(name)
-    }
-    fn append(&mut self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        (**self).append(name, bytes)
-    }
-    fn sync(&mut self, name: &str) -> io::Result<()> {
-        (**self).sync(name)
-    }
-    fn truncate(&mut self, name: &str, len: u64) -> io::Result<()> {
-        (**self).truncate(name, len)
-    }
-    fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
-        (**self).rename(from, to)
-    }
-    fn remove(&mut self, name: &str) -> io::Result<()> {
-        (**self).remove(name)
-    }
-    fn sync_dir(&mut self) -> io::Result<()> {
-        (**self).sync_dir()
     }
 }
 

@@ -289,10 +289,8 @@ fn crc_table() -> [u32; 256] {
 /// and its damage is a crash's. A crash leaves a prefix of what was written, or whole sectors of it reading
 /// as zeros; it does not flip one bit of a whole record, nor write a whole record out of its place.
 pub fn is_torn_tail(bytes: &[u8], offset: usize, file: u64, bad: &Bad) -> bool {
-    if valid_record_after(bytes, offset, file) {
-        return false;
-    }
-    match bad {
+    // The damage first (cheap), then the scan of the rest of the file.
+    let crash_like = match bad {
         // A flipped bit does not shorten a file.
         Bad::ShortHeader | Bad::ShortPayload => true,
         Bad::Header => {
@@ -314,7 +312,8 @@ pub fn is_torn_tail(bytes: &[u8], offset: usize, file: u64, bad: &Bad) -> bool {
                 && !one_bit_off(&bytes[offset + HEADER..end], stored)
         }
         Bad::Length(_) | Bad::Misplaced { .. } => false,
-    }
+    };
+    crash_like && !valid_record_after(bytes, offset, file)
 }
 
 #[cfg(test)]
