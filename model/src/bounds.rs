@@ -98,8 +98,8 @@ const BASE: Bounds = Bounds {
     partial_batches: false,
 };
 
-/// The presets `check --preset` knows. The first five, in this order, are the [`PORTFOLIO`].
-pub const PRESETS: [Preset; 7] = [
+/// The presets `check --preset` knows. The first six, in this order, are the [`PORTFOLIO`].
+pub const PRESETS: [Preset; 8] = [
     // Every fault, and leaders that send partial batches: commits capped by the last new entry,
     // entries already present, reordered batches.
     Preset {
@@ -190,6 +190,28 @@ pub const PRESETS: [Preset; 7] = [
             witness::RESTART_FROM_SNAPSHOT,
         ],
     },
+    // Snapshots with room for an election while a snapshot or its reply is in flight: a leader
+    // that compacts before it reached a losing candidate of its term sends it the snapshot (the
+    // candidate steps down), and a reply meets a leader that has moved to a later term.
+    Preset {
+        name: "snapshot-overlap",
+        bounds: Bounds {
+            max_log: 1,
+            max_crashes: 0,
+            max_inflight: 3,
+            max_drops: 0,
+            max_dups: 0,
+            snapshots: true,
+            ..BASE
+        },
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::COMMITTED_EVERYWHERE,
+            witness::SUFFIX_TRUNCATED,
+            witness::SNAPSHOT_INSTALLED,
+        ],
+    },
     Preset {
         name: "small",
         bounds: Bounds { max_log: 1, ..BASE },
@@ -209,8 +231,16 @@ pub const PRESETS: [Preset; 7] = [
 ];
 
 /// What `check` runs when no preset and no bound is given: exhaustive searches, one after the
-/// other, that together take every branch of the specification (see `check --coverage`).
-pub const PORTFOLIO: [&str; 5] = ["default", "terms", "overlap", "five", "snapshots"];
+/// other, that together take every branch of the specification and show every condition of its
+/// decisions deciding (see `check --coverage`).
+pub const PORTFOLIO: [&str; 6] = [
+    "default",
+    "terms",
+    "overlap",
+    "five",
+    "snapshots",
+    "snapshot-overlap",
+];
 
 /// Looks a preset up by name.
 pub fn preset(name: &str) -> Option<Preset> {

@@ -1,6 +1,6 @@
 //! Running the exhaustive checker and classifying what it found; shared by the CLI and the tests.
 
-use crate::coverage::{Branch, Coverage};
+use crate::coverage::{Coverage, Covered};
 use crate::display;
 use crate::properties::{RAFT_SAFETY, SAFETY, WITNESSES};
 use crate::raft::{Action, RaftModel};
@@ -70,8 +70,9 @@ pub struct Report {
     pub counterexample: Option<(&'static str, Steps)>,
     /// Peak resident memory of the process, in bytes, where the platform reports it.
     pub peak_memory: Option<u64>,
-    /// With [`Options::coverage`]: every branch and how often the search took it.
-    pub coverage: Option<Vec<(Branch, u64)>>,
+    /// With [`Options::coverage`]: every branch and how often the search took it, and the
+    /// evaluations of every decision.
+    pub coverage: Option<Covered>,
 }
 
 impl Report {
@@ -178,7 +179,7 @@ pub fn run(
         verdicts,
         counterexample,
         peak_memory: peak_memory(),
-        coverage: coverage.map(|c| c.counts()),
+        coverage: coverage.map(|c| c.covered()),
     }
 }
 

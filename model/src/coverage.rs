@@ -1,9 +1,19 @@
-//! Branch coverage of the specification: every outcome of every action, counted while the checker
-//! runs, so that an exhaustive check can say which parts of Raft it actually executed.
+//! Coverage of the specification, recorded while the checker runs, so that an exhaustive check can
+//! say which parts of Raft it actually executed.
 //!
-//! The effects call [`RaftModel::hit`](crate::RaftModel) with a [`Branch`]; with no [`Coverage`]
-//! attached that is one test of an `Option`. Counters are sharded by thread so that the checker's
-//! workers never write to one cache line.
+//! * **Branches**: every outcome of every action. The effects call
+//!   [`RaftModel::hit`](crate::RaftModel) with a [`Branch`]; with no [`Coverage`] attached that is
+//!   one test of an `Option`. Counters are sharded by thread so that the checker's workers never
+//!   write to one cache line.
+//! * **Conditions** (MC/DC, modified condition/decision coverage): every atomic [`Condition`] of
+//!   every [`Decision`] of the spec. The spec evaluates a decision through
+//!   [`RaftModel::decide`](crate::RaftModel), which records which conditions were evaluated, with
+//!   which values, and the outcome. A condition is *shown* when two recorded evaluations differ
+//!   in that condition and in the outcome and agree on every other condition that both evaluated
+//!   (unique-cause MC/DC; a condition that `&&` or `||` left unevaluated agrees with either
+//!   value). Branch coverage counts a decision as taken as soon as one way into each outcome is;
+//!   this shows that each condition on its own turns the outcome, so that a departure in that
+//!   condition alone would change what the spec does in some state the search reached.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -161,15 +171,397 @@ impl Branch {
 }
 
 const BRANCHES: usize = Branch::ALL.len();
+
+/// A decision of the specification: a boolean function of the atomic conditions listed by
+/// [`Decision::conditions`], evaluated left to right with `&&` and `||`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Decision {
+    /// Any message: the receiver adopts the message's term and steps down.
+    AdoptTerm,
+    /// RequestVote: the vote is granted (term, earlier vote, and the up-to-date check's two parts).
+    GrantVote,
+    /// RequestVoteReply: the vote counts for the receiver's candidacy.
+    CountVote,
+    /// A counted vote completes a majority.
+    Elected,
+    /// AppendEntries: the request is accepted (term, then the log at `prev_log_index`).
+    AcceptAppend,
+    /// An accepted AppendEntries makes a candidate (or a second leader) step down.
+    AppendStepsDown,
+    /// One entry of an accepted AppendEntries: the follower's entry at its index conflicts and the
+    /// log is cut there.
+    TruncateEntry,
+    /// An accepted AppendEntries moves the follower's commit index, to min(leaderCommit, last new).
+    FollowerCommits,
+    /// That commit index is capped by the last new entry rather than by leaderCommit.
+    CommitCapped,
+    /// AppendEntriesReply: the reply is for the receiver's leadership in its current term.
+    AppendReplyLive,
+    /// A success reply raises the leader's `match_index` for the follower.
+    MatchAdvances,
+    /// A conflict reply backs `next_index` up by the leader's last entry of the conflicting term.
+    BackUpByTerm,
+    /// InstallSnapshot: the request's term is current.
+    AcceptSnapshot,
+    /// An accepted InstallSnapshot makes a candidate (or a second leader) step down.
+    SnapshotStepsDown,
+    /// The snapshot is newer than the receiver's commit index, and is installed.
+    SnapshotNewer,
+    /// The installing receiver keeps the entries after the snapshot.
+    KeepSuffix,
+    /// InstallSnapshotReply: the reply is for the receiver's leadership in its current term.
+    SnapshotReplyLive,
+    /// The reply raises the leader's `match_index` for the follower.
+    SnapshotMatchAdvances,
+    /// A leader may commit an index past its commit index (Figure 2 and §5.4.2).
+    LeaderCommits,
+}
+
+impl Decision {
+    /// Every decision, in the order `check --coverage` prints them.
+    pub const ALL: [Decision; 19] = [
+        Decision::AdoptTerm,
+        Decision::GrantVote,
+        Decision::CountVote,
+        Decision::Elected,
+        Decision::AcceptAppend,
+        Decision::AppendStepsDown,
+        Decision::TruncateEntry,
+        Decision::FollowerCommits,
+        Decision::CommitCapped,
+        Decision::AppendReplyLive,
+        Decision::MatchAdvances,
+        Decision::BackUpByTerm,
+        Decision::AcceptSnapshot,
+        Decision::SnapshotStepsDown,
+        Decision::SnapshotNewer,
+        Decision::KeepSuffix,
+        Decision::SnapshotReplyLive,
+        Decision::SnapshotMatchAdvances,
+        Decision::LeaderCommits,
+    ];
+
+    /// The decision's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::AdoptTerm => "adopt-term",
+            Decision::GrantVote => "grant-vote",
+            Decision::CountVote => "count-vote",
+            Decision::Elected => "elected",
+            Decision::AcceptAppend => "accept-append",
+            Decision::AppendStepsDown => "append-steps-down",
+            Decision::TruncateEntry => "truncate-entry",
+            Decision::FollowerCommits => "follower-commits",
+            Decision::CommitCapped => "commit-capped",
+            Decision::AppendReplyLive => "append-reply-live",
+            Decision::MatchAdvances => "match-advances",
+            Decision::BackUpByTerm => "back-up-by-term",
+            Decision::AcceptSnapshot => "accept-snapshot",
+            Decision::SnapshotStepsDown => "snapshot-steps-down",
+            Decision::SnapshotNewer => "snapshot-newer",
+            Decision::KeepSuffix => "keep-suffix",
+            Decision::SnapshotReplyLive => "snapshot-reply-live",
+            Decision::SnapshotMatchAdvances => "snapshot-match-advances",
+            Decision::LeaderCommits => "leader-commits",
+        }
+    }
+
+    /// The decision's conditions, in their order of evaluation.
+    pub fn conditions(self) -> &'static [Condition] {
+        let all = &Condition::ALL;
+        let first = all
+            .iter()
+            .position(|c| c.decision() == self)
+            .expect("one each");
+        let len = all[first..]
+            .iter()
+            .take_while(|c| c.decision() == self)
+            .count();
+        &all[first..first + len]
+    }
+}
+
+/// An atomic condition of one [`Decision`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Condition {
+    /// The message's term is higher than the receiver's.
+    MessageTermHigher,
+    /// The request's term is not below the voter's.
+    VoteRequestNotStale,
+    /// The voter has not voted for another candidate in its term.
+    NoOtherVote,
+    /// The candidate's last log term is higher than the voter's.
+    LastTermHigher,
+    /// The candidate's last log term equals the voter's.
+    LastTermEqual,
+    /// The candidate's last log index is at least the voter's.
+    LastIndexAtLeast,
+    /// The reply's term is the candidate's current term.
+    VoteReplyTermCurrent,
+    /// The receiver is a candidate.
+    ReceiverCandidate,
+    /// The reply grants the vote.
+    VoteGranted,
+    /// The votes counted make a quorum.
+    VotesMakeQuorum,
+    /// The request's term is not below the receiver's.
+    AppendNotStale,
+    /// The receiver's log reaches `prev_log_index`.
+    LogReachesPrev,
+    /// The receiver's entry at `prev_log_index` has `prev_log_term`.
+    PrevTermMatches,
+    /// The receiver of an accepted AppendEntries is not a follower.
+    AppendReceiverNotFollower,
+    /// The follower has an entry at the new entry's index.
+    EntryPresent,
+    /// That entry has the new entry's term.
+    EntryTermMatches,
+    /// leaderCommit is past the follower's commit index.
+    LeaderCommitPastCommit,
+    /// The request's last new entry is past the follower's commit index.
+    LastNewPastCommit,
+    /// leaderCommit is past the request's last new entry.
+    LeaderCommitPastLastNew,
+    /// The reply's term is the leader's current term.
+    AppendReplyTermCurrent,
+    /// The receiver is a leader.
+    AppendReplyReceiverLeader,
+    /// The reply's match index is past the leader's `match_index` for the follower.
+    ReplyPastMatch,
+    /// The conflict reply names a term.
+    HintHasTerm,
+    /// The leader's log has an entry of that term.
+    LeaderHasHintTerm,
+    /// The request's term is not below the receiver's.
+    SnapshotNotStale,
+    /// The receiver of an accepted InstallSnapshot is not a follower.
+    SnapshotReceiverNotFollower,
+    /// The snapshot's last index is past the receiver's commit index.
+    SnapshotPastCommit,
+    /// The receiver's log goes past the snapshot's last index.
+    LogPastSnapshot,
+    /// The receiver's entry at the snapshot's last index has the snapshot's last term.
+    SnapshotTermMatches,
+    /// The reply's term is the leader's current term.
+    SnapshotReplyTermCurrent,
+    /// The receiver is a leader.
+    SnapshotReplyReceiverLeader,
+    /// The reply's match index is past the leader's `match_index` for the follower.
+    SnapshotReplyPastMatch,
+    /// The entry at the index is of the leader's current term.
+    EntryOfOwnTerm,
+    /// A majority, the leader included, holds the index.
+    QuorumHolds,
+}
+
+impl Condition {
+    /// Every condition, grouped by decision in [`Decision::ALL`] order.
+    pub const ALL: [Condition; 34] = [
+        Condition::MessageTermHigher,
+        Condition::VoteRequestNotStale,
+        Condition::NoOtherVote,
+        Condition::LastTermHigher,
+        Condition::LastTermEqual,
+        Condition::LastIndexAtLeast,
+        Condition::VoteReplyTermCurrent,
+        Condition::ReceiverCandidate,
+        Condition::VoteGranted,
+        Condition::VotesMakeQuorum,
+        Condition::AppendNotStale,
+        Condition::LogReachesPrev,
+        Condition::PrevTermMatches,
+        Condition::AppendReceiverNotFollower,
+        Condition::EntryPresent,
+        Condition::EntryTermMatches,
+        Condition::LeaderCommitPastCommit,
+        Condition::LastNewPastCommit,
+        Condition::LeaderCommitPastLastNew,
+        Condition::AppendReplyTermCurrent,
+        Condition::AppendReplyReceiverLeader,
+        Condition::ReplyPastMatch,
+        Condition::HintHasTerm,
+        Condition::LeaderHasHintTerm,
+        Condition::SnapshotNotStale,
+        Condition::SnapshotReceiverNotFollower,
+        Condition::SnapshotPastCommit,
+        Condition::LogPastSnapshot,
+        Condition::SnapshotTermMatches,
+        Condition::SnapshotReplyTermCurrent,
+        Condition::SnapshotReplyReceiverLeader,
+        Condition::SnapshotReplyPastMatch,
+        Condition::EntryOfOwnTerm,
+        Condition::QuorumHolds,
+    ];
+
+    /// The decision the condition belongs to, and its name within it.
+    pub const fn decision_and_name(self) -> (Decision, &'static str) {
+        use Condition as C;
+        use Decision as D;
+        match self {
+            C::MessageTermHigher => (D::AdoptTerm, "message-term-higher"),
+            C::VoteRequestNotStale => (D::GrantVote, "request-not-stale"),
+            C::NoOtherVote => (D::GrantVote, "no-other-vote"),
+            C::LastTermHigher => (D::GrantVote, "last-term-higher"),
+            C::LastTermEqual => (D::GrantVote, "last-term-equal"),
+            C::LastIndexAtLeast => (D::GrantVote, "last-index-at-least"),
+            C::VoteReplyTermCurrent => (D::CountVote, "reply-term-current"),
+            C::ReceiverCandidate => (D::CountVote, "receiver-candidate"),
+            C::VoteGranted => (D::CountVote, "vote-granted"),
+            C::VotesMakeQuorum => (D::Elected, "votes-make-quorum"),
+            C::AppendNotStale => (D::AcceptAppend, "request-not-stale"),
+            C::LogReachesPrev => (D::AcceptAppend, "log-reaches-prev"),
+            C::PrevTermMatches => (D::AcceptAppend, "prev-term-matches"),
+            C::AppendReceiverNotFollower => (D::AppendStepsDown, "receiver-not-follower"),
+            C::EntryPresent => (D::TruncateEntry, "entry-present"),
+            C::EntryTermMatches => (D::TruncateEntry, "entry-term-matches"),
+            C::LeaderCommitPastCommit => (D::FollowerCommits, "leader-commit-past-commit"),
+            C::LastNewPastCommit => (D::FollowerCommits, "last-new-past-commit"),
+            C::LeaderCommitPastLastNew => (D::CommitCapped, "leader-commit-past-last-new"),
+            C::AppendReplyTermCurrent => (D::AppendReplyLive, "reply-term-current"),
+            C::AppendReplyReceiverLeader => (D::AppendReplyLive, "receiver-leader"),
+            C::ReplyPastMatch => (D::MatchAdvances, "reply-past-match"),
+            C::HintHasTerm => (D::BackUpByTerm, "hint-has-term"),
+            C::LeaderHasHintTerm => (D::BackUpByTerm, "leader-has-hint-term"),
+            C::SnapshotNotStale => (D::AcceptSnapshot, "request-not-stale"),
+            C::SnapshotReceiverNotFollower => (D::SnapshotStepsDown, "receiver-not-follower"),
+            C::SnapshotPastCommit => (D::SnapshotNewer, "snapshot-past-commit"),
+            C::LogPastSnapshot => (D::KeepSuffix, "log-past-snapshot"),
+            C::SnapshotTermMatches => (D::KeepSuffix, "snapshot-term-matches"),
+            C::SnapshotReplyTermCurrent => (D::SnapshotReplyLive, "reply-term-current"),
+            C::SnapshotReplyReceiverLeader => (D::SnapshotReplyLive, "receiver-leader"),
+            C::SnapshotReplyPastMatch => (D::SnapshotMatchAdvances, "reply-past-match"),
+            C::EntryOfOwnTerm => (D::LeaderCommits, "entry-of-own-term"),
+            C::QuorumHolds => (D::LeaderCommits, "quorum-holds"),
+        }
+    }
+
+    /// The decision the condition belongs to.
+    pub const fn decision(self) -> Decision {
+        self.decision_and_name().0
+    }
+
+    /// `<decision>/<condition>`.
+    pub fn name(self) -> String {
+        let (d, c) = self.decision_and_name();
+        format!("{}/{c}", d.name())
+    }
+
+    /// The condition's place within its decision.
+    fn position(self) -> usize {
+        POSITION[self as usize]
+    }
+}
+
+/// The most conditions one decision has.
+const MAX_CONDITIONS: usize = 5;
+/// One evaluation: two bits per condition (0 not evaluated, 1 false, 2 true), then the outcome.
+const CODES: usize = 1 << (2 * MAX_CONDITIONS + 1);
+const WORDS: usize = CODES / 64;
+
+/// The conditions of one evaluation of a decision, as [`RaftModel::decide`](crate::RaftModel)
+/// collects them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Evaluation {
+    bits: u32,
+}
+
+impl Evaluation {
+    /// Records that `condition` was evaluated to `value`, and returns `value`.
+    #[inline]
+    pub fn at(&mut self, condition: Condition, value: bool) -> bool {
+        self.bits |= (1 + value as u32) << (2 * condition.position());
+        value
+    }
+}
+
+/// Each condition's place within its decision, by [`Condition`] discriminant (`ALL` lists them in
+/// discriminant order; a test checks it).
+const POSITION: [usize; Condition::ALL.len()] = {
+    let mut position = [0; Condition::ALL.len()];
+    let mut k = 1;
+    while k < Condition::ALL.len() {
+        let same =
+            Condition::ALL[k].decision() as usize == Condition::ALL[k - 1].decision() as usize;
+        position[k] = if same { position[k - 1] + 1 } else { 0 };
+        k += 1;
+    }
+    position
+};
+
+/// The evaluations seen of each decision: one bit per code `(conditions << 1) | outcome`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed(Vec<[u64; WORDS]>);
+
+impl Default for Observed {
+    fn default() -> Self {
+        Observed(vec![[0; WORDS]; Decision::ALL.len()])
+    }
+}
+
+impl Observed {
+    /// Adds what `other` saw.
+    pub fn merge(&mut self, other: &Observed) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x |= y;
+            }
+        }
+    }
+
+    /// The evaluations seen of `decision`, as (condition values, outcome); `None` where a
+    /// condition was not evaluated.
+    pub fn evaluations(&self, decision: Decision) -> Vec<(Vec<Option<bool>>, bool)> {
+        let n = decision.conditions().len();
+        let words = &self.0[decision as usize];
+        (0..CODES)
+            .filter(|&code| words[code / 64] & (1 << (code % 64)) != 0)
+            .map(|code| {
+                let values = (0..n)
+                    .map(|k| match (code >> (1 + 2 * k)) & 3 {
+                        0 => None,
+                        v => Some(v == 2),
+                    })
+                    .collect();
+                (values, code & 1 == 1)
+            })
+            .collect()
+    }
+
+    /// Whether `condition` was shown to decide its decision on its own (see the module's docs).
+    pub fn shown(&self, condition: Condition) -> bool {
+        let k = condition.position();
+        let seen = self.evaluations(condition.decision());
+        seen.iter().any(|(a, out_a)| {
+            seen.iter().any(|(b, out_b)| {
+                out_a != out_b
+                    && a[k].is_some()
+                    && b[k].is_some()
+                    && a[k] != b[k]
+                    && a.iter()
+                        .zip(b)
+                        .enumerate()
+                        .all(|(j, (x, y))| j == k || x.is_none() || y.is_none() || x == y)
+            })
+        })
+    }
+
+    /// Every condition and whether it was shown, in [`Condition::ALL`] order.
+    pub fn conditions(&self) -> Vec<(Condition, bool)> {
+        Condition::ALL.iter().map(|&c| (c, self.shown(c))).collect()
+    }
+}
 const SHARDS: usize = 16;
 
 /// One shard of counters, alone on its cache lines.
 #[repr(align(128))]
 struct Shard([AtomicU64; BRANCHES]);
 
-/// How often each branch was taken.
+/// How often each branch was taken, and which evaluations of each decision were seen.
 pub struct Coverage {
     shards: Box<[Shard]>,
+    /// One bit per code of each decision, as in [`Observed`]. Written only the first time a code
+    /// is seen, so the workers mostly read it.
+    observed: Box<[[AtomicU64; WORDS]]>,
 }
 
 impl Default for Coverage {
@@ -178,7 +570,30 @@ impl Default for Coverage {
             shards: (0..SHARDS)
                 .map(|_| Shard(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
+            observed: (0..Decision::ALL.len())
+                .map(|_| std::array::from_fn(|_| AtomicU64::new(0)))
+                .collect(),
         }
+    }
+}
+
+/// What a run covered: each branch with its count, and the evaluations of each decision.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Covered {
+    pub branches: Vec<(Branch, u64)>,
+    pub observed: Observed,
+}
+
+impl Covered {
+    /// Adds what `other` covered.
+    pub fn merge(&mut self, other: &Covered) {
+        if self.branches.is_empty() {
+            self.branches = other.branches.iter().map(|&(b, _)| (b, 0)).collect();
+        }
+        for (t, (_, c)) in self.branches.iter_mut().zip(&other.branches) {
+            t.1 += c;
+        }
+        self.observed.merge(&other.observed);
     }
 }
 
@@ -204,6 +619,35 @@ impl Coverage {
         self.shards[shard_of_this_thread()].0[branch as usize].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records one evaluation of `decision`.
+    #[inline]
+    pub fn record(&self, decision: Decision, evaluation: Evaluation, outcome: bool) {
+        let code = (evaluation.bits as usize) << 1 | outcome as usize;
+        let word = &self.observed[decision as usize][code / 64];
+        let bit = 1 << (code % 64);
+        if word.load(Ordering::Relaxed) & bit == 0 {
+            word.fetch_or(bit, Ordering::Relaxed);
+        }
+    }
+
+    /// The evaluations of each decision seen so far.
+    pub fn observed(&self) -> Observed {
+        Observed(
+            self.observed
+                .iter()
+                .map(|words| std::array::from_fn(|k| words[k].load(Ordering::Relaxed)))
+                .collect(),
+        )
+    }
+
+    /// Everything covered so far.
+    pub fn covered(&self) -> Covered {
+        Covered {
+            branches: self.counts(),
+            observed: self.observed(),
+        }
+    }
+
     /// How often `branch` was taken.
     pub fn count(&self, branch: Branch) -> u64 {
         self.shards
@@ -226,14 +670,21 @@ impl Coverage {
     }
 }
 
-/// `counts` as `check --coverage` prints them: a line `branch <action>/<outcome> <count>` each, then
-/// `coverage: <taken>/<total> branches`.
-pub fn render(counts: &[(Branch, u64)]) -> String {
+/// `report` as `check --coverage` prints it: a line `branch <action>/<outcome> <count>` each, then
+/// `coverage: <taken>/<total> branches`, then a line `condition <decision>/<condition> shown` (or
+/// `NOT shown`) each, then `conditions: <shown>/<total>`.
+pub fn render(report: &Covered) -> String {
     let mut out = String::new();
-    for (branch, count) in counts {
+    for (branch, count) in &report.branches {
         out.push_str(&format!("branch {} {count}\n", branch.name()));
     }
-    out.push_str(&format!("{}\n", summary(counts)));
+    out.push_str(&format!("{}\n", summary(&report.branches)));
+    let conditions = report.observed.conditions();
+    for (condition, shown) in &conditions {
+        let word = if *shown { "shown" } else { "NOT shown" };
+        out.push_str(&format!("condition {} {word}\n", condition.name()));
+    }
+    out.push_str(&format!("{}\n", condition_summary(&conditions)));
     out
 }
 
@@ -241,6 +692,12 @@ pub fn render(counts: &[(Branch, u64)]) -> String {
 pub fn summary(counts: &[(Branch, u64)]) -> String {
     let taken = counts.iter().filter(|(_, c)| *c > 0).count();
     format!("coverage: {taken}/{} branches", counts.len())
+}
+
+/// `conditions: <shown>/<total>`.
+pub fn condition_summary(conditions: &[(Condition, bool)]) -> String {
+    let shown = conditions.iter().filter(|(_, s)| *s).count();
+    format!("conditions: {shown}/{}", conditions.len())
 }
 
 #[cfg(test)]
@@ -256,6 +713,79 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), BRANCHES);
+    }
+
+    #[test]
+    fn conditions_are_grouped_by_decision_in_order() {
+        for (k, c) in Condition::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, k, "{}", c.name());
+        }
+        let order: Vec<Decision> = Condition::ALL.iter().map(|c| c.decision()).collect();
+        let mut grouped = order.clone();
+        grouped.dedup();
+        assert_eq!(
+            grouped,
+            Decision::ALL,
+            "each decision's conditions together, in order"
+        );
+        for d in Decision::ALL {
+            assert!((1..=MAX_CONDITIONS).contains(&d.conditions().len()));
+            for (k, c) in d.conditions().iter().enumerate() {
+                assert_eq!(c.position(), k);
+            }
+        }
+        let mut names: Vec<_> = Condition::ALL.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Condition::ALL.len());
+    }
+
+    fn record(c: &Coverage, values: &[(Condition, bool)], outcome: bool) {
+        let mut e = Evaluation::default();
+        for &(condition, v) in values {
+            e.at(condition, v);
+        }
+        c.record(values[0].0.decision(), e, outcome);
+    }
+
+    /// `a && b`: (T, T) -> T, (T, F) -> F and (F, -) -> F show both; without (T, F), `b` is not
+    /// shown, and a pair that differs in another evaluated condition shows nothing.
+    #[test]
+    fn a_condition_is_shown_by_a_pair_that_differs_only_in_it() {
+        use Condition::{AppendReplyReceiverLeader as B, AppendReplyTermCurrent as A};
+        let c = Coverage::default();
+        record(&c, &[(A, true), (B, true)], true);
+        record(&c, &[(A, false)], false);
+        assert!(
+            c.observed().shown(A),
+            "the short-circuited B agrees with either value"
+        );
+        assert!(!c.observed().shown(B));
+        record(&c, &[(A, true), (B, false)], false);
+        assert!(c.observed().shown(B));
+
+        // a || b || c style: pairs must agree on the third condition.
+        use Condition::{LastIndexAtLeast as I, LastTermEqual as E, LastTermHigher as H};
+        use Condition::{NoOtherVote as V, VoteRequestNotStale as S};
+        let c = Coverage::default();
+        let base = [(S, true), (V, true), (H, false), (E, true)];
+        record(&c, &[&base[..], &[(I, true)]].concat(), true);
+        record(&c, &[(S, true), (V, false)], false);
+        assert!(c.observed().shown(V));
+        assert!(!c.observed().shown(I));
+        // Differs in I, but also in E: not a pair for I.
+        record(&c, &[(S, true), (V, true), (H, false), (E, false)], false);
+        assert!(!c.observed().shown(I));
+        assert!(c.observed().shown(E));
+        record(&c, &[&base[..], &[(I, false)]].concat(), false);
+        assert!(c.observed().shown(I));
+        assert!(!c.observed().shown(H));
+        assert!(!c.observed().shown(S));
+        let report = c.covered();
+        let text = render(&report);
+        assert!(text.contains("condition grant-vote/last-index-at-least shown\n"));
+        assert!(text.contains("condition grant-vote/last-term-higher NOT shown\n"));
+        assert!(text.ends_with(&format!("conditions: 3/{}\n", Condition::ALL.len())));
     }
 
     #[test]

@@ -4,7 +4,6 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use model::bounds::{self, witness, Bounds, Bug, Preset};
 use model::check::{self, Options};
-use model::coverage::Branch;
 use model::{display, RaftModel};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -279,19 +278,15 @@ fn check(args: CheckArgs) -> Result<ExitCode, Usage> {
         );
     }
     let mut done = Vec::new();
-    let mut coverage: Option<Vec<(Branch, u64)>> = None;
+    let mut coverage: Option<model::coverage::Covered> = None;
     let mut failure = None;
     for (k, part) in parts.iter().enumerate() {
         if several {
             println!("\n== part {}/{}: preset {}", k + 1, parts.len(), part.name);
         }
         let report = check_one(part, &args, threads);
-        if let Some(counts) = &report.coverage {
-            let total =
-                coverage.get_or_insert_with(|| counts.iter().map(|&(b, _)| (b, 0)).collect());
-            for (t, (_, c)) in total.iter_mut().zip(counts) {
-                t.1 += c;
-            }
+        if let Some(covered) = &report.coverage {
+            coverage.get_or_insert_with(Default::default).merge(covered);
         }
         let ok = report.ok();
         done.push((part.name, report.progress, report.peak_memory));
@@ -415,8 +410,12 @@ fn check_one(part: &Part, args: &CheckArgs, threads: usize) -> check::Report {
     for (name, verdict) in &report.verdicts {
         println!("  {:<50} {}", name, verdict.word());
     }
-    if let Some(counts) = &report.coverage {
-        println!("{} in this search", model::coverage::summary(counts));
+    if let Some(covered) = &report.coverage {
+        println!(
+            "{} and {} in this search",
+            model::coverage::summary(&covered.branches),
+            model::coverage::condition_summary(&covered.observed.conditions())
+        );
     }
     if let Some((name, path)) = &report.counterexample {
         println!("\ncounterexample for {name}:");

@@ -5,7 +5,7 @@
 //! implementation chose (any batch of entries, any commit point, any back-up hint).
 
 use crate::bounds::{Bounds, Bug};
-use crate::coverage::{Branch, Coverage};
+use crate::coverage::{Branch, Condition as C, Coverage, Decision as D, Evaluation};
 use crate::state::{
     flags, term_at, AppendOutcome, Body, Entry, Index, Log, Message, Network, Role, Server,
     ServerId, State, Term, Value, MAX_SERVERS,
@@ -81,10 +81,17 @@ pub struct RaftModel {
 }
 
 /// Whether a candidate's log (last term, last index) is at least as up-to-date as `server`'s
-/// (§5.4.1).
-pub fn log_up_to_date(last_log_term: Term, last_log_index: Index, server: &Server) -> bool {
+/// (§5.4.1), its two parts recorded in `e`.
+fn log_up_to_date(
+    e: &mut Evaluation,
+    last_log_term: Term,
+    last_log_index: Index,
+    server: &Server,
+) -> bool {
     let my_term = server.last_term();
-    last_log_term > my_term || (last_log_term == my_term && last_log_index >= server.last_index())
+    e.at(C::LastTermHigher, last_log_term > my_term)
+        || (e.at(C::LastTermEqual, last_log_term == my_term)
+            && e.at(C::LastIndexAtLeast, last_log_index >= server.last_index()))
 }
 
 /// The number of servers that make a majority of `n`.
@@ -124,6 +131,18 @@ impl RaftModel {
                 seen.fetch_or(mask, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Evaluates `decision` with `f`, which tests each of its conditions through
+    /// [`Evaluation::at`], and records the evaluation when coverage is on.
+    #[inline]
+    pub fn decide(&self, decision: D, f: impl FnOnce(&mut Evaluation) -> bool) -> bool {
+        let mut e = Evaluation::default();
+        let outcome = f(&mut e);
+        if let Some(c) = &self.coverage {
+            c.record(decision, e, outcome);
+        }
+        outcome
     }
 
     /// Counts one execution of `branch`, when coverage is on.
@@ -245,8 +264,23 @@ impl RaftModel {
         s.role == Role::Leader
             && index > s.commit_index
             && index <= s.last_index()
-            && (term_at(&s.log, index) == s.current_term || self.has_bug(Bug::Figure8Commit))
-            && self.replicas(state, i, index) >= self.quorum()
+            && self.decide(D::LeaderCommits, |e| {
+                (e.at(C::EntryOfOwnTerm, term_at(&s.log, index) == s.current_term)
+                    || self.has_bug(Bug::Figure8Commit))
+                    && e.at(
+                        C::QuorumHolds,
+                        self.replicas(state, i, index) >= self.quorum(),
+                    )
+            })
+    }
+
+    /// The highest index leader `i` may commit, if any (the guard allows any lower one past its
+    /// commit index too).
+    pub fn commit_point(&self, state: &State, i: ServerId) -> Option<Index> {
+        let s = state.server(i);
+        (s.commit_index + 1..=s.last_index())
+            .rev()
+            .find(|&k| self.can_advance_commit_index(state, i, k))
     }
 
     /// Any server may compact a committed prefix of its log past its current snapshot.
@@ -501,7 +535,8 @@ impl RaftModel {
         // Any RPC with a higher term makes the receiver adopt it and step down (Figure 2, "Rules
         // for Servers"); the stale-term bug skips this for AppendEntries from a lower term only.
         let s = &mut state.servers[m.to as usize];
-        if m.term > s.current_term {
+        let term = s.current_term;
+        if self.decide(D::AdoptTerm, |e| e.at(C::MessageTermHigher, m.term > term)) {
             self.hit(Branch::ReceiveHigherTerm);
             s.current_term = m.term;
             s.voted_for = None;
@@ -544,10 +579,20 @@ impl RaftModel {
             ),
             Body::InstallSnapshotReply { match_index } => {
                 let s = &mut state.servers[m.to as usize];
-                if m.term == s.current_term && s.role == Role::Leader {
+                let (term, role) = (s.current_term, s.role);
+                let live = self.decide(D::SnapshotReplyLive, |e| {
+                    e.at(C::SnapshotReplyTermCurrent, m.term == term)
+                        && e.at(C::SnapshotReplyReceiverLeader, role == Role::Leader)
+                });
+                if live {
                     self.hit(Branch::SnapshotReplyLive);
                     let peer = m.from as usize;
-                    s.match_index[peer] = s.match_index[peer].max(*match_index);
+                    let known = s.match_index[peer];
+                    if self.decide(D::SnapshotMatchAdvances, |e| {
+                        e.at(C::SnapshotReplyPastMatch, *match_index > known)
+                    }) {
+                        s.match_index[peer] = *match_index;
+                    }
                     s.next_index[peer] = s.next_index[peer].max(*match_index + 1);
                 } else {
                     self.hit(Branch::SnapshotReplyStale);
@@ -570,13 +615,20 @@ impl RaftModel {
     ) {
         let i = m.to as usize;
         let s = &mut state.servers[i];
-        if m.term < s.current_term {
+        let (term, role, commit) = (s.current_term, s.role, s.commit_index);
+        if !self.decide(D::AcceptSnapshot, |e| {
+            e.at(C::SnapshotNotStale, m.term >= term)
+        }) {
             self.hit(Branch::SnapshotStaleTerm);
         } else {
-            if s.role != Role::Follower {
+            if self.decide(D::SnapshotStepsDown, |e| {
+                e.at(C::SnapshotReceiverNotFollower, role != Role::Follower)
+            }) {
                 become_follower(s);
             }
-            let newer = last_included_index > s.commit_index;
+            let newer = self.decide(D::SnapshotNewer, |e| {
+                e.at(C::SnapshotPastCommit, last_included_index > commit)
+            });
             if !newer {
                 self.hit(Branch::SnapshotNotNewer);
             }
@@ -586,11 +638,17 @@ impl RaftModel {
                 s.commit_index = last_included_index;
                 state.flags |= flags::SNAPSHOT_INSTALLED;
             } else if newer {
-                let keeps_suffix = s.last_index() >= last_included_index
-                    && term_at(&s.log, last_included_index) == last_included_term;
-                // The branch is "entries after the snapshot survive": a log that ends at the snapshot's last
-                // entry comes out as the snapshot alone, as a replaced one does.
-                self.hit(if keeps_suffix && s.last_index() > last_included_index {
+                // Entries after the snapshot survive when the log goes past the snapshot and
+                // agrees with it at its last entry (a log that ends at that entry comes out as the
+                // snapshot alone, as a replaced one does).
+                let keeps_suffix = self.decide(D::KeepSuffix, |e| {
+                    e.at(C::LogPastSnapshot, s.last_index() > last_included_index)
+                        && e.at(
+                            C::SnapshotTermMatches,
+                            term_at(&s.log, last_included_index) == last_included_term,
+                        )
+                });
+                self.hit(if keeps_suffix {
                     Branch::SnapshotKeepsSuffix
                 } else {
                     Branch::SnapshotReplacesLog
@@ -633,13 +691,20 @@ impl RaftModel {
     ) {
         let s = &mut state.servers[m.to as usize];
         // The receiver has already adopted a higher term, so the request's term is at most its own.
-        let branch = if m.term < s.current_term {
+        let not_stale = m.term >= s.current_term;
+        let free = s.voted_for.is_none_or(|v| v == m.from) || self.has_bug(Bug::VoteTwice);
+        let grant = self.decide(D::GrantVote, |e| {
+            e.at(C::VoteRequestNotStale, not_stale)
+                && (e.at(C::NoOtherVote, s.voted_for.is_none_or(|v| v == m.from))
+                    || self.has_bug(Bug::VoteTwice))
+                && (self.has_bug(Bug::NoUpToDateCheck)
+                    || log_up_to_date(e, last_log_term, last_log_index, s))
+        });
+        let branch = if !not_stale {
             Branch::VoteStaleTerm
-        } else if s.voted_for.is_some_and(|v| v != m.from) && !self.has_bug(Bug::VoteTwice) {
+        } else if !free {
             Branch::VoteAlreadyVoted
-        } else if !self.has_bug(Bug::NoUpToDateCheck)
-            && !log_up_to_date(last_log_term, last_log_index, s)
-        {
+        } else if !grant {
             Branch::VoteLogNotUpToDate
         } else if s.voted_for == Some(m.from) {
             Branch::VoteGrantedAgain
@@ -668,18 +733,26 @@ impl RaftModel {
     fn handle_request_vote_reply(&self, state: &mut State, m: &Message, vote_granted: bool) {
         let (n, quorum) = (self.n(), self.quorum());
         let s = &mut state.servers[m.to as usize];
-        let stale = m.term > s.current_term
-            || (m.term < s.current_term && !self.has_bug(Bug::StaleVoteCounted));
-        if stale || s.role != Role::Candidate {
+        // The receiver has already adopted a higher term, so the reply's term is at most its own.
+        let (term, role) = (s.current_term, s.role);
+        let mut live = false;
+        let counts = self.decide(D::CountVote, |e| {
+            live = (e.at(C::VoteReplyTermCurrent, m.term == term)
+                || self.has_bug(Bug::StaleVoteCounted))
+                && e.at(C::ReceiverCandidate, role == Role::Candidate);
+            live && e.at(C::VoteGranted, vote_granted)
+        });
+        if !live {
             self.hit(Branch::VoteReplyStale);
             return;
         }
-        if !vote_granted {
+        if !counts {
             self.hit(Branch::VoteReplyRefused);
             return;
         }
         s.votes_granted |= 1 << m.from;
-        if s.votes_granted.count_ones() as usize >= quorum {
+        let votes = s.votes_granted.count_ones() as usize;
+        if self.decide(D::Elected, |e| e.at(C::VotesMakeQuorum, votes >= quorum)) {
             self.hit(Branch::VoteReplyElected);
             become_leader(s, n);
             let election = (s.current_term, m.to);
@@ -706,13 +779,25 @@ impl RaftModel {
     ) {
         let i = m.to as usize;
         let s = &mut state.servers[i];
-        let stale = m.term < s.current_term;
-        let outcome = if stale && !self.has_bug(Bug::AcceptStaleTerm) {
+        let not_stale = m.term >= s.current_term || self.has_bug(Bug::AcceptStaleTerm);
+        let accept = self.decide(D::AcceptAppend, |e| {
+            (e.at(C::AppendNotStale, m.term >= s.current_term)
+                || self.has_bug(Bug::AcceptStaleTerm))
+                && e.at(C::LogReachesPrev, prev_log_index <= s.last_index())
+                && (e.at(
+                    C::PrevTermMatches,
+                    term_at(&s.log, prev_log_index) == prev_log_term,
+                ) || self.has_bug(Bug::NoPrevTermCheck))
+        });
+        let role = s.role;
+        let outcome = if !not_stale {
             // 1. Reply false if term < currentTerm.
             self.hit(Branch::AppendStaleTerm);
             AppendOutcome::StaleTerm
         } else {
-            if s.role != Role::Follower {
+            if self.decide(D::AppendStepsDown, |e| {
+                e.at(C::AppendReceiverNotFollower, role != Role::Follower)
+            }) {
                 // A candidate learns of this term's leader (a leader only gets here in a broken
                 // model: two leaders of one term, or the stale-term bug).
                 self.hit(Branch::AppendCandidateStepsDown);
@@ -725,9 +810,7 @@ impl RaftModel {
                     conflict_term: 0,
                     conflict_index: s.last_index() + 1,
                 }
-            } else if term_at(&s.log, prev_log_index) != prev_log_term
-                && !self.has_bug(Bug::NoPrevTermCheck)
-            {
+            } else if !accept {
                 self.hit(Branch::AppendTermMismatch);
                 // ...or its term there does not match prevLogTerm. The hint is the first index
                 // of that term that the follower still holds outside its snapshot (a server
@@ -750,7 +833,7 @@ impl RaftModel {
                 let truncated = if self.has_bug(Bug::TruncateOnMatch) {
                     truncate_and_append(&mut s.log, prev_log_index, entries)
                 } else {
-                    append_new_entries(&mut s.log, s.snapshot_index, prev_log_index, entries)
+                    self.append_new_entries(&mut s.log, prev_log_index, entries)
                 };
                 if truncated {
                     state.flags |= flags::TRUNCATED;
@@ -764,17 +847,25 @@ impl RaftModel {
                 let s = &mut state.servers[i];
                 let last_new = prev_log_index + entries.len() as Index;
                 let old = s.commit_index;
-                let new = if self.has_bug(Bug::CommitWithoutCap) {
-                    leader_commit
-                } else {
-                    leader_commit.min(last_new)
-                };
-                if new > old {
-                    self.hit(if leader_commit > last_new {
+                let no_cap = self.has_bug(Bug::CommitWithoutCap);
+                let advances = self.decide(D::FollowerCommits, |e| {
+                    e.at(C::LeaderCommitPastCommit, leader_commit > old)
+                        && (e.at(C::LastNewPastCommit, last_new > old) || no_cap)
+                });
+                if advances {
+                    let capped = self.decide(D::CommitCapped, |e| {
+                        e.at(C::LeaderCommitPastLastNew, leader_commit > last_new)
+                    });
+                    self.hit(if capped {
                         Branch::AppendCommitCapped
                     } else {
                         Branch::AppendCommitByLeaderCommit
                     });
+                    let new = if capped && !no_cap {
+                        last_new
+                    } else {
+                        leader_commit
+                    };
                     s.commit_index = new;
                     record_commits(state, i, old, new, m.term);
                 }
@@ -797,7 +888,12 @@ impl RaftModel {
     /// higher one already made it step down).
     fn handle_append_entries_reply(&self, state: &mut State, m: &Message, outcome: AppendOutcome) {
         let s = &mut state.servers[m.to as usize];
-        if m.term != s.current_term || s.role != Role::Leader {
+        // The receiver has already adopted a higher term, so the reply's term is at most its own.
+        let (term, role) = (s.current_term, s.role);
+        if !self.decide(D::AppendReplyLive, |e| {
+            e.at(C::AppendReplyTermCurrent, m.term == term)
+                && e.at(C::AppendReplyReceiverLeader, role == Role::Leader)
+        }) {
             self.hit(Branch::AppendReplyStale);
             return;
         }
@@ -810,7 +906,12 @@ impl RaftModel {
                     s.match_index[peer] = match_index;
                     s.next_index[peer] = match_index + 1;
                 } else {
-                    s.match_index[peer] = s.match_index[peer].max(match_index);
+                    let known = s.match_index[peer];
+                    if self.decide(D::MatchAdvances, |e| {
+                        e.at(C::ReplyPastMatch, match_index > known)
+                    }) {
+                        s.match_index[peer] = match_index;
+                    }
                     s.next_index[peer] = s.next_index[peer].max(match_index + 1);
                 }
             }
@@ -821,9 +922,13 @@ impl RaftModel {
             } => {
                 // With the term hint, skip to just past the leader's last entry of that term;
                 // without it (or when the leader has none), to the follower's first entry of it.
-                let by_term = (conflict_term > 0)
-                    .then(|| s.log.iter().rposition(|e| e.term == conflict_term))
-                    .flatten();
+                let mut by_term = None;
+                self.decide(D::BackUpByTerm, |e| {
+                    e.at(C::HintHasTerm, conflict_term > 0) && {
+                        by_term = s.log.iter().rposition(|x| x.term == conflict_term);
+                        e.at(C::LeaderHasHintTerm, by_term.is_some())
+                    }
+                });
                 self.hit(if by_term.is_some() {
                     Branch::AppendReplyConflictByTerm
                 } else {
@@ -888,10 +993,7 @@ impl RaftModel {
                         }
                     }
                     // The highest index it may commit (the guard allows any lower one too).
-                    if let Some(index) = (s.commit_index + 1..=s.last_index())
-                        .rev()
-                        .find(|&k| self.can_advance_commit_index(state, i, k))
-                    {
+                    if let Some(index) = self.commit_point(state, i) {
                         actions.push(Action::AdvanceCommitIndex(i, index));
                     }
                 }
@@ -1026,31 +1128,30 @@ fn become_leader(s: &mut Server, n: usize) {
 
 // ----- Log edits at a follower. -----
 
-/// Figure 2, receiver steps 3 and 4: for each entry, if the log has a different entry at its
-/// index, delete that one and all after it; append entries not already in the log. Returns
-/// whether anything was deleted.
-/// Entries inside the snapshot are committed and are never rewritten.
-fn append_new_entries(
-    log: &mut Log,
-    snapshot_index: Index,
-    prev_log_index: Index,
-    entries: &[Entry],
-) -> bool {
-    let mut truncated = false;
-    for (k, e) in entries.iter().enumerate() {
-        let at = prev_log_index as usize + k;
-        match log.get(at) {
-            Some(_) if at < snapshot_index as usize => {}
-            Some(existing) if existing.term == e.term => {}
-            Some(_) => {
+impl RaftModel {
+    /// Figure 2, receiver steps 3 and 4: for each entry, if the log has a different entry at its
+    /// index, delete that one and all after it; append entries not already in the log. Returns
+    /// whether anything was deleted. (An entry inside the receiver's snapshot is committed, so by
+    /// Leader Completeness the leader's entry there is the same one: it is never cut.)
+    fn append_new_entries(&self, log: &mut Log, prev_log_index: Index, entries: &[Entry]) -> bool {
+        let mut truncated = false;
+        for (k, new) in entries.iter().enumerate() {
+            let at = prev_log_index as usize + k;
+            let existing = log.get(at).map(|x| x.term);
+            let conflict = self.decide(D::TruncateEntry, |e| {
+                e.at(C::EntryPresent, existing.is_some())
+                    && !e.at(C::EntryTermMatches, existing == Some(new.term))
+            });
+            if conflict {
                 log.truncate(at);
                 truncated = true;
-                log.push(*e);
             }
-            None => log.push(*e),
+            if conflict || existing.is_none() {
+                log.push(*new);
+            }
         }
+        truncated
     }
-    truncated
 }
 
 /// The truncate-on-match bug: cut the log after prev_log_index unconditionally, then append.

@@ -128,7 +128,8 @@ fn coverage_prints_every_branch_before_the_result() {
     assert_eq!(code, 0, "{out}");
     let lines: Vec<_> = out.lines().collect();
     let n = model::coverage::Branch::ALL.len();
-    let tail = &lines[lines.len() - n - 2..];
+    let c = model::coverage::Condition::ALL.len();
+    let tail = &lines[lines.len() - n - c - 3..];
     for (line, branch) in tail.iter().zip(model::coverage::Branch::ALL) {
         let count = line
             .strip_prefix(&format!("branch {} ", branch.name()))
@@ -137,7 +138,15 @@ fn coverage_prints_every_branch_before_the_result() {
     }
     // The small preset has three servers, two terms and no snapshots: 27 of the 44.
     assert_eq!(tail[n], format!("coverage: 27/{n} branches"));
-    assert!(tail[n + 1].starts_with("result: OK "));
+    for (line, condition) in tail[n + 1..].iter().zip(model::coverage::Condition::ALL) {
+        let word = line
+            .strip_prefix(&format!("condition {} ", condition.name()))
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(word == "shown" || word == "NOT shown", "{line}");
+    }
+    // And 17 of the 34 conditions (see tests/coverage.rs for some it does not show).
+    assert_eq!(tail[n + c + 1], format!("conditions: 17/{c}"));
+    assert!(tail[n + c + 2].starts_with("result: OK "));
 }
 
 #[test]
@@ -145,11 +154,11 @@ fn a_bug_runs_the_portfolio_from_the_preset_that_catches_it() {
     let (code, out, _) = model(&["check", "--bug", "match-regress"]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("a portfolio of 5 exhaustive searches"),
+        out.contains("a portfolio of 6 exhaustive searches"),
         "{out}"
     );
-    assert!(out.contains("== part 1/5: preset default"), "{out}");
-    assert!(!out.contains("part 2/5"), "it stops at the violation");
+    assert!(out.contains("== part 1/6: preset default"), "{out}");
+    assert!(!out.contains("part 2/6"), "it stops at the violation");
     assert!(out.contains("\nportfolio:\n  default "), "{out}");
     assert!(out.ends_with("result: VIOLATED match_index never decreases in a leader's term\n"));
 }

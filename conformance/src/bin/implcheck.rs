@@ -300,7 +300,7 @@ fn check(
     );
     let print_coverage = || {
         if let Some(c) = &counts {
-            print!("{}", model::coverage::render(&c.counts()));
+            print!("{}", model::coverage::render(&c.covered()));
         }
     };
     let Some(path) = path else {

@@ -362,7 +362,7 @@ fn run_campaign(args: Args) -> Result<ExitCode> {
         }
     }
     if let Some(c) = &coverage {
-        print!("{}", model::coverage::render(&c.counts()));
+        print!("{}", model::coverage::render(&c.covered()));
     }
     if args.check {
         println!(

@@ -618,6 +618,11 @@ impl Checker {
             let index = small(reported.commit, "commit index")?;
             self.act(Action::AdvanceCommitIndex(i, index))?;
         }
+        // Coverage of the commit rule: where the leader's commit index now stands, the rule is
+        // evaluated as the model checker's enumerator evaluates it, from the last index down.
+        if self.model.coverage.is_some() && self.state.server(i).role == MRole::Leader {
+            self.model.commit_point(&self.state, i);
+        }
         // The requests it sent, in order.
         for (k, m) in sent.iter().enumerate() {
             match &m.m {
