@@ -37,7 +37,7 @@ pub fn by_implcheck(mutant: Mutant) -> Detection {
     mutants::set(Some(mutant));
     let start = Instant::now();
     let mut found = None;
-    for name in ["small", "default"] {
+    for name in ["small", "default", "five"] {
         let model = ImplModel::new(implcheck::preset(name).expect("a preset").bounds);
         let run = catch_unwind(AssertUnwindSafe(|| {
             let checker = model
@@ -58,7 +58,7 @@ pub fn by_implcheck(mutant: Mutant) -> Detection {
         }
     }
     if found.is_none() {
-        found = race(&["overlap", "install"]);
+        found = race(&["overlap", "install", "conflict"]);
     }
     mutants::set(None);
     Detection {

@@ -77,17 +77,19 @@ fn conformance_schedules_catch_a_host_that_keeps_an_old_snapshot() {
 }
 
 /// Random schedules of 3 and 5 nodes, together, take every outcome branch of the spec (the 44 of `model
-/// check --coverage`), the follower that keeps entries past an installed snapshot included: so the
-/// schedules put every branch of the core under trace validation. (Without the operations addressed to the
-/// leader, 40,000 schedules never took that one.)
+/// check --coverage`), the follower that keeps entries past an installed snapshot included, and show every
+/// condition of its decisions deciding (MC/DC): so the schedules put every branch and every condition of
+/// the core under trace validation. (Without the operations addressed to the leader, 40,000 schedules never
+/// took the keeps-suffix branch; with 10,000 of each size the term check of `keep-suffix` was never shown,
+/// while 20,000 show it.)
 #[test]
-fn conformance_random_schedules_take_every_branch() {
+fn conformance_random_schedules_take_every_branch_and_show_every_condition() {
     use conformance::trace::Checker;
     use model::coverage::{Branch, Coverage};
     use std::sync::Arc;
     let coverage = Arc::new(Coverage::default());
     for n in [3, 5] {
-        runner(10_000)
+        runner(20_000)
             .run(&schedule(), |ops| {
                 let trace = run_schedule(n, &ops, None);
                 let mut checker = Checker::new(n).unwrap().with_coverage(coverage.clone());
@@ -100,12 +102,21 @@ fn conformance_random_schedules_take_every_branch() {
             })
             .unwrap();
     }
-    let missed: Vec<&str> = coverage
-        .counts()
-        .into_iter()
-        .filter(|&(_, count)| count == 0)
+    let covered = coverage.covered();
+    let missed: Vec<&str> = covered
+        .branches
+        .iter()
+        .filter(|&(_, count)| *count == 0)
         .map(|(b, _)| b.name())
         .collect();
     assert!(missed.is_empty(), "never taken: {missed:?}");
-    assert_eq!(coverage.counts().len(), Branch::ALL.len());
+    assert_eq!(covered.branches.len(), Branch::ALL.len());
+    let not_shown: Vec<String> = covered
+        .observed
+        .conditions()
+        .into_iter()
+        .filter(|(_, shown)| !shown)
+        .map(|(c, _)| c.name())
+        .collect();
+    assert!(not_shown.is_empty(), "conditions not shown: {not_shown:?}");
 }

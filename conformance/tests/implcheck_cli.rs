@@ -20,7 +20,8 @@ fn implcheck_prints_coverage_then_the_result() {
     assert_eq!(code, 0, "{out}");
     let lines: Vec<_> = out.lines().collect();
     let n = model::coverage::Branch::ALL.len();
-    let tail = &lines[lines.len() - n - 2..];
+    let c = model::coverage::Condition::ALL.len();
+    let tail = &lines[lines.len() - n - c - 3..];
     for (line, branch) in tail.iter().zip(model::coverage::Branch::ALL) {
         let count = line
             .strip_prefix(&format!("branch {} ", branch.name()))
@@ -28,10 +29,18 @@ fn implcheck_prints_coverage_then_the_result() {
         count.parse::<u64>().unwrap();
     }
     assert!(tail[n].starts_with("coverage: ") && tail[n].ends_with(&format!("/{n} branches")));
+    for (line, condition) in tail[n + 1..].iter().zip(model::coverage::Condition::ALL) {
+        let word = line
+            .strip_prefix(&format!("condition {} ", condition.name()))
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(word == "shown" || word == "NOT shown", "{line}");
+    }
+    // The small preset: three servers, two terms, logs of one, no snapshots.
+    assert_eq!(tail[n + c + 1], format!("conditions: 13/{c}"));
     assert!(
-        tail[n + 1].starts_with("result: OK unique="),
+        tail[n + c + 2].starts_with("result: OK unique="),
         "{}",
-        tail[n + 1]
+        tail[n + c + 2]
     );
 }
 

@@ -191,6 +191,20 @@ impl RaftLog {
         self.entries_mut().clear();
     }
 
+    /// For the snapshot-ignores-term mutant: [`compact`](Self::compact), but the entries after `index` are
+    /// kept whenever the log goes past it, whatever its term at `index`.
+    pub(crate) fn compact_ignoring_term(&mut self, index: Index, term: Term) -> bool {
+        if index >= self.last_index() {
+            return self.compact(index, term);
+        }
+        let base = self.state.last_included_index;
+        let state = Arc::make_mut(&mut self.state);
+        state.log.drain(..(index - base) as usize);
+        state.last_included_index = index;
+        state.last_included_term = term;
+        true
+    }
+
     /// Replaces the prefix through `index` by a snapshot whose last entry has `term` (Figure 13). If the log
     /// holds that entry, the entries after it are kept (a snapshot of a prefix says nothing against them);
     /// otherwise the whole log is discarded. Returns whether the suffix was kept. `index` must be past the

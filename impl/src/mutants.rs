@@ -35,11 +35,16 @@ pub enum Mutant {
     SnapshotDropsSuffix,
     /// A follower clears `voted_for` on an AppendEntries of its current term.
     VoteClearedOnHeartbeat,
+    /// Installing a snapshot keeps the log entries after it whenever the log goes past it, without checking
+    /// that the log's entry at the snapshot's last index has the snapshot's last term.
+    SnapshotIgnoresTerm,
+    /// A quorum is two nodes, whatever the cluster's size (right for three nodes only).
+    QuorumOfTwo,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 14] = [
+    pub const ALL: [Mutant; 16] = [
         Mutant::VoteNotPersisted,
         Mutant::TermNotPersisted,
         Mutant::Figure8Commit,
@@ -54,6 +59,8 @@ impl Mutant {
         Mutant::ReplyBeforeDurable,
         Mutant::SnapshotDropsSuffix,
         Mutant::VoteClearedOnHeartbeat,
+        Mutant::SnapshotIgnoresTerm,
+        Mutant::QuorumOfTwo,
     ];
 
     /// A short name (`RAFT_MUTANT` takes it).
@@ -73,6 +80,8 @@ impl Mutant {
             Mutant::ReplyBeforeDurable => "reply-before-durable",
             Mutant::SnapshotDropsSuffix => "snapshot-drops-suffix",
             Mutant::VoteClearedOnHeartbeat => "vote-cleared-on-heartbeat",
+            Mutant::SnapshotIgnoresTerm => "snapshot-ignores-term",
+            Mutant::QuorumOfTwo => "quorum-of-two",
         }
     }
 }

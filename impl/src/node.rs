@@ -1025,9 +1025,13 @@ impl Node {
         if m.last_included_index > self.commit_index {
             // Steps 6 and 7: keep the entries after the snapshot if the log holds its last entry, else discard
             // the whole log.
-            let kept = self
-                .log
-                .compact(m.last_included_index, m.last_included_term);
+            let kept = if mutant(Mutant::SnapshotIgnoresTerm) {
+                self.log
+                    .compact_ignoring_term(m.last_included_index, m.last_included_term)
+            } else {
+                self.log
+                    .compact(m.last_included_index, m.last_included_term)
+            };
             if kept && mutant(Mutant::SnapshotDropsSuffix) {
                 self.log.truncate_after_snapshot();
             }
@@ -1313,6 +1317,9 @@ impl Node {
 
     /// Votes or matches needed to decide: a majority of all servers.
     fn quorum(&self) -> usize {
+        if mutant(Mutant::QuorumOfTwo) {
+            return 2.min(self.peers.len());
+        }
         self.peers.len() / 2 + 1
     }
 

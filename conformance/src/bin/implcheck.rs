@@ -143,7 +143,11 @@ fn bounds(preset: &str, flags: &BoundFlags) -> Result<implcheck::Bounds, ExitCod
     let Some(preset) = implcheck::preset(preset) else {
         let names: Vec<_> = implcheck::PRESETS
             .iter()
-            .chain([&implcheck::OVERLAP, &implcheck::INSTALL])
+            .chain([
+                &implcheck::OVERLAP,
+                &implcheck::INSTALL,
+                &implcheck::CONFLICT,
+            ])
             .map(|p| p.name)
             .collect();
         eprintln!(
