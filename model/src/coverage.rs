@@ -458,20 +458,50 @@ const MAX_CONDITIONS: usize = 5;
 const CODES: usize = 1 << (2 * MAX_CONDITIONS + 1);
 const WORDS: usize = CODES / 64;
 
+/// A condition forced to one value wherever it is evaluated: the stuck-at fault that MC/DC is
+/// meant to expose (`check --stuck <decision>/<condition>=<true|false>`).
+pub type StuckAt = (Condition, bool);
+
 /// The conditions of one evaluation of a decision, as [`RaftModel::decide`](crate::RaftModel)
 /// collects them.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Evaluation {
     bits: u32,
+    stuck: Option<StuckAt>,
 }
 
 impl Evaluation {
-    /// Records that `condition` was evaluated to `value`, and returns `value`.
+    /// An evaluation in which `stuck`, if any, forces its condition.
+    pub fn new(stuck: Option<StuckAt>) -> Self {
+        Evaluation { bits: 0, stuck }
+    }
+
+    /// Records that `condition` was evaluated to `value` (or to the value it is stuck at), and
+    /// returns that value.
     #[inline]
     pub fn at(&mut self, condition: Condition, value: bool) -> bool {
+        let value = match self.stuck {
+            Some((c, forced)) if c == condition => forced,
+            _ => value,
+        };
         self.bits |= (1 + value as u32) << (2 * condition.position());
         value
     }
+}
+
+/// Parses `<decision>/<condition>=<true|false>`.
+pub fn parse_stuck(text: &str) -> Result<StuckAt, String> {
+    let (name, value) = text.split_once('=').ok_or_else(|| {
+        format!("--stuck takes <decision>/<condition>=<true|false>, got '{text}'")
+    })?;
+    let condition = Condition::ALL
+        .into_iter()
+        .find(|c| c.name() == name)
+        .ok_or_else(|| format!("unknown condition '{name}' (`check --coverage` lists them)"))?;
+    let value = value
+        .parse::<bool>()
+        .map_err(|_| format!("--stuck: the value must be true or false, got '{value}'"))?;
+    Ok((condition, value))
 }
 
 /// Each condition's place within its decision, by [`Condition`] discriminant (`ALL` lists them in

@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use model::bounds::{self, witness, Bounds, Bug, Preset};
 use model::check::{self, Options};
+use model::coverage::{Condition, StuckAt};
 use model::{display, RaftModel};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -70,6 +71,11 @@ struct BoundArgs {
     /// Switch on a bug (`--bug list` lists them). Without other flags, uses the bug's bounds.
     #[arg(long)]
     bug: Option<String>,
+    /// Force one condition of one decision to a value wherever it is evaluated:
+    /// `<decision>/<condition>=<true|false>` (`check --coverage` lists the conditions; `check
+    /// --stuck list` runs the portfolio with each condition stuck at each value).
+    #[arg(long)]
+    stuck: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -146,6 +152,20 @@ impl BoundArgs {
             Some(name) => Ok(Some(name.parse::<Bug>().map_err(|e| Usage(e.to_string()))?)),
         }
     }
+
+    fn stuck(&self) -> Result<Option<StuckAt>, Usage> {
+        self.stuck
+            .as_deref()
+            .map(|text| model::coverage::parse_stuck(text).map_err(Usage))
+            .transpose()
+    }
+
+    /// The model at `bounds` with the bug and the stuck condition given.
+    fn model(&self, bounds: Bounds) -> Result<RaftModel, Usage> {
+        let mut model = RaftModel::with_bug(bounds, self.bug()?);
+        model.stuck = self.stuck()?;
+        Ok(model)
+    }
 }
 
 /// What `check` searches: the portfolio when neither a preset nor a bound is given (with a bug,
@@ -159,22 +179,21 @@ fn resolve_check(args: &BoundArgs) -> Result<Vec<Part>, Usage> {
     if let Some(bug) = bug {
         names.sort_by_key(|&n| n != bug.preset());
     }
-    Ok(names
+    names
         .into_iter()
         .map(|name| {
             let preset = bounds::preset(name).expect("the portfolio names presets");
-            Part {
+            Ok(Part {
                 name: preset.name,
-                model: RaftModel::with_bug(preset.bounds, bug),
+                model: args.model(preset.bounds)?,
                 expect: preset.expect.to_vec(),
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// One configuration: the preset (`default` if none) with each bound flag given overriding it.
 fn resolve(args: &BoundArgs, simulate: bool) -> Result<Part, Usage> {
-    let bug = args.bug()?;
     let name = args.preset.as_deref().unwrap_or("default");
     let preset: Preset = bounds::preset(name).ok_or_else(|| {
         let names: Vec<_> = bounds::PRESETS.iter().map(|p| p.name).collect();
@@ -210,7 +229,7 @@ fn resolve(args: &BoundArgs, simulate: bool) -> Result<Part, Usage> {
         .collect();
     Ok(Part {
         name: preset.name,
-        model: RaftModel::with_bug(b, bug),
+        model: args.model(b)?,
         expect,
     })
 }
@@ -250,6 +269,9 @@ fn describe(model: &RaftModel) -> String {
     if let Some(bug) = model.bug {
         s.push_str(&format!(" bug={} ({})", bug.name(), bug.describe()));
     }
+    if let Some((condition, value)) = model.stuck {
+        s.push_str(&format!(" stuck={}={value}", condition.name()));
+    }
     s
 }
 
@@ -266,6 +288,9 @@ fn check(args: CheckArgs) -> Result<ExitCode, Usage> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if args.bounds.bug.as_deref() == Some("list") {
         return Ok(bug_list(threads));
+    }
+    if args.bounds.stuck.as_deref() == Some("list") {
+        return Ok(stuck_list(threads));
     }
     let parts = resolve_check(&args.bounds)?;
     let several = parts.len() > 1;
@@ -365,6 +390,54 @@ fn bug_list(threads: usize) -> ExitCode {
     }
 }
 
+/// `check --stuck list`: the portfolio with each condition of each decision stuck at each value,
+/// stopping at the first violation: which property catches the departure, in which search, and
+/// the searches' states to that point. A departure nothing catches changes what the spec does
+/// (where coverage shows the condition deciding) without breaking a property; the README says
+/// why for each.
+fn stuck_list(threads: usize) -> ExitCode {
+    println!(
+        "{:<58} {:<17} {:<48} {:>10} {:>6}",
+        "stuck condition", "preset", "caught by", "unique", "secs"
+    );
+    for condition in Condition::ALL {
+        for value in [true, false] {
+            let mut caught = None;
+            let (mut unique, mut secs) = (0, 0.0);
+            for name in bounds::PORTFOLIO {
+                let preset = bounds::preset(name).expect("the portfolio names presets");
+                let options = Options {
+                    threads,
+                    bfs: false,
+                    expect: preset.expect.to_vec(),
+                    coverage: false,
+                };
+                let mut model = RaftModel::new(preset.bounds);
+                model.stuck = Some((condition, value));
+                let report = check::run(model, &options, Duration::from_secs(3600), |_| {});
+                unique += report.progress.unique;
+                secs += report.progress.elapsed.as_secs_f64();
+                if !report.ok() {
+                    let line = report.result_line();
+                    let why = line.strip_prefix("result: ").unwrap_or(&line).to_string();
+                    caught = Some((name, why));
+                    break;
+                }
+            }
+            let (preset, why) = caught.unwrap_or(("-", "not caught".into()));
+            println!(
+                "{:<58} {:<17} {:<48} {:>10} {:>6.1}",
+                format!("{}={value}", condition.name()),
+                preset,
+                why,
+                unique,
+                secs
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 /// Runs one exhaustive search and prints its figures, verdicts and any counterexample.
 fn check_one(part: &Part, args: &CheckArgs, threads: usize) -> check::Report {
     let model = &part.model;
@@ -450,6 +523,7 @@ fn explore_flags(args: &BoundArgs, preset: &str) -> String {
     push("max-dups", args.max_dups.map(|v| v.to_string()));
     push("values", args.values.map(|v| v.to_string()));
     push("bug", args.bug.clone());
+    push("stuck", args.stuck.clone());
     if args.snapshots {
         flags.push("--snapshots".into());
     }

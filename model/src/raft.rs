@@ -5,7 +5,7 @@
 //! implementation chose (any batch of entries, any commit point, any back-up hint).
 
 use crate::bounds::{Bounds, Bug};
-use crate::coverage::{Branch, Condition as C, Coverage, Decision as D, Evaluation};
+use crate::coverage::{Branch, Condition as C, Coverage, Decision as D, Evaluation, StuckAt};
 use crate::state::{
     flags, term_at, AppendOutcome, Body, Entry, Index, Log, Message, Network, Role, Server,
     ServerId, State, Term, Value, MAX_SERVERS,
@@ -78,6 +78,9 @@ pub struct RaftModel {
     pub witnessed: Option<Arc<AtomicU16>>,
     /// Set by `check --coverage`: how often each outcome of each action was taken.
     pub coverage: Option<Arc<Coverage>>,
+    /// Set by `--stuck`: one condition of one decision forced to a value wherever it is evaluated
+    /// (a departure from Raft in that condition alone, as a bug switch is in one line).
+    pub stuck: Option<StuckAt>,
 }
 
 /// Whether a candidate's log (last term, last index) is at least as up-to-date as `server`'s
@@ -108,6 +111,7 @@ impl RaftModel {
             symmetry: false,
             witnessed: None,
             coverage: None,
+            stuck: None,
         }
     }
 
@@ -119,6 +123,7 @@ impl RaftModel {
             symmetry: false,
             witnessed: None,
             coverage: None,
+            stuck: None,
         }
     }
 
@@ -137,7 +142,7 @@ impl RaftModel {
     /// [`Evaluation::at`], and records the evaluation when coverage is on.
     #[inline]
     pub fn decide(&self, decision: D, f: impl FnOnce(&mut Evaluation) -> bool) -> bool {
-        let mut e = Evaluation::default();
+        let mut e = Evaluation::new(self.stuck);
         let outcome = f(&mut e);
         if let Some(c) = &self.coverage {
             c.record(decision, e, outcome);
@@ -691,25 +696,31 @@ impl RaftModel {
     ) {
         let s = &mut state.servers[m.to as usize];
         // The receiver has already adopted a higher term, so the request's term is at most its own.
-        let not_stale = m.term >= s.current_term;
-        let free = s.voted_for.is_none_or(|v| v == m.from) || self.has_bug(Bug::VoteTwice);
+        // The outcome and its branch follow the conditions as evaluated (so that `--stuck` forces them).
+        let (mut not_stale, mut free) = (false, false);
         let grant = self.decide(D::GrantVote, |e| {
-            e.at(C::VoteRequestNotStale, not_stale)
-                && (e.at(C::NoOtherVote, s.voted_for.is_none_or(|v| v == m.from))
-                    || self.has_bug(Bug::VoteTwice))
+            not_stale = e.at(C::VoteRequestNotStale, m.term >= s.current_term);
+            not_stale
+                && {
+                    free = e.at(C::NoOtherVote, s.voted_for.is_none_or(|v| v == m.from))
+                        || self.has_bug(Bug::VoteTwice);
+                    free
+                }
                 && (self.has_bug(Bug::NoUpToDateCheck)
                     || log_up_to_date(e, last_log_term, last_log_index, s))
         });
-        let branch = if !not_stale {
+        let branch = if grant {
+            if s.voted_for == Some(m.from) {
+                Branch::VoteGrantedAgain
+            } else {
+                Branch::VoteGranted
+            }
+        } else if !not_stale {
             Branch::VoteStaleTerm
         } else if !free {
             Branch::VoteAlreadyVoted
-        } else if !grant {
-            Branch::VoteLogNotUpToDate
-        } else if s.voted_for == Some(m.from) {
-            Branch::VoteGrantedAgain
         } else {
-            Branch::VoteGranted
+            Branch::VoteLogNotUpToDate
         };
         self.hit(branch);
         let vote_granted = matches!(branch, Branch::VoteGranted | Branch::VoteGrantedAgain);
@@ -779,11 +790,16 @@ impl RaftModel {
     ) {
         let i = m.to as usize;
         let s = &mut state.servers[i];
-        let not_stale = m.term >= s.current_term || self.has_bug(Bug::AcceptStaleTerm);
+        // The outcome follows the conditions as evaluated (so that `--stuck` forces them).
+        let (mut not_stale, mut reaches) = (false, false);
         let accept = self.decide(D::AcceptAppend, |e| {
-            (e.at(C::AppendNotStale, m.term >= s.current_term)
-                || self.has_bug(Bug::AcceptStaleTerm))
-                && e.at(C::LogReachesPrev, prev_log_index <= s.last_index())
+            not_stale = e.at(C::AppendNotStale, m.term >= s.current_term)
+                || self.has_bug(Bug::AcceptStaleTerm);
+            not_stale
+                && {
+                    reaches = e.at(C::LogReachesPrev, prev_log_index <= s.last_index());
+                    reaches
+                }
                 && (e.at(
                     C::PrevTermMatches,
                     term_at(&s.log, prev_log_index) == prev_log_term,
@@ -803,7 +819,7 @@ impl RaftModel {
                 self.hit(Branch::AppendCandidateStepsDown);
                 become_follower(s);
             }
-            if prev_log_index > s.last_index() {
+            if !reaches {
                 // 2. Reply false if the log has no entry at prevLogIndex...
                 self.hit(Branch::AppendLogTooShort);
                 AppendOutcome::Conflict {
@@ -922,13 +938,16 @@ impl RaftModel {
             } => {
                 // With the term hint, skip to just past the leader's last entry of that term;
                 // without it (or when the leader has none), to the follower's first entry of it.
-                let mut by_term = None;
-                self.decide(D::BackUpByTerm, |e| {
-                    e.at(C::HintHasTerm, conflict_term > 0) && {
-                        by_term = s.log.iter().rposition(|x| x.term == conflict_term);
-                        e.at(C::LeaderHasHintTerm, by_term.is_some())
-                    }
-                });
+                let mut last_of_term = None;
+                let by_term = self
+                    .decide(D::BackUpByTerm, |e| {
+                        e.at(C::HintHasTerm, conflict_term > 0) && {
+                            last_of_term = s.log.iter().rposition(|x| x.term == conflict_term);
+                            e.at(C::LeaderHasHintTerm, last_of_term.is_some())
+                        }
+                    })
+                    .then_some(last_of_term)
+                    .flatten();
                 self.hit(if by_term.is_some() {
                     Branch::AppendReplyConflictByTerm
                 } else {

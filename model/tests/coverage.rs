@@ -91,3 +91,55 @@ fn coverage_shows_what_a_search_never_takes() {
     assert!(!missing.contains(&Condition::NoOtherVote), "{missing:?}");
     assert!(!missing.contains(&Condition::LastTermEqual), "{missing:?}");
 }
+
+fn check_stuck(preset_name: &str, stuck: Option<&str>) -> check::Report {
+    let p = preset(preset_name).unwrap();
+    let options = Options {
+        threads: 2,
+        bfs: false,
+        expect: p.expect.to_vec(),
+        coverage: false,
+    };
+    let mut model = RaftModel::new(p.bounds);
+    model.stuck = stuck.map(|s| model::coverage::parse_stuck(s).unwrap());
+    check::run(model, &options, Duration::from_secs(3600), |_| {})
+}
+
+/// A condition stuck at one value is a departure from Raft in that condition alone. Stuck where a
+/// bug switch departs, it is caught as the bug switch is; stuck where the departure cannot matter,
+/// it is not.
+#[test]
+fn a_stuck_condition_is_caught_where_it_breaks_raft() {
+    // The vote-twice bug, as a stuck condition.
+    let report = check_stuck("overlap", Some("grant-vote/no-other-vote=true"));
+    assert_eq!(
+        report.result_line(),
+        "result: VIOLATED a leader never grants a vote in its term"
+    );
+    // The no-prev-term-check bug.
+    let report = check_stuck("terms", Some("accept-append/prev-term-matches=true"));
+    assert!(report.result_line().starts_with("result: VIOLATED "));
+    // The figure8-commit bug.
+    let report = check_stuck("terms", Some("leader-commits/entry-of-own-term=true"));
+    assert_eq!(report.result_line(), "result: VIOLATED Leader Completeness");
+    // The two conditions the portfolio showed only once the snapshot-overlap search joined it: no
+    // property catches either stuck. A stale snapshot reply is dead the moment its receiver moves
+    // past its term and is removed then, with the receiver a follower: forcing its term check
+    // changes no state at all. A candidate that installs a snapshot of its term and stays a
+    // candidate changes states, but cannot win that term (the leader holds a majority of its
+    // votes).
+    let correct = check_stuck("snapshot-overlap", None);
+    assert!(correct.ok(), "{}", correct.result_line());
+    let stale_counted = check_stuck(
+        "snapshot-overlap",
+        Some("snapshot-reply-live/reply-term-current=true"),
+    );
+    assert!(stale_counted.ok(), "{}", stale_counted.result_line());
+    assert_eq!(stale_counted.progress.unique, correct.progress.unique);
+    let stays = check_stuck(
+        "snapshot-overlap",
+        Some("snapshot-steps-down/receiver-not-follower=false"),
+    );
+    assert!(stays.ok(), "{}", stays.result_line());
+    assert_ne!(stays.progress.unique, correct.progress.unique);
+}
