@@ -324,7 +324,7 @@ fn check(args: CheckArgs) -> Result<ExitCode, Usage> {
         println!("\nportfolio:");
         for (name, p, peak) in &done {
             println!(
-                "  {name:<10} unique={:<10} total={:<11} depth={:<4} {:>6.1} s  {:>7.0} unique/s  \
+                "  {name:<16} unique={:<10} total={:<11} depth={:<4} {:>6.1} s  {:>7.0} unique/s  \
                  peak memory {}",
                 p.unique,
                 p.total,
