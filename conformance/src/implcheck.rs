@@ -64,7 +64,7 @@ pub struct Preset {
 }
 
 /// The presets `implcheck check --preset` knows (and [`OVERLAP`] and [`INSTALL`], which take minutes).
-pub const PRESETS: [Preset; 3] = [
+pub const PRESETS: [Preset; 4] = [
     Preset {
         name: "small",
         bounds: Bounds {
@@ -105,6 +105,22 @@ pub const PRESETS: [Preset; 3] = [
             max_drops: 0,
             max_dups: 0,
             snapshots: false,
+        },
+    },
+    // Snapshots, one crash and room for an election while a snapshot or its reply is in flight: a
+    // leader that crashed and won the next term meets a follower's reply to the snapshot it sent in
+    // the term before (the model's search of the same name reaches the spec's side of it).
+    Preset {
+        name: "snapshot-overlap",
+        bounds: Bounds {
+            servers: 3,
+            max_term: 2,
+            max_log: 1,
+            max_crashes: 1,
+            max_inflight: 3,
+            max_drops: 0,
+            max_dups: 0,
+            snapshots: true,
         },
     },
 ];

@@ -29,15 +29,15 @@ pub struct Detection {
     pub secs: f64,
 }
 
-/// Explores the implementation with `mutant` on, at the small preset, then the default one (both
-/// breadth-first: shortest paths), then the overlap and install presets at once (depth-first, one thread
-/// each: their breadth-first queues of whole clusters take too much memory, and each catches mutants the
-/// other misses), stopping at the first violation. A panic of the core counts as caught.
+/// Explores the implementation with `mutant` on, at the small, default, five and snapshot-overlap presets in
+/// turn (breadth-first: shortest paths), then the overlap, install and conflict presets at once (depth-first,
+/// one thread each: their breadth-first queues of whole clusters take too much memory, and each catches
+/// mutants the others miss), stopping at the first violation. A panic of the core counts as caught.
 pub fn by_implcheck(mutant: Mutant) -> Detection {
     mutants::set(Some(mutant));
     let start = Instant::now();
     let mut found = None;
-    for name in ["small", "default", "five"] {
+    for name in ["small", "default", "five", "snapshot-overlap"] {
         let model = ImplModel::new(implcheck::preset(name).expect("a preset").bounds);
         let run = catch_unwind(AssertUnwindSafe(|| {
             let checker = model

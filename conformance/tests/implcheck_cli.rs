@@ -36,7 +36,7 @@ fn implcheck_prints_coverage_then_the_result() {
         assert!(word == "shown" || word == "NOT shown", "{line}");
     }
     // The small preset: three servers, two terms, logs of one, no snapshots.
-    assert_eq!(tail[n + c + 1], format!("conditions: 13/{c}"));
+    assert_eq!(tail[n + c + 1], format!("conditions: 12/{c}"));
     assert!(
         tail[n + c + 2].starts_with("result: OK unique="),
         "{}",

@@ -40,11 +40,15 @@ pub enum Mutant {
     SnapshotIgnoresTerm,
     /// A quorum is two nodes, whatever the cluster's size (right for three nodes only).
     QuorumOfTwo,
+    /// A candidate that receives an InstallSnapshot of its term installs it and stays a candidate.
+    SnapshotCandidateStays,
+    /// A leader takes an InstallSnapshotReply of an earlier term as an answer to its own snapshot.
+    StaleSnapshotReplyCounted,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 16] = [
+    pub const ALL: [Mutant; 18] = [
         Mutant::VoteNotPersisted,
         Mutant::TermNotPersisted,
         Mutant::Figure8Commit,
@@ -61,6 +65,8 @@ impl Mutant {
         Mutant::VoteClearedOnHeartbeat,
         Mutant::SnapshotIgnoresTerm,
         Mutant::QuorumOfTwo,
+        Mutant::SnapshotCandidateStays,
+        Mutant::StaleSnapshotReplyCounted,
     ];
 
     /// A short name (`RAFT_MUTANT` takes it).
@@ -82,6 +88,8 @@ impl Mutant {
             Mutant::VoteClearedOnHeartbeat => "vote-cleared-on-heartbeat",
             Mutant::SnapshotIgnoresTerm => "snapshot-ignores-term",
             Mutant::QuorumOfTwo => "quorum-of-two",
+            Mutant::SnapshotCandidateStays => "snapshot-candidate-stays",
+            Mutant::StaleSnapshotReplyCounted => "stale-snapshot-reply-counted",
         }
     }
 }

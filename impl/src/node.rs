@@ -372,6 +372,8 @@ impl Node {
             && !(mutant(Mutant::AcceptStaleTerm) && matches!(message, Message::AppendEntries(_)))
             && !(mutant(Mutant::StaleVoteCounted)
                 && matches!(message, Message::RequestVoteReply(_)))
+            && !(mutant(Mutant::StaleSnapshotReplyCounted)
+                && matches!(message, Message::InstallSnapshotReply(_)))
         {
             // A stale request is refused with our term so that its sender steps down; a stale reply is dropped.
             match message {
@@ -838,7 +840,9 @@ impl Node {
                 self.handle_append_entries(from, m)
             }
             Message::InstallSnapshot(m) => {
-                self.become_follower(self.current_term, Some(from));
+                if !mutant(Mutant::SnapshotCandidateStays) {
+                    self.become_follower(self.current_term, Some(from));
+                }
                 self.handle_install_snapshot(from, m);
                 Ok(())
             }

@@ -192,12 +192,12 @@ pub const PRESETS: [Preset; 8] = [
     },
     // Snapshots with room for an election while a snapshot or its reply is in flight: a leader
     // that compacts before it reached a losing candidate of its term sends it the snapshot (the
-    // candidate steps down), and a reply meets a leader that has moved to a later term.
+    // candidate steps down), and a leader that crashed and won the next term meets the reply to
+    // the snapshot it sent in the term before.
     Preset {
         name: "snapshot-overlap",
         bounds: Bounds {
             max_log: 1,
-            max_crashes: 0,
             max_inflight: 3,
             max_drops: 0,
             max_dups: 0,
@@ -209,7 +209,9 @@ pub const PRESETS: [Preset; 8] = [
             witness::ENTRY_COMMITTED,
             witness::COMMITTED_EVERYWHERE,
             witness::SUFFIX_TRUNCATED,
+            witness::LEADER_AFTER_RESTART,
             witness::SNAPSHOT_INSTALLED,
+            witness::RESTART_FROM_SNAPSHOT,
         ],
     },
     Preset {

@@ -7,15 +7,16 @@
 //!   write to one cache line.
 //! * **Conditions** (MC/DC, modified condition/decision coverage): every atomic [`Condition`] of
 //!   every [`Decision`] of the spec. The spec evaluates a decision through
-//!   [`RaftModel::decide`](crate::RaftModel), which records which conditions were evaluated, with
-//!   which values, and the outcome. A condition is *shown* when two recorded evaluations differ
-//!   in that condition and in the outcome and agree on every other condition that both evaluated
-//!   (unique-cause MC/DC; a condition that `&&` or `||` left unevaluated agrees with either
-//!   value). Branch coverage counts a decision as taken as soon as one way into each outcome is;
-//!   this shows that each condition on its own turns the outcome, so that a departure in that
-//!   condition alone would change what the spec does in some state the search reached.
+//!   [`RaftModel::decide`](crate::RaftModel). With coverage on, it evaluates the decision once
+//!   more for each condition it evaluated, that condition alone flipped, and records the
+//!   condition's value wherever the flip changes the outcome (the condition is not *masked* there
+//!   by the others, as `false && x` masks `x`). A condition is *shown* once it has decided the
+//!   outcome both while true and while false: masking MC/DC, and exactly what exposes the
+//!   condition stuck at either value (`--stuck`), a departure from Raft in that condition alone,
+//!   in some state the search reached. Branch coverage counts a decision as taken as soon as one
+//!   way into each outcome is, whatever decided it.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// One outcome of one action. [`Branch::name`] gives `<action>/<outcome>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -186,6 +187,9 @@ pub enum Decision {
     Elected,
     /// AppendEntries: the request is accepted (term, then the log at `prev_log_index`).
     AcceptAppend,
+    /// A refused AppendEntries of the current term is refused because the log is too short (the
+    /// hint is then the log's end, else the conflicting term's first index).
+    RefuseTooShort,
     /// An accepted AppendEntries makes a candidate (or a second leader) step down.
     AppendStepsDown,
     /// One entry of an accepted AppendEntries: the follower's entry at its index conflicts and the
@@ -219,12 +223,13 @@ pub enum Decision {
 
 impl Decision {
     /// Every decision, in the order `check --coverage` prints them.
-    pub const ALL: [Decision; 19] = [
+    pub const ALL: [Decision; 20] = [
         Decision::AdoptTerm,
         Decision::GrantVote,
         Decision::CountVote,
         Decision::Elected,
         Decision::AcceptAppend,
+        Decision::RefuseTooShort,
         Decision::AppendStepsDown,
         Decision::TruncateEntry,
         Decision::FollowerCommits,
@@ -249,6 +254,7 @@ impl Decision {
             Decision::CountVote => "count-vote",
             Decision::Elected => "elected",
             Decision::AcceptAppend => "accept-append",
+            Decision::RefuseTooShort => "refuse-too-short",
             Decision::AppendStepsDown => "append-steps-down",
             Decision::TruncateEntry => "truncate-entry",
             Decision::FollowerCommits => "follower-commits",
@@ -306,10 +312,10 @@ pub enum Condition {
     VotesMakeQuorum,
     /// The request's term is not below the receiver's.
     AppendNotStale,
-    /// The receiver's log reaches `prev_log_index`.
-    LogReachesPrev,
-    /// The receiver's entry at `prev_log_index` has `prev_log_term`.
-    PrevTermMatches,
+    /// The receiver's log has an entry at `prev_log_index` whose term is `prev_log_term`.
+    PrevEntryMatches,
+    /// The receiver's log ends before `prev_log_index`.
+    LogEndsBeforePrev,
     /// The receiver of an accepted AppendEntries is not a follower.
     AppendReceiverNotFollower,
     /// The follower has an entry at the new entry's index.
@@ -328,9 +334,8 @@ pub enum Condition {
     AppendReplyReceiverLeader,
     /// The reply's match index is past the leader's `match_index` for the follower.
     ReplyPastMatch,
-    /// The conflict reply names a term.
-    HintHasTerm,
-    /// The leader's log has an entry of that term.
+    /// The leader's log has an entry of the term the conflict reply names (none has term 0, which
+    /// names no term).
     LeaderHasHintTerm,
     /// The request's term is not below the receiver's.
     SnapshotNotStale,
@@ -356,7 +361,7 @@ pub enum Condition {
 
 impl Condition {
     /// Every condition, grouped by decision in [`Decision::ALL`] order.
-    pub const ALL: [Condition; 34] = [
+    pub const ALL: [Condition; 33] = [
         Condition::MessageTermHigher,
         Condition::VoteRequestNotStale,
         Condition::NoOtherVote,
@@ -368,8 +373,8 @@ impl Condition {
         Condition::VoteGranted,
         Condition::VotesMakeQuorum,
         Condition::AppendNotStale,
-        Condition::LogReachesPrev,
-        Condition::PrevTermMatches,
+        Condition::PrevEntryMatches,
+        Condition::LogEndsBeforePrev,
         Condition::AppendReceiverNotFollower,
         Condition::EntryPresent,
         Condition::EntryTermMatches,
@@ -379,7 +384,6 @@ impl Condition {
         Condition::AppendReplyTermCurrent,
         Condition::AppendReplyReceiverLeader,
         Condition::ReplyPastMatch,
-        Condition::HintHasTerm,
         Condition::LeaderHasHintTerm,
         Condition::SnapshotNotStale,
         Condition::SnapshotReceiverNotFollower,
@@ -409,8 +413,8 @@ impl Condition {
             C::VoteGranted => (D::CountVote, "vote-granted"),
             C::VotesMakeQuorum => (D::Elected, "votes-make-quorum"),
             C::AppendNotStale => (D::AcceptAppend, "request-not-stale"),
-            C::LogReachesPrev => (D::AcceptAppend, "log-reaches-prev"),
-            C::PrevTermMatches => (D::AcceptAppend, "prev-term-matches"),
+            C::PrevEntryMatches => (D::AcceptAppend, "prev-entry-matches"),
+            C::LogEndsBeforePrev => (D::RefuseTooShort, "log-ends-before-prev"),
             C::AppendReceiverNotFollower => (D::AppendStepsDown, "receiver-not-follower"),
             C::EntryPresent => (D::TruncateEntry, "entry-present"),
             C::EntryTermMatches => (D::TruncateEntry, "entry-term-matches"),
@@ -420,7 +424,6 @@ impl Condition {
             C::AppendReplyTermCurrent => (D::AppendReplyLive, "reply-term-current"),
             C::AppendReplyReceiverLeader => (D::AppendReplyLive, "receiver-leader"),
             C::ReplyPastMatch => (D::MatchAdvances, "reply-past-match"),
-            C::HintHasTerm => (D::BackUpByTerm, "hint-has-term"),
             C::LeaderHasHintTerm => (D::BackUpByTerm, "leader-has-hint-term"),
             C::SnapshotNotStale => (D::AcceptSnapshot, "request-not-stale"),
             C::SnapshotReceiverNotFollower => (D::SnapshotStepsDown, "receiver-not-follower"),
@@ -454,38 +457,54 @@ impl Condition {
 
 /// The most conditions one decision has.
 const MAX_CONDITIONS: usize = 5;
-/// One evaluation: two bits per condition (0 not evaluated, 1 false, 2 true), then the outcome.
-const CODES: usize = 1 << (2 * MAX_CONDITIONS + 1);
-const WORDS: usize = CODES / 64;
 
 /// A condition forced to one value wherever it is evaluated: the stuck-at fault that MC/DC is
 /// meant to expose (`check --stuck <decision>/<condition>=<true|false>`).
 pub type StuckAt = (Condition, bool);
 
-/// The conditions of one evaluation of a decision, as [`RaftModel::decide`](crate::RaftModel)
-/// collects them.
+/// One evaluation of a decision, as [`RaftModel::decide`](crate::RaftModel) runs it: the value
+/// each condition evaluated to, a condition stuck at a value, and a condition flipped (to see
+/// whether it decides).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Evaluation {
-    bits: u32,
+    values: [Option<bool>; MAX_CONDITIONS],
     stuck: Option<StuckAt>,
+    flipped: Option<Condition>,
 }
 
 impl Evaluation {
     /// An evaluation in which `stuck`, if any, forces its condition.
     pub fn new(stuck: Option<StuckAt>) -> Self {
-        Evaluation { bits: 0, stuck }
+        Evaluation {
+            stuck,
+            ..Evaluation::default()
+        }
     }
 
-    /// Records that `condition` was evaluated to `value` (or to the value it is stuck at), and
-    /// returns that value.
+    /// The same evaluation run again with `condition` flipped.
+    pub fn flipping(stuck: Option<StuckAt>, condition: Condition) -> Self {
+        Evaluation {
+            stuck,
+            flipped: Some(condition),
+            ..Evaluation::default()
+        }
+    }
+
+    /// Records that `condition` was evaluated to `value` (or to the value it is stuck at, or the
+    /// opposite when it is the one flipped), and returns that value.
     #[inline]
     pub fn at(&mut self, condition: Condition, value: bool) -> bool {
         let value = match self.stuck {
             Some((c, forced)) if c == condition => forced,
             _ => value,
-        };
-        self.bits |= (1 + value as u32) << (2 * condition.position());
+        } ^ (self.flipped == Some(condition));
+        self.values[condition.position()] = Some(value);
         value
+    }
+
+    /// The value `condition` evaluated to, if it was evaluated.
+    pub fn value(&self, condition: Condition) -> Option<bool> {
+        self.values[condition.position()]
     }
 }
 
@@ -518,13 +537,19 @@ const POSITION: [usize; Condition::ALL.len()] = {
     position
 };
 
-/// The evaluations seen of each decision: one bit per code `(conditions << 1) | outcome`.
+/// Decided while true: the condition's value was true and flipping it alone changed the outcome.
+const DECIDED_TRUE: u8 = 1;
+/// Decided while false.
+const DECIDED_FALSE: u8 = 2;
+
+/// For each condition (in [`Condition::ALL`] order), whether it was seen deciding its decision's
+/// outcome while true, and while false.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Observed(Vec<[u64; WORDS]>);
+pub struct Observed(Vec<u8>);
 
 impl Default for Observed {
     fn default() -> Self {
-        Observed(vec![[0; WORDS]; Decision::ALL.len()])
+        Observed(vec![0; Condition::ALL.len()])
     }
 }
 
@@ -532,47 +557,19 @@ impl Observed {
     /// Adds what `other` saw.
     pub fn merge(&mut self, other: &Observed) {
         for (a, b) in self.0.iter_mut().zip(&other.0) {
-            for (x, y) in a.iter_mut().zip(b) {
-                *x |= y;
-            }
+            *a |= b;
         }
     }
 
-    /// The evaluations seen of `decision`, as (condition values, outcome); `None` where a
-    /// condition was not evaluated.
-    pub fn evaluations(&self, decision: Decision) -> Vec<(Vec<Option<bool>>, bool)> {
-        let n = decision.conditions().len();
-        let words = &self.0[decision as usize];
-        (0..CODES)
-            .filter(|&code| words[code / 64] & (1 << (code % 64)) != 0)
-            .map(|code| {
-                let values = (0..n)
-                    .map(|k| match (code >> (1 + 2 * k)) & 3 {
-                        0 => None,
-                        v => Some(v == 2),
-                    })
-                    .collect();
-                (values, code & 1 == 1)
-            })
-            .collect()
+    /// Whether `condition` was seen deciding while true, and while false.
+    pub fn decided(&self, condition: Condition) -> (bool, bool) {
+        let bits = self.0[condition as usize];
+        (bits & DECIDED_TRUE != 0, bits & DECIDED_FALSE != 0)
     }
 
-    /// Whether `condition` was shown to decide its decision on its own (see the module's docs).
+    /// Whether `condition` was shown to decide its decision on its own, both ways.
     pub fn shown(&self, condition: Condition) -> bool {
-        let k = condition.position();
-        let seen = self.evaluations(condition.decision());
-        seen.iter().any(|(a, out_a)| {
-            seen.iter().any(|(b, out_b)| {
-                out_a != out_b
-                    && a[k].is_some()
-                    && b[k].is_some()
-                    && a[k] != b[k]
-                    && a.iter()
-                        .zip(b)
-                        .enumerate()
-                        .all(|(j, (x, y))| j == k || x.is_none() || y.is_none() || x == y)
-            })
-        })
+        self.decided(condition) == (true, true)
     }
 
     /// Every condition and whether it was shown, in [`Condition::ALL`] order.
@@ -580,18 +577,19 @@ impl Observed {
         Condition::ALL.iter().map(|&c| (c, self.shown(c))).collect()
     }
 }
+
 const SHARDS: usize = 16;
 
 /// One shard of counters, alone on its cache lines.
 #[repr(align(128))]
 struct Shard([AtomicU64; BRANCHES]);
 
-/// How often each branch was taken, and which evaluations of each decision were seen.
+/// How often each branch was taken, and which conditions were seen deciding.
 pub struct Coverage {
     shards: Box<[Shard]>,
-    /// One bit per code of each decision, as in [`Observed`]. Written only the first time a code
-    /// is seen, so the workers mostly read it.
-    observed: Box<[[AtomicU64; WORDS]]>,
+    /// As in [`Observed`]. Written only the first time a bit is seen, so the workers mostly read
+    /// it.
+    observed: Box<[AtomicU8]>,
 }
 
 impl Default for Coverage {
@@ -600,14 +598,14 @@ impl Default for Coverage {
             shards: (0..SHARDS)
                 .map(|_| Shard(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
-            observed: (0..Decision::ALL.len())
-                .map(|_| std::array::from_fn(|_| AtomicU64::new(0)))
+            observed: (0..Condition::ALL.len())
+                .map(|_| AtomicU8::new(0))
                 .collect(),
         }
     }
 }
 
-/// What a run covered: each branch with its count, and the evaluations of each decision.
+/// What a run covered: each branch with its count, and the conditions seen deciding.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Covered {
     pub branches: Vec<(Branch, u64)>,
@@ -649,23 +647,22 @@ impl Coverage {
         self.shards[shard_of_this_thread()].0[branch as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records one evaluation of `decision`.
+    /// Records that `condition` decided its decision's outcome while it was `value`.
     #[inline]
-    pub fn record(&self, decision: Decision, evaluation: Evaluation, outcome: bool) {
-        let code = (evaluation.bits as usize) << 1 | outcome as usize;
-        let word = &self.observed[decision as usize][code / 64];
-        let bit = 1 << (code % 64);
-        if word.load(Ordering::Relaxed) & bit == 0 {
-            word.fetch_or(bit, Ordering::Relaxed);
+    pub fn record(&self, condition: Condition, value: bool) {
+        let slot = &self.observed[condition as usize];
+        let bit = if value { DECIDED_TRUE } else { DECIDED_FALSE };
+        if slot.load(Ordering::Relaxed) & bit == 0 {
+            slot.fetch_or(bit, Ordering::Relaxed);
         }
     }
 
-    /// The evaluations of each decision seen so far.
+    /// The conditions seen deciding so far.
     pub fn observed(&self) -> Observed {
         Observed(
             self.observed
                 .iter()
-                .map(|words| std::array::from_fn(|k| words[k].load(Ordering::Relaxed)))
+                .map(|slot| slot.load(Ordering::Relaxed))
                 .collect(),
         )
     }
@@ -770,52 +767,35 @@ mod tests {
         assert_eq!(names.len(), Condition::ALL.len());
     }
 
-    fn record(c: &Coverage, values: &[(Condition, bool)], outcome: bool) {
-        let mut e = Evaluation::default();
-        for &(condition, v) in values {
-            e.at(condition, v);
-        }
-        c.record(values[0].0.decision(), e, outcome);
-    }
-
-    /// `a && b`: (T, T) -> T, (T, F) -> F and (F, -) -> F show both; without (T, F), `b` is not
-    /// shown, and a pair that differs in another evaluated condition shows nothing.
+    /// `a && b`: a condition decides where flipping it alone turns the outcome. `(false, false)`
+    /// shows nothing (flipping `a` leaves `b` false); `(false, true)` shows `a` deciding while
+    /// false.
     #[test]
-    fn a_condition_is_shown_by_a_pair_that_differs_only_in_it() {
+    fn a_condition_is_shown_where_flipping_it_alone_turns_the_outcome() {
         use Condition::{AppendReplyReceiverLeader as B, AppendReplyTermCurrent as A};
-        let c = Coverage::default();
-        record(&c, &[(A, true), (B, true)], true);
-        record(&c, &[(A, false)], false);
-        assert!(
-            c.observed().shown(A),
-            "the short-circuited B agrees with either value"
-        );
-        assert!(!c.observed().shown(B));
-        record(&c, &[(A, true), (B, false)], false);
+        let mut model = crate::RaftModel::new(crate::bounds::preset("small").unwrap().bounds);
+        let c = std::sync::Arc::new(Coverage::default());
+        model.coverage = Some(c.clone());
+        let live = |model: &crate::RaftModel, a: bool, b: bool| {
+            model.decide(Decision::AppendReplyLive, |e| e.at(A, a) && e.at(B, b))
+        };
+        assert!(live(&model, true, true));
+        assert_eq!(c.observed().decided(A), (true, false));
+        assert_eq!(c.observed().decided(B), (true, false));
+        assert!(!live(&model, false, false));
+        assert_eq!(c.observed().decided(A), (true, false), "masked by b");
+        assert!(!live(&model, true, false));
         assert!(c.observed().shown(B));
-
-        // a || b || c style: pairs must agree on the third condition.
-        use Condition::{LastIndexAtLeast as I, LastTermEqual as E, LastTermHigher as H};
-        use Condition::{NoOtherVote as V, VoteRequestNotStale as S};
-        let c = Coverage::default();
-        let base = [(S, true), (V, true), (H, false), (E, true)];
-        record(&c, &[&base[..], &[(I, true)]].concat(), true);
-        record(&c, &[(S, true), (V, false)], false);
-        assert!(c.observed().shown(V));
-        assert!(!c.observed().shown(I));
-        // Differs in I, but also in E: not a pair for I.
-        record(&c, &[(S, true), (V, true), (H, false), (E, false)], false);
-        assert!(!c.observed().shown(I));
-        assert!(c.observed().shown(E));
-        record(&c, &[&base[..], &[(I, false)]].concat(), false);
-        assert!(c.observed().shown(I));
-        assert!(!c.observed().shown(H));
-        assert!(!c.observed().shown(S));
-        let report = c.covered();
-        let text = render(&report);
-        assert!(text.contains("condition grant-vote/last-index-at-least shown\n"));
+        assert!(!c.observed().shown(A));
+        assert!(!live(&model, false, true));
+        assert!(c.observed().shown(A));
+        let text = render(&c.covered());
+        assert!(text.contains("condition append-reply-live/reply-term-current shown\n"));
         assert!(text.contains("condition grant-vote/last-term-higher NOT shown\n"));
-        assert!(text.ends_with(&format!("conditions: 3/{}\n", Condition::ALL.len())));
+        assert!(text.ends_with(&format!("conditions: 2/{}\n", Condition::ALL.len())));
+        // A stuck condition is forced, and the outcome follows it.
+        model.stuck = Some((A, true));
+        assert!(live(&model, false, true));
     }
 
     #[test]

@@ -139,15 +139,24 @@ impl RaftModel {
     }
 
     /// Evaluates `decision` with `f`, which tests each of its conditions through
-    /// [`Evaluation::at`], and records the evaluation when coverage is on.
+    /// [`Evaluation::at`]. With coverage on, `f` first runs once more for each condition it
+    /// evaluated, with that condition alone flipped, and each condition whose flip changes the
+    /// outcome is recorded as deciding, with its value. The real evaluation runs last, so what
+    /// `f` assigns is what it assigns there.
     #[inline]
-    pub fn decide(&self, decision: D, f: impl FnOnce(&mut Evaluation) -> bool) -> bool {
-        let mut e = Evaluation::new(self.stuck);
-        let outcome = f(&mut e);
+    pub fn decide(&self, decision: D, mut f: impl FnMut(&mut Evaluation) -> bool) -> bool {
         if let Some(c) = &self.coverage {
-            c.record(decision, e, outcome);
+            let mut e = Evaluation::new(self.stuck);
+            let outcome = f(&mut e);
+            for &condition in decision.conditions() {
+                if let Some(value) = e.value(condition) {
+                    if f(&mut Evaluation::flipping(self.stuck, condition)) != outcome {
+                        c.record(condition, value);
+                    }
+                }
+            }
         }
-        outcome
+        f(&mut Evaluation::new(self.stuck))
     }
 
     /// Counts one execution of `branch`, when coverage is on.
@@ -660,7 +669,9 @@ impl RaftModel {
                 });
                 let mut log = Log::from_slice(entries);
                 if keeps_suffix {
-                    log.extend_from_slice(&s.log[last_included_index as usize..]);
+                    // (Only a forced condition, `--stuck`, keeps a suffix of a log that ends
+                    // before the snapshot: there is none to keep.)
+                    log.extend_from_slice(s.log.get(last_included_index as usize..).unwrap_or(&[]));
                 }
                 s.log = log;
                 s.snapshot_index = last_included_index;
@@ -791,19 +802,17 @@ impl RaftModel {
         let i = m.to as usize;
         let s = &mut state.servers[i];
         // The outcome follows the conditions as evaluated (so that `--stuck` forces them).
-        let (mut not_stale, mut reaches) = (false, false);
+        let mut not_stale = false;
         let accept = self.decide(D::AcceptAppend, |e| {
             not_stale = e.at(C::AppendNotStale, m.term >= s.current_term)
                 || self.has_bug(Bug::AcceptStaleTerm);
             not_stale
-                && {
-                    reaches = e.at(C::LogReachesPrev, prev_log_index <= s.last_index());
-                    reaches
-                }
-                && (e.at(
-                    C::PrevTermMatches,
-                    term_at(&s.log, prev_log_index) == prev_log_term,
-                ) || self.has_bug(Bug::NoPrevTermCheck))
+                && e.at(
+                    C::PrevEntryMatches,
+                    prev_log_index <= s.last_index()
+                        && (term_at(&s.log, prev_log_index) == prev_log_term
+                            || self.has_bug(Bug::NoPrevTermCheck)),
+                )
         });
         let role = s.role;
         let outcome = if !not_stale {
@@ -819,7 +828,11 @@ impl RaftModel {
                 self.hit(Branch::AppendCandidateStepsDown);
                 become_follower(s);
             }
-            if !reaches {
+            let too_short = !accept
+                && self.decide(D::RefuseTooShort, |e| {
+                    e.at(C::LogEndsBeforePrev, prev_log_index > s.last_index())
+                });
+            if too_short {
                 // 2. Reply false if the log has no entry at prevLogIndex...
                 self.hit(Branch::AppendLogTooShort);
                 AppendOutcome::Conflict {
@@ -938,13 +951,11 @@ impl RaftModel {
             } => {
                 // With the term hint, skip to just past the leader's last entry of that term;
                 // without it (or when the leader has none), to the follower's first entry of it.
-                let mut last_of_term = None;
+                // (No entry has term 0, which names no term.)
+                let last_of_term = s.log.iter().rposition(|x| x.term == conflict_term);
                 let by_term = self
                     .decide(D::BackUpByTerm, |e| {
-                        e.at(C::HintHasTerm, conflict_term > 0) && {
-                            last_of_term = s.log.iter().rposition(|x| x.term == conflict_term);
-                            e.at(C::LeaderHasHintTerm, last_of_term.is_some())
-                        }
+                        e.at(C::LeaderHasHintTerm, last_of_term.is_some())
                     })
                     .then_some(last_of_term)
                     .flatten();
