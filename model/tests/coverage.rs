@@ -149,3 +149,40 @@ fn a_stuck_condition_is_caught_where_it_breaks_raft() {
     assert!(stays.ok(), "{}", stays.result_line());
     assert_ne!(stays.progress.unique, correct.progress.unique);
 }
+
+/// MC/DC shows where a condition decides, not that the properties see what a departure there does.
+/// A follower that keeps a conflicting suffix after installing a snapshot passes the portfolio's
+/// snapshot searches, whose small bounds never let that suffix meet a copy of its entries with
+/// another prefix; random walks at five servers find it breaking Log Matching.
+#[test]
+fn a_stuck_condition_the_portfolio_misses_is_found_at_larger_bounds() {
+    use model::bounds::Bounds;
+    use model::simulate::simulate;
+    let stuck = "keep-suffix/snapshot-term-matches=true";
+    for name in ["snapshots", "snapshot-overlap"] {
+        let report = check_stuck(name, Some(stuck));
+        assert!(report.ok(), "{name}: {}", report.result_line());
+    }
+    let bounds = Bounds {
+        servers: 5,
+        max_term: 8,
+        max_log: 4,
+        max_crashes: 4,
+        max_inflight: 8,
+        max_drops: 0,
+        max_dups: 0,
+        values: 2,
+        snapshots: true,
+        partial_batches: false,
+    };
+    let mut model = RaftModel::new(bounds);
+    model.stuck = Some(model::coverage::parse_stuck(stuck).unwrap());
+    let outcome = simulate(&model, 1, 200_000, 200);
+    assert_eq!(
+        outcome.violation.map(|(name, _)| name),
+        Some("Log Matching")
+    );
+    // The correct model passes the same walks.
+    let correct = simulate(&RaftModel::new(bounds), 1, 20_000, 200);
+    assert!(correct.violation.is_none());
+}
