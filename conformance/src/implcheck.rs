@@ -63,7 +63,8 @@ pub struct Preset {
     pub bounds: Bounds,
 }
 
-/// The presets `implcheck check --preset` knows (and [`OVERLAP`] and [`INSTALL`], which take minutes).
+/// The presets `implcheck check --preset` knows (and [`OVERLAP`], [`INSTALL`] and [`CONFLICT`], which take
+/// minutes).
 pub const PRESETS: [Preset; 4] = [
     Preset {
         name: "small",
@@ -125,7 +126,7 @@ pub const PRESETS: [Preset; 4] = [
     },
 ];
 
-/// A third preset, for bugs that need overlapping elections and three terms: room for an election while
+/// A preset for bugs that need overlapping elections and three terms: room for an election while
 /// older votes and AppendEntries are in flight, one loss (not exhausted in CI; see the README's figures).
 pub const OVERLAP: Preset = Preset {
     name: "overlap",
@@ -141,7 +142,7 @@ pub const OVERLAP: Preset = Preset {
     },
 };
 
-/// A fourth preset, for the race between a leader's InstallSnapshot and its own earlier AppendEntries: one
+/// A preset for the race between a leader's InstallSnapshot and its own earlier AppendEntries: one
 /// term, logs of two, room for four messages, one loss, snapshots. A leader probing a follower resends
 /// everything from `next_index` on its heartbeat, commits the first entry with the third node, snapshots it,
 /// and on the next heartbeat sends the snapshot; the follower receives the older AppendEntries with both
@@ -162,13 +163,13 @@ pub const INSTALL: Preset = Preset {
     },
 };
 
-/// A fifth preset, for a follower that holds entries of an older term past the snapshot it is sent: two
+/// A preset for a follower that holds entries of an older term past the snapshot it is sent: two
 /// terms, logs of two, room for three messages, two losses, snapshots. The leader of the first term loses its
 /// first heartbeats and appends two entries, which reach no one in its term; the leader of the second is
-/// elected without them, commits its own first
-/// entry with the third node, snapshots it, and sends the snapshot to the old leader, whose log goes past the
-/// snapshot but disagrees with it at its last index: the whole log must go. It is the only preset that shows
-/// the term check of that decision (not exhausted in CI: 12.8 million states; see the README's figures).
+/// elected without them, commits its own first entry with the third node, snapshots it, and sends the
+/// snapshot to the old leader, whose log goes past the snapshot but disagrees with it at its last index: the
+/// whole log must go. It is the only preset that shows the term check of that decision (not exhausted in CI:
+/// 12.8 million states; see the README's figures).
 pub const CONFLICT: Preset = Preset {
     name: "conflict",
     bounds: Bounds {
