@@ -195,13 +195,15 @@ proptest! {
 fn snapshots_that_decode_but_no_log_produces_are_refused() {
     use raft_kv::SnapshotError;
 
-    // Hand-encoded with the snapshot's layout: format, last applied, data, sessions.
+    // Hand-encoded with the snapshot's layout: format, last applied, data, sessions; a session is its
+    // client and (last write: (seq, (answer's variant, swapped)), last activity).
+    type RawSession = (u64, (Option<(u64, (u32, bool))>, u64));
     #[derive(serde::Serialize)]
     struct Raw {
         format: u8,
         last_applied: u64,
         data: Vec<(&'static str, &'static str)>,
-        sessions: Vec<(u64, (Option<(u64, (u32, bool))>, u64))>,
+        sessions: Vec<RawSession>,
     }
     let raw = |data, sessions| Raw {
         format: raft_kv::snapshot::FORMAT,
