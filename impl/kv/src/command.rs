@@ -1,8 +1,10 @@
 //! What goes through the log, and what the store answers: [`Command`] in, [`Reply`] out, both encoded with
 //! the project's one codec ([`crate::encode`], [`crate::decode`]).
 
-use raft::Index;
 use serde::{Deserialize, Serialize};
+
+/// A log index, as the Raft core numbers entries (`raft::Index`): 1 for the first entry.
+pub type Index = u64;
 
 /// A client, named by the log index at which its [`Command::Register`] was applied: ids are deterministic
 /// (every replica assigns the same), never reused, and every id a store has not yet reached is known to

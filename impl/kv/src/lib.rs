@@ -4,7 +4,7 @@
 //!   `Put`, `Append` and `Cas` ([`Write`]) and read by [`Store::get`]; with client sessions that apply each
 //!   write at most once however often it is retried, and snapshots of the whole state.
 //! * [`Command`] and [`Reply`]: what goes through the log, and what the store answers, encoded with
-//!   [`encode`] and [`decode`] (the project's one codec, postcard).
+//!   [`encode`] and [`decode`] (postcard, the project's one codec).
 //! * [`Clerk`]: a sans-IO client that registers, retries with the same sequence number, follows leader
 //!   hints, and reports only definite answers or a [`Failure`].
 //! * [`Request`] and [`Response`]: what a client and a server say to each other, whatever carries it.
@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod clerk;
+pub mod codec;
 pub mod command;
 pub mod session;
 pub mod snapshot;
@@ -39,8 +40,8 @@ pub mod store;
 pub mod wire;
 
 pub use clerk::{Busy, Clerk, Failure, Op, Output, Progress};
-pub use command::{ClientId, Command, Reply, Seq, Write};
-pub use raft::codec::{decode, encode, CodecError};
+pub use codec::{decode, encode, CodecError};
+pub use command::{ClientId, Command, Index, Reply, Seq, Write};
 pub use session::Session;
 pub use snapshot::SnapshotError;
 pub use store::{Store, DEFAULT_MAX_SESSIONS};

@@ -11,10 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use raft::Index;
 use serde::{Deserialize, Serialize};
 
-use crate::command::{ClientId, Reply, Seq, Written};
+use crate::command::{ClientId, Index, Reply, Seq, Written};
 
 /// One client's session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,10 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use raft::Index;
 use serde::{Deserialize, Serialize};
 
-use crate::command::ClientId;
+use crate::command::{ClientId, Index};
 use crate::session::{Session, Sessions};
 
 /// The format this version writes and reads (the snapshot's first byte).
@@ -28,7 +27,7 @@ pub enum SnapshotError {
     Format(u8),
     /// Truncated, malformed, or followed by other bytes.
     #[error("undecodable snapshot: {0}")]
-    Codec(#[from] raft::CodecError),
+    Codec(#[from] crate::CodecError),
     /// A key not after the one before it.
     #[error("key {0:?} out of order")]
     KeyOrder(String),
@@ -84,7 +83,7 @@ pub(crate) fn write(
     data: &BTreeMap<String, String>,
     sessions: &Sessions,
 ) -> Vec<u8> {
-    raft::encode(&Writing {
+    crate::encode(&Writing {
         format: FORMAT,
         last_applied,
         data,
@@ -105,7 +104,7 @@ pub(crate) fn read(bytes: &[u8], max_sessions: usize) -> Result<Restored, Snapsh
         last_applied,
         data,
         sessions,
-    } = raft::decode(bytes)?;
+    } = crate::decode(bytes)?;
     debug_assert_eq!(format, FORMAT);
     if let Some(pair) = data.windows(2).find(|pair| pair[0].0 >= pair[1].0) {
         return Err(SnapshotError::KeyOrder(pair[1].0.clone()));

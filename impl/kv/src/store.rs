@@ -3,9 +3,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use raft::Index;
-
-use crate::command::{ClientId, Command, Reply, Seq, Write, Written};
+use crate::command::{ClientId, Command, Index, Reply, Seq, Write, Written};
 use crate::session::{Session, Sessions};
 use crate::snapshot::{self, SnapshotError};
 
@@ -66,7 +64,7 @@ impl Store {
             self.advance(index);
             Reply::Done
         } else {
-            match raft::decode(command) {
+            match crate::decode(command) {
                 Ok(command) => self.apply_command(index, command),
                 Err(e) => {
                     self.advance(index);
@@ -74,7 +72,7 @@ impl Store {
                 }
             }
         };
-        raft::encode(&reply)
+        crate::encode(&reply)
     }
 
     /// Applies a decoded `command` at `index` (as [`Store::apply`] does) and returns its answer.
