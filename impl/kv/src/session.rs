@@ -1,13 +1,17 @@
 //! Client sessions (§6.3 of Ongaro's dissertation): for each client, the sequence number of its last
 //! applied write and that write's answer, so that a retried write is answered without being applied again.
 //!
-//! **Expiry.** A store keeps at most `max` sessions. Registering one more evicts the session whose last
+//! **Expiry.** A store keeps at most [`Store::max_sessions`] sessions ([`DEFAULT_MAX_SESSIONS`] unless
+//! made with [`Store::with_max_sessions`]). Registering one more evicts the session whose last
 //! activity is oldest, where a session's last activity is the log index of the last command that named it
 //! (its `Register`, or any write of its since, applied, repeated or stale); ties, which no log produces, go
 //! to the lower client id. Everything the rule reads comes from the log, so every replica evicts the same
-//! sessions at the same index. A client whose session was evicted is answered
-//! [`Reply::SessionExpired`](crate::Reply::SessionExpired) and must register again; whether its write in
-//! progress was applied is unknown.
+//! sessions at the same index. A client whose session was evicted is answered [`Reply::SessionExpired`]
+//! and must register again; whether its write in progress was applied is unknown.
+//!
+//! [`Store::max_sessions`]: crate::Store::max_sessions
+//! [`Store::with_max_sessions`]: crate::Store::with_max_sessions
+//! [`DEFAULT_MAX_SESSIONS`]: crate::DEFAULT_MAX_SESSIONS
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -10,8 +10,8 @@ use crate::snapshot::{self, SnapshotError};
 /// How many sessions a [`Store::default`] keeps.
 ///
 /// A session costs about 100 bytes of memory (an entry in each of two B-trees; `tests/memory.rs` measures
-/// it) and at most 33 bytes of snapshot, so 65,536 sessions take about 6.5 MiB and 2 MiB of snapshot at
-/// most. A client that waits through 65,536 registrations of others without writing is evicted.
+/// 97) and at most 33 bytes of snapshot, so 65,536 sessions take about 6 MiB of memory and at most 2 MiB
+/// of snapshot. A client that waits through 65,536 registrations of others without writing is evicted.
 pub const DEFAULT_MAX_SESSIONS: usize = 65_536;
 
 /// The key-value store with its client sessions: what every replica applies the log to.

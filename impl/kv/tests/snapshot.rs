@@ -114,7 +114,7 @@ fn assert_refused_or_valid(store: &Store, bytes: &[u8]) {
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: 256,
+        cases: 1_000,
         ..ProptestConfig::default()
     }
 }
