@@ -19,6 +19,7 @@
 
 pub mod implcheck;
 pub mod lab;
+pub mod linearizability;
 #[cfg(feature = "mutants")]
 pub mod mutants;
 pub mod reach;
