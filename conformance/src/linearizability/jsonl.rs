@@ -63,8 +63,13 @@ pub enum Problem {
         /// The operation's kind.
         op: &'static str,
     },
-    /// The record is well-typed but not a possible operation (returns before its call, or has an output
-    /// without having returned).
+    /// An operation that never returned has an `output`.
+    #[error("a {op} that never returned has no \"output\"")]
+    OutputWithoutReturn {
+        /// The operation's kind.
+        op: &'static str,
+    },
+    /// The record is well-typed but not a possible operation (it returns before its call).
     #[error("{0}")]
     Invalid(#[from] Invalid),
 }
@@ -138,12 +143,7 @@ pub fn parse_line(line: &str) -> Result<Operation, Problem> {
     };
     let output = match (ret, fields.get("output")) {
         (None, None | Some(Value::Null)) => Output::Unknown,
-        (None, Some(_)) => {
-            return Err(Problem::Invalid(Invalid::OutputWithoutReturn {
-                op,
-                output: "output",
-            }))
-        }
+        (None, Some(_)) => return Err(Problem::OutputWithoutReturn { op }),
         (Some(_), _) => match op {
             "get" => Output::Value(string(&fields, "output")?.to_owned()),
             "cas" => Output::Swapped(match fields.get("output") {
