@@ -52,6 +52,8 @@ pub struct Bounds {
     pub max_dups: u8,
     /// Whether the service snapshots (once per node, at what it applied).
     pub snapshots: bool,
+    /// Reads (ReadIndex) hosts begin at leaders, in total.
+    pub max_reads: u8,
 }
 
 /// A named set of bounds.
@@ -65,7 +67,7 @@ pub struct Preset {
 
 /// The presets `implcheck check --preset` knows (and [`OVERLAP`], [`INSTALL`] and [`CONFLICT`], which take
 /// minutes).
-pub const PRESETS: [Preset; 4] = [
+pub const PRESETS: [Preset; 6] = [
     Preset {
         name: "small",
         bounds: Bounds {
@@ -77,6 +79,7 @@ pub const PRESETS: [Preset; 4] = [
             max_drops: 1,
             max_dups: 1,
             snapshots: false,
+            max_reads: 0,
         },
     },
     Preset {
@@ -90,6 +93,7 @@ pub const PRESETS: [Preset; 4] = [
             max_drops: 1,
             max_dups: 1,
             snapshots: true,
+            max_reads: 0,
         },
     },
     // Five servers: a majority is three, so the core's quorum arithmetic decides (a vote counted that does
@@ -106,6 +110,7 @@ pub const PRESETS: [Preset; 4] = [
             max_drops: 0,
             max_dups: 0,
             snapshots: false,
+            max_reads: 0,
         },
     },
     // Snapshots, one crash and room for an election while a snapshot or its reply is in flight: a
@@ -122,6 +127,40 @@ pub const PRESETS: [Preset; 4] = [
             max_drops: 0,
             max_dups: 0,
             snapshots: true,
+            max_reads: 0,
+        },
+    },
+    // Reads: two of them, room for an election while a leader's round of AppendEntries (or its replies) is
+    // in flight, logs of two: a leader deposed while it reads, a new leader that has not yet committed in its
+    // term, and a reply to an older round that reaches a leader after a read began.
+    Preset {
+        name: "reads",
+        bounds: Bounds {
+            servers: 3,
+            max_term: 2,
+            max_log: 2,
+            max_crashes: 0,
+            max_inflight: 3,
+            max_drops: 0,
+            max_dups: 0,
+            snapshots: false,
+            max_reads: 2,
+        },
+    },
+    // Reads across three terms, with room for one election at a time: a leader deposed and elected again,
+    // which must not count the acknowledgements of its earlier leadership for the rounds it opens anew.
+    Preset {
+        name: "reads-terms",
+        bounds: Bounds {
+            servers: 3,
+            max_term: 3,
+            max_log: 2,
+            max_crashes: 0,
+            max_inflight: 2,
+            max_drops: 0,
+            max_dups: 0,
+            snapshots: false,
+            max_reads: 2,
         },
     },
 ];
@@ -139,6 +178,7 @@ pub const OVERLAP: Preset = Preset {
         max_drops: 1,
         max_dups: 0,
         snapshots: false,
+        max_reads: 0,
     },
 };
 
@@ -160,6 +200,7 @@ pub const INSTALL: Preset = Preset {
         max_drops: 1,
         max_dups: 0,
         snapshots: true,
+        max_reads: 0,
     },
 };
 
@@ -181,6 +222,7 @@ pub const CONFLICT: Preset = Preset {
         max_drops: 2,
         max_dups: 0,
         snapshots: true,
+        max_reads: 0,
     },
 };
 
@@ -222,6 +264,8 @@ pub enum Action {
     Heartbeat(u64),
     /// Hand a leader a client command.
     Propose(u64),
+    /// A client asks a leader for a read (ReadIndex).
+    Read(u64),
     /// Crash a node and restart it from its durable state.
     Crash(u64),
     /// The service snapshots a node at the index it applied.
@@ -237,6 +281,7 @@ impl fmt::Display for Action {
             Action::Timeout(i) => write!(f, "S{i}'s election timer fires"),
             Action::Heartbeat(i) => write!(f, "S{i}'s heartbeat fires"),
             Action::Propose(i) => write!(f, "S{i} is handed a command"),
+            Action::Read(i) => write!(f, "S{i} is asked for a read"),
             Action::Crash(i) => write!(f, "S{i} crashes and restarts"),
             Action::Snapshot(i) => write!(f, "S{i}'s service snapshots"),
         }
@@ -277,6 +322,7 @@ pub struct State {
     crashes: u8,
     drops: u8,
     dups: u8,
+    reads: u8,
     checker: Checker,
     violation: Option<Violation>,
 }
@@ -460,6 +506,7 @@ impl ImplModel {
             crashes: 0,
             drops: 0,
             dups: 0,
+            reads: 0,
             checker,
             violation: None,
         };
@@ -543,6 +590,19 @@ impl ImplModel {
             Action::Propose(i) => {
                 let i = i as usize;
                 let _ = Arc::make_mut(&mut state.slots[i]).node.propose(vec![1]);
+                self.flush(&mut state, i);
+            }
+            Action::Read(i) => {
+                let i = i as usize;
+                let context = u64::from(state.reads);
+                // A refused read (the leader has not committed in its term) spends no budget, as in the spec.
+                if Arc::make_mut(&mut state.slots[i])
+                    .node
+                    .read_index(context)
+                    .is_ok()
+                {
+                    state.reads += 1;
+                }
                 self.flush(&mut state, i);
             }
             Action::Crash(i) => {
@@ -637,6 +697,9 @@ impl Model for ImplModel {
                         actions.push(Action::Heartbeat(i));
                         if node.last_index() < b.max_log {
                             actions.push(Action::Propose(i));
+                        }
+                        if state.reads < b.max_reads {
+                            actions.push(Action::Read(i));
                         }
                     }
                 }

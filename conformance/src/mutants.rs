@@ -29,7 +29,8 @@ pub struct Detection {
     pub secs: f64,
 }
 
-/// Explores the implementation with `mutant` on, at the small, default, five and snapshot-overlap presets in
+/// Explores the implementation with `mutant` on, at the small, default, five, snapshot-overlap, reads and
+/// reads-terms presets in
 /// turn (breadth-first: shortest paths), then the overlap, install and conflict presets at once (depth-first,
 /// one thread each: their breadth-first queues of whole clusters take too much memory, and each catches
 /// mutants the others miss), stopping at the first violation. A panic of the core counts as caught.
@@ -37,7 +38,14 @@ pub fn by_implcheck(mutant: Mutant) -> Detection {
     mutants::set(Some(mutant));
     let start = Instant::now();
     let mut found = None;
-    for name in ["small", "default", "five", "snapshot-overlap"] {
+    for name in [
+        "small",
+        "default",
+        "five",
+        "snapshot-overlap",
+        "reads",
+        "reads-terms",
+    ] {
         let model = ImplModel::new(implcheck::preset(name).expect("a preset").bounds);
         let run = catch_unwind(AssertUnwindSafe(|| {
             let checker = model

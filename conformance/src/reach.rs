@@ -70,6 +70,7 @@ fn spec_bounds(b: &implcheck::Bounds, cap: u8) -> model::bounds::Bounds {
         values: 1,
         snapshots: b.snapshots,
         partial_batches: true,
+        max_reads: b.max_reads,
     }
 }
 
@@ -173,6 +174,8 @@ pub enum Step {
     Drop,
     /// A message is duplicated.
     Duplicate,
+    /// A leader begins a read.
+    ReadIndex,
 }
 
 impl Step {
@@ -190,13 +193,14 @@ impl Step {
                 Body::RequestVote { .. } => Step::ReceiveRequestVote,
                 Body::RequestVoteReply { .. } => Step::ReceiveRequestVoteReply,
                 Body::AppendEntries { .. } => Step::ReceiveAppendEntries,
-                Body::AppendEntriesReply(_) => Step::ReceiveAppendEntriesReply,
+                Body::AppendEntriesReply { .. } => Step::ReceiveAppendEntriesReply,
                 Body::InstallSnapshot { .. } => Step::ReceiveInstallSnapshot,
                 Body::InstallSnapshotReply { .. } => Step::ReceiveInstallSnapshotReply,
             },
             Action::Crash(_) => Step::Crash,
             Action::Drop(_) => Step::Drop,
             Action::Duplicate(_) => Step::Duplicate,
+            Action::ReadIndex(_) => Step::ReadIndex,
         }
     }
 
@@ -241,6 +245,10 @@ impl Step {
                 "the implementation does what follows in the same step (a candidate that wins sends its \
                  first AppendEntries, a leader commits and sends the next batch as soon as a reply \
                  allows); the spec may stop in between"
+            }
+            Step::ReadIndex => {
+                "a leader that begins a read sends its round of AppendEntries in the same step; the spec \
+                 may begin it and stop there"
             }
             Step::Crash | Step::Drop | Step::Duplicate => {
                 "the implementation reached the state it leaves from only with this budget spent (it \

@@ -1,5 +1,5 @@
 //! Random schedules: a cluster of real `raft::Node`s driven by an explicit list of environment choices
-//! (deliver, drop, duplicate, fire a timer, propose, crash, restart, partition, heal, snapshot), recording
+//! (deliver, drop, duplicate, fire a timer, propose, read, crash, restart, partition, heal, snapshot), recording
 //! its trace. The proptest in `tests/conformance_schedules.rs` generates schedules, checks each trace against
 //! the model and shrinks a failing schedule to a minimal one.
 //!
@@ -43,6 +43,10 @@ pub enum Op {
     FireLeader,
     /// Have the leader's service snapshot at the last index it applied.
     SnapshotLeader,
+    /// Ask a node for a read (ReadIndex).
+    Read(u8),
+    /// Ask the leader for a read; nothing if there is none.
+    ReadLeader,
 }
 
 /// How random schedules draw their operations: `roll` (below [`ROLLS`]) picks the kind, `k` the node or the
@@ -65,12 +69,14 @@ pub fn op(roll: u32, k: u8, v: u8) -> Op {
         21 => Op::Snapshot(k),
         22..24 => Op::ProposeToLeader(v),
         24..26 => Op::FireLeader,
-        _ => Op::SnapshotLeader,
+        26 => Op::SnapshotLeader,
+        27 => Op::Read(k),
+        _ => Op::ReadLeader,
     }
 }
 
 /// The number of rolls [`op`] tells apart.
-pub const ROLLS: u32 = 27;
+pub const ROLLS: u32 = 29;
 
 /// A random schedule of 1 to `max_len - 1` operations, drawn as [`op`] says.
 pub fn random(rng: &mut impl rand::Rng, max_len: usize) -> Vec<Op> {
@@ -150,6 +156,8 @@ pub struct Cluster {
     recorder: Arc<Recorder>,
     bug: Option<HostBug>,
     time: u64,
+    /// Reads asked for so far (each read's context is its number).
+    reads: u64,
 }
 
 impl Cluster {
@@ -166,6 +174,7 @@ impl Cluster {
             recorder: Recorder::new(n as u64, "random schedule"),
             bug,
             time: 0,
+            reads: 0,
         };
         for i in 0..n {
             c.start(i);
@@ -244,6 +253,19 @@ impl Cluster {
             Op::SnapshotLeader => {
                 if let Some(i) = self.leader() {
                     self.run(Op::Snapshot(i));
+                }
+            }
+            Op::ReadLeader => {
+                if let Some(i) = self.leader() {
+                    self.run(Op::Read(i));
+                }
+            }
+            Op::Read(i) => {
+                let i = i as usize % n;
+                if let Some(node) = self.nodes[i].as_mut() {
+                    self.reads += 1;
+                    let _ = node.read_index(self.reads);
+                    self.release(i);
                 }
             }
             // Nothing in flight: nothing to deliver, lose or copy.

@@ -35,8 +35,8 @@
 //!
 //! Modules by concern: [`config`] (timing and batching knobs), [`message`] (the wire and durable types),
 //! [`codec`] (the one binary codec), `log` (the replicated log), `progress` (the leader's view of each follower),
-//! [`node`] (the state machine itself), [`ready`] (its output) and [`observe`] (a hook that reports every step, for
-//! trace checking).
+//! [`node`] (the state machine itself), [`read`] (linearizable reads by ReadIndex), [`ready`] (its output) and
+//! [`observe`] (a hook that reports every step, for trace checking).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -52,6 +52,7 @@ mod mutants;
 pub mod node;
 pub mod observe;
 mod progress;
+pub mod read;
 pub mod ready;
 
 pub use codec::{decode, encode, CodecError};
@@ -60,8 +61,9 @@ pub use message::{
     AppendEntries, AppendEntriesReply, Entry, Envelope, InstallSnapshot, InstallSnapshotReply,
     Message, PersistentState, RequestVote, RequestVoteReply,
 };
-pub use node::{Node, NotLeader, Role, SnapshotError, StepError};
+pub use node::{Node, NotLeader, ReadRefused, Role, SnapshotError, StepError};
 pub use observe::{Observer, Output, Step};
+pub use read::{PendingRead, ReadState};
 pub use ready::{Apply, Ready, Released};
 
 /// Identifies a server. In the lab tester servers are numbered `0..n`.

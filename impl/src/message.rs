@@ -70,6 +70,9 @@ pub struct AppendEntries {
     pub entries: Vec<Entry>,
     /// The leader's `commit_index`.
     pub leader_commit: Index,
+    /// The leader's latest read round in its term (0: none), echoed in the reply: a reply acknowledges the
+    /// leader's reads of that round and earlier (see [`Node::read_index`](crate::Node::read_index)).
+    pub read_round: u64,
 }
 
 /// AppendEntries RPC results. Self-contained, so that the leader can interpret a reply without remembering the
@@ -91,6 +94,9 @@ pub struct AppendEntriesReply {
     /// On a log-consistency failure, the first index the follower holds with `conflict_term`, or (when
     /// `conflict_term` is `None`) the follower's last index + 1. 0 when the request was rejected for its term.
     pub conflict_index: Index,
+    /// The request's `read_round`, echoed; 0 when the request was refused for its term (it comes from an
+    /// older leadership, whose rounds say nothing about the current one's).
+    pub read_round: u64,
 }
 
 /// InstallSnapshot RPC arguments (Figure 13): sent by the leader to a follower that needs entries the leader has

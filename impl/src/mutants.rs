@@ -44,11 +44,20 @@ pub enum Mutant {
     SnapshotCandidateStays,
     /// A leader takes an InstallSnapshotReply of an earlier term as an answer to its own snapshot.
     StaleSnapshotReplyCounted,
+    /// A leader begins a read before it has committed an entry of its term.
+    ReadBeforeTermCommit,
+    /// A leader serves a read at once, without a majority's acknowledgement.
+    ReadWithoutQuorum,
+    /// A leader counts any reply in its term as acknowledging every read, even a reply to an AppendEntries sent
+    /// before the read began.
+    ReadAckAnyRound,
+    /// A new leader keeps the read acknowledgements of its previous leadership, whose rounds it numbers anew.
+    ReadAcksKeptAcrossTerms,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 18] = [
+    pub const ALL: [Mutant; 22] = [
         Mutant::VoteNotPersisted,
         Mutant::TermNotPersisted,
         Mutant::Figure8Commit,
@@ -67,6 +76,10 @@ impl Mutant {
         Mutant::QuorumOfTwo,
         Mutant::SnapshotCandidateStays,
         Mutant::StaleSnapshotReplyCounted,
+        Mutant::ReadBeforeTermCommit,
+        Mutant::ReadWithoutQuorum,
+        Mutant::ReadAckAnyRound,
+        Mutant::ReadAcksKeptAcrossTerms,
     ];
 
     /// A short name (`RAFT_MUTANT` takes it).
@@ -90,6 +103,10 @@ impl Mutant {
             Mutant::QuorumOfTwo => "quorum-of-two",
             Mutant::SnapshotCandidateStays => "snapshot-candidate-stays",
             Mutant::StaleSnapshotReplyCounted => "stale-snapshot-reply-counted",
+            Mutant::ReadBeforeTermCommit => "read-before-term-commit",
+            Mutant::ReadWithoutQuorum => "read-without-quorum",
+            Mutant::ReadAckAnyRound => "read-ack-any-round",
+            Mutant::ReadAcksKeptAcrossTerms => "read-acks-kept-across-terms",
         }
     }
 }

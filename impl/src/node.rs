@@ -15,6 +15,7 @@ use thiserror::Error;
 use crate::log::RaftLog;
 use crate::observe::{Observer, Step};
 use crate::progress::{Mode, Progress};
+use crate::read::{PendingRead, ReadState, Reads};
 use crate::ready::{Apply, ObserverHandle, Ready, Released};
 use crate::{
     AppendEntries, AppendEntriesReply, Config, ConfigError, Entry, Envelope, Index,
@@ -39,6 +40,19 @@ pub enum Role {
 pub struct NotLeader {
     /// The leader of the current term, if this server has heard from it.
     pub leader: Option<NodeId>,
+}
+
+/// [`Node::read_index`] could not begin the read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum ReadRefused {
+    /// Only the leader begins reads.
+    #[error(transparent)]
+    NotLeader(#[from] NotLeader),
+    /// The leader has not yet committed an entry of its term, so its commit index may lag behind entries an
+    /// earlier leader committed. Try again once it has ([`Node::committed_in_term`]); a host that appends an
+    /// empty entry on election gets there within a round trip.
+    #[error("the leader has not yet committed an entry of its term")]
+    NoCommitInTerm,
 }
 
 /// [`Node::step`] refused a message. Nothing is sent in reply (not even to a request). For `WrongAddressee`,
@@ -113,6 +127,8 @@ pub struct Node {
     heartbeat_elapsed: u32,
     /// Reused buffer for the commit computation, so replies do not allocate.
     match_scratch: Vec<Index>,
+    /// The leader's reads: rounds opened, acknowledged, pending.
+    reads: Reads,
 
     // Output not yet handed out by `ready`.
     /// `current_term`, `voted_for` or the log changed since the last `Ready`.
@@ -125,6 +141,8 @@ pub struct Node {
     /// or restored at startup. While set, `last_applied < log.last_included_index()`.
     snapshot_to_apply: bool,
     outbox: Vec<Envelope>,
+    /// Reads confirmed since the last `Ready`.
+    read_states: Vec<ReadState>,
     /// The sequence number of the next message this node sends.
     next_seq: u64,
 
@@ -240,17 +258,20 @@ impl Node {
             progress: vec![Progress::new(0); n],
             heartbeat_elapsed: 0,
             match_scratch: Vec::with_capacity(n),
+            reads: Reads::default(),
             persist_dirty: false,
             log_changed_from: None,
             snapshot_dirty: false,
             snapshot_to_apply: state.last_included_index > 0,
             outbox: Vec::new(),
+            read_states: Vec::new(),
             next_seq: 0,
             observer: None,
             defer_persist: false,
             restored,
         };
         node.reset_election_timer();
+        node.reads.reset(n);
         node.check_invariants();
         Ok(node)
     }
@@ -486,6 +507,52 @@ impl Node {
         Ok((index, self.current_term))
     }
 
+    /// Begins a linearizable read that does not go through the log (ReadIndex, §6.4 of Ongaro's
+    /// dissertation). On a leader that has committed an entry of its current term, records its commit index as
+    /// the read index, opens a new read round and sends every follower an AppendEntries of that round. Once a
+    /// majority, itself included, has answered an AppendEntries of that round or a later one in its term, no
+    /// other leader can have been elected before they answered, so the read index covers every write committed
+    /// before the read began: a later [`Ready`] hands out a [`ReadState`] with `context`, and the host answers
+    /// the read from its state machine once it has applied the read index. Nothing is written to the log.
+    ///
+    /// Returns the read index. A follower refuses with the leader it knows of (the host forwards the read to
+    /// it); a leader that steps down drops its pending reads, which are never handed out.
+    pub fn read_index(&mut self, context: u64) -> Result<Index, ReadRefused> {
+        let outbox_before = self.outbox.len();
+        let result = self.read_index_inner(context);
+        if let Some(o) = self.observer.as_ref().map(ObserverHandle::observer) {
+            let sent = &self.outbox[outbox_before..];
+            o.step(
+                self,
+                &Step::ReadIndex {
+                    context,
+                    result,
+                    sent,
+                },
+            );
+        }
+        result
+    }
+
+    fn read_index_inner(&mut self, context: u64) -> Result<Index, ReadRefused> {
+        if self.role != Role::Leader {
+            return Err(ReadRefused::NotLeader(NotLeader {
+                leader: self.leader_id,
+            }));
+        }
+        if !self.committed_in_term() && !mutant(Mutant::ReadBeforeTermCommit) {
+            return Err(ReadRefused::NoCommitInTerm);
+        }
+        let index = self.commit_index;
+        self.reads.begin(context, index);
+        // A cluster of one confirms by itself.
+        let me = self.self_position();
+        self.reads.confirm(me, self.quorum(), &mut self.read_states);
+        self.broadcast_append();
+        self.check_invariants();
+        Ok(index)
+    }
+
     /// The service's `Snapshot(index, data)`: `data` is the state machine after applying every entry through
     /// `index`. The log through `index` is discarded and the snapshot is persisted with the state (both come out
     /// in the next [`Ready`]). A snapshot not newer than the current one is ignored: the service may snapshot an
@@ -607,11 +674,16 @@ impl Node {
             self.last_applied = self.commit_index;
         }
         let messages = std::mem::take(&mut self.outbox);
+        let reads = std::mem::take(&mut self.read_states);
         Ready {
             persist,
             snapshot,
             log_changed_from,
-            released: Released { messages, applies },
+            released: Released {
+                messages,
+                applies,
+                reads,
+            },
             observer: self.observer.clone(),
         }
     }
@@ -622,6 +694,23 @@ impl Node {
             || !self.outbox.is_empty()
             || self.snapshot_to_apply
             || self.commit_index > self.last_applied
+            || !self.read_states.is_empty()
+    }
+
+    /// Whether this node leads and has committed an entry of its current term: whether
+    /// [`read_index`](Node::read_index) can begin a read.
+    pub fn committed_in_term(&self) -> bool {
+        self.role == Role::Leader && self.log.term(self.commit_index) == Some(self.current_term)
+    }
+
+    /// A leader's latest read round in its term (0: none, and always 0 on other roles).
+    pub fn read_round(&self) -> u64 {
+        self.reads.round()
+    }
+
+    /// A leader's reads begun and not yet confirmed, in round order (none on other roles).
+    pub fn pending_reads(&self) -> impl Iterator<Item = &PendingRead> {
+        self.reads.pending()
     }
 
     // ----------------------------------------------------------------------------------------------------------
@@ -761,6 +850,7 @@ impl Node {
         // leader stepping down starts a fresh timer (it was not counting one).
         if self.role == Role::Leader {
             self.reset_election_timer();
+            self.reads.reset(self.peers.len());
         }
         self.role = Role::Follower;
         self.leader_id = leader;
@@ -804,6 +894,7 @@ impl Node {
         // tester expects the first command to get index 1).
         let last = self.log.last_index();
         self.progress.fill(Progress::new(last));
+        self.reads.reset(self.peers.len());
         self.heartbeat_elapsed = 0;
         // Announce the election at once so the other candidates stand down.
         self.broadcast_append();
@@ -946,6 +1037,7 @@ impl Node {
             match_index: 0,
             conflict_term: None,
             conflict_index: 0,
+            read_round: m.read_round,
         };
         // Entries at or below the snapshot are committed, so they match the leader's (Leader Completeness):
         // check and store only what follows the snapshot.
@@ -1069,12 +1161,16 @@ impl Node {
     fn handle_append_entries_reply(&mut self, position: usize, r: AppendEntriesReply) {
         let last = self.log.last_index();
         let snapshot_index = self.log.last_included_index();
+        // Our log only grows while we lead, so a success for this term cannot claim more than we hold.
+        if r.success && r.match_index > last {
+            return;
+        }
+        // Any answer in our term acknowledges our reads of its round and earlier.
+        self.reads.ack(position, r.read_round);
+        let me = self.self_position();
+        self.reads.confirm(me, self.quorum(), &mut self.read_states);
         let pr = &mut self.progress[position];
         if r.success {
-            // Our log only grows while we lead, so a success for this term cannot claim more than we hold.
-            if r.match_index > last {
-                return;
-            }
             pr.match_index = if mutant(Mutant::MatchRegress) {
                 r.match_index
             } else {
@@ -1228,6 +1324,7 @@ impl Node {
             prev_log_term,
             entries,
             leader_commit: self.commit_index,
+            read_round: self.reads.round(),
         });
         let to = self.peers[position];
         self.send(to, message);
@@ -1283,7 +1380,9 @@ impl Node {
         self.send(to, Message::AppendEntriesReply(reply));
     }
 
-    /// A refusal with no hint: the sender is stale or faulty and only needs our term.
+    /// A refusal with no hint: the sender is stale or faulty and only needs our term. It acknowledges no read
+    /// (read round 0): the request comes from an older leadership, whose read rounds are numbered apart from
+    /// those of the sender's current one, so its round says nothing about when this reply left.
     fn refuse_append_entries(&mut self, to: NodeId, prev_log_index: Index) {
         let reply = AppendEntriesReply {
             term: self.current_term,
@@ -1292,6 +1391,7 @@ impl Node {
             match_index: 0,
             conflict_term: None,
             conflict_index: 0,
+            read_round: 0,
         };
         self.send_append_entries_reply(to, reply);
     }
@@ -1367,6 +1467,17 @@ impl Node {
                 }
                 Role::Candidate => assert_eq!(self.voted_for, Some(self.id)),
                 Role::Follower => {}
+            }
+            if self.role == Role::Leader {
+                let mut round = 0;
+                for read in self.reads.pending() {
+                    assert!(read.round > round && read.round <= self.reads.round());
+                    assert!(read.index <= self.commit_index);
+                    round = read.round;
+                }
+            } else {
+                assert_eq!(self.reads.round(), 0, "only a leader has read rounds");
+                assert_eq!(self.reads.pending().count(), 0);
             }
         }
     }

@@ -7,7 +7,10 @@
 //! was applied. A tick on which no timer fires changes only timer counters and is not reported. Without an
 //! observer the only cost is one branch per input.
 
-use crate::{Apply, Envelope, Index, NodeId, NotLeader, PersistentState, StepError, Term};
+use crate::{
+    Apply, Envelope, Index, NodeId, NotLeader, PersistentState, ReadRefused, ReadState, StepError,
+    Term,
+};
 
 /// Receives a node's steps. Shared (`Arc`) between the node and the `Ready`s it hands out, hence `&self`.
 pub trait Observer: Send + Sync {
@@ -64,6 +67,16 @@ pub enum Step<'a> {
         /// keeps the log's suffix writes nothing.
         log_changed_from: Option<Index>,
     },
+    /// [`Node::read_index`](crate::Node::read_index).
+    ReadIndex {
+        /// The caller's context.
+        context: u64,
+        /// What `read_index` returned: the read index (the read's round is the node's latest), or why the read
+        /// was refused.
+        result: Result<Index, ReadRefused>,
+        /// The AppendEntries it produced (the round of heartbeats that confirms it).
+        sent: &'a [Envelope],
+    },
     /// [`Node::snapshot`](crate::Node::snapshot) took the service's snapshot (an ignored or refused one is not
     /// reported).
     Snapshot {
@@ -88,4 +101,6 @@ pub struct Output<'a> {
     pub messages: &'a [Envelope],
     /// The entries and snapshots to apply.
     pub applies: &'a [Apply],
+    /// The reads confirmed, to serve once their index is applied.
+    pub reads: &'a [ReadState],
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::observe::{Observer, Output};
-use crate::{Envelope, Index, NodeId, PersistentState, Term};
+use crate::{Envelope, Index, NodeId, PersistentState, ReadState, Term};
 
 /// What the state machine must apply next. Applies come out in index order, each index once per
 /// [`Node`](crate::Node) instance: a restarted node first hands out its snapshot, if it has one, then the committed
@@ -121,6 +121,7 @@ impl Ready {
                     log_changed_from: self.log_changed_from,
                     messages: &self.released.messages,
                     applies: &self.released.applies,
+                    reads: &self.released.reads,
                 },
             );
         }
@@ -132,6 +133,7 @@ impl Ready {
         self.persist.is_none()
             && self.released.messages.is_empty()
             && self.released.applies.is_empty()
+            && self.released.reads.is_empty()
     }
 }
 
@@ -142,4 +144,7 @@ pub struct Released {
     pub messages: Vec<Envelope>,
     /// Snapshots and committed entries to apply, in index order.
     pub applies: Vec<Apply>,
+    /// Reads confirmed by a majority (see [`Node::read_index`](crate::Node::read_index)), in the order they
+    /// began: serve each once the entries through its index are applied.
+    pub reads: Vec<ReadState>,
 }

@@ -39,6 +39,7 @@ fn samples() -> Vec<Envelope> {
             prev_log_term: 3,
             entries,
             leader_commit: 6,
+            read_round: 0,
         }),
         Message::AppendEntriesReply(AppendEntriesReply {
             term: 5,
@@ -47,6 +48,7 @@ fn samples() -> Vec<Envelope> {
             match_index: 0,
             conflict_term: Some(2),
             conflict_index: 4,
+            read_round: 0,
         }),
         Message::InstallSnapshot(InstallSnapshot {
             term: 5,
@@ -104,6 +106,7 @@ fn the_encoding_is_compact() {
             prev_log_term: 3,
             entries: vec![],
             leader_commit: 100,
+            read_round: 0,
         }),
     };
     assert!(
@@ -253,6 +256,7 @@ fn arb_message() -> impl Strategy<Value = Message> {
                     prev_log_term: pt,
                     entries,
                     leader_commit: lc,
+                    read_round: 0,
                 }
             )),
         (
@@ -271,6 +275,7 @@ fn arb_message() -> impl Strategy<Value = Message> {
                     match_index: m,
                     conflict_term: ct,
                     conflict_index: ci,
+                    read_round: 0,
                 }
             )),
         (

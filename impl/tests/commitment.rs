@@ -121,6 +121,7 @@ fn follower_commit_is_bounded_by_the_last_entry_the_request_proved() {
             prev_log_term,
             entries,
             leader_commit: 4,
+            read_round: 0,
         }),
     };
     node.step(append(2, 1, vec![])).unwrap();

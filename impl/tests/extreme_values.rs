@@ -365,6 +365,7 @@ fn forge(w: &World, to: usize, from: usize, kind: u8, v: [u8; 5], flag: bool, k:
             prev_log_term: x(2),
             entries: (0..k).map(|_| entry(x(3))).collect(),
             leader_commit: x(4),
+            read_round: 0,
         }),
         3 => Message::AppendEntriesReply(AppendEntriesReply {
             term: x(0),
@@ -373,6 +374,7 @@ fn forge(w: &World, to: usize, from: usize, kind: u8, v: [u8; 5], flag: bool, k:
             match_index: x(2),
             conflict_term: (k > 0).then(|| x(3)),
             conflict_index: x(4),
+            read_round: 0,
         }),
         4 => Message::InstallSnapshot(InstallSnapshot {
             term: x(0),
@@ -531,6 +533,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             prev_log_term: 0,
             entries: vec![],
             leader_commit: 0,
+            read_round: 0,
         }),
         Message::AppendEntries(AppendEntries {
             term: 1,
@@ -539,6 +542,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             prev_log_term: 1,
             entries: vec![entry(1)],
             leader_commit: 0,
+            read_round: 0,
         }),
         Message::AppendEntries(AppendEntries {
             term: 1,
@@ -547,6 +551,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             prev_log_term: 0,
             entries: vec![],
             leader_commit: CEILING,
+            read_round: 0,
         }),
         Message::AppendEntriesReply(AppendEntriesReply {
             term: t,
@@ -555,6 +560,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             match_index: 0,
             conflict_term: None,
             conflict_index: 0,
+            read_round: 0,
         }),
         Message::AppendEntriesReply(AppendEntriesReply {
             term: 1,
@@ -563,6 +569,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             match_index: CEILING,
             conflict_term: None,
             conflict_index: 0,
+            read_round: 0,
         }),
         Message::AppendEntriesReply(AppendEntriesReply {
             term: 1,
@@ -571,6 +578,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             match_index: 0,
             conflict_term: Some(2),
             conflict_index: CEILING + 1,
+            read_round: 0,
         }),
         Message::InstallSnapshot(InstallSnapshot {
             term: t,
@@ -643,6 +651,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             prev_log_term: MAX_TERM,
             entries: vec![entry(MAX_TERM)],
             leader_commit: MAX_INDEX,
+            read_round: 0,
         }),
     };
     assert!(matches!(

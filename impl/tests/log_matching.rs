@@ -39,6 +39,7 @@ fn append(
             prev_log_term,
             entries,
             leader_commit,
+            read_round: 0,
         }),
     }
 }
@@ -165,6 +166,7 @@ fn a_leader_ignores_absurd_replies() {
             match_index,
             conflict_term: None,
             conflict_index,
+            read_round: 0,
         }),
     };
     // Indexes no follower can hold are malformed.

@@ -251,6 +251,7 @@ fn ready_says_where_the_log_changed_for_incremental_persistence() {
             prev_log_term: 1,
             entries: vec![entry(2, ""), entry(3, "")],
             leader_commit: 0,
+            read_round: 0,
         }),
     };
     follower.step(append.clone()).unwrap();

@@ -65,6 +65,7 @@ fn append(term: u64, prev: u64, prev_term: u64, terms: &[u64], commit: u64) -> E
             prev_log_term: prev_term,
             entries: terms.iter().map(|&t| entry(t, "l")).collect(),
             leader_commit: commit,
+            read_round: 0,
         }),
     }
 }

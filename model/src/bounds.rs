@@ -28,6 +28,8 @@ pub struct Bounds {
     /// Whether leaders also send shorter AppendEntries than everything after `next_index`: an
     /// empty one (a heartbeat that does not catch the follower up) and one of a single entry.
     pub partial_batches: bool,
+    /// Reads (ReadIndex) that leaders begin, in total.
+    pub max_reads: u8,
 }
 
 /// The sometimes-properties, by name. Each one shows that the bounds reach an interesting
@@ -42,9 +44,10 @@ pub mod witness {
     pub const DUPLICATE_DELIVERED: &str = "a duplicated message is delivered";
     pub const SNAPSHOT_INSTALLED: &str = "a follower installs a snapshot";
     pub const RESTART_FROM_SNAPSHOT: &str = "a server restarts from a snapshot";
+    pub const READ_SERVED: &str = "a read is served";
 
     /// All of them, in the order `check` prints them.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         LEADER_ELECTED,
         ENTRY_COMMITTED,
         COMMITTED_EVERYWHERE,
@@ -54,6 +57,7 @@ pub mod witness {
         DUPLICATE_DELIVERED,
         SNAPSHOT_INSTALLED,
         RESTART_FROM_SNAPSHOT,
+        READ_SERVED,
     ];
 }
 
@@ -96,10 +100,11 @@ const BASE: Bounds = Bounds {
     values: 1,
     snapshots: false,
     partial_batches: false,
+    max_reads: 0,
 };
 
-/// The presets `check --preset` knows. The first six, in this order, are the [`PORTFOLIO`].
-pub const PRESETS: [Preset; 8] = [
+/// The presets `check --preset` knows. The first seven, in this order, are the [`PORTFOLIO`].
+pub const PRESETS: [Preset; 9] = [
     // Every fault, and leaders that send partial batches: commits capped by the last new entry,
     // entries already present, reordered batches.
     Preset {
@@ -214,6 +219,28 @@ pub const PRESETS: [Preset; 8] = [
             witness::RESTART_FROM_SNAPSHOT,
         ],
     },
+    // Reads (ReadIndex): two of them, so that a read begins while another is pending and an older
+    // round's reply arrives after a newer read began; a leader deposed while it reads, and a new
+    // leader that has not yet committed in its term.
+    Preset {
+        name: "reads",
+        bounds: Bounds {
+            max_crashes: 0,
+            max_drops: 0,
+            max_dups: 0,
+            partial_batches: true,
+            max_reads: 2,
+            ..BASE
+        },
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::COMMITTED_EVERYWHERE,
+            witness::SUFFIX_TRUNCATED,
+            witness::FIGURE_8,
+            witness::READ_SERVED,
+        ],
+    },
     Preset {
         name: "small",
         bounds: Bounds { max_log: 1, ..BASE },
@@ -235,13 +262,14 @@ pub const PRESETS: [Preset; 8] = [
 /// What `check` runs when no preset and no bound is given: exhaustive searches, one after the
 /// other, that together take every branch of the specification and show every condition of its
 /// decisions deciding (see `check --coverage`).
-pub const PORTFOLIO: [&str; 6] = [
+pub const PORTFOLIO: [&str; 7] = [
     "default",
     "terms",
     "overlap",
     "five",
     "snapshots",
     "snapshot-overlap",
+    "reads",
 ];
 
 /// Looks a preset up by name.
@@ -311,6 +339,7 @@ impl Bounds {
             // with two servers every committed entry is on both.
             witness::SNAPSHOT_INSTALLED => self.snapshots && self.servers >= 3,
             witness::RESTART_FROM_SNAPSHOT => self.snapshots && self.max_crashes >= 1,
+            witness::READ_SERVED => self.max_reads >= 1,
             _ => true,
         }
     }
@@ -369,11 +398,17 @@ pub enum Bug {
     VoteTwice,
     /// A leader sets match_index from each success reply, so a reordered older reply lowers it.
     MatchRegress,
+    /// A new leader serves a read at its commit index before it has committed an entry of its own
+    /// term, so the read can miss entries an earlier leader committed.
+    ReadBeforeTermCommit,
+    /// A leader serves a read at once, without a round of heartbeats that confirms it still leads,
+    /// so a deposed leader answers.
+    ReadWithoutQuorum,
 }
 
 impl Bug {
     /// Every bug switch.
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 14] = [
         Bug::Figure8Commit,
         Bug::ForgetVote,
         Bug::NoUpToDateCheck,
@@ -386,6 +421,8 @@ impl Bug {
         Bug::StaleVoteCounted,
         Bug::VoteTwice,
         Bug::MatchRegress,
+        Bug::ReadBeforeTermCommit,
+        Bug::ReadWithoutQuorum,
     ];
 
     /// The name `--bug` takes.
@@ -403,6 +440,8 @@ impl Bug {
             Bug::StaleVoteCounted => "stale-vote-counted",
             Bug::VoteTwice => "vote-twice",
             Bug::MatchRegress => "match-regress",
+            Bug::ReadBeforeTermCommit => "read-before-term-commit",
+            Bug::ReadWithoutQuorum => "read-without-quorum",
         }
     }
 
@@ -427,6 +466,12 @@ impl Bug {
             Bug::MatchRegress => {
                 "a leader sets match_index from any success reply, even an older one"
             }
+            Bug::ReadBeforeTermCommit => {
+                "a leader serves reads before it has committed an entry of its term"
+            }
+            Bug::ReadWithoutQuorum => {
+                "a leader serves a read without a heartbeat round answered by a majority"
+            }
         }
     }
 
@@ -443,6 +488,7 @@ impl Bug {
             | Bug::TruncateOnMatch
             | Bug::CommitWithoutCap
             | Bug::MatchRegress => "default",
+            Bug::ReadBeforeTermCommit | Bug::ReadWithoutQuorum => "reads",
         }
     }
 }

@@ -31,6 +31,8 @@ pub enum Branch {
     CommitOwnTerm,
     /// A commit that takes entries of older terms along with one of the leader's own (Figure 8).
     CommitOlderTerms,
+    /// A leader begins a read (ReadIndex).
+    BeginRead,
     Compact,
     SendSnapshot,
     /// A message of a higher term: the receiver adopts the term and steps down first.
@@ -59,6 +61,8 @@ pub enum Branch {
     AppendReplySuccess,
     AppendReplyConflictByTerm,
     AppendReplyConflictByIndex,
+    /// A reply completes a majority for a pending read, which is served.
+    ServeRead,
     SnapshotStaleTerm,
     SnapshotNotNewer,
     SnapshotKeepsSuffix,
@@ -73,7 +77,7 @@ pub enum Branch {
 
 impl Branch {
     /// Every branch, in the order `check --coverage` prints them.
-    pub const ALL: [Branch; 44] = [
+    pub const ALL: [Branch; 46] = [
         Branch::TimeoutFollower,
         Branch::TimeoutCandidate,
         Branch::ClientRequest,
@@ -82,6 +86,7 @@ impl Branch {
         Branch::SendPartialBatch,
         Branch::CommitOwnTerm,
         Branch::CommitOlderTerms,
+        Branch::BeginRead,
         Branch::Compact,
         Branch::SendSnapshot,
         Branch::ReceiveHigherTerm,
@@ -108,6 +113,7 @@ impl Branch {
         Branch::AppendReplySuccess,
         Branch::AppendReplyConflictByTerm,
         Branch::AppendReplyConflictByIndex,
+        Branch::ServeRead,
         Branch::SnapshotStaleTerm,
         Branch::SnapshotNotNewer,
         Branch::SnapshotKeepsSuffix,
@@ -131,6 +137,7 @@ impl Branch {
             Branch::SendPartialBatch => "send-append-entries/partial-batch",
             Branch::CommitOwnTerm => "advance-commit/own-term",
             Branch::CommitOlderTerms => "advance-commit/with-older-terms",
+            Branch::BeginRead => "read-index/begun",
             Branch::Compact => "compact/snapshot-taken",
             Branch::SendSnapshot => "send-install-snapshot/sent",
             Branch::ReceiveHigherTerm => "receive/higher-term-steps-down",
@@ -157,6 +164,7 @@ impl Branch {
             Branch::AppendReplySuccess => "append-reply/success",
             Branch::AppendReplyConflictByTerm => "append-reply/back-up-by-term",
             Branch::AppendReplyConflictByIndex => "append-reply/back-up-by-index",
+            Branch::ServeRead => "append-reply/read-served",
             Branch::SnapshotStaleTerm => "install-snapshot/stale-term",
             Branch::SnapshotNotNewer => "install-snapshot/not-newer-than-commit",
             Branch::SnapshotKeepsSuffix => "install-snapshot/keeps-suffix",
@@ -219,11 +227,17 @@ pub enum Decision {
     SnapshotMatchAdvances,
     /// A leader may commit an index past its commit index (Figure 2 and §5.4.2).
     LeaderCommits,
+    /// A leader may begin a read (ReadIndex).
+    BeginRead,
+    /// An AppendEntriesReply acknowledges a pending read.
+    AckRead,
+    /// A pending read's acknowledgements make a majority, and it is served.
+    ServeRead,
 }
 
 impl Decision {
     /// Every decision, in the order `check --coverage` prints them.
-    pub const ALL: [Decision; 20] = [
+    pub const ALL: [Decision; 23] = [
         Decision::AdoptTerm,
         Decision::GrantVote,
         Decision::CountVote,
@@ -244,6 +258,9 @@ impl Decision {
         Decision::SnapshotReplyLive,
         Decision::SnapshotMatchAdvances,
         Decision::LeaderCommits,
+        Decision::BeginRead,
+        Decision::AckRead,
+        Decision::ServeRead,
     ];
 
     /// The decision's name.
@@ -269,6 +286,9 @@ impl Decision {
             Decision::SnapshotReplyLive => "snapshot-reply-live",
             Decision::SnapshotMatchAdvances => "snapshot-match-advances",
             Decision::LeaderCommits => "leader-commits",
+            Decision::BeginRead => "begin-read",
+            Decision::AckRead => "ack-read",
+            Decision::ServeRead => "serve-read",
         }
     }
 
@@ -357,11 +377,18 @@ pub enum Condition {
     EntryOfOwnTerm,
     /// A majority, the leader included, holds the index.
     QuorumHolds,
+    /// The entry at the leader's commit index is of its current term.
+    CommittedInTerm,
+    /// The reply answers an AppendEntries sent after the read began (its read round is the
+    /// read's or later).
+    ReplyAfterRead,
+    /// The servers that acknowledged the read, the leader included, make a majority.
+    AcksMakeQuorum,
 }
 
 impl Condition {
     /// Every condition, grouped by decision in [`Decision::ALL`] order.
-    pub const ALL: [Condition; 33] = [
+    pub const ALL: [Condition; 36] = [
         Condition::MessageTermHigher,
         Condition::VoteRequestNotStale,
         Condition::NoOtherVote,
@@ -395,6 +422,9 @@ impl Condition {
         Condition::SnapshotReplyPastMatch,
         Condition::EntryOfOwnTerm,
         Condition::QuorumHolds,
+        Condition::CommittedInTerm,
+        Condition::ReplyAfterRead,
+        Condition::AcksMakeQuorum,
     ];
 
     /// The decision the condition belongs to, and its name within it.
@@ -435,6 +465,9 @@ impl Condition {
             C::SnapshotReplyPastMatch => (D::SnapshotMatchAdvances, "reply-past-match"),
             C::EntryOfOwnTerm => (D::LeaderCommits, "entry-of-own-term"),
             C::QuorumHolds => (D::LeaderCommits, "quorum-holds"),
+            C::CommittedInTerm => (D::BeginRead, "committed-in-term"),
+            C::ReplyAfterRead => (D::AckRead, "reply-after-read"),
+            C::AcksMakeQuorum => (D::ServeRead, "acks-make-quorum"),
         }
     }
 

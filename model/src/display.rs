@@ -50,10 +50,12 @@ pub fn message(m: &Message) -> String {
             prev_log_term,
             entries: es,
             leader_commit,
+            read_round,
         } => format!(
-            "AppendEntries(t{} prev={prev_log_index}/{prev_log_term} {} commit={leader_commit})",
+            "AppendEntries(t{} prev={prev_log_index}/{prev_log_term} {} commit={leader_commit}{})",
             m.term,
-            entries(es)
+            entries(es),
+            round(*read_round)
         ),
         Body::InstallSnapshot {
             last_included_index,
@@ -67,21 +69,35 @@ pub fn message(m: &Message) -> String {
         Body::InstallSnapshotReply { match_index } => {
             format!("InstallSnapshotReply(t{} match={match_index})", m.term)
         }
-        Body::AppendEntriesReply(outcome) => match outcome {
-            AppendOutcome::Success { match_index } => {
-                format!("AppendEntriesReply(t{} ok match={match_index})", m.term)
-            }
-            AppendOutcome::StaleTerm => format!("AppendEntriesReply(t{} stale term)", m.term),
-            AppendOutcome::Conflict {
-                conflict_term,
-                conflict_index,
-            } => format!(
-                "AppendEntriesReply(t{} conflict term={conflict_term} index={conflict_index})",
-                m.term
-            ),
-        },
+        Body::AppendEntriesReply {
+            outcome,
+            read_round,
+        } => {
+            let outcome = match outcome {
+                AppendOutcome::Success { match_index } => format!("ok match={match_index}"),
+                AppendOutcome::StaleTerm => "stale term".to_string(),
+                AppendOutcome::Conflict {
+                    conflict_term,
+                    conflict_index,
+                } => format!("conflict term={conflict_term} index={conflict_index}"),
+            };
+            format!(
+                "AppendEntriesReply(t{} {outcome}{})",
+                m.term,
+                round(*read_round)
+            )
+        }
     };
     format!("S{}->S{} {body}", m.from, m.to)
+}
+
+/// A message's read round, when it has one.
+fn round(read_round: u32) -> String {
+    if read_round == 0 {
+        String::new()
+    } else {
+        format!(" read={read_round}")
+    }
 }
 
 /// An action as a short sentence.
@@ -106,6 +122,7 @@ pub fn action(a: &Action) -> String {
             }
         }
         Action::AdvanceCommitIndex(i, index) => format!("S{i} commits through index {index}"),
+        Action::ReadIndex(i) => format!("client reads at leader S{i}"),
         Action::Compact(i, index) => format!("S{i} snapshots its log through index {index}"),
         Action::InstallSnapshot { leader, peer } => {
             format!("S{leader} sends its snapshot to S{peer}")
@@ -159,6 +176,19 @@ pub fn state(s: &State) -> String {
                 })
                 .collect();
             let _ = writeln!(out, "        {}", peers.join(", "));
+            for r in &srv.reads {
+                let acks: Vec<_> = (0..s.servers.len())
+                    .filter(|&j| r.acks & (1 << j) != 0)
+                    .map(|j| format!("S{j}"))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "        read of round {} at index {}, acknowledged by {}",
+                    r.round,
+                    r.index,
+                    acks.join(" ")
+                );
+            }
         }
     }
     if s.network.is_empty() {
@@ -188,6 +218,23 @@ pub fn state(s: &State) -> String {
         s.drops,
         s.dups
     );
+    if s.reads > 0 {
+        let served: Vec<_> = s
+            .served
+            .iter()
+            .map(|(index, required)| format!("at {index} (committed then: {required})"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "reads begun {}; served: {}",
+            s.reads,
+            if served.is_empty() {
+                "none".to_string()
+            } else {
+                served.join(", ")
+            }
+        );
+    }
     out
 }
 
@@ -265,6 +312,7 @@ pub fn svg(model: &RaftModel, steps: &[(State, Option<Action>)]) -> String {
             Action::Timeout(i)
             | Action::ClientRequest(i, _)
             | Action::AdvanceCommitIndex(i, _)
+            | Action::ReadIndex(i)
             | Action::Compact(i, _)
             | Action::Crash(i)
             | Action::AppendEntries { leader: i, .. }

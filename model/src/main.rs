@@ -68,6 +68,9 @@ struct BoundArgs {
     /// Let leaders also send shorter AppendEntries than all entries after next_index (none, one).
     #[arg(long)]
     partial_batches: bool,
+    /// Reads (ReadIndex) that leaders begin in a behaviour.
+    #[arg(long)]
+    max_reads: Option<u8>,
     /// Switch on a bug (`--bug list` lists them). Without other flags, uses the bug's bounds.
     #[arg(long)]
     bug: Option<String>,
@@ -144,6 +147,7 @@ impl BoundArgs {
             || self.values.is_some()
             || self.snapshots
             || self.partial_batches
+            || self.max_reads.is_some()
     }
 
     fn bug(&self) -> Result<Option<Bug>, Usage> {
@@ -217,6 +221,7 @@ fn resolve(args: &BoundArgs, simulate: bool) -> Result<Part, Usage> {
     b.values = args.values.unwrap_or(b.values);
     b.snapshots |= args.snapshots;
     b.partial_batches |= args.partial_batches;
+    b.max_reads = args.max_reads.unwrap_or(b.max_reads);
     if args.max_inflight.is_none() {
         b.max_inflight = b.max_inflight.max(b.servers.saturating_sub(1));
     }
@@ -245,6 +250,7 @@ fn scaled_for_simulation(b: Bounds) -> Bounds {
         max_inflight: b.max_inflight.saturating_mul(4),
         max_drops: b.max_drops.saturating_mul(6),
         max_dups: b.max_dups.saturating_mul(4),
+        max_reads: b.max_reads.saturating_mul(4),
         values: b.values.max(2),
         ..b
     }
@@ -254,7 +260,7 @@ fn describe(model: &RaftModel) -> String {
     let b = &model.bounds;
     let mut s = format!(
         "servers={} max-term={} max-log={} max-crashes={} max-inflight={} max-drops={} \
-         max-dups={} values={} snapshots={} partial-batches={}",
+         max-dups={} values={} snapshots={} partial-batches={} max-reads={}",
         b.servers,
         b.max_term,
         b.max_log,
@@ -264,7 +270,8 @@ fn describe(model: &RaftModel) -> String {
         b.max_dups,
         b.values,
         if b.snapshots { "on" } else { "off" },
-        if b.partial_batches { "on" } else { "off" }
+        if b.partial_batches { "on" } else { "off" },
+        b.max_reads
     );
     if let Some(bug) = model.bug {
         s.push_str(&format!(" bug={} ({})", bug.name(), bug.describe()));
@@ -522,6 +529,7 @@ fn explore_flags(args: &BoundArgs, preset: &str) -> String {
     push("max-drops", args.max_drops.map(|v| v.to_string()));
     push("max-dups", args.max_dups.map(|v| v.to_string()));
     push("values", args.values.map(|v| v.to_string()));
+    push("max-reads", args.max_reads.map(|v| v.to_string()));
     push("bug", args.bug.clone());
     push("stuck", args.stuck.clone());
     if args.snapshots {

@@ -19,6 +19,7 @@ pub const PRUNED_DEAD: &str = "pruned message was not dead";
 pub const TERMS_MONOTONIC: &str = "terms never decrease (sanity)";
 pub const MATCH_BELOW_NEXT: &str = "match_index < next_index (sanity)";
 pub const SNAPSHOT_COMMITTED: &str = "snapshot_index <= commit_index (sanity)";
+pub const READ_LINEARIZABLE: &str = "Read Linearizability";
 
 /// Election Safety: at most one leader was ever elected in a term (over the history of
 /// elections, not only the leaders of this state).
@@ -72,6 +73,14 @@ pub fn state_machine_safety(_: &RaftModel, s: &State) -> bool {
                 .zip(&s.committed)
                 .all(|(e, (committed, _))| e == committed)
         })
+}
+
+/// Read Linearizability: a read returns a state that includes every write committed before the
+/// read began: its read index is at least the highest index committed anywhere then (over the
+/// history of reads served; the entries through it are the committed ones by Leader Completeness
+/// and State Machine Safety).
+pub fn read_linearizable(_: &RaftModel, s: &State) -> bool {
+    s.served.iter().all(|(index, required)| index >= required)
 }
 
 /// A server's commit index never goes down, except when the server itself restarts (what it
@@ -131,12 +140,13 @@ pub type Condition = fn(&RaftModel, &State) -> bool;
 /// The always-properties, in the order `check` prints them: Raft's five, the invariants that
 /// published implementation bugs broke, the soundness of the pruning, and last the sanity checks
 /// of the effects, which hold by construction (no departure in a handler can break them).
-pub const SAFETY: [(&str, Condition); 13] = [
+pub const SAFETY: [(&str, Condition); 14] = [
     (ELECTION_SAFETY, election_safety),
     (LOG_MATCHING, log_matching),
     (LEADER_APPEND_ONLY, leader_append_only),
     (LEADER_COMPLETENESS, leader_completeness),
     (STATE_MACHINE_SAFETY, state_machine_safety),
+    (READ_LINEARIZABLE, read_linearizable),
     (COMMIT_MONOTONIC, commit_monotonic),
     (MATCH_MONOTONIC, match_monotonic),
     (LEADER_NEVER_VOTES, leader_never_votes),
@@ -148,7 +158,7 @@ pub const SAFETY: [(&str, Condition); 13] = [
 ];
 
 /// The sometimes-properties, in the order of [`witness::ALL`].
-pub const WITNESSES: [(&str, Condition); 9] = [
+pub const WITNESSES: [(&str, Condition); 10] = [
     (witness::LEADER_ELECTED, |_, s| !s.elections.is_empty()),
     (witness::ENTRY_COMMITTED, |_, s| !s.committed.is_empty()),
     (witness::COMMITTED_EVERYWHERE, |_, s| {
@@ -170,6 +180,7 @@ pub const WITNESSES: [(&str, Condition); 9] = [
     (witness::RESTART_FROM_SNAPSHOT, |_, s| {
         s.has(flags::RESTARTED_FROM_SNAPSHOT)
     }),
+    (witness::READ_SERVED, |_, s| s.has(flags::READ_SERVED)),
 ];
 
 /// The name of the one property `check` hands stateright (see [`for_check`]).

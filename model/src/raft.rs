@@ -7,8 +7,8 @@
 use crate::bounds::{Bounds, Bug};
 use crate::coverage::{Branch, Condition as C, Coverage, Decision as D, Evaluation, StuckAt};
 use crate::state::{
-    flags, term_at, AppendOutcome, Body, Entry, Index, Log, Message, Network, Role, Server,
-    ServerId, State, Term, Value, MAX_SERVERS,
+    flags, term_at, AppendOutcome, Body, Entry, Index, Log, Message, Network, PendingRead, Role,
+    Server, ServerId, State, Term, Value, MAX_SERVERS,
 };
 use smallvec::SmallVec;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -37,6 +37,9 @@ pub enum Action {
     Compact(ServerId, Index),
     /// A leader sends `peer` its snapshot.
     InstallSnapshot { leader: ServerId, peer: ServerId },
+    /// A leader begins a read (ReadIndex): it records its commit index as the read index, to
+    /// serve the read once a majority has answered an AppendEntries sent after this.
+    ReadIndex(ServerId),
     /// A leader revises its guess of the next index to send `peer`. Figure 2 moves `next_index`
     /// on replies (back on a rejection, forward on a success); an implementation may also move it
     /// forward optimistically when it sends a batch (pipelining), back by whole terms with the
@@ -191,9 +194,11 @@ impl RaftModel {
             elections: SmallVec::new(),
             committed: SmallVec::new(),
             flags: 0,
+            served: SmallVec::new(),
             crashes: 0,
             drops: 0,
             dups: 0,
+            reads: 0,
         }
     }
 
@@ -226,6 +231,7 @@ impl RaftModel {
                 peer,
                 index,
             } => self.can_set_next_index(state, *leader, *peer, *index),
+            Action::ReadIndex(i) => self.can_read_index(state, *i),
             Action::Receive(m) => self.can_receive(state, m),
             Action::Crash(i) => self.is_server(*i),
             Action::Drop(m) | Action::Duplicate(m) => state.network.count(m) > 0,
@@ -240,6 +246,22 @@ impl RaftModel {
     /// Only a leader accepts client requests.
     pub fn can_client_request(&self, state: &State, i: ServerId) -> bool {
         self.is_server(i) && state.server(i).role == Role::Leader
+    }
+
+    /// A leader may begin a read once it has committed an entry of its current term (§6.4 of the
+    /// dissertation: until then its commit index may lag behind entries an earlier leader
+    /// committed). The read-before-term-commit bug skips the wait.
+    pub fn can_read_index(&self, state: &State, i: ServerId) -> bool {
+        self.is_server(i) && {
+            let s = state.server(i);
+            s.role == Role::Leader
+                && self.decide(D::BeginRead, |e| {
+                    e.at(
+                        C::CommittedInTerm,
+                        term_at(&s.log, s.commit_index) == s.current_term,
+                    ) || self.has_bug(Bug::ReadBeforeTermCommit)
+                })
+        }
     }
 
     /// Whether `leader` is a leader and `peer` another server.
@@ -383,6 +405,7 @@ impl RaftModel {
                 peer,
                 index,
             } => state.servers[*leader as usize].next_index[*peer as usize] = *index,
+            Action::ReadIndex(i) => self.read_index(state, *i),
             Action::Receive(m) => self.receive(state, m),
             Action::Crash(i) => self.crash(state, *i),
             Action::Drop(m) => {
@@ -435,6 +458,31 @@ impl RaftModel {
         s.log.push(Entry { term, value });
     }
 
+    /// A leader begins a read at its commit index, in a new read round. Only the AppendEntries it
+    /// sends from now on carry that round; a majority of their replies (its own included) serves
+    /// the read. The read-without-quorum bug serves it at once.
+    pub fn read_index(&self, state: &mut State, i: ServerId) {
+        self.hit(Branch::BeginRead);
+        state.reads = state.reads.saturating_add(1);
+        let required = state.committed.len() as Index;
+        let s = &mut state.servers[i as usize];
+        s.read_round = s.read_round.saturating_add(1);
+        let read = PendingRead {
+            round: s.read_round,
+            index: s.commit_index,
+            acks: 1 << i,
+            required,
+        };
+        // A cluster of one confirms by itself.
+        if self.has_bug(Bug::ReadWithoutQuorum) || read.acks.count_ones() as usize >= self.quorum()
+        {
+            state.served.push((read.index, read.required));
+            state.flags |= flags::READ_SERVED;
+        } else {
+            s.reads.push(read);
+        }
+    }
+
     /// A leader sends AppendEntries with the entries after `prev_log_index`.
     pub fn append_entries(
         &self,
@@ -476,6 +524,7 @@ impl RaftModel {
                 prev_log_term: term_at(&s.log, prev_log_index),
                 entries: s.log[from..from + count as usize].iter().copied().collect(),
                 leader_commit: s.commit_index,
+                read_round: s.read_round,
             },
         }
     }
@@ -569,6 +618,7 @@ impl RaftModel {
                 prev_log_term,
                 entries,
                 leader_commit,
+                read_round,
             } => self.handle_append_entries(
                 state,
                 m,
@@ -576,10 +626,12 @@ impl RaftModel {
                 *prev_log_term,
                 entries,
                 *leader_commit,
+                *read_round,
             ),
-            Body::AppendEntriesReply(outcome) => {
-                self.handle_append_entries_reply(state, m, *outcome)
-            }
+            Body::AppendEntriesReply {
+                outcome,
+                read_round,
+            } => self.handle_append_entries_reply(state, m, *outcome, *read_round),
             Body::InstallSnapshot {
                 last_included_index,
                 last_included_term,
@@ -798,6 +850,7 @@ impl RaftModel {
         prev_log_term: Term,
         entries: &[Entry],
         leader_commit: Index,
+        read_round: u32,
     ) {
         let i = m.to as usize;
         let s = &mut state.servers[i];
@@ -907,7 +960,16 @@ impl RaftModel {
             from: m.to,
             to: m.from,
             term: state.servers[i].current_term,
-            body: Body::AppendEntriesReply(outcome),
+            body: Body::AppendEntriesReply {
+                outcome,
+                // A refusal for its term answers a request of an older leadership, whose rounds
+                // are numbered apart from the leader's current ones: it acknowledges no read.
+                read_round: if outcome == AppendOutcome::StaleTerm {
+                    0
+                } else {
+                    read_round
+                },
+            },
         };
         state.network.send(reply);
     }
@@ -915,7 +977,13 @@ impl RaftModel {
     /// An AppendEntries reply at a leader of the same term: advance match_index on success, back
     /// next_index up with the conflict hint on failure. Replies of other terms are ignored (a
     /// higher one already made it step down).
-    fn handle_append_entries_reply(&self, state: &mut State, m: &Message, outcome: AppendOutcome) {
+    fn handle_append_entries_reply(
+        &self,
+        state: &mut State,
+        m: &Message,
+        outcome: AppendOutcome,
+        read_round: u32,
+    ) {
         let s = &mut state.servers[m.to as usize];
         // The receiver has already adopted a higher term, so the reply's term is at most its own.
         let (term, role) = (s.current_term, s.role);
@@ -928,6 +996,8 @@ impl RaftModel {
         }
         let peer = m.from as usize;
         let last = s.last_index();
+        self.confirm_reads(state, m.to, m.from, read_round);
+        let s = &mut state.servers[m.to as usize];
         match outcome {
             AppendOutcome::Success { match_index } => {
                 self.hit(Branch::AppendReplySuccess);
@@ -967,6 +1037,35 @@ impl RaftModel {
                 let hinted = by_term.map_or(conflict_index, |p| p as Index + 2);
                 s.next_index[peer] = hinted.min(last + 1).max(s.match_index[peer] + 1);
             }
+        }
+    }
+
+    /// A reply of the leader's term, to an AppendEntries of read round `round`, from `peer`: the
+    /// peer accepted the leader's term after every read of that round or earlier began, so it
+    /// acknowledges them. A read acknowledged by a majority is served at its read index: no leader
+    /// of a later term can have been elected (and so none can have committed anything) before
+    /// the majority answered.
+    fn confirm_reads(&self, state: &mut State, leader: ServerId, peer: ServerId, round: u32) {
+        let quorum = self.quorum();
+        let s = &mut state.servers[leader as usize];
+        let mut served: SmallVec<[PendingRead; 1]> = SmallVec::new();
+        let mut k = 0;
+        while k < s.reads.len() {
+            let read = &mut s.reads[k];
+            if self.decide(D::AckRead, |e| e.at(C::ReplyAfterRead, round >= read.round)) {
+                read.acks |= 1 << peer;
+            }
+            let acks = read.acks.count_ones() as usize;
+            if self.decide(D::ServeRead, |e| e.at(C::AcksMakeQuorum, acks >= quorum)) {
+                self.hit(Branch::ServeRead);
+                served.push(s.reads.remove(k));
+            } else {
+                k += 1;
+            }
+        }
+        for read in served {
+            state.served.push((read.index, read.required));
+            state.flags |= flags::READ_SERVED;
         }
     }
 
@@ -1025,6 +1124,9 @@ impl RaftModel {
                     // The highest index it may commit (the guard allows any lower one too).
                     if let Some(index) = self.commit_point(state, i) {
                         actions.push(Action::AdvanceCommitIndex(i, index));
+                    }
+                    if state.reads < b.max_reads && self.can_read_index(state, i) {
+                        actions.push(Action::ReadIndex(i));
                     }
                 }
                 Role::Follower | Role::Candidate => {
@@ -1107,6 +1209,9 @@ impl RaftModel {
                 actions.extend(
                     (s.commit_index + 1..=s.last_index()).map(|k| Action::AdvanceCommitIndex(i, k)),
                 );
+                if state.reads < b.max_reads {
+                    actions.push(Action::ReadIndex(i));
+                }
             } else if s.current_term < b.max_term && room >= n as usize - 1 {
                 actions.push(Action::Timeout(i));
             }
@@ -1138,6 +1243,8 @@ fn become_follower(s: &mut Server) {
     s.votes_granted = 0;
     s.next_index = [0; crate::state::MAX_SERVERS];
     s.match_index = [0; crate::state::MAX_SERVERS];
+    s.read_round = 0;
+    s.reads.clear();
 }
 
 fn become_candidate(s: &mut Server, i: ServerId) {
@@ -1225,7 +1332,7 @@ pub fn is_dead(state: &State, m: &Message) -> bool {
     let s = state.server(m.to);
     let role = match m.body {
         Body::RequestVoteReply { .. } => Role::Candidate,
-        Body::AppendEntriesReply(_) | Body::InstallSnapshotReply { .. } => Role::Leader,
+        Body::AppendEntriesReply { .. } | Body::InstallSnapshotReply { .. } => Role::Leader,
         Body::RequestVote { .. } | Body::AppendEntries { .. } | Body::InstallSnapshot { .. } => {
             return false
         }

@@ -18,6 +18,24 @@ pub type Value = u32;
 /// The most servers a model can have (the bitsets and the `next_index` arrays are sized for it).
 pub const MAX_SERVERS: usize = 7;
 
+/// A read a leader has begun (ReadIndex, §6.4 of Ongaro's dissertation) and not yet served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PendingRead {
+    /// The leader's read round that began it: AppendEntries sent from then on carry this round or
+    /// a later one, and only their replies confirm the read.
+    pub round: u32,
+    /// The read index: the leader's commit index when the read began.
+    pub index: Index,
+    /// The servers known to have accepted the leader's term after the read began, as a bitset
+    /// (the leader itself included).
+    pub acks: u8,
+    /// History: the highest index committed anywhere when the read began (what it must include).
+    pub required: Index,
+}
+
+/// The reads a leader has pending; at most a few in a bounded check.
+pub type Reads = SmallVec<[PendingRead; 1]>;
+
 /// One log entry: the term of the leader that created it and the client's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Entry {
@@ -75,6 +93,11 @@ pub struct Server {
     pub next_index: [Index; MAX_SERVERS],
     /// Leaders only (all zero otherwise): for each server, the highest index known to match.
     pub match_index: [Index; MAX_SERVERS],
+    /// Leaders only (zero otherwise): the read rounds begun in this term. Every AppendEntries
+    /// carries the latest, and its reply echoes it.
+    pub read_round: u32,
+    /// Leaders only (empty otherwise): the reads begun and not yet served.
+    pub reads: Reads,
 }
 
 impl Server {
@@ -90,6 +113,8 @@ impl Server {
             votes_granted: 0,
             next_index: [0; MAX_SERVERS],
             match_index: [0; MAX_SERVERS],
+            read_round: 0,
+            reads: Reads::new(),
         }
     }
 
@@ -109,6 +134,7 @@ impl Clone for Server {
     fn clone(&self) -> Self {
         Server {
             log: Log::from_slice(&self.log),
+            reads: self.reads.clone(),
             ..*self
         }
     }
@@ -146,8 +172,14 @@ pub enum Body {
         prev_log_term: Term,
         entries: Log,
         leader_commit: Index,
+        /// The leader's read round when it sent this (0: no read begun in its term).
+        read_round: u32,
     },
-    AppendEntriesReply(AppendOutcome),
+    AppendEntriesReply {
+        outcome: AppendOutcome,
+        /// The read round of the AppendEntries this answers.
+        read_round: u32,
+    },
     /// A leader's snapshot: its entries through `last_included_index`.
     InstallSnapshot {
         last_included_index: Index,
@@ -256,6 +288,8 @@ pub mod flags {
     pub const OLD_TERM_COMMITTED_THROUGH_NEW: u16 = 1 << 2;
     /// A message was delivered while another copy of it, made by Duplicate, was still in flight.
     pub const DUPLICATE_DELIVERED: u16 = 1 << 3;
+    /// A leader served a read.
+    pub const READ_SERVED: u16 = 1 << 6;
     /// Violation: a leader removed or changed an entry of its own log.
     pub const LEADER_APPEND_ONLY_BROKEN: u16 = 1 << 8;
     /// Violation: a server's current_term went down.
@@ -292,12 +326,15 @@ pub struct State {
     /// History: `committed[k]` is the entry first committed at index k+1 and the term of the
     /// commit (the committing leader's term, or the term of the AppendEntries that told a follower).
     pub committed: SmallVec<[(Entry, Term); 4]>,
+    /// History: every read served, as (read index, the highest index committed when it began).
+    pub served: SmallVec<[(Index, Index); 1]>,
     /// History: see [`flags`].
     pub flags: u16,
     /// Budgets spent so far.
     pub crashes: u8,
     pub drops: u8,
     pub dups: u8,
+    pub reads: u8,
 }
 
 impl State {
@@ -391,6 +428,16 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
                     self.u(srv.next_index[k]);
                     self.u(srv.match_index[k]);
                 }
+                self.room(2);
+                self.u(srv.read_round);
+                self.u(srv.reads.len() as u32);
+                for r in &srv.reads {
+                    self.room(4);
+                    self.u(r.round);
+                    self.u(r.index);
+                    self.u(r.acks as u32);
+                    self.u(r.required);
+                }
             }
         }
         self.room(1);
@@ -419,13 +466,15 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
                     prev_log_term,
                     entries,
                     leader_commit,
+                    read_round,
                 } => {
                     self.u(2);
                     self.u(*prev_log_index);
                     self.u(*prev_log_term);
                     self.entries(entries);
-                    self.room(1);
+                    self.room(2);
                     self.u(*leader_commit);
+                    self.u(*read_round);
                 }
                 Body::InstallSnapshot {
                     last_included_index,
@@ -441,21 +490,27 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
                     self.u(7);
                     self.u(*match_index);
                 }
-                Body::AppendEntriesReply(outcome) => match outcome {
-                    AppendOutcome::Success { match_index } => {
-                        self.u(3);
-                        self.u(*match_index);
+                Body::AppendEntriesReply {
+                    outcome,
+                    read_round,
+                } => {
+                    match outcome {
+                        AppendOutcome::Success { match_index } => {
+                            self.u(3);
+                            self.u(*match_index);
+                        }
+                        AppendOutcome::StaleTerm => self.u(4),
+                        AppendOutcome::Conflict {
+                            conflict_term,
+                            conflict_index,
+                        } => {
+                            self.u(5);
+                            self.u(*conflict_term);
+                            self.u(*conflict_index);
+                        }
                     }
-                    AppendOutcome::StaleTerm => self.u(4),
-                    AppendOutcome::Conflict {
-                        conflict_term,
-                        conflict_index,
-                    } => {
-                        self.u(5);
-                        self.u(*conflict_term);
-                        self.u(*conflict_index);
-                    }
-                },
+                    self.u(*read_round);
+                }
             }
             self.room(1);
             self.u(*copies as u32);
@@ -475,11 +530,19 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
             self.u(e.value);
             self.u(*term);
         }
-        self.room(4);
+        self.room(1);
+        self.u(s.served.len() as u32);
+        for (index, required) in &s.served {
+            self.room(2);
+            self.u(*index);
+            self.u(*required);
+        }
+        self.room(5);
         self.u(s.flags as u32);
         self.u(s.crashes as u32);
         self.u(s.drops as u32);
         self.u(s.dups as u32);
+        self.u(s.reads as u32);
     }
 }
 

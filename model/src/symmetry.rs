@@ -72,6 +72,15 @@ fn rename_server(s: &mut Server, order: &[ServerId], rename: &[ServerId]) {
             s.votes_granted |= 1 << new;
         }
     }
+    for read in &mut s.reads {
+        let acks = read.acks;
+        read.acks = 0;
+        for (old, &new) in rename.iter().enumerate().take(order.len()) {
+            if acks & (1 << old) != 0 {
+                read.acks |= 1 << new;
+            }
+        }
+    }
     let (next, matched) = (s.next_index, s.match_index);
     for (new, &old) in order.iter().enumerate() {
         s.next_index[new] = next[old as usize];
@@ -103,6 +112,7 @@ pub fn rename_action(action: &Action, rename: &[ServerId]) -> Action {
         },
         Action::AdvanceCommitIndex(i, index) => Action::AdvanceCommitIndex(r(*i), *index),
         Action::Compact(i, index) => Action::Compact(r(*i), *index),
+        Action::ReadIndex(i) => Action::ReadIndex(r(*i)),
         Action::InstallSnapshot { leader, peer } => Action::InstallSnapshot {
             leader: r(*leader),
             peer: r(*peer),

@@ -43,6 +43,7 @@ fn append(prev: u32, prev_term: u32, entries: &[u32], commit: u32) -> Body {
         prev_log_term: prev_term,
         entries: log(entries),
         leader_commit: commit,
+        read_round: 0,
     }
 }
 
@@ -228,25 +229,37 @@ fn followers_check_consistency_and_hint_at_conflicts() {
     let r = reply_to(&t, 0);
     assert_eq!(
         (r.term, r.body),
-        (3, Body::AppendEntriesReply(AppendOutcome::StaleTerm))
+        (
+            3,
+            Body::AppendEntriesReply {
+                outcome: AppendOutcome::StaleTerm,
+                read_round: 0
+            }
+        )
     );
     // Too short: the hint is the log length + 1.
     let t = deliver(&m, &s, msg(0, 1, 3, append(6, 3, &[], 0)));
     assert_eq!(
         reply_to(&t, 0).body,
-        Body::AppendEntriesReply(AppendOutcome::Conflict {
-            conflict_term: 0,
-            conflict_index: 5
-        })
+        Body::AppendEntriesReply {
+            outcome: AppendOutcome::Conflict {
+                conflict_term: 0,
+                conflict_index: 5
+            },
+            read_round: 0
+        }
     );
     // Term mismatch at prev: the follower's term there and its first index of that term.
     let t = deliver(&m, &s, msg(0, 1, 3, append(4, 3, &[], 0)));
     assert_eq!(
         reply_to(&t, 0).body,
-        Body::AppendEntriesReply(AppendOutcome::Conflict {
-            conflict_term: 2,
-            conflict_index: 3
-        })
+        Body::AppendEntriesReply {
+            outcome: AppendOutcome::Conflict {
+                conflict_term: 2,
+                conflict_index: 3
+            },
+            read_round: 0
+        }
     );
     assert_eq!(t.server(1).log.len(), 4, "a rejection changes no log");
 }
@@ -263,7 +276,10 @@ fn followers_truncate_only_on_a_real_conflict() {
     assert!(!t.has(flags::TRUNCATED));
     assert_eq!(
         reply_to(&t, 0).body,
-        Body::AppendEntriesReply(AppendOutcome::Success { match_index: 1 })
+        Body::AppendEntriesReply {
+            outcome: AppendOutcome::Success { match_index: 1 },
+            read_round: 0
+        }
     );
     // A conflicting entry deletes it and everything after it.
     let t = deliver(&m, &s, msg(0, 1, 2, append(1, 1, &[2], 0)));
@@ -296,7 +312,10 @@ fn follower_commit_is_bounded_by_the_last_new_entry() {
 fn leaders_learn_from_replies() {
     let m = model();
     let s = with_leader(&m, 3, &[1, 1, 3]);
-    let ok = |match_index| Body::AppendEntriesReply(AppendOutcome::Success { match_index });
+    let ok = |match_index| Body::AppendEntriesReply {
+        outcome: AppendOutcome::Success { match_index },
+        read_round: 0,
+    };
     let t = deliver(&m, &s, msg(1, 0, 3, ok(3)));
     assert_eq!(
         (t.server(0).match_index[1], t.server(0).next_index[1]),
@@ -306,11 +325,12 @@ fn leaders_learn_from_replies() {
     let u = deliver(&m, &t, msg(1, 0, 3, ok(1)));
     assert_eq!(u.server(0).match_index[1], 3);
     // Conflict with a term the leader has: just past its last entry of that term.
-    let conflict = |conflict_term, conflict_index| {
-        Body::AppendEntriesReply(AppendOutcome::Conflict {
+    let conflict = |conflict_term, conflict_index| Body::AppendEntriesReply {
+        outcome: AppendOutcome::Conflict {
             conflict_term,
             conflict_index,
-        })
+        },
+        read_round: 0,
     };
     let t = deliver(&m, &s, msg(2, 0, 3, conflict(1, 1)));
     assert_eq!(t.server(0).next_index[2], 3);
@@ -324,7 +344,15 @@ fn leaders_learn_from_replies() {
     let t = deliver(
         &m,
         &s,
-        msg(2, 0, 4, Body::AppendEntriesReply(AppendOutcome::StaleTerm)),
+        msg(
+            2,
+            0,
+            4,
+            Body::AppendEntriesReply {
+                outcome: AppendOutcome::StaleTerm,
+                read_round: 0,
+            },
+        ),
     );
     assert_eq!(
         (t.server(0).role, t.server(0).current_term),
@@ -398,7 +426,10 @@ fn replies_that_can_no_longer_matter_are_dead() {
             1,
             0,
             term,
-            Body::AppendEntriesReply(AppendOutcome::StaleTerm),
+            Body::AppendEntriesReply {
+                outcome: AppendOutcome::StaleTerm,
+                read_round: 0,
+            },
         )
     };
     assert!(!is_dead(&s, &ack(2)));

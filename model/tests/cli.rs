@@ -154,11 +154,11 @@ fn a_bug_runs_the_portfolio_from_the_preset_that_catches_it() {
     let (code, out, _) = model(&["check", "--bug", "match-regress"]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("a portfolio of 6 exhaustive searches"),
+        out.contains("a portfolio of 7 exhaustive searches"),
         "{out}"
     );
-    assert!(out.contains("== part 1/6: preset default"), "{out}");
-    assert!(!out.contains("part 2/6"), "it stops at the violation");
+    assert!(out.contains("== part 1/7: preset default"), "{out}");
+    assert!(!out.contains("part 2/7"), "it stops at the violation");
     assert!(out.contains("\nportfolio:\n  default "), "{out}");
     assert!(out.ends_with("result: VIOLATED match_index never decreases in a leader's term\n"));
 }
@@ -241,7 +241,7 @@ fn the_readme_states_the_presets_and_the_small_figures_as_they_are() {
         let b = p.bounds;
         let on = |x: bool| if x { "on" } else { "off" };
         let row = format!(
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             p.name,
             b.servers,
             b.max_term,
@@ -251,7 +251,8 @@ fn the_readme_states_the_presets_and_the_small_figures_as_they_are() {
             b.max_drops,
             b.max_dups,
             on(b.snapshots),
-            on(b.partial_batches)
+            on(b.partial_batches),
+            b.max_reads
         );
         assert!(readme.contains(&row), "no row {row}");
     }
@@ -286,17 +287,17 @@ fn simulate_scales_the_presets_bounds() {
         (
             "default",
             "servers=3 max-term=8 max-log=6 max-crashes=4 max-inflight=8 max-drops=6 max-dups=4 \
-             values=2 snapshots=off partial-batches=on",
+             values=2 snapshots=off partial-batches=on max-reads=0",
         ),
         (
             "small",
             "servers=3 max-term=8 max-log=3 max-crashes=4 max-inflight=8 max-drops=6 max-dups=4 \
-             values=2 snapshots=off partial-batches=off",
+             values=2 snapshots=off partial-batches=off max-reads=0",
         ),
         (
             "deep",
             "servers=3 max-term=12 max-log=6 max-crashes=4 max-inflight=8 max-drops=0 max-dups=0 \
-             values=2 snapshots=on partial-batches=off",
+             values=2 snapshots=on partial-batches=off max-reads=0",
         ),
     ] {
         let line = header(preset);

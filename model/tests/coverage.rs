@@ -174,6 +174,7 @@ fn a_stuck_condition_the_portfolio_misses_is_found_at_larger_bounds() {
         values: 2,
         snapshots: true,
         partial_batches: false,
+        max_reads: 0,
     };
     let mut model = RaftModel::new(bounds);
     model.stuck = Some(model::coverage::parse_stuck(stuck).unwrap());

@@ -123,6 +123,7 @@ fn least_bounds_for(name: &str, servers: u8) -> Bounds {
         witness::DUPLICATE_DELIVERED => (b.max_dups, b.max_inflight) = (1, n.max(2)),
         witness::SNAPSHOT_INSTALLED => b.snapshots = true,
         witness::RESTART_FROM_SNAPSHOT => (b.snapshots, b.max_crashes) = (true, 1),
+        witness::READ_SERVED => b.max_reads = 1,
         _ => {}
     }
     b
@@ -180,6 +181,7 @@ impl Model for OneThingAtATime {
             witness!(6),
             witness!(7),
             witness!(8),
+            witness!(9),
         ]
     }
 }

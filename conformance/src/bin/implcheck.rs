@@ -84,6 +84,9 @@ struct BoundFlags {
     /// Snapshots by the service: on or off.
     #[arg(long)]
     snapshots: Option<bool>,
+    /// Reads (ReadIndex) begun at leaders in a run.
+    #[arg(long)]
+    max_reads: Option<u8>,
 }
 
 impl BoundFlags {
@@ -96,6 +99,7 @@ impl BoundFlags {
         b.max_drops = self.max_drops.unwrap_or(b.max_drops);
         b.max_dups = self.max_dups.unwrap_or(b.max_dups);
         b.snapshots = self.snapshots.unwrap_or(b.snapshots);
+        b.max_reads = self.max_reads.unwrap_or(b.max_reads);
     }
 }
 
@@ -167,7 +171,7 @@ fn bounds(preset: &str, flags: &BoundFlags) -> Result<implcheck::Bounds, ExitCod
     }
     println!(
         "exploring the raft core: servers={} max-term={} max-log={} max-crashes={} max-inflight={} \
-         max-drops={} max-dups={} snapshots={}",
+         max-drops={} max-dups={} snapshots={} max-reads={}",
         b.servers,
         b.max_term,
         b.max_log,
@@ -175,7 +179,8 @@ fn bounds(preset: &str, flags: &BoundFlags) -> Result<implcheck::Bounds, ExitCod
         b.max_inflight,
         b.max_drops,
         b.max_dups,
-        if b.snapshots { "on" } else { "off" }
+        if b.snapshots { "on" } else { "off" },
+        b.max_reads
     );
     Ok(b)
 }

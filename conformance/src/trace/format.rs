@@ -124,6 +124,17 @@ pub struct NodeState {
     /// A leader's `(next_index, match_index)` for every server by id, `(0, 0)` for itself (empty otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub progress: Vec<(u64, u64)>,
+    /// A leader's latest read round in its term (0 otherwise, and then absent).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub read_round: u64,
+    /// A leader's reads begun and not yet confirmed, as `(round, read index)` in round order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<(u64, u64)>,
+}
+
+/// For `skip_serializing_if`: a field that is absent when it is 0.
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// A message a step produced: its addressee and sequence number (the sender is the stepping node) and what it
@@ -157,6 +168,8 @@ pub enum Body {
         prev_log_term: u64,
         entries: Vec<(u64, Digest)>,
         leader_commit: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        read_round: u64,
     },
     AppendEntriesReply {
         term: u64,
@@ -165,6 +178,8 @@ pub enum Body {
         match_index: u64,
         conflict_term: Option<u64>,
         conflict_index: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        read_round: u64,
     },
     InstallSnapshot {
         term: u64,
@@ -256,6 +271,17 @@ pub enum Event {
         state: NodeState,
         sent: Vec<Msg>,
     },
+    /// A read began (ReadIndex) with the host's `context`; `index` is the read index, or absent when the node
+    /// refused the read.
+    ReadIndex {
+        node: u64,
+        context: u64,
+        index: Option<u64>,
+        state: NodeState,
+        sent: Vec<Msg>,
+    },
+    /// A node handed its host a read that a majority confirmed, to serve once `index` is applied.
+    Read { node: u64, context: u64, index: u64 },
     /// The service snapshotted the node through `index`.
     Snapshot {
         node: u64,
@@ -309,6 +335,8 @@ impl Event {
             | Event::Heartbeat { node, .. }
             | Event::Propose { node, .. }
             | Event::Receive { node, .. }
+            | Event::ReadIndex { node, .. }
+            | Event::Read { node, .. }
             | Event::Snapshot { node, .. }
             | Event::Persist { node, .. }
             | Event::Apply { node, .. }
@@ -330,6 +358,7 @@ impl Event {
             | Event::Heartbeat { state, .. }
             | Event::Propose { state, .. }
             | Event::Receive { state, .. }
+            | Event::ReadIndex { state, .. }
             | Event::Snapshot { state, .. } => Some(state),
             _ => None,
         }

@@ -85,6 +85,11 @@ fn event_label(ev: &Event) -> String {
             Some(e) => format!("refuses {id}: {e}"),
             None => format!("recv {id} {}", state_label(state)),
         },
+        Event::ReadIndex { index, state, .. } => match index {
+            Some(i) => format!("read @{i} {}", state_label(state)),
+            None => "read refused".to_string(),
+        },
+        Event::Read { context, index, .. } => format!("read {context} ready @{index}"),
         Event::Snapshot { index, .. } => format!("snapshot @{index}"),
         Event::Persist {
             term, vote, last, ..
@@ -113,6 +118,7 @@ fn produced(trace: &Trace) -> HashMap<MsgId, String> {
         if let Event::Timeout { node, sent, .. }
         | Event::Heartbeat { node, sent, .. }
         | Event::Propose { node, sent, .. }
+        | Event::ReadIndex { node, sent, .. }
         | Event::Receive { node, sent, .. } = &r.ev
         {
             for m in sent {

@@ -230,6 +230,17 @@ pub fn step_event(node: &Node, step: &Step<'_>) -> Event {
             state: node_state(node, log_changed_from),
             sent: msgs(sent),
         },
+        Step::ReadIndex {
+            context,
+            result,
+            sent,
+        } => Event::ReadIndex {
+            node: id,
+            context,
+            index: result.ok(),
+            state: node_state(node, None),
+            sent: msgs(sent),
+        },
         Step::Snapshot { index, data } => Event::Snapshot {
             node: id,
             index,
@@ -280,6 +291,13 @@ pub fn output_events(node: u64, output: &Output<'_>, mut push: impl FnMut(Event)
             },
         });
     }
+    for r in output.reads {
+        push(Event::Read {
+            node,
+            context: r.context,
+            index: r.index,
+        });
+    }
 }
 
 /// The node's state, with the log written from `log_from` on (`None`: the log did not change).
@@ -308,6 +326,7 @@ fn node_state(node: &Node, log_from: Option<u64>) -> NodeState {
     } else {
         Vec::new()
     };
+    let reads = node.pending_reads().map(|r| (r.round, r.index)).collect();
     NodeState {
         term: node.term(),
         vote: node.voted_for(),
@@ -318,6 +337,8 @@ fn node_state(node: &Node, log_from: Option<u64>) -> NodeState {
         log,
         votes,
         progress,
+        read_round: node.read_round(),
+        reads,
     }
 }
 
@@ -366,6 +387,7 @@ fn body(m: &Message) -> Body {
             prev_log_term: a.prev_log_term,
             entries: a.entries.iter().map(entry).collect(),
             leader_commit: a.leader_commit,
+            read_round: a.read_round,
         },
         Message::AppendEntriesReply(r) => Body::AppendEntriesReply {
             term: r.term,
@@ -374,6 +396,7 @@ fn body(m: &Message) -> Body {
             match_index: r.match_index,
             conflict_term: r.conflict_term,
             conflict_index: r.conflict_index,
+            read_round: r.read_round,
         },
         Message::InstallSnapshot(s) => Body::InstallSnapshot {
             term: s.term,

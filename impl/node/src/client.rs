@@ -27,8 +27,12 @@ use crate::tcp::{
 pub enum Request {
     /// Replicate this command (answered once it commits, or at once by a node that does not lead).
     Propose(Vec<u8>),
-    /// Read the state machine ([`crate::host::StateMachine::query`]) on this node.
+    /// Read the state machine ([`crate::host::StateMachine::query`]) on this node, as applied so far (not
+    /// linearizable: a follower may lag).
     Query(Vec<u8>),
+    /// A linearizable read of the state machine (ReadIndex), answered by the leader with
+    /// [`Reply::Value`], or at once by a node that does not lead.
+    Read(Vec<u8>),
     /// This node's metrics.
     Status,
 }
@@ -71,7 +75,8 @@ pub fn answer(ticket: Ticket, answer: Answer) {
         }
         Answer::Done(Outcome::Lost) => Reply::Lost,
         Answer::Done(Outcome::Unknown) => Reply::Unknown,
-        Answer::NotLeader(n) => Reply::NotLeader(n.leader),
+        Answer::Done(Outcome::Read(value)) => Reply::Value(value),
+        Answer::Done(Outcome::ReadAborted(n)) | Answer::NotLeader(n) => Reply::NotLeader(n.leader),
         Answer::Stopped => Reply::Unavailable,
     };
     let _ = ticket.reply.send((ticket.id, reply));
@@ -157,6 +162,16 @@ fn session(
                     reply: replies.clone(),
                 };
                 if inbox.send(Input::Propose(command, ticket)).is_err() {
+                    let _ = replies.send((id, Reply::Unavailable));
+                    return Err(gone());
+                }
+            }
+            Request::Read(request) => {
+                let ticket = Ticket {
+                    id,
+                    reply: replies.clone(),
+                };
+                if inbox.send(Input::Read(request, ticket)).is_err() {
                     let _ = replies.send((id, Reply::Unavailable));
                     return Err(gone());
                 }

@@ -26,7 +26,9 @@ pub trait StateMachine {
     /// leader's snapshot is checked before the node takes it: one refused here is refused as a malformed
     /// message is, so that no snapshot the service cannot load is ever made durable.
     fn check(&self, snapshot: &[u8]) -> Result<(), String>;
-    /// Answers a read of this node's state as applied so far (not linearizable: a follower may lag).
+    /// Answers a read of this node's state as applied so far. Alone it is not linearizable (a follower may
+    /// lag); [`Host::read`] makes it so, by answering only once the read's ReadIndex was confirmed and
+    /// applied.
     fn query(&self, request: &[u8]) -> Vec<u8>;
 }
 
@@ -44,6 +46,12 @@ pub enum Outcome {
     Lost,
     /// A snapshot from the leader covered its index: it may or may not have committed.
     Unknown,
+    /// A read's answer ([`Host::read`]): the state machine's, as of a state that includes every write
+    /// committed before the read began.
+    Read(Vec<u8>),
+    /// A read that this node began as leader, which stopped leading before a majority confirmed it: ask
+    /// again (the leader it knows of, if any).
+    ReadAborted(NotLeader),
 }
 
 /// A node's metrics (also what a client's status request gets).
@@ -141,6 +149,14 @@ pub struct Host<S, M, T> {
     snapshot_every: u64,
     /// The last term in which this node, as leader, appended its no-op entry.
     noop_term: Term,
+    /// Reads not yet begun: the leader has not yet committed an entry of its term.
+    reads_waiting: Vec<(Vec<u8>, T)>,
+    /// Reads begun (ReadIndex), by context: the term they began in, the request, the ticket.
+    reads_begun: BTreeMap<u64, (Term, Vec<u8>, T)>,
+    /// Reads confirmed, waiting for their read index to be applied: by (read index, context).
+    reads_ready: BTreeMap<(Index, u64), (Vec<u8>, T)>,
+    /// The context of the next read.
+    next_read: u64,
 }
 
 impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
@@ -167,6 +183,10 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             ticks: 0,
             snapshot_every: settings.snapshot_every,
             noop_term: 0,
+            reads_waiting: Vec::new(),
+            reads_begun: BTreeMap::new(),
+            reads_ready: BTreeMap::new(),
+            next_read: 0,
         })
     }
 
@@ -204,6 +224,47 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
         }
     }
 
+    /// A linearizable read of the state machine ([`StateMachine::query`] with `request`) for the client known
+    /// by `ticket`, without a log entry (ReadIndex): its [`Outcome::Read`] comes out of a later
+    /// [`flush`](Host::flush), once a majority confirmed that this node still leads and the state machine
+    /// applied every entry committed before the read began. Fails on a node that is not the leader (with the
+    /// leader it knows of), and hands the ticket back.
+    pub fn read(&mut self, request: Vec<u8>, ticket: T) -> Result<(), (NotLeader, T)> {
+        if !self.node.is_leader() {
+            return Err((
+                NotLeader {
+                    leader: self.node.leader_id(),
+                },
+                ticket,
+            ));
+        }
+        // A leader that has not yet committed in its term waits (its empty entry commits within a round
+        // trip); `flush` begins the read then.
+        self.reads_waiting.push((request, ticket));
+        self.begin_reads();
+        Ok(())
+    }
+
+    /// Begins the waiting reads, if the leader may.
+    fn begin_reads(&mut self) {
+        if !self.node.committed_in_term() {
+            return;
+        }
+        let term = self.node.term();
+        for (request, ticket) in std::mem::take(&mut self.reads_waiting) {
+            let context = self.next_read;
+            self.next_read += 1;
+            match self.node.read_index(context) {
+                Ok(_) => {
+                    self.reads_begun.insert(context, (term, request, ticket));
+                }
+                Err(refused) => {
+                    unreachable!("a leader that committed in its term reads: {refused}")
+                }
+            }
+        }
+    }
+
     /// Saves what the node made durable-worthy, then sends (into `sent`), applies, answers clients (into
     /// `done`), and snapshots when due. An error leaves nothing of this round released: stop the node.
     pub fn flush(
@@ -220,6 +281,7 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
                 .propose(Vec::new())
                 .expect("a leader accepts commands");
         }
+        self.begin_reads();
         while self.node.has_ready() {
             let ready = self.node.ready();
             self.storage.save(&ready)?;
@@ -228,9 +290,61 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             for apply in released.applies {
                 self.apply(apply, done)?;
             }
+            for read in released.reads {
+                if let Some((_, request, ticket)) = self.reads_begun.remove(&read.context) {
+                    self.reads_ready
+                        .insert((read.index, read.context), (request, ticket));
+                }
+            }
+            self.serve_reads(done);
             self.maybe_snapshot();
+            // A commit of the leader's term lets the waiting reads begin.
+            self.begin_reads();
         }
+        self.abort_reads(done);
         Ok(())
+    }
+
+    /// Answers the confirmed reads whose read index is applied.
+    fn serve_reads(&mut self, done: &mut Vec<(T, Outcome)>) {
+        let applied = self.node.last_applied();
+        while let Some(entry) = self.reads_ready.first_entry() {
+            if entry.key().0 > applied {
+                break;
+            }
+            let (request, ticket) = entry.remove();
+            done.push((ticket, Outcome::Read(self.machine.query(&request))));
+        }
+    }
+
+    /// A node that stopped leading drops the reads it began and never confirms them: their clients are told
+    /// to ask again, and so are those of reads still waiting for a commit of its term. A node elected again
+    /// since begins them anew.
+    fn abort_reads(&mut self, done: &mut Vec<(T, Outcome)>) {
+        let (leading, term) = (self.node.is_leader(), self.node.term());
+        let not_leader = NotLeader {
+            leader: self.node.leader_id().filter(|_| !leading),
+        };
+        let stale: Vec<u64> = self
+            .reads_begun
+            .iter()
+            .filter(|(_, (began, _, _))| !leading || *began != term)
+            .map(|(&context, _)| context)
+            .collect();
+        for context in stale {
+            let (_, request, ticket) = self.reads_begun.remove(&context).expect("listed");
+            if leading {
+                // Elected again since: the read begins anew in this term.
+                self.reads_waiting.push((request, ticket));
+            } else {
+                done.push((ticket, Outcome::ReadAborted(not_leader)));
+            }
+        }
+        if !leading {
+            for (_, ticket) in std::mem::take(&mut self.reads_waiting) {
+                done.push((ticket, Outcome::ReadAborted(not_leader)));
+            }
+        }
     }
 
     fn apply(&mut self, apply: Apply, done: &mut Vec<(T, Outcome)>) -> Result<(), HostError> {
@@ -283,16 +397,30 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
     /// The tickets of every proposal still waiting for its fate, which the caller answers (the loop is
     /// stopping): none is left waiting.
     pub fn abandon(&mut self) -> Vec<T> {
-        std::mem::take(&mut self.waiting)
+        let proposals = std::mem::take(&mut self.waiting)
             .into_values()
             .flatten()
-            .map(|(_, ticket)| ticket)
-            .collect()
+            .map(|(_, ticket)| ticket);
+        let waiting = std::mem::take(&mut self.reads_waiting)
+            .into_iter()
+            .map(|(_, ticket)| ticket);
+        let begun = std::mem::take(&mut self.reads_begun)
+            .into_values()
+            .map(|(_, _, ticket)| ticket);
+        let ready = std::mem::take(&mut self.reads_ready)
+            .into_values()
+            .map(|(_, ticket)| ticket);
+        proposals.chain(waiting).chain(begun).chain(ready).collect()
     }
 
     /// How many proposals wait for their fate.
     pub fn waiting(&self) -> usize {
         self.waiting.values().map(Vec::len).sum()
+    }
+
+    /// How many reads wait for their answer.
+    pub fn reads(&self) -> usize {
+        self.reads_waiting.len() + self.reads_begun.len() + self.reads_ready.len()
     }
 
     /// The node's metrics.

@@ -1,4 +1,5 @@
-//! A small built-in state machine: the log of every command applied, in order.
+//! The state machines `raft-node` serves: the replicated key-value store of [`raft_kv`] (the default), and
+//! a small built-in one that keeps the log of every command applied, in order.
 
 use raft::Index;
 
@@ -57,5 +58,32 @@ fn decode(snapshot: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         Ok((commands, [])) => Ok(commands),
         Ok((_, rest)) => Err(format!("{} bytes after the snapshot", rest.len())),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The key-value service ([`raft_kv::Store`]): commands are encoded [`raft_kv::Command`]s (the empty command, a
+/// new leader's, changes nothing), and each answer an encoded [`raft_kv::Reply`]. A query is a key (UTF-8)
+/// and is answered with its value (empty for a missing key; a key that is not UTF-8 is never stored).
+impl StateMachine for raft_kv::Store {
+    fn apply(&mut self, index: Index, command: &[u8]) -> Vec<u8> {
+        raft_kv::Store::apply(self, index, command)
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        raft_kv::Store::snapshot(self)
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        raft_kv::Store::restore(self, snapshot).map_err(|e| e.to_string())
+    }
+
+    fn check(&self, snapshot: &[u8]) -> Result<(), String> {
+        raft_kv::Store::check(self, snapshot).map_err(|e| e.to_string())
+    }
+
+    fn query(&self, request: &[u8]) -> Vec<u8> {
+        std::str::from_utf8(request)
+            .map(|key| self.get(key).as_bytes().to_vec())
+            .unwrap_or_default()
     }
 }

@@ -26,8 +26,12 @@ pub enum Input<T> {
     Propose(Vec<u8>, T),
     /// A request for the node's metrics.
     Status(Sender<Status>),
-    /// A read of the state machine ([`StateMachine::query`]).
+    /// A read of the state machine ([`StateMachine::query`]) as applied on this node so far (not
+    /// linearizable).
     Query(Vec<u8>, Sender<Vec<u8>>),
+    /// A linearizable read ([`Host::read`]), with the ticket its [`Outcome::Read`] goes back with; a node
+    /// that is not the leader answers at once with [`Answer::NotLeader`].
+    Read(Vec<u8>, T),
     /// Stop the loop.
     Stop,
 }
@@ -139,7 +143,7 @@ impl Runtime {
         }
         // Proposals that came after the last round (behind a stop) never reached the node.
         for input in inbox.try_iter() {
-            if let Input::Propose(_, ticket) = input {
+            if let Input::Propose(_, ticket) | Input::Read(_, ticket) = input {
                 answer(ticket, Answer::Stopped);
             }
         }
@@ -190,6 +194,11 @@ impl Runtime {
                     }
                     Input::Query(request, reply) => {
                         let _ = reply.send(host.machine().query(&request));
+                    }
+                    Input::Read(request, ticket) => {
+                        if let Err((not_leader, ticket)) = host.read(request, ticket) {
+                            answer(ticket, Answer::NotLeader(not_leader));
+                        }
                     }
                     Input::Stop => return Ok(()),
                 }

@@ -113,7 +113,7 @@ fn abuse_by_a_member_neither_stops_commits_nor_grows_memory() {
                     .arg("--data-dir")
                     .arg(dir.path().join(format!("node-{}", i + 1)))
                     .args(["--client-addr", &clients[i].to_string()])
-                    .args(["--snapshot-every", "200"])
+                    .args(["--snapshot-every", "200", "--machine", "log"])
                     .arg("--secret-file")
                     .arg(&secret_file)
                     .stdout(Stdio::null())

@@ -138,6 +138,9 @@ fn kill_again_and_again(extra: &[&str]) -> Result<usize, String> {
                 "40".into(),
                 "--secret-file".into(),
                 secret.display().to_string(),
+                // The command log: the test reads each proposal back at its index.
+                "--machine".into(),
+                "log".into(),
             ];
             args.extend(extra.iter().map(|a| a.to_string()));
             Node::start(args, clients[i])
@@ -326,8 +329,10 @@ fn bad_flags_and_unusable_directories_are_clear_errors_with_status_2() {
         "--client-addr",
         "--secret-file",
         "--test-disk",
+        "--machine",
         "local-cluster",
         "propose",
+        "kv",
         "status",
     ] {
         assert!(out.contains(word), "--help does not mention {word}");

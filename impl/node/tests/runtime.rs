@@ -177,6 +177,7 @@ fn ticks_missed_in_a_stall_do_not_fire_at_once() {
             prev_log_term: 0,
             entries: vec![],
             leader_commit: 0,
+            read_round: 0,
         }),
     };
     inbox.send(Input::Message(heartbeat)).unwrap();

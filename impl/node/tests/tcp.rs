@@ -54,6 +54,7 @@ fn append_message(size: usize) -> Envelope {
                 command: vec![7; size],
             }],
             leader_commit: 0,
+            read_round: 0,
         }),
     }
 }

@@ -22,6 +22,7 @@ use report::{fail, header_mismatch};
 
 use rustc_hash::FxHashMap as HashMap;
 use smallvec::SmallVec;
+use std::collections::BTreeMap;
 
 use model::bounds::Bounds;
 use model::state::{
@@ -52,7 +53,7 @@ pub struct Summary {
 }
 
 /// The kinds of model action, as [`Summary::action_counts`] counts them (a receive by message kind).
-pub const ACTION_KINDS: [&str; 16] = [
+pub const ACTION_KINDS: [&str; 17] = [
     "Timeout",
     "ClientRequest",
     "AppendEntries",
@@ -69,6 +70,7 @@ pub const ACTION_KINDS: [&str; 16] = [
     "Crash",
     "Drop",
     "Duplicate",
+    "ReadIndex",
 ];
 
 /// The position of `action`'s kind in [`ACTION_KINDS`].
@@ -85,13 +87,14 @@ fn action_kind(action: &Action) -> usize {
             MBody::RequestVote { .. } => 7,
             MBody::RequestVoteReply { .. } => 8,
             MBody::AppendEntries { .. } => 9,
-            MBody::AppendEntriesReply(_) => 10,
+            MBody::AppendEntriesReply { .. } => 10,
             MBody::InstallSnapshot { .. } => 11,
             MBody::InstallSnapshotReply { .. } => 12,
         },
         Action::Crash(_) => 13,
         Action::Drop(_) => 14,
         Action::Duplicate(_) => 15,
+        Action::ReadIndex(_) => 16,
     }
 }
 
@@ -224,6 +227,11 @@ pub struct Checker {
     full_properties: bool,
     /// What the last node step changed, for the property checks.
     changed: Changed,
+    /// Each node's reads begun in the model and not yet served or dropped, by (term, read round): the host's
+    /// context and the read index.
+    reads_begun: Vec<BTreeMap<(u32, u32), (u64, u64)>>,
+    /// Each node's reads the model served and the node has not yet handed out: (context, read index).
+    reads_served: Vec<Vec<(u64, u64)>>,
 }
 
 impl Checker {
@@ -247,6 +255,7 @@ impl Checker {
             values: u32::MAX,
             snapshots: true,
             partial_batches: true,
+            max_reads: u8::MAX,
         };
         let model = RaftModel::new(bounds);
         let state = model.init_state();
@@ -262,6 +271,8 @@ impl Checker {
             },
             full_properties: false,
             changed: Changed::default(),
+            reads_begun: vec![BTreeMap::new(); nodes],
+            reads_served: vec![Vec::new(); nodes],
         })
     }
 
@@ -399,6 +410,57 @@ impl Checker {
                 })?;
                 self.consume(*id);
             }
+            Event::ReadIndex {
+                node,
+                context,
+                index,
+                state,
+                sent,
+            } => {
+                self.alive(*node)?;
+                let i = *node as ServerId;
+                match index {
+                    None => {
+                        if self.model.can_read_index(&self.state, i) {
+                            return fail("a leader that has committed in its term refused a read");
+                        }
+                        self.node_step(*node, state, sent, None, None, |_| Ok(()))?;
+                    }
+                    Some(index) => {
+                        let (node, context, index) = (*node, *context, *index);
+                        self.node_step(node, state, sent, None, None, |c| {
+                            c.act(Action::ReadIndex(i))?;
+                            let s = c.state.server(i);
+                            if index != s.commit_index as u64 {
+                                return fail(format!(
+                                    "read_index returned {index}, the model's read index is its commit index {}",
+                                    s.commit_index
+                                ));
+                            }
+                            let key = (s.current_term, s.read_round);
+                            c.reads_begun[node as usize].insert(key, (context, index));
+                            Ok(())
+                        })?;
+                    }
+                }
+            }
+            Event::Read {
+                node,
+                context,
+                index,
+            } => {
+                let served = &mut self.reads_served[*node as usize];
+                match served.iter().position(|r| *r == (*context, *index)) {
+                    Some(k) => {
+                        served.remove(k);
+                    }
+                    None => {
+                        return fail(format!(
+                            "node {node} handed out read {context} at index {index}, which the model has not served"
+                        ))
+                    }
+                }
+            }
             Event::Snapshot {
                 node,
                 index,
@@ -456,8 +518,12 @@ impl Checker {
                     new_leader: false,
                     elections_before: self.state.elections.len(),
                     committed_before: self.state.committed.len(),
+                    served_before: self.state.served.len(),
                 };
                 self.act(Action::Crash(i))?;
+                // Its reads are lost with it: pending ones, and confirmed ones not handed out.
+                self.reads_begun[*node as usize].clear();
+                self.reads_served[*node as usize].clear();
                 let view = &mut self.nodes[*node as usize];
                 view.alive = false;
                 view.last_applied = 0;
@@ -476,6 +542,7 @@ impl Checker {
                 | Event::Heartbeat { .. }
                 | Event::Propose { .. }
                 | Event::Receive { .. }
+                | Event::ReadIndex { .. }
                 | Event::Snapshot { .. }
                 | Event::Crash { .. }
         ) {
@@ -596,8 +663,11 @@ impl Checker {
                 let from = (w as usize).saturating_sub(1).min(s.log.len());
                 (from, s.log.len(), s.log[from..].to_vec())
             });
-        let (elections_before, committed_before) =
-            (self.state.elections.len(), self.state.committed.len());
+        let (elections_before, committed_before, served_before) = (
+            self.state.elections.len(),
+            self.state.committed.len(),
+            self.state.served.len(),
+        );
         // The model messages the implementation's messages stand for, with their counts before the step.
         // InstallSnapshot carries the leader's snapshot, which the trace has only as a digest: it is taken
         // from the model below and compared field by field.
@@ -759,8 +829,10 @@ impl Checker {
             new_leader: role_before != MRole::Leader && s.role == MRole::Leader,
             elections_before,
             committed_before,
+            served_before,
         };
         self.state.flags |= violations;
+        self.settle_reads(node);
         // Park the messages: they leave the model's network for the checker's table until an event names them
         // (see `Checker::msgs`).
         for msg in expected.iter().flatten() {
@@ -801,6 +873,29 @@ impl Checker {
             (None, None) => None,
         };
         self.project(node, reported, compare_from)
+    }
+
+    /// Moves the node's begun reads that the model served into `reads_served`, and forgets those that the
+    /// model dropped (the leadership they began in ended).
+    fn settle_reads(&mut self, node: u64) {
+        let s = self.state.server(node as ServerId);
+        let begun = &mut self.reads_begun[node as usize];
+        if begun.is_empty() {
+            return;
+        }
+        let leading = (s.role == MRole::Leader).then_some(s.current_term);
+        let pending: SmallVec<[u32; 4]> = s.reads.iter().map(|r| r.round).collect();
+        let served = &mut self.reads_served[node as usize];
+        begun.retain(|&(term, round), &mut read| {
+            if leading != Some(term) {
+                return false;
+            }
+            if pending.contains(&round) {
+                return true;
+            }
+            served.push(read);
+            false
+        });
     }
 
     /// The term of the last entry of the log `reported` describes (after its delta is applied).
@@ -855,6 +950,7 @@ impl Checker {
                 prev_log_term,
                 entries,
                 leader_commit,
+                read_round,
             } => {
                 let mut log = model::state::Log::new();
                 for e in entries {
@@ -867,6 +963,7 @@ impl Checker {
                         prev_log_term: small(*prev_log_term, "prev_log_term")?,
                         entries: log,
                         leader_commit: small(*leader_commit, "leader_commit")?,
+                        read_round: small(*read_round, "read_round")?,
                     },
                 )
             }
@@ -876,6 +973,7 @@ impl Checker {
                 match_index,
                 conflict_term,
                 conflict_index,
+                read_round,
                 ..
             } => {
                 // The model's reply has no prev_log_index echo: the implementation's leader uses it only to
@@ -892,7 +990,13 @@ impl Checker {
                         conflict_index: small(*conflict_index, "conflict_index")?,
                     }
                 };
-                (*term, MBody::AppendEntriesReply(outcome))
+                (
+                    *term,
+                    MBody::AppendEntriesReply {
+                        outcome,
+                        read_round: small(*read_round, "read_round")?,
+                    },
+                )
             }
             Body::InstallSnapshot { .. } => return Ok(None),
             Body::InstallSnapshotReply { term, match_index } => (
@@ -1070,6 +1174,23 @@ impl Checker {
                 }
             }
         }
+        field(
+            &mut diff,
+            "read round",
+            s.read_round as u64,
+            reported.read_round,
+        );
+        let model_reads: Vec<(u64, u64)> = s
+            .reads
+            .iter()
+            .map(|r| (r.round as u64, r.index as u64))
+            .collect();
+        field(
+            &mut diff,
+            "pending reads (round, index)",
+            model_reads,
+            reported.reads.clone(),
+        );
         if diff.is_empty() {
             Ok(())
         } else {

@@ -21,6 +21,8 @@ pub(super) struct Changed {
     /// The number of elections and of committed indexes before the step.
     pub(super) elections_before: usize,
     pub(super) committed_before: usize,
+    /// The number of reads served before the step.
+    pub(super) served_before: usize,
 }
 
 impl Checker {
@@ -78,6 +80,12 @@ impl Checker {
                             })
                     }
                 }
+                // The history of reads served only grows: the new ones are checked.
+                properties::READ_LINEARIZABLE => st
+                    .served
+                    .iter()
+                    .skip(c.served_before)
+                    .all(|(index, required)| index >= required),
                 // The history of elections only grows; unchanged, it was checked already.
                 properties::ELECTION_SAFETY => {
                     st.elections.len() == c.elections_before || holds(&self.model, st)

@@ -1,5 +1,5 @@
-//! `raft-node`: one Raft node as a process, with the built-in command-log state machine; or a whole local
-//! cluster; or a client of one.
+//! `raft-node`: one Raft node as a process, serving the replicated key-value store (or the built-in command
+//! log); or a whole local cluster; or a client of one.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use raft::{Config, Envelope};
 use raft_node::client::{self, Client, Reply, Request};
-use raft_node::host::{Host, Settings};
+use raft_node::host::{Host, Settings, StateMachine};
 use raft_node::machine::CommandLog;
 use raft_node::runtime::{InboxBytes, Input, Runtime};
 use raft_node::storage::disk::{Disk, FsDisk, WriteBackDisk};
-use raft_node::storage::{FileStorage, Identity, Options};
+use raft_node::storage::{FileStorage, Identity, Options, Storage};
 use raft_node::tcp::{self, Limits, Secret, TcpTransport, Wire};
 
 /// Node ids and addresses: `1=127.0.0.1:7001,2=127.0.0.1:7002,...`.
@@ -53,11 +53,12 @@ fn parse_addrs(text: &str) -> Result<Addrs, String> {
     name = "raft-node",
     about = "Runs a Raft node (the raft core with durable storage and TCP), a local cluster, or a client.",
     long_about = "Runs a Raft node: the raft core with a write-ahead log and snapshots in --data-dir, TCP \
-between peers, and a built-in state machine that keeps the log of every command applied.\n\n\
+between peers, and a replicated key-value store with exactly-once writes and linearizable reads (or, with \
+--machine log, a state machine that keeps the log of every command applied).\n\n\
 A node:         raft-node --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data-dir DIR \
 --secret-file FILE\n\
 A local cluster: raft-node local-cluster --nodes 3 --dir DIR\n\
-A client:        raft-node propose --nodes 1=127.0.0.1:7101,... COMMAND   (and: status, get)\n\n\
+A client:        raft-node kv --nodes 1=127.0.0.1:7101,... put KEY VALUE   (and: get, append, cas; status)\n\n\
 Clients talk to a node on its client address (--client-addr; by default its peer port + 100).",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
@@ -104,6 +105,17 @@ struct NodeArgs {
     /// `power-loss-no-sync` also makes every sync do nothing, for showing that a test notices.
     #[arg(long, value_enum, default_value_t = TestDisk::Fs)]
     test_disk: TestDisk,
+    /// The state machine the node serves: the key-value store (`raft-node kv`), or the log of every command
+    /// applied (`raft-node propose` and `get`).
+    #[arg(long, value_enum, default_value_t = Machine::Kv)]
+    machine: Machine,
+}
+
+/// See `--machine`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Machine {
+    Kv,
+    Log,
 }
 
 /// See `--test-disk`.
@@ -127,6 +139,23 @@ enum Command {
         /// Node i listens for peers on BASE-PORT + i - 1, for clients on that + 100.
         #[arg(long, default_value_t = 7001)]
         base_port: u16,
+        /// The state machine the nodes serve.
+        #[arg(long, value_enum, default_value_t = Machine::Kv)]
+        machine: Machine,
+    },
+    /// A client of the key-value store: writes exactly once (a retried write is applied once), reads
+    /// linearizable. Prints `get`'s value on one line (an empty line for a missing key) and `cas`'s outcome
+    /// (`true` or `false`); `put` and `append` print nothing. Exits 0 once the answer is definite.
+    Kv {
+        /// The nodes' client addresses: 1=HOST:PORT,... (the leader is found from there).
+        #[arg(long, value_parser = parse_addrs)]
+        nodes: Addrs,
+        /// Give up after this many seconds without a definite answer (a write then may or may not have
+        /// been applied).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout: u64,
+        #[command(subcommand)]
+        op: KvOp,
     },
     /// Proposes a command; waits until it commits and prints its index.
     Propose {
@@ -152,6 +181,23 @@ enum Command {
     },
 }
 
+/// An operation on the key-value store.
+#[derive(Subcommand, Clone, Debug)]
+enum KvOp {
+    /// Sets KEY to VALUE.
+    Put { key: String, value: String },
+    /// Prints KEY's value.
+    Get { key: String },
+    /// Appends VALUE to KEY's value.
+    Append { key: String, value: String },
+    /// Sets KEY to NEW if its value is EXPECTED (a missing key's is empty); prints whether it did.
+    Cas {
+        key: String,
+        expected: String,
+        new: String,
+    },
+}
+
 /// The bytes of peers' messages a node's inbox holds before its receivers wait.
 const INBOX_BYTES: usize = 64 << 20;
 
@@ -163,7 +209,9 @@ fn main() -> ExitCode {
             nodes,
             dir,
             base_port,
-        }) => local_cluster(nodes, &dir, base_port),
+            machine,
+        }) => local_cluster(nodes, &dir, base_port, machine),
+        Some(Command::Kv { nodes, timeout, op }) => kv(&nodes, op, Duration::from_secs(timeout)),
         Some(Command::Propose { nodes, command }) => propose(&nodes, command.into_bytes()),
         Some(Command::Status { nodes }) => status(&nodes),
         Some(Command::Get { node, index }) => get(node, index),
@@ -241,13 +289,66 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
         snapshot_every: args.snapshot_every,
     };
     let restarted = recovered.state.is_some();
-    let host = Host::new(&settings, storage, recovered, CommandLog::default())
-        .map_err(|e| unusable(&e))?;
+    let run = Run {
+        cluster: args.cluster,
+        tick: Duration::from_millis(args.tick_ms),
+    };
+    let listeners = Listeners {
+        peer: peer_listener,
+        peer_addr,
+        client: client_listener,
+        client_addr,
+    };
+    match args.machine {
+        Machine::Kv => {
+            let host = Host::new(&settings, storage, recovered, raft_kv::Store::new())
+                .map_err(|e| unusable(&e))?;
+            serve(host, listeners, &run, &peers, secret, restarted, &dir)
+        }
+        Machine::Log => {
+            let host = Host::new(&settings, storage, recovered, CommandLog::default())
+                .map_err(|e| unusable(&e))?;
+            serve(host, listeners, &run, &peers, secret, restarted, &dir)
+        }
+    }
+}
+
+/// How a node runs.
+struct Run {
+    cluster: u64,
+    tick: Duration,
+}
+
+/// Where a node listens.
+struct Listeners {
+    peer: TcpListener,
+    peer_addr: SocketAddr,
+    client: TcpListener,
+    client_addr: SocketAddr,
+}
+
+/// Runs `host` until it stops: its peers' and clients' listeners, its transport and its loop.
+fn serve<S: Storage, M: StateMachine>(
+    host: Host<S, M, client::Ticket>,
+    listeners: Listeners,
+    run: &Run,
+    peers: &BTreeMap<u64, SocketAddr>,
+    secret: Secret,
+    restarted: bool,
+    dir: &Path,
+) -> Result<(), Failure> {
+    let id = host.node().id();
+    let Listeners {
+        peer: peer_listener,
+        peer_addr,
+        client: client_listener,
+        client_addr,
+    } = listeners;
     let (inbox, inputs) = channel();
     let stop = Arc::new(AtomicBool::new(false));
     let wire = Wire {
         me: id,
-        cluster: args.cluster,
+        cluster: run.cluster,
         peers: peers.keys().copied().collect(),
         secret,
         limits: Limits::default(),
@@ -270,7 +371,7 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure(1, format!("cannot start the peer listener: {e}")))?;
     client::serve(client_listener, inbox, wire.limits.clone(), stop)
         .map_err(|e| Failure(1, format!("cannot start the client listener: {e}")))?;
-    let transport = TcpTransport::start(&wire, &peers);
+    let transport = TcpTransport::start(&wire, peers);
     tracing::info!(
         node = id,
         "{} with peers on {peer_addr}, clients on {client_addr}, data in {}",
@@ -278,7 +379,7 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
         dir.display()
     );
     let runtime = Runtime {
-        tick: Duration::from_millis(args.tick_ms),
+        tick: run.tick,
         inbox_bytes: Some(inbox_bytes),
     };
     match runtime.run(host, inputs, transport, client::answer) {
@@ -287,7 +388,7 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
     }
 }
 
-fn local_cluster(nodes: u64, dir: &Path, base_port: u16) -> Result<(), Failure> {
+fn local_cluster(nodes: u64, dir: &Path, base_port: u16, machine: Machine) -> Result<(), Failure> {
     let port = |i: u64, offset: u16| {
         base_port
             .checked_add((i - 1) as u16 + offset)
@@ -324,6 +425,7 @@ fn local_cluster(nodes: u64, dir: &Path, base_port: u16) -> Result<(), Failure> 
             .arg(&data)
             .arg("--secret-file")
             .arg(&secret)
+            .args(["--machine", machine_name(machine)])
             .spawn()
             .map_err(|e| Failure(1, format!("cannot start node {i}: {e}")))?;
         children.push(child);
@@ -335,9 +437,19 @@ fn local_cluster(nodes: u64, dir: &Path, base_port: u16) -> Result<(), Failure> 
     println!("  peers:   {peers}");
     println!("  clients: {clients}");
     println!("talk to it:");
-    println!("  raft-node propose --nodes {clients} 'hello'");
+    match machine {
+        Machine::Kv => {
+            println!("  raft-node kv --nodes {clients} put a 1");
+            println!("  raft-node kv --nodes {clients} get a");
+            println!("  raft-node kv --nodes {clients} append a 2");
+            println!("  raft-node kv --nodes {clients} cas a 12 3");
+        }
+        Machine::Log => {
+            println!("  raft-node propose --nodes {clients} 'hello'");
+            println!("  raft-node get --node 127.0.0.1:{} 1", port(1, 100)?);
+        }
+    }
     println!("  raft-node status --nodes {clients}");
-    println!("  raft-node get --node 127.0.0.1:{} 1", port(1, 100)?);
     for mut child in children {
         let _ = child.wait();
     }
@@ -435,4 +547,131 @@ fn get(node: SocketAddr, index: u64) -> Result<(), Failure> {
         }
         other => Err(Failure(1, format!("{node} answered {other:?}"))),
     }
+}
+
+fn machine_name(machine: Machine) -> &'static str {
+    match machine {
+        Machine::Kv => "kv",
+        Machine::Log => "log",
+    }
+}
+
+/// Runs one operation on the key-value store with a [`raft_kv::Clerk`] over the client protocol: it finds
+/// the leader, retries a write with the same sequence number (so it is applied once) across leader changes
+/// and lost connections, and stops at the first definite answer, or at `timeout`.
+fn kv(Addrs(nodes): &Addrs, op: KvOp, timeout: Duration) -> Result<(), Failure> {
+    use raft_kv::{Clerk, Failure as KvFailure, Op, Output, Progress};
+    let ids: Vec<u64> = nodes.keys().copied().collect();
+    let op = match op {
+        KvOp::Put { key, value } => Op::put(key, value),
+        KvOp::Get { key } => Op::get(key),
+        KvOp::Append { key, value } => Op::append(key, value),
+        KvOp::Cas { key, expected, new } => Op::cas(key, expected, new),
+    };
+    let is_write = !matches!(op, Op::Get { .. });
+    let mut clerk = Clerk::new(ids.len());
+    clerk.begin(op).expect("a new clerk is idle");
+    let deadline = Instant::now() + timeout;
+    let mut connections: BTreeMap<u64, Client> = BTreeMap::new();
+    while Instant::now() < deadline {
+        let (server, request) = clerk
+            .next_request()
+            .expect("a clerk with an operation has a request");
+        let id = ids[server];
+        let request = match request {
+            raft_kv::Request::Propose(command) => Request::Propose(raft_kv::encode(&command)),
+            raft_kv::Request::Read { key } => Request::Read(key.into_bytes()),
+        };
+        let reply = call(&mut connections, id, nodes[&id], request);
+        let response = match reply {
+            Some(reply) => Some(kv_response(&ids, id, reply)?),
+            None => None,
+        };
+        let failed = matches!(response, None | Some(raft_kv::Response::Unavailable));
+        match clerk.on_reply(server, response) {
+            Progress::Pending => {
+                if failed {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            Progress::Done(Output::Value(value)) => {
+                println!("{value}");
+                return Ok(());
+            }
+            Progress::Done(Output::Swapped(swapped)) => {
+                println!("{swapped}");
+                return Ok(());
+            }
+            Progress::Done(Output::Ok) => return Ok(()),
+            Progress::Failed(KvFailure::SessionExpired) => {
+                return Err(Failure(
+                    1,
+                    "the client's session expired: the write may or may not have been applied"
+                        .into(),
+                ))
+            }
+            Progress::Failed(f) => return Err(Failure(1, format!("the store refused: {f:?}"))),
+        }
+    }
+    Err(Failure(
+        1,
+        if is_write {
+            format!(
+                "no definite answer within {} s: the write may or may not have been applied",
+                timeout.as_secs()
+            )
+        } else {
+            format!("no definite answer within {} s", timeout.as_secs())
+        },
+    ))
+}
+
+/// One call to node `id` on a kept connection; `None` if it failed (the connection is dropped then).
+fn call(
+    connections: &mut BTreeMap<u64, Client>,
+    id: u64,
+    addr: SocketAddr,
+    request: Request,
+) -> Option<Reply> {
+    let client = match connections.entry(id) {
+        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::btree_map::Entry::Vacant(e) => {
+            e.insert(Client::connect(addr, Duration::from_secs(2)).ok()?)
+        }
+    };
+    match client.call(request) {
+        Ok(reply) => Some(reply),
+        Err(e) => {
+            tracing::debug!("node {id}: {e}");
+            connections.remove(&id);
+            None
+        }
+    }
+}
+
+/// A node's reply as the key-value clerk reads it.
+fn kv_response(ids: &[u64], id: u64, reply: Reply) -> Result<raft_kv::Response, Failure> {
+    let not_kv = || {
+        Failure(
+            1,
+            format!(
+                "node {id} does not serve the key-value store (is it running with --machine log?)"
+            ),
+        )
+    };
+    Ok(match reply {
+        Reply::Committed { response, .. } => {
+            raft_kv::Response::Committed(raft_kv::decode(&response).map_err(|_| not_kv())?)
+        }
+        Reply::NotLeader(leader) => {
+            raft_kv::Response::NotLeader(leader.and_then(|l| ids.iter().position(|&i| i == l)))
+        }
+        Reply::Lost => raft_kv::Response::Lost,
+        Reply::Unknown => raft_kv::Response::Unknown,
+        Reply::Unavailable => raft_kv::Response::Unavailable,
+        Reply::Value(value) => {
+            raft_kv::Response::Value(String::from_utf8(value).map_err(|_| not_kv())?)
+        }
+        Reply::Status(_) => return Err(not_kv()),
+    })
 }
