@@ -31,11 +31,17 @@ pub enum Kind {
     SwapEvents,
     /// A `Persist` moves after the `Send`s of the same release.
     PersistAfterSend,
+    /// A read begun returns a read index one higher.
+    ReadIndex,
+    /// An AppendEntries or its reply carries a read round one higher.
+    ReadRound,
+    /// A read handed out names another read (its context one higher).
+    ReadHandedOut,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 14] = [
         Kind::StateTerm,
         Kind::StateVote,
         Kind::StateCommit,
@@ -47,6 +53,9 @@ impl Kind {
         Kind::DuplicateEvent,
         Kind::SwapEvents,
         Kind::PersistAfterSend,
+        Kind::ReadIndex,
+        Kind::ReadRound,
+        Kind::ReadHandedOut,
     ];
 }
 
@@ -57,9 +66,30 @@ fn state_mut(ev: &mut Event) -> Option<&mut NodeState> {
         | Event::Heartbeat { state, .. }
         | Event::Propose { state, .. }
         | Event::Receive { state, .. }
+        | Event::ReadIndex { state, .. }
         | Event::Snapshot { state, .. } => Some(state),
         _ => None,
     }
+}
+
+/// The read rounds of the AppendEntries and replies an event sent.
+fn read_rounds_mut(ev: &mut Event) -> Vec<&mut u64> {
+    let mut out = Vec::new();
+    if let Event::Timeout { sent, .. }
+    | Event::Heartbeat { sent, .. }
+    | Event::Propose { sent, .. }
+    | Event::ReadIndex { sent, .. }
+    | Event::Receive { sent, .. } = ev
+    {
+        for m in sent {
+            if let Body::AppendEntries { read_round, .. }
+            | Body::AppendEntriesReply { read_round, .. } = &mut m.m
+            {
+                out.push(read_round);
+            }
+        }
+    }
+    out
 }
 
 /// The entries a record carries (in its state's log delta, its sent AppendEntries, or a Persist).
@@ -70,6 +100,7 @@ fn entries_mut(ev: &mut Event) -> Vec<&mut (u64, Digest)> {
         Event::Timeout { state, sent, .. }
         | Event::Heartbeat { state, sent, .. }
         | Event::Propose { state, sent, .. }
+        | Event::ReadIndex { state, sent, .. }
         | Event::Receive { state, sent, .. } => {
             if let Some(d) = &mut state.log {
                 out.extend(d.entries.iter_mut());
@@ -90,6 +121,7 @@ fn message_terms_mut(ev: &mut Event) -> Vec<&mut u64> {
     if let Event::Timeout { sent, .. }
     | Event::Heartbeat { sent, .. }
     | Event::Propose { sent, .. }
+    | Event::ReadIndex { sent, .. }
     | Event::Receive { sent, .. } = ev
     {
         for m in sent {
@@ -127,6 +159,9 @@ pub fn perturb(trace: &Trace, kind: Kind, seed: u64) -> Option<Trace> {
                     matches!(ev, Event::Persist { .. })
                         && matches!(records.get(k + 1).map(|r| &r.ev), Some(Event::Send { .. }))
                 }
+                Kind::ReadIndex => matches!(ev, Event::ReadIndex { index: Some(_), .. }),
+                Kind::ReadRound => !read_rounds_mut(&mut ev.clone()).is_empty(),
+                Kind::ReadHandedOut => matches!(ev, Event::Read { .. }),
             }
         })
         .collect();
@@ -189,6 +224,21 @@ pub fn perturb(trace: &Trace, kind: Kind, seed: u64) -> Option<Trace> {
             let persist = records.remove(k);
             records.insert(j - 1, persist);
         }
+        Kind::ReadIndex => {
+            if let Event::ReadIndex { index: Some(i), .. } = &mut records[k].ev {
+                *i += 1;
+            }
+        }
+        Kind::ReadRound => {
+            let mut rs = read_rounds_mut(&mut records[k].ev);
+            let j = rng.random_range(0..rs.len());
+            *rs[j] += 1;
+        }
+        Kind::ReadHandedOut => {
+            if let Event::Read { context, .. } = &mut records[k].ev {
+                *context += 1;
+            }
+        }
     }
     Some(Trace {
         header: trace.header.clone(),
@@ -224,7 +274,7 @@ pub fn legal(records: &[Record], kind: Kind, k: usize) -> Option<&'static str> {
         return Some("information only: the model's network has no connections or delays");
     }
     if is_no_op(records, k) {
-        return Some("a step that changes nothing and sends nothing (a refused proposal, an ignored stale reply)");
+        return Some("a step that changes nothing and sends nothing (a refused proposal or read, an ignored stale reply)");
     }
     match (kind, ev) {
         (Kind::DropEvent, Event::Drop { .. }) => {
@@ -250,6 +300,9 @@ pub fn legal(records: &[Record], kind: Kind, k: usize) -> Option<&'static str> {
         (Kind::DuplicateEvent, Event::Persist { .. }) => {
             Some("persisting the same state twice is allowed")
         }
+        (Kind::DropEvent, Event::Read { .. }) => {
+            Some("a confirmed read need not be served: its host may have stopped first")
+        }
         _ => None,
     }
 }
@@ -261,6 +314,9 @@ fn is_no_op(records: &[Record], k: usize) -> bool {
             node, state, sent, ..
         }
         | Event::Propose {
+            node, state, sent, ..
+        }
+        | Event::ReadIndex {
             node, state, sent, ..
         } => (*node, state, sent),
         _ => return false,
