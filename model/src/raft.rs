@@ -613,21 +613,7 @@ impl RaftModel {
             Body::RequestVoteReply { vote_granted } => {
                 self.handle_request_vote_reply(state, m, *vote_granted)
             }
-            Body::AppendEntries {
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-                read_round,
-            } => self.handle_append_entries(
-                state,
-                m,
-                *prev_log_index,
-                *prev_log_term,
-                entries,
-                *leader_commit,
-                *read_round,
-            ),
+            Body::AppendEntries { .. } => self.handle_append_entries(state, m),
             Body::AppendEntriesReply {
                 outcome,
                 read_round,
@@ -842,16 +828,17 @@ impl RaftModel {
     }
 
     /// AppendEntries at the receiver (Figure 2, "AppendEntries RPC", receiver steps 1 to 5).
-    fn handle_append_entries(
-        &self,
-        state: &mut State,
-        m: &Message,
-        prev_log_index: Index,
-        prev_log_term: Term,
-        entries: &[Entry],
-        leader_commit: Index,
-        read_round: u32,
-    ) {
+    fn handle_append_entries(&self, state: &mut State, m: &Message) {
+        let Body::AppendEntries {
+            prev_log_index,
+            prev_log_term,
+            ref entries,
+            leader_commit,
+            read_round,
+        } = m.body
+        else {
+            unreachable!("an AppendEntries")
+        };
         let i = m.to as usize;
         let s = &mut state.servers[i];
         // The outcome follows the conditions as evaluated (so that `--stuck` forces them).
