@@ -1,13 +1,15 @@
-//! The stress runner: runs Lab 2 tests over many seeds on worker threads and prints the table of
-//! the standard stress-testing scripts (failed runs, total runs, simulated time per test).
+//! The stress runner: runs Lab 2 and Lab 3 tests over many seeds on worker threads and prints the
+//! table of the standard stress-testing scripts (failed runs, total runs, simulated time per test).
 //!
 //! ```text
 //! cargo run --release -p conformance --bin labtest -- -n 120 -j 2 2A 2B 2C 2D
+//! cargo run --release -p conformance --bin labtest -- -n 120 -j 2 3A 3B
 //! cargo run --release -p conformance --bin labtest -- -n 120 -j 2 --check all
 //! ```
 //!
-//! With `--check`, every run records its trace and the trace checker validates it against the model; runs
-//! whose trace leaves the model are counted in their own column. `--trace-dir DIR` writes each run's trace
+//! With `--check`, every run records its trace and the trace checker validates it against the model (in
+//! Lab 3, the traces of the Raft instances under the key-value servers); runs whose trace leaves the model
+//! are counted in their own column. `--trace-dir DIR` writes each run's trace
 //! to `DIR/<GoName>-<seed>.jsonl` (with `--check`, only the traces of failed or invalid runs).
 
 use std::io::{IsTerminal, Write};
@@ -22,7 +24,7 @@ use conformance::lab::{run, run_checked, run_traced, LabTest, Outcome, TESTS};
 use conformance::trace::check;
 use std::process::ExitCode;
 
-/// Stress-run Lab 2 tests on the deterministic simulator.
+/// Stress-run Lab 2 and Lab 3 tests on the deterministic simulator.
 #[derive(Parser, Debug)]
 #[command(name = "labtest")]
 struct Args {
@@ -48,8 +50,8 @@ struct Args {
     /// With `--check`: count which branches of the specification the checks executed, and print them.
     #[arg(long, requires = "check")]
     coverage: bool,
-    /// Tests to run: Go names (TestBackup2B), Rust names (backup_2b), parts (2A, 2B, 2C, 2D) or `all`
-    /// (the 28 tests).
+    /// Tests to run: Go names (TestBackup2B), Rust names (backup_2b), parts (2A, 2B, 2C, 2D, 3A, 3B) or
+    /// `all` (the 28 tests of Lab 2 and the 23 of Lab 3).
     #[arg(required = true)]
     tests: Vec<String>,
 }
@@ -86,9 +88,11 @@ fn unknown_test(name: &str) -> String {
         .map(|n| (strsim::levenshtein(&lower, &n.to_ascii_lowercase()), n))
         .collect();
     candidates.sort();
+    // The closest names, and those nearly as close.
+    let best = candidates.first().map_or(0, |(d, _)| *d);
     let close: Vec<&str> = candidates
         .iter()
-        .filter(|(d, _)| *d <= 3 + name.len() / 4)
+        .filter(|(d, _)| *d <= 3 + name.len() / 4 && *d <= best + 1)
         .map(|(_, n)| *n)
         .take(3)
         .collect();
@@ -98,8 +102,8 @@ fn unknown_test(name: &str) -> String {
     }
     let all: Vec<&str> = TESTS.iter().map(|t| t.go_name).collect();
     message.push_str(&format!(
-        "\nthe tests (Go names, or Rust names such as backup_2b): {}\nthe parts: 2A, 2B, 2C, 2D, \
-         or all",
+        "\nthe tests (Go names, or Rust names such as backup_2b): {}\nthe parts: Lab 3's 3A and \
+         3B, Lab 2's 2A, 2B, 2C, 2D, or all",
         all.join(", ")
     ));
     message

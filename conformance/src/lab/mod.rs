@@ -1,27 +1,34 @@
-//! The MIT 6.5840 Lab 2 tester, ported onto the simulator (`specs/lab-tester.md`): the harness
-//! ([`Config`]), the persister, the adapter that runs the `raft` core behind the tester's
-//! interface, and the test bodies of parts 2A, 2B, 2C and 2D, registered in [`TESTS`] so that both
-//! `cargo test` and the `labtest` stress runner run the same bodies. Each test's section there is
-//! headed by its Go name (`### TestInitialElection2A`).
+//! The MIT 6.5840 Lab 2 and Lab 3 testers, ported onto the simulator (`specs/lab-tester.md`,
+//! `specs/lab3-tester.md`): the harnesses ([`Config`] for Raft, [`KvConfig`] for the key-value
+//! service), the persister, the adapter that runs the `raft` core behind the tester's interface,
+//! the key-value server of Lab 3 on `raft_kv`'s store, and the test bodies of parts 2A, 2B, 2C, 2D,
+//! 3A and 3B, registered in [`TESTS`] so that both `cargo test` and the `labtest` stress runner run
+//! the same bodies. Each test's section in the specs is headed by its Go name
+//! (`### TestInitialElection2A`).
 
 mod adapter;
 pub mod cmd;
 pub mod config;
 mod encoder;
+pub mod kvconfig;
+mod kvserver;
 pub mod persister;
 pub mod runner;
 pub mod tests_2a;
 pub mod tests_2b;
 pub mod tests_2c;
 pub mod tests_2d;
+pub mod tests_3a;
+pub mod tests_3b;
 
 pub use adapter::TICK;
 pub use cmd::Cmd;
 pub use config::{fatal, Config};
+pub use kvconfig::{Clerk, KvConfig};
 pub use persister::Persister;
 pub use runner::{
-    run, run_checked, run_from_env, run_traced, seeds_from_env, seeds_from_env_or, LabError,
-    LabTest, Outcome,
+    run, run_checked, run_from_env, run_from_env_or, run_traced, seeds_from_env, seeds_from_env_or,
+    LabError, LabTest, Outcome,
 };
 
 macro_rules! lab_tests {
@@ -67,6 +74,29 @@ lab_tests! {
     "2D" "TestSnapshotInstallUnCrash2D" tests_2d::snapshot_install_uncrash_2d,
     "2D" "TestSnapshotAllCrash2D" tests_2d::snapshot_all_crash_2d,
     "2D" "TestSnapshotInit2D" tests_2d::snapshot_init_2d,
+    "3A" "TestBasic3A" tests_3a::basic_3a,
+    "3A" "TestSpeed3A" tests_3a::speed_3a,
+    "3A" "TestConcurrent3A" tests_3a::concurrent_3a,
+    "3A" "TestUnreliable3A" tests_3a::unreliable_3a,
+    "3A" "TestUnreliableOneKey3A" tests_3a::unreliable_one_key_3a,
+    "3A" "TestOnePartition3A" tests_3a::one_partition_3a,
+    "3A" "TestManyPartitionsOneClient3A" tests_3a::many_partitions_one_client_3a,
+    "3A" "TestManyPartitionsManyClients3A" tests_3a::many_partitions_many_clients_3a,
+    "3A" "TestPersistOneClient3A" tests_3a::persist_one_client_3a,
+    "3A" "TestPersistConcurrent3A" tests_3a::persist_concurrent_3a,
+    "3A" "TestPersistConcurrentUnreliable3A" tests_3a::persist_concurrent_unreliable_3a,
+    "3A" "TestPersistPartition3A" tests_3a::persist_partition_3a,
+    "3A" "TestPersistPartitionUnreliable3A" tests_3a::persist_partition_unreliable_3a,
+    "3A" "TestPersistPartitionUnreliableLinearizable3A" tests_3a::persist_partition_unreliable_linearizable_3a,
+    "3B" "TestSnapshotRPC3B" tests_3b::snapshot_rpc_3b,
+    "3B" "TestSnapshotSize3B" tests_3b::snapshot_size_3b,
+    "3B" "TestSpeed3B" tests_3b::speed_3b,
+    "3B" "TestSnapshotRecover3B" tests_3b::snapshot_recover_3b,
+    "3B" "TestSnapshotRecoverManyClients3B" tests_3b::snapshot_recover_many_clients_3b,
+    "3B" "TestSnapshotUnreliable3B" tests_3b::snapshot_unreliable_3b,
+    "3B" "TestSnapshotUnreliableRecover3B" tests_3b::snapshot_unreliable_recover_3b,
+    "3B" "TestSnapshotUnreliableRecoverConcurrentPartition3B" tests_3b::snapshot_unreliable_recover_concurrent_partition_3b,
+    "3B" "TestSnapshotUnreliableRecoverConcurrentPartitionLinearizable3B" tests_3b::snapshot_unreliable_recover_concurrent_partition_linearizable_3b,
 }
 
 /// The test with this Rust name (`initial_election_2a`) or Go name (`TestInitialElection2A`;

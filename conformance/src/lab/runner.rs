@@ -214,9 +214,14 @@ pub fn seeds_from_env_or(count: u64) -> std::ops::Range<u64> {
 /// The body of each `#[test]`: runs the named test with the seeds from the environment and
 /// fails with `"<GoName> failed with seed N: <message>"` on the first failure.
 pub fn run_from_env(name: &str) {
+    run_from_env_or(name, 1);
+}
+
+/// [`run_from_env`] with `count` seeds when `LAB_SEEDS` is not set.
+pub fn run_from_env_or(name: &str, count: u64) {
     let test = super::find(name).unwrap_or_else(|| panic!("no lab test named {name}"));
     let trace_file = std::env::var_os("LAB_TRACE_FILE").map(std::path::PathBuf::from);
-    let seeds = seeds_from_env();
+    let seeds = seeds_from_env_or(count);
     let several = seeds.end - seeds.start > 1;
     for seed in seeds {
         let out = match &trace_file {
