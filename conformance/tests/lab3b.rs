@@ -54,3 +54,27 @@ fn snapshot_unreliable_recover_concurrent_partition_linearizable_3b() {
         SEEDS,
     );
 }
+
+/// Every 3B test with seed `LAB_SEED` (default 1), the traces of the Raft instances under the key-value
+/// servers validated against the model event by event, as `labtest --check` does.
+#[test]
+fn traces_match_the_model() {
+    use conformance::lab::{run_checked, seeds_from_env, TESTS};
+    let seed = seeds_from_env().start;
+    for test in TESTS.iter().filter(|t| t.part == "3B") {
+        let (outcome, verdict) = run_checked(test, seed, true);
+        assert_eq!(outcome.failure, None, "{} seed {seed} failed", test.go_name);
+        match verdict {
+            Ok(summary) => assert!(
+                summary.events > 100,
+                "{}: {} events",
+                test.go_name,
+                summary.events
+            ),
+            Err(mismatch) => panic!(
+                "{} seed {seed}: the trace leaves the model\n{mismatch}",
+                test.go_name
+            ),
+        }
+    }
+}
