@@ -387,6 +387,117 @@ fn the_file_format_reads_back_what_it_writes() {
     assert_eq!(records[0].line, 2);
 }
 
+/// A longer history, linearizable by construction: `clients` clients each call operations one after another
+/// on `keys` keys, with random intervals; each takes effect at a random point of its interval, and one in
+/// fifty never returns (half of those take effect).
+fn simulated(seed: u64, clients: u64, keys: u64, per_client: usize) -> Vec<Operation> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut ops: Vec<(Operation, Option<u64>)> = Vec::new();
+    for client in 0..clients {
+        let mut t = rng.random_range(0..20);
+        for j in 0..per_client {
+            let key = format!("k{}", rng.random_range(0..keys));
+            let value = format!("{client}.{j} ");
+            let (input, output) = match rng.random_range(0..10) {
+                0..=3 => get(&key, ""),
+                4..=6 => append(&key, &value),
+                7 | 8 => put(&key, &value),
+                _ => cas(&key, "", &value, false),
+            };
+            let call = t;
+            let ret = call + rng.random_range(1..60);
+            let pending = rng.random_bool(0.02);
+            let at = rng.random_range(call..=ret);
+            let takes_effect = !pending || rng.random_bool(0.5);
+            ops.push((
+                Operation {
+                    client,
+                    call,
+                    ret: (!pending).then_some(ret),
+                    input,
+                    output: if pending { Output::Unknown } else { output },
+                },
+                takes_effect.then_some(at),
+            ));
+            t = ret + rng.random_range(1..10);
+        }
+    }
+    let mut order: Vec<(u64, usize)> = (0..ops.len())
+        .filter_map(|i| ops[i].1.map(|at| (at, i)))
+        .collect();
+    order.sort_unstable();
+    let mut store = Kv::default();
+    for (_, i) in order {
+        let op = &mut ops[i].0;
+        let kv = match op.input.clone() {
+            Input::Get { key } => KvOp::Get(key),
+            Input::Put { key, value } => KvOp::Put(key, value),
+            Input::Append { key, value } => KvOp::Append(key, value),
+            Input::Cas { key, value, .. } => {
+                // The client expects what is there half the time, so that some swap.
+                let current = store.0.get(&key).cloned().unwrap_or_default();
+                let expected = if i % 2 == 0 { current } else { "x".to_owned() };
+                op.input = Input::Cas {
+                    key: key.clone(),
+                    expected: expected.clone(),
+                    value: value.clone(),
+                };
+                KvOp::Cas(key, expected, value)
+            }
+        };
+        let ret = store.invoke(&kv);
+        if op.ret.is_some() {
+            op.output = match ret {
+                KvRet::Value(value) => Output::Value(value),
+                KvRet::Ack => Output::Ack,
+                KvRet::Swapped(swapped) => Output::Swapped(swapped),
+            };
+        }
+    }
+    ops.into_iter().map(|(op, _)| op).collect()
+}
+
+#[test]
+fn longer_simulated_histories_are_accepted_and_a_stale_read_in_them_is_found() {
+    let mut rejected = 0;
+    for seed in 0..40 {
+        let mut history = simulated(seed, 6, 3, 60);
+        let report = verdict(&history);
+        assert!(report.is_linearizable(), "seed {seed}: {report}");
+        assert_eq!(report.ops, 360);
+        // Make the last read of a key that saw a value see what an earlier read of it saw instead.
+        let reads: Vec<usize> = (0..history.len())
+            .filter(|&i| matches!(&history[i].output, Output::Value(v) if !v.is_empty()))
+            .collect();
+        let Some((early, late)) = reads.iter().rev().find_map(|&late| {
+            reads
+                .iter()
+                .find(|&&early| {
+                    history[early].input.key() == history[late].input.key()
+                        && history[early].output != history[late].output
+                        && history[early].ret.unwrap() < history[late].call
+                })
+                .map(|&early| (early, late))
+        }) else {
+            continue;
+        };
+        history[late].output = history[early].output.clone();
+        let report = verdict(&history);
+        let Some(violation) = &report.violation else {
+            continue; // the old value may have come back
+        };
+        rejected += 1;
+        assert!(violation.one_minimal, "seed {seed}: {report}");
+        assert!(
+            report.minimal_indices().contains(&late),
+            "seed {seed}: {report}"
+        );
+        let alone: Vec<Operation> = violation.minimal.iter().map(|(_, op)| op.clone()).collect();
+        assert!(!verdict(&alone).is_linearizable(), "seed {seed}: {report}");
+    }
+    assert!(rejected >= 20, "{rejected}");
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The cross-check against stateright's tester.
 

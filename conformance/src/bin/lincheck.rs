@@ -75,6 +75,9 @@ fn run(args: &Args) -> Result<ExitCode> {
     for (index, op) in &violation.minimal {
         println!("  line {}: {op}", lines[*index]);
     }
+    if !violation.one_minimal {
+        println!("(the minimization ran out of its budget: some of these may not be needed)");
+    }
     println!(
         "minimized in {:.6} s",
         violation.minimize_elapsed.as_secs_f64()

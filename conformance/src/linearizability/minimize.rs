@@ -13,32 +13,64 @@
 //! rest still cannot be ordered, leaves a 1-minimal set: freeing any one of its operations would let them be
 //! ordered. Halving chunks first makes long histories shrink in few searches. The set cannot be ordered on
 //! its own either (free operations may all choose not to take effect).
+//!
+//! Freed operations make a history more ambiguous, so these searches can cost far more than the decision:
+//! a key with a dozen or more operations in flight at once can make them exponentially long. They have a
+//! budget ([`BUDGET_BYTES`]); an operation whose search runs out of it stays in the set, which then still
+//! cannot be ordered but is not known to be 1-minimal.
 
 use super::search::KeyCheck;
 
-/// The history indices, in call order, of a 1-minimal set of `key`'s operations that cannot be ordered with
-/// the others freed. The key's operations as recorded must not be linearizable.
-pub(super) fn minimal_set(key: &mut KeyCheck) -> Vec<usize> {
+/// How much memory the searches of one minimization may fill with pairs of (ordered operations, value), in
+/// all; one search may take an eighth of what is left. It is counted in pairs, so the outcome does not depend
+/// on the machine.
+pub(super) const BUDGET_BYTES: usize = 256 << 20;
+
+/// A set of operations on one key that cannot be ordered.
+pub(super) struct Minimal {
+    /// The history indices, in call order.
+    pub(super) indices: Vec<usize>,
+    /// Whether every operation in it was shown to be needed (the budget did not run out).
+    pub(super) one_minimal: bool,
+}
+
+/// A 1-minimal set of `key`'s operations that cannot be ordered with the others freed, unless the budget runs
+/// out first. The key's operations as recorded must not be linearizable.
+pub(super) fn minimal_set(key: &mut KeyCheck) -> Minimal {
+    // A pair is its bitset and value, boxed, plus the table's share.
+    let pair_bytes = (key.len().div_ceil(64) + 1) * 8 + 32;
+    let mut budget = BUDGET_BYTES / pair_bytes;
     let mut exact: Vec<bool> = (0..key.len()).map(|i| !key.is_pending(i)).collect();
     // Operations that never returned are as free as they can be already: they are never needed.
     let mut needed: Vec<usize> = (0..key.len()).filter(|&i| exact[i]).collect();
-    debug_assert!(!key.linearizable_with(&exact));
     let mut chunk = needed.len().div_ceil(2);
-    loop {
+    let mut one_minimal = true;
+    'shrink: loop {
         let mut start = 0;
         while start < needed.len() {
+            if budget == 0 {
+                one_minimal = false;
+                break 'shrink;
+            }
             let end = (start + chunk).min(needed.len());
             for &i in &needed[start..end] {
                 exact[i] = false;
             }
-            if key.linearizable_with(&exact) {
-                // Some of them are needed: keep them exact and go on.
+            // One search may take an eighth of what is left, so that a costly chunk (freeing much of the
+            // history at once) leaves enough for the smaller ones after it.
+            let mut allowed = budget.div_ceil(8);
+            let before = allowed;
+            let verdict = key.linearizable_with(&exact, &mut allowed);
+            budget -= before - allowed;
+            if verdict == Some(false) {
+                needed.drain(start..end);
+            } else {
+                // Some of them are needed (or, out of budget, may be): keep them exact.
                 for &i in &needed[start..end] {
                     exact[i] = true;
                 }
+                one_minimal &= verdict.is_some();
                 start = end;
-            } else {
-                needed.drain(start..end);
             }
         }
         if chunk <= 1 {
@@ -46,7 +78,10 @@ pub(super) fn minimal_set(key: &mut KeyCheck) -> Vec<usize> {
         }
         chunk = chunk.div_ceil(2);
     }
-    needed.into_iter().map(|i| key.index(i)).collect()
+    Minimal {
+        indices: needed.into_iter().map(|i| key.index(i)).collect(),
+        one_minimal,
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +157,8 @@ mod tests {
             }
             rejected += 1;
             let minimal = minimal_set(&mut key);
+            assert!(minimal.one_minimal);
+            let minimal = minimal.indices;
             assert!(!minimal.is_empty());
             // `KeyCheck` sorts by call, then index: find each operation's position.
             let positions: Vec<usize> = minimal
@@ -132,10 +169,19 @@ mod tests {
             for &i in &positions {
                 exact[i] = true;
             }
-            assert!(!key.linearizable_with(&exact), "{history:?} {minimal:?}");
+            let mut budget = usize::MAX;
+            assert_eq!(
+                key.linearizable_with(&exact, &mut budget),
+                Some(false),
+                "{history:?} {minimal:?}"
+            );
             for &i in &positions {
                 exact[i] = false;
-                assert!(key.linearizable_with(&exact), "{history:?} {minimal:?} {i}");
+                assert_eq!(
+                    key.linearizable_with(&exact, &mut budget),
+                    Some(true),
+                    "{history:?} {minimal:?} {i}"
+                );
                 exact[i] = true;
             }
         }

@@ -264,9 +264,11 @@ pub fn check(history: &[Operation]) -> Result<Report, HistoryError> {
             key: key.to_owned(),
             key_ops: by_key[key].len(),
             minimal: minimal
+                .indices
                 .into_iter()
                 .map(|index| (index, history[index].clone()))
                 .collect(),
+            one_minimal: minimal.one_minimal,
             minimize_elapsed: minimizing.elapsed(),
         }
     });

@@ -35,6 +35,10 @@ pub struct Violation {
     pub key_ops: usize,
     /// The set, as (index in the history, operation), in call order.
     pub minimal: Vec<(usize, Operation)>,
+    /// Whether the set is known to be 1-minimal. The minimization has a budget (search states worth 256 MiB,
+    /// enough for keys with a dozen operations in flight at once); when it runs out, the operations not yet
+    /// tried stay in the set, which still cannot be ordered, and this is false.
+    pub one_minimal: bool,
     /// The time the minimization took.
     pub minimize_elapsed: Duration,
 }
@@ -83,6 +87,12 @@ impl fmt::Display for Report {
                 )?;
                 for (index, op) in &violation.minimal {
                     writeln!(f, "  #{index} {op}")?;
+                }
+                if !violation.one_minimal {
+                    writeln!(
+                        f,
+                        "(the minimization ran out of its budget: some of these may not be needed)"
+                    )?;
                 }
                 write!(
                     f,

@@ -1,72 +1,120 @@
 //! The search over one key's operations: Wing & Gong's backtracking with Lowe's memoization, the algorithm
-//! Porcupine implements.
+//! Porcupine implements, with a few reductions of our own.
 //!
 //! The calls and returns lie in a doubly linked list in time order. An operation may be ordered next iff its
 //! call comes before the first return still in the list (no operation still unordered returned before it was
-//! called). The search walks the list from its head: at a call it tries the operation on the current state,
-//! and if the step is legal and the pair (operations ordered so far, new state) has not been seen before, it
-//! orders the operation, takes its call and return out of the list and starts again from the head. At a
-//! return, every candidate has been tried: it undoes the last choice and goes on after it. The cache of pairs
-//! is what makes this fast: two orders of the same operations that leave the same state have the same future,
-//! so the second is never explored. The history is linearizable iff every operation that returned gets
-//! ordered; operations that never returned have no return in the list, so they may be ordered at any point
-//! after their call, or never.
+//! called): these are the candidates. At each level the search tries a candidate on the current value; if the
+//! step is legal and the pair (operations ordered so far, new value) has not been seen before, it orders the
+//! operation, takes its call and return out of the list and goes on to the next level. When every candidate
+//! has been tried, it undoes the last choice and tries the next candidate of that level. The cache of pairs
+//! is what makes this fast: two orders of the same operations that leave the same value have the same
+//! future, so the second is never explored. The history is linearizable iff every operation that returned
+//! gets ordered; operations that never returned have no return in the list, so they may be ordered at any
+//! point after their call, or never.
 //!
-//! Values are interned: a state is a small integer, so comparing, hashing and caching states costs the same
-//! however long the values grow under `append`.
-
-use std::rc::Rc;
+//! What this adds, each sound (it never loses a complete order) and each checked against a brute-force
+//! search in the tests below:
+//!
+//! * candidates are tried in the order of their returns, not their calls (see [`Level`]);
+//! * a level with a candidate that can go first in some complete order if any exists tries only that one
+//!   ([`Search::forced`]), and a level whose value cannot be read again before a read must happen gives up
+//!   at once ([`Search::doomed`]);
+//! * skipping a freed operation is tried only when it must be ordered (see [`super::minimize`] for freed
+//!   operations).
+//!
+//! A state is a small integer, so that comparing, hashing and caching states costs the same however long the
+//! values grow under `append`: states are the nodes of a trie of the values the history compares against
+//! (every value a `get` read, every value a `cas` expected) and their prefixes. A value that is a prefix of
+//! none of them is never read or expected again, whatever is appended to it, until it is overwritten; all such
+//! values behave alike and are one state, `DEAD`, so a wrong order of appends is cut off at once and never
+//! materialized.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Input, Operation, Output};
 
-/// An interned value of a key.
-type ValueId = usize;
+/// A value of the key, as the search sees it: a node of the trie, or [`Values::DEAD`].
+type State = usize;
 
-/// Every value the search has met, each with a small id; equal strings get one id.
+/// The trie of the values the history compares against, and the strings that operations append.
 #[derive(Default)]
 struct Values {
-    ids: FxHashMap<Rc<str>, ValueId>,
-    strings: Vec<Rc<str>>,
-    /// `(value, appended) -> value + appended`, so that each concatenation is built and hashed once.
-    appended: FxHashMap<(ValueId, ValueId), ValueId>,
+    /// `(node, byte) -> node`; node 0 is `""`.
+    children: FxHashMap<(State, u8), State>,
+    nodes: usize,
+    /// What appends append, by id.
+    suffixes: Vec<Box<[u8]>>,
+    suffix_ids: FxHashMap<Box<[u8]>, usize>,
+    /// `(state, suffix) -> state`, so that each append walks the trie once.
+    appended: FxHashMap<(State, usize), State>,
 }
 
 impl Values {
-    /// The id of `""`, the value every key starts with.
-    const EMPTY: ValueId = 0;
+    /// `""`, the value every key starts with.
+    const EMPTY: State = 0;
+    /// Every value that is a prefix of no value compared against.
+    const DEAD: State = usize::MAX;
 
     fn new() -> Self {
-        let mut values = Values::default();
-        let empty = values.intern("");
-        debug_assert_eq!(empty, Self::EMPTY);
-        values
+        Values {
+            nodes: 1,
+            ..Values::default()
+        }
     }
 
-    fn intern(&mut self, value: &str) -> ValueId {
-        if let Some(&id) = self.ids.get(value) {
-            return id;
+    /// Adds `value`, which an operation compares against, and returns its node.
+    fn observe(&mut self, value: &str) -> State {
+        let mut node = Self::EMPTY;
+        for &byte in value.as_bytes() {
+            node = *self.children.entry((node, byte)).or_insert_with(|| {
+                self.nodes += 1;
+                self.nodes - 1
+            });
         }
-        let id = self.strings.len();
-        let value: Rc<str> = Rc::from(value);
-        self.strings.push(Rc::clone(&value));
-        self.ids.insert(value, id);
-        id
+        node
     }
 
-    fn append(&mut self, value: ValueId, suffix: ValueId) -> ValueId {
-        if let Some(&id) = self.appended.get(&(value, suffix)) {
+    /// The state of `from` followed by `bytes` (call after every [`Values::observe`]).
+    fn walk(&self, from: State, bytes: &[u8]) -> State {
+        let mut node = from;
+        for &byte in bytes {
+            if node == Self::DEAD {
+                break;
+            }
+            node = self
+                .children
+                .get(&(node, byte))
+                .copied()
+                .unwrap_or(Self::DEAD);
+        }
+        node
+    }
+
+    /// The id of an appended string.
+    fn suffix(&mut self, suffix: &str) -> usize {
+        if let Some(&id) = self.suffix_ids.get(suffix.as_bytes()) {
             return id;
         }
-        let joined = [&*self.strings[value], &*self.strings[suffix]].concat();
-        let id = self.intern(&joined);
-        self.appended.insert((value, suffix), id);
-        id
+        let bytes: Box<[u8]> = suffix.as_bytes().into();
+        self.suffixes.push(bytes.clone());
+        self.suffix_ids.insert(bytes, self.suffixes.len() - 1);
+        self.suffixes.len() - 1
+    }
+
+    fn append(&mut self, state: State, suffix: usize) -> State {
+        if state == Self::DEAD {
+            return Self::DEAD;
+        }
+        if let Some(&after) = self.appended.get(&(state, suffix)) {
+            return after;
+        }
+        let after = self.walk(state, &self.suffixes[suffix]);
+        self.appended.insert((state, suffix), after);
+        after
     }
 
     /// The state after `effect` on `state`, or `None` if the recorded result rules the step out.
-    fn apply(&mut self, state: ValueId, effect: Effect) -> Option<ValueId> {
+    fn apply(&mut self, state: State, effect: Effect) -> Option<State> {
         match effect {
             Effect::Read(read) => (state == read).then_some(state),
             Effect::Write(value) => Some(value),
@@ -90,15 +138,15 @@ impl Values {
 #[derive(Clone, Copy, Debug)]
 enum Effect {
     /// A `get` that read this value.
-    Read(ValueId),
-    /// A `put`.
-    Write(ValueId),
-    /// An `append`.
-    Append(ValueId),
+    Read(State),
+    /// A `put` of this value.
+    Write(State),
+    /// An `append` of this suffix.
+    Append(usize),
     /// A `cas`, with its result if it is known.
     Cas {
-        expected: ValueId,
-        value: ValueId,
+        expected: State,
+        value: State,
         swapped: Option<bool>,
     },
 }
@@ -127,22 +175,34 @@ pub(super) struct KeyCheck {
 impl KeyCheck {
     /// Prepares the operations `indices` of `history`, all on one key.
     pub(super) fn new(history: &[Operation], indices: &[usize]) -> Self {
+        // The trie first: every value a get read or a cas expected.
         let mut values = Values::new();
+        for &index in indices {
+            match (&history[index].input, &history[index].output) {
+                (Input::Get { .. }, Output::Value(read)) => {
+                    values.observe(read);
+                }
+                (Input::Cas { expected, .. }, _) => {
+                    values.observe(expected);
+                }
+                _ => {}
+            }
+        }
         let mut ops: Vec<KeyOp> = indices
             .iter()
             .map(|&index| {
                 let op = &history[index];
                 let (exact, free) = match (&op.input, &op.output) {
                     (Input::Get { .. }, Output::Value(read)) => {
-                        (Some(Effect::Read(values.intern(read))), None)
+                        (Some(Effect::Read(values.observe(read))), None)
                     }
                     (Input::Get { .. }, _) => (None, None),
                     (Input::Put { value, .. }, _) => {
-                        let write = Effect::Write(values.intern(value));
+                        let write = Effect::Write(values.walk(Values::EMPTY, value.as_bytes()));
                         (Some(write), Some(write))
                     }
                     (Input::Append { value, .. }, _) => {
-                        let append = Effect::Append(values.intern(value));
+                        let append = Effect::Append(values.suffix(value));
                         (Some(append), Some(append))
                     }
                     (
@@ -151,8 +211,8 @@ impl KeyCheck {
                         },
                         output,
                     ) => {
-                        let expected = values.intern(expected);
-                        let value = values.intern(value);
+                        let expected = values.observe(expected);
+                        let value = values.walk(Values::EMPTY, value.as_bytes());
                         let swapped = match output {
                             Output::Swapped(swapped) => Some(*swapped),
                             _ => None,
@@ -202,17 +262,31 @@ impl KeyCheck {
     /// Whether the key's operations, as recorded, can be ordered.
     pub(super) fn linearizable_exactly(&mut self) -> bool {
         let exact = vec![true; self.ops.len()];
-        self.linearizable_with(&exact)
+        let mut unlimited = usize::MAX;
+        self.linearizable_with(&exact, &mut unlimited)
+            .expect("an unlimited search decides")
     }
 
     /// Whether the key's operations can be ordered when those with `exact[i]` false are freed: such an
     /// operation that returned may take effect once between its call and its return, or not at all, whatever
-    /// it returned; one that never returned stays as it is (free already, after its call).
-    pub(super) fn linearizable_with(&mut self, exact: &[bool]) -> bool {
+    /// it returned; one that never returned stays as it is (free already, after its call). `None` if the
+    /// search explored more than `budget` pairs of (ordered operations, value), which are taken off it.
+    pub(super) fn linearizable_with(&mut self, exact: &[bool], budget: &mut usize) -> Option<bool> {
+        // Free operations called after every exact one returned cannot change what the exact ones saw: they
+        // can always be ordered last, or not at all. Leave them out.
+        let last_return = self
+            .ops
+            .iter()
+            .zip(exact)
+            .filter(|(_, &exact)| exact)
+            .filter_map(|(op, _)| op.ret)
+            .max()
+            .unwrap_or(0);
         let candidates: Vec<Candidate> = self
             .ops
             .iter()
             .zip(exact)
+            .filter(|(op, &exact)| (exact && op.ret.is_some()) || op.call <= last_return)
             .filter_map(|(op, &exact)| {
                 let effect = if exact { op.exact } else { op.free }?;
                 Some(Candidate {
@@ -223,7 +297,7 @@ impl KeyCheck {
                 })
             })
             .collect();
-        search(&mut self.values, &candidates)
+        search(&mut self.values, &candidates, budget)
     }
 }
 
@@ -335,83 +409,503 @@ impl Events {
     }
 }
 
-/// A choice made: operation `op` was ordered next, in way `alternative`, from `state`.
-struct Choice {
-    op: usize,
-    state: ValueId,
-    alternative: u8,
+/// Where the search is in a level: a set of operations ordered and a value, where the next operation is
+/// chosen.
+///
+/// The candidates are the operations called before the first return still in the list. They are tried in
+/// the order of their returns, `first_return` first: operations usually take effect late in their interval
+/// (the reply is on its way back), so this follows the real order more often than the order of calls, and a
+/// long operation called early is not tried at every point it could go before the ones that must go first.
+/// Candidates that never returned come last, in call order.
+#[derive(Clone, Copy, Debug)]
+enum Level {
+    /// Just arrived.
+    Fresh,
+    /// Trying way `alternative` of the candidate at `node`: a return while `pending` is false, a call
+    /// after. `left` counts the candidates with a return not reached yet.
+    Scan {
+        first_return: usize,
+        node: usize,
+        alternative: u8,
+        left: usize,
+        pending: bool,
+    },
+    /// The only choice the level needs was tried ([`Search::forced`]), or the level is doomed.
+    Exhausted,
 }
 
-/// Whether some order of `ops` from the empty value orders every operation that returned.
-fn search(values: &mut Values, ops: &[Candidate]) -> bool {
-    let mut unordered_returned = ops.iter().filter(|op| op.ret.is_some()).count();
-    if unordered_returned == 0 {
-        return true;
+/// A choice made: operation `op` was ordered next from `state`, at `at` (`Exhausted` if forced).
+struct Choice {
+    op: usize,
+    state: State,
+    at: Level,
+}
+
+/// The search's state: the list of events still unordered, the current value, the choices made, and the cache
+/// of (ordered operations, value) pairs already explored, none of which led to a complete order.
+struct Search<'a> {
+    ops: &'a [Candidate],
+    list: Events,
+    state: State,
+    choices: Vec<Choice>,
+    /// Operations that returned and are not ordered yet: the search succeeds when there are none.
+    unordered_returned: usize,
+    /// The cache key being built: the ordered operations as a bitset, then the state, in one buffer so that
+    /// a lookup borrows it and only a new entry allocates.
+    key: Vec<u64>,
+    seen: FxHashSet<Box<[u64]>>,
+    /// How many pairs the cache may hold; `over_budget` once it would hold more.
+    budget: usize,
+    over_budget: bool,
+}
+
+impl<'a> Search<'a> {
+    fn new(ops: &'a [Candidate], budget: usize) -> Self {
+        Search {
+            ops,
+            list: Events::new(ops),
+            state: Values::EMPTY,
+            choices: Vec::new(),
+            unordered_returned: ops.iter().filter(|op| op.ret.is_some()).count(),
+            key: vec![0; ops.len().div_ceil(64) + 1],
+            seen: FxHashSet::default(),
+            budget,
+            over_budget: false,
+        }
     }
-    let mut list = Events::new(ops);
-    // The cache key: the ordered operations as a bitset, then the state, in one buffer so that a lookup
-    // borrows it and only a new entry allocates.
-    let words = ops.len().div_ceil(64);
-    let mut key = vec![0u64; words + 1];
-    let mut seen: FxHashSet<Box<[u64]>> = FxHashSet::default();
-    let mut choices: Vec<Choice> = Vec::new();
-    let mut state = Values::EMPTY;
-    let mut node = list.next[HEAD];
-    let mut alternative = 0;
-    loop {
-        if node == NIL || list.is_return[node] {
-            // Every operation that could come next has been tried from here: undo the last choice and try
-            // its next alternative. (`NIL` cannot be reached while a return is still in the list; it is
-            // treated the same way for safety.)
-            let Some(choice) = choices.pop() else {
-                return false;
-            };
-            key[choice.op / 64] &= !(1 << (choice.op % 64));
-            state = choice.state;
-            list.unlift(choice.op);
-            if ops[choice.op].ret.is_some() {
-                unordered_returned += 1;
+
+    fn flip(&mut self, op: usize) {
+        self.key[op / 64] ^= 1 << (op % 64);
+    }
+
+    /// Orders `op` next, leaving the value `after`, unless that pair of (ordered operations, value) was
+    /// explored before; whether it did. `at` is where the level will go on if this choice is undone.
+    fn order(&mut self, op: usize, after: State, at: Level) -> bool {
+        self.flip(op);
+        let last = self.key.len() - 1;
+        self.key[last] = after as u64;
+        if self.seen.contains(&self.key[..]) || self.seen.len() >= self.budget {
+            self.over_budget = self.seen.len() >= self.budget;
+            self.flip(op);
+            return false;
+        }
+        self.seen.insert(self.key.clone().into_boxed_slice());
+        self.choices.push(Choice {
+            op,
+            state: self.state,
+            at,
+        });
+        self.state = after;
+        self.list.lift(op);
+        if self.ops[op].ret.is_some() {
+            self.unordered_returned -= 1;
+        }
+        true
+    }
+
+    /// Undoes the last choice, and returns where its level goes on.
+    fn undo(&mut self) -> Option<Level> {
+        let choice = self.choices.pop()?;
+        self.flip(choice.op);
+        self.state = choice.state;
+        self.list.unlift(choice.op);
+        if self.ops[choice.op].ret.is_some() {
+            self.unordered_returned += 1;
+        }
+        Some(choice.at)
+    }
+
+    /// Whether the call of `op` comes before `node` in time.
+    fn called_before(&self, op: usize, node: usize) -> bool {
+        // Nodes are numbered in time order.
+        self.list.call_node[op] < node
+    }
+
+    /// The start of a level's scan: its first return, and how many candidates have a return.
+    fn scan(&self) -> Level {
+        let mut node = self.list.next[HEAD];
+        let mut left = 0;
+        while node != NIL && !self.list.is_return[node] {
+            left += usize::from(self.ops[self.list.op[node]].ret.is_some());
+            node = self.list.next[node];
+        }
+        Level::Scan {
+            first_return: node,
+            node,
+            alternative: 0,
+            left,
+            pending: false,
+        }
+    }
+
+    /// The value after way `alternative` of `op` (0 takes its effect, 1 skips it), if legal here.
+    fn step(&self, values: &mut Values, op: usize, alternative: u8) -> Option<State> {
+        match alternative {
+            0 => values.apply(self.state, self.ops[op].effect),
+            _ => Some(self.state),
+        }
+    }
+
+    /// An operation that may come next and that can go first in some complete order from here if any
+    /// complete order exists, so that it is the only choice the level needs to try:
+    ///
+    /// * one that only observes the value (a read, or a cas that did not swap) and agrees with it now:
+    ///   nothing still unordered must come before it and it changes nothing, so in any complete order it can
+    ///   be moved to the front. This keeps concurrent reads of one value from being tried in every subset.
+    /// * at `DEAD`, one that cannot write (not a `put`) and returned before every `put` still unordered was
+    ///   called: the value stays `DEAD` until it is ordered in any complete order (only a `put` leaves
+    ///   `DEAD`), and it leaves `DEAD` as `DEAD`, so it too can be moved to the front. This keeps the
+    ///   operations that follow a wrong choice from being tried in every subset before the search gives up
+    ///   on it.
+    fn forced(&self) -> Option<usize> {
+        let first_write = if self.state == Values::DEAD {
+            let mut node = self.list.next[HEAD];
+            while node != NIL
+                && (self.list.is_return[node]
+                    || !matches!(self.ops[self.list.op[node]].effect, Effect::Write(_)))
+            {
+                node = self.list.next[node];
             }
-            node = list.call_node[choice.op];
-            alternative = choice.alternative + 1;
-            continue;
-        }
-        let op = list.op[node];
-        let candidate = &ops[op];
-        if alternative >= candidate.alternatives() {
-            node = list.next[node];
-            alternative = 0;
-            continue;
-        }
-        let after = if alternative == 0 {
-            values.apply(state, candidate.effect)
+            Some(node)
         } else {
-            Some(state)
+            None
         };
-        if let Some(after) = after {
-            key[op / 64] |= 1 << (op % 64);
-            key[words] = after as u64;
-            if !seen.contains(&key[..]) {
-                seen.insert(key.clone().into_boxed_slice());
-                choices.push(Choice {
-                    op,
-                    state,
-                    alternative,
-                });
-                state = after;
-                list.lift(op);
-                if candidate.ret.is_some() {
-                    unordered_returned -= 1;
-                    if unordered_returned == 0 {
+        let mut node = self.list.next[HEAD];
+        while node != NIL && !self.list.is_return[node] {
+            let op = self.list.op[node];
+            let candidate = &self.ops[op];
+            let observes = match candidate.effect {
+                Effect::Read(read) => read == self.state,
+                Effect::Cas {
+                    expected,
+                    swapped: Some(false),
+                    ..
+                } => expected != self.state,
+                _ => false,
+            };
+            if observes && !candidate.optional {
+                return Some(op);
+            }
+            if let Some(first_write) = first_write {
+                let stays_dead = match candidate.effect {
+                    Effect::Write(_) | Effect::Read(_) => false,
+                    Effect::Cas { swapped, .. } => swapped != Some(true) || candidate.optional,
+                    Effect::Append(_) => true,
+                };
+                // Node numbers are in time order; a return node of NIL (never returned) comes after all.
+                let ret = self.list.ret_node[op];
+                let before_writes = first_write == NIL || (ret != NIL && ret < first_write);
+                if stays_dead && before_writes {
+                    return Some(op);
+                }
+            }
+            node = self.list.next[node];
+        }
+        None
+    }
+
+    /// Whether the value is `DEAD` and must stay so until an operation that cannot accept it: a read, or a
+    /// cas that swapped, returned before any operation still unordered that writes was called (only a `put`
+    /// brings a value back from `DEAD`), so it must be ordered before all of them.
+    fn doomed(&self) -> bool {
+        if self.state != Values::DEAD {
+            return false;
+        }
+        let mut node = self.list.next[HEAD];
+        while node != NIL {
+            let op = &self.ops[self.list.op[node]];
+            match (self.list.is_return[node], op.effect) {
+                (false, Effect::Write(_)) => return false,
+                (
+                    true,
+                    Effect::Read(_)
+                    | Effect::Cas {
+                        swapped: Some(true),
+                        ..
+                    },
+                ) if !op.optional => return true,
+                _ => node = self.list.next[node],
+            }
+        }
+        false
+    }
+
+    /// Goes on with a level's scan at `at`: tries candidates until one is ordered (the next level is
+    /// fresh) or none is left (the level is exhausted).
+    fn go_on(&mut self, values: &mut Values, mut at: Level) -> Level {
+        while let Level::Scan {
+            first_return,
+            node,
+            alternative,
+            left,
+            pending,
+        } = at
+        {
+            let next = |node: usize, left: usize| Level::Scan {
+                first_return,
+                node,
+                alternative: 0,
+                left,
+                pending,
+            };
+            if !pending && (node == NIL || left == 0) {
+                // The candidates that never returned, in call order.
+                at = Level::Scan {
+                    first_return,
+                    node: self.list.next[HEAD],
+                    alternative: 0,
+                    left,
+                    pending: true,
+                };
+                continue;
+            }
+            if pending && (node == NIL || node == first_return) {
+                return Level::Exhausted;
+            }
+            let op = self.list.op[node];
+            let is_candidate = if pending {
+                self.ops[op].ret.is_none()
+            } else {
+                self.list.is_return[node] && self.called_before(op, first_return)
+            };
+            if !is_candidate {
+                at = next(self.list.next[node], left);
+                continue;
+            }
+            // Skipping an operation changes nothing, so it can wait until the operation must be ordered
+            // (its return is the first still in the list): skipping it earlier would only reach the same
+            // values with other sets of operations ordered.
+            let ways = if node == first_return {
+                self.ops[op].alternatives()
+            } else {
+                1
+            };
+            if alternative >= ways {
+                at = next(self.list.next[node], left - usize::from(!pending));
+                continue;
+            }
+            let retry = Level::Scan {
+                first_return,
+                node,
+                alternative: alternative + 1,
+                left,
+                pending,
+            };
+            if let Some(after) = self.step(values, op, alternative) {
+                if self.order(op, after, retry) {
+                    return Level::Fresh;
+                }
+            }
+            at = retry;
+        }
+        at
+    }
+}
+
+/// Whether some order of `ops` from the empty value orders every operation that returned; `None` if that
+/// takes more than `budget` pairs in the cache. The pairs explored are taken off `budget`.
+fn search(values: &mut Values, ops: &[Candidate], budget: &mut usize) -> Option<bool> {
+    let mut search = Search::new(ops, *budget);
+    let verdict = run(&mut search, values);
+    *budget -= search.seen.len();
+    verdict
+}
+
+/// Runs the search to its end.
+fn run(search: &mut Search, values: &mut Values) -> Option<bool> {
+    let mut at = Level::Fresh;
+    loop {
+        if search.unordered_returned == 0 {
+            return Some(true);
+        }
+        if search.over_budget {
+            return None;
+        }
+        at = match at {
+            Level::Fresh if search.doomed() => Level::Exhausted,
+            Level::Fresh => match search.forced() {
+                // If this pair was explored before from this very state, so was this level.
+                Some(op) if search.order(op, search.state, Level::Exhausted) => Level::Fresh,
+                Some(_) => Level::Exhausted,
+                None => {
+                    let scan = search.scan();
+                    search.go_on(values, scan)
+                }
+            },
+            Level::Scan { .. } => search.go_on(values, at),
+            // Every candidate has been tried: undo the last choice and go on at its level.
+            Level::Exhausted => match search.undo() {
+                Some(at) => at,
+                None => return Some(false),
+            },
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::super::{Input, Operation, Output};
+    use super::*;
+
+    /// A random history of one key: random intervals, random results from a small alphabet, some operations
+    /// that never returned.
+    fn random_history(rng: &mut ChaCha8Rng, len: usize) -> Vec<Operation> {
+        let values = ["", "a", "b", "ab", "ba", "aa"];
+        let pick = |rng: &mut ChaCha8Rng| values[rng.random_range(0..values.len())].to_owned();
+        (0..len)
+            .map(|_| {
+                let call = rng.random_range(0..30);
+                let ret = rng.random_bool(0.8).then(|| call + rng.random_range(0..12));
+                let key = "k".to_owned();
+                let (input, output) = match rng.random_range(0..4) {
+                    0 => (Input::Get { key }, Output::Value(pick(rng))),
+                    1 => (
+                        Input::Put {
+                            key,
+                            value: pick(rng),
+                        },
+                        Output::Ack,
+                    ),
+                    2 => (
+                        Input::Append {
+                            key,
+                            value: ["a", "b", ""][rng.random_range(0..3)].to_owned(),
+                        },
+                        Output::Ack,
+                    ),
+                    _ => (
+                        Input::Cas {
+                            key,
+                            expected: pick(rng),
+                            value: pick(rng),
+                        },
+                        Output::Swapped(rng.random()),
+                    ),
+                };
+                let output = if ret.is_some() {
+                    output
+                } else {
+                    Output::Unknown
+                };
+                Operation {
+                    client: 0,
+                    call,
+                    ret,
+                    input,
+                    output,
+                }
+            })
+            .collect()
+    }
+
+    /// The definition, by brute force on the strings themselves: some subset of the operations, containing
+    /// every exact one that returned, in some order that keeps real time (an operation that returned before
+    /// another was called comes first), is a legal sequence from `""`, where exact operations return what
+    /// they returned and the others may return anything.
+    fn brute_force(history: &[Operation], exact: &[bool]) -> bool {
+        let n = history.len();
+        let precedes = |a: usize, b: usize| history[a].ret.is_some_and(|ret| ret < history[b].call);
+        let legal = |order: &[usize]| {
+            let mut value = String::new();
+            order.iter().all(|&i| {
+                let op = &history[i];
+                let checked = exact[i] && op.ret.is_some();
+                match (&op.input, &op.output) {
+                    (Input::Get { .. }, Output::Value(read)) => !checked || *read == value,
+                    (Input::Get { .. }, _) => true,
+                    (Input::Put { value: v, .. }, _) => {
+                        value = v.clone();
+                        true
+                    }
+                    (Input::Append { value: v, .. }, _) => {
+                        value.push_str(v);
+                        true
+                    }
+                    (
+                        Input::Cas {
+                            expected, value: v, ..
+                        },
+                        output,
+                    ) => {
+                        let swaps = value == *expected;
+                        if swaps {
+                            value = v.clone();
+                        }
+                        !checked || *output == Output::Swapped(swaps)
+                    }
+                }
+            })
+        };
+        // Extends `order` with the operations of `chosen` in every order that keeps real time.
+        fn orders(
+            chosen: &[usize],
+            order: &mut Vec<usize>,
+            used: &mut [bool],
+            precedes: &dyn Fn(usize, usize) -> bool,
+            legal: &dyn Fn(&[usize]) -> bool,
+        ) -> bool {
+            if order.len() == chosen.len() {
+                return legal(order);
+            }
+            for (k, &i) in chosen.iter().enumerate() {
+                let ready = !used[k]
+                    && chosen
+                        .iter()
+                        .enumerate()
+                        .all(|(m, &j)| used[m] || j == i || !precedes(j, i));
+                if ready {
+                    used[k] = true;
+                    order.push(i);
+                    let found = legal(order) && orders(chosen, order, used, precedes, legal);
+                    order.pop();
+                    used[k] = false;
+                    if found {
                         return true;
                     }
                 }
-                node = list.next[HEAD];
-                alternative = 0;
-                continue;
             }
-            key[op / 64] &= !(1 << (op % 64));
+            false
         }
-        alternative += 1;
+        (0u32..1 << n).any(|subset| {
+            let chosen: Vec<usize> = (0..n).filter(|&i| subset & (1 << i) != 0).collect();
+            let complete =
+                (0..n).all(|i| !(exact[i] && history[i].ret.is_some()) || subset & (1 << i) != 0);
+            complete
+                && orders(
+                    &chosen,
+                    &mut Vec::new(),
+                    &mut vec![false; chosen.len()],
+                    &precedes,
+                    &legal,
+                )
+        })
+    }
+
+    #[test]
+    fn the_search_agrees_with_the_definition_with_operations_exact_and_freed() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let (mut yes, mut no) = (0, 0);
+        for _ in 0..20_000 {
+            let len = rng.random_range(1..8);
+            let history = random_history(&mut rng, len);
+            let exact: Vec<bool> = (0..len).map(|_| rng.random_bool(0.7)).collect();
+            let indices: Vec<usize> = (0..len).collect();
+            let mut key = KeyCheck::new(&history, &indices);
+            // `KeyCheck` holds the operations in call order.
+            let sorted: Vec<bool> = (0..len).map(|i| exact[key.index(i)]).collect();
+            let mut budget = usize::MAX;
+            let verdict = key.linearizable_with(&sorted, &mut budget);
+            let expected = brute_force(&history, &exact);
+            assert_eq!(verdict, Some(expected), "{history:?} exact {exact:?}");
+            if expected {
+                yes += 1;
+            } else {
+                no += 1;
+            }
+        }
+        assert!(yes > 5_000 && no > 5_000, "{yes} linearizable, {no} not");
     }
 }
