@@ -1,11 +1,11 @@
 //! The Lab 3 tester harness (`specs/lab3-tester.md`, `## Harness`; Go's kvraft `config.go`): a
-//! cluster of key-value servers, each a [`KvServer`](super::kvserver::KvServer) beside a Raft
+//! cluster of key-value servers, each a `KvServer` (`kvserver.rs`) beside a Raft
 //! instance run by the lab adapter, the clerks with their own ends, partitions, crashes and
 //! restarts with the persister, and the counters the tests report.
 //!
 //! Two labrpc networks carry the traffic, both on the one simulation and its one generator: the
 //! Raft peers talk over the simulator's [`Network`] exactly as in Lab 2, and the clerks talk to
-//! the servers over [`ClerkNet`], labrpc for handlers that answer later (a server answers a write
+//! the servers over `ClerkNet`, labrpc for handlers that answer later (a server answers a write
 //! once it is applied). Go has one network with both services on each server; the two share the
 //! reliability setting and are switched, connected and cleaned up together, so the tests see one.
 //!
