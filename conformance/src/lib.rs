@@ -1,10 +1,13 @@
-//! The conformance crate: a deterministic simulator ([`sim`]) and the MIT 6.5840 Lab 2 tester
-//! ported onto it ([`lab`]), which runs the `raft` core behind the tester's interface.
+//! The conformance crate: a deterministic simulator ([`sim`]) and the MIT 6.5840 Lab 2 and Lab 3
+//! testers ported onto it ([`lab`]), which run the `raft` core (and, for Lab 3, a key-value server on
+//! `raft_kv`) behind the tester's interface; the linearizability checker the Lab 3 tests decide their
+//! histories with ([`linearizability`], and the `lincheck` binary).
 //!
-//! * `cargo test --release -p conformance` runs every ported test with one seed;
+//! * `cargo test --release -p conformance` runs every ported test with one seed (Lab 3's with three);
 //!   `LAB_SEED=n` replays seed `n`, `LAB_SEEDS=k` runs `k` consecutive seeds.
-//! * `cargo run --release -p conformance --bin labtest -- -n 120 -j 2 2A 2B 2C 2D` stress-runs
-//!   them over many seeds and prints the table of the usual stress-testing scripts.
+//! * `cargo run --release -p conformance --bin labtest -- -n 120 -j 2 all` stress-runs them (or the
+//!   parts named: `2A` to `2D`, `3A`, `3B`) over many seeds and prints the table of the usual
+//!   stress-testing scripts.
 //! * `LAB_TRACE=<ms>` prints, from that virtual time on, every RPC with the message's fields, the
 //!   tester's actions, and every node's term, role, log end and commit index each 250 ms: replay a
 //!   failing seed with it to see why it failed.
