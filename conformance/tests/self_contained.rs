@@ -55,7 +55,11 @@ fn the_tester_description_has_a_section_for_every_test() {
     let spec3 = std::fs::read_to_string(root.join("specs/lab3-tester.md")).unwrap();
     for t in conformance::lab::TESTS {
         let heading = format!("\n### {}\n", t.go_name);
-        let spec = if t.part.starts_with('3') { &spec3 } else { &spec };
+        let spec = if t.part.starts_with('3') {
+            &spec3
+        } else {
+            &spec
+        };
         assert!(spec.contains(&heading), "no section for {}", t.go_name);
     }
     for section in [
