@@ -29,7 +29,13 @@ impl OpLog {
 
     /// Fails the test if the history is not linearizable (Go's `porcupine.CheckOperationsVerbose`,
     /// which here decides every history: there is no timeout that passes one).
+    ///
+    /// With `LAB_HISTORY_DIR` set, the history is also written there, as `history-<pid>-<n>.jsonl` in the
+    /// format of `specs/history-format.md` (for `lincheck` and the checker's bench).
     pub fn check_linearizable(&self) {
+        if let Some(dir) = std::env::var_os("LAB_HISTORY_DIR") {
+            self.write_history(std::path::Path::new(&dir));
+        }
         let report = self
             .history
             .borrow()
@@ -37,6 +43,24 @@ impl OpLog {
             .unwrap_or_else(|e| panic!("the recorded history is malformed: {e}"));
         if !report.is_linearizable() {
             fatal(format!("history is not linearizable\n{report}"));
+        }
+    }
+
+    /// Writes the history into `dir` as `history-<pid>-<n>.jsonl`, the next `n` of this process.
+    fn write_history(&self, dir: &std::path::Path) {
+        static WRITTEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = WRITTEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("history-{}-{n}.jsonl", std::process::id()));
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::File::create(&path))
+            .and_then(|file| {
+                crate::linearizability::jsonl::write(
+                    self.history.borrow().operations(),
+                    std::io::BufWriter::new(file),
+                )
+            });
+        if let Err(e) = written {
+            panic!("cannot write the history to {}: {e}", path.display());
         }
     }
 
