@@ -515,8 +515,8 @@ impl Node {
     /// before the read began: a later [`Ready`] hands out a [`ReadState`] with `context`, and the host answers
     /// the read from its state machine once it has applied the read index. Nothing is written to the log.
     ///
-    /// Returns the read index. A follower refuses with the leader it knows of (the host forwards the read to
-    /// it); a leader that steps down drops its pending reads, which are never handed out.
+    /// Returns the read index. A follower refuses with the leader it knows of (the host sends its client
+    /// there); a leader that steps down drops its pending reads, which are never handed out.
     pub fn read_index(&mut self, context: u64) -> Result<Index, ReadRefused> {
         let outbox_before = self.outbox.len();
         let result = self.read_index_inner(context);
