@@ -4,7 +4,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::format::{Body, Digest, Event, NodeState, Record, Trace};
+use super::format::{Body, Digest, Event, Msg, NodeState, Record, Trace};
 
 /// One way of breaking a trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,24 +72,28 @@ fn state_mut(ev: &mut Event) -> Option<&mut NodeState> {
     }
 }
 
+/// The messages an event sent (none for events that are not a node's sending step).
+fn sent_mut(ev: &mut Event) -> &mut [Msg] {
+    match ev {
+        Event::Timeout { sent, .. }
+        | Event::Heartbeat { sent, .. }
+        | Event::Propose { sent, .. }
+        | Event::ReadIndex { sent, .. }
+        | Event::Receive { sent, .. } => sent,
+        _ => &mut [],
+    }
+}
+
 /// The read rounds of the AppendEntries and replies an event sent.
 fn read_rounds_mut(ev: &mut Event) -> Vec<&mut u64> {
-    let mut out = Vec::new();
-    if let Event::Timeout { sent, .. }
-    | Event::Heartbeat { sent, .. }
-    | Event::Propose { sent, .. }
-    | Event::ReadIndex { sent, .. }
-    | Event::Receive { sent, .. } = ev
-    {
-        for m in sent {
-            if let Body::AppendEntries { read_round, .. }
-            | Body::AppendEntriesReply { read_round, .. } = &mut m.m
-            {
-                out.push(read_round);
-            }
-        }
-    }
-    out
+    sent_mut(ev)
+        .iter_mut()
+        .filter_map(|m| match &mut m.m {
+            Body::AppendEntries { read_round, .. }
+            | Body::AppendEntriesReply { read_round, .. } => Some(read_round),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The entries a record carries (in its state's log delta, its sent AppendEntries, or a Persist).
@@ -117,25 +121,17 @@ fn entries_mut(ev: &mut Event) -> Vec<&mut (u64, Digest)> {
 }
 
 fn message_terms_mut(ev: &mut Event) -> Vec<&mut u64> {
-    let mut out = Vec::new();
-    if let Event::Timeout { sent, .. }
-    | Event::Heartbeat { sent, .. }
-    | Event::Propose { sent, .. }
-    | Event::ReadIndex { sent, .. }
-    | Event::Receive { sent, .. } = ev
-    {
-        for m in sent {
-            out.push(match &mut m.m {
-                Body::RequestVote { term, .. }
-                | Body::RequestVoteReply { term, .. }
-                | Body::AppendEntries { term, .. }
-                | Body::AppendEntriesReply { term, .. }
-                | Body::InstallSnapshot { term, .. }
-                | Body::InstallSnapshotReply { term, .. } => term,
-            });
-        }
-    }
-    out
+    sent_mut(ev)
+        .iter_mut()
+        .map(|m| match &mut m.m {
+            Body::RequestVote { term, .. }
+            | Body::RequestVoteReply { term, .. }
+            | Body::AppendEntries { term, .. }
+            | Body::AppendEntriesReply { term, .. }
+            | Body::InstallSnapshot { term, .. }
+            | Body::InstallSnapshotReply { term, .. } => term,
+        })
+        .collect()
 }
 
 /// `trace` with one perturbation of `kind`, drawn with `seed`; `None` if the trace has no place for it.
