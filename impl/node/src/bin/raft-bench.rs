@@ -302,6 +302,8 @@ mod tier2 {
                 .arg(dir.join(format!("node-{}", i + 1)))
                 .args(["--client-addr", &client_addr.to_string()])
                 .args(["--snapshot-every", "100000"])
+                // Opaque 8-byte commands: the command log, as measured before the key-value store.
+                .args(["--machine", "log"])
                 .arg("--secret-file")
                 .arg(&secret)
                 .stdout(Stdio::null())
