@@ -105,3 +105,15 @@ fn conformance_labtest_check_prints_its_totals_and_writes_traces() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code, 0, "{stdout}");
 }
+
+/// The summary prints only what the checker measures. It used to print "ambiguous events: 0", a field that
+/// nothing ever counted: matching is a lookup (messages by name, values by digest, the composition read off
+/// the step), so there is no ambiguity to count, and a constant must not pass for a measurement.
+#[test]
+fn conformance_tracecheck_prints_no_unmeasured_figure() {
+    let good = traces().join("persist1-2c-seed1.jsonl");
+    let (code, out, _) = run(&[good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("model actions applied, by kind:"), "{out}");
+    assert!(!out.to_lowercase().contains("ambiguous"), "{out}");
+}

@@ -93,7 +93,6 @@ fn main() -> ExitCode {
             for (kind, count) in ACTION_KINDS.iter().zip(summary.action_counts) {
                 println!("  {kind:<28} {count}");
             }
-            println!("ambiguous events: {}", summary.ambiguous);
             if let Err(e) = pictures(&args, &trace, args.at, None) {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);

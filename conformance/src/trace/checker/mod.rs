@@ -10,7 +10,8 @@
 //!
 //! Matching is a lookup, never a search: messages are named by `(sender, sequence)`, entries by their
 //! command's digest, and the composition of a step is read off what the step produced and the state it
-//! reported. So no event can match more than one model step.
+//! reported. So no event can match more than one model step, and there is no ambiguity to count: the
+//! checker never chooses between candidates.
 
 mod properties;
 mod report;
@@ -42,9 +43,6 @@ pub struct Summary {
     pub nodes: usize,
     /// Model actions applied.
     pub actions: usize,
-    /// Events that more than one model step could have matched (zero by construction; see the module
-    /// documentation).
-    pub ambiguous: usize,
     /// Applies checked.
     pub applies: usize,
     /// How often each kind of model action was applied, by the names in [`ACTION_KINDS`]: which parts of
