@@ -189,7 +189,7 @@ pub fn by_lab(
         for test in TESTS {
             let (outcome, verdict) = runner::run_checked(test, seed, true);
             let at = format!("{} seed {seed}", test.go_name);
-            if trace.is_none() && verdict.is_err() {
+            if trace.is_none() && verdict.is_invalid() {
                 trace = Some((at.clone(), start.elapsed()));
             }
             if lab.is_none() && outcome.failure.is_some() {

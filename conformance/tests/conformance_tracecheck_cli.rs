@@ -83,7 +83,8 @@ fn conformance_labtest_check_prints_its_totals_and_writes_traces() {
     assert!(stdout.contains("Invalid"), "{stdout}");
     let last = stdout.lines().last().unwrap();
     assert!(
-        last.starts_with("total: runs=2 failed=0 invalid=0 events=") && last.contains(" wall="),
+        last.starts_with("total: runs=2 failed=0 invalid=0 unchecked=0 events=")
+            && last.contains(" wall="),
         "{last}"
     );
     // Without --check, --trace-dir writes every run's trace, and tracecheck accepts it.

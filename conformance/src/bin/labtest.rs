@@ -9,7 +9,8 @@
 //!
 //! With `--check`, every run records its trace and the trace checker validates it against the model (in
 //! Lab 3, the traces of the Raft instances under the key-value servers); runs whose trace leaves the model
-//! are counted in their own column. `--trace-dir DIR` writes each run's trace
+//! are counted in their own column, and runs of which nothing was checked (no cluster was recorded) are
+//! counted apart, as unchecked, never as valid. `--trace-dir DIR` writes each run's trace
 //! to `DIR/<GoName>-<seed>.jsonl` (with `--check`, only the traces of failed or invalid runs).
 
 use std::io::{IsTerminal, Write};
@@ -20,8 +21,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use conformance::lab::{run, run_checked, run_traced, LabTest, Outcome, TESTS};
-use conformance::trace::check;
+use conformance::lab::{
+    run, run_checked, run_traced, run_traced_checked, LabTest, Outcome, Verdict, TESTS,
+};
 use std::process::ExitCode;
 
 /// Stress-run Lab 2 and Lab 3 tests on the deterministic simulator.
@@ -130,6 +132,8 @@ struct RunResult {
     outcome: Outcome,
     /// The first line of the checker's report, if the trace left the model.
     invalid: Option<String>,
+    /// Why nothing (or not all) of the run was checked, if so (with `--check` only).
+    unchecked: Option<String>,
     /// Events checked.
     events: usize,
 }
@@ -143,10 +147,15 @@ fn run_one(test: &LabTest, seed: u64, quiet: bool, args: &Args) -> Result<RunRes
             (outcome, Some(verdict))
         }
         (check_it, Some(dir)) => {
-            let (outcome, trace) = run_traced(test, seed, quiet);
-            let verdict = check_it.then(|| check(&trace));
+            let (outcome, trace, verdict) = if check_it {
+                let (outcome, trace, verdict) = run_traced_checked(test, seed, quiet);
+                (outcome, trace, Some(verdict))
+            } else {
+                let (outcome, trace) = run_traced(test, seed, quiet);
+                (outcome, trace, None)
+            };
             if !check_it
-                || verdict.as_ref().is_some_and(Result::is_err)
+                || verdict.as_ref().is_some_and(Verdict::is_invalid)
                 || outcome.failure.is_some()
             {
                 let path = dir.join(format!("{}-{seed}.jsonl", test.go_name));
@@ -157,14 +166,16 @@ fn run_one(test: &LabTest, seed: u64, quiet: bool, args: &Args) -> Result<RunRes
             (outcome, verdict)
         }
     };
-    let (invalid, events) = match verdict {
-        None => (None, 0),
-        Some(Ok(summary)) => (None, summary.events),
-        Some(Err(m)) => (Some(m.to_string()), m.event),
+    let (invalid, unchecked, events) = match verdict {
+        None => (None, None, 0),
+        Some(Verdict::Checked(summary)) => (None, None, summary.events),
+        Some(Verdict::Unchecked(why)) => (None, Some(why), 0),
+        Some(Verdict::Invalid(m)) => (Some(m.to_string()), None, m.event),
     };
     Ok(RunResult {
         outcome,
         invalid,
+        unchecked,
         events,
     })
 }
@@ -265,6 +276,15 @@ fn run_campaign(args: Args) -> Result<ExitCode> {
                     report
                 );
             }
+            if let Some(why) = &out.unchecked {
+                let _ = writeln!(
+                    stderr.lock(),
+                    "\nUNCHECKED {} seed {}: {}",
+                    tests[t].go_name,
+                    out.outcome.seed,
+                    why
+                );
+            }
             results[t].push(out);
             let pct = done * 100 / total / step * step;
             if pct != last_pct {
@@ -313,6 +333,7 @@ fn run_campaign(args: Args) -> Result<ExitCode> {
     let (mut runs, mut events) = (0, 0);
     let mut failed_runs = Vec::new();
     let mut invalid_runs = Vec::new();
+    let mut unchecked_runs = Vec::new();
     for (t, outs) in tests.iter().zip(&results) {
         let secs: Vec<f64> = outs.iter().map(|o| o.outcome.sim_secs).collect();
         let (mean, std) = mean_std(&secs);
@@ -339,6 +360,10 @@ fn run_campaign(args: Args) -> Result<ExitCode> {
         events += outs.iter().map(|o| o.events).sum::<usize>();
         failed_runs.extend(failed.into_iter().map(|o| (t, o)));
         invalid_runs.extend(invalid.into_iter().map(|(seed, r)| (t, seed, r)));
+        unchecked_runs.extend(
+            outs.iter()
+                .filter_map(|o| Some((t, o.outcome.seed, o.unchecked.as_deref()?))),
+        );
     }
     println!();
     println!("wall-clock time: {wall:.2} s");
@@ -365,14 +390,22 @@ fn run_campaign(args: Args) -> Result<ExitCode> {
             println!("  {} seed {seed}: {}", t.go_name, first_line(report));
         }
     }
+    if !unchecked_runs.is_empty() {
+        unchecked_runs.sort_by_key(|(t, seed, _)| (t.go_name, *seed));
+        println!("runs not checked against the model (neither valid nor invalid):");
+        for (t, seed, why) in &unchecked_runs {
+            println!("  {} seed {seed}: {why}", t.go_name);
+        }
+    }
     if let Some(c) = &coverage {
         print!("{}", model::coverage::render(&c.covered()));
     }
     if args.check {
         println!(
-            "total: runs={runs} failed={} invalid={} events={events} wall={wall:.2}s",
+            "total: runs={runs} failed={} invalid={} unchecked={} events={events} wall={wall:.2}s",
             failed_runs.len(),
-            invalid_runs.len()
+            invalid_runs.len(),
+            unchecked_runs.len()
         );
     } else {
         println!(
@@ -380,11 +413,14 @@ fn run_campaign(args: Args) -> Result<ExitCode> {
             failed_runs.len()
         );
     }
-    Ok(if failed_runs.is_empty() && invalid_runs.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    // With --check, every run was to be validated: one that was not is no success either.
+    Ok(
+        if failed_runs.is_empty() && invalid_runs.is_empty() && unchecked_runs.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 fn first_line(s: &str) -> String {

@@ -27,8 +27,8 @@ pub use config::{fatal, Config};
 pub use kvconfig::{Clerk, KvConfig};
 pub use persister::Persister;
 pub use runner::{
-    run, run_checked, run_from_env, run_from_env_or, run_traced, seeds_from_env, seeds_from_env_or,
-    LabError, LabTest, Outcome,
+    run, run_checked, run_from_env, run_from_env_or, run_traced, run_traced_checked,
+    seeds_from_env, seeds_from_env_or, LabError, LabTest, Outcome, Verdict,
 };
 
 macro_rules! lab_tests {

@@ -75,13 +75,60 @@ struct Recording {
     /// Check each event as it happens instead of keeping the trace.
     check: bool,
     recorder: Option<Arc<Recorder>>,
+    /// Clusters the test made. A trace is one cluster's: only the first is recorded.
+    clusters: usize,
 }
 
-/// A recorder for the cluster a test makes, if the test runs under `run_traced` or `run_checked`.
+/// What trace validation says of one lab run.
+#[derive(Debug)]
+pub enum Verdict {
+    /// The run's events were checked against the model, and every one was a step of it.
+    Checked(Summary),
+    /// Nothing, or not all, of the run was checked; the reason says why (the test made no cluster, or more
+    /// than one, or its cluster recorded no event). Such a run is neither valid nor invalid.
+    Unchecked(String),
+    /// The run's trace left the model.
+    Invalid(Box<Mismatch>),
+}
+
+impl Verdict {
+    /// Whether the run's trace left the model.
+    pub fn is_invalid(&self) -> bool {
+        matches!(self, Verdict::Invalid(_))
+    }
+
+    /// What was checked, if the run was checked and valid.
+    pub fn checked(&self) -> Option<&Summary> {
+        match self {
+            Verdict::Checked(summary) => Some(summary),
+            _ => None,
+        }
+    }
+
+    /// The verdict of a run whose recorder (`None`: the test made no cluster) checked `summary`, after the
+    /// test made `clusters` clusters.
+    fn of(summary: Option<Summary>, clusters: usize) -> Verdict {
+        match summary {
+            _ if clusters > 1 => Verdict::Unchecked(format!(
+                "the test made {clusters} clusters, and a trace follows one"
+            )),
+            None => Verdict::Unchecked("the test made no cluster".into()),
+            Some(s) if s.events == 0 => Verdict::Unchecked("its cluster recorded no event".into()),
+            Some(s) => Verdict::Checked(s),
+        }
+    }
+}
+
+/// A recorder for the cluster a test makes, if the test runs under `run_traced` or `run_checked` (only for
+/// its first cluster: the run's verdict says when there were more).
 pub(crate) fn new_recorder(nodes: usize) -> Option<Arc<Recorder>> {
     RECORDING.with(|r| {
         let mut r = r.borrow_mut();
         let rec = r.as_mut()?;
+        rec.clusters += 1;
+        if rec.recorder.is_some() {
+            return None;
+        }
         let recorder = if rec.check {
             Recorder::checking(nodes as u64, rec.source.clone())
                 .unwrap_or_else(|e| panic!("cannot check this cluster: {e}"))
@@ -132,11 +179,32 @@ pub fn run(test: &LabTest, seed: u64, quiet: bool) -> Outcome {
     }
 }
 
-/// Runs `test` once with `seed` and records its trace (empty if the test made no cluster).
+/// Runs `test` once with `seed` and records its trace (empty if the test made no cluster; the first
+/// cluster's if it made several).
 pub fn run_traced(test: &LabTest, seed: u64, quiet: bool) -> (Outcome, Trace) {
-    let (outcome, recorder) = run_recording(test, seed, quiet, false);
-    let trace = recorder.map_or_else(|| Trace::new(0, source(test, seed)), |r| r.take());
+    let (outcome, trace, _) = run_traced_with_clusters(test, seed, quiet);
     (outcome, trace)
+}
+
+/// Runs `test` once with `seed`, records its trace and checks it: the trace (as [`run_traced`]) and the
+/// run's verdict.
+pub fn run_traced_checked(test: &LabTest, seed: u64, quiet: bool) -> (Outcome, Trace, Verdict) {
+    let (outcome, trace, clusters) = run_traced_with_clusters(test, seed, quiet);
+    let verdict = if clusters == 0 {
+        Verdict::of(None, clusters)
+    } else {
+        match check(&trace) {
+            Ok(summary) => Verdict::of(Some(summary), clusters),
+            Err(mismatch) => Verdict::Invalid(mismatch),
+        }
+    };
+    (outcome, trace, verdict)
+}
+
+fn run_traced_with_clusters(test: &LabTest, seed: u64, quiet: bool) -> (Outcome, Trace, usize) {
+    let (outcome, recorder, clusters) = run_recording(test, seed, quiet, false);
+    let trace = recorder.map_or_else(|| Trace::new(0, source(test, seed)), |r| r.take());
+    (outcome, trace, clusters)
 }
 
 /// What a trace of a lab run says it comes from.
@@ -146,20 +214,21 @@ fn source(test: &LabTest, seed: u64) -> String {
 
 /// Runs `test` once with `seed`, checking each event of its trace against the model as it happens (nothing is
 /// kept, so this is cheaper than [`run_traced`] and [`check`]). On a mismatch the run is replayed with its
-/// trace kept, for the full report; the replay is the same run, bit for bit.
-pub fn run_checked(
-    test: &LabTest,
-    seed: u64,
-    quiet: bool,
-) -> (Outcome, Result<Summary, Box<Mismatch>>) {
-    let (outcome, recorder) = run_recording(test, seed, quiet, true);
-    match recorder.and_then(|r| r.verdict()) {
-        None => (outcome, Ok(Summary::default())),
-        Some(Ok(summary)) => (outcome, Ok(summary)),
+/// trace kept, for the full report; the replay is the same run, bit for bit. A run that fed the checker
+/// nothing (no cluster, or no event) is [`Verdict::Unchecked`], never checked.
+pub fn run_checked(test: &LabTest, seed: u64, quiet: bool) -> (Outcome, Verdict) {
+    let (outcome, recorder, clusters) = run_recording(test, seed, quiet, true);
+    let verdict = recorder.map(|r| {
+        r.verdict()
+            .expect("run_recording makes checking recorders when asked to check")
+    });
+    match verdict {
+        None => (outcome, Verdict::of(None, clusters)),
+        Some(Ok(summary)) => (outcome, Verdict::of(Some(summary), clusters)),
         Some(Err(at)) => {
             let (_, trace) = run_traced(test, seed, quiet);
             let verdict = match check(&trace) {
-                Err(m) if m.event == at => Err(m),
+                Err(m) if m.event == at => Verdict::Invalid(m),
                 other => panic!(
                     "{} seed {seed}: the online check failed at event {at}, the replay gives {other:?}: the run is not deterministic",
                     test.go_name
@@ -170,22 +239,28 @@ pub fn run_checked(
     }
 }
 
+/// Runs `test` with recording on: the outcome, the recorder of its first cluster, and how many clusters it
+/// made.
 fn run_recording(
     test: &LabTest,
     seed: u64,
     quiet: bool,
     check: bool,
-) -> (Outcome, Option<Arc<Recorder>>) {
+) -> (Outcome, Option<Arc<Recorder>>, usize) {
     RECORDING.with(|r| {
         *r.borrow_mut() = Some(Recording {
             source: source(test, seed),
             check,
             recorder: None,
+            clusters: 0,
         })
     });
     let outcome = run(test, seed, quiet);
     let recording = RECORDING.with(|r| r.borrow_mut().take());
-    (outcome, recording.and_then(|r| r.recorder))
+    match recording {
+        Some(r) => (outcome, r.recorder, r.clusters),
+        None => (outcome, None, 0),
+    }
 }
 
 /// The seeds a `cargo test` run uses: `LAB_SEED=n` (default 1) is the first, `LAB_SEEDS=k`
