@@ -12,7 +12,8 @@
 //!
 //! States are told apart by what matters to Raft: the spec state the run stands for (terms, votes, roles,
 //! logs, commit, next and match indexes, messages in flight by content, the history) under the model's
-//! symmetry reduction, plus what the spec does not see (each node's applied index and replication modes).
+//! symmetry reduction, plus what the spec does not see (each node's applied index, replication modes, and
+//! what it made durable: after a crash that is all that remains).
 //! Timer counters, message sequence numbers and random seeds are left out; see the README for what that
 //! can hide.
 
@@ -22,7 +23,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use model::coverage::Coverage;
-use raft::{Config, Envelope, Node, Observer, Output, Role, Step};
+use raft::{Config, Envelope, Node, Observer, Output, PersistentState, Role, Step};
 use stateright::{Model, Property};
 
 pub use crate::schedule::HostBug;
@@ -356,12 +357,30 @@ impl fmt::Debug for State {
 
 /// What tells states apart: the canonical spec state and, renamed the same way, what the spec does not see
 /// of each node (applied index, whether the service snapshotted, replication modes and the peers a snapshot
-/// is on its way to, as bitsets of peers). The ticks left before a snapshot is resent are a timer, left out.
+/// is on its way to, as bitsets of peers, and what it made durable). The ticks left before a snapshot is
+/// resent are a timer, left out.
 #[derive(Hash, PartialEq, Eq)]
 struct Key {
     spec: model::State,
-    nodes: Vec<(u64, bool, u8, u8)>,
+    nodes: Vec<NodeKey>,
     violation: Option<Violation>,
+}
+
+/// One node's part of a [`Key`], beyond the spec state.
+#[derive(Hash, PartialEq, Eq)]
+struct NodeKey {
+    applied: u64,
+    snapshotted: bool,
+    /// Peers it replicates to in replicate mode (a bitset of renamed peers).
+    modes: u8,
+    /// Peers a snapshot of it is on its way to (a bitset of renamed peers).
+    snapshots: u8,
+    /// What it made durable, the vote renamed (`None`: nothing yet). The spec state holds the node's current
+    /// state, which a correct host has always made durable; a host that saves something else differs here
+    /// only, and a crash would restart the node from it.
+    durable: Option<PersistentState>,
+    /// The snapshot saved with it.
+    snapshot: Option<Vec<u8>>,
 }
 
 impl State {
@@ -387,9 +406,18 @@ impl State {
                         .filter(|&p| f(p))
                         .fold(0u8, |m, p| m | 1 << rename[p as usize])
                 };
-                let modes = peers(&|p| slot.node.replicating(p) == Some(true));
-                let snapshots = peers(&|p| slot.node.snapshot_in_flight(p) == Some(true));
-                (slot.applied, slot.snapshotted, modes, snapshots)
+                let mut durable = slot.durable.state.clone();
+                if let Some(d) = &mut durable {
+                    d.voted_for = d.voted_for.map(|v| rename[v as usize] as u64);
+                }
+                NodeKey {
+                    applied: slot.applied,
+                    snapshotted: slot.snapshotted,
+                    modes: peers(&|p| slot.node.replicating(p) == Some(true)),
+                    snapshots: peers(&|p| slot.node.snapshot_in_flight(p) == Some(true)),
+                    durable,
+                    snapshot: slot.durable.snapshot.clone(),
+                }
             })
             .collect();
         Key {
