@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod chaos;
 pub mod implcheck;
 pub mod lab;
 pub mod linearizability;

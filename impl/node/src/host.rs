@@ -157,6 +157,17 @@ pub struct Host<S, M, T> {
     reads_ready: BTreeMap<(Index, u64), (Vec<u8>, T)>,
     /// The context of the next read.
     next_read: u64,
+    /// A deliberate bug, for showing that tests notice (none in normal use).
+    test_bug: Option<TestBug>,
+}
+
+/// Deliberate bugs a host can be told to have ([`Host::set_test_bug`]), so that a test of the whole system
+/// (`raft-chaos`) can show that it notices each. Never for normal use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestBug {
+    /// A leader answers a read at once from its own state, without ReadIndex: a leader that was deposed
+    /// without knowing it answers from a stale state.
+    LocalReads,
 }
 
 impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
@@ -187,7 +198,16 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             reads_begun: BTreeMap::new(),
             reads_ready: BTreeMap::new(),
             next_read: 0,
+            test_bug: None,
         })
+    }
+
+    /// Gives the host a deliberate bug (`None`: none). For tests only.
+    pub fn set_test_bug(&mut self, bug: Option<TestBug>) {
+        if let Some(bug) = bug {
+            tracing::warn!("this node has a deliberate bug, for tests only: {bug:?}");
+        }
+        self.test_bug = bug;
     }
 
     /// One tick of the logical clock.
@@ -237,6 +257,13 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
                 },
                 ticket,
             ));
+        }
+        if self.test_bug == Some(TestBug::LocalReads) {
+            // The bug: served by the next flush from this node's state as applied, confirmed by no one.
+            let context = self.next_read;
+            self.next_read += 1;
+            self.reads_ready.insert((0, context), (request, ticket));
+            return Ok(());
         }
         // A leader that has not yet committed in its term waits (its empty entry commits within a round
         // trip); `flush` begins the read then.
@@ -301,6 +328,7 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             // A commit of the leader's term lets the waiting reads begin.
             self.begin_reads();
         }
+        self.serve_reads(done);
         self.abort_reads(done);
         Ok(())
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use raft::{Config, Envelope};
 use raft_node::client::{self, Client, Reply, Request};
-use raft_node::host::{Host, Settings, StateMachine};
+use raft_node::host::{Host, Settings, StateMachine, TestBug};
 use raft_node::machine::CommandLog;
 use raft_node::runtime::{InboxBytes, Input, Runtime};
 use raft_node::storage::disk::{Disk, FsDisk, WriteBackDisk};
@@ -109,6 +109,16 @@ struct NodeArgs {
     /// applied (`raft-node propose` and `get`).
     #[arg(long, value_enum, default_value_t = Machine::Kv)]
     machine: Machine,
+    /// For tests only: a deliberate bug, so that a test can show it notices. `local-reads`: a leader
+    /// answers reads at once from its own state, without ReadIndex (a deposed leader answers stale reads).
+    #[arg(long, value_enum)]
+    test_bug: Option<TestBugArg>,
+}
+
+/// See `--test-bug`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum TestBugArg {
+    LocalReads,
 }
 
 /// See `--machine`.
@@ -299,15 +309,20 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
         client: client_listener,
         client_addr,
     };
+    let test_bug = args
+        .test_bug
+        .map(|TestBugArg::LocalReads| TestBug::LocalReads);
     match args.machine {
         Machine::Kv => {
-            let host = Host::new(&settings, storage, recovered, raft_kv::Store::new())
+            let mut host = Host::new(&settings, storage, recovered, raft_kv::Store::new())
                 .map_err(|e| unusable(&e))?;
+            host.set_test_bug(test_bug);
             serve(host, listeners, &run, &peers, secret, restarted, &dir)
         }
         Machine::Log => {
-            let host = Host::new(&settings, storage, recovered, CommandLog::default())
+            let mut host = Host::new(&settings, storage, recovered, CommandLog::default())
                 .map_err(|e| unusable(&e))?;
+            host.set_test_bug(test_bug);
             serve(host, listeners, &run, &peers, secret, restarted, &dir)
         }
     }
