@@ -212,8 +212,12 @@ fn campaign(cli: Cli) -> Result<bool> {
             );
         }
         if !result.ok() {
-            for p in &result.problems {
-                println!("      {p}");
+            for p in result.problems.iter().take(5) {
+                let cut: String = p.chars().take(400).collect();
+                println!("      {cut}{}", if cut.len() < p.len() { " ..." } else { "" });
+            }
+            if result.problems.len() > 5 {
+                println!("      ... {} problems in all", result.problems.len());
             }
             if let Some(dir) = &result.kept {
                 println!(

@@ -15,7 +15,7 @@ use raft::NodeId;
 use raft_node::client::{Client, Reply, Request};
 use raft_node::host::Status;
 
-use super::proxy::Network;
+use super::proxy::{Network, CLIENTS};
 
 /// The process ids of every node started and not yet reaped, so that Ctrl-C can kill them all.
 static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
@@ -110,7 +110,7 @@ impl Cluster {
             peer.insert(id, free_addr()?);
             client.insert(id, free_addr()?);
         }
-        let net = Network::start(&peer, setup.seed).context("cannot start the proxies")?;
+        let net = Network::start(&peer, &client, setup.seed).context("cannot start the proxies")?;
         let mut cluster = Cluster {
             setup,
             secret,
@@ -136,9 +136,12 @@ impl Cluster {
         &self.net
     }
 
-    /// The client addresses, in id order.
+    /// Where clients reach the nodes (through the proxies), in id order.
     pub fn client_addrs(&self) -> Vec<SocketAddr> {
-        self.client.values().copied().collect()
+        self.ids()
+            .into_iter()
+            .map(|id| self.net.addr(CLIENTS, id))
+            .collect()
     }
 
     /// The directory of node `id`'s data.

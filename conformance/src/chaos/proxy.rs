@@ -16,8 +16,13 @@
 //! * **delay** each message by a fixed time plus a random jitter, in order within a connection;
 //! * **drop, duplicate or reorder** messages: a connection carries frames (`raft_node::tcp`), and the
 //!   proxy parses them, so a whole message is lost, delivered twice, or held back behind the next one.
-//!   Only the `Messages` channel is faulted so: a snapshot is sent once per connection, on the promise that
-//!   TCP delivers it or breaks (`tcp::SnapshotSender`), and only delays and cuts keep that promise.
+//!   Between peers only the `Messages` channel is faulted so: a snapshot is sent once per connection, on
+//!   the promise that TCP delivers it or breaks (`tcp::SnapshotSender`), and only delays and cuts keep
+//!   that promise.
+//!
+//! Clients reach each node through a proxy too, which is never cut but has the same message faults, in
+//! both directions: a request or a reply lost, delivered twice or late. A reply lost after its write was
+//! applied is what client sessions are for.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -71,7 +76,10 @@ struct Counters {
     reset: AtomicU64,
 }
 
-/// The proxies of every directed link between `nodes`.
+/// The clients' side of a link: links `(CLIENTS, id)` lead from the clients to node `id`.
+pub const CLIENTS: NodeId = 0;
+
+/// The proxies of every directed link between `nodes`, and from the clients to each node.
 pub struct Network {
     links: BTreeMap<(NodeId, NodeId), Arc<Link>>,
     counters: Arc<Counters>,
@@ -81,6 +89,8 @@ pub struct Network {
 struct Link {
     /// The real address of the node this link leads to.
     target: SocketAddr,
+    /// Whether it carries the peers' protocol (else the clients').
+    peer: bool,
     state: Mutex<LinkState>,
     changed: Condvar,
     counters: Arc<Counters>,
@@ -99,38 +109,52 @@ struct LinkState {
 }
 
 impl Network {
-    /// Starts a proxy for each ordered pair of `nodes` (id and real peer address), on loopback ports of its
-    /// own; `seed` seeds the faults' randomness.
-    pub fn start(nodes: &BTreeMap<NodeId, SocketAddr>, seed: u64) -> io::Result<Network> {
+    /// Starts a proxy for each ordered pair of `nodes` (id and real peer address), and one from the
+    /// clients to each of `clients` (id and real client address), on loopback ports of their own; `seed`
+    /// seeds the faults' randomness.
+    pub fn start(
+        nodes: &BTreeMap<NodeId, SocketAddr>,
+        clients: &BTreeMap<NodeId, SocketAddr>,
+        seed: u64,
+    ) -> io::Result<Network> {
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let mut links = BTreeMap::new();
-        for (&from, _) in nodes {
-            for (&to, &target) in nodes {
-                if from == to {
-                    continue;
-                }
-                let listener = TcpListener::bind("127.0.0.1:0")?;
-                listener.set_nonblocking(true)?;
-                let link = Arc::new(Link {
-                    target,
-                    state: Mutex::new(LinkState {
-                        cut: false,
-                        faults: LinkFaults::default(),
-                        rng: ChaCha8Rng::seed_from_u64(seed ^ (from << 32) ^ to),
-                        connections: BTreeMap::new(),
-                        next: 0,
-                        addr: listener.local_addr()?,
-                    }),
-                    changed: Condvar::new(),
-                    counters: counters.clone(),
-                });
-                let (l, stop) = (link.clone(), stop.clone());
-                std::thread::Builder::new()
-                    .name(format!("proxy {from}->{to}"))
-                    .spawn(move || accept(listener, l, stop))?;
-                links.insert((from, to), link);
-            }
+        let pairs = nodes
+            .keys()
+            .flat_map(|&from| {
+                nodes
+                    .iter()
+                    .filter(move |(&to, _)| to != from)
+                    .map(move |(&to, &target)| (from, to, target, true))
+            })
+            .chain(
+                clients
+                    .iter()
+                    .map(|(&to, &target)| (CLIENTS, to, target, false)),
+            );
+        for (from, to, target, peer) in pairs {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            listener.set_nonblocking(true)?;
+            let link = Arc::new(Link {
+                target,
+                peer,
+                state: Mutex::new(LinkState {
+                    cut: false,
+                    faults: LinkFaults::default(),
+                    rng: ChaCha8Rng::seed_from_u64(seed ^ (from << 32) ^ to),
+                    connections: BTreeMap::new(),
+                    next: 0,
+                    addr: listener.local_addr()?,
+                }),
+                changed: Condvar::new(),
+                counters: counters.clone(),
+            });
+            let (l, stop) = (link.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("proxy {from}->{to}"))
+                .spawn(move || accept(listener, l, stop))?;
+            links.insert((from, to), link);
         }
         Ok(Network {
             links,
@@ -139,7 +163,7 @@ impl Network {
         })
     }
 
-    /// The address at which `from` reaches `to`.
+    /// The address at which `from` (a node, or [`CLIENTS`]) reaches `to`.
     pub fn addr(&self, from: NodeId, to: NodeId) -> SocketAddr {
         self.links[&(from, to)].state.lock().unwrap().addr
     }
@@ -151,7 +175,7 @@ impl Network {
         link.changed.notify_all();
     }
 
-    /// Cuts both directions between `a` and `b`.
+    /// Cuts both directions between nodes `a` and `b`.
     pub fn cut_both(&self, a: NodeId, b: NodeId) {
         self.cut(a, b);
         self.cut(b, a);
@@ -280,12 +304,18 @@ fn connection(down: TcpStream, link: Arc<Link>, stop: Arc<AtomicBool>) {
     let (Ok(down2), Ok(up2)) = (down.try_clone(), up.try_clone()) else {
         return;
     };
-    // The listener's side answers only the handshake: copy it as it comes.
     {
         let (link, stop) = (link.clone(), stop.clone());
         let _ = std::thread::Builder::new()
             .name("proxy back".into())
-            .spawn(move || copy_back(up2, down2, id, link, stop));
+            .spawn(move || {
+                if link.peer {
+                    // The listening node answers only the handshake: copied as it comes.
+                    copy_back(up2, down2, id, link, stop)
+                } else {
+                    forward(up2, down2, id, link, stop) // replies, faulted
+                }
+            });
     }
     forward(down, up, id, link, stop);
 }
@@ -324,7 +354,8 @@ struct Timed {
     bytes: Vec<u8>,
 }
 
-/// Forwards the connecting node's frames to the target, faulting whole messages.
+/// Forwards frames from `down` to `up`, faulting whole messages: between peers, those of the `Messages`
+/// channel after the handshake; between a client and a node, every request and reply.
 fn forward(mut down: TcpStream, up: TcpStream, id: u64, link: Arc<Link>, stop: Arc<AtomicBool>) {
     let (tx, rx) = sync_channel::<Timed>(1024);
     let writer = {
@@ -344,14 +375,18 @@ fn forward(mut down: TcpStream, up: TcpStream, id: u64, link: Arc<Link>, stop: A
     let mut last_at = Instant::now();
     while let Ok(bytes) = read_raw_frame(&mut down) {
         frames += 1;
-        let frame = decode_frame(&bytes[4..]).ok();
-        if let Some(Frame::Hello(hello)) = &frame {
-            channel = Some(hello.channel);
-        }
-        // A message that is one whole frame, after the handshake, on the Messages channel.
-        let whole = matches!(frame, Some(Frame::Part { last: true, .. })) && message_ends;
-        message_ends = !matches!(frame, Some(Frame::Part { last: false, .. }));
-        let faultable = frames > 2 && whole && channel == Some(Channel::Messages);
+        let faultable = if link.peer {
+            let frame = decode_frame(&bytes[4..]).ok();
+            if let Some(Frame::Hello(hello)) = &frame {
+                channel = Some(hello.channel);
+            }
+            // A message that is one whole frame, after the handshake, on the Messages channel.
+            let whole = matches!(frame, Some(Frame::Part { last: true, .. })) && message_ends;
+            message_ends = !matches!(frame, Some(Frame::Part { last: false, .. }));
+            frames > 2 && whole && channel == Some(Channel::Messages)
+        } else {
+            true // a client's request or a node's reply, one frame each
+        };
         let (faults, roll) = {
             let mut state = link.state.lock().unwrap();
             let faults = state.faults;
