@@ -737,10 +737,10 @@ impl Model for ImplModel {
                     }
                 }
             }
-            // As in the model: a crash only matters if the node has volatile state to lose.
-            let loses_something =
-                node.role() != Role::Follower || node.commit_index() > node.last_included_index();
-            if state.crashes < b.max_crashes && loses_something {
+            // Any node may crash, unlike in the model, which skips a follower whose commit index is its
+            // snapshot index (it loses nothing there). The core's restart reads what the host stored, and
+            // only a crash shows whether that is what the node made durable.
+            if state.crashes < b.max_crashes {
                 actions.push(Action::Crash(i));
             }
             if b.snapshots && !slot.snapshotted && slot.applied > node.last_included_index() {

@@ -252,8 +252,7 @@ impl Step {
             }
             Step::Crash | Step::Drop | Step::Duplicate => {
                 "the implementation reached the state it leaves from only with this budget spent (it \
-                 also spends losses, duplicates and room on dead messages, which the spec discards), \
-                 or crashes only a node with something volatile to lose"
+                 also spends losses, duplicates and room on dead messages, which the spec discards)"
             }
         }
     }
