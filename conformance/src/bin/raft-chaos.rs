@@ -63,6 +63,9 @@ struct Cli {
     /// The raft-node executable [default: the one beside this program].
     #[arg(long)]
     raft_node: Option<PathBuf>,
+    /// Stop after the first run that fails a check (to measure how long a bug takes to be caught).
+    #[arg(long)]
+    stop_on_failure: bool,
     /// Print each run's faults as they were applied, and the time its checks took.
     #[arg(long)]
     verbose: bool,
@@ -230,8 +233,17 @@ fn campaign(cli: Cli) -> Result<bool> {
         for (k, n) in &result.kinds {
             *kinds_applied.entry(*k).or_insert(0u64) += n;
         }
+        let failed = !result.ok();
         results.push(result);
         number += 1;
+        if failed && cli.stop_on_failure {
+            println!(
+                "caught after {:.1} s, in run {}",
+                started.elapsed().as_secs_f64(),
+                number - 1
+            );
+            break;
+        }
     }
     let runs = results.len();
     let ops: u64 = results
