@@ -1,0 +1,232 @@
+//! How a node's steps become events: the conversion from what a [`raft::Observer`] sees to the
+//! [`Event`]s of the trace format. Shared by the simulator's recorder (`conformance`) and `raft-node --trace`.
+
+use raft::{Apply, Envelope, Message, Node, Output, Step};
+
+use crate::format::{Applied, Body, Digest, Event, LogDelta, Msg, MsgId, NodeState, Role};
+
+/// The event that reports a node's step.
+pub fn step_event(node: &Node, step: &Step<'_>) -> Event {
+    let id = node.id();
+    match *step {
+        Step::Start { restart } => Event::Start {
+            node: id,
+            restart,
+            state: node_state(node, Some(node.last_included_index() + 1)),
+            snapshot: (node.last_included_index() > 0).then(|| Digest::of(node.snapshot_data())),
+        },
+        Step::ElectionTimeout { sent } => Event::Timeout {
+            node: id,
+            state: node_state(node, None),
+            sent: msgs(sent),
+        },
+        Step::Heartbeat { sent } => Event::Heartbeat {
+            node: id,
+            state: node_state(node, None),
+            sent: msgs(sent),
+        },
+        Step::Propose {
+            command,
+            result,
+            sent,
+            log_changed_from,
+        } => Event::Propose {
+            node: id,
+            command: Digest::of(command),
+            accepted: result.ok(),
+            state: node_state(node, log_changed_from),
+            sent: msgs(sent),
+        },
+        Step::Receive {
+            from,
+            seq,
+            result,
+            sent,
+            log_changed_from,
+        } => Event::Receive {
+            node: id,
+            id: MsgId { from, seq },
+            refused: result.err().map(|e| e.to_string()),
+            state: node_state(node, log_changed_from),
+            sent: msgs(sent),
+        },
+        Step::ReadIndex {
+            context,
+            result,
+            sent,
+        } => Event::ReadIndex {
+            node: id,
+            context,
+            index: result.ok(),
+            state: node_state(node, None),
+            sent: msgs(sent),
+        },
+        Step::Snapshot { index, data } => Event::Snapshot {
+            node: id,
+            index,
+            data: Digest::of(data),
+            state: node_state(node, None),
+        },
+    }
+}
+
+/// The events that report what a node released once its state was durable: the `Persist`, then each
+/// `Send` and `Apply`, in order.
+pub fn output_events(node: u64, output: &Output<'_>, mut push: impl FnMut(Event)) {
+    if let Some(state) = output.persisted {
+        let base = state.last_included_index;
+        let log = output
+            .log_changed_from
+            .map(|from| log_delta(base, &state.log, from));
+        push(Event::Persist {
+            node,
+            term: state.current_term,
+            vote: state.voted_for,
+            snap: (state.last_included_index, state.last_included_term),
+            last: base + state.log.len() as u64,
+            log,
+            snapshot: output.snapshot.map(Digest::of),
+        });
+    }
+    for e in output.messages {
+        push(Event::Send { id: MsgId::of(e) });
+    }
+    for a in output.applies {
+        push(match a {
+            Apply::Command {
+                index,
+                term,
+                command,
+            } => Event::Apply {
+                node,
+                index: *index,
+                term: *term,
+                item: Applied::Command(Digest::of(command)),
+            },
+            Apply::Snapshot { index, term, data } => Event::Apply {
+                node,
+                index: *index,
+                term: *term,
+                item: Applied::Snapshot(Digest::of(data)),
+            },
+        });
+    }
+    for r in output.reads {
+        push(Event::Read {
+            node,
+            context: r.context,
+            index: r.index,
+        });
+    }
+}
+
+/// The node's state, with the log written from `log_from` on (`None`: the log did not change).
+pub fn node_state(node: &Node, log_from: Option<u64>) -> NodeState {
+    let log = log_from.map(|from| log_delta(node.last_included_index(), node.log(), from));
+    let role = match node.role() {
+        raft::Role::Follower => Role::F,
+        raft::Role::Candidate => Role::C,
+        raft::Role::Leader => Role::L,
+    };
+    let votes = node
+        .votes()
+        .map(|v| {
+            v.iter()
+                .zip(node.peers())
+                .filter(|(v, _)| **v == Some(true))
+                .map(|(_, p)| *p)
+                .collect()
+        })
+        .unwrap_or_default();
+    let progress = if role == Role::L {
+        node.peers()
+            .iter()
+            .map(|&p| node.progress(p).unwrap_or((0, 0)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let reads = node.pending_reads().map(|r| (r.round, r.index)).collect();
+    NodeState {
+        term: node.term(),
+        vote: node.voted_for(),
+        role,
+        commit: node.commit_index(),
+        snap: (node.last_included_index(), node.last_included_term()),
+        last: node.last_index(),
+        log,
+        votes,
+        progress,
+        read_round: node.read_round(),
+        reads,
+    }
+}
+
+/// The entries of `log` (the log after a snapshot through `base`) from index `from` on; an index inside the
+/// snapshot counts as its first entry.
+pub fn log_delta(base: u64, log: &[raft::Entry], from: u64) -> LogDelta {
+    let from = from.max(base + 1);
+    let skip = usize::try_from(from - base - 1).unwrap_or(usize::MAX);
+    LogDelta {
+        from,
+        entries: log.iter().skip(skip).map(entry).collect(),
+    }
+}
+
+/// An entry as the trace writes it.
+fn entry(e: &raft::Entry) -> (u64, Digest) {
+    (e.term, Digest::of(&e.command))
+}
+
+/// The messages a step produced.
+pub fn msgs(sent: &[Envelope]) -> Vec<Msg> {
+    sent.iter()
+        .map(|e| Msg {
+            to: e.to,
+            seq: e.seq,
+            m: body(&e.message),
+        })
+        .collect()
+}
+
+/// A message as the trace writes it.
+pub fn body(m: &Message) -> Body {
+    match m {
+        Message::RequestVote(r) => Body::RequestVote {
+            term: r.term,
+            last_log_index: r.last_log_index,
+            last_log_term: r.last_log_term,
+        },
+        Message::RequestVoteReply(r) => Body::RequestVoteReply {
+            term: r.term,
+            granted: r.vote_granted,
+        },
+        Message::AppendEntries(a) => Body::AppendEntries {
+            term: a.term,
+            prev_log_index: a.prev_log_index,
+            prev_log_term: a.prev_log_term,
+            entries: a.entries.iter().map(entry).collect(),
+            leader_commit: a.leader_commit,
+            read_round: a.read_round,
+        },
+        Message::AppendEntriesReply(r) => Body::AppendEntriesReply {
+            term: r.term,
+            success: r.success,
+            prev_log_index: r.prev_log_index,
+            match_index: r.match_index,
+            conflict_term: r.conflict_term,
+            conflict_index: r.conflict_index,
+            read_round: r.read_round,
+        },
+        Message::InstallSnapshot(s) => Body::InstallSnapshot {
+            term: s.term,
+            last_included_index: s.last_included_index,
+            last_included_term: s.last_included_term,
+            data: Digest::of(&s.data),
+        },
+        Message::InstallSnapshotReply(r) => Body::InstallSnapshotReply {
+            term: r.term,
+            match_index: r.match_index,
+        },
+    }
+}

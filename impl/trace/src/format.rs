@@ -1,0 +1,496 @@
+//! The trace format (`specs/trace-format.md`): the events, and reading and writing them as JSON Lines.
+//!
+//! A trace file is a header line, then one [`Record`] per line. Every field is a plain number, string or
+//! list, so a trace can be written by hand or by another implementation.
+
+use std::fmt;
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+/// The format's name, in the header.
+pub const FORMAT: &str = "raft-trace";
+/// The version this code reads and writes.
+pub const VERSION: u32 = 1;
+
+/// A 64-bit digest of a command or a snapshot (FNV-1a), written as 16 hex digits. Two different byte strings
+/// may share a digest; the checker then treats them as one value, which can hide a difference but never invent
+/// one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest(pub u64);
+
+impl Digest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Digest {
+        use std::hash::Hasher;
+        let mut h = fnv::FnvHasher::default();
+        h.write(bytes);
+        Digest(h.finish())
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        if s.len() != 16 {
+            return Err(serde::de::Error::custom(format!(
+                "a digest is 16 hex digits, got {s:?}"
+            )));
+        }
+        u64::from_str_radix(&s, 16)
+            .map(Digest)
+            .map_err(|_| serde::de::Error::custom(format!("a digest is 16 hex digits, got {s:?}")))
+    }
+}
+
+/// The first line of a trace file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The format version, [`VERSION`].
+    pub version: u32,
+    /// The servers, numbered `0..nodes`.
+    pub nodes: u64,
+    /// Where the trace comes from (a lab test and seed, a proptest case), for people.
+    #[serde(default)]
+    pub source: String,
+}
+
+/// One line of a trace: an event and the (virtual) time it happened, in microseconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Time in microseconds (virtual time on the simulator); only for people and pictures.
+    pub t: u64,
+    /// The event.
+    pub ev: Event,
+}
+
+/// A server's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// Follower.
+    F,
+    /// Candidate.
+    C,
+    /// Leader.
+    L,
+}
+
+/// Log entries written at `from, from + 1, ...`: everything at and after `from` is replaced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogDelta {
+    /// The first index written.
+    pub from: u64,
+    /// `(term, digest of the command)` of each entry from `from` on.
+    pub entries: Vec<(u64, Digest)>,
+}
+
+/// A node's state after a step. The log is given as what changed: the log after the step is the log before
+/// it, truncated at the snapshot's index (entries at or below it leave the log) and at `log.from`, extended
+/// with `log.entries`; `last` is its last index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeState {
+    /// `current_term`.
+    pub term: u64,
+    /// `voted_for`.
+    pub vote: Option<u64>,
+    /// The role.
+    pub role: Role,
+    /// `commit_index`.
+    pub commit: u64,
+    /// The snapshot's last included index and term (0, 0 without one).
+    pub snap: (u64, u64),
+    /// The last log index (counting the snapshot).
+    pub last: u64,
+    /// The entries this step wrote, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogDelta>,
+    /// A candidate's granted votes, itself included (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub votes: Vec<u64>,
+    /// A leader's `(next_index, match_index)` for every server by id, `(0, 0)` for itself (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub progress: Vec<(u64, u64)>,
+    /// A leader's latest read round in its term (0 otherwise, and then absent).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub read_round: u64,
+    /// A leader's reads begun and not yet confirmed, as `(round, read index)` in round order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<(u64, u64)>,
+}
+
+/// For `skip_serializing_if`: a field that is absent when it is 0.
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// A message a step produced: its addressee and sequence number (the sender is the stepping node) and what it
+/// says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Msg {
+    /// The addressee.
+    pub to: u64,
+    /// The sender's sequence number.
+    pub seq: u64,
+    /// The message.
+    pub m: Body,
+}
+
+/// What a message says: the fields of `raft::Message`, with commands and snapshots as digests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum Body {
+    RequestVote {
+        term: u64,
+        last_log_index: u64,
+        last_log_term: u64,
+    },
+    RequestVoteReply {
+        term: u64,
+        granted: bool,
+    },
+    AppendEntries {
+        term: u64,
+        prev_log_index: u64,
+        prev_log_term: u64,
+        entries: Vec<(u64, Digest)>,
+        leader_commit: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        read_round: u64,
+    },
+    AppendEntriesReply {
+        term: u64,
+        success: bool,
+        prev_log_index: u64,
+        match_index: u64,
+        conflict_term: Option<u64>,
+        conflict_index: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        read_round: u64,
+    },
+    InstallSnapshot {
+        term: u64,
+        last_included_index: u64,
+        last_included_term: u64,
+        data: Digest,
+    },
+    InstallSnapshotReply {
+        term: u64,
+        match_index: u64,
+    },
+}
+
+/// Names one message: its sender and the sender's sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MsgId {
+    /// The sender.
+    pub from: u64,
+    /// The sender's sequence number.
+    pub seq: u64,
+}
+
+impl MsgId {
+    /// The name of the message an envelope carries.
+    pub fn of(envelope: &raft::Envelope) -> MsgId {
+        MsgId {
+            from: envelope.from,
+            seq: envelope.seq,
+        }
+    }
+}
+
+impl fmt::Display for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}", self.from, self.seq)
+    }
+}
+
+/// What an applied item is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Applied {
+    /// A committed command.
+    Command(Digest),
+    /// A snapshot.
+    Snapshot(Digest),
+}
+
+/// One event. Node steps carry the node's state after the step and the messages the step produced; the
+/// release of a node's output is `Persist`, then `Send` for each message, then `Apply` for each apply; the
+/// network and the host add the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum Event {
+    /// A node instance starts: on first boot, or (`restart`) from what its previous instance made durable.
+    /// `state.log` holds the whole log after the snapshot.
+    Start {
+        node: u64,
+        restart: bool,
+        state: NodeState,
+        /// The digest of the snapshot it loaded, if it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot: Option<Digest>,
+    },
+    /// The election timer fired.
+    Timeout {
+        node: u64,
+        state: NodeState,
+        sent: Vec<Msg>,
+    },
+    /// A leader's heartbeat timer fired.
+    Heartbeat {
+        node: u64,
+        state: NodeState,
+        sent: Vec<Msg>,
+    },
+    /// A client command was proposed; `accepted` is `(index, term)` or absent for a node that is not leader.
+    Propose {
+        node: u64,
+        command: Digest,
+        accepted: Option<(u64, u64)>,
+        state: NodeState,
+        sent: Vec<Msg>,
+    },
+    /// A node handled the message `id`; `refused` is the error if it refused it.
+    Receive {
+        node: u64,
+        id: MsgId,
+        refused: Option<String>,
+        state: NodeState,
+        sent: Vec<Msg>,
+    },
+    /// A read began (ReadIndex) with the host's `context`; `index` is the read index, or absent when the node
+    /// refused the read.
+    ReadIndex {
+        node: u64,
+        context: u64,
+        index: Option<u64>,
+        state: NodeState,
+        sent: Vec<Msg>,
+    },
+    /// A node handed its host a read that a majority confirmed, to serve once `index` is applied.
+    Read { node: u64, context: u64, index: u64 },
+    /// The service snapshotted the node through `index`.
+    Snapshot {
+        node: u64,
+        index: u64,
+        data: Digest,
+        state: NodeState,
+    },
+    /// A node's state became durable: term, vote, snapshot and the log, of which the entries from
+    /// `log.from` on were written (the rest was durable already).
+    Persist {
+        node: u64,
+        term: u64,
+        vote: Option<u64>,
+        snap: (u64, u64),
+        last: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log: Option<LogDelta>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot: Option<Digest>,
+    },
+    /// A message left its sender (after `Persist`).
+    Send { id: MsgId },
+    /// A node handed its service an item to apply.
+    Apply {
+        node: u64,
+        index: u64,
+        term: u64,
+        item: Applied,
+    },
+    /// The network lost a message.
+    Drop { id: MsgId },
+    /// The network made a second copy of a message.
+    Duplicate { id: MsgId },
+    /// The network holds a message back for `us` microseconds (information only: the model's network is
+    /// unordered).
+    Delay { id: MsgId, us: u64 },
+    /// A node crashed: its instance is gone, only what it made durable remains.
+    Crash { node: u64 },
+    /// The host cut a node off the network (information only: what it loses shows as drops).
+    Disconnect { node: u64 },
+    /// The host connected a node again (information only).
+    Connect { node: u64 },
+}
+
+impl Event {
+    /// The node the event happens at, if it is one node's.
+    pub fn node(&self) -> Option<u64> {
+        match self {
+            Event::Start { node, .. }
+            | Event::Timeout { node, .. }
+            | Event::Heartbeat { node, .. }
+            | Event::Propose { node, .. }
+            | Event::Receive { node, .. }
+            | Event::ReadIndex { node, .. }
+            | Event::Read { node, .. }
+            | Event::Snapshot { node, .. }
+            | Event::Persist { node, .. }
+            | Event::Apply { node, .. }
+            | Event::Crash { node }
+            | Event::Disconnect { node }
+            | Event::Connect { node } => Some(*node),
+            Event::Send { id }
+            | Event::Drop { id }
+            | Event::Duplicate { id }
+            | Event::Delay { id, .. } => Some(id.from),
+        }
+    }
+
+    /// The node's state after the event, for the events that are a node's steps.
+    pub fn state(&self) -> Option<&NodeState> {
+        match self {
+            Event::Start { state, .. }
+            | Event::Timeout { state, .. }
+            | Event::Heartbeat { state, .. }
+            | Event::Propose { state, .. }
+            | Event::Receive { state, .. }
+            | Event::ReadIndex { state, .. }
+            | Event::Snapshot { state, .. } => Some(state),
+            _ => None,
+        }
+    }
+}
+
+/// The line of the file that holds event number `k` (0-based): the header is line 1.
+pub fn line_of(k: usize) -> usize {
+    k + 2
+}
+
+/// A whole trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    /// The header.
+    pub header: Header,
+    /// The events in the order they happened.
+    pub records: Vec<Record>,
+}
+
+/// Why a trace file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be read.
+    #[error("line {line}: {source}")]
+    Io {
+        /// The line being read.
+        line: usize,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is empty.
+    #[error("empty trace: the first line must be a header {{\"format\":\"{FORMAT}\",\"version\":{VERSION},...}}")]
+    Empty,
+    /// The first line is not a header of this format.
+    #[error("line 1: not a {FORMAT} header: {0}")]
+    Header(String),
+    /// The header names another version.
+    #[error("line 1: trace format version {found}, but this checker reads version {expected}")]
+    Version {
+        /// The file's version.
+        found: u32,
+        /// [`VERSION`].
+        expected: u32,
+    },
+    /// A line is not a valid record.
+    #[error("line {line}: {message}")]
+    Record {
+        /// The line number (1-based).
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl Trace {
+    /// A trace with no events yet.
+    pub fn new(nodes: u64, source: impl Into<String>) -> Trace {
+        Trace {
+            header: Header {
+                format: FORMAT.to_string(),
+                version: VERSION,
+                nodes,
+                source: source.into(),
+            },
+            records: Vec::new(),
+        }
+    }
+
+    /// Writes the trace as JSON Lines.
+    pub fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, &self.header)?;
+        out.write_all(b"\n")?;
+        for r in &self.records {
+            serde_json::to_writer(&mut *out, r)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    }
+
+    /// Writes the trace as JSON Lines to the file at `path`.
+    pub fn write_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.write(&mut std::io::BufWriter::new(std::fs::File::create(path)?))
+    }
+
+    /// Reads a trace written by [`Trace::write`] (or by hand). Errors name the line.
+    pub fn read(input: impl BufRead) -> Result<Trace, ReadError> {
+        let mut lines = input.lines().enumerate();
+        let header_line = match lines.next() {
+            None => return Err(ReadError::Empty),
+            Some((_, Err(source))) => return Err(ReadError::Io { line: 1, source }),
+            Some((_, Ok(l))) => l,
+        };
+        let header: Header =
+            serde_json::from_str(&header_line).map_err(|e| ReadError::Header(e.to_string()))?;
+        if header.format != FORMAT {
+            return Err(ReadError::Header(format!(
+                "format is {:?}, expected {FORMAT:?}",
+                header.format
+            )));
+        }
+        if header.version != VERSION {
+            return Err(ReadError::Version {
+                found: header.version,
+                expected: VERSION,
+            });
+        }
+        if header.nodes == 0 || header.nodes > 7 {
+            return Err(ReadError::Header(format!(
+                "nodes must be 1 to 7, got {}",
+                header.nodes
+            )));
+        }
+        let mut records = Vec::new();
+        for (i, line) in lines {
+            let line_no = i + 1;
+            let line = line.map_err(|source| ReadError::Io {
+                line: line_no,
+                source,
+            })?;
+            if line.trim().is_empty() {
+                return Err(ReadError::Record {
+                    line: line_no,
+                    message: "blank line (every line after the header is one event)".to_string(),
+                });
+            }
+            let record: Record = serde_json::from_str(&line).map_err(|e| ReadError::Record {
+                line: line_no,
+                message: e.to_string(),
+            })?;
+            records.push(record);
+        }
+        Ok(Trace { header, records })
+    }
+}
