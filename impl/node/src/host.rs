@@ -4,6 +4,7 @@
 //! (and synced) before its messages leave and before anything is applied.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use raft::{
     Apply, Config, ConfigError, Envelope, Index, Message, Node, NodeId, NotLeader, Role, StepError,
@@ -11,6 +12,7 @@ use raft::{
 };
 
 use crate::storage::{Recovered, Storage, StorageError};
+use crate::trace::Tracer;
 
 /// The replicated service: what committed commands are applied to. Each new leader's empty command (see
 /// [`Host::flush`]) is applied too, as an empty command.
@@ -159,6 +161,8 @@ pub struct Host<S, M, T> {
     next_read: u64,
     /// A deliberate bug, for showing that tests notice (none in normal use).
     test_bug: Option<TestBug>,
+    /// Where the node's trace goes, if it is traced.
+    tracer: Option<Arc<Tracer>>,
 }
 
 /// Deliberate bugs a host can be told to have ([`Host::set_test_bug`]), so that a test of the whole system
@@ -199,7 +203,16 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             reads_ready: BTreeMap::new(),
             next_read: 0,
             test_bug: None,
+            tracer: None,
         })
+    }
+
+    /// Traces the node into `tracer` from now on (its start first), numbering its messages from `next_seq`
+    /// (see [`Tracer::open`]).
+    pub fn trace(&mut self, tracer: Arc<Tracer>, next_seq: u64) {
+        self.node.set_next_seq(next_seq);
+        self.node.set_observer(tracer.clone());
+        self.tracer = Some(tracer);
     }
 
     /// Gives the host a deliberate bug (`None`: none). For tests only.
@@ -312,6 +325,9 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
         while self.node.has_ready() {
             let ready = self.node.ready();
             self.storage.save(&ready)?;
+            if let Some(tracer) = &self.tracer {
+                tracer.persisted(self.node.id(), &ready);
+            }
             let released = ready.persisted();
             sent.extend(released.messages);
             for apply in released.applies {

@@ -13,3 +13,4 @@ pub mod memory;
 pub mod runtime;
 pub mod storage;
 pub mod tcp;
+pub mod trace;

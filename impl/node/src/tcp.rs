@@ -450,6 +450,9 @@ fn snapshot_key(envelope: &Envelope) -> Option<(u64, u64)> {
 /// reconnects, with backoff from 10 ms to 1 s) and streams what it is given. A message for a peer whose
 /// queue is full (by count or by [`Limits::queue_bytes`]), or that cannot be reached, is dropped: Raft
 /// resends what matters. Snapshots go on their own connection, one at a time (see [`Channel`]).
+/// Told of each message as the transport writes it to its peer's socket (for the node's trace).
+pub type SendHook = Arc<dyn Fn(&Envelope) + Send + Sync>;
+
 pub struct TcpTransport {
     queues: BTreeMap<NodeId, (Queue, Arc<SnapshotSlot>)>,
     queue_bytes: usize,
@@ -462,6 +465,16 @@ const QUEUE: usize = 4096;
 impl TcpTransport {
     /// Starts the senders of the node `wire` describes to each of `peers` (its own address is skipped).
     pub fn start(wire: &Wire, peers: &BTreeMap<NodeId, SocketAddr>) -> TcpTransport {
+        TcpTransport::start_with(wire, peers, None)
+    }
+
+    /// As [`start`](TcpTransport::start), telling `on_send` of each message just before its first byte is
+    /// written to the socket.
+    pub fn start_with(
+        wire: &Wire,
+        peers: &BTreeMap<NodeId, SocketAddr>,
+        on_send: Option<SendHook>,
+    ) -> TcpTransport {
         let mut queues = BTreeMap::new();
         let snapshots_sent = Arc::new(AtomicU64::new(0));
         for (&to, &addr) in peers {
@@ -475,6 +488,7 @@ impl TcpTransport {
                 to,
                 addr,
                 wire: wire.clone(),
+                on_send: on_send.clone(),
             };
             let messages = MessageSender {
                 peer: peer.clone(),
@@ -557,6 +571,7 @@ struct Peer {
     to: NodeId,
     addr: SocketAddr,
     wire: Wire,
+    on_send: Option<SendHook>,
 }
 
 impl Peer {
@@ -619,6 +634,9 @@ impl MessageSender {
                 for envelope in std::iter::once(first).chain(std::iter::from_fn(|| {
                     self.queue.try_recv().ok().map(|e| self.taken(e))
                 })) {
+                    if let Some(on_send) = &self.peer.on_send {
+                        on_send(&envelope);
+                    }
                     for frame in message_frames(&envelope) {
                         if write_frame(&mut out, &frame).is_err() {
                             break 'connected;
@@ -670,6 +688,9 @@ impl SnapshotSender {
             }
             let again = written.is_some() && written == snapshot_key(&envelope);
             if let Some(stream) = out.as_mut().filter(|_| !again) {
+                if let Some(on_send) = &self.peer.on_send {
+                    on_send(&envelope);
+                }
                 let result = message_frames(&envelope)
                     .try_for_each(|frame| write_frame(stream, &frame))
                     .and_then(|()| stream.flush());

@@ -1,7 +1,7 @@
 //! How a node's steps become events: the conversion from what a [`raft::Observer`] sees to the
 //! [`Event`]s of the trace format. Shared by the simulator's recorder (`conformance`) and `raft-node --trace`.
 
-use raft::{Apply, Envelope, Message, Node, Output, Step};
+use raft::{Apply, Envelope, Message, Node, Output, PersistentState, Step};
 
 use crate::format::{Applied, Body, Digest, Event, LogDelta, Msg, MsgId, NodeState, Role};
 
@@ -74,19 +74,12 @@ pub fn step_event(node: &Node, step: &Step<'_>) -> Event {
 /// `Send` and `Apply`, in order.
 pub fn output_events(node: u64, output: &Output<'_>, mut push: impl FnMut(Event)) {
     if let Some(state) = output.persisted {
-        let base = state.last_included_index;
-        let log = output
-            .log_changed_from
-            .map(|from| log_delta(base, &state.log, from));
-        push(Event::Persist {
+        push(persist_event(
             node,
-            term: state.current_term,
-            vote: state.voted_for,
-            snap: (state.last_included_index, state.last_included_term),
-            last: base + state.log.len() as u64,
-            log,
-            snapshot: output.snapshot.map(Digest::of),
-        });
+            state,
+            output.snapshot,
+            output.log_changed_from,
+        ));
     }
     for e in output.messages {
         push(Event::Send { id: MsgId::of(e) });
@@ -117,6 +110,26 @@ pub fn output_events(node: u64, output: &Output<'_>, mut push: impl FnMut(Event)
             context: r.context,
             index: r.index,
         });
+    }
+}
+
+/// The event that reports `state` (with `snapshot`, if it changed) durable, the log written from
+/// `log_changed_from` on.
+pub fn persist_event(
+    node: u64,
+    state: &PersistentState,
+    snapshot: Option<&[u8]>,
+    log_changed_from: Option<u64>,
+) -> Event {
+    let base = state.last_included_index;
+    Event::Persist {
+        node,
+        term: state.current_term,
+        vote: state.voted_for,
+        snap: (state.last_included_index, state.last_included_term),
+        last: base + state.log.len() as u64,
+        log: log_changed_from.map(|from| log_delta(base, &state.log, from)),
+        snapshot: snapshot.map(Digest::of),
     }
 }
 

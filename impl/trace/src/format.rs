@@ -62,11 +62,15 @@ pub struct Header {
     pub format: String,
     /// The format version, [`VERSION`].
     pub version: u32,
-    /// The servers, numbered `0..nodes`.
+    /// The servers, numbered `0..nodes` (or `first_id..first_id + nodes`).
     pub nodes: u64,
     /// Where the trace comes from (a lab test and seed, a proptest case), for people.
     #[serde(default)]
     pub source: String,
+    /// The first server's number: 0 (absent) in a trace the checker reads; 1 in the trace of one process of a
+    /// `raft-node` cluster, whose nodes are numbered from 1 (`tracecheck` renumbers them as it merges).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub first_id: u64,
 }
 
 /// One line of a trace: an event and the (virtual) time it happened, in microseconds.
@@ -423,6 +427,7 @@ impl Trace {
                 version: VERSION,
                 nodes,
                 source: source.into(),
+                first_id: 0,
             },
             records: Vec::new(),
         }

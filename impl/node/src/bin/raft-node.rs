@@ -19,6 +19,7 @@ use raft_node::runtime::{InboxBytes, Input, Runtime};
 use raft_node::storage::disk::{Disk, FsDisk, WriteBackDisk};
 use raft_node::storage::{FileStorage, Identity, Options, Storage};
 use raft_node::tcp::{self, Limits, Secret, TcpTransport, Wire};
+use raft_node::trace::Tracer;
 
 /// Node ids and addresses: `1=127.0.0.1:7001,2=127.0.0.1:7002,...`.
 #[derive(Clone, Debug)]
@@ -113,6 +114,10 @@ struct NodeArgs {
     /// answers reads at once from its own state, without ReadIndex (a deposed leader answers stale reads).
     #[arg(long, value_enum)]
     test_bug: Option<TestBugArg>,
+    /// Write the node's trace to this file (specs/trace-format.md), for `tracecheck` to hold against the
+    /// model with the other nodes' traces; a restart appends to it.
+    #[arg(long)]
+    trace: Option<PathBuf>,
 }
 
 /// See `--test-bug`.
@@ -299,9 +304,17 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
         snapshot_every: args.snapshot_every,
     };
     let restarted = recovered.state.is_some();
+    let tracer = match &args.trace {
+        Some(path) => Some(
+            Tracer::open(path, peers.len() as u64, id)
+                .map_err(|e| usage(format!("cannot use --trace {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
     let run = Run {
         cluster: args.cluster,
         tick: Duration::from_millis(args.tick_ms),
+        tracer: tracer.as_ref().map(|(t, _)| t.clone()),
     };
     let listeners = Listeners {
         peer: peer_listener,
@@ -317,12 +330,18 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
             let mut host = Host::new(&settings, storage, recovered, raft_kv::Store::new())
                 .map_err(|e| unusable(&e))?;
             host.set_test_bug(test_bug);
+            if let Some((tracer, next_seq)) = tracer {
+                host.trace(tracer, next_seq);
+            }
             serve(host, listeners, &run, &peers, secret, restarted, &dir)
         }
         Machine::Log => {
             let mut host = Host::new(&settings, storage, recovered, CommandLog::default())
                 .map_err(|e| unusable(&e))?;
             host.set_test_bug(test_bug);
+            if let Some((tracer, next_seq)) = tracer {
+                host.trace(tracer, next_seq);
+            }
             serve(host, listeners, &run, &peers, secret, restarted, &dir)
         }
     }
@@ -332,6 +351,7 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
 struct Run {
     cluster: u64,
     tick: Duration,
+    tracer: Option<Arc<Tracer>>,
 }
 
 /// Where a node listens.
@@ -386,7 +406,11 @@ fn serve<S: Storage, M: StateMachine>(
         .map_err(|e| Failure(1, format!("cannot start the peer listener: {e}")))?;
     client::serve(client_listener, inbox, wire.limits.clone(), stop)
         .map_err(|e| Failure(1, format!("cannot start the client listener: {e}")))?;
-    let transport = TcpTransport::start(&wire, peers);
+    let on_send = run
+        .tracer
+        .clone()
+        .map(|tracer| -> tcp::SendHook { Arc::new(move |e: &Envelope| tracer.sent(e)) });
+    let transport = TcpTransport::start_with(&wire, peers, on_send);
     tracing::info!(
         node = id,
         "{} with peers on {peer_addr}, clients on {client_addr}, data in {}",

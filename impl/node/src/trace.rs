@@ -1,0 +1,140 @@
+//! `raft-node --trace FILE`: the node's trace, in the format of `specs/trace-format.md` (crate
+//! `raft-trace`), for the trace checker to hold against the model.
+//!
+//! Each event is written where its effect happens, not where the core says it did:
+//!
+//! * the core's steps (start, timeouts, heartbeats, proposals, receives, reads, snapshots), applies and
+//!   confirmed reads come from its [`Observer`];
+//! * `Persist` is written by the host once the storage's save (and so its sync) has returned, with what it
+//!   was given to save;
+//! * `Send` is written by the transport as it writes the message to the socket (a message dropped from a
+//!   queue, or a snapshot not written again on the same connection, is never sent).
+//!
+//! An event is written (one `write(2)` per line, no buffer in the process) before its effect can leave the
+//! process, so a SIGKILL loses no event that a peer saw: the page cache keeps what was written. Node ids are
+//! the cluster's (`first_id` in the header says they start at 1); a restart appends to the same file, and
+//! numbers its messages on from the highest sequence number the file holds, so that names stay unique.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use raft::{Envelope, Node, NodeId, Observer, Output, Ready, Step};
+use raft_trace::events::{output_events, persist_event, step_event};
+use raft_trace::format::{Event, Header, MsgId, Record, FORMAT, VERSION};
+
+/// Writes one node's trace.
+pub struct Tracer {
+    file: Mutex<File>,
+}
+
+impl Tracer {
+    /// Opens (or creates) `path` for node `me` of a cluster of `nodes` numbered from 1. Returns the tracer and
+    /// the sequence number the node's messages must start from: one past the highest the file holds.
+    pub fn open(path: &Path, nodes: u64, me: NodeId) -> io::Result<(Arc<Tracer>, u64)> {
+        let mut next_seq = 0;
+        let mut lines = 0usize;
+        if let Ok(mut bytes) = std::fs::read(path) {
+            // A line cut off by a crash in the middle of its write is dropped: the event never happened.
+            let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |k| k + 1);
+            if whole < bytes.len() {
+                bytes.truncate(whole);
+                OpenOptions::new()
+                    .write(true)
+                    .open(path)?
+                    .set_len(whole as u64)?;
+            }
+            for (k, line) in bytes
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .enumerate()
+            {
+                lines += 1;
+                if k == 0 {
+                    continue;
+                }
+                let Ok(record) = serde_json::from_slice::<Record>(line) else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: line {} is no trace event", path.display(), k + 1),
+                    ));
+                };
+                if let Event::Send { id } = record.ev {
+                    if id.from == me {
+                        next_seq = next_seq.max(id.seq + 1);
+                    }
+                }
+            }
+        }
+        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+        if lines == 0 {
+            let header = Header {
+                format: FORMAT.into(),
+                version: VERSION,
+                nodes,
+                source: format!("raft-node {me}"),
+                first_id: 1,
+            };
+            let mut line = serde_json::to_vec(&header).map_err(io::Error::other)?;
+            line.push(b'\n');
+            file.write_all(&line)?;
+        }
+        Ok((
+            Arc::new(Tracer {
+                file: Mutex::new(file),
+            }),
+            next_seq,
+        ))
+    }
+
+    /// Writes `ev`, whole, in one write.
+    pub fn write(&self, ev: Event) {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let mut line = serde_json::to_vec(&Record { t, ev }).expect("events always encode");
+        line.push(b'\n');
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = file.write_all(&line) {
+            // A trace with a hole would be checked as wrong: say so loudly, once per failure.
+            tracing::error!("cannot write the trace: {e}");
+        }
+    }
+
+    /// The storage saved what `ready` holds (the save has returned).
+    pub fn persisted(&self, node: NodeId, ready: &Ready) {
+        if let Some(state) = ready.persist() {
+            self.write(persist_event(
+                node,
+                state,
+                ready.snapshot(),
+                ready.log_changed_from(),
+            ));
+        }
+    }
+
+    /// The transport is writing `envelope` to its peer's socket.
+    pub fn sent(&self, envelope: &Envelope) {
+        self.write(Event::Send {
+            id: MsgId::of(envelope),
+        });
+    }
+}
+
+impl Observer for Tracer {
+    fn step(&self, node: &Node, step: &Step<'_>) {
+        self.write(step_event(node, step));
+    }
+
+    fn released(&self, node: NodeId, output: &Output<'_>) {
+        // The durable state is reported by the host after its save, and each message by the transport as it
+        // goes out: only the applies and the confirmed reads are the core's to report.
+        output_events(node, output, |ev| {
+            if !matches!(ev, Event::Persist { .. } | Event::Send { .. }) {
+                self.write(ev);
+            }
+        });
+    }
+}
