@@ -140,7 +140,7 @@ fn campaign(cli: Cli) -> Result<bool> {
         base.display()
     );
     println!(
-        "{:>3} {:>5} {:<11} {:<18} {:>6} {:>6} {:>6} {:>6} {:>6} {:<12} {:>10} {:>6}",
+        "{:>3} {:>5} {:<11} {:<15} {:>6} {:>6} {:>6} {:>6} {:>6} {:<12} {:<12} {:>10} {:>6}",
         "run",
         "nodes",
         "workload",
@@ -151,6 +151,7 @@ fn campaign(cli: Cli) -> Result<bool> {
         "indet",
         "faults",
         "linearizable",
+        "traces_valid",
         "lost_acked",
         "secs"
     );
@@ -187,7 +188,7 @@ fn campaign(cli: Cli) -> Result<bool> {
         let result = chaos::run(&spec, &exe, &base)?;
         let ops = result.tally.ok + result.tally.failed + result.tally.indeterminate;
         println!(
-            "{:>3} {:>5} {:<11} {:<18} {:>6} {:>6} {:>6} {:>6} {:>6} {:<12} {:>10} {:>6.1}",
+            "{:>3} {:>5} {:<11} {:<15} {:>6} {:>6} {:>6} {:>6} {:>6} {:<12} {:<12} {:>10} {:>6.1}",
             number,
             spec.nodes,
             spec.workload.name(),
@@ -202,6 +203,11 @@ fn campaign(cli: Cli) -> Result<bool> {
                 Some(false) => "NO",
                 None => "unchecked",
             },
+            match result.traces_valid {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "unreadable",
+            },
             result.lost_acked,
             result.secs
         );
@@ -213,11 +219,18 @@ fn campaign(cli: Cli) -> Result<bool> {
                 "      linearizability checked in {:.1} s",
                 result.check_secs
             );
+            println!(
+                "      traces: {} events merged and checked in {:.1} s",
+                result.trace_events, result.trace_secs
+            );
         }
         if !result.ok() {
             for p in result.problems.iter().take(5) {
                 let cut: String = p.chars().take(400).collect();
-                println!("      {cut}{}", if cut.len() < p.len() { " ..." } else { "" });
+                println!(
+                    "      {cut}{}",
+                    if cut.len() < p.len() { " ..." } else { "" }
+                );
             }
             if result.problems.len() > 5 {
                 println!("      ... {} problems in all", result.problems.len());
@@ -255,6 +268,10 @@ fn campaign(cli: Cli) -> Result<bool> {
         .filter(|r| r.linearizable == Some(true))
         .count();
     let lost: u64 = results.iter().map(|r| r.lost_acked).sum();
+    let invalid_traces = results
+        .iter()
+        .filter(|r| r.traces_valid != Some(true))
+        .count();
     let failed = results.iter().filter(|r| !r.ok()).count();
     let net = results
         .iter()
@@ -293,7 +310,7 @@ fn campaign(cli: Cli) -> Result<bool> {
         println!("not applied (runs too short): {}", missing.join(", "));
     }
     println!(
-        "chaos: runs={runs} ops={ops} linearizable={linearizable} invalid_traces=n/a lost_acked={lost} \
+        "chaos: runs={runs} ops={ops} linearizable={linearizable} invalid_traces={invalid_traces} lost_acked={lost} \
          failed_runs={failed} secs={:.0}",
         started.elapsed().as_secs_f64()
     );

@@ -1,7 +1,9 @@
-//! Validates a trace file against the model, event by event.
+//! Validates a trace file against the model, event by event; or the traces of a cluster's processes
+//! (`raft-node --trace`), one file per process, merged by causality first.
 //!
 //! ```text
 //! cargo run --release -p conformance --bin tracecheck -- TRACE.jsonl
+//! cargo run --release -p conformance --bin tracecheck -- node-1.jsonl node-2.jsonl node-3.jsonl
 //! ```
 //!
 //! The last line is machine-readable: `result: OK events=<n> nodes=<n> secs=<s>`, or `result: MISMATCH
@@ -14,14 +16,16 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use conformance::trace::merge::merge;
 use conformance::trace::{check, picture, Trace, ACTION_KINDS};
 
 /// Validate a trace (JSON Lines, specs/trace-format.md) against the Raft model.
 #[derive(Parser, Debug)]
 #[command(name = "tracecheck")]
 struct Args {
-    /// The trace file.
-    trace: PathBuf,
+    /// The trace file; or one file per process of a cluster, merged by causality.
+    #[arg(required = true)]
+    traces: Vec<PathBuf>,
     /// Draw the events around the first bad event (or, for a good trace, around `--at`) as an SVG sequence
     /// diagram.
     #[arg(long, value_name = "FILE")]
@@ -61,19 +65,33 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let file = match std::fs::File::open(&args.trace) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: cannot open {}: {e}", args.trace.display());
-            return ExitCode::from(2);
-        }
-    };
     let started = Instant::now();
-    let trace = match Trace::read(BufReader::new(file)) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {}: {e}", args.trace.display());
-            return ExitCode::from(2);
+    let mut traces = Vec::new();
+    for path in &args.traces {
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: cannot open {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        match Trace::read(BufReader::new(file)) {
+            Ok(t) => traces.push(t),
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let trace = if traces.len() == 1 && traces[0].header.first_id == 0 {
+        traces.pop().expect("one")
+    } else {
+        match merge(traces) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot merge the traces: {e}");
+                return ExitCode::from(2);
+            }
         }
     };
     let read_secs = started.elapsed().as_secs_f64();

@@ -149,6 +149,11 @@ impl Cluster {
         self.setup.dir.join(format!("node-{id}"))
     }
 
+    /// Where node `id` writes its trace.
+    pub fn trace_path(&self, id: NodeId) -> PathBuf {
+        self.setup.dir.join(format!("node-{id}.trace.jsonl"))
+    }
+
     /// Where node `id` logs.
     pub fn log_path(&self, id: NodeId) -> PathBuf {
         self.setup.dir.join(format!("node-{id}.log"))
@@ -182,6 +187,8 @@ impl Cluster {
             .arg(&self.secret)
             .args(["--snapshot-every", &self.setup.snapshot_every.to_string()])
             .args(["--test-disk", self.setup.disk.arg()])
+            .arg("--trace")
+            .arg(self.trace_path(id))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::linearizability::{jsonl, History};
+use crate::trace::merge::merge;
+use crate::trace::{check, Trace};
 use cluster::{artifact, Cluster, Disk, Setup};
 use nemesis::{Kind, Step};
 use workload::{ClientSetup, Tally, Workload};
@@ -127,12 +129,22 @@ pub struct RunResult {
     pub net: proxy::Counts,
     /// The time the linearizability check took.
     pub check_secs: f64,
+    /// Whether the processes' traces, merged, are valid against the model (`None`: they could not be read
+    /// or merged).
+    pub traces_valid: Option<bool>,
+    /// The events of the merged trace.
+    pub trace_events: usize,
+    /// The time reading, merging and checking the traces took.
+    pub trace_secs: f64,
 }
 
 impl RunResult {
     /// Whether every check held.
     pub fn ok(&self) -> bool {
-        self.problems.is_empty() && self.linearizable == Some(true) && self.lost_acked == 0
+        self.problems.is_empty()
+            && self.linearizable == Some(true)
+            && self.lost_acked == 0
+            && self.traces_valid == Some(true)
     }
 }
 
@@ -205,7 +217,15 @@ pub fn run(spec: &RunSpec, exe: &Path, base: &Path) -> Result<RunResult> {
         problems.push(format!("node {id} exited by itself ({status})"));
     }
     let net = cluster.net().counts();
+    let traces: Vec<PathBuf> = cluster
+        .ids()
+        .into_iter()
+        .map(|id| cluster.trace_path(id))
+        .collect();
     drop(cluster);
+    let checking_traces = Instant::now();
+    let trace = check_traces(&traces, &mut problems);
+    let trace_secs = checking_traces.elapsed().as_secs_f64();
     let history = history.into_inner().unwrap();
     let checking = Instant::now();
     let (linearizable, mut lost_acked) = (check_history(&history, &mut problems), 0);
@@ -233,6 +253,9 @@ pub fn run(spec: &RunSpec, exe: &Path, base: &Path) -> Result<RunResult> {
         kept: None,
         net,
         check_secs,
+        traces_valid: trace.map(|(valid, _)| valid),
+        trace_events: trace.map_or(0, |(_, events)| events),
+        trace_secs,
     };
     if result.ok() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -291,6 +314,42 @@ fn check_history(history: &History, problems: &mut Vec<String>) -> Option<bool> 
         Err(e) => {
             problems.push(format!("the history cannot be checked: {e}"));
             None
+        }
+    }
+}
+
+/// Reads the processes' traces, merges them and checks the result against the model: whether it is valid
+/// and how many events it has (`None` if the traces cannot be read or merged).
+fn check_traces(paths: &[PathBuf], problems: &mut Vec<String>) -> Option<(bool, usize)> {
+    let mut traces = Vec::new();
+    for path in paths {
+        let read = std::fs::File::open(path)
+            .map_err(|e| e.to_string())
+            .and_then(|f| Trace::read(std::io::BufReader::new(f)).map_err(|e| e.to_string()));
+        match read {
+            Ok(t) => traces.push(t),
+            Err(e) => {
+                problems.push(format!("trace {}: {e}", path.display()));
+                return None;
+            }
+        }
+    }
+    let trace = match merge(traces) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(format!("the traces cannot be merged: {e}"));
+            return None;
+        }
+    };
+    let events = trace.records.len();
+    match check(&trace) {
+        Ok(_) => Some((true, events)),
+        Err(mismatch) => {
+            problems.push(format!(
+                "the traces, merged, leave the model at event {} of {events}: {}",
+                mismatch.event, mismatch.reason
+            ));
+            Some((false, events))
         }
     }
 }

@@ -2,12 +2,14 @@
 //!
 //! * [`format`]: the events and the JSON Lines file format (`specs/trace-format.md`).
 //! * [`recorder`]: a [`raft::Observer`] that records a cluster's trace.
+//! * [`merge`]: one trace from the traces of a cluster's processes (`raft-node --trace`), by causality.
 //! * [`checker`]: replays a trace through the model's guards and effects.
 //! * [`perturb`]: good traces broken on purpose, to show that the checker bites.
 //! * [`picture`]: a trace as an SVG sequence diagram or a ShiViz log.
 
 pub mod checker;
 pub mod format;
+pub mod merge;
 pub mod perturb;
 pub mod picture;
 pub mod recorder;

@@ -142,14 +142,20 @@ struct Tracked {
     dep: Dependency,
 }
 
-/// The sender's persistent state when it produced a message: the message may leave once the durable state
-/// holds this term, vote and last entry (or a later term).
+/// What of its sender's persistent state a message stands on: it may leave once the durable state holds a
+/// later term, or this term and (where given) this vote and this entry.
+///
+/// What a message stands on is what it claims: a refusal (of a vote, of entries) only its term; a granted vote
+/// the vote; an acknowledgement of entries the entry at its `match_index`; every other message (those of
+/// candidates and leaders, and snapshot replies) the sender's vote and last entry when it was produced. A
+/// runtime that saves once for several steps (as `raft-node`'s loop does) sends the messages of the first
+/// step after the save of the last, when a later step of the same term may have replaced entries the first
+/// step's refusal never claimed.
 #[derive(Clone, Copy, Debug)]
 struct Dependency {
     term: u64,
-    vote: Option<u64>,
-    last_index: u64,
-    last_term: u64,
+    vote: Option<Option<u64>>,
+    entry: Option<(u64, u64)>,
 }
 
 /// What the checker knows of one node beyond the model.
@@ -837,13 +843,37 @@ impl Checker {
             self.state.network.remove(msg);
         }
         // Remember the messages for their Send, Receive and Drop.
-        let dep = Dependency {
+        let whole = Dependency {
             term: reported.term,
-            vote: reported.vote,
-            last_index: reported.last,
-            last_term: self.reported_last_term(node, reported),
+            vote: Some(reported.vote),
+            entry: Some((reported.last, self.reported_last_term(node, reported))),
         };
         for (m, msg) in sent.iter().zip(expected) {
+            let term_only = Dependency {
+                term: reported.term,
+                vote: None,
+                entry: None,
+            };
+            let dep = match &m.m {
+                Body::RequestVoteReply { granted: false, .. }
+                | Body::AppendEntriesReply { success: false, .. } => term_only,
+                Body::RequestVoteReply { granted: true, .. } => Dependency {
+                    vote: Some(reported.vote),
+                    ..term_only
+                },
+                Body::AppendEntriesReply {
+                    success: true,
+                    match_index,
+                    ..
+                } => Dependency {
+                    entry: Some((
+                        *match_index,
+                        self.reported_term_at(node, reported, *match_index),
+                    )),
+                    ..term_only
+                },
+                _ => whole,
+            };
             let id = MsgId {
                 from: node,
                 seq: m.seq,
@@ -911,6 +941,25 @@ impl Checker {
         }
         reported
             .last
+            .checked_sub(view.snap.0.saturating_add(1))
+            .and_then(|k| view.log.get(k as usize))
+            .map_or(0, |e| e.term as u64)
+    }
+
+    /// The term of the entry at `index` in the log `node` reported after a step (0 if it has none there;
+    /// an index the snapshot covers gives the snapshot's term, which a durable state that also covers it
+    /// never contradicts).
+    fn reported_term_at(&self, node: u64, reported: &NodeState, index: u64) -> u64 {
+        if index <= reported.snap.0 {
+            return reported.snap.1;
+        }
+        if let Some(LogDelta { from, entries }) = &reported.log {
+            if index >= *from {
+                return entries.get((index - from) as usize).map_or(0, |(t, _)| *t);
+            }
+        }
+        let view = &self.nodes[node as usize];
+        index
             .checked_sub(view.snap.0.saturating_add(1))
             .and_then(|k| view.log.get(k as usize))
             .map_or(0, |e| e.term as u64)
@@ -1386,11 +1435,11 @@ impl Checker {
         let durable = &self.nodes[id.from as usize].durable;
         let holds = durable.term > dep.term
             || (durable.term == dep.term
-                && durable.vote == dep.vote
-                && durable.last_index() >= dep.last_index
-                && durable
-                    .term_at(dep.last_index)
-                    .is_none_or(|t| t == dep.last_term));
+                && dep.vote.is_none_or(|v| durable.vote == v)
+                && dep.entry.is_none_or(|(index, term)| {
+                    durable.last_index() >= index
+                        && durable.term_at(index).is_none_or(|t| t == term)
+                }));
         if !holds {
             return Err(Failure {
                 reason: format!(
@@ -1398,11 +1447,11 @@ impl Checker {
                     id.from
                 ),
                 diff: vec![format!(
-                    "needs term {}, vote {:?}, entry {} of term {}; durable term {}, vote {:?}, last index {}",
+                    "needs term {}{}{}; durable term {}, vote {:?}, last index {}",
                     dep.term,
-                    dep.vote,
-                    dep.last_index,
-                    dep.last_term,
+                    dep.vote.map_or(String::new(), |v| format!(", vote {v:?}")),
+                    dep.entry
+                        .map_or(String::new(), |(i, t)| format!(", entry {i} of term {t}")),
                     durable.term,
                     durable.vote,
                     durable.last_index()

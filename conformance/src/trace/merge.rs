@@ -1,0 +1,220 @@
+//! One trace from the traces of the processes of a cluster (`raft-node --trace`), merged by causality.
+//!
+//! Each process writes its own file, in the order its events happened. The merge keeps each file's order,
+//! and puts each `Receive` after the `Send` of the message it names; nothing else orders events of
+//! different processes, and nothing else needs to: actions on different servers commute in the model. The
+//! wall-clock times in the files only choose among events that are free to go next, so that the merged
+//! trace reads naturally; they decide nothing.
+//!
+//! What the files leave implicit is made explicit:
+//!
+//! * a process's trace that stops and starts again is a crash: a `Crash` goes before the new `Start`, which
+//!   must then load exactly what was durable;
+//! * a message received more often than it was sent was duplicated by the network: a `Duplicate` for each
+//!   extra copy goes right after its `Send`;
+//! * node ids are renumbered from the processes' (`first_id` in their headers, 1 for `raft-node`) to the
+//!   checker's `0..nodes`.
+//!
+//! A `Receive` of a message that no file sends is left where its file puts it, for the checker to reject.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::format::{Event, Header, Msg, MsgId, NodeState, Record, Trace, FORMAT, VERSION};
+
+/// Why files cannot be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// No file.
+    #[error("no trace to merge")]
+    Empty,
+    /// Files of different clusters.
+    #[error("trace {file} is of {found} nodes numbered from {found_first}, but trace 0 of {expected} from {expected_first}")]
+    Cluster {
+        /// The file's position.
+        file: usize,
+        /// Its node count.
+        found: u64,
+        /// Its first id.
+        found_first: u64,
+        /// The first file's node count.
+        expected: u64,
+        /// The first file's first id.
+        expected_first: u64,
+    },
+    /// An id outside the cluster.
+    #[error("trace {file}, event {event}: node {id} is not one of the {nodes} nodes numbered from {first}")]
+    Id {
+        /// The file's position.
+        file: usize,
+        /// The event's position in the file.
+        event: usize,
+        /// The id.
+        id: u64,
+        /// The node count.
+        nodes: u64,
+        /// The first id.
+        first: u64,
+    },
+}
+
+/// Merges `traces` (one per process, in any order) into one trace for the checker.
+pub fn merge(traces: Vec<Trace>) -> Result<Trace, MergeError> {
+    let first = traces.first().ok_or(MergeError::Empty)?.header.clone();
+    let mut files: Vec<VecDeque<Record>> = Vec::new();
+    for (f, trace) in traces.into_iter().enumerate() {
+        let h = &trace.header;
+        if (h.nodes, h.first_id) != (first.nodes, first.first_id) {
+            return Err(MergeError::Cluster {
+                file: f,
+                found: h.nodes,
+                found_first: h.first_id,
+                expected: first.nodes,
+                expected_first: first.first_id,
+            });
+        }
+        let mut records = VecDeque::with_capacity(trace.records.len());
+        for (k, mut record) in trace.records.into_iter().enumerate() {
+            renumber(&mut record.ev, first.first_id, first.nodes).map_err(|id| MergeError::Id {
+                file: f,
+                event: k,
+                id,
+                nodes: first.nodes,
+                first: first.first_id,
+            })?;
+            records.push_back(record);
+        }
+        files.push(records);
+    }
+    // Copies received beyond the one sent.
+    let mut received: BTreeMap<MsgId, u64> = BTreeMap::new();
+    for record in files.iter().flatten() {
+        if let Event::Receive { id, .. } = &record.ev {
+            *received.entry(*id).or_insert(0) += 1;
+        }
+    }
+    let mut sent: std::collections::BTreeSet<MsgId> = Default::default();
+    let mut started: Vec<bool> = vec![false; first.nodes as usize];
+    let mut out = Trace {
+        header: Header {
+            format: FORMAT.into(),
+            version: VERSION,
+            nodes: first.nodes,
+            source: format!("{} process traces merged", files.len()),
+            first_id: 0,
+        },
+        records: Vec::with_capacity(files.iter().map(VecDeque::len).sum()),
+    };
+    loop {
+        let ready = |r: &Record| match &r.ev {
+            Event::Receive { id, .. } => sent.contains(id),
+            _ => true,
+        };
+        // The earliest event free to go; if none is (a receive of a message never sent), the earliest.
+        let heads = files
+            .iter()
+            .enumerate()
+            .filter_map(|(f, q)| q.front().map(|r| (f, r)));
+        let pick = heads
+            .clone()
+            .filter(|(_, r)| ready(r))
+            .min_by_key(|(_, r)| r.t)
+            .or_else(|| heads.min_by_key(|(_, r)| r.t))
+            .map(|(f, _)| f);
+        let Some(f) = pick else { break };
+        let record = files[f].pop_front().expect("a head");
+        let (t, mut duplicates) = (record.t, None);
+        match &record.ev {
+            Event::Start { node, .. } => {
+                if std::mem::replace(&mut started[*node as usize], true) {
+                    let node = *node;
+                    out.records.push(Record {
+                        t,
+                        ev: Event::Crash { node },
+                    });
+                }
+            }
+            Event::Send { id } => {
+                sent.insert(*id);
+                let copies = received.get(id).copied().unwrap_or(0);
+                duplicates = Some((*id, copies.saturating_sub(1)));
+            }
+            _ => {}
+        }
+        out.records.push(record);
+        if let Some((id, extra)) = duplicates {
+            for _ in 0..extra {
+                out.records.push(Record {
+                    t,
+                    ev: Event::Duplicate { id },
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Renumbers the ids of `ev` from `first..first + nodes` to `0..nodes`; the id outside, if one is.
+fn renumber(ev: &mut Event, first: u64, nodes: u64) -> Result<(), u64> {
+    let fix = |id: &mut u64| -> Result<(), u64> {
+        match id.checked_sub(first) {
+            Some(k) if k < nodes => {
+                *id = k;
+                Ok(())
+            }
+            _ => Err(*id),
+        }
+    };
+    let fix_state = |s: &mut NodeState| -> Result<(), u64> {
+        if let Some(v) = &mut s.vote {
+            fix(v)?;
+        }
+        s.votes.iter_mut().try_for_each(fix)
+    };
+    let fix_sent = |sent: &mut Vec<Msg>| sent.iter_mut().try_for_each(|m| fix(&mut m.to));
+    match ev {
+        Event::Start { node, state, .. } | Event::Snapshot { node, state, .. } => {
+            fix(node)?;
+            fix_state(state)?;
+        }
+        Event::Timeout { node, state, sent }
+        | Event::Heartbeat { node, state, sent }
+        | Event::Propose {
+            node, state, sent, ..
+        }
+        | Event::ReadIndex {
+            node, state, sent, ..
+        } => {
+            fix(node)?;
+            fix_state(state)?;
+            fix_sent(sent)?;
+        }
+        Event::Receive {
+            node,
+            id,
+            state,
+            sent,
+            ..
+        } => {
+            fix(node)?;
+            fix(&mut id.from)?;
+            fix_state(state)?;
+            fix_sent(sent)?;
+        }
+        Event::Persist { node, vote, .. } => {
+            fix(node)?;
+            if let Some(v) = vote {
+                fix(v)?;
+            }
+        }
+        Event::Read { node, .. }
+        | Event::Apply { node, .. }
+        | Event::Crash { node }
+        | Event::Disconnect { node }
+        | Event::Connect { node } => fix(node)?,
+        Event::Send { id }
+        | Event::Drop { id }
+        | Event::Duplicate { id }
+        | Event::Delay { id, .. } => fix(&mut id.from)?,
+    }
+    Ok(())
+}
