@@ -32,7 +32,8 @@ pub struct Tracer {
 
 impl Tracer {
     /// Opens (or creates) `path` for node `me` of a cluster of `nodes` numbered from 1. Returns the tracer and
-    /// the sequence number the node's messages must start from: one past the highest the file holds.
+    /// the sequence number the node's messages must start from: one past the highest the file names, of a
+    /// message produced or sent.
     pub fn open(path: &Path, nodes: u64, me: NodeId) -> io::Result<(Arc<Tracer>, u64)> {
         let mut next_seq = 0;
         let mut lines = 0usize;
@@ -61,10 +62,18 @@ impl Tracer {
                         format!("{}: line {} is no trace event", path.display(), k + 1),
                     ));
                 };
-                if let Event::Send { id } = record.ev {
-                    if id.from == me {
-                        next_seq = next_seq.max(id.seq + 1);
-                    }
+                // Every message a step produced has a name, sent or not (a queue may have dropped it).
+                let produced = match &record.ev {
+                    Event::Timeout { sent, .. }
+                    | Event::Heartbeat { sent, .. }
+                    | Event::Propose { sent, .. }
+                    | Event::Receive { sent, .. }
+                    | Event::ReadIndex { sent, .. } => sent.iter().map(|m| m.seq).max(),
+                    Event::Send { id } if id.from == me => Some(id.seq),
+                    _ => None,
+                };
+                if let Some(seq) = produced {
+                    next_seq = next_seq.max(seq + 1);
                 }
             }
         }
