@@ -50,6 +50,11 @@ struct Cli {
     /// A deliberate bug, to show that the runs notice it.
     #[arg(long, value_enum)]
     bug: Option<Bug>,
+    /// A mutant of the core for the nodes (RAFT_MUTANT): needs a raft-node built with the mutants feature
+    /// (CARGO_TARGET_DIR=DIR cargo build --release -p raft-node --features mutants; then --raft-node
+    /// DIR/release/raft-node).
+    #[arg(long)]
+    mutant: Option<String>,
     /// Client threads per run.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=64))]
     clients: u64,
@@ -105,6 +110,20 @@ fn campaign(cli: Cli) -> Result<bool> {
     };
     if !exe.is_file() {
         bail!("--raft-node {}: no such file", exe.display());
+    }
+    if let Some(mutant) = &cli.mutant {
+        // raft-node refuses a mutant it does not have, before anything else.
+        let check = std::process::Command::new(&exe)
+            .arg("--help")
+            .env("RAFT_MUTANT", mutant)
+            .output()
+            .with_context(|| format!("cannot run {}", exe.display()))?;
+        if !check.status.success() {
+            bail!(
+                "--mutant {mutant}: {}",
+                String::from_utf8_lossy(&check.stderr).trim()
+            );
+        }
     }
     if cli.faults.is_empty() {
         bail!("--faults names no fault");
@@ -181,6 +200,7 @@ fn campaign(cli: Cli) -> Result<bool> {
             secs: cli.run_secs,
             seed: seed + number as u64,
             bug: cli.bug,
+            mutant: cli.mutant.clone(),
             clients: cli.clients,
             max_ops: cli.max_ops,
             rate: cli.rate,

@@ -69,6 +69,8 @@ pub struct Setup {
     pub disk: Disk,
     /// A deliberate bug for the nodes (`raft-node --test-bug`).
     pub node_bug: Option<String>,
+    /// A mutant of the core for the nodes (`RAFT_MUTANT`; needs a raft-node built with `--features mutants`).
+    pub mutant: Option<String>,
     /// Snapshot every this many entries.
     pub snapshot_every: u64,
     /// Seeds the network's faults.
@@ -195,6 +197,9 @@ impl Cluster {
             .stderr(Stdio::from(log));
         if let Some(bug) = &self.setup.node_bug {
             command.args(["--test-bug", bug]);
+        }
+        if let Some(mutant) = &self.setup.mutant {
+            command.env("RAFT_MUTANT", mutant);
         }
         // SAFETY: prctl is async-signal-safe; between fork and exec nothing else runs in the child.
         unsafe {

@@ -60,6 +60,8 @@ pub struct RunSpec {
     pub seed: u64,
     /// A deliberate bug.
     pub bug: Option<Bug>,
+    /// A mutant of the core for the nodes.
+    pub mutant: Option<String>,
     /// Client threads.
     pub clients: u64,
     /// The most operations the clients begin.
@@ -94,6 +96,9 @@ impl RunSpec {
             self.max_ops,
             self.rate
         );
+        if let Some(mutant) = &self.mutant {
+            command += &format!(" --mutant {mutant}");
+        }
         if let Some(bug) = self.bug {
             command += &format!(
                 " --bug {}",
@@ -163,6 +168,7 @@ pub fn run(spec: &RunSpec, exe: &Path, base: &Path) -> Result<RunResult> {
         nodes: spec.nodes,
         disk: spec.disk(),
         node_bug: (spec.bug == Some(Bug::StaleRead)).then(|| "local-reads".to_string()),
+        mutant: spec.mutant.clone(),
         snapshot_every: 200,
         seed: spec.seed,
     };

@@ -216,7 +216,38 @@ enum KvOp {
 /// The bytes of peers' messages a node's inbox holds before its receivers wait.
 const INBOX_BYTES: usize = 64 << 20;
 
+/// `RAFT_MUTANT` names a deliberate bug of the core, for tests of the tests (`raft-chaos --mutant`): honoured
+/// only by a build with the `mutants` feature, and refused by any other, so that it never silently does
+/// nothing.
+fn check_mutant() -> Result<(), Failure> {
+    let Ok(name) = std::env::var("RAFT_MUTANT") else {
+        return Ok(());
+    };
+    #[cfg(feature = "mutants")]
+    {
+        use raft::mutants::Mutant;
+        if !Mutant::ALL.iter().any(|m| m.name() == name) {
+            let names: Vec<&str> = Mutant::ALL.iter().map(|m| m.name()).collect();
+            return Err(usage(format!(
+                "RAFT_MUTANT={name} is no mutant; the mutants: {}",
+                names.join(", ")
+            )));
+        }
+        eprintln!("raft-node: the core's mutant {name} is on (RAFT_MUTANT), for tests only");
+        Ok(())
+    }
+    #[cfg(not(feature = "mutants"))]
+    Err(usage(format!(
+        "RAFT_MUTANT={name} is set, but this raft-node was built without the mutants feature \
+         (cargo build --release -p raft-node --features mutants)"
+    )))
+}
+
 fn main() -> ExitCode {
+    if let Err(Failure(code, message)) = check_mutant() {
+        eprintln!("raft-node: {message}");
+        return ExitCode::from(code);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         None => run_node(cli.node),
