@@ -101,6 +101,7 @@ pub fn merge(traces: Vec<Trace>) -> Result<Trace, MergeError> {
             nodes: first.nodes,
             source: format!("{} process traces merged", files.len()),
             first_id: 0,
+            saves_in_flight: first.saves_in_flight,
         },
         records: Vec::with_capacity(files.iter().map(VecDeque::len).sum()),
     };

@@ -85,6 +85,7 @@ impl Tracer {
                 nodes,
                 source: format!("raft-node {me}"),
                 first_id: 1,
+                saves_in_flight: true,
             };
             let mut line = serde_json::to_vec(&header).map_err(io::Error::other)?;
             line.push(b'\n');

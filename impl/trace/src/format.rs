@@ -71,6 +71,11 @@ pub struct Header {
     /// `raft-node` cluster, whose nodes are numbered from 1 (`tracecheck` renumbers them as it merges).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub first_id: u64,
+    /// The nodes were processes killed at any moment (merged traces of `raft-node`): a save may have been in
+    /// flight at a crash, after its data reached the disk and before its `Persist` reached the trace, so a
+    /// restart may load the state the node had after its last step as well as the durable one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub saves_in_flight: bool,
 }
 
 /// One line of a trace: an event and the (virtual) time it happened, in microseconds.
@@ -428,6 +433,7 @@ impl Trace {
                 nodes,
                 source: source.into(),
                 first_id: 0,
+                saves_in_flight: false,
             },
             records: Vec::new(),
         }
