@@ -163,6 +163,8 @@ pub struct Host<S, M, T> {
     test_bug: Option<TestBug>,
     /// Where the node's trace goes, if it is traced.
     tracer: Option<Arc<Tracer>>,
+    /// Under [`TestBug::SendBeforeSave`]: the `Persist` events of saves not yet synced.
+    unsynced: Vec<raft_trace::format::Event>,
 }
 
 /// Deliberate bugs a host can be told to have ([`Host::set_test_bug`]), so that a test of the whole system
@@ -172,6 +174,10 @@ pub enum TestBug {
     /// A leader answers a read at once from its own state, without ReadIndex: a leader that was deposed
     /// without knowing it answers from a stale state.
     LocalReads,
+    /// The host sends a round's messages before its save is durable: the storage's save returns before
+    /// the sync, which comes at the start of the next round (the node's trace reports the state durable
+    /// only then).
+    SendBeforeSave,
 }
 
 impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
@@ -204,6 +210,7 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             next_read: 0,
             test_bug: None,
             tracer: None,
+            unsynced: Vec::new(),
         })
     }
 
@@ -219,6 +226,9 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
     pub fn set_test_bug(&mut self, bug: Option<TestBug>) {
         if let Some(bug) = bug {
             tracing::warn!("this node has a deliberate bug, for tests only: {bug:?}");
+        }
+        if bug == Some(TestBug::SendBeforeSave) && !self.storage.defer_syncs() {
+            tracing::warn!("this storage cannot defer its syncs: the bug does nothing");
         }
         self.test_bug = bug;
     }
@@ -322,11 +332,25 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
                 .expect("a leader accepts commands");
         }
         self.begin_reads();
+        if self.test_bug == Some(TestBug::SendBeforeSave) {
+            // The bug: the previous round's save becomes durable only now, after its messages left.
+            self.storage.sync_deferred()?;
+            for event in self.unsynced.drain(..) {
+                if let Some(tracer) = &self.tracer {
+                    tracer.write(event);
+                }
+            }
+        }
         while self.node.has_ready() {
             let ready = self.node.ready();
             self.storage.save(&ready)?;
             if let Some(tracer) = &self.tracer {
-                tracer.persisted(self.node.id(), &ready);
+                if self.test_bug == Some(TestBug::SendBeforeSave) {
+                    self.unsynced
+                        .extend(tracer.persist_event(self.node.id(), &ready));
+                } else {
+                    tracer.persisted(self.node.id(), &ready);
+                }
             }
             let released = ready.persisted();
             sent.extend(released.messages);

@@ -115,14 +115,17 @@ impl Tracer {
 
     /// The storage saved what `ready` holds (the save has returned).
     pub fn persisted(&self, node: NodeId, ready: &Ready) {
-        if let Some(state) = ready.persist() {
-            self.write(persist_event(
-                node,
-                state,
-                ready.snapshot(),
-                ready.log_changed_from(),
-            ));
+        if let Some(event) = self.persist_event(node, ready) {
+            self.write(event);
         }
+    }
+
+    /// The `Persist` event of what `ready` holds, to write once it is durable (`None` if it holds nothing
+    /// to persist).
+    pub fn persist_event(&self, node: NodeId, ready: &Ready) -> Option<Event> {
+        ready
+            .persist()
+            .map(|state| persist_event(node, state, ready.snapshot(), ready.log_changed_from()))
     }
 
     /// The transport is writing `envelope` to its peer's socket.

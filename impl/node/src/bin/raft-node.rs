@@ -112,6 +112,8 @@ struct NodeArgs {
     machine: Machine,
     /// For tests only: a deliberate bug, so that a test can show it notices. `local-reads`: a leader
     /// answers reads at once from its own state, without ReadIndex (a deposed leader answers stale reads).
+    /// `send-before-save`: a round's messages leave before its save is synced (the sync comes with the
+    /// next round).
     #[arg(long, value_enum)]
     test_bug: Option<TestBugArg>,
     /// Write the node's trace to this file (specs/trace-format.md), for `tracecheck` to hold against the
@@ -124,6 +126,7 @@ struct NodeArgs {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum TestBugArg {
     LocalReads,
+    SendBeforeSave,
 }
 
 /// See `--machine`.
@@ -353,9 +356,10 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
         client: client_listener,
         client_addr,
     };
-    let test_bug = args
-        .test_bug
-        .map(|TestBugArg::LocalReads| TestBug::LocalReads);
+    let test_bug = args.test_bug.map(|bug| match bug {
+        TestBugArg::LocalReads => TestBug::LocalReads,
+        TestBugArg::SendBeforeSave => TestBug::SendBeforeSave,
+    });
     match args.machine {
         Machine::Kv => {
             let mut host = Host::new(&settings, storage, recovered, raft_kv::Store::new())

@@ -130,6 +130,17 @@ pub trait Storage {
     /// `ready` may be released: the caller stops, and recovers by opening the storage again.
     fn save(&mut self, ready: &Ready) -> Result<(), StorageError>;
 
+    /// For tests only (a deliberate bug): from now on `save` returns before the log it wrote is synced,
+    /// leaving the sync to [`Storage::sync_deferred`]. Returns whether this storage can.
+    fn defer_syncs(&mut self) -> bool {
+        false
+    }
+
+    /// Syncs what a save left unsynced under [`Storage::defer_syncs`].
+    fn sync_deferred(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
     /// How many syncs (of files and of the directory) the storage has made since it was opened.
     fn syncs(&self) -> u64 {
         0
@@ -241,6 +252,10 @@ pub struct FileStorage<D: Disk> {
     snapshot: (Index, Term),
     failed: bool,
     syncs: u64,
+    /// The bug of [`Storage::defer_syncs`] is on.
+    defer_syncs: bool,
+    /// The segment an append left unsynced, under that bug.
+    unsynced: Option<String>,
 }
 
 impl<D: Disk> FileStorage<D> {
@@ -346,6 +361,8 @@ impl<D: Disk> FileStorage<D> {
             snapshot: start.snapshot,
             failed: false,
             syncs: 0,
+            defer_syncs: false,
+            unsynced: None,
         };
         storage.roll(start.hard, start.snapshot, &start.log)?;
         let recovered = Recovered {
@@ -390,6 +407,7 @@ impl<D: Disk> FileStorage<D> {
         snapshot: (Index, Term),
         log: &[Entry],
     ) -> Result<(), StorageError> {
+        self.sync_pending()?;
         let next = self.segment + 1;
         let name = segment_name(next);
         let tmp = format!("{name}.tmp");
@@ -578,10 +596,22 @@ impl<D: Disk> FileStorage<D> {
     fn append(&mut self, records: &[u8], count: u64) -> Result<(), StorageError> {
         let name = segment_name(self.segment);
         self.disk.append(&name, records).map_err(io_error(&name))?;
-        self.sync(&name)?;
+        if self.defer_syncs {
+            self.unsynced = Some(name);
+        } else {
+            self.sync(&name)?;
+        }
         self.seq += count;
         self.segment_len += records.len() as u64;
         Ok(())
+    }
+
+    /// Syncs the segment an append left unsynced, if any.
+    fn sync_pending(&mut self) -> Result<(), StorageError> {
+        match self.unsynced.take() {
+            Some(name) => self.sync(&name),
+            None => Ok(()),
+        }
     }
 }
 
@@ -597,6 +627,15 @@ impl<D: Disk> Storage for FileStorage<D> {
 
     fn syncs(&self) -> u64 {
         self.syncs
+    }
+
+    fn defer_syncs(&mut self) -> bool {
+        self.defer_syncs = true;
+        true
+    }
+
+    fn sync_deferred(&mut self) -> Result<(), StorageError> {
+        self.sync_pending()
     }
 }
 
