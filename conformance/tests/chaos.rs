@@ -186,6 +186,7 @@ fn a_run_under_every_fault_passes_its_checks() {
     assert!(out.contains("chaos: runs=1 "), "{out}");
     assert!(out.contains("linearizable=1 "), "{out}");
     assert!(out.contains("lost_acked=0 "), "{out}");
+    assert!(out.contains("invalid_traces=0 "), "{out}");
 }
 
 #[test]
@@ -204,4 +205,28 @@ fn a_leader_that_reads_its_own_state_is_caught() {
     ]);
     assert!(!ok, "{out}");
     assert!(out.contains("not linearizable"), "{out}");
+}
+
+#[test]
+fn a_host_that_sends_before_its_save_is_durable_is_caught_by_its_traces() {
+    let (ok, out) = raft_chaos(&[
+        "--runs",
+        "1",
+        "--run-secs",
+        "5",
+        "--seed",
+        "3",
+        "--nodes",
+        "3",
+        "--faults",
+        "link",
+        "--bug",
+        "send-before-save",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("before the state it depends on was durable"),
+        "{out}"
+    );
+    assert!(out.contains("invalid_traces=1 "), "{out}");
 }

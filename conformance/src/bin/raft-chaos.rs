@@ -205,7 +205,7 @@ fn campaign(cli: Cli) -> Result<bool> {
             max_ops: cli.max_ops,
             rate: cli.rate,
         };
-        let result = chaos::run(&spec, &exe, &base)?;
+        let result = chaos::run(&spec, &exe, &base);
         let ops = result.tally.ok + result.tally.failed + result.tally.indeterminate;
         println!(
             "{:>3} {:>5} {:<11} {:<15} {:>6} {:>6} {:>6} {:>6} {:>6} {:<12} {:<12} {:>10} {:>6.1}",

@@ -92,10 +92,23 @@ pub struct Cluster {
     procs: BTreeMap<NodeId, Process>,
 }
 
-/// A free port on loopback (free when asked: another process may take it before the node does, which
-/// fails the start with a clear error).
+/// A free port on loopback for a node to listen on, again after each restart: below the range the kernel
+/// hands out to outgoing connections (`ip_local_port_range`), or else a proxy's connection could take it
+/// while the node is down, and the restart could not listen. (Free when asked: another program may still
+/// take it, which fails the start with a clear error.)
 fn free_addr() -> Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = 10_000.min(ephemeral / 2);
+    for _ in 0..1000 {
+        let port = rand::random_range(low..ephemeral);
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            return Ok(listener.local_addr()?);
+        }
+    }
+    bail!("no free port on 127.0.0.1 between {low} and {ephemeral}")
 }
 
 impl Cluster {

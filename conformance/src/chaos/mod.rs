@@ -3,10 +3,12 @@
 //! A run starts N processes on loopback, each reaching its peers through a fault-injecting proxy
 //! ([`proxy`]); client threads run a workload through the service's `Clerk` ([`workload`]) while the
 //! nemesis applies a schedule of faults ([`nemesis`]): kills, pauses, partitions, message faults and power
-//! loss. Then everything heals, every key is read, and the run is checked:
+//! loss. Then everything heals, every node is killed and started again, every key is read, and the run is
+//! checked:
 //!
 //! * the history is linearizable ([`crate::linearizability`], per key; an operation without a definite
 //!   answer may or may not have taken effect);
+//! * the nodes' traces (`raft-node --trace`), merged by causality, are valid against the model;
 //! * every acknowledged append is in the final list, once, and every read of a list is a prefix of it;
 //! * no node exited by itself.
 
@@ -41,6 +43,9 @@ pub enum Bug {
     NoSessions,
     /// The nodes' disk never syncs (`--test-disk power-loss-no-sync`), under power loss.
     NoSync,
+    /// The nodes send a round's messages before its save is synced (`raft-node --test-bug
+    /// send-before-save`).
+    SendBeforeSave,
 }
 
 /// One run.
@@ -157,17 +162,46 @@ impl RunResult {
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Runs `spec` with the `raft-node` at `exe`, in a directory of its own under `base`, which is removed when
-/// every check held and kept (with the history and the schedule) when one did not.
-pub fn run(spec: &RunSpec, exe: &Path, base: &Path) -> Result<RunResult> {
+/// every check held and kept (with the history and the schedule) when one did not. A run that cannot go
+/// on (no node leads within 20 s of the start, a node that cannot be started again) is a failed run, with
+/// the reason among its problems.
+pub fn run(spec: &RunSpec, exe: &Path, base: &Path) -> RunResult {
     let started = Instant::now();
     let dir = base.join(format!("run-{}-seed-{}", spec.number, spec.seed));
     let _ = std::fs::remove_dir_all(&dir);
+    match run_in(spec, exe, &dir, started) {
+        Ok(result) => result,
+        Err(e) => RunResult {
+            spec: spec.clone(),
+            tally: Tally::default(),
+            faults: Vec::new(),
+            kinds: BTreeMap::new(),
+            linearizable: None,
+            lost_acked: 0,
+            problems: vec![format!("the run could not go on: {e:#}")],
+            secs: started.elapsed().as_secs_f64(),
+            kept: dir.exists().then_some(dir),
+            net: proxy::Counts::default(),
+            check_secs: 0.0,
+            traces_valid: None,
+            trace_events: 0,
+            trace_secs: 0.0,
+        },
+    }
+}
+
+fn run_in(spec: &RunSpec, exe: &Path, dir: &Path, started: Instant) -> Result<RunResult> {
+    let dir = dir.to_path_buf();
     let setup = Setup {
         exe: exe.to_path_buf(),
         dir: dir.clone(),
         nodes: spec.nodes,
         disk: spec.disk(),
-        node_bug: (spec.bug == Some(Bug::StaleRead)).then(|| "local-reads".to_string()),
+        node_bug: match spec.bug {
+            Some(Bug::StaleRead) => Some("local-reads".to_string()),
+            Some(Bug::SendBeforeSave) => Some("send-before-save".to_string()),
+            _ => None,
+        },
         mutant: spec.mutant.clone(),
         snapshot_every: 200,
         seed: spec.seed,
@@ -215,8 +249,15 @@ pub fn run(spec: &RunSpec, exe: &Path, base: &Path) -> Result<RunResult> {
         ));
     }
     cluster.heal_all()?;
+    // Then every node at once is killed and started again (on a power-loss disk, a last power cut): what
+    // was acknowledged must have been durable.
+    for id in cluster.ids() {
+        cluster.kill(id);
+    }
+    cluster.heal_all()?;
     if cluster.await_leader(Duration::from_secs(30)).is_err() {
-        problems.push("no leader within 30 s after every fault healed".into());
+        problems
+            .push("no leader within 30 s after every fault healed and every node restarted".into());
     }
     let finals = workload::final_reads(spec.clients, &clients, &history);
     for (id, status) in cluster.exited() {
