@@ -125,14 +125,12 @@ pub fn merge(traces: Vec<Trace>) -> Result<Trace, MergeError> {
         let record = files[f].pop_front().expect("a head");
         let (t, mut duplicates) = (record.t, None);
         match &record.ev {
-            Event::Start { node, .. } => {
-                if std::mem::replace(&mut started[*node as usize], true) {
-                    let node = *node;
-                    out.records.push(Record {
-                        t,
-                        ev: Event::Crash { node },
-                    });
-                }
+            // A node that ran before: its earlier instance crashed.
+            Event::Start { node, .. } if std::mem::replace(&mut started[*node as usize], true) => {
+                out.records.push(Record {
+                    t,
+                    ev: Event::Crash { node: *node },
+                });
             }
             Event::Send { id } => {
                 sent.insert(*id);
