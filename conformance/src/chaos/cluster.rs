@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use raft::NodeId;
 use raft_node::client::{Client, Reply, Request};
 use raft_node::host::Status;
+use raft_node::tcp::restartable_addr;
 
 use super::proxy::{Network, CLIENTS};
 
@@ -92,25 +93,6 @@ pub struct Cluster {
     procs: BTreeMap<NodeId, Process>,
 }
 
-/// A free port on loopback for a node to listen on, again after each restart: below the range the kernel
-/// hands out to outgoing connections (`ip_local_port_range`), or else a proxy's connection could take it
-/// while the node is down, and the restart could not listen. (Free when asked: another program may still
-/// take it, which fails the start with a clear error.)
-fn free_addr() -> Result<SocketAddr> {
-    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    let low = 10_000.min(ephemeral / 2);
-    for _ in 0..1000 {
-        let port = rand::random_range(low..ephemeral);
-        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
-            return Ok(listener.local_addr()?);
-        }
-    }
-    bail!("no free port on 127.0.0.1 between {low} and {ephemeral}")
-}
-
 impl Cluster {
     /// Starts the nodes and waits until one leads (at most 20 s).
     pub fn start(setup: Setup) -> Result<Cluster> {
@@ -122,8 +104,8 @@ impl Cluster {
         std::fs::write(&secret, text + "\n")?;
         let (mut peer, mut client) = (BTreeMap::new(), BTreeMap::new());
         for id in 1..=setup.nodes {
-            peer.insert(id, free_addr()?);
-            client.insert(id, free_addr()?);
+            peer.insert(id, restartable_addr()?);
+            client.insert(id, restartable_addr()?);
         }
         let net = Network::start(&peer, &client, setup.seed).context("cannot start the proxies")?;
         let mut cluster = Cluster {

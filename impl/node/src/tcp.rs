@@ -241,6 +241,27 @@ impl Default for Limits {
     }
 }
 
+/// A free loopback address for a node that is restarted on it (tests, test harnesses): its port lies
+/// below the range the kernel hands out to outgoing connections (`ip_local_port_range`), so that no
+/// connection takes it while the node is down. Free when asked: another program may still take it, and then
+/// the node's start fails with a clear error.
+pub fn restartable_addr() -> io::Result<SocketAddr> {
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = 10_000.min(ephemeral / 2);
+    for _ in 0..1000 {
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", rand::random_range(low..ephemeral))) {
+            return listener.local_addr();
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrNotAvailable,
+        format!("no free port on 127.0.0.1 between {low} and {ephemeral}"),
+    ))
+}
+
 /// Who a node is on the wire: its id, its cluster and peers, the secret, and its limits.
 #[derive(Clone, Debug)]
 pub struct Wire {

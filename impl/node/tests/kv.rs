@@ -12,19 +12,8 @@ use raft_node::client::{Client, Reply, Request};
 
 const EXE: &str = env!("CARGO_BIN_EXE_raft-node");
 
-/// A free port for a node that is restarted on it: below the range the kernel hands out to outgoing
-/// connections, so that no connection takes it while the node is down.
 fn free_addr() -> SocketAddr {
-    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    let low = 10_000.min(ephemeral / 2);
-    (0..1000)
-        .find_map(|_| TcpListener::bind(("127.0.0.1", rand::random_range(low..ephemeral))).ok())
-        .expect("a free port below the ephemeral range")
-        .local_addr()
-        .unwrap()
+    raft_node::tcp::restartable_addr().expect("a free port")
 }
 
 /// A base port for `local-cluster` with `n` nodes: BASE..BASE+n and BASE+100..BASE+100+n free.

@@ -5,7 +5,7 @@
 //! that was not synced; with syncs that do nothing there, the run loses acknowledged proposals and says so.
 //! Also: the command line's errors.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,19 +20,8 @@ const EXE: &str = env!("CARGO_BIN_EXE_raft-node");
 /// A proposal reported committed: its index and command.
 type Committed = (u64, Vec<u8>);
 
-/// A free port for a node that is restarted on it: below the range the kernel hands out to outgoing
-/// connections, so that no connection takes it while the node is down.
 fn free_addr() -> SocketAddr {
-    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    let low = 10_000.min(ephemeral / 2);
-    (0..1000)
-        .find_map(|_| TcpListener::bind(("127.0.0.1", rand::random_range(low..ephemeral))).ok())
-        .expect("a free port below the ephemeral range")
-        .local_addr()
-        .unwrap()
+    raft_node::tcp::restartable_addr().expect("a free port")
 }
 
 struct Node {

@@ -882,7 +882,10 @@ impl Checker {
         let whole = Dependency {
             term: reported.term,
             vote: Some(reported.vote),
-            entry: Some((reported.last, self.reported_last_term(node, reported))),
+            entry: Some((
+                reported.last,
+                self.reported_term_at(node, reported, reported.last),
+            )),
         };
         for (m, msg) in sent.iter().zip(expected) {
             let term_only = Dependency {
@@ -960,26 +963,6 @@ impl Checker {
             served.push(read);
             false
         });
-    }
-
-    /// The term of the last entry of the log `reported` describes (after its delta is applied).
-    fn reported_last_term(&self, node: u64, reported: &NodeState) -> u64 {
-        let view = &self.nodes[node as usize];
-        if reported.last == reported.snap.0 {
-            return reported.snap.1;
-        }
-        if let Some(LogDelta { from, entries }) = &reported.log {
-            if let Some((t, _)) = entries.last() {
-                if from.saturating_add(entries.len() as u64 - 1) == reported.last {
-                    return *t;
-                }
-            }
-        }
-        reported
-            .last
-            .checked_sub(view.snap.0.saturating_add(1))
-            .and_then(|k| view.log.get(k as usize))
-            .map_or(0, |e| e.term as u64)
     }
 
     /// The term of the entry at `index` in the log `node` reported after a step (0 if it has none there;
