@@ -163,8 +163,8 @@ pub struct Host<S, M, T> {
     test_bug: Option<TestBug>,
     /// Where the node's trace goes, if it is traced.
     tracer: Option<Arc<Tracer>>,
-    /// Under [`TestBug::SendBeforeSave`]: the `Persist` events of saves not yet synced.
-    unsynced: Vec<raft_trace::format::Event>,
+    /// The storage reports its saves to the tracer itself ([`Storage::report_saves`]).
+    storage_reports: bool,
 }
 
 /// Deliberate bugs a host can be told to have ([`Host::set_test_bug`]), so that a test of the whole system
@@ -175,8 +175,8 @@ pub enum TestBug {
     /// without knowing it answers from a stale state.
     LocalReads,
     /// The host sends a round's messages before its save is durable: the storage's save returns before
-    /// the sync, which comes at the start of the next round (the node's trace reports the state durable
-    /// only then).
+    /// the sync, which comes at the start of the next round (the storage reports the save to the node's
+    /// trace only then).
     SendBeforeSave,
 }
 
@@ -210,7 +210,7 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             next_read: 0,
             test_bug: None,
             tracer: None,
-            unsynced: Vec::new(),
+            storage_reports: false,
         })
     }
 
@@ -219,6 +219,10 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
     pub fn trace(&mut self, tracer: Arc<Tracer>, next_seq: u64) {
         self.node.set_next_seq(next_seq);
         self.node.set_observer(tracer.clone());
+        let (reporter, id) = (tracer.clone(), self.node.id());
+        self.storage_reports = self
+            .storage
+            .report_saves(Box::new(move |saved| reporter.saved(id, saved)));
         self.tracer = Some(tracer);
     }
 
@@ -335,22 +339,12 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
         if self.test_bug == Some(TestBug::SendBeforeSave) {
             // The bug: the previous round's save becomes durable only now, after its messages left.
             self.storage.sync_deferred()?;
-            for event in self.unsynced.drain(..) {
-                if let Some(tracer) = &self.tracer {
-                    tracer.write(event);
-                }
-            }
         }
         while self.node.has_ready() {
             let ready = self.node.ready();
             self.storage.save(&ready)?;
-            if let Some(tracer) = &self.tracer {
-                if self.test_bug == Some(TestBug::SendBeforeSave) {
-                    self.unsynced
-                        .extend(tracer.persist_event(self.node.id(), &ready));
-                } else {
-                    tracer.persisted(self.node.id(), &ready);
-                }
+            if let Some(tracer) = self.tracer.as_ref().filter(|_| !self.storage_reports) {
+                tracer.persisted(self.node.id(), &ready);
             }
             let released = ready.persisted();
             sent.extend(released.messages);

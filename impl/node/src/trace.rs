@@ -5,8 +5,9 @@
 //!
 //! * the core's steps (start, timeouts, heartbeats, proposals, receives, reads, snapshots), applies and
 //!   confirmed reads come from its [`Observer`];
-//! * `Persist` is written by the host once the storage's save (and so its sync) has returned, with what it
-//!   was given to save;
+//! * `Persist` is written by the storage once a save's sync has returned, with what its records hold
+//!   ([`Saved`]: the state recovery would load, the entries and the snapshot the save wrote), or, for a
+//!   storage that cannot report its saves, by the host once the save returned, with what it was given;
 //! * `Send` is written by the transport as it writes the message to the socket (a message dropped from a
 //!   queue, or a snapshot not written again on the same connection, is never sent).
 //!
@@ -22,8 +23,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use raft::{Envelope, Node, NodeId, Observer, Output, Ready, Step};
-use raft_trace::events::{output_events, persist_event, step_event};
-use raft_trace::format::{Event, Header, MsgId, Record, FORMAT, VERSION};
+use raft_trace::events::{entry, output_events, persist_event, step_event};
+use raft_trace::format::{Digest, Event, Header, LogDelta, MsgId, Record, FORMAT, VERSION};
+
+use crate::storage::Saved;
 
 /// Writes one node's trace.
 pub struct Tracer {
@@ -113,19 +116,33 @@ impl Tracer {
         }
     }
 
-    /// The storage saved what `ready` holds (the save has returned).
-    pub fn persisted(&self, node: NodeId, ready: &Ready) {
-        if let Some(event) = self.persist_event(node, ready) {
-            self.write(event);
-        }
+    /// The storage made `saved` durable (its sync has returned).
+    pub fn saved(&self, node: NodeId, saved: &Saved) {
+        self.write(Event::Persist {
+            node,
+            term: saved.hard.0,
+            vote: saved.hard.1,
+            snap: saved.snapshot,
+            last: saved.last,
+            log: saved.entries.as_ref().map(|(from, es)| LogDelta {
+                from: *from,
+                entries: es.iter().map(entry).collect(),
+            }),
+            snapshot: saved.snapshot_data.as_deref().map(Digest::of),
+        });
     }
 
-    /// The `Persist` event of what `ready` holds, to write once it is durable (`None` if it holds nothing
-    /// to persist).
-    pub fn persist_event(&self, node: NodeId, ready: &Ready) -> Option<Event> {
-        ready
-            .persist()
-            .map(|state| persist_event(node, state, ready.snapshot(), ready.log_changed_from()))
+    /// The storage saved what `ready` holds (the save has returned): for a storage that cannot report its
+    /// saves.
+    pub fn persisted(&self, node: NodeId, ready: &Ready) {
+        if let Some(state) = ready.persist() {
+            self.write(persist_event(
+                node,
+                state,
+                ready.snapshot(),
+                ready.log_changed_from(),
+            ));
+        }
     }
 
     /// The transport is writing `envelope` to its peer's socket.

@@ -9,7 +9,8 @@ use raft_node::storage::disk::{Disk, FsDisk};
 use raft_node::storage::faulty::{Fault, FaultyDisk, Lie};
 use raft_node::storage::record::HEADER;
 use raft_node::storage::{
-    segment_name, FileStorage, Identity, Options, Recovered, Storage, StorageError, SNAPSHOT,
+    segment_name, FileStorage, Identity, Options, Recovered, Saved as Report, Storage,
+    StorageError, SNAPSHOT,
 };
 
 const ID: Identity = Identity {
@@ -169,6 +170,65 @@ fn every_save_is_recovered_from_files() {
         })
         .count();
     assert_eq!(segments, 1);
+}
+
+/// Each save is reported once its sync has returned, as recovery would load it after a crash right then:
+/// the term and vote, the snapshot's index and term, the last index, the entries written (the recovered
+/// log's from where they start) and the snapshot written. Under deferred syncs (a deliberate bug) a save
+/// that appended to the log is reported only when its sync comes.
+#[test]
+fn a_save_is_reported_as_recovery_would_load_it() {
+    use std::sync::{Arc, Mutex};
+    for defer in [false, true] {
+        let (mut storage, _) = FileStorage::open(FaultyDisk::new(), ID, small_segments()).unwrap();
+        let reports: Arc<Mutex<Vec<Report>>> = Arc::default();
+        let sink = reports.clone();
+        assert!(storage.report_saves(Box::new(move |s: &Report| {
+            sink.lock().unwrap().push(s.clone())
+        })));
+        if defer {
+            assert!(storage.defer_syncs());
+        }
+        // Checks the report of the save just made, if there is one, against a crash now.
+        let check = |storage: &FileStorage<FaultyDisk>, counts: &mut [usize; 3]| -> bool {
+            let Some(report) = reports.lock().unwrap().pop() else {
+                return false;
+            };
+            assert!(reports.lock().unwrap().is_empty(), "one report per save");
+            counts[0] += 1;
+            let crashed = storage.disk().after_crash(Fault::LoseUnsynced);
+            let recovered = FileStorage::open(crashed, ID, small_segments()).unwrap().1;
+            let state = recovered.state.unwrap();
+            assert_eq!(report.hard, (state.current_term, state.voted_for));
+            let snap = (state.last_included_index, state.last_included_term);
+            assert_eq!(report.snapshot, snap);
+            assert_eq!(report.last, snap.0 + state.log.len() as u64);
+            if let Some((from, written)) = &report.entries {
+                counts[1] += 1;
+                assert_eq!(&state.log[(from - snap.0 - 1) as usize..], &written[..]);
+            }
+            if let Some(data) = &report.snapshot_data {
+                counts[2] += 1;
+                assert_eq!(recovered.snapshot.as_ref(), Some(data));
+            }
+            true
+        };
+        let mut counts = [0; 3];
+        let mut deferred = 0;
+        let saves = run_cluster(&mut |ready| {
+            storage.save(ready).unwrap();
+            if !check(&storage, &mut counts) {
+                assert!(defer, "a save is reported once it returns");
+                storage.sync_deferred().unwrap();
+                assert!(check(&storage, &mut counts), "reported once synced");
+                deferred += 1;
+            }
+            true
+        });
+        assert_eq!(counts[0], saves);
+        assert!(counts[1] >= 20 && counts[2] >= 3, "{counts:?}");
+        assert!(!defer || deferred >= 20, "{deferred} deferred");
+    }
 }
 
 /// A crash at every mutating step of node 2's storage (opening included), with each fault: recovery

@@ -187,7 +187,7 @@ pub fn log_delta(base: u64, log: &[raft::Entry], from: u64) -> LogDelta {
 }
 
 /// An entry as the trace writes it.
-fn entry(e: &raft::Entry) -> (u64, Digest) {
+pub fn entry(e: &raft::Entry) -> (u64, Digest) {
     (e.term, Digest::of(&e.command))
 }
 

@@ -145,7 +145,34 @@ pub trait Storage {
     fn syncs(&self) -> u64 {
         0
     }
+
+    /// From now on, hands `report` what each save made durable, as the storage wrote it, once its sync has
+    /// returned (`raft-node --trace` writes it as the save's `Persist` event). Returns whether this storage
+    /// can; one that cannot leaves the caller to report what it was asked to save.
+    fn report_saves(&mut self, report: SaveReport) -> bool {
+        let _ = report;
+        false
+    }
 }
+
+/// What one save made durable, as the storage wrote it: the state its log holds after the save (what
+/// recovery would load), with the entries and the snapshot the save wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Saved {
+    /// The term and vote.
+    pub hard: (Term, Option<NodeId>),
+    /// The snapshot's last index and term.
+    pub snapshot: (Index, Term),
+    /// The last index of the log.
+    pub last: Index,
+    /// The entries the save wrote, replacing the log from the index on (`None`: it wrote no entries).
+    pub entries: Option<(Index, Vec<Entry>)>,
+    /// The snapshot the save wrote (`None`: it wrote none).
+    pub snapshot_data: Option<Vec<u8>>,
+}
+
+/// Where a storage reports its saves ([`Storage::report_saves`]).
+pub type SaveReport = Box<dyn FnMut(&Saved) + Send>;
 
 /// What a node starts from.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -225,6 +252,29 @@ impl Replayed {
         self.snapshot = (index, term);
     }
 
+    /// What a save's records write: the term and vote, the snapshot's last index and term, the entries
+    /// from an index on. Entries are kept by their term alone (the storage's view of what its log holds).
+    fn write(
+        &mut self,
+        hard: Option<(Term, Option<NodeId>)>,
+        snapshot: Option<(Index, Term)>,
+        entries: Option<(Index, &[Entry])>,
+    ) {
+        if let Some(hard) = hard {
+            self.hard = hard;
+        }
+        if let Some(snapshot) = snapshot {
+            self.compact(snapshot);
+        }
+        if let Some((from, es)) = entries {
+            self.log.truncate((from - self.snapshot.0 - 1) as usize);
+            self.log.extend(es.iter().map(|e| Entry {
+                term: e.term,
+                command: Vec::new(),
+            }));
+        }
+    }
+
     fn into_state(self) -> PersistentState {
         PersistentState {
             current_term: self.hard.0,
@@ -247,15 +297,18 @@ pub struct FileStorage<D: Disk> {
     seq: u64,
     segment_len: u64,
     checkpoint_len: u64,
-    /// What is durable.
-    hard: (Term, Option<NodeId>),
-    snapshot: (Index, Term),
+    /// What is durable: what the log's records hold (entries by their term alone).
+    durable: Replayed,
     failed: bool,
     syncs: u64,
     /// The bug of [`Storage::defer_syncs`] is on.
     defer_syncs: bool,
     /// The segment an append left unsynced, under that bug.
     unsynced: Option<String>,
+    /// Where saves are reported, if anywhere.
+    report: Option<SaveReport>,
+    /// Saves not yet reported: their sync is deferred.
+    unreported: Vec<Saved>,
 }
 
 impl<D: Disk> FileStorage<D> {
@@ -357,13 +410,21 @@ impl<D: Disk> FileStorage<D> {
             seq: 0,
             segment_len: 0,
             checkpoint_len: 0,
-            hard: start.hard,
-            snapshot: start.snapshot,
+            durable: Replayed {
+                hard: start.hard,
+                snapshot: start.snapshot,
+                log: Vec::new(),
+            },
             failed: false,
             syncs: 0,
             defer_syncs: false,
             unsynced: None,
+            report: None,
+            unreported: Vec::new(),
         };
+        storage
+            .durable
+            .write(None, None, Some((start.snapshot.0 + 1, &start.log)));
         storage.roll(start.hard, start.snapshot, &start.log)?;
         let recovered = Recovered {
             // A directory holding only the first checkpoint of a new node has nothing saved in it.
@@ -506,7 +567,7 @@ impl<D: Disk> FileStorage<D> {
         // A snapshot that comes with a new term (a leader's, installed): the term goes to the log first, so
         // that a crash after the snapshot file is in place and before the record that refers to it never
         // recovers a snapshot newer than the term.
-        let term_first = ready.snapshot().is_some() && hard != self.hard;
+        let term_first = ready.snapshot().is_some() && hard != self.durable.hard;
         let term_record = if term_first {
             let record = RecordRef::Batch {
                 hard: Some(hard),
@@ -534,18 +595,18 @@ impl<D: Disk> FileStorage<D> {
             }
             None => None,
         };
-        let hard_changed = (hard != self.hard && !term_first).then_some(hard);
-        let snapshot_changed = (snapshot != self.snapshot).then_some(snapshot);
+        let hard_changed = (hard != self.durable.hard && !term_first).then_some(hard);
+        let snapshot_changed = (snapshot != self.durable.snapshot).then_some(snapshot);
+        let entries = ready.log_changed_from().map(|from| {
+            let from = from.max(snapshot.0 + 1);
+            let skip = ((from - snapshot.0 - 1) as usize).min(state.log.len());
+            (from, &state.log[skip..])
+        });
         let mut batch = Vec::new();
-        match ready.log_changed_from() {
-            Some(from) => {
-                let from = from.max(snapshot.0 + 1);
-                let skip = ((from - snapshot.0 - 1) as usize).min(state.log.len());
+        match entries {
+            Some((from, written)) => {
                 let mut at = from;
-                for (k, run) in runs(&state.log[skip..], self.budget())
-                    .into_iter()
-                    .enumerate()
-                {
+                for (k, run) in runs(written, self.budget()).into_iter().enumerate() {
                     let record = RecordRef::Batch {
                         hard: hard_changed.filter(|_| k == 0),
                         snapshot: snapshot_changed.filter(|_| k == 0),
@@ -568,7 +629,7 @@ impl<D: Disk> FileStorage<D> {
 
         if let Some(bytes) = term_record {
             self.append(&bytes, 1)?;
-            self.hard = hard;
+            self.durable.write(Some(hard), None, None);
         }
         if let Some(bytes) = snapshot_file {
             self.disk
@@ -580,12 +641,26 @@ impl<D: Disk> FileStorage<D> {
                 .map_err(io_error(SNAPSHOT))?;
             self.sync_dir()?;
         }
+        if !batch.is_empty() {
+            self.append(&batch, seq - self.seq)?;
+            self.durable.write(hard_changed, snapshot_changed, entries);
+        }
+        if self.report.is_some() {
+            let saved = Saved {
+                hard: self.durable.hard,
+                snapshot: self.durable.snapshot,
+                last: self.durable.last_index(),
+                entries: entries.map(|(from, es)| (from, es.to_vec())),
+                snapshot_data: ready.snapshot().map(<[u8]>::to_vec),
+            };
+            self.unreported.push(saved);
+            if self.unsynced.is_none() {
+                self.report_synced();
+            }
+        }
         if batch.is_empty() {
             return Ok(());
         }
-        self.append(&batch, seq - self.seq)?;
-        self.hard = hard;
-        self.snapshot = snapshot;
         if self.segment_len >= self.options.segment_bytes.max(2 * self.checkpoint_len) {
             self.roll(hard, snapshot, &state.log)?;
         }
@@ -608,9 +683,19 @@ impl<D: Disk> FileStorage<D> {
 
     /// Syncs the segment an append left unsynced, if any.
     fn sync_pending(&mut self) -> Result<(), StorageError> {
-        match self.unsynced.take() {
-            Some(name) => self.sync(&name),
-            None => Ok(()),
+        if let Some(name) = self.unsynced.take() {
+            self.sync(&name)?;
+        }
+        self.report_synced();
+        Ok(())
+    }
+
+    /// Reports the saves whose sync has returned.
+    fn report_synced(&mut self) {
+        if let Some(report) = &mut self.report {
+            for saved in self.unreported.drain(..) {
+                report(&saved);
+            }
         }
     }
 }
@@ -636,6 +721,11 @@ impl<D: Disk> Storage for FileStorage<D> {
 
     fn sync_deferred(&mut self) -> Result<(), StorageError> {
         self.sync_pending()
+    }
+
+    fn report_saves(&mut self, report: SaveReport) -> bool {
+        self.report = Some(report);
+        true
     }
 }
 
