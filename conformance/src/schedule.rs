@@ -93,6 +93,9 @@ pub enum HostBug {
     ForgetVoteOnSave,
     /// The host saves the state but keeps the previous snapshot file.
     KeepOldSnapshot,
+    /// The host hands the core another command than its client asked for (as a core that logs something
+    /// else than it was given would look from outside).
+    ProposeOther,
 }
 
 /// What a host keeps of one server across crashes: its durable state and the snapshot saved with it.
@@ -307,7 +310,13 @@ impl Cluster {
             Op::Propose(i, v) => {
                 let i = i as usize % n;
                 if let Some(node) = self.nodes[i].as_mut() {
-                    let _ = node.propose(vec![v]);
+                    self.recorder.proposing(&[v]);
+                    let given = if self.bug == Some(HostBug::ProposeOther) {
+                        v.wrapping_add(100)
+                    } else {
+                        v
+                    };
+                    let _ = node.propose(vec![given]);
                     self.release(i);
                 }
             }

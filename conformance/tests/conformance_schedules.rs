@@ -70,6 +70,13 @@ fn conformance_schedules_catch_a_host_that_forgets_the_vote() {
     assert!(ops.len() <= 12, "{ops:?}");
 }
 
+/// A proposal's event names the client's command, not what the core was given or logged.
+#[test]
+fn conformance_schedules_catch_a_host_that_proposes_another_command() {
+    let ops = caught_and_shrunk(HostBug::ProposeOther);
+    assert!(ops.len() <= 12, "{ops:?}");
+}
+
 #[test]
 fn conformance_schedules_catch_a_host_that_keeps_an_old_snapshot() {
     let ops = caught_and_shrunk(HostBug::KeepOldSnapshot);

@@ -378,6 +378,9 @@ pub(crate) fn handle<H: Harness>(
 /// server is crashed.
 pub(crate) fn propose<H: Harness>(h: &Rc<H>, i: usize, command: Vec<u8>) -> Option<Start> {
     let (r, term) = step(h, i, None, |n| {
+        if let Some(recorder) = h.parts().recorder {
+            recorder.proposing(&command);
+        }
         let term = n.term();
         (n.propose(command), term)
     })?;

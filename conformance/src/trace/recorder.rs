@@ -9,7 +9,7 @@ use raft::{Node, Observer, Output, Step};
 
 use super::checker::{Checker, Summary};
 use super::format::{Event, Record, Trace};
-pub use raft_trace::events::{output_events, step_event};
+pub use raft_trace::events::{output_events, step_event, Proposal};
 
 /// Collects the events of every node of one cluster, in the order they happen. Attach it to each node with
 /// [`Recorder::attach`]; the host adds its own events with [`Recorder::record`] and sets the time with
@@ -18,6 +18,8 @@ pub struct Recorder {
     sink: Mutex<Sink>,
     /// The time stamped on new events (set on every tick of every node: an atomic, not under the lock).
     now: AtomicU64,
+    /// The command the host is proposing.
+    proposal: Proposal,
 }
 
 /// Where the events go.
@@ -71,6 +73,7 @@ impl Recorder {
         Arc::new(Recorder {
             sink: Mutex::new(Sink::Store(trace)),
             now: AtomicU64::new(0),
+            proposal: Proposal::default(),
         })
     }
 
@@ -90,6 +93,7 @@ impl Recorder {
                 failed_at: None,
             }),
             now: AtomicU64::new(0),
+            proposal: Proposal::default(),
         }))
     }
 
@@ -126,6 +130,12 @@ impl Recorder {
     pub fn record(&self, ev: Event) {
         let t = self.now();
         self.lock().push(t, ev);
+    }
+
+    /// The host is about to propose `command`, as its client asked for it: the proposal's event names it
+    /// rather than what the core appended.
+    pub fn proposing(&self, command: &[u8]) {
+        self.proposal.set(command);
     }
 
     /// Sets the time stamped on the events that follow (microseconds).
@@ -174,7 +184,9 @@ impl Recorder {
 
 impl Observer for Recorder {
     fn step(&self, node: &Node, step: &Step<'_>) {
-        self.record(step_event(node, step));
+        let mut ev = step_event(node, step);
+        self.proposal.fill(&mut ev);
+        self.record(ev);
     }
 
     fn released(&self, node: u64, output: &Output<'_>) {

@@ -262,13 +262,21 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
     /// [`flush`](Host::flush). Fails on a node that is not the leader (with the leader it knows of), and
     /// hands the ticket back.
     pub fn propose(&mut self, command: Vec<u8>, ticket: T) -> Result<Index, (NotLeader, T)> {
-        match self.node.propose(command) {
+        match self.propose_to_core(command) {
             Ok((index, term)) => {
                 self.waiting.entry(index).or_default().push((term, ticket));
                 Ok(index)
             }
             Err(not_leader) => Err((not_leader, ticket)),
         }
+    }
+
+    /// Proposes `command` to the core, telling the tracer first what is proposed.
+    fn propose_to_core(&mut self, command: Vec<u8>) -> Result<(Index, Term), NotLeader> {
+        if let Some(tracer) = &self.tracer {
+            tracer.proposing(&command);
+        }
+        self.node.propose(command)
     }
 
     /// A linearizable read of the state machine ([`StateMachine::query`] with `request`) for the client known
@@ -331,8 +339,7 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
         // the next client's command. The core leaves this to its host, as the lab tester counts every entry.
         if self.node.is_leader() && self.noop_term != self.node.term() {
             self.noop_term = self.node.term();
-            self.node
-                .propose(Vec::new())
+            self.propose_to_core(Vec::new())
                 .expect("a leader accepts commands");
         }
         self.begin_reads();

@@ -4,7 +4,8 @@
 //! Each event is written where its effect happens, not where the core says it did:
 //!
 //! * the core's steps (start, timeouts, heartbeats, proposals, receives, reads, snapshots), applies and
-//!   confirmed reads come from its [`Observer`];
+//!   confirmed reads come from its [`Observer`], a proposal's command digest from the host's request
+//!   ([`Tracer::proposing`]);
 //! * `Persist` is written by the storage once a save's sync has returned, with what its records hold
 //!   ([`Saved`]: the state recovery would load, the entries and the snapshot the save wrote), or, for a
 //!   storage that cannot report its saves, by the host once the save returned, with what it was given;
@@ -23,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use raft::{Envelope, Node, NodeId, Observer, Output, Ready, Step};
-use raft_trace::events::{entry, output_events, persist_event, step_event};
+use raft_trace::events::{entry, output_events, persist_event, step_event, Proposal};
 use raft_trace::format::{Digest, Event, Header, LogDelta, MsgId, Record, FORMAT, VERSION};
 
 use crate::storage::Saved;
@@ -31,6 +32,8 @@ use crate::storage::Saved;
 /// Writes one node's trace.
 pub struct Tracer {
     file: Mutex<File>,
+    /// The command the host is proposing.
+    proposal: Proposal,
 }
 
 impl Tracer {
@@ -97,6 +100,7 @@ impl Tracer {
         Ok((
             Arc::new(Tracer {
                 file: Mutex::new(file),
+                proposal: Proposal::default(),
             }),
             next_seq,
         ))
@@ -145,6 +149,11 @@ impl Tracer {
         }
     }
 
+    /// The host is about to propose `command`, as its client asked for it: the proposal's event names it.
+    pub fn proposing(&self, command: &[u8]) {
+        self.proposal.set(command);
+    }
+
     /// The transport is writing `envelope` to its peer's socket.
     pub fn sent(&self, envelope: &Envelope) {
         self.write(Event::Send {
@@ -155,7 +164,9 @@ impl Tracer {
 
 impl Observer for Tracer {
     fn step(&self, node: &Node, step: &Step<'_>) {
-        self.write(step_event(node, step));
+        let mut ev = step_event(node, step);
+        self.proposal.fill(&mut ev);
+        self.write(ev);
     }
 
     fn released(&self, node: NodeId, output: &Output<'_>) {

@@ -1,6 +1,8 @@
 //! How a node's steps become events: the conversion from what a [`raft::Observer`] sees to the
 //! [`Event`]s of the trace format. Shared by the simulator's recorder (`conformance`) and `raft-node --trace`.
 
+use std::sync::Mutex;
+
 use raft::{Apply, Envelope, Message, Node, Output, PersistentState, Step};
 
 use crate::format::{Applied, Body, Digest, Event, LogDelta, Msg, MsgId, NodeState, Role};
@@ -67,6 +69,27 @@ pub fn step_event(node: &Node, step: &Step<'_>) -> Event {
             data: Digest::of(data),
             state: node_state(node, None),
         },
+    }
+}
+
+/// The command a host is about to propose, as its client asked for it: a proposal's event names this
+/// digest, not the core's word for what it appended, so that a core that logs something else is caught.
+#[derive(Debug, Default)]
+pub struct Proposal(Mutex<Option<Digest>>);
+
+impl Proposal {
+    /// The host is about to propose `command`.
+    pub fn set(&self, command: &[u8]) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Digest::of(command));
+    }
+
+    /// Puts the digest set last (if any, taking it) into `ev`, if `ev` is a proposal's event.
+    pub fn fill(&self, ev: &mut Event) {
+        if let Event::Propose { command, .. } = ev {
+            if let Some(asked) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                *command = asked;
+            }
+        }
     }
 }
 
