@@ -247,3 +247,24 @@ fn a_host_that_sends_before_its_save_is_durable_is_caught_by_its_traces() {
     );
     assert!(out.contains("invalid_traces=1 "), "{out}");
 }
+
+#[test]
+fn a_transport_that_decodes_a_message_wrongly_is_caught_by_its_traces() {
+    let (ok, out) = raft_chaos(&[
+        "--runs",
+        "1",
+        "--run-secs",
+        "5",
+        "--seed",
+        "3",
+        "--nodes",
+        "3",
+        "--faults",
+        "link",
+        "--bug",
+        "lossy-decode",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("transport decoded message"), "{out}");
+    assert!(out.contains("invalid_traces=1 "), "{out}");
+}

@@ -147,3 +147,69 @@ fn a_save_in_flight_at_a_crash_may_or_may_not_have_taken_effect() {
     files.insert(0, node_1(&[TIMEOUT, &other]));
     assert!(check(&merge(files).unwrap()).is_err());
 }
+
+/// Node 2's transport reports what it decoded of node 1's RequestVote, before node 2 receives it.
+fn decoded(term: u64) -> String {
+    use conformance::trace::format::Body;
+    let body = Body::RequestVote {
+        term,
+        last_log_index: 0,
+        last_log_term: 0,
+    };
+    format!(
+        r#"{{"t":4,"ev":{{"Decoded":{{"node":2,"id":{{"from":1,"seq":0}},"digest":"{}"}}}}}}"#,
+        body.digest()
+    )
+}
+
+/// Files whose transports report what they decoded: node 2 decodes the vote request (as `decoded` says)
+/// `times` times and receives it once.
+fn with_decoded(decoded: &str, times: usize) -> Vec<Trace> {
+    let s2 = start(2);
+    let mut two = vec![s2.as_str()];
+    two.extend(std::iter::repeat_n(decoded, times));
+    two.extend([RECEIVE, PERSIST_2, SEND_2]);
+    let mut files = vec![
+        node_1(&[TIMEOUT, PERSIST, SEND_0]),
+        trace(&two),
+        trace(&[&start(3)]),
+    ];
+    for f in &mut files {
+        f.header.decoded = true;
+    }
+    files
+}
+
+#[test]
+fn a_transport_must_decode_what_was_sent() {
+    let good = decoded(1);
+    let merged = merge(with_decoded(&good, 1)).unwrap();
+    let kinds = events(&merged);
+    let send = kinds.iter().position(|k| k == "Send").unwrap();
+    let decode = kinds.iter().position(|k| k == "Decoded").unwrap();
+    assert!(send < decode, "{kinds:?}");
+    check(&merged).expect("decoded as sent");
+
+    // Decoded twice and received once: the network made a copy.
+    let merged = merge(with_decoded(&good, 2)).unwrap();
+    assert_eq!(
+        events(&merged).iter().filter(|k| *k == "Duplicate").count(),
+        1
+    );
+    check(&merged).expect("a copy decoded twice is Raft");
+
+    // Decoded as something else than was sent (a term of 2 for 1).
+    let failure = check(&merge(with_decoded(&decoded(2), 1)).unwrap()).unwrap_err();
+    assert!(
+        failure.reason.contains("transport decoded message"),
+        "{}",
+        failure.reason
+    );
+
+    // A trace whose header does not promise decoded messages cannot have them.
+    let mut files = with_decoded(&good, 1);
+    for f in &mut files {
+        f.header.decoded = false;
+    }
+    assert!(check(&merge(files).unwrap()).is_err());
+}

@@ -78,6 +78,10 @@ struct Cli {
     /// a run's directory is removed when it passes and kept when it fails.
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Keep every run's directory, passed or not: its nodes' traces (for `tracecheck`), history, schedule
+    /// and logs.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -204,6 +208,7 @@ fn campaign(cli: Cli) -> Result<bool> {
             clients: cli.clients,
             max_ops: cli.max_ops,
             rate: cli.rate,
+            keep: cli.keep,
         };
         let result = chaos::run(&spec, &exe, &base);
         let ops = result.tally.ok + result.tally.failed + result.tally.indeterminate;
@@ -255,13 +260,13 @@ fn campaign(cli: Cli) -> Result<bool> {
             if result.problems.len() > 5 {
                 println!("      ... {} problems in all", result.problems.len());
             }
-            if let Some(dir) = &result.kept {
-                println!(
-                    "      kept in {} (history, schedule, node logs)",
-                    dir.display()
-                );
-            }
             println!("      replay the schedule: {}", spec.replay());
+        }
+        if let Some(dir) = &result.kept {
+            println!(
+                "      kept in {} (traces, history, schedule, node logs)",
+                dir.display()
+            );
         }
         for (k, n) in &result.kinds {
             *kinds_applied.entry(*k).or_insert(0u64) += n;

@@ -1,7 +1,7 @@
 //! One trace from the traces of the processes of a cluster (`raft-node --trace`), merged by causality.
 //!
 //! Each process writes its own file, in the order its events happened. The merge keeps each file's order,
-//! and puts each `Receive` after the `Send` of the message it names; nothing else orders events of
+//! and puts each `Receive` and `Decoded` after the `Send` of the message it names; nothing else orders events of
 //! different processes, and nothing else needs to: actions on different servers commute in the model. The
 //! wall-clock times in the files only choose among events that are free to go next, so that the merged
 //! trace reads naturally; they decide nothing.
@@ -10,8 +10,8 @@
 //!
 //! * a process's trace that stops and starts again is a crash: a `Crash` goes before the new `Start`, which
 //!   must then load exactly what was durable;
-//! * a message received more often than it was sent was duplicated by the network: a `Duplicate` for each
-//!   extra copy goes right after its `Send`;
+//! * a message received (or decoded) more often than it was sent was duplicated by the network: a
+//!   `Duplicate` for each extra copy goes right after its `Send`;
 //! * node ids are renumbered from the processes' (`first_id` in their headers, 1 for `raft-node`) to the
 //!   checker's `0..nodes`.
 //!
@@ -85,11 +85,14 @@ pub fn merge(traces: Vec<Trace>) -> Result<Trace, MergeError> {
         }
         files.push(records);
     }
-    // Copies received beyond the one sent.
-    let mut received: BTreeMap<MsgId, u64> = BTreeMap::new();
+    // The copies of each message that arrived: received by nodes, or decoded by their transports (a copy
+    // decoded may never reach its node, which may stop first).
+    let mut counts: BTreeMap<MsgId, (u64, u64)> = BTreeMap::new();
     for record in files.iter().flatten() {
-        if let Event::Receive { id, .. } = &record.ev {
-            *received.entry(*id).or_insert(0) += 1;
+        match &record.ev {
+            Event::Receive { id, .. } => counts.entry(*id).or_default().0 += 1,
+            Event::Decoded { id, .. } => counts.entry(*id).or_default().1 += 1,
+            _ => {}
         }
     }
     let mut sent: std::collections::BTreeSet<MsgId> = Default::default();
@@ -102,12 +105,13 @@ pub fn merge(traces: Vec<Trace>) -> Result<Trace, MergeError> {
             source: format!("{} process traces merged", files.len()),
             first_id: 0,
             saves_in_flight: first.saves_in_flight,
+            decoded: first.decoded,
         },
         records: Vec::with_capacity(files.iter().map(VecDeque::len).sum()),
     };
     loop {
         let ready = |r: &Record| match &r.ev {
-            Event::Receive { id, .. } => sent.contains(id),
+            Event::Receive { id, .. } | Event::Decoded { id, .. } => sent.contains(id),
             _ => true,
         };
         // The earliest event free to go; if none is (a receive of a message never sent), the earliest.
@@ -134,7 +138,7 @@ pub fn merge(traces: Vec<Trace>) -> Result<Trace, MergeError> {
             }
             Event::Send { id } => {
                 sent.insert(*id);
-                let copies = received.get(id).copied().unwrap_or(0);
+                let copies = counts.get(id).map_or(0, |&(r, d)| r.max(d));
                 duplicates = Some((*id, copies.saturating_sub(1)));
             }
             _ => {}
@@ -198,6 +202,10 @@ fn renumber(ev: &mut Event, first: u64, nodes: u64) -> Result<(), u64> {
             fix(&mut id.from)?;
             fix_state(state)?;
             fix_sent(sent)?;
+        }
+        Event::Decoded { node, id, .. } => {
+            fix(node)?;
+            fix(&mut id.from)?;
         }
         Event::Persist { node, vote, .. } => {
             fix(node)?;

@@ -98,6 +98,7 @@ fn event_label(ev: &Event) -> String {
             None => format!("persist t{term} last{last}"),
         },
         Event::Send { id } => format!("send {id}"),
+        Event::Decoded { id, .. } => format!("decoded {id}"),
         Event::Apply { index, item, .. } => match item {
             Applied::Command(_) => format!("apply {index}"),
             Applied::Snapshot(_) => format!("apply snapshot {index}"),

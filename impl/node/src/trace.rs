@@ -10,7 +10,9 @@
 //!   ([`Saved`]: the state recovery would load, the entries and the snapshot the save wrote), or, for a
 //!   storage that cannot report its saves, by the host once the save returned, with what it was given;
 //! * `Send` is written by the transport as it writes the message to the socket (a message dropped from a
-//!   queue, or a snapshot not written again on the same connection, is never sent).
+//!   queue, or a snapshot not written again on the same connection, is never sent);
+//! * `Decoded` is written as the receiving transport hands a message it decoded to the node, with the
+//!   digest of what it decoded.
 //!
 //! An event is written (one `write(2)` per line, no buffer in the process) before its effect can leave the
 //! process, so a SIGKILL loses no event that a peer saw: the page cache keeps what was written. Node ids are
@@ -24,7 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use raft::{Envelope, Node, NodeId, Observer, Output, Ready, Step};
-use raft_trace::events::{entry, output_events, persist_event, step_event, Proposal};
+use raft_trace::events::{
+    decoded_event, entry, output_events, persist_event, step_event, Proposal,
+};
 use raft_trace::format::{Digest, Event, Header, LogDelta, MsgId, Record, FORMAT, VERSION};
 
 use crate::storage::Saved;
@@ -92,6 +96,7 @@ impl Tracer {
                 source: format!("raft-node {me}"),
                 first_id: 1,
                 saves_in_flight: true,
+                decoded: true,
             };
             let mut line = serde_json::to_vec(&header).map_err(io::Error::other)?;
             line.push(b'\n');
@@ -152,6 +157,11 @@ impl Tracer {
     /// The host is about to propose `command`, as its client asked for it: the proposal's event names it.
     pub fn proposing(&self, command: &[u8]) {
         self.proposal.set(command);
+    }
+
+    /// The transport of `node` decoded `envelope` off its connection, to hand it to the node.
+    pub fn decoded(&self, node: NodeId, envelope: &Envelope) {
+        self.write(decoded_event(node, envelope));
     }
 
     /// The transport is writing `envelope` to its peer's socket.

@@ -93,6 +93,15 @@ impl Proposal {
     }
 }
 
+/// The event that reports what `node`'s transport decoded off its connection.
+pub fn decoded_event(node: u64, envelope: &Envelope) -> Event {
+    Event::Decoded {
+        node,
+        id: MsgId::of(envelope),
+        digest: body(&envelope.message).digest(),
+    }
+}
+
 /// The events that report what a node released once its state was durable: the `Persist`, then each
 /// `Send` and `Apply`, in order.
 pub fn output_events(node: u64, output: &Output<'_>, mut push: impl FnMut(Event)) {

@@ -76,6 +76,10 @@ pub struct Header {
     /// restart may load the state the node had after its last step as well as the durable one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub saves_in_flight: bool,
+    /// The receivers' transports report what they decoded (`Decoded` events): the checker keeps the digest
+    /// of each message sent, to compare.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decoded: bool,
 }
 
 /// One line of a trace: an event and the (virtual) time it happened, in microseconds.
@@ -202,6 +206,14 @@ pub enum Body {
     },
 }
 
+impl Body {
+    /// The digest of the message as the trace writes it (its JSON), which a receiver's transport reports in
+    /// `Decoded` and the checker compares with the message sent.
+    pub fn digest(&self) -> Digest {
+        Digest::of(&serde_json::to_vec(self).expect("a message always encodes"))
+    }
+}
+
 /// Names one message: its sender and the sender's sequence number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MsgId {
@@ -313,6 +325,13 @@ pub enum Event {
     },
     /// A message left its sender (after `Persist`).
     Send { id: MsgId },
+    /// The transport of `node` decoded the message `id` off its connection, to hand it to the node;
+    /// `digest` is [`Body::digest`] of what it decoded, which must be what was sent.
+    Decoded {
+        node: u64,
+        id: MsgId,
+        digest: Digest,
+    },
     /// A node handed its service an item to apply.
     Apply {
         node: u64,
@@ -349,6 +368,7 @@ impl Event {
             | Event::Snapshot { node, .. }
             | Event::Persist { node, .. }
             | Event::Apply { node, .. }
+            | Event::Decoded { node, .. }
             | Event::Crash { node }
             | Event::Disconnect { node }
             | Event::Connect { node } => Some(*node),
@@ -434,6 +454,7 @@ impl Trace {
                 source: source.into(),
                 first_id: 0,
                 saves_in_flight: false,
+                decoded: false,
             },
             records: Vec::new(),
         }

@@ -110,12 +110,14 @@ pub fn check_full(trace: &Trace) -> Result<Summary, Box<Mismatch>> {
 
 fn check_with(trace: &Trace, full: bool) -> Result<Summary, Box<Mismatch>> {
     let new = || {
-        let checker = Checker::new(trace.header.nodes as usize)?;
-        Ok(if trace.header.saves_in_flight {
-            checker.with_saves_in_flight()
-        } else {
-            checker
-        })
+        let mut checker = Checker::new(trace.header.nodes as usize)?;
+        if trace.header.saves_in_flight {
+            checker = checker.with_saves_in_flight();
+        }
+        if trace.header.decoded {
+            checker = checker.with_decoded();
+        }
+        Ok(checker)
     };
     let mut checker = new().map_err(|reason| Box::new(header_mismatch(reason)))?;
     if full {
@@ -146,6 +148,8 @@ struct Tracked {
     copies: u32,
     /// What its sender's durable state must hold before it may leave.
     dep: Dependency,
+    /// The digest of the message as produced (kept when receivers report what they decoded).
+    digest: Option<Digest>,
 }
 
 /// What of its sender's persistent state a message stands on: it may leave once the durable state holds a
@@ -240,6 +244,8 @@ pub struct Checker {
     full_properties: bool,
     /// Whether a save may have been in flight when a node crashed (see [`Checker::with_saves_in_flight`]).
     saves_in_flight: bool,
+    /// Whether receivers report what they decoded (see [`Checker::with_decoded`]).
+    decoded: bool,
     /// What the last node step changed, for the property checks.
     changed: Changed,
     /// Each node's reads begun in the model and not yet served or dropped, by (term, read round): the host's
@@ -286,6 +292,7 @@ impl Checker {
             },
             full_properties: false,
             saves_in_flight: false,
+            decoded: false,
             changed: Changed::default(),
             reads_begun: vec![BTreeMap::new(); nodes],
             reads_served: vec![Vec::new(); nodes],
@@ -314,6 +321,13 @@ impl Checker {
     /// compared: the trace has their digest only once a `Persist` reports it.)
     pub fn with_saves_in_flight(mut self) -> Checker {
         self.saves_in_flight = true;
+        self
+    }
+
+    /// For traces whose receivers report what their transport decoded (`Decoded` events): the checker keeps
+    /// the digest of each message produced, and a message must be decoded as it was produced.
+    pub fn with_decoded(mut self) -> Checker {
+        self.decoded = true;
         self
     }
 
@@ -511,6 +525,29 @@ impl Checker {
                 snapshot,
             } => self.persist(*node, (*term, *vote, *snap, *last), log.as_ref(), *snapshot)?,
             Event::Send { id } => self.send(*id)?,
+            Event::Decoded { node, id, digest } => {
+                self.server(*node)?;
+                let t = self.in_flight(*id)?;
+                if t.msg.to as u64 != *node {
+                    return fail(format!(
+                        "message {id} is for node {}, decoded by node {node}'s transport",
+                        t.msg.to
+                    ));
+                }
+                match t.digest {
+                    Some(produced) if produced != *digest => {
+                        return fail(format!(
+                            "node {node}'s transport decoded message {id} as {digest}, but it was sent as {produced}"
+                        ))
+                    }
+                    Some(_) => {}
+                    None => {
+                        return fail(
+                            "a Decoded event in a trace whose header does not say \"decoded\": true",
+                        )
+                    }
+                }
+            }
             Event::Apply {
                 node,
                 index,
@@ -928,6 +965,7 @@ impl Checker {
                     sent: false,
                     copies: 0,
                     dep,
+                    digest: self.decoded.then(|| m.m.digest()),
                 },
             );
         }

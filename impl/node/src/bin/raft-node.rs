@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -113,7 +113,9 @@ struct NodeArgs {
     /// For tests only: a deliberate bug, so that a test can show it notices. `local-reads`: a leader
     /// answers reads at once from its own state, without ReadIndex (a deposed leader answers stale reads).
     /// `send-before-save`: a round's messages leave before its save is synced (the sync comes with the
-    /// next round).
+    /// next round). `lossy-decode`: the receiving transport loses the last entry of one AppendEntries in a
+    /// hundred that carry entries (Raft stays safe: the follower acknowledges less and the leader sends it
+    /// again).
     #[arg(long, value_enum)]
     test_bug: Option<TestBugArg>,
     /// Write the node's trace to this file (specs/trace-format.md), for `tracecheck` to hold against the
@@ -127,6 +129,7 @@ struct NodeArgs {
 enum TestBugArg {
     LocalReads,
     SendBeforeSave,
+    LossyDecode,
 }
 
 /// See `--machine`.
@@ -345,10 +348,16 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
         ),
         None => None,
     };
+    let test_bug = args.test_bug.map(|bug| match bug {
+        TestBugArg::LocalReads => TestBug::LocalReads,
+        TestBugArg::SendBeforeSave => TestBug::SendBeforeSave,
+        TestBugArg::LossyDecode => TestBug::LossyDecode,
+    });
     let run = Run {
         cluster: args.cluster,
         tick: Duration::from_millis(args.tick_ms),
         tracer: tracer.as_ref().map(|(t, _)| t.clone()),
+        lossy_decode: test_bug == Some(TestBug::LossyDecode),
     };
     let listeners = Listeners {
         peer: peer_listener,
@@ -356,10 +365,6 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
         client: client_listener,
         client_addr,
     };
-    let test_bug = args.test_bug.map(|bug| match bug {
-        TestBugArg::LocalReads => TestBug::LocalReads,
-        TestBugArg::SendBeforeSave => TestBug::SendBeforeSave,
-    });
     match args.machine {
         Machine::Kv => {
             let mut host = Host::new(&settings, storage, recovered, raft_kv::Store::new())
@@ -387,6 +392,8 @@ struct Run {
     cluster: u64,
     tick: Duration,
     tracer: Option<Arc<Tracer>>,
+    /// The deliberate bug [`TestBug::LossyDecode`].
+    lossy_decode: bool,
 }
 
 /// Where a node listens.
@@ -426,7 +433,21 @@ fn serve<S: Storage, M: StateMachine>(
     let inbox_bytes = InboxBytes::new(INBOX_BYTES);
     let deliver = {
         let (inbox, bound, stop) = (inbox.clone(), inbox_bytes.clone(), stop.clone());
-        move |e: Envelope| {
+        let (tracer, lossy_decode) = (run.tracer.clone(), run.lossy_decode);
+        let appends = Arc::new(AtomicU64::new(0));
+        move |mut e: Envelope| {
+            if lossy_decode {
+                if let raft::Message::AppendEntries(a) = &mut e.message {
+                    if !a.entries.is_empty() && appends.fetch_add(1, Ordering::Relaxed) % 100 == 99
+                    {
+                        a.entries.pop();
+                    }
+                }
+            }
+            // Reported before the node can act on it.
+            if let Some(tracer) = &tracer {
+                tracer.decoded(id, &e);
+            }
             // While the loop is behind, wait: this peer's connection then pushes back.
             let weight = tcp::weight(&e);
             while !bound.reserve(weight, Duration::from_millis(100)) {
