@@ -4,7 +4,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::format::{Body, Digest, Event, Msg, NodeState, Record, Trace};
+use super::format::{Applied, Body, Digest, Event, Msg, NodeState, Record, Trace};
 
 /// One way of breaking a trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,11 +37,14 @@ pub enum Kind {
     ReadRound,
     /// A read handed out names another read (its context one higher).
     ReadHandedOut,
+    /// A snapshot's data changes where it appears: taken by the service, loaded at a start, persisted, sent
+    /// in an InstallSnapshot or applied.
+    SnapshotData,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::StateTerm,
         Kind::StateVote,
         Kind::StateCommit,
@@ -56,6 +59,7 @@ impl Kind {
         Kind::ReadIndex,
         Kind::ReadRound,
         Kind::ReadHandedOut,
+        Kind::SnapshotData,
     ];
 }
 
@@ -94,6 +98,34 @@ fn read_rounds_mut(ev: &mut Event) -> Vec<&mut u64> {
             _ => None,
         })
         .collect()
+}
+
+/// The snapshot digests an event carries.
+fn snapshot_data_mut(ev: &mut Event) -> Vec<&mut Digest> {
+    let mut out = Vec::new();
+    match ev {
+        Event::Snapshot { data, .. }
+        | Event::Apply {
+            item: Applied::Snapshot(data),
+            ..
+        } => out.push(data),
+        Event::Start {
+            snapshot: Some(data),
+            ..
+        }
+        | Event::Persist {
+            snapshot: Some(data),
+            ..
+        } => out.push(data),
+        _ => {
+            for m in sent_mut(ev) {
+                if let Body::InstallSnapshot { data, .. } = &mut m.m {
+                    out.push(data);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The entries a record carries (in its state's log delta, its sent AppendEntries, or a Persist).
@@ -158,6 +190,7 @@ pub fn perturb(trace: &Trace, kind: Kind, seed: u64) -> Option<Trace> {
                 Kind::ReadIndex => matches!(ev, Event::ReadIndex { index: Some(_), .. }),
                 Kind::ReadRound => !read_rounds_mut(&mut ev.clone()).is_empty(),
                 Kind::ReadHandedOut => matches!(ev, Event::Read { .. }),
+                Kind::SnapshotData => !snapshot_data_mut(&mut ev.clone()).is_empty(),
             }
         })
         .collect();
@@ -234,6 +267,11 @@ pub fn perturb(trace: &Trace, kind: Kind, seed: u64) -> Option<Trace> {
             if let Event::Read { context, .. } = &mut records[k].ev {
                 *context += 1;
             }
+        }
+        Kind::SnapshotData => {
+            let mut ds = snapshot_data_mut(&mut records[k].ev);
+            let j = rng.random_range(0..ds.len());
+            *ds[j] = Digest(ds[j].0 ^ 1);
         }
     }
     Some(Trace {

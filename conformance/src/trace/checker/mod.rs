@@ -150,6 +150,8 @@ struct Tracked {
     dep: Dependency,
     /// The digest of the message as produced (kept when receivers report what they decoded).
     digest: Option<Digest>,
+    /// An InstallSnapshot's data, as a digest.
+    snapshot: Option<Digest>,
 }
 
 /// What of its sender's persistent state a message stands on: it may leave once the durable state holds a
@@ -179,6 +181,10 @@ struct NodeView {
     log: Vec<Entry>,
     /// The snapshot's last included index and term.
     snap: (u64, u64),
+    /// The digest of the snapshot's data the node holds: loaded at its start, taken by its service, or
+    /// installed from a leader's InstallSnapshot. What it persists, sends and applies as its snapshot must be
+    /// this.
+    snapshot: Option<Digest>,
     /// The durable state: term, vote, snapshot, log after the snapshot.
     durable: Durable,
     /// The last index handed to the service in this instance.
@@ -444,11 +450,17 @@ impl Checker {
                     MBody::InstallSnapshot { .. } => Some(1),
                     _ => None,
                 };
+                let installs = t.snapshot;
+                let snap_before = self.nodes[*node as usize].snap;
                 // Back from the checker's parking into the model's network, to be received.
                 self.state.network.send(m.clone());
                 self.node_step(*node, state, sent, Some(m.clone()), writes_from, |c| {
                     c.act(Action::Receive(m))
                 })?;
+                if installs.is_some() && state.snap != snap_before {
+                    // The node installed the leader's snapshot (the projection confirmed the model did).
+                    self.nodes[*node as usize].snapshot = installs;
+                }
                 self.consume(*id);
             }
             Event::ReadIndex {
@@ -505,7 +517,7 @@ impl Checker {
             Event::Snapshot {
                 node,
                 index,
-                data: _,
+                data,
                 state,
             } => {
                 self.alive(*node)?;
@@ -514,6 +526,7 @@ impl Checker {
                 self.node_step(*node, state, &[], None, Some(1), |c| {
                     c.act(Action::Compact(i, index))
                 })?;
+                self.nodes[*node as usize].snapshot = Some(*data);
             }
             Event::Persist {
                 node,
@@ -954,6 +967,13 @@ impl Checker {
                 from: node,
                 seq: m.seq,
             };
+            let data = match &m.m {
+                Body::InstallSnapshot { data, .. } => {
+                    self.holds_snapshot(node, *data, "sent")?;
+                    Some(*data)
+                }
+                _ => None,
+            };
             let msg = msg.expect("filled above");
             if self.msgs.contains_key(&id) {
                 return fail(format!("message id {id} is used twice"));
@@ -966,6 +986,7 @@ impl Checker {
                     copies: 0,
                     dep,
                     digest: self.decoded.then(|| m.m.digest()),
+                    snapshot: data,
                 },
             );
         }
@@ -1404,9 +1425,22 @@ impl Checker {
         }
         view.alive = true;
         view.started = true;
+        view.snapshot = snapshot;
         view.last_applied = 0;
         view.changed_since_persist = None;
         self.project(node, reported, Some(0))
+    }
+
+    /// A snapshot that node `node` `did` (sent, persisted, applied) must be the one it holds.
+    fn holds_snapshot(&self, node: u64, data: Digest, did: &str) -> Result<(), Failure> {
+        let holds = self.nodes[node as usize].snapshot;
+        if holds == Some(data) {
+            return Ok(());
+        }
+        fail(format!(
+            "node {node} {did} snapshot data {data}, but the snapshot it holds is {}",
+            holds.map_or_else(|| "none".to_string(), |d| d.to_string())
+        ))
     }
 
     /// A `Persist`: `(term, vote, snap, last)` as written, the log entries written, the new snapshot's digest.
@@ -1418,6 +1452,9 @@ impl Checker {
         snapshot: Option<Digest>,
     ) -> Result<(), Failure> {
         self.alive(node)?;
+        if let Some(data) = snapshot {
+            self.holds_snapshot(node, data, "persisted")?;
+        }
         let mut written: SmallVec<[Entry; 8]> = SmallVec::new();
         if let Some(delta) = log {
             for e in &delta.entries {
@@ -1583,7 +1620,9 @@ impl Checker {
                     });
                 }
             }
-            Applied::Snapshot(_) => {
+            Applied::Snapshot(data) => {
+                self.holds_snapshot(node, *data, "applied")?;
+                let view = &self.nodes[node as usize];
                 if index <= view.last_applied || index != view.snap.0 || term != view.snap.1 {
                     return fail(format!(
                         "node {node} applied a snapshot through {index} (term {term}) after index {}, with its snapshot through {} (term {})",
