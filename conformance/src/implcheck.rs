@@ -376,8 +376,8 @@ struct NodeKey {
     /// Peers a snapshot of it is on its way to (a bitset of renamed peers).
     snapshots: u8,
     /// What it made durable, the vote renamed (`None`: nothing yet). The spec state holds the node's current
-    /// state, which a correct host has always made durable; a host that saves something else differs here
-    /// only, and a crash would restart the node from it.
+    /// state, which a correct host has always made durable; a host that saves something else is caught at
+    /// its save (its `Persist` reports what it kept), and a crash would restart the node from it.
     durable: Option<PersistentState>,
     /// The snapshot saved with it.
     snapshot: Option<Vec<u8>>,
@@ -551,7 +551,9 @@ impl ImplModel {
         let slot = Arc::make_mut(&mut state.slots[i]);
         while slot.node.has_ready() {
             let ready = slot.node.ready();
-            slot.durable.save(&ready, self.host_bug);
+            if let Some(persisted) = slot.durable.save(i as u64, &ready, self.host_bug) {
+                record(persisted);
+            }
             let released = ready.persisted();
             if let Some(index) = last_applied(&released.applies) {
                 slot.applied = index;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use raft::{Apply, Config, Envelope, Node, PersistentState, Ready};
 
 use crate::trace::format::{Event, MsgId};
+use crate::trace::recorder::persist_event;
 use crate::trace::{Recorder, Trace};
 
 /// One choice of the environment. Indexes into the network and node numbers are taken modulo the current
@@ -108,11 +109,11 @@ pub struct Durable {
 }
 
 impl Durable {
-    /// Makes what `ready` asks to persist durable, as a host with `bug` (if any) does.
-    pub fn save(&mut self, ready: &Ready, bug: Option<HostBug>) {
-        let Some(state) = ready.persist() else {
-            return;
-        };
+    /// Makes what `ready` asks to persist durable, as a host with `bug` (if any) does, and returns the
+    /// `Persist` event of node `node` that reports what it now holds (`None` if `ready` asked for nothing):
+    /// the state, the entries from where the core said its log changed, and the snapshot if it wrote one.
+    pub fn save(&mut self, node: u64, ready: &Ready, bug: Option<HostBug>) -> Option<Event> {
+        let state = ready.persist()?;
         let mut state = state.clone();
         if bug == Some(HostBug::ForgetVoteOnSave) {
             state.voted_for = None;
@@ -122,6 +123,17 @@ impl Durable {
         if let (Some(s), false) = (ready.snapshot(), keep_old) {
             self.snapshot = Some(s.to_vec());
         }
+        let saved = self.state.as_ref().expect("saved above");
+        let snapshot = self
+            .snapshot
+            .as_deref()
+            .filter(|_| ready.snapshot().is_some());
+        Some(persist_event(
+            node,
+            saved,
+            snapshot,
+            ready.log_changed_from(),
+        ))
     }
 }
 
@@ -215,7 +227,9 @@ impl Cluster {
             return;
         };
         let ready = node.ready();
-        self.durable[i].save(&ready, self.bug);
+        if let Some(persisted) = self.durable[i].save(i as u64, &ready, self.bug) {
+            self.recorder.record(persisted);
+        }
         let released = ready.persisted();
         if let Some(index) = last_applied(&released.applies) {
             self.applied[i] = index;

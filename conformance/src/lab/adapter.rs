@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use raft::{Apply, Envelope, Index, Message, Node, NodeId, ReadRefused, ReadState, Released};
 
-use crate::trace::format::{Event, MsgId};
+use crate::trace::format::{Digest, Event, LogDelta, MsgId};
 use crate::trace::Recorder;
 
 use super::config::Inner;
@@ -198,12 +198,77 @@ fn with_node<H: Harness, R>(
                 inst.encoder.encode(state, ready.log_changed_from()),
                 snapshot,
             );
+            if let Some(recorder) = parts.recorder {
+                // What the persister now holds, read back, from where the core said the log changed.
+                let encoder = &inst.encoder;
+                let persisted = inst.persister.peek(|raft_state, snapshot| {
+                    read_back(
+                        i as u64,
+                        raft_state,
+                        ready.log_changed_from(),
+                        Some(snapshot).filter(|_| ready.snapshot().is_some()),
+                        |k| encoder.entry_offset(k),
+                    )
+                    .expect("the persister holds a state encoded with the codec")
+                });
+                recorder.record(persisted);
+            }
         }
         Some(ready.persisted())
     } else {
         None
     };
     Some((r, inst.generation, released))
+}
+
+/// The `Persist` event of node `node` from what its persister holds: `raft_state` (a `PersistentState`
+/// encoded with the codec) read back, with the entries from `from` on (none if `None`), and the digest of
+/// `snapshot` if the save wrote one. The entries before `from` are not decoded when `offset(k)` says where
+/// entry `k` (0: the first after the snapshot) starts, as the lab's encoder can: a long log is then read
+/// back at the cost of what the save wrote.
+fn read_back(
+    node: u64,
+    raft_state: &[u8],
+    from: Option<u64>,
+    snapshot: Option<&[u8]>,
+    offset: impl Fn(usize) -> Option<usize>,
+) -> Result<Event, postcard::Error> {
+    type Header = (u64, Option<u64>, u64, u64, usize);
+    let ((term, vote, base, base_term, len), mut rest) =
+        postcard::take_from_bytes::<Header>(raft_state)?;
+    let log = match from {
+        None => None,
+        Some(from) => {
+            let from = from.max(base + 1);
+            let skip = usize::try_from(from - base - 1)
+                .unwrap_or(usize::MAX)
+                .min(len);
+            let mut k = 0;
+            if let Some(at) = offset(skip).filter(|&at| at <= raft_state.len()) {
+                (k, rest) = (skip, &raft_state[at..]);
+            }
+            let mut entries = Vec::with_capacity(len - skip);
+            while k < len {
+                // An entry is its term and its command's bytes (the codec writes a `Vec<u8>` as bytes).
+                let ((entry_term, command), next) =
+                    postcard::take_from_bytes::<(u64, &[u8])>(rest)?;
+                if k >= skip {
+                    entries.push((entry_term, Digest::of(command)));
+                }
+                (k, rest) = (k + 1, next);
+            }
+            Some(LogDelta { from, entries })
+        }
+    };
+    Ok(Event::Persist {
+        node,
+        term,
+        vote,
+        snap: (base, base_term),
+        last: base + len as u64,
+        log,
+        snapshot: snapshot.map(Digest::of),
+    })
 }
 
 /// Hands a node's released output to the world: applies to the harness's service (the

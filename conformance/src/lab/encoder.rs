@@ -43,6 +43,8 @@ pub(crate) struct StateEncoder {
     meta: Vec<Meta>,
     /// Set when the layout assumption failed: encode everything, every time.
     disabled: bool,
+    /// The length of the last encoding's header (what comes before its entries).
+    header_len: usize,
 }
 
 impl StateEncoder {
@@ -91,6 +93,7 @@ impl StateEncoder {
             state.last_included_term,
             log.len(),
         ));
+        self.header_len = out.len();
         out.extend_from_slice(&self.bytes);
         if log.len() < CHECK_BELOW {
             let full = raft::encode(state);
@@ -100,6 +103,15 @@ impl StateEncoder {
             }
         }
         out
+    }
+
+    /// Where the encoding of entry `k` of the log (0: the first after the snapshot) starts in the encoding
+    /// returned last, if this encoder knows (it does not once it fell back to whole encodings).
+    pub(crate) fn entry_offset(&self, k: usize) -> Option<usize> {
+        if self.disabled || k > self.meta.len() {
+            return None;
+        }
+        Some(self.header_len + k.checked_sub(1).map_or(0, |j| self.meta[j].end))
     }
 
     /// Forgets the entries at or below `last_included_index`: a snapshot now covers them.

@@ -51,6 +51,12 @@ impl Persister {
         self.contents.borrow().snapshot.len()
     }
 
+    /// Reads the Raft state and the snapshot in place (for the trace: what a save left).
+    pub(crate) fn peek<R>(&self, f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
+        let contents = self.contents.borrow();
+        f(&contents.raft_state, &contents.snapshot)
+    }
+
     /// `Save(raftstate, snapshot)`: replaces both at once; an empty snapshot erases a previous one.
     pub fn save(&self, raft_state: Vec<u8>, snapshot: Vec<u8>) {
         *self.contents.borrow_mut() = Contents {

@@ -9,7 +9,7 @@ use raft::{Node, Observer, Output, Step};
 
 use super::checker::{Checker, Summary};
 use super::format::{Event, Record, Trace};
-pub use raft_trace::events::{output_events, step_event, Proposal};
+pub use raft_trace::events::{output_events, persist_event, step_event, Proposal};
 
 /// Collects the events of every node of one cluster, in the order they happen. Attach it to each node with
 /// [`Recorder::attach`]; the host adds its own events with [`Recorder::record`] and sets the time with

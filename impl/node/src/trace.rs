@@ -180,10 +180,10 @@ impl Observer for Tracer {
     }
 
     fn released(&self, node: NodeId, output: &Output<'_>) {
-        // The durable state is reported by the host after its save, and each message by the transport as it
-        // goes out: only the applies and the confirmed reads are the core's to report.
+        // Each message is reported by the transport as it goes out: only the applies and the confirmed reads
+        // are the core's to report.
         output_events(node, output, |ev| {
-            if !matches!(ev, Event::Persist { .. } | Event::Send { .. }) {
+            if !matches!(ev, Event::Send { .. }) {
                 self.write(ev);
             }
         });

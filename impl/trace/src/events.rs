@@ -102,17 +102,10 @@ pub fn decoded_event(node: u64, envelope: &Envelope) -> Event {
     }
 }
 
-/// The events that report what a node released once its state was durable: the `Persist`, then each
-/// `Send` and `Apply`, in order.
+/// The events that report what a node released once its state was durable: each `Send`, `Apply` and
+/// `Read`, in order. The `Persist` before them is the host's to report, from what its storage holds, once
+/// the save has returned ([`persist_event`]).
 pub fn output_events(node: u64, output: &Output<'_>, mut push: impl FnMut(Event)) {
-    if let Some(state) = output.persisted {
-        push(persist_event(
-            node,
-            state,
-            output.snapshot,
-            output.log_changed_from,
-        ));
-    }
     for e in output.messages {
         push(Event::Send { id: MsgId::of(e) });
     }
