@@ -224,8 +224,8 @@ fn a_disk_that_never_syncs_loses_acknowledged_writes_to_a_power_cut() {
     assert!(out.contains("invalid_traces=1 "), "{out}");
 }
 
-#[test]
-fn a_host_that_sends_before_its_save_is_durable_is_caught_by_its_traces() {
+/// A run of 5 s with `--bug bug` under link faults fails, and its traces say `reason`.
+fn caught_by_traces(bug: &str, reason: &str) {
     let (ok, out) = raft_chaos(&[
         "--runs",
         "1",
@@ -238,33 +238,22 @@ fn a_host_that_sends_before_its_save_is_durable_is_caught_by_its_traces() {
         "--faults",
         "link",
         "--bug",
-        "send-before-save",
+        bug,
     ]);
     assert!(!ok, "{out}");
-    assert!(
-        out.contains("before the state it depends on was durable"),
-        "{out}"
-    );
+    assert!(out.contains(reason), "{out}");
     assert!(out.contains("invalid_traces=1 "), "{out}");
 }
 
 #[test]
+fn a_host_that_sends_before_its_save_is_durable_is_caught_by_its_traces() {
+    caught_by_traces(
+        "send-before-save",
+        "before the state it depends on was durable",
+    );
+}
+
+#[test]
 fn a_transport_that_decodes_a_message_wrongly_is_caught_by_its_traces() {
-    let (ok, out) = raft_chaos(&[
-        "--runs",
-        "1",
-        "--run-secs",
-        "5",
-        "--seed",
-        "3",
-        "--nodes",
-        "3",
-        "--faults",
-        "link",
-        "--bug",
-        "lossy-decode",
-    ]);
-    assert!(!ok, "{out}");
-    assert!(out.contains("transport decoded message"), "{out}");
-    assert!(out.contains("invalid_traces=1 "), "{out}");
+    caught_by_traces("lossy-decode", "transport decoded message");
 }
