@@ -10,6 +10,9 @@
 //! event=<k> <reason>` after the failure report. The exit status is 0 only for OK, 1 for a mismatch and 2 for
 //! a file that cannot be read.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::ExitCode;

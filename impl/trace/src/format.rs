@@ -476,7 +476,9 @@ impl Trace {
         self.write(&mut std::io::BufWriter::new(std::fs::File::create(path)?))
     }
 
-    /// Reads a trace written by [`Trace::write`] (or by hand). Errors name the line.
+    /// Reads a trace written by [`Trace::write`] (or by hand). Errors name the line. The events are parsed
+    /// on as many threads as the machine has cores while the file is read, in batches of [`BATCH`] lines,
+    /// and put together in the file's order: an error names the first bad line, whatever the threads.
     pub fn read(input: impl BufRead) -> Result<Trace, ReadError> {
         let mut lines = input.lines().enumerate();
         let header_line = match lines.next() {
@@ -504,25 +506,163 @@ impl Trace {
                 header.nodes
             )));
         }
-        let mut records = Vec::new();
-        for (i, line) in lines {
-            let line_no = i + 1;
-            let line = line.map_err(|source| ReadError::Io {
-                line: line_no,
-                source,
-            })?;
-            if line.trim().is_empty() {
-                return Err(ReadError::Record {
-                    line: line_no,
-                    message: "blank line (every line after the header is one event)".to_string(),
-                });
-            }
-            let record: Record = serde_json::from_str(&line).map_err(|e| ReadError::Record {
-                line: line_no,
-                message: e.to_string(),
-            })?;
-            records.push(record);
-        }
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let records = read_records(lines.map(|(i, line)| (i + 1, line)), threads)?;
         Ok(Trace { header, records })
+    }
+}
+
+/// The lines a thread of [`Trace::read`] parses at a time.
+pub const BATCH: usize = 2048;
+
+/// Parses the numbered `lines` (after the header) into records on `threads` threads: this thread reads
+/// batches and deals them out in turn, and takes each worker's results back in the same turn.
+fn read_records(
+    lines: impl Iterator<Item = (usize, std::io::Result<String>)>,
+    threads: usize,
+) -> Result<Vec<Record>, ReadError> {
+    use std::sync::mpsc::{channel, sync_channel};
+    type Parsed = Result<Vec<Record>, ReadError>;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                let (batches, todo) = sync_channel::<Vec<(usize, String)>>(2);
+                let (done, results) = channel::<Parsed>();
+                scope.spawn(move || {
+                    for batch in todo {
+                        if done.send(parse_batch(batch)).is_err() {
+                            return;
+                        }
+                    }
+                });
+                (batches, results)
+            })
+            .collect();
+        let mut records = Vec::new();
+        let mut sent = 0usize;
+        let mut taken = 0usize;
+        // Takes the next batch's records back (the oldest batch dealt out).
+        let mut take = |taken: &mut usize| -> Result<(), ReadError> {
+            let parsed = workers[*taken % workers.len()]
+                .1
+                .recv()
+                .expect("a worker answers every batch");
+            *taken += 1;
+            records.extend(parsed?);
+            Ok(())
+        };
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut lines = lines.peekable();
+        // A line that cannot be read ends the reading; the lines before it are still parsed first, so
+        // that the first bad line is the one reported.
+        let mut unreadable = None;
+        while lines.peek().is_some() && unreadable.is_none() {
+            for (line_no, line) in lines.by_ref().take(BATCH) {
+                match line {
+                    Ok(line) => batch.push((line_no, line)),
+                    Err(source) => {
+                        unreadable = Some(ReadError::Io {
+                            line: line_no,
+                            source,
+                        });
+                        break;
+                    }
+                }
+            }
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            workers[sent % workers.len()]
+                .0
+                .send(full)
+                .expect("a worker takes every batch");
+            sent += 1;
+            // Keep at most two batches per worker in hand.
+            if sent - taken >= 2 * workers.len() {
+                take(&mut taken)?;
+            }
+        }
+        while taken < sent {
+            take(&mut taken)?;
+        }
+        match unreadable {
+            Some(e) => Err(e),
+            None => Ok(records),
+        }
+    })
+}
+
+/// Parses one batch of numbered lines.
+fn parse_batch(batch: Vec<(usize, String)>) -> Result<Vec<Record>, ReadError> {
+    let mut records = Vec::with_capacity(batch.len());
+    for (line_no, line) in batch {
+        if line.trim().is_empty() {
+            return Err(ReadError::Record {
+                line: line_no,
+                message: "blank line (every line after the header is one event)".to_string(),
+            });
+        }
+        let record: Record = serde_json::from_str(&line).map_err(|e| ReadError::Record {
+            line: line_no,
+            message: e.to_string(),
+        })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A trace of `n` events, as its file's bytes.
+    fn file(n: usize) -> Vec<u8> {
+        let mut trace = Trace::new(3, "test");
+        trace.records = (0..n)
+            .map(|k| Record {
+                t: k as u64,
+                ev: Event::Crash { node: k as u64 % 3 },
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        trace.write(&mut bytes).unwrap();
+        bytes
+    }
+
+    /// Many batches over several threads come back whole and in the file's order.
+    #[test]
+    fn a_trace_read_on_threads_keeps_its_order() {
+        let n = 3 * BATCH + 5;
+        let trace = Trace::read(file(n).as_slice()).unwrap();
+        assert_eq!(trace.records.len(), n);
+        assert!(trace
+            .records
+            .iter()
+            .enumerate()
+            .all(|(k, r)| r.t == k as u64));
+        for threads in [1, 2, 5] {
+            let bytes = file(n);
+            let lines = bytes
+                .split(|&b| b == b'\n')
+                .skip(1)
+                .filter(|l| !l.is_empty());
+            let numbered = lines
+                .enumerate()
+                .map(|(k, l)| (k + 2, Ok(String::from_utf8(l.to_vec()).unwrap())));
+            assert_eq!(read_records(numbered, threads).unwrap(), trace.records);
+        }
+    }
+
+    /// Of two bad lines in different batches, the first is the one named.
+    #[test]
+    fn the_first_bad_line_is_named_whatever_the_threads() {
+        let bytes = file(3 * BATCH);
+        let text = String::from_utf8(bytes).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        let (first, second) = (2 * BATCH + 7, 3 * BATCH - 1);
+        lines[second - 1] = "{}";
+        lines[first - 1] = "not json";
+        match Trace::read(lines.join("\n").as_bytes()) {
+            Err(ReadError::Record { line, .. }) => assert_eq!(line, first),
+            other => panic!("{other:?}"),
+        }
     }
 }
