@@ -13,6 +13,9 @@
 //! counted apart, as unchecked, never as valid. `--trace-dir DIR` writes each run's trace
 //! to `DIR/<GoName>-<seed>.jsonl` (with `--check`, only the traces of failed or invalid runs).
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
