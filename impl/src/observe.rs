@@ -3,22 +3,19 @@
 //! A [`Node`](crate::Node) with an [`Observer`] attached ([`Node::set_observer`](crate::Node::set_observer))
 //! reports each atomic step it takes, with the messages the step produced, and the node itself to read the
 //! state after the step from; and each [`Ready`](crate::Ready) it hands out reports, when the caller says its
-//! state is durable ([`Ready::persisted`](crate::Ready::persisted)), what became durable, what was sent and what
-//! was applied. A tick on which no timer fires changes only timer counters and is not reported. Without an
+//! state is durable ([`Ready::persisted`](crate::Ready::persisted)), what was sent, applied and read. What became
+//! durable is the host's to report, from what its storage holds: the core only asked for it. A tick on which no timer fires changes only timer counters and is not reported. Without an
 //! observer the only cost is one branch per input.
 
-use crate::{
-    Apply, Envelope, Index, NodeId, NotLeader, PersistentState, ReadRefused, ReadState, StepError,
-    Term,
-};
+use crate::{Apply, Envelope, Index, NodeId, NotLeader, ReadRefused, ReadState, StepError, Term};
 
 /// Receives a node's steps. Shared (`Arc`) between the node and the `Ready`s it hands out, hence `&self`.
 pub trait Observer: Send + Sync {
     /// The node took `step`; `node` is its state after the step.
     fn step(&self, node: &crate::Node, step: &Step<'_>);
 
-    /// The caller made a `Ready`'s state durable and took its output, in this order: the durable state (if it
-    /// changed), then the messages in the order they leave, then the applies in index order.
+    /// The caller made a `Ready`'s state durable and took its output: the messages in the order they leave,
+    /// the applies in index order, and the confirmed reads.
     fn released(&self, node: NodeId, output: &Output<'_>);
 }
 
@@ -90,13 +87,6 @@ pub enum Step<'a> {
 /// What a [`Ready`](crate::Ready) released.
 #[derive(Debug)]
 pub struct Output<'a> {
-    /// The state made durable, if it changed.
-    pub persisted: Option<&'a PersistentState>,
-    /// The snapshot saved with it, if it changed.
-    pub snapshot: Option<&'a [u8]>,
-    /// The lowest log index written since the previous `Ready` (see
-    /// [`Ready::log_changed_from`](crate::Ready::log_changed_from)).
-    pub log_changed_from: Option<Index>,
     /// The messages, in the order they leave.
     pub messages: &'a [Envelope],
     /// The entries and snapshots to apply.

@@ -116,9 +116,6 @@ impl Ready {
             bound.observer.released(
                 bound.node,
                 &Output {
-                    persisted: self.persist.as_deref(),
-                    snapshot: self.snapshot.as_deref(),
-                    log_changed_from: self.log_changed_from,
                     messages: &self.released.messages,
                     applies: &self.released.applies,
                     reads: &self.released.reads,

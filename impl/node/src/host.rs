@@ -178,9 +178,6 @@ pub enum TestBug {
     /// the sync, which comes at the start of the next round (the storage reports the save to the node's
     /// trace only then).
     SendBeforeSave,
-    /// The receiving transport loses the last entry of one AppendEntries in a hundred that carry entries
-    /// (the `raft-node` binary's receive path has it; the host itself does nothing different).
-    LossyDecode,
 }
 
 impl<S: Storage, M: StateMachine, T> Host<S, M, T> {

@@ -348,16 +348,21 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
         ),
         None => None,
     };
-    let test_bug = args.test_bug.map(|bug| match bug {
-        TestBugArg::LocalReads => TestBug::LocalReads,
-        TestBugArg::SendBeforeSave => TestBug::SendBeforeSave,
-        TestBugArg::LossyDecode => TestBug::LossyDecode,
+    // The host's bugs go to the host; the transport's is this binary's receive path.
+    let test_bug = args.test_bug.and_then(|bug| match bug {
+        TestBugArg::LocalReads => Some(TestBug::LocalReads),
+        TestBugArg::SendBeforeSave => Some(TestBug::SendBeforeSave),
+        TestBugArg::LossyDecode => None,
     });
+    let lossy_decode = args.test_bug == Some(TestBugArg::LossyDecode);
+    if lossy_decode {
+        tracing::warn!("this node has a deliberate bug, for tests only: lossy-decode");
+    }
     let run = Run {
         cluster: args.cluster,
         tick: Duration::from_millis(args.tick_ms),
         tracer: tracer.as_ref().map(|(t, _)| t.clone()),
-        lossy_decode: test_bug == Some(TestBug::LossyDecode),
+        lossy_decode,
     };
     let listeners = Listeners {
         peer: peer_listener,
@@ -392,7 +397,8 @@ struct Run {
     cluster: u64,
     tick: Duration,
     tracer: Option<Arc<Tracer>>,
-    /// The deliberate bug [`TestBug::LossyDecode`].
+    /// The deliberate bug `--test-bug lossy-decode`: the receiving transport loses the last entry of one
+    /// AppendEntries in a hundred that carry entries.
     lossy_decode: bool,
 }
 
