@@ -71,6 +71,9 @@ fn spec_bounds(b: &implcheck::Bounds, cap: u8) -> model::bounds::Bounds {
         snapshots: b.snapshots,
         partial_batches: true,
         max_reads: b.max_reads,
+        voters: b.servers,
+        max_changes: 0,
+        joint: false,
     }
 }
 
@@ -176,6 +179,8 @@ pub enum Step {
     Duplicate,
     /// A leader begins a read.
     ReadIndex,
+    /// A leader changes the configuration.
+    ChangeConfig,
 }
 
 impl Step {
@@ -201,6 +206,7 @@ impl Step {
             Action::Drop(_) => Step::Drop,
             Action::Duplicate(_) => Step::Duplicate,
             Action::ReadIndex(_) => Step::ReadIndex,
+            Action::ChangeConfig(..) => Step::ChangeConfig,
         }
     }
 
@@ -249,6 +255,10 @@ impl Step {
             Step::ReadIndex => {
                 "a leader that begins a read sends its round of AppendEntries in the same step; the spec \
                  may begin it and stop there"
+            }
+            Step::ChangeConfig => {
+                "unexpected: the implementation's membership is fixed, and the explorer's spec \
+                 bounds offer no change"
             }
             Step::Crash | Step::Drop | Step::Duplicate => {
                 "the implementation reached the state it leaves from only with this budget spent (it \

@@ -30,6 +30,14 @@ pub struct Bounds {
     pub partial_batches: bool,
     /// Reads (ReadIndex) that leaders begin, in total.
     pub max_reads: u8,
+    /// The servers that vote in the initial configuration, `0..voters`; the others start outside
+    /// the cluster, to be added by configuration changes.
+    pub voters: u8,
+    /// Configuration changes that leaders append, in total.
+    pub max_changes: u8,
+    /// Whether leaders change configurations through joint consensus (replace a voter by a
+    /// server outside) rather than one server at a time.
+    pub joint: bool,
 }
 
 /// The sometimes-properties, by name. Each one shows that the bounds reach an interesting
@@ -45,9 +53,10 @@ pub mod witness {
     pub const SNAPSHOT_INSTALLED: &str = "a follower installs a snapshot";
     pub const RESTART_FROM_SNAPSHOT: &str = "a server restarts from a snapshot";
     pub const READ_SERVED: &str = "a read is served";
+    pub const CONFIG_COMMITTED: &str = "a configuration change commits";
 
     /// All of them, in the order `check` prints them.
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 11] = [
         LEADER_ELECTED,
         ENTRY_COMMITTED,
         COMMITTED_EVERYWHERE,
@@ -58,6 +67,7 @@ pub mod witness {
         SNAPSHOT_INSTALLED,
         RESTART_FROM_SNAPSHOT,
         READ_SERVED,
+        CONFIG_COMMITTED,
     ];
 }
 
@@ -101,10 +111,27 @@ const BASE: Bounds = Bounds {
     snapshots: false,
     partial_batches: false,
     max_reads: 0,
+    voters: 3,
+    max_changes: 0,
+    joint: false,
 };
 
-/// The presets `check --preset` knows. The first seven, in this order, are the [`PORTFOLIO`].
-pub const PRESETS: [Preset; 9] = [
+/// Four voters, three terms, logs of one entry, up to two configuration changes.
+const TWO_REMOVALS: Bounds = Bounds {
+    servers: 4,
+    voters: 4,
+    max_term: 3,
+    max_log: 1,
+    max_changes: 2,
+    max_crashes: 0,
+    max_inflight: 3,
+    max_drops: 0,
+    max_dups: 0,
+    ..BASE
+};
+
+/// The presets `check --preset` knows; the [`PORTFOLIO`] names ten of them.
+pub const PRESETS: [Preset; 13] = [
     // Every fault, and leaders that send partial batches: commits capped by the last new entry,
     // entries already present, reordered batches.
     Preset {
@@ -160,6 +187,7 @@ pub const PRESETS: [Preset; 9] = [
         name: "five",
         bounds: Bounds {
             servers: 5,
+            voters: 5,
             max_log: 1,
             max_crashes: 0,
             max_inflight: 4,
@@ -256,14 +284,103 @@ pub const PRESETS: [Preset; 9] = [
             snapshots: true,
             ..BASE
         },
-        expect: &witness::ALL,
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::COMMITTED_EVERYWHERE,
+            witness::SUFFIX_TRUNCATED,
+            witness::LEADER_AFTER_RESTART,
+            witness::FIGURE_8,
+            witness::DUPLICATE_DELIVERED,
+            witness::SNAPSHOT_INSTALLED,
+            witness::RESTART_FROM_SNAPSHOT,
+            witness::READ_SERVED,
+        ],
+    },
+    // Single-server changes (§4.1 of the dissertation): two voters and a third server, added
+    // as a voter, or as a learner and then promoted; a voter removed, the leader itself included.
+    Preset {
+        name: "learners",
+        bounds: Bounds {
+            servers: 3,
+            voters: 2,
+            max_log: 3,
+            max_changes: 2,
+            max_crashes: 0,
+            max_drops: 0,
+            max_dups: 0,
+            ..BASE
+        },
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::COMMITTED_EVERYWHERE,
+            witness::SUFFIX_TRUNCATED,
+            witness::FIGURE_8,
+            witness::CONFIG_COMMITTED,
+        ],
+    },
+    // Four voters and three terms, the smallest shape of the single-server change bug: two
+    // leaders each remove a server, the second commits its change, and the first is elected
+    // again by its own configuration. With logs of one entry a correct leader never changes the
+    // configuration (it must first commit an entry of its term); "two-removals-deep" lets it.
+    Preset {
+        name: "two-removals",
+        bounds: TWO_REMOVALS,
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::COMMITTED_EVERYWHERE,
+            witness::SUFFIX_TRUNCATED,
+        ],
+    },
+    // Joint consensus (§6 of the paper): three voters replace one of theirs by a fourth server
+    // through C_old,new, then leave it for C_new.
+    Preset {
+        name: "joint",
+        bounds: Bounds {
+            servers: 4,
+            voters: 3,
+            max_term: 2,
+            max_log: 3,
+            max_changes: 2,
+            max_crashes: 0,
+            max_inflight: 2,
+            max_drops: 0,
+            max_dups: 0,
+            joint: true,
+            ..BASE
+        },
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::SUFFIX_TRUNCATED,
+            witness::CONFIG_COMMITTED,
+        ],
+    },
+    // The two-removals shape with room for correct changes: each leader commits an entry of its
+    // term, then removes a server (about 90 million states; not in the portfolio).
+    Preset {
+        name: "two-removals-deep",
+        bounds: Bounds {
+            max_log: 2,
+            ..TWO_REMOVALS
+        },
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::COMMITTED_EVERYWHERE,
+            witness::SUFFIX_TRUNCATED,
+            witness::FIGURE_8,
+            witness::CONFIG_COMMITTED,
+        ],
     },
 ];
 
 /// What `check` runs when no preset and no bound is given: exhaustive searches, one after the
 /// other, that together take every branch of the specification and show every condition of its
 /// decisions deciding (see `check --coverage`).
-pub const PORTFOLIO: [&str; 7] = [
+pub const PORTFOLIO: [&str; 10] = [
     "default",
     "terms",
     "overlap",
@@ -271,6 +388,9 @@ pub const PORTFOLIO: [&str; 7] = [
     "snapshots",
     "snapshot-overlap",
     "reads",
+    "learners",
+    "two-removals",
+    "joint",
 ];
 
 /// Looks a preset up by name.
@@ -311,10 +431,16 @@ impl Bounds {
         if self.values == 0 {
             return err("--values must be at least 1: clients need a value to propose");
         }
-        if (self.max_inflight as usize) < self.servers as usize - 1 {
+        if self.voters == 0 || self.voters > self.servers {
             return Err(BoundsError(format!(
-                "--max-inflight must be at least servers - 1 = {}, or no election can start",
-                self.servers - 1
+                "--voters must be between 1 and --servers = {}, got {}",
+                self.servers, self.voters
+            )));
+        }
+        if (self.max_inflight as usize) < self.voters as usize - 1 {
+            return Err(BoundsError(format!(
+                "--max-inflight must be at least voters - 1 = {}, or no election can start",
+                self.voters - 1
             )));
         }
         Ok(())
@@ -341,6 +467,12 @@ impl Bounds {
             witness::SNAPSHOT_INSTALLED => self.snapshots && self.servers >= 3,
             witness::RESTART_FROM_SNAPSHOT => self.snapshots && self.max_crashes >= 1,
             witness::READ_SERVED => self.max_reads >= 1,
+            // A change needs a server to add or a voter to remove, and a commit after the change.
+            witness::CONFIG_COMMITTED => {
+                self.max_changes >= 1
+                    && self.max_log >= 2
+                    && (self.servers > self.voters || !self.joint)
+            }
             _ => true,
         }
     }
@@ -405,11 +537,20 @@ pub enum Bug {
     /// A leader serves a read at once, without a round of heartbeats that confirms it still leads,
     /// so a deposed leader answers.
     ReadWithoutQuorum,
+    /// A leader appends a configuration entry before it has committed an entry of its term: the
+    /// single-server change bug (Ongaro, raft-dev, 2015), two changes across a leader change.
+    ChangeBeforeTermCommit,
+    /// A leader leaves the joint configuration (appends C_new) before C_old,new has committed.
+    LeaveJointEarly,
+    /// While joint, a quorum is a majority of C_new alone.
+    JointNewQuorumOnly,
+    /// A candidate asks its learners for votes and counts them as voters'.
+    LearnerVoteCounted,
 }
 
 impl Bug {
     /// Every bug switch.
-    pub const ALL: [Bug; 14] = [
+    pub const ALL: [Bug; 18] = [
         Bug::Figure8Commit,
         Bug::ForgetVote,
         Bug::NoUpToDateCheck,
@@ -424,6 +565,10 @@ impl Bug {
         Bug::MatchRegress,
         Bug::ReadBeforeTermCommit,
         Bug::ReadWithoutQuorum,
+        Bug::ChangeBeforeTermCommit,
+        Bug::LeaveJointEarly,
+        Bug::JointNewQuorumOnly,
+        Bug::LearnerVoteCounted,
     ];
 
     /// The name `--bug` takes.
@@ -443,6 +588,10 @@ impl Bug {
             Bug::MatchRegress => "match-regress",
             Bug::ReadBeforeTermCommit => "read-before-term-commit",
             Bug::ReadWithoutQuorum => "read-without-quorum",
+            Bug::ChangeBeforeTermCommit => "change-before-term-commit",
+            Bug::LeaveJointEarly => "leave-joint-early",
+            Bug::JointNewQuorumOnly => "joint-new-quorum-only",
+            Bug::LearnerVoteCounted => "learner-vote-counted",
         }
     }
 
@@ -473,6 +622,12 @@ impl Bug {
             Bug::ReadWithoutQuorum => {
                 "a leader serves a read without a heartbeat round answered by a majority"
             }
+            Bug::ChangeBeforeTermCommit => {
+                "a leader changes the configuration before committing an entry of its term"
+            }
+            Bug::LeaveJointEarly => "a leader leaves C_old,new before it commits",
+            Bug::JointNewQuorumOnly => "while joint, a majority of C_new alone is a quorum",
+            Bug::LearnerVoteCounted => "a candidate counts a learner's vote",
         }
     }
 
@@ -490,6 +645,9 @@ impl Bug {
             | Bug::CommitWithoutCap
             | Bug::MatchRegress => "default",
             Bug::ReadBeforeTermCommit | Bug::ReadWithoutQuorum => "reads",
+            Bug::ChangeBeforeTermCommit => "two-removals",
+            Bug::LearnerVoteCounted => "learners",
+            Bug::LeaveJointEarly | Bug::JointNewQuorumOnly => "joint",
         }
     }
 }

@@ -31,6 +31,20 @@ pub enum Branch {
     CommitOwnTerm,
     /// A commit that takes entries of older terms along with one of the leader's own (Figure 8).
     CommitOlderTerms,
+    /// A leader commits a configuration in which it does not vote, and steps down.
+    CommitRemovedLeaderStepsDown,
+    /// A leader appends a configuration that adds a voter.
+    ConfigAddVoter,
+    /// One that removes a voter.
+    ConfigRemoveVoter,
+    /// One that adds or removes learners only.
+    ConfigLearners,
+    /// One that promotes a learner to a voter.
+    ConfigPromoteLearner,
+    /// One that enters a joint configuration (C_old,new).
+    ConfigEnterJoint,
+    /// One that leaves a joint configuration for its C_new.
+    ConfigLeaveJoint,
     /// A leader begins a read (ReadIndex).
     BeginRead,
     Compact,
@@ -77,7 +91,7 @@ pub enum Branch {
 
 impl Branch {
     /// Every branch, in the order `check --coverage` prints them.
-    pub const ALL: [Branch; 46] = [
+    pub const ALL: [Branch; 53] = [
         Branch::TimeoutFollower,
         Branch::TimeoutCandidate,
         Branch::ClientRequest,
@@ -86,6 +100,13 @@ impl Branch {
         Branch::SendPartialBatch,
         Branch::CommitOwnTerm,
         Branch::CommitOlderTerms,
+        Branch::CommitRemovedLeaderStepsDown,
+        Branch::ConfigAddVoter,
+        Branch::ConfigRemoveVoter,
+        Branch::ConfigLearners,
+        Branch::ConfigPromoteLearner,
+        Branch::ConfigEnterJoint,
+        Branch::ConfigLeaveJoint,
         Branch::BeginRead,
         Branch::Compact,
         Branch::SendSnapshot,
@@ -137,6 +158,13 @@ impl Branch {
             Branch::SendPartialBatch => "send-append-entries/partial-batch",
             Branch::CommitOwnTerm => "advance-commit/own-term",
             Branch::CommitOlderTerms => "advance-commit/with-older-terms",
+            Branch::CommitRemovedLeaderStepsDown => "advance-commit/removed-leader-steps-down",
+            Branch::ConfigAddVoter => "change-config/add-voter",
+            Branch::ConfigRemoveVoter => "change-config/remove-voter",
+            Branch::ConfigLearners => "change-config/learners",
+            Branch::ConfigPromoteLearner => "change-config/promote-learner",
+            Branch::ConfigEnterJoint => "change-config/enter-joint",
+            Branch::ConfigLeaveJoint => "change-config/leave-joint",
             Branch::BeginRead => "read-index/begun",
             Branch::Compact => "compact/snapshot-taken",
             Branch::SendSnapshot => "send-install-snapshot/sent",
@@ -233,11 +261,15 @@ pub enum Decision {
     AckRead,
     /// A pending read's acknowledgements make a majority, and it is served.
     ServeRead,
+    /// A leader may append a configuration entry.
+    ChangeConfig,
+    /// A set of servers makes a quorum of a joint configuration.
+    JointQuorum,
 }
 
 impl Decision {
     /// Every decision, in the order `check --coverage` prints them.
-    pub const ALL: [Decision; 23] = [
+    pub const ALL: [Decision; 25] = [
         Decision::AdoptTerm,
         Decision::GrantVote,
         Decision::CountVote,
@@ -261,6 +293,8 @@ impl Decision {
         Decision::BeginRead,
         Decision::AckRead,
         Decision::ServeRead,
+        Decision::ChangeConfig,
+        Decision::JointQuorum,
     ];
 
     /// The decision's name.
@@ -289,6 +323,8 @@ impl Decision {
             Decision::BeginRead => "begin-read",
             Decision::AckRead => "ack-read",
             Decision::ServeRead => "serve-read",
+            Decision::ChangeConfig => "change-config",
+            Decision::JointQuorum => "joint-quorum",
         }
     }
 
@@ -384,11 +420,19 @@ pub enum Condition {
     ReplyAfterRead,
     /// The servers that acknowledged the read, the leader included, make a majority.
     AcksMakeQuorum,
+    /// The leader's last configuration entry is committed.
+    LastConfigCommitted,
+    /// The entry at the leader's commit index is of its current term.
+    TermEntryCommitted,
+    /// The set holds a majority of C_new's voters.
+    NewVotersMajority,
+    /// The set holds a majority of C_old's voters.
+    OldVotersMajority,
 }
 
 impl Condition {
     /// Every condition, grouped by decision in [`Decision::ALL`] order.
-    pub const ALL: [Condition; 36] = [
+    pub const ALL: [Condition; 40] = [
         Condition::MessageTermHigher,
         Condition::VoteRequestNotStale,
         Condition::NoOtherVote,
@@ -425,6 +469,10 @@ impl Condition {
         Condition::CommittedInTerm,
         Condition::ReplyAfterRead,
         Condition::AcksMakeQuorum,
+        Condition::LastConfigCommitted,
+        Condition::TermEntryCommitted,
+        Condition::NewVotersMajority,
+        Condition::OldVotersMajority,
     ];
 
     /// The decision the condition belongs to, and its name within it.
@@ -468,6 +516,10 @@ impl Condition {
             C::CommittedInTerm => (D::BeginRead, "committed-in-term"),
             C::ReplyAfterRead => (D::AckRead, "reply-after-read"),
             C::AcksMakeQuorum => (D::ServeRead, "acks-make-quorum"),
+            C::LastConfigCommitted => (D::ChangeConfig, "last-config-committed"),
+            C::TermEntryCommitted => (D::ChangeConfig, "term-entry-committed"),
+            C::NewVotersMajority => (D::JointQuorum, "new-voters-majority"),
+            C::OldVotersMajority => (D::JointQuorum, "old-voters-majority"),
         }
     }
 

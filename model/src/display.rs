@@ -2,16 +2,42 @@
 //! sequence diagram (SVG) for the Explorer.
 
 use crate::raft::{Action, RaftModel};
-use crate::state::{AppendOutcome, Body, Entry, Message, Role, State};
+use crate::state::{AppendOutcome, Body, Config, Entry, Message, Role, State};
 use std::fmt::Write;
 
-/// `[1:1 2:1]`: each entry as term:value.
+/// `[1:1 2:1]`: each entry as term:value, a configuration entry as `term:{S0 S1 S2}` (while
+/// joint, `term:{S0 S1 S3/S0 S1 S2}`: C_new, then C_old; learners after a `+`).
 pub fn entries(log: &[Entry]) -> String {
-    let items: Vec<_> = log
-        .iter()
-        .map(|e| format!("{}:{}", e.term, e.value))
-        .collect();
+    let items: Vec<_> = log.iter().map(entry).collect();
     format!("[{}]", items.join(" "))
+}
+
+fn entry(e: &Entry) -> String {
+    match e.config() {
+        None => format!("{}:{}", e.term, e.value),
+        Some(c) => format!("{}:{{{}}}", e.term, config(c)),
+    }
+}
+
+/// `S0 S1 S3/S0 S1 S2+S4`: the voters, the old voters while joint, the learners.
+pub fn config(c: Config) -> String {
+    let set = |bits: u8| {
+        (0..8)
+            .filter(|i| bits & (1 << i) != 0)
+            .map(|i| format!("S{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut s = set(c.voters);
+    if c.is_joint() {
+        s.push('/');
+        s.push_str(&set(c.old_voters));
+    }
+    if c.learners != 0 {
+        s.push('+');
+        s.push_str(&set(c.learners));
+    }
+    s
 }
 
 /// A server's log, with `|` after the last entry of its snapshot when it has one.
@@ -21,12 +47,7 @@ fn log_with_snapshot(log: &[Entry], snapshot_index: u32) -> String {
     }
     // A broken model can cut its log inside its snapshot: show what is there.
     let (snap, rest) = log.split_at((snapshot_index as usize).min(log.len()));
-    let show = |es: &[Entry]| {
-        es.iter()
-            .map(|e| format!("{}:{}", e.term, e.value))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let show = |es: &[Entry]| es.iter().map(entry).collect::<Vec<_>>().join(" ");
     format!("[{} | {}]", show(snap), show(rest))
 }
 
@@ -105,6 +126,9 @@ pub fn action(a: &Action) -> String {
     match a {
         Action::Timeout(i) => format!("S{i} times out and starts an election"),
         Action::ClientRequest(i, v) => format!("client sends value {v} to leader S{i}"),
+        Action::ChangeConfig(i, c) => {
+            format!("leader S{i} appends configuration {{{}}}", config(*c))
+        }
         Action::AppendEntries {
             leader,
             peer,
@@ -311,6 +335,7 @@ pub fn svg(model: &RaftModel, steps: &[(State, Option<Action>)]) -> String {
             Action::Duplicate(m) => mark(&mut svg, col(m.from as usize), "+"),
             Action::Timeout(i)
             | Action::ClientRequest(i, _)
+            | Action::ChangeConfig(i, _)
             | Action::AdvanceCommitIndex(i, _)
             | Action::ReadIndex(i)
             | Action::Compact(i, _)

@@ -30,12 +30,13 @@ enum Command {
 }
 
 /// The bounds; each flag overrides the preset's value (`--servers` alone also raises the
-/// preset's messages in flight to servers - 1 where it is lower: an election needs that many).
+/// preset's messages in flight to voters - 1 where it is lower: an election needs that many).
 #[derive(Args, Clone)]
 struct BoundArgs {
-    /// Starting bounds: default, terms, overlap, five, snapshots, small or deep. Without it (and
-    /// without bound flags) `check` runs the portfolio of the first five; the other commands,
-    /// and `check` with bound flags, start from `default`.
+    /// Starting bounds: default, terms, overlap, five, snapshots, snapshot-overlap, reads,
+    /// learners, two-removals, joint (the portfolio), small, deep or two-removals-deep.
+    /// Without it (and without bound flags) `check` runs the portfolio; the other commands, and
+    /// `check` with bound flags, start from `default`.
     #[arg(long)]
     preset: Option<String>,
     /// Number of servers (2 to 7).
@@ -71,6 +72,15 @@ struct BoundArgs {
     /// Reads (ReadIndex) that leaders begin in a behaviour.
     #[arg(long)]
     max_reads: Option<u8>,
+    /// Servers that vote at first (the others start outside the cluster); all of them by default.
+    #[arg(long)]
+    voters: Option<u8>,
+    /// Configuration changes leaders append in a behaviour.
+    #[arg(long)]
+    max_changes: Option<u8>,
+    /// Change configurations through joint consensus rather than one server at a time.
+    #[arg(long)]
+    joint: bool,
     /// Switch on a bug (`--bug list` lists them). Without other flags, uses the bug's bounds.
     #[arg(long)]
     bug: Option<String>,
@@ -148,6 +158,9 @@ impl BoundArgs {
             || self.snapshots
             || self.partial_batches
             || self.max_reads.is_some()
+            || self.voters.is_some()
+            || self.max_changes.is_some()
+            || self.joint
     }
 
     fn bug(&self) -> Result<Option<Bug>, Usage> {
@@ -222,8 +235,17 @@ fn resolve(args: &BoundArgs, simulate: bool) -> Result<Part, Usage> {
     b.snapshots |= args.snapshots;
     b.partial_batches |= args.partial_batches;
     b.max_reads = args.max_reads.unwrap_or(b.max_reads);
+    // With every server a voter in the preset, `--servers` alone keeps them all voters.
+    let all_vote = preset.bounds.voters == preset.bounds.servers;
+    b.voters = args.voters.unwrap_or(if all_vote {
+        b.servers
+    } else {
+        b.voters.min(b.servers)
+    });
+    b.max_changes = args.max_changes.unwrap_or(b.max_changes);
+    b.joint |= args.joint;
     if args.max_inflight.is_none() {
-        b.max_inflight = b.max_inflight.max(b.servers.saturating_sub(1));
+        b.max_inflight = b.max_inflight.max(b.voters.saturating_sub(1));
     }
     b.validate().map_err(|e| Usage(e.to_string()))?;
     let expect = preset
@@ -273,6 +295,14 @@ fn describe(model: &RaftModel) -> String {
         if b.partial_batches { "on" } else { "off" },
         b.max_reads
     );
+    if b.voters != b.servers || b.max_changes > 0 {
+        s.push_str(&format!(
+            " voters={} max-changes={} joint={}",
+            b.voters,
+            b.max_changes,
+            if b.joint { "on" } else { "off" }
+        ));
+    }
     if let Some(bug) = model.bug {
         s.push_str(&format!(" bug={} ({})", bug.name(), bug.describe()));
     }
@@ -530,6 +560,8 @@ fn explore_flags(args: &BoundArgs, preset: &str) -> String {
     push("max-dups", args.max_dups.map(|v| v.to_string()));
     push("values", args.values.map(|v| v.to_string()));
     push("max-reads", args.max_reads.map(|v| v.to_string()));
+    push("voters", args.voters.map(|v| v.to_string()));
+    push("max-changes", args.max_changes.map(|v| v.to_string()));
     push("bug", args.bug.clone());
     push("stuck", args.stuck.clone());
     if args.snapshots {
@@ -537,6 +569,9 @@ fn explore_flags(args: &BoundArgs, preset: &str) -> String {
     }
     if args.partial_batches {
         flags.push("--partial-batches".into());
+    }
+    if args.joint {
+        flags.push("--joint".into());
     }
     flags.join(" ")
 }

@@ -20,6 +20,8 @@ pub const TERMS_MONOTONIC: &str = "terms never decrease (sanity)";
 pub const MATCH_BELOW_NEXT: &str = "match_index < next_index (sanity)";
 pub const SNAPSHOT_COMMITTED: &str = "snapshot_index <= commit_index (sanity)";
 pub const READ_LINEARIZABLE: &str = "Read Linearizability";
+pub const ONE_CHANGE_AT_A_TIME: &str = "at most one uncommitted configuration change";
+pub const VOTES_OF_VOTERS: &str = "a removed server's vote is never counted";
 
 /// Election Safety: at most one leader was ever elected in a term (over the history of
 /// elections, not only the leaders of this state).
@@ -83,6 +85,30 @@ pub fn read_linearizable(_: &RaftModel, s: &State) -> bool {
     s.served.iter().all(|(index, required)| index >= required)
 }
 
+/// At most one uncommitted configuration change: no log holds two configuration entries past the
+/// highest index committed anywhere (over the history of commits). A new configuration is
+/// appended only once the last one has committed, so one leader never has two in flight; and a
+/// later leader appends one only after it has committed an entry of its term, which commits any
+/// configuration an earlier leader left behind in its log.
+pub fn one_change_at_a_time(_: &RaftModel, s: &State) -> bool {
+    let committed = s.committed.len();
+    s.servers.iter().all(|a| {
+        a.log
+            .iter()
+            .skip(committed)
+            .filter(|e| e.config().is_some())
+            .count()
+            <= 1
+    })
+}
+
+/// Every vote that made a leader came from a voter of its configuration, and once a
+/// configuration is committed, from one of its voters or of the one change after it: a removed
+/// server's vote, or a learner's, is never counted (checked at every election).
+pub fn votes_of_voters(_: &RaftModel, s: &State) -> bool {
+    !s.has(flags::VOTE_OF_NON_VOTER)
+}
+
 /// A server's commit index never goes down, except when the server itself restarts (what it
 /// applied is then rebuilt from its snapshot). Checked on every step; see `check_step`.
 pub fn commit_monotonic(_: &RaftModel, s: &State) -> bool {
@@ -140,13 +166,15 @@ pub type Condition = fn(&RaftModel, &State) -> bool;
 /// The always-properties, in the order `check` prints them: Raft's five, the invariants that
 /// published implementation bugs broke, the soundness of the pruning, and last the sanity checks
 /// of the effects, which hold by construction (no departure in a handler can break them).
-pub const SAFETY: [(&str, Condition); 14] = [
+pub const SAFETY: [(&str, Condition); 16] = [
     (ELECTION_SAFETY, election_safety),
     (LOG_MATCHING, log_matching),
     (LEADER_APPEND_ONLY, leader_append_only),
     (LEADER_COMPLETENESS, leader_completeness),
     (STATE_MACHINE_SAFETY, state_machine_safety),
     (READ_LINEARIZABLE, read_linearizable),
+    (ONE_CHANGE_AT_A_TIME, one_change_at_a_time),
+    (VOTES_OF_VOTERS, votes_of_voters),
     (COMMIT_MONOTONIC, commit_monotonic),
     (MATCH_MONOTONIC, match_monotonic),
     (LEADER_NEVER_VOTES, leader_never_votes),
@@ -158,7 +186,7 @@ pub const SAFETY: [(&str, Condition); 14] = [
 ];
 
 /// The sometimes-properties, in the order of [`witness::ALL`].
-pub const WITNESSES: [(&str, Condition); 10] = [
+pub const WITNESSES: [(&str, Condition); 11] = [
     (witness::LEADER_ELECTED, |_, s| !s.elections.is_empty()),
     (witness::ENTRY_COMMITTED, |_, s| !s.committed.is_empty()),
     (witness::COMMITTED_EVERYWHERE, |_, s| {
@@ -181,6 +209,9 @@ pub const WITNESSES: [(&str, Condition); 10] = [
         s.has(flags::RESTARTED_FROM_SNAPSHOT)
     }),
     (witness::READ_SERVED, |_, s| s.has(flags::READ_SERVED)),
+    (witness::CONFIG_COMMITTED, |_, s| {
+        s.committed.iter().any(|(e, _)| e.config().is_some())
+    }),
 ];
 
 /// The name of the one property `check` hands stateright (see [`for_check`]).

@@ -7,8 +7,8 @@
 use crate::bounds::{Bounds, Bug};
 use crate::coverage::{Branch, Condition as C, Coverage, Decision as D, Evaluation, StuckAt};
 use crate::state::{
-    flags, term_at, AppendOutcome, Body, Entry, Index, Log, Message, Network, PendingRead, Role,
-    Server, ServerId, State, Term, Value, MAX_SERVERS,
+    config_index, flags, term_at, AppendOutcome, Body, Config, Entry, Index, Log, Message, Network,
+    PendingRead, Role, Server, ServerId, State, Term, Value, MAX_SERVERS,
 };
 use smallvec::SmallVec;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -24,6 +24,8 @@ pub enum Action {
     Timeout(ServerId),
     /// A client hands a value to a leader, which appends it to its log.
     ClientRequest(ServerId, Value),
+    /// A leader appends a configuration entry (a membership change), which takes effect at once.
+    ChangeConfig(ServerId, Config),
     /// A leader sends `peer` the `count` entries after `prev_log_index` (none: a heartbeat).
     AppendEntries {
         leader: ServerId,
@@ -173,13 +175,37 @@ impl RaftModel {
         self.bounds.servers as usize
     }
 
-    /// The number of servers that make a quorum (of votes, or of replicas for a commit).
-    fn quorum(&self) -> usize {
-        if self.has_bug(Bug::QuorumOfTwo) {
-            2.min(self.n())
+    /// Whether the servers in `set` include a majority of `voters` (the quorum-of-two bug: two
+    /// of them, whatever their number).
+    fn majority_in(&self, voters: u8, set: u8) -> bool {
+        let n = voters.count_ones() as usize;
+        let need = if self.has_bug(Bug::QuorumOfTwo) {
+            2.min(n)
         } else {
-            majority(self.n())
+            majority(n)
+        };
+        (set & voters).count_ones() as usize >= need
+    }
+
+    /// Whether the servers in `set` make a quorum of `config` (of votes, of replicas for a
+    /// commit, of acknowledgements for a read): a majority of its voters and, while it is joint,
+    /// a majority of the old voters too. The joint-new-quorum-only bug skips the old majority.
+    pub fn quorum_holds(&self, config: Config, set: u8) -> bool {
+        if !config.is_joint() {
+            return self.majority_in(config.voters, set);
         }
+        self.decide(D::JointQuorum, |e| {
+            e.at(C::NewVotersMajority, self.majority_in(config.voters, set))
+                && (e.at(
+                    C::OldVotersMajority,
+                    self.majority_in(config.old_voters, set),
+                ) || self.has_bug(Bug::JointNewQuorumOnly))
+        })
+    }
+
+    /// The configuration the cluster starts with: servers `0..voters` vote.
+    pub fn initial_config(&self) -> Config {
+        Config::of_voters(self.bounds.voters)
     }
 
     fn has_bug(&self, bug: Bug) -> bool {
@@ -190,6 +216,7 @@ impl RaftModel {
     pub fn init_state(&self) -> State {
         State {
             servers: (0..self.n()).map(|_| Server::new()).collect(),
+            initial: self.initial_config(),
             network: Network::default(),
             elections: SmallVec::new(),
             committed: SmallVec::new(),
@@ -199,6 +226,7 @@ impl RaftModel {
             drops: 0,
             dups: 0,
             reads: 0,
+            changes: 0,
         }
     }
 
@@ -213,6 +241,7 @@ impl RaftModel {
         match action {
             Action::Timeout(i) => self.can_timeout(state, *i),
             Action::ClientRequest(i, _) => self.can_client_request(state, *i),
+            Action::ChangeConfig(i, config) => self.can_change_config(state, *i, *config),
             Action::AppendEntries {
                 leader,
                 peer,
@@ -238,9 +267,49 @@ impl RaftModel {
         }
     }
 
-    /// A follower or a candidate may time out; a leader does not.
+    /// A follower or a candidate may time out if it is a voter in its own configuration; a
+    /// leader does not, and neither does a learner or a server that is not (or no longer) a
+    /// member.
     pub fn can_timeout(&self, state: &State, i: ServerId) -> bool {
-        self.is_server(i) && state.server(i).role != Role::Leader
+        self.is_server(i) && state.server(i).role != Role::Leader && state.config(i).is_voter(i)
+    }
+
+    /// A leader may append a configuration entry when its last one is committed and it has
+    /// committed an entry of its current term (the fix to the single-server change bug, §4.1 of
+    /// the dissertation), and the new configuration is one step from its own: from a joint
+    /// configuration only to its C_new; otherwise to a joint one whose old voters are its voters,
+    /// or to one that adds or removes at most one voter (learners may change freely). Every server
+    /// it names exists, no server both votes and learns, and someone votes.
+    pub fn can_change_config(&self, state: &State, i: ServerId, new: Config) -> bool {
+        if !self.is_server(i) || state.server(i).role != Role::Leader {
+            return false;
+        }
+        let all = Config::of_voters(self.bounds.servers).voters;
+        let well_formed = new.voters != 0
+            && new.members() & !all == 0
+            && (new.voters | new.old_voters) & new.learners == 0;
+        let old = state.config(i);
+        let step = if old.is_joint() {
+            new.voters == old.voters && !new.is_joint()
+        } else if new.is_joint() {
+            new.old_voters == old.voters && new.voters != old.voters
+        } else {
+            (new.voters ^ old.voters).count_ones() <= 1
+        };
+        let s = state.server(i);
+        let leaving_joint = old.is_joint();
+        well_formed
+            && step
+            && self.decide(D::ChangeConfig, |e| {
+                (e.at(
+                    C::LastConfigCommitted,
+                    config_index(&s.log) <= s.commit_index,
+                ) || (leaving_joint && self.has_bug(Bug::LeaveJointEarly)))
+                    && (e.at(
+                        C::TermEntryCommitted,
+                        term_at(&s.log, s.commit_index) == s.current_term,
+                    ) || self.has_bug(Bug::ChangeBeforeTermCommit))
+            })
     }
 
     /// Only a leader accepts client requests.
@@ -305,7 +374,7 @@ impl RaftModel {
                     || self.has_bug(Bug::Figure8Commit))
                     && e.at(
                         C::QuorumHolds,
-                        self.replicas(state, i, index) >= self.quorum(),
+                        self.quorum_holds(state.config(i), self.replicas(state, i, index)),
                     )
             })
     }
@@ -347,12 +416,12 @@ impl RaftModel {
         }
     }
 
-    /// How many servers leader `i` knows to hold index `index`, itself included.
-    fn replicas(&self, state: &State, i: ServerId, index: Index) -> usize {
+    /// The servers leader `i` knows to hold index `index`, itself included, as a bitset.
+    fn replicas(&self, state: &State, i: ServerId, index: Index) -> u8 {
         let s = state.server(i);
-        1 + (0..self.n())
+        (0..self.n())
             .filter(|&j| j != i as usize && s.match_index[j] >= index)
-            .count()
+            .fold(1 << i, |set, j| set | (1 << j))
     }
 
     /// A message in flight may be received by its addressee.
@@ -384,6 +453,7 @@ impl RaftModel {
         match action {
             Action::Timeout(i) => self.timeout(state, *i),
             Action::ClientRequest(i, v) => self.client_request(state, *i, *v),
+            Action::ChangeConfig(i, config) => self.change_config(state, *i, *config),
             Action::AppendEntries {
                 leader,
                 peer,
@@ -423,8 +493,26 @@ impl RaftModel {
         }
     }
 
-    /// Election timeout: term + 1, become candidate, vote for self, RequestVote to every peer.
+    /// The servers a candidate `i` asks for votes: the other voters of its configuration (with
+    /// the learner-vote bug, its learners too).
+    pub fn vote_recipients(&self, state: &State, i: ServerId) -> u8 {
+        let config = state.config(i);
+        let mut to = config.voters | config.old_voters;
+        if self.has_bug(Bug::LearnerVoteCounted) {
+            to |= config.learners;
+        }
+        to & !(1 << i)
+    }
+
+    /// The servers leader `i` replicates its log to: every other member of its configuration.
+    pub fn replication_peers(&self, state: &State, i: ServerId) -> u8 {
+        state.config(i).members() & !(1 << i)
+    }
+
+    /// Election timeout: term + 1, become candidate, vote for self, RequestVote to the other
+    /// voters of its configuration.
     pub fn timeout(&self, state: &mut State, i: ServerId) {
+        let to = self.vote_recipients(state, i);
         let s = &mut state.servers[i as usize];
         self.hit(if s.role == Role::Candidate {
             Branch::TimeoutCandidate
@@ -436,7 +524,7 @@ impl RaftModel {
         become_candidate(s, i);
         let (term, last_log_index, last_log_term) = (s.current_term, s.last_index(), s.last_term());
         for j in 0..self.n() as ServerId {
-            if j != i {
+            if to & (1 << j) != 0 {
                 state.network.send(Message {
                     from: i,
                     to: j,
@@ -455,7 +543,30 @@ impl RaftModel {
         self.hit(Branch::ClientRequest);
         let s = &mut state.servers[i as usize];
         let term = s.current_term;
-        s.log.push(Entry { term, value });
+        s.log.push(Entry::client(term, value));
+    }
+
+    /// A leader appends a configuration entry; it is the leader's configuration from now on.
+    pub fn change_config(&self, state: &mut State, i: ServerId, new: Config) {
+        let old = state.config(i);
+        let added = new.voters & !old.voters;
+        self.hit(if old.is_joint() {
+            Branch::ConfigLeaveJoint
+        } else if new.is_joint() {
+            Branch::ConfigEnterJoint
+        } else if added & old.learners != 0 {
+            Branch::ConfigPromoteLearner
+        } else if added != 0 {
+            Branch::ConfigAddVoter
+        } else if new.voters != old.voters {
+            Branch::ConfigRemoveVoter
+        } else {
+            Branch::ConfigLearners
+        });
+        state.changes = state.changes.saturating_add(1);
+        let s = &mut state.servers[i as usize];
+        let term = s.current_term;
+        s.log.push(Entry::configuration(term, new));
     }
 
     /// A leader begins a read at its commit index, in a new read round. Only the AppendEntries it
@@ -474,8 +585,9 @@ impl RaftModel {
             required,
         };
         // A cluster of one confirms by itself.
-        if self.has_bug(Bug::ReadWithoutQuorum) || read.acks.count_ones() as usize >= self.quorum()
-        {
+        let config = state.config(i);
+        let s = &mut state.servers[i as usize];
+        if self.has_bug(Bug::ReadWithoutQuorum) || self.quorum_holds(config, read.acks) {
             state.served.push((read.index, read.required));
             state.flags |= flags::READ_SERVED;
         } else {
@@ -567,6 +679,14 @@ impl RaftModel {
             Branch::CommitOwnTerm
         });
         record_commits(state, i as usize, old, index, term);
+        // A leader that committed a configuration without itself as a voter steps down (§6 of
+        // the paper): it has handed the cluster over.
+        let config = state.config(i);
+        let s = &mut state.servers[i as usize];
+        if !config.is_voter(i) && config_index(&s.log) <= index {
+            self.hit(Branch::CommitRemovedLeaderStepsDown);
+            become_follower(s);
+        }
     }
 
     /// A crash and restart: the server keeps current_term, voted_for, log and snapshot (what
@@ -791,7 +911,8 @@ impl RaftModel {
 
     /// A vote for a candidate in its current term; a majority makes it leader.
     fn handle_request_vote_reply(&self, state: &mut State, m: &Message, vote_granted: bool) {
-        let (n, quorum) = (self.n(), self.quorum());
+        let n = self.n();
+        let config = state.config(m.to);
         let s = &mut state.servers[m.to as usize];
         // The receiver has already adopted a higher term, so the reply's term is at most its own.
         let (term, role) = (s.current_term, s.role);
@@ -811,11 +932,24 @@ impl RaftModel {
             return;
         }
         s.votes_granted |= 1 << m.from;
-        let votes = s.votes_granted.count_ones() as usize;
-        if self.decide(D::Elected, |e| e.at(C::VotesMakeQuorum, votes >= quorum)) {
+        let votes = s.votes_granted;
+        // Only voters count; the learner-vote bug counts a learner's vote as a voter's.
+        let makes_quorum = if self.has_bug(Bug::LearnerVoteCounted) {
+            let mut stand_in = config;
+            stand_in.voters |= stand_in.learners;
+            stand_in.learners = 0;
+            (votes & stand_in.voters).count_ones() as usize
+                >= majority(config.voters.count_ones() as usize)
+        } else {
+            self.quorum_holds(config, votes)
+        };
+        if self.decide(D::Elected, |e| e.at(C::VotesMakeQuorum, makes_quorum)) {
             self.hit(Branch::VoteReplyElected);
             become_leader(s, n);
             let election = (s.current_term, m.to);
+            if !votes_count(state, m.to, votes) {
+                state.flags |= flags::VOTE_OF_NON_VOTER;
+            }
             if let Err(at) = state.elections.binary_search(&election) {
                 state.elections.insert(at, election);
             }
@@ -1033,7 +1167,7 @@ impl RaftModel {
     /// of a later term can have been elected (and so none can have committed anything) before
     /// the majority answered.
     fn confirm_reads(&self, state: &mut State, leader: ServerId, peer: ServerId, round: u32) {
-        let quorum = self.quorum();
+        let config = state.config(leader);
         let s = &mut state.servers[leader as usize];
         let mut served: SmallVec<[PendingRead; 1]> = SmallVec::new();
         let mut k = 0;
@@ -1042,8 +1176,8 @@ impl RaftModel {
             if self.decide(D::AckRead, |e| e.at(C::ReplyAfterRead, round >= read.round)) {
                 read.acks |= 1 << peer;
             }
-            let acks = read.acks.count_ones() as usize;
-            if self.decide(D::ServeRead, |e| e.at(C::AcksMakeQuorum, acks >= quorum)) {
+            let acks = self.quorum_holds(config, read.acks);
+            if self.decide(D::ServeRead, |e| e.at(C::AcksMakeQuorum, acks)) {
                 self.hit(Branch::ServeRead);
                 served.push(s.reads.remove(k));
             } else {
@@ -1072,9 +1206,13 @@ impl RaftModel {
                         for v in 1..=b.values {
                             actions.push(Action::ClientRequest(i, v));
                         }
+                        if state.changes < b.max_changes {
+                            self.offer_config_changes(state, i, actions);
+                        }
                     }
                     if room >= 1 {
-                        for peer in (0..n).filter(|&p| p != i) {
+                        let peers = self.replication_peers(state, i);
+                        for peer in (0..n).filter(|&p| peers & (1 << p) != 0) {
                             // Figure 2: send every entry from next_index on (none: a
                             // heartbeat); with partial batches, also none or one of them. A
                             // shorter batch than all arises anyway when the log grows between two
@@ -1117,7 +1255,8 @@ impl RaftModel {
                     }
                 }
                 Role::Follower | Role::Candidate => {
-                    if s.current_term < b.max_term && room >= n as usize - 1 {
+                    let asked = self.vote_recipients(state, i).count_ones() as usize;
+                    if s.current_term < b.max_term && room >= asked && self.can_timeout(state, i) {
                         actions.push(Action::Timeout(i));
                     }
                 }
@@ -1154,6 +1293,65 @@ impl RaftModel {
 }
 
 impl RaftModel {
+    /// The configuration changes the enumerator offers leader `i`, where the guard allows them:
+    /// from a joint configuration, its C_new; with `--joint`, replacing one voter by a server
+    /// outside the configuration through a joint configuration; otherwise the single-server
+    /// changes: add a server as a voter or as a learner, promote a learner, remove a voter.
+    fn offer_config_changes(&self, state: &State, i: ServerId, actions: &mut Vec<Action>) {
+        let old = state.config(i);
+        let all = Config::of_voters(self.bounds.servers).voters;
+        let outside = all & !old.members();
+        let bits = |set: u8| (0..self.n() as u8).filter(move |&j| set & (1 << j) != 0);
+        let mut offers: SmallVec<[Config; 8]> = SmallVec::new();
+        if old.is_joint() {
+            offers.push(Config {
+                old_voters: 0,
+                ..old
+            });
+        } else if self.bounds.joint {
+            for v in bits(old.voters) {
+                for s in bits(outside) {
+                    offers.push(Config {
+                        voters: old.voters & !(1 << v) | (1 << s),
+                        old_voters: old.voters,
+                        learners: old.learners,
+                    });
+                }
+            }
+        } else {
+            for s in bits(outside) {
+                offers.push(Config {
+                    voters: old.voters | (1 << s),
+                    ..old
+                });
+                offers.push(Config {
+                    learners: old.learners | (1 << s),
+                    ..old
+                });
+            }
+            for l in bits(old.learners) {
+                offers.push(Config {
+                    voters: old.voters | (1 << l),
+                    learners: old.learners & !(1 << l),
+                    ..old
+                });
+            }
+            if old.voters.count_ones() > 1 {
+                for v in bits(old.voters) {
+                    offers.push(Config {
+                        voters: old.voters & !(1 << v),
+                        ..old
+                    });
+                }
+            }
+        }
+        for new in offers {
+            if self.can_change_config(state, i, new) {
+                actions.push(Action::ChangeConfig(i, new));
+            }
+        }
+    }
+
     /// Every action the guards allow in `state`, with every choice of parameters, within the
     /// bounds' budgets only (terms, log length, messages in flight, crashes, losses, duplicates):
     /// any batch from any `prev_log_index`, any commit point, any compaction, any `next_index`.
@@ -1168,6 +1366,9 @@ impl RaftModel {
             if s.role == Role::Leader {
                 if s.last_index() < b.max_log {
                     actions.extend((1..=b.values).map(|v| Action::ClientRequest(i, v)));
+                    if state.changes < b.max_changes {
+                        self.offer_config_changes(state, i, actions);
+                    }
                 }
                 for peer in (0..n).filter(|&p| p != i) {
                     if room >= 1 {
@@ -1308,6 +1509,27 @@ fn record_commits(state: &mut State, server: usize, old: Index, new: Index, term
             state.committed.push((entry, term));
         }
     }
+}
+
+/// Whether the votes that elected `winner` all count: they come from voters of its
+/// configuration, and a removed server's vote is never counted once its removal is committed.
+/// The last configuration committed in an earlier term than the election's is in the winner's
+/// log (Leader Completeness), so its configuration is that one or a later one; if the log lacks
+/// it, the votes must come from that one's voters too. (A configuration committed in the
+/// election's term or later does not bind it: an election of a stale term may end after it.)
+fn votes_count(state: &State, winner: ServerId, votes: u8) -> bool {
+    let term = state.server(winner).current_term;
+    let counted_by = |c: Config| votes & !(c.voters | c.old_voters) == 0;
+    let last_committed = state
+        .committed
+        .iter()
+        .enumerate()
+        .rfind(|(_, (e, commit_term))| e.config().is_some() && *commit_term < term)
+        .map(|(k, (e, _))| (k, *e));
+    let holds_committed =
+        last_committed.is_none_or(|(k, entry)| state.server(winner).log.get(k) == Some(&entry));
+    let committed = last_committed.map_or(state.initial, |(_, e)| e.config().expect("a config"));
+    counted_by(state.config(winner)) && (holds_committed || counted_by(committed))
 }
 
 /// Whether delivering `m` can no longer change anything. A reply is ignored by a receiver that has

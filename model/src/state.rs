@@ -36,11 +36,115 @@ pub struct PendingRead {
 /// The reads a leader has pending; at most a few in a bounded check.
 pub type Reads = SmallVec<[PendingRead; 1]>;
 
-/// One log entry: the term of the leader that created it and the client's value.
+/// A cluster configuration (§6 of the paper, §4 of the dissertation): who votes and who only
+/// learns, as bitsets of server ids.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Config {
+    /// The voters (of C_new, while joint).
+    pub voters: u8,
+    /// While joint (C_old,new): the voters of C_old, whose majority is needed as well; 0 when
+    /// the configuration is not joint.
+    pub old_voters: u8,
+    /// Learners receive the log but do not vote and are not counted.
+    pub learners: u8,
+}
+
+impl Config {
+    /// Servers `0..voters` vote, no one learns.
+    pub fn of_voters(voters: u8) -> Config {
+        Config {
+            voters: ((1u16 << voters) - 1) as u8,
+            old_voters: 0,
+            learners: 0,
+        }
+    }
+
+    /// Whether this is a joint configuration (C_old,new).
+    pub fn is_joint(&self) -> bool {
+        self.old_voters != 0
+    }
+
+    /// Whether `i` votes, in C_new or (while joint) in C_old.
+    pub fn is_voter(&self, i: ServerId) -> bool {
+        (self.voters | self.old_voters) & (1 << i) != 0
+    }
+
+    /// Every server the configuration names: the voters of both halves and the learners.
+    pub fn members(&self) -> u8 {
+        self.voters | self.old_voters | self.learners
+    }
+
+    /// The configuration with every server id renamed (`rename[old] = new`).
+    pub fn renamed(&self, rename: &[ServerId]) -> Config {
+        let r = |set: u8| {
+            (0..rename.len())
+                .filter(|&old| set & (1 << old) != 0)
+                .fold(0u8, |acc, old| acc | (1 << rename[old]))
+        };
+        Config {
+            voters: r(self.voters),
+            old_voters: r(self.old_voters),
+            learners: r(self.learners),
+        }
+    }
+}
+
+/// One log entry: the term of the leader that created it and either a client's value or a
+/// configuration.
+///
+/// A configuration is packed into `value` with [`CONFIG_ENTRY`] set (its three bitsets in the low
+/// 24 bits): an entry stays eight bytes, which every log copy, comparison and hash of the search
+/// pays for. Client values are small, so the two never meet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Entry {
     pub term: Term,
+    /// The client's value, or a packed configuration (see [`Entry::config`]).
     pub value: Value,
+}
+
+/// The bit of [`Entry::value`] that marks a configuration entry.
+pub const CONFIG_ENTRY: Value = 1 << 31;
+
+impl Entry {
+    /// A client's entry.
+    pub fn client(term: Term, value: Value) -> Entry {
+        debug_assert!(value & CONFIG_ENTRY == 0, "client values are small");
+        Entry { term, value }
+    }
+
+    /// A configuration entry.
+    pub fn configuration(term: Term, config: Config) -> Entry {
+        let packed = u32::from(config.voters)
+            | (u32::from(config.old_voters) << 8)
+            | (u32::from(config.learners) << 16);
+        Entry {
+            term,
+            value: CONFIG_ENTRY | packed,
+        }
+    }
+
+    /// The configuration a configuration entry installs; `None` for a client's entry.
+    pub fn config(&self) -> Option<Config> {
+        (self.value & CONFIG_ENTRY != 0).then(|| Config {
+            voters: self.value as u8,
+            old_voters: (self.value >> 8) as u8,
+            learners: (self.value >> 16) as u8,
+        })
+    }
+}
+
+/// The configuration in force at a server whose log is `log`: the last configuration entry in
+/// it, committed or not (a configuration takes effect when appended, as in §6 of the paper), or
+/// `initial` if there is none. A truncated configuration entry so gives way to the one before.
+pub fn config_of(log: &[Entry], initial: Config) -> Config {
+    log.iter().rev().find_map(Entry::config).unwrap_or(initial)
+}
+
+/// The index of the last configuration entry of `log`, 0 if there is none.
+pub fn config_index(log: &[Entry]) -> Index {
+    log.iter()
+        .rposition(|e| e.config().is_some())
+        .map_or(0, |p| p as Index + 1)
 }
 
 /// A log, or a run of entries in a message. Short logs live inline.
@@ -308,6 +412,9 @@ pub mod flags {
     pub const LEADER_GRANTED_VOTE: u16 = 1 << 13;
     /// Violation: a message removed as dead would have changed its receiver's state.
     pub const PRUNED_NOT_DEAD: u16 = 1 << 14;
+    /// Violation: a leader was elected by a vote that its configuration does not count (a
+    /// learner's, or a removed server's once the removal was committed).
+    pub const VOTE_OF_NON_VOTER: u16 = 1 << 15;
 }
 
 /// The servers of a cluster; three live inline.
@@ -320,6 +427,9 @@ pub type Servers = SmallVec<[Server; 3]>;
 #[derive(Clone, PartialEq, Eq)]
 pub struct State {
     pub servers: Servers,
+    /// The configuration the cluster was started with (a server's configuration while its log
+    /// holds no configuration entry). Renamed with the servers, so symmetry keeps it right.
+    pub initial: Config,
     pub network: Network,
     /// History: every election won, as sorted, distinct (term, leader) pairs.
     pub elections: SmallVec<[(Term, ServerId); 4]>,
@@ -335,12 +445,19 @@ pub struct State {
     pub drops: u8,
     pub dups: u8,
     pub reads: u8,
+    /// Configuration changes leaders have appended, in total.
+    pub changes: u8,
 }
 
 impl State {
     /// The server numbered `i`.
     pub fn server(&self, i: ServerId) -> &Server {
         &self.servers[i as usize]
+    }
+
+    /// The configuration in force at server `i` (see [`config_of`]).
+    pub fn config(&self, i: ServerId) -> Config {
+        config_of(&self.server(i).log, self.initial)
     }
 
     /// Whether flag `f` (see [`flags`]) is set.
@@ -410,8 +527,11 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
 
     fn pack_state(&mut self, s: &State) {
         let n = s.servers.len();
-        self.room(1);
+        self.room(4);
         self.u(n as u32);
+        self.u(u32::from(s.initial.voters));
+        self.u(u32::from(s.initial.old_voters));
+        self.u(u32::from(s.initial.learners));
         for srv in &s.servers {
             self.room(2);
             self.u(srv.current_term);
@@ -525,10 +645,9 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
         self.room(1);
         self.u(s.committed.len() as u32);
         for (e, term) in &s.committed {
-            self.room(3);
-            self.u(e.term);
-            self.u(e.value);
+            self.room(2);
             self.u(*term);
+            self.entries(std::slice::from_ref(e));
         }
         self.room(1);
         self.u(s.served.len() as u32);
@@ -537,12 +656,13 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
             self.u(*index);
             self.u(*required);
         }
-        self.room(5);
+        self.room(6);
         self.u(s.flags as u32);
         self.u(s.crashes as u32);
         self.u(s.drops as u32);
         self.u(s.dups as u32);
         self.u(s.reads as u32);
+        self.u(s.changes as u32);
     }
 }
 

@@ -8,14 +8,15 @@
 //! Explorer.
 
 use crate::raft::{Action, RaftModel};
-use crate::state::{Message, Server, ServerId, State, MAX_SERVERS};
+use crate::state::{Body, Entry, Message, Server, ServerId, State, MAX_SERVERS};
 
 /// A permutation of server ids: `order[new] = old`.
 pub type Order = [ServerId; MAX_SERVERS];
 
 impl State {
-    /// Renames the servers into canonical order (sorted by content; ids inside are compared
-    /// before renaming, which keeps this cheap and is still a sound reduction). Returns the
+    /// Renames the servers into canonical order (the initial configuration's voters, then its
+    /// learners, then the rest, each sorted by content; ids inside are compared before renaming,
+    /// which keeps this cheap and is still a sound reduction). Returns the
     /// permutation applied, `order[new] = old`, or `None` when the state was already canonical.
     pub fn canonicalize(&mut self) -> Option<Order> {
         let n = self.servers.len();
@@ -23,7 +24,18 @@ impl State {
         for (k, o) in order.iter_mut().enumerate().take(n) {
             *o = k as ServerId;
         }
-        order[..n].sort_by(|&a, &b| self.servers[a as usize].cmp(&self.servers[b as usize]));
+        let class = |i: ServerId| {
+            let bit = 1 << i;
+            (
+                self.initial.voters & bit == 0,
+                self.initial.learners & bit == 0,
+            )
+        };
+        order[..n].sort_by(|&a, &b| {
+            class(a)
+                .cmp(&class(b))
+                .then_with(|| self.servers[a as usize].cmp(&self.servers[b as usize]))
+        });
         if order[..n].iter().enumerate().all(|(k, &o)| k == o as usize) {
             return None;
         }
@@ -55,16 +67,36 @@ impl State {
             e.1 = rename[e.1 as usize];
         }
         self.elections.sort_unstable();
+        self.initial = self.initial.renamed(&rename[..n]);
+        for (e, _) in &mut self.committed {
+            rename_entry(e, &rename[..n]);
+        }
     }
 }
 
 fn rename_message(m: &mut Message, rename: &[ServerId]) {
     m.from = rename[m.from as usize];
     m.to = rename[m.to as usize];
+    if let Body::AppendEntries { entries, .. } | Body::InstallSnapshot { entries, .. } = &mut m.body
+    {
+        for e in entries.iter_mut() {
+            rename_entry(e, rename);
+        }
+    }
+}
+
+/// Renames the servers a configuration entry names.
+fn rename_entry(e: &mut Entry, rename: &[ServerId]) {
+    if let Some(c) = e.config() {
+        *e = Entry::configuration(e.term, c.renamed(rename));
+    }
 }
 
 fn rename_server(s: &mut Server, order: &[ServerId], rename: &[ServerId]) {
     s.voted_for = s.voted_for.map(|v| rename[v as usize]);
+    for e in s.log.iter_mut() {
+        rename_entry(e, &rename[..order.len()]);
+    }
     let votes = s.votes_granted;
     s.votes_granted = 0;
     for (old, &new) in rename.iter().enumerate().take(order.len()) {
@@ -99,6 +131,7 @@ pub fn rename_action(action: &Action, rename: &[ServerId]) -> Action {
     match action {
         Action::Timeout(i) => Action::Timeout(r(*i)),
         Action::ClientRequest(i, v) => Action::ClientRequest(r(*i), *v),
+        Action::ChangeConfig(i, c) => Action::ChangeConfig(r(*i), c.renamed(rename)),
         Action::AppendEntries {
             leader,
             peer,

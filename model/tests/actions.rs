@@ -2,14 +2,14 @@
 
 use model::bounds::{preset, Bug};
 use model::raft::{is_dead, Action, RaftModel};
-use model::state::{flags, AppendOutcome, Body, Entry, Log, Message, Role, State};
+use model::state::{flags, AppendOutcome, Body, Config, Entry, Log, Message, Role, State};
 
 fn model() -> RaftModel {
     RaftModel::new(preset("default").unwrap().bounds)
 }
 
 fn log(terms: &[u32]) -> Log {
-    terms.iter().map(|&term| Entry { term, value: 1 }).collect()
+    terms.iter().map(|&term| Entry::client(term, 1)).collect()
 }
 
 /// Server 0 is leader of `term` with `terms` as its log; the others are followers in `term`.
@@ -579,4 +579,125 @@ fn install_snapshot_keeps_suffix_is_counted_only_when_entries_survive() {
         (0, 1),
         "no match at the snapshot"
     );
+}
+
+/// A model of four servers, three of them voting at first.
+fn four_servers() -> RaftModel {
+    RaftModel::new(preset("joint").unwrap().bounds)
+}
+
+fn cfg(voters: &[u8], old_voters: &[u8], learners: &[u8]) -> Config {
+    let set = |ids: &[u8]| ids.iter().fold(0u8, |acc, i| acc | (1 << i));
+    Config {
+        voters: set(voters),
+        old_voters: set(old_voters),
+        learners: set(learners),
+    }
+}
+
+#[test]
+fn a_configuration_changes_one_step_at_a_time_after_a_commit_of_the_leaders_term() {
+    let m = four_servers();
+    let mut s = with_leader(&m, 2, &[1, 2]);
+    let remove = cfg(&[0, 1], &[], &[]);
+    assert!(
+        !m.can_change_config(&s, 0, remove),
+        "nothing of term 2 committed"
+    );
+    let buggy = RaftModel::with_bug(m.bounds, Some(Bug::ChangeBeforeTermCommit));
+    assert!(buggy.can_change_config(&s, 0, remove));
+    s.servers[0].commit_index = 1;
+    assert!(!m.can_change_config(&s, 0, remove), "index 1 is of term 1");
+    s.servers[0].commit_index = 2;
+    assert!(m.can_change_config(&s, 0, remove));
+    assert!(!m.can_change_config(&s, 1, remove), "only a leader");
+    // One voter at a time, or through a joint configuration; learners change freely.
+    assert!(m.can_change_config(&s, 0, cfg(&[0, 1, 2, 3], &[], &[])));
+    assert!(m.can_change_config(&s, 0, cfg(&[0, 1, 2], &[], &[3])));
+    assert!(
+        !m.can_change_config(&s, 0, cfg(&[0, 3], &[], &[])),
+        "two at once"
+    );
+    assert!(!m.can_change_config(&s, 0, cfg(&[], &[], &[])), "no voter");
+    assert!(
+        !m.can_change_config(&s, 0, cfg(&[0, 1, 2], &[], &[2])),
+        "votes and learns"
+    );
+    let joint = cfg(&[0, 1, 3], &[0, 1, 2], &[]);
+    assert!(m.can_change_config(&s, 0, joint));
+    assert!(
+        !m.can_change_config(&s, 0, cfg(&[0, 1, 3], &[0, 1], &[])),
+        "old != current"
+    );
+    // Appended, the joint configuration is the leader's at once; until it commits, nothing else
+    // may follow it, and then only its C_new.
+    let t = m.step(&s, &Action::ChangeConfig(0, joint)).unwrap();
+    assert_eq!(t.config(0), joint);
+    assert_eq!(
+        t.config(1),
+        cfg(&[0, 1, 2], &[], &[]),
+        "a follower has not seen it"
+    );
+    let leave = cfg(&[0, 1, 3], &[], &[]);
+    assert!(!m.can_change_config(&t, 0, leave));
+    let early = RaftModel::with_bug(m.bounds, Some(Bug::LeaveJointEarly));
+    assert!(early.can_change_config(&t, 0, leave));
+    let mut u = t.clone();
+    u.servers[0].commit_index = 3;
+    assert!(m.can_change_config(&u, 0, leave));
+    assert!(
+        !m.can_change_config(&u, 0, cfg(&[0, 1], &[], &[])),
+        "not its C_new"
+    );
+}
+
+#[test]
+fn a_joint_configuration_needs_both_majorities_and_learners_never_count() {
+    let m = four_servers();
+    let joint = cfg(&[0, 1, 3], &[0, 1, 2], &[]);
+    let set = |ids: &[u8]| ids.iter().fold(0u8, |acc, i| acc | (1 << i));
+    assert!(m.quorum_holds(joint, set(&[0, 1])), "a majority of each");
+    assert!(!m.quorum_holds(joint, set(&[0, 3])), "C_new's alone");
+    assert!(!m.quorum_holds(joint, set(&[0, 2])), "C_old's alone");
+    let buggy = RaftModel::with_bug(m.bounds, Some(Bug::JointNewQuorumOnly));
+    assert!(buggy.quorum_holds(joint, set(&[0, 3])));
+    let with_learner = cfg(&[0, 1, 2], &[], &[3]);
+    assert!(!m.quorum_holds(with_learner, set(&[0, 3])));
+    // A learner does not time out, and a candidate does not ask it.
+    let mut s = with_leader(&m, 2, &[1]);
+    s.servers[0].log.push(Entry::configuration(2, with_learner));
+    s.servers[1].log = s.servers[0].log.clone();
+    s.servers[3].log = s.servers[0].log.clone();
+    assert!(!m.can_timeout(&s, 3));
+    assert!(m.can_timeout(&s, 1));
+    let t = m.step(&s, &Action::Timeout(1)).unwrap();
+    let asked: Vec<u8> = t.network.distinct().map(|m| m.to).collect();
+    assert_eq!(asked, [0, 2]);
+    // A server outside the configuration does not time out either.
+    let u = m.init_state();
+    assert!(!m.can_timeout(&u, 3));
+    assert!(m.can_timeout(&u, 2));
+}
+
+#[test]
+fn a_leader_that_commits_its_own_removal_steps_down() {
+    let m = four_servers();
+    let mut s = with_leader(&m, 2, &[2]);
+    s.servers[0].commit_index = 1;
+    let without_leader = cfg(&[1, 2], &[], &[]);
+    s = m
+        .step(&s, &Action::ChangeConfig(0, without_leader))
+        .unwrap();
+    assert_eq!(
+        s.server(0).role,
+        Role::Leader,
+        "it leads until the change commits"
+    );
+    // The leader does not count itself: one of two remaining voters is not a majority.
+    s.servers[0].match_index[1] = 2;
+    assert!(!m.can_advance_commit_index(&s, 0, 2));
+    s.servers[0].match_index[2] = 2;
+    let t = m.step(&s, &Action::AdvanceCommitIndex(0, 2)).unwrap();
+    assert_eq!(t.server(0).role, Role::Follower);
+    assert!(!m.can_timeout(&t, 0), "no longer a voter");
 }

@@ -154,11 +154,11 @@ fn a_bug_runs_the_portfolio_from_the_preset_that_catches_it() {
     let (code, out, _) = model(&["check", "--bug", "match-regress"]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("a portfolio of 7 exhaustive searches"),
+        out.contains("a portfolio of 10 exhaustive searches"),
         "{out}"
     );
-    assert!(out.contains("== part 1/7: preset default"), "{out}");
-    assert!(!out.contains("part 2/7"), "it stops at the violation");
+    assert!(out.contains("== part 1/10: preset default"), "{out}");
+    assert!(!out.contains("part 2/10"), "it stops at the violation");
     assert!(out.contains("\nportfolio:\n  default "), "{out}");
     assert!(out.ends_with("result: VIOLATED match_index never decreases in a leader's term\n"));
 }
@@ -227,7 +227,7 @@ fn servers_alone_raises_the_messages_in_flight() {
     let (code, _, err) = model(&["check", "--servers", "4", "--max-inflight", "2"]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("--max-inflight must be at least servers - 1 = 3"),
+        err.contains("--max-inflight must be at least voters - 1 = 3"),
         "{err}"
     );
 }
@@ -241,7 +241,7 @@ fn the_readme_states_the_presets_and_the_small_figures_as_they_are() {
         let b = p.bounds;
         let on = |x: bool| if x { "on" } else { "off" };
         let row = format!(
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             p.name,
             b.servers,
             b.max_term,
@@ -252,7 +252,10 @@ fn the_readme_states_the_presets_and_the_small_figures_as_they_are() {
             b.max_dups,
             on(b.snapshots),
             on(b.partial_batches),
-            b.max_reads
+            b.max_reads,
+            b.voters,
+            b.max_changes,
+            on(b.joint)
         );
         assert!(readme.contains(&row), "no row {row}");
     }

@@ -175,6 +175,9 @@ fn a_stuck_condition_the_portfolio_misses_is_found_at_larger_bounds() {
         snapshots: true,
         partial_batches: false,
         max_reads: 0,
+        voters: 5,
+        max_changes: 0,
+        joint: false,
     };
     let mut model = RaftModel::new(bounds);
     model.stuck = Some(model::coverage::parse_stuck(stuck).unwrap());

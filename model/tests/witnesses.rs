@@ -16,6 +16,7 @@ use std::time::Duration;
 fn bounds(servers: u8, max_term: u32, max_log: u32, max_inflight: u8) -> Bounds {
     Bounds {
         servers,
+        voters: servers,
         max_term,
         max_log,
         max_inflight,
@@ -124,6 +125,7 @@ fn least_bounds_for(name: &str, servers: u8) -> Bounds {
         witness::SNAPSHOT_INSTALLED => b.snapshots = true,
         witness::RESTART_FROM_SNAPSHOT => (b.snapshots, b.max_crashes) = (true, 1),
         witness::READ_SERVED => b.max_reads = 1,
+        witness::CONFIG_COMMITTED => (b.max_changes, b.max_log) = (1, 2),
         _ => {}
     }
     b
@@ -182,6 +184,7 @@ impl Model for OneThingAtATime {
             witness!(7),
             witness!(8),
             witness!(9),
+            witness!(10),
         ]
     }
 }

@@ -51,7 +51,7 @@ pub struct Summary {
 }
 
 /// The kinds of model action, as [`Summary::action_counts`] counts them (a receive by message kind).
-pub const ACTION_KINDS: [&str; 17] = [
+pub const ACTION_KINDS: [&str; 18] = [
     "Timeout",
     "ClientRequest",
     "AppendEntries",
@@ -69,6 +69,7 @@ pub const ACTION_KINDS: [&str; 17] = [
     "Drop",
     "Duplicate",
     "ReadIndex",
+    "ChangeConfig",
 ];
 
 /// The position of `action`'s kind in [`ACTION_KINDS`].
@@ -93,6 +94,7 @@ fn action_kind(action: &Action) -> usize {
         Action::Drop(_) => 14,
         Action::Duplicate(_) => 15,
         Action::ReadIndex(_) => 16,
+        Action::ChangeConfig(..) => 17,
     }
 }
 
@@ -283,6 +285,9 @@ impl Checker {
             snapshots: true,
             partial_batches: true,
             max_reads: u8::MAX,
+            voters: nodes as u8,
+            max_changes: u8::MAX,
+            joint: false,
         };
         let model = RaftModel::new(bounds);
         let state = model.init_state();
@@ -711,10 +716,10 @@ impl Checker {
     }
 
     fn entry(&mut self, (term, digest): (u64, Digest)) -> Result<Entry, Failure> {
-        Ok(Entry {
-            term: small(term, "entry term")?,
-            value: self.value(digest),
-        })
+        Ok(Entry::client(
+            small(term, "entry term")?,
+            self.value(digest),
+        ))
     }
 
     /// A node's step: `compose` applies the step's main action(s); then the leader's commit advance, the
@@ -1599,10 +1604,7 @@ impl Checker {
                     ));
                 }
                 let value = self.value(*digest);
-                let applied = Entry {
-                    term: small(term, "term")?,
-                    value,
-                };
+                let applied = Entry::client(small(term, "term")?, value);
                 let committed = self
                     .state
                     .committed
