@@ -125,7 +125,7 @@ impl Entry {
 
     /// The configuration a configuration entry installs; `None` for a client's entry.
     pub fn config(&self) -> Option<Config> {
-        (self.value & CONFIG_ENTRY != 0).then(|| Config {
+        (self.value & CONFIG_ENTRY != 0).then_some(Config {
             voters: self.value as u8,
             old_voters: (self.value >> 8) as u8,
             learners: (self.value >> 16) as u8,
