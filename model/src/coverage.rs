@@ -147,6 +147,21 @@ impl Branch {
         Branch::Duplicate,
     ];
 
+    /// Whether the branch is part of membership changes, which only a cluster whose
+    /// configuration changes can take (the core's membership is fixed so far).
+    pub fn membership(self) -> bool {
+        matches!(
+            self,
+            Branch::CommitRemovedLeaderStepsDown
+                | Branch::ConfigAddVoter
+                | Branch::ConfigRemoveVoter
+                | Branch::ConfigLearners
+                | Branch::ConfigPromoteLearner
+                | Branch::ConfigEnterJoint
+                | Branch::ConfigLeaveJoint
+        )
+    }
+
     /// `<action>/<outcome>`.
     pub fn name(self) -> &'static str {
         match self {
@@ -296,6 +311,11 @@ impl Decision {
         Decision::ChangeConfig,
         Decision::JointQuorum,
     ];
+
+    /// Whether the decision is part of membership changes (see [`Branch::membership`]).
+    pub fn membership(self) -> bool {
+        matches!(self, Decision::ChangeConfig | Decision::JointQuorum)
+    }
 
     /// The decision's name.
     pub fn name(self) -> &'static str {
