@@ -190,3 +190,31 @@ fn a_stuck_condition_the_portfolio_misses_is_found_at_larger_bounds() {
     let correct = simulate(&RaftModel::new(bounds), 1, 20_000, 200);
     assert!(correct.violation.is_none());
 }
+
+/// The membership decisions stuck at the values their bug switches take are caught as those are;
+/// `joint-quorum/new-voters-majority` stuck at true (a joint quorum from C_old's majority alone) is
+/// not caught by the `joint` search, where a server in a joint configuration never has room for
+/// the three RequestVotes of an election: with room for them (`--max-inflight 3`, a search too
+/// large for a test) it breaks Leader Completeness (README, "Stuck conditions").
+#[test]
+fn a_stuck_membership_condition_is_caught_where_it_breaks_raft() {
+    // (With two threads, the search may meet either consequence first.)
+    let report = check_stuck(
+        "two-removals",
+        Some("change-config/term-entry-committed=true"),
+    );
+    assert!(
+        [
+            "result: VIOLATED Election Safety",
+            "result: VIOLATED Leader Completeness",
+            "result: VIOLATED a removed server's vote is never counted",
+        ]
+        .contains(&report.result_line().as_str()),
+        "{}",
+        report.result_line()
+    );
+    let report = check_stuck("joint", Some("joint-quorum/old-voters-majority=true"));
+    assert_eq!(report.result_line(), "result: VIOLATED Leader Completeness");
+    let report = check_stuck("joint", Some("joint-quorum/new-voters-majority=true"));
+    assert!(report.ok(), "{}", report.result_line());
+}
