@@ -263,7 +263,7 @@ fn resolve(args: &BoundArgs, simulate: bool) -> Result<Part, Usage> {
 
 /// The bounds `simulate` walks at for a preset: too large to exhaust, in the preset's proportions
 /// (a budget the preset leaves at zero stays zero). From `default`: terms up to 8, logs up to 6,
-/// 4 crashes, 8 messages in flight, 6 losses, 4 duplicates, 2 values.
+/// 4 crashes, 8 messages in flight, 6 losses, 4 duplicates, 2 values; from `joint`, 6 changes.
 fn scaled_for_simulation(b: Bounds) -> Bounds {
     Bounds {
         max_term: b.max_term * 4,
@@ -273,6 +273,7 @@ fn scaled_for_simulation(b: Bounds) -> Bounds {
         max_drops: b.max_drops.saturating_mul(6),
         max_dups: b.max_dups.saturating_mul(4),
         max_reads: b.max_reads.saturating_mul(4),
+        max_changes: b.max_changes.saturating_mul(3),
         values: b.values.max(2),
         ..b
     }

@@ -302,6 +302,11 @@ fn simulate_scales_the_presets_bounds() {
             "servers=3 max-term=12 max-log=6 max-crashes=4 max-inflight=8 max-drops=0 max-dups=0 \
              values=2 snapshots=on partial-batches=off max-reads=0",
         ),
+        (
+            "joint",
+            "servers=4 max-term=8 max-log=9 max-crashes=0 max-inflight=8 max-drops=0 max-dups=0 \
+             values=2 snapshots=off partial-batches=off max-reads=0 voters=3 max-changes=6 joint=on",
+        ),
     ] {
         let line = header(preset);
         assert!(line.contains(bounds), "{preset}: {line}");
