@@ -102,9 +102,10 @@ pub fn one_change_at_a_time(_: &RaftModel, s: &State) -> bool {
     })
 }
 
-/// Every vote that made a leader came from a voter of its configuration, and once a
-/// configuration is committed, from one of its voters or of the one change after it: a removed
-/// server's vote, or a learner's, is never counted (checked at every election).
+/// Every vote that made a leader came from a voter of its configuration, whose log holds the
+/// last configuration committed in an earlier term (or the votes came from that one's voters): a
+/// removed server's vote, or a learner's, is never counted once the change is committed (checked
+/// at every election; see `votes_count` in `raft.rs`).
 pub fn votes_of_voters(_: &RaftModel, s: &State) -> bool {
     !s.has(flags::VOTE_OF_NON_VOTER)
 }
