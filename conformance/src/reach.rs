@@ -74,6 +74,9 @@ fn spec_bounds(b: &implcheck::Bounds, cap: u8) -> model::bounds::Bounds {
         voters: b.servers,
         max_changes: 0,
         joint: false,
+        pre_vote: false,
+        check_quorum: false,
+        max_transfers: 0,
     }
 }
 
@@ -181,6 +184,9 @@ pub enum Step {
     ReadIndex,
     /// A leader changes the configuration.
     ChangeConfig,
+    /// PreVote, CheckQuorum or a leadership transfer: a PreVote, PreVoteReply or TimeoutNow
+    /// handled, a lease that runs out, a quorum check, a TimeoutNow sent.
+    PreVoteCheckQuorumTransfer,
 }
 
 impl Step {
@@ -201,12 +207,18 @@ impl Step {
                 Body::AppendEntriesReply { .. } => Step::ReceiveAppendEntriesReply,
                 Body::InstallSnapshot { .. } => Step::ReceiveInstallSnapshot,
                 Body::InstallSnapshotReply { .. } => Step::ReceiveInstallSnapshotReply,
+                Body::PreVote { .. } | Body::PreVoteReply { .. } | Body::TimeoutNow => {
+                    Step::PreVoteCheckQuorumTransfer
+                }
             },
             Action::Crash(_) => Step::Crash,
             Action::Drop(_) => Step::Drop,
             Action::Duplicate(_) => Step::Duplicate,
             Action::ReadIndex(_) => Step::ReadIndex,
             Action::ChangeConfig(..) => Step::ChangeConfig,
+            Action::LeaseExpires(_) | Action::CheckQuorum(_) | Action::TransferLeader { .. } => {
+                Step::PreVoteCheckQuorumTransfer
+            }
         }
     }
 
@@ -259,6 +271,10 @@ impl Step {
             Step::ChangeConfig => {
                 "unexpected: the implementation's membership is fixed, and the explorer's spec \
                  bounds offer no change"
+            }
+            Step::PreVoteCheckQuorumTransfer => {
+                "unexpected: the implementation has no PreVote, CheckQuorum or leadership \
+                 transfer yet, and the explorer's spec bounds switch them off"
             }
             Step::Crash | Step::Drop | Step::Duplicate => {
                 "the implementation reached the state it leaves from only with this budget spent (it \

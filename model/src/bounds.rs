@@ -38,6 +38,16 @@ pub struct Bounds {
     /// Whether leaders change configurations through joint consensus (replace a voter by a
     /// server outside) rather than one server at a time.
     pub joint: bool,
+    /// Whether a server whose election timer fires first asks for pre-votes (PreVote, §9.6 of
+    /// the dissertation) and raises its term only once a quorum would vote for it.
+    pub pre_vote: bool,
+    /// Whether leaders check that they have heard from a quorum within each election timeout
+    /// and step down if not, and followers that hear from a leader ignore higher-term
+    /// RequestVotes and PreVotes until their election timer runs out (CheckQuorum and the leader
+    /// lease, §6.2 and §4.2.3 of the dissertation).
+    pub check_quorum: bool,
+    /// Leadership transfers (a leader sends TimeoutNow to an up-to-date voter), in total.
+    pub max_transfers: u8,
 }
 
 /// The sometimes-properties, by name. Each one shows that the bounds reach an interesting
@@ -54,9 +64,12 @@ pub mod witness {
     pub const RESTART_FROM_SNAPSHOT: &str = "a server restarts from a snapshot";
     pub const READ_SERVED: &str = "a read is served";
     pub const CONFIG_COMMITTED: &str = "a configuration change commits";
+    pub const PRE_VOTE_WON: &str = "a pre-vote makes a candidate";
+    pub const CHECK_QUORUM_STEPPED_DOWN: &str = "a leader without a quorum steps down";
+    pub const TRANSFER_STARTED: &str = "a leader hands over with TimeoutNow";
 
     /// All of them, in the order `check` prints them.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 14] = [
         LEADER_ELECTED,
         ENTRY_COMMITTED,
         COMMITTED_EVERYWHERE,
@@ -68,6 +81,9 @@ pub mod witness {
         RESTART_FROM_SNAPSHOT,
         READ_SERVED,
         CONFIG_COMMITTED,
+        PRE_VOTE_WON,
+        CHECK_QUORUM_STEPPED_DOWN,
+        TRANSFER_STARTED,
     ];
 }
 
@@ -114,6 +130,9 @@ const BASE: Bounds = Bounds {
     voters: 3,
     max_changes: 0,
     joint: false,
+    pre_vote: false,
+    check_quorum: false,
+    max_transfers: 0,
 };
 
 /// Four voters, three terms, logs of one entry, up to two configuration changes.
@@ -130,8 +149,8 @@ const TWO_REMOVALS: Bounds = Bounds {
     ..BASE
 };
 
-/// The presets `check --preset` knows; the [`PORTFOLIO`] names ten of them.
-pub const PRESETS: [Preset; 13] = [
+/// The presets `check --preset` knows; the [`PORTFOLIO`] names thirteen of them.
+pub const PRESETS: [Preset; 16] = [
     // Every fault, and leaders that send partial batches: commits capped by the last new entry,
     // entries already present, reordered batches.
     Preset {
@@ -358,6 +377,75 @@ pub const PRESETS: [Preset; 13] = [
             witness::CONFIG_COMMITTED,
         ],
     },
+    // PreVote (§9.6 of the dissertation) with three terms and logs of two: pre-candidates
+    // refused for their term and for each part of the up-to-date check, pre-votes that arrive
+    // after their pre-candidate stepped down.
+    Preset {
+        name: "pre-vote",
+        bounds: Bounds {
+            max_term: 3,
+            max_crashes: 0,
+            max_drops: 0,
+            max_dups: 0,
+            pre_vote: true,
+            ..BASE
+        },
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::COMMITTED_EVERYWHERE,
+            witness::SUFFIX_TRUNCATED,
+            witness::FIGURE_8,
+            witness::PRE_VOTE_WON,
+        ],
+    },
+    // PreVote among four voters: a quorum is three, so a pre-vote is counted before one wins.
+    Preset {
+        name: "pre-vote-four",
+        bounds: Bounds {
+            servers: 4,
+            voters: 4,
+            max_log: 1,
+            max_crashes: 0,
+            max_inflight: 3,
+            max_drops: 0,
+            max_dups: 0,
+            pre_vote: true,
+            ..BASE
+        },
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::COMMITTED_EVERYWHERE,
+            witness::SUFFIX_TRUNCATED,
+            witness::PRE_VOTE_WON,
+        ],
+    },
+    // CheckQuorum with the leader lease, PreVote and leadership transfer: PreVotes ignored by
+    // servers in their lease, leaders that step down at a quorum check, and a transfer whose
+    // RequestVotes a lease does not stop.
+    Preset {
+        name: "check-quorum",
+        bounds: Bounds {
+            max_log: 1,
+            max_crashes: 0,
+            max_drops: 0,
+            max_dups: 0,
+            pre_vote: true,
+            check_quorum: true,
+            max_transfers: 1,
+            ..BASE
+        },
+        expect: &[
+            witness::LEADER_ELECTED,
+            witness::ENTRY_COMMITTED,
+            witness::COMMITTED_EVERYWHERE,
+            witness::SUFFIX_TRUNCATED,
+            witness::PRE_VOTE_WON,
+            witness::CHECK_QUORUM_STEPPED_DOWN,
+            witness::TRANSFER_STARTED,
+        ],
+    },
     // The two-removals shape with room for correct changes: each leader commits an entry of its
     // term, then removes a server (about 90 million states; not in the portfolio).
     Preset {
@@ -380,7 +468,7 @@ pub const PRESETS: [Preset; 13] = [
 /// What `check` runs when no preset and no bound is given: exhaustive searches, one after the
 /// other, that together take every branch of the specification and show every condition of its
 /// decisions deciding (see `check --coverage`).
-pub const PORTFOLIO: [&str; 10] = [
+pub const PORTFOLIO: [&str; 13] = [
     "default",
     "terms",
     "overlap",
@@ -391,6 +479,9 @@ pub const PORTFOLIO: [&str; 10] = [
     "learners",
     "two-removals",
     "joint",
+    "pre-vote",
+    "pre-vote-four",
+    "check-quorum",
 ];
 
 /// Looks a preset up by name.
@@ -473,6 +564,14 @@ impl Bounds {
                     && self.max_log >= 2
                     && (self.servers > self.voters || !self.joint)
             }
+            // A single voter never wins an election in this model (it needs a reply).
+            witness::PRE_VOTE_WON => self.pre_vote && self.voters >= 2,
+            // A new leader checks at once, before anyone has answered it.
+            witness::CHECK_QUORUM_STEPPED_DOWN => self.check_quorum && self.voters >= 2,
+            // The leader of term 1 hands over while the term bound still lets its target stand.
+            witness::TRANSFER_STARTED => {
+                self.max_transfers >= 1 && self.voters >= 2 && self.max_term >= 2
+            }
             _ => true,
         }
     }
@@ -546,11 +645,14 @@ pub enum Bug {
     JointNewQuorumOnly,
     /// A candidate asks its learners for votes and counts them as voters'.
     LearnerVoteCounted,
+    /// A server that receives a PreVote adopts its term, as it would any higher-term message,
+    /// so a server that cannot win still raises terms.
+    PreVoteRaisesTerm,
 }
 
 impl Bug {
     /// Every bug switch.
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 19] = [
         Bug::Figure8Commit,
         Bug::ForgetVote,
         Bug::NoUpToDateCheck,
@@ -569,6 +671,7 @@ impl Bug {
         Bug::LeaveJointEarly,
         Bug::JointNewQuorumOnly,
         Bug::LearnerVoteCounted,
+        Bug::PreVoteRaisesTerm,
     ];
 
     /// The name `--bug` takes.
@@ -592,6 +695,7 @@ impl Bug {
             Bug::LeaveJointEarly => "leave-joint-early",
             Bug::JointNewQuorumOnly => "joint-new-quorum-only",
             Bug::LearnerVoteCounted => "learner-vote-counted",
+            Bug::PreVoteRaisesTerm => "pre-vote-raises-term",
         }
     }
 
@@ -628,6 +732,7 @@ impl Bug {
             Bug::LeaveJointEarly => "a leader leaves C_old,new before it commits",
             Bug::JointNewQuorumOnly => "while joint, a majority of C_new alone is a quorum",
             Bug::LearnerVoteCounted => "a candidate counts a learner's vote",
+            Bug::PreVoteRaisesTerm => "a server adopts the term of a PreVote it receives",
         }
     }
 
@@ -648,6 +753,7 @@ impl Bug {
             Bug::ChangeBeforeTermCommit => "two-removals",
             Bug::LearnerVoteCounted => "learners",
             Bug::LeaveJointEarly | Bug::JointNewQuorumOnly => "joint",
+            Bug::PreVoteRaisesTerm => "pre-vote",
         }
     }
 }

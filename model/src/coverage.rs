@@ -87,11 +87,31 @@ pub enum Branch {
     CrashWithSnapshot,
     Drop,
     Duplicate,
+    /// A timer fires with PreVote on: the server asks for pre-votes, its term unchanged.
+    TimeoutPreVote,
+    PreVoteGranted,
+    PreVoteStaleTerm,
+    PreVoteLogNotUpToDate,
+    PreVoteReplyStale,
+    PreVoteReplyCounted,
+    /// A pre-vote completes a quorum: the pre-candidate becomes a candidate in the next term.
+    PreVoteReplyWon,
+    /// A RequestVote or PreVote of a higher term reaches a server in its leader lease, which
+    /// ignores it.
+    VoteIgnoredInLease,
+    /// A follower's election timer runs out: its lease ends.
+    LeaseExpires,
+    CheckQuorumHolds,
+    CheckQuorumStepsDown,
+    /// A leader sends TimeoutNow to an up-to-date voter.
+    TransferLeader,
+    TimeoutNowElection,
+    TimeoutNowIgnored,
 }
 
 impl Branch {
     /// Every branch, in the order `check --coverage` prints them.
-    pub const ALL: [Branch; 53] = [
+    pub const ALL: [Branch; 67] = [
         Branch::TimeoutFollower,
         Branch::TimeoutCandidate,
         Branch::ClientRequest,
@@ -145,11 +165,25 @@ impl Branch {
         Branch::CrashWithSnapshot,
         Branch::Drop,
         Branch::Duplicate,
+        Branch::TimeoutPreVote,
+        Branch::PreVoteGranted,
+        Branch::PreVoteStaleTerm,
+        Branch::PreVoteLogNotUpToDate,
+        Branch::PreVoteReplyStale,
+        Branch::PreVoteReplyCounted,
+        Branch::PreVoteReplyWon,
+        Branch::VoteIgnoredInLease,
+        Branch::LeaseExpires,
+        Branch::CheckQuorumHolds,
+        Branch::CheckQuorumStepsDown,
+        Branch::TransferLeader,
+        Branch::TimeoutNowElection,
+        Branch::TimeoutNowIgnored,
     ];
 
-    /// Whether the branch is part of membership changes, which only a cluster whose
-    /// configuration changes can take (the core's membership is fixed so far).
-    pub fn membership(self) -> bool {
+    /// Whether the branch is part of membership changes, PreVote, CheckQuorum or leadership
+    /// transfer: the extensions of Raft the model has and the core does not have yet.
+    pub fn extension(self) -> bool {
         matches!(
             self,
             Branch::CommitRemovedLeaderStepsDown
@@ -159,7 +193,7 @@ impl Branch {
                 | Branch::ConfigPromoteLearner
                 | Branch::ConfigEnterJoint
                 | Branch::ConfigLeaveJoint
-        )
+        ) || self >= Branch::TimeoutPreVote
     }
 
     /// `<action>/<outcome>`.
@@ -218,6 +252,20 @@ impl Branch {
             Branch::CrashWithSnapshot => "crash/with-snapshot",
             Branch::Drop => "drop/lost",
             Branch::Duplicate => "duplicate/copied",
+            Branch::TimeoutPreVote => "timeout/pre-vote",
+            Branch::PreVoteGranted => "pre-vote/granted",
+            Branch::PreVoteStaleTerm => "pre-vote/stale-term",
+            Branch::PreVoteLogNotUpToDate => "pre-vote/log-not-up-to-date",
+            Branch::PreVoteReplyStale => "pre-vote-reply/stale",
+            Branch::PreVoteReplyCounted => "pre-vote-reply/counted",
+            Branch::PreVoteReplyWon => "pre-vote-reply/won",
+            Branch::VoteIgnoredInLease => "receive/vote-ignored-in-lease",
+            Branch::LeaseExpires => "lease-expires/expired",
+            Branch::CheckQuorumHolds => "check-quorum/holds",
+            Branch::CheckQuorumStepsDown => "check-quorum/steps-down",
+            Branch::TransferLeader => "transfer-leader/timeout-now-sent",
+            Branch::TimeoutNowElection => "timeout-now/election-started",
+            Branch::TimeoutNowIgnored => "timeout-now/ignored",
         }
     }
 }
@@ -280,11 +328,23 @@ pub enum Decision {
     ChangeConfig,
     /// A set of servers makes a quorum of a joint configuration.
     JointQuorum,
+    /// A RequestVote or PreVote of a higher term is ignored by a server in its leader lease.
+    IgnoreInLease,
+    /// PreVote: the pre-vote is granted (term, and the up-to-date check's two parts).
+    GrantPreVote,
+    /// PreVoteReply: the pre-vote counts for the receiver's pre-candidacy.
+    CountPreVote,
+    /// A counted pre-vote completes a quorum.
+    PreVoteWon,
+    /// A leader's quorum check: it has heard from a quorum since the last one.
+    CheckQuorum,
+    /// TimeoutNow: the receiver starts an election.
+    TimeoutNowStarts,
 }
 
 impl Decision {
     /// Every decision, in the order `check --coverage` prints them.
-    pub const ALL: [Decision; 25] = [
+    pub const ALL: [Decision; 31] = [
         Decision::AdoptTerm,
         Decision::GrantVote,
         Decision::CountVote,
@@ -310,11 +370,18 @@ impl Decision {
         Decision::ServeRead,
         Decision::ChangeConfig,
         Decision::JointQuorum,
+        Decision::IgnoreInLease,
+        Decision::GrantPreVote,
+        Decision::CountPreVote,
+        Decision::PreVoteWon,
+        Decision::CheckQuorum,
+        Decision::TimeoutNowStarts,
     ];
 
-    /// Whether the decision is part of membership changes (see [`Branch::membership`]).
-    pub fn membership(self) -> bool {
-        matches!(self, Decision::ChangeConfig | Decision::JointQuorum)
+    /// Whether the decision is part of an extension the core does not have yet (see
+    /// [`Branch::extension`]).
+    pub fn extension(self) -> bool {
+        self >= Decision::ChangeConfig
     }
 
     /// The decision's name.
@@ -345,6 +412,12 @@ impl Decision {
             Decision::ServeRead => "serve-read",
             Decision::ChangeConfig => "change-config",
             Decision::JointQuorum => "joint-quorum",
+            Decision::IgnoreInLease => "ignore-in-lease",
+            Decision::GrantPreVote => "grant-pre-vote",
+            Decision::CountPreVote => "count-pre-vote",
+            Decision::PreVoteWon => "pre-vote-won",
+            Decision::CheckQuorum => "check-quorum",
+            Decision::TimeoutNowStarts => "timeout-now-starts",
         }
     }
 
@@ -368,6 +441,9 @@ impl Decision {
 pub enum Condition {
     /// The message's term is higher than the receiver's.
     MessageTermHigher,
+    /// The message is not a PreVote, nor a granted PreVoteReply (whose terms are one ahead of
+    /// their sender's or receiver's by design).
+    NotPreVote,
     /// The request's term is not below the voter's.
     VoteRequestNotStale,
     /// The voter has not voted for another candidate in its term.
@@ -448,12 +524,38 @@ pub enum Condition {
     NewVotersMajority,
     /// The set holds a majority of C_old's voters.
     OldVotersMajority,
+    /// The receiver is a leader, or a follower that has heard from its leader since its election
+    /// timer last ran out.
+    ReceiverInLease,
+    /// The request is not a leadership transfer's.
+    NotTransfer,
+    /// The pre-vote's term is higher than the receiver's.
+    PreVoteTermHigher,
+    /// The pre-candidate's last log term is higher than the receiver's.
+    PreVoteLastTermHigher,
+    /// The pre-candidate's last log term equals the receiver's.
+    PreVoteLastTermEqual,
+    /// The pre-candidate's last log index is at least the receiver's.
+    PreVoteLastIndexAtLeast,
+    /// The reply's term is the one the receiver would stand in (its own plus one).
+    PreVoteReplyTermNext,
+    /// The receiver is a pre-candidate.
+    ReceiverPreCandidate,
+    /// The pre-votes counted make a quorum.
+    PreVotesMakeQuorum,
+    /// The servers the leader heard from since its last check, itself included, make a quorum.
+    RecentQuorum,
+    /// The TimeoutNow is of the receiver's term.
+    TimeoutNowTermCurrent,
+    /// The receiver is a follower.
+    TimeoutNowReceiverFollower,
 }
 
 impl Condition {
     /// Every condition, grouped by decision in [`Decision::ALL`] order.
-    pub const ALL: [Condition; 40] = [
+    pub const ALL: [Condition; 53] = [
         Condition::MessageTermHigher,
+        Condition::NotPreVote,
         Condition::VoteRequestNotStale,
         Condition::NoOtherVote,
         Condition::LastTermHigher,
@@ -493,6 +595,18 @@ impl Condition {
         Condition::TermEntryCommitted,
         Condition::NewVotersMajority,
         Condition::OldVotersMajority,
+        Condition::ReceiverInLease,
+        Condition::NotTransfer,
+        Condition::PreVoteTermHigher,
+        Condition::PreVoteLastTermHigher,
+        Condition::PreVoteLastTermEqual,
+        Condition::PreVoteLastIndexAtLeast,
+        Condition::PreVoteReplyTermNext,
+        Condition::ReceiverPreCandidate,
+        Condition::PreVotesMakeQuorum,
+        Condition::RecentQuorum,
+        Condition::TimeoutNowTermCurrent,
+        Condition::TimeoutNowReceiverFollower,
     ];
 
     /// The decision the condition belongs to, and its name within it.
@@ -501,6 +615,7 @@ impl Condition {
         use Decision as D;
         match self {
             C::MessageTermHigher => (D::AdoptTerm, "message-term-higher"),
+            C::NotPreVote => (D::AdoptTerm, "not-pre-vote"),
             C::VoteRequestNotStale => (D::GrantVote, "request-not-stale"),
             C::NoOtherVote => (D::GrantVote, "no-other-vote"),
             C::LastTermHigher => (D::GrantVote, "last-term-higher"),
@@ -540,7 +655,26 @@ impl Condition {
             C::TermEntryCommitted => (D::ChangeConfig, "term-entry-committed"),
             C::NewVotersMajority => (D::JointQuorum, "new-voters-majority"),
             C::OldVotersMajority => (D::JointQuorum, "old-voters-majority"),
+            C::ReceiverInLease => (D::IgnoreInLease, "receiver-in-lease"),
+            C::NotTransfer => (D::IgnoreInLease, "not-transfer"),
+            C::PreVoteTermHigher => (D::GrantPreVote, "term-higher"),
+            C::PreVoteLastTermHigher => (D::GrantPreVote, "last-term-higher"),
+            C::PreVoteLastTermEqual => (D::GrantPreVote, "last-term-equal"),
+            C::PreVoteLastIndexAtLeast => (D::GrantPreVote, "last-index-at-least"),
+            C::PreVoteReplyTermNext => (D::CountPreVote, "reply-term-next"),
+            C::ReceiverPreCandidate => (D::CountPreVote, "receiver-pre-candidate"),
+            C::PreVotesMakeQuorum => (D::PreVoteWon, "pre-votes-make-quorum"),
+            C::RecentQuorum => (D::CheckQuorum, "recent-quorum"),
+            C::TimeoutNowTermCurrent => (D::TimeoutNowStarts, "term-current"),
+            C::TimeoutNowReceiverFollower => (D::TimeoutNowStarts, "receiver-follower"),
         }
+    }
+
+    /// Whether the condition is part of an extension the core does not have yet (see
+    /// [`Branch::extension`]): one of an extension's decisions, or the PreVote exception to
+    /// adopting a higher term.
+    pub fn extension(self) -> bool {
+        self.decision().extension() || self == Condition::NotPreVote
     }
 
     /// The decision the condition belongs to.

@@ -57,10 +57,22 @@ pub fn message(m: &Message) -> String {
         Body::RequestVote {
             last_log_index,
             last_log_term,
+            transfer,
         } => format!(
-            "RequestVote(t{} last={last_log_index}/{last_log_term})",
-            m.term
+            "RequestVote(t{} last={last_log_index}/{last_log_term}{})",
+            m.term,
+            if *transfer { " transfer" } else { "" }
         ),
+        Body::PreVote {
+            last_log_index,
+            last_log_term,
+        } => format!("PreVote(t{} last={last_log_index}/{last_log_term})", m.term),
+        Body::PreVoteReply { granted } => format!(
+            "PreVoteReply(t{} {})",
+            m.term,
+            if *granted { "granted" } else { "denied" }
+        ),
+        Body::TimeoutNow => format!("TimeoutNow(t{})", m.term),
         Body::RequestVoteReply { vote_granted } => format!(
             "RequestVoteReply(t{} {})",
             m.term,
@@ -124,7 +136,9 @@ fn round(read_round: u32) -> String {
 /// An action as a short sentence.
 pub fn action(a: &Action) -> String {
     match a {
-        Action::Timeout(i) => format!("S{i} times out and starts an election"),
+        Action::Timeout(i) => {
+            format!("S{i} times out and starts an election (with PreVote: a pre-vote)")
+        }
         Action::ClientRequest(i, v) => format!("client sends value {v} to leader S{i}"),
         Action::ChangeConfig(i, c) => {
             format!("leader S{i} appends configuration {{{}}}", config(*c))
@@ -160,13 +174,19 @@ pub fn action(a: &Action) -> String {
         Action::Crash(i) => format!("S{i} crashes and restarts"),
         Action::Drop(m) => format!("network drops {}", message(m)),
         Action::Duplicate(m) => format!("network duplicates {}", message(m)),
+        Action::LeaseExpires(i) => format!("S{i}'s election timer runs out: its lease ends"),
+        Action::CheckQuorum(i) => format!("leader S{i} checks that it has heard from a quorum"),
+        Action::TransferLeader { leader, target } => {
+            format!("leader S{leader} hands over to S{target} (TimeoutNow)")
+        }
     }
 }
 
 /// The one-line key to the notation of [`state`].
 pub const LEGEND: &str = "log entries read term:value (the term the entry was created in, the \
                           client value), a configuration entry term:{voters/old voters+learners}; \
-                          index 1 is the first; | ends the snapshot";
+                          index 1 is the first; | ends the snapshot; a * after a follower's \
+                          role: in its leader lease (CheckQuorum)";
 
 /// A state as a per-server table and the messages in flight.
 pub fn state(s: &State) -> String {
@@ -181,8 +201,14 @@ pub fn state(s: &State) -> String {
             Role::Follower => "follower",
             Role::Candidate => "candidate",
             Role::Leader => "LEADER",
+            Role::PreCandidate => "pre-cand",
         };
         let vote = srv.voted_for.map_or("-".to_string(), |v| format!("S{v}"));
+        let role = if srv.lease {
+            format!("{role}*")
+        } else {
+            role.to_string()
+        };
         let _ = writeln!(
             out,
             "S{i:<5}  {:<4}  {role:<9}  {vote:<4}  {:<6}  {}",
@@ -341,6 +367,9 @@ pub fn svg(model: &RaftModel, steps: &[(State, Option<Action>)]) -> String {
             | Action::ReadIndex(i)
             | Action::Compact(i, _)
             | Action::Crash(i)
+            | Action::LeaseExpires(i)
+            | Action::CheckQuorum(i)
+            | Action::TransferLeader { leader: i, .. }
             | Action::AppendEntries { leader: i, .. }
             | Action::SetNextIndex { leader: i, .. }
             | Action::InstallSnapshot { leader: i, .. } => {

@@ -34,7 +34,8 @@ enum Command {
 #[derive(Args, Clone)]
 struct BoundArgs {
     /// Starting bounds: default, terms, overlap, five, snapshots, snapshot-overlap, reads,
-    /// learners, two-removals, joint (the portfolio), small, deep or two-removals-deep.
+    /// learners, two-removals, joint, pre-vote, pre-vote-four, check-quorum (the portfolio),
+    /// small, deep or two-removals-deep.
     /// Without it (and without bound flags) `check` runs the portfolio; the other commands, and
     /// `check` with bound flags, start from `default`.
     #[arg(long)]
@@ -81,6 +82,16 @@ struct BoundArgs {
     /// Change configurations through joint consensus rather than one server at a time.
     #[arg(long)]
     joint: bool,
+    /// PreVote: a server whose election timer fires asks for pre-votes before it raises its term.
+    #[arg(long)]
+    pre_vote: bool,
+    /// CheckQuorum: leaders step down without a quorum, and servers that hear from a leader
+    /// ignore higher-term RequestVotes and PreVotes until their election timer runs out.
+    #[arg(long)]
+    check_quorum: bool,
+    /// Leadership transfers (TimeoutNow) that leaders make in a behaviour.
+    #[arg(long)]
+    max_transfers: Option<u8>,
     /// Switch on a bug (`--bug list` lists them). Without other flags, uses the bug's bounds.
     #[arg(long)]
     bug: Option<String>,
@@ -161,6 +172,9 @@ impl BoundArgs {
             || self.voters.is_some()
             || self.max_changes.is_some()
             || self.joint
+            || self.pre_vote
+            || self.check_quorum
+            || self.max_transfers.is_some()
     }
 
     fn bug(&self) -> Result<Option<Bug>, Usage> {
@@ -244,6 +258,9 @@ fn resolve(args: &BoundArgs, simulate: bool) -> Result<Part, Usage> {
     });
     b.max_changes = args.max_changes.unwrap_or(b.max_changes);
     b.joint |= args.joint;
+    b.pre_vote |= args.pre_vote;
+    b.check_quorum |= args.check_quorum;
+    b.max_transfers = args.max_transfers.unwrap_or(b.max_transfers);
     if args.max_inflight.is_none() {
         b.max_inflight = b.max_inflight.max(b.voters.saturating_sub(1));
     }
@@ -274,6 +291,7 @@ fn scaled_for_simulation(b: Bounds) -> Bounds {
         max_dups: b.max_dups.saturating_mul(4),
         max_reads: b.max_reads.saturating_mul(4),
         max_changes: b.max_changes.saturating_mul(3),
+        max_transfers: b.max_transfers.saturating_mul(4),
         values: b.values.max(2),
         ..b
     }
@@ -302,6 +320,14 @@ fn describe(model: &RaftModel) -> String {
             b.voters,
             b.max_changes,
             if b.joint { "on" } else { "off" }
+        ));
+    }
+    if b.pre_vote || b.check_quorum || b.max_transfers > 0 {
+        s.push_str(&format!(
+            " pre-vote={} check-quorum={} max-transfers={}",
+            if b.pre_vote { "on" } else { "off" },
+            if b.check_quorum { "on" } else { "off" },
+            b.max_transfers
         ));
     }
     if let Some(bug) = model.bug {
@@ -563,6 +589,7 @@ fn explore_flags(args: &BoundArgs, preset: &str) -> String {
     push("max-reads", args.max_reads.map(|v| v.to_string()));
     push("voters", args.voters.map(|v| v.to_string()));
     push("max-changes", args.max_changes.map(|v| v.to_string()));
+    push("max-transfers", args.max_transfers.map(|v| v.to_string()));
     push("bug", args.bug.clone());
     push("stuck", args.stuck.clone());
     if args.snapshots {
@@ -573,6 +600,12 @@ fn explore_flags(args: &BoundArgs, preset: &str) -> String {
     }
     if args.joint {
         flags.push("--joint".into());
+    }
+    if args.pre_vote {
+        flags.push("--pre-vote".into());
+    }
+    if args.check_quorum {
+        flags.push("--check-quorum".into());
     }
     flags.join(" ")
 }

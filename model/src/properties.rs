@@ -22,6 +22,7 @@ pub const SNAPSHOT_COMMITTED: &str = "snapshot_index <= commit_index (sanity)";
 pub const READ_LINEARIZABLE: &str = "Read Linearizability";
 pub const ONE_CHANGE_AT_A_TIME: &str = "at most one uncommitted configuration change";
 pub const VOTES_OF_VOTERS: &str = "a removed server's vote is never counted";
+pub const NEW_TERM_BY_CANDIDATE: &str = "a new term begins with a candidate";
 
 /// Election Safety: at most one leader was ever elected in a term (over the history of
 /// elections, not only the leaders of this state).
@@ -110,6 +111,14 @@ pub fn votes_of_voters(_: &RaftModel, s: &State) -> bool {
     !s.has(flags::VOTE_OF_NON_VOTER)
 }
 
+/// Terms rise only through elections: a server that enters a term higher than every server's
+/// does so as a candidate that voted for itself (a timeout, a PreVote won, a TimeoutNow), never by
+/// adopting a term no server holds, as a PreVote's or a granted PreVoteReply's would be (the term
+/// the pre-candidate would stand in). Checked on every step; see `check_step`.
+pub fn new_term_by_candidate(_: &RaftModel, s: &State) -> bool {
+    !s.has(flags::NEW_TERM_WITHOUT_CANDIDATE)
+}
+
 /// A server's commit index never goes down, except when the server itself restarts (what it
 /// applied is then rebuilt from its snapshot). Checked on every step; see `check_step`.
 pub fn commit_monotonic(_: &RaftModel, s: &State) -> bool {
@@ -167,7 +176,7 @@ pub type Condition = fn(&RaftModel, &State) -> bool;
 /// The always-properties, in the order `check` prints them: Raft's five, the invariants that
 /// published implementation bugs broke, the soundness of the pruning, and last the sanity checks
 /// of the effects, which hold by construction (no departure in a handler can break them).
-pub const SAFETY: [(&str, Condition); 16] = [
+pub const SAFETY: [(&str, Condition); 17] = [
     (ELECTION_SAFETY, election_safety),
     (LOG_MATCHING, log_matching),
     (LEADER_APPEND_ONLY, leader_append_only),
@@ -176,6 +185,7 @@ pub const SAFETY: [(&str, Condition); 16] = [
     (READ_LINEARIZABLE, read_linearizable),
     (ONE_CHANGE_AT_A_TIME, one_change_at_a_time),
     (VOTES_OF_VOTERS, votes_of_voters),
+    (NEW_TERM_BY_CANDIDATE, new_term_by_candidate),
     (COMMIT_MONOTONIC, commit_monotonic),
     (MATCH_MONOTONIC, match_monotonic),
     (LEADER_NEVER_VOTES, leader_never_votes),
@@ -187,7 +197,7 @@ pub const SAFETY: [(&str, Condition); 16] = [
 ];
 
 /// The sometimes-properties, in the order of [`witness::ALL`].
-pub const WITNESSES: [(&str, Condition); 11] = [
+pub const WITNESSES: [(&str, Condition); 14] = [
     (witness::LEADER_ELECTED, |_, s| !s.elections.is_empty()),
     (witness::ENTRY_COMMITTED, |_, s| !s.committed.is_empty()),
     (witness::COMMITTED_EVERYWHERE, |_, s| {
@@ -212,6 +222,13 @@ pub const WITNESSES: [(&str, Condition); 11] = [
     (witness::READ_SERVED, |_, s| s.has(flags::READ_SERVED)),
     (witness::CONFIG_COMMITTED, |_, s| {
         s.committed.iter().any(|(e, _)| e.config().is_some())
+    }),
+    (witness::PRE_VOTE_WON, |_, s| s.has(flags::PRE_VOTE_WON)),
+    (witness::CHECK_QUORUM_STEPPED_DOWN, |_, s| {
+        s.has(flags::CHECK_QUORUM_STEPPED_DOWN)
+    }),
+    (witness::TRANSFER_STARTED, |_, s| {
+        s.has(flags::TRANSFER_STARTED)
     }),
 ];
 

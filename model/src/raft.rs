@@ -62,6 +62,14 @@ pub enum Action {
     Drop(Message),
     /// The network duplicates the message.
     Duplicate(Message),
+    /// A follower's election timer runs out (CheckQuorum): it no longer ignores RequestVotes and
+    /// PreVotes of higher terms. Its election timeout is [`Action::Timeout`].
+    LeaseExpires(ServerId),
+    /// A leader's quorum check (CheckQuorum, once per election timeout): it steps down unless it
+    /// has heard from a quorum since the last one.
+    CheckQuorum(ServerId),
+    /// A leader hands its leadership to an up-to-date voter: it sends it TimeoutNow.
+    TransferLeader { leader: ServerId, target: ServerId },
 }
 
 impl std::fmt::Debug for Action {
@@ -88,18 +96,29 @@ pub struct RaftModel {
     pub stuck: Option<StuckAt>,
 }
 
+/// The conditions of the up-to-date check: last term higher, last term equal, last index at
+/// least, for a vote and for a pre-vote.
+type UpToDate = [C; 3];
+const VOTE_UP_TO_DATE: UpToDate = [C::LastTermHigher, C::LastTermEqual, C::LastIndexAtLeast];
+const PRE_VOTE_UP_TO_DATE: UpToDate = [
+    C::PreVoteLastTermHigher,
+    C::PreVoteLastTermEqual,
+    C::PreVoteLastIndexAtLeast,
+];
+
 /// Whether a candidate's log (last term, last index) is at least as up-to-date as `server`'s
-/// (§5.4.1), its two parts recorded in `e`.
+/// (§5.4.1), its two parts recorded in `e` as the conditions `c`.
 fn log_up_to_date(
     e: &mut Evaluation,
+    c: UpToDate,
     last_log_term: Term,
     last_log_index: Index,
     server: &Server,
 ) -> bool {
     let my_term = server.last_term();
-    e.at(C::LastTermHigher, last_log_term > my_term)
-        || (e.at(C::LastTermEqual, last_log_term == my_term)
-            && e.at(C::LastIndexAtLeast, last_log_index >= server.last_index()))
+    e.at(c[0], last_log_term > my_term)
+        || (e.at(c[1], last_log_term == my_term)
+            && e.at(c[2], last_log_index >= server.last_index()))
 }
 
 /// The number of servers that make a majority of `n`.
@@ -227,6 +246,7 @@ impl RaftModel {
             dups: 0,
             reads: 0,
             changes: 0,
+            transfers: 0,
         }
     }
 
@@ -264,7 +284,25 @@ impl RaftModel {
             Action::Receive(m) => self.can_receive(state, m),
             Action::Crash(i) => self.is_server(*i),
             Action::Drop(m) | Action::Duplicate(m) => state.network.count(m) > 0,
+            Action::LeaseExpires(i) => self.is_server(*i) && state.server(*i).lease,
+            Action::CheckQuorum(i) => {
+                self.bounds.check_quorum
+                    && self.is_server(*i)
+                    && state.server(*i).role == Role::Leader
+            }
+            Action::TransferLeader { leader, target } => {
+                self.can_transfer_leader(state, *leader, *target)
+            }
         }
+    }
+
+    /// A leader may hand over to another voter of its configuration that holds its whole log
+    /// (§3.10 of the dissertation).
+    pub fn can_transfer_leader(&self, state: &State, leader: ServerId, target: ServerId) -> bool {
+        self.leader_and_peer(state, leader, target)
+            && state.config(leader).is_voter(target)
+            && state.server(leader).match_index[target as usize]
+                == state.server(leader).last_index()
     }
 
     /// A follower or a candidate may time out if it is a voter in its own configuration; a
@@ -490,6 +528,39 @@ impl RaftModel {
                 state.network.send(m.clone());
                 state.dups = state.dups.saturating_add(1);
             }
+            Action::LeaseExpires(i) => {
+                self.hit(Branch::LeaseExpires);
+                state.servers[*i as usize].lease = false;
+            }
+            Action::CheckQuorum(i) => self.check_quorum(state, *i),
+            Action::TransferLeader { leader, target } => {
+                self.hit(Branch::TransferLeader);
+                state.transfers = state.transfers.saturating_add(1);
+                let term = state.server(*leader).current_term;
+                state.network.send(Message {
+                    from: *leader,
+                    to: *target,
+                    term,
+                    body: Body::TimeoutNow,
+                });
+            }
+        }
+    }
+
+    /// A leader's quorum check: it keeps leading if the servers it heard from since the last
+    /// check make a quorum with it, and starts counting again; otherwise it steps down.
+    pub fn check_quorum(&self, state: &mut State, i: ServerId) {
+        let config = state.config(i);
+        let s = &state.servers[i as usize];
+        let quorum = self.quorum_holds(config, s.recent | 1 << i);
+        let s = &mut state.servers[i as usize];
+        if self.decide(D::CheckQuorum, |e| e.at(C::RecentQuorum, quorum)) {
+            self.hit(Branch::CheckQuorumHolds);
+            s.recent = 0;
+        } else {
+            self.hit(Branch::CheckQuorumStepsDown);
+            become_follower(s);
+            state.flags |= flags::CHECK_QUORUM_STEPPED_DOWN;
         }
     }
 
@@ -509,30 +580,64 @@ impl RaftModel {
         state.config(i).members() & !(1 << i)
     }
 
-    /// Election timeout: term + 1, become candidate, vote for self, RequestVote to the other
-    /// voters of its configuration.
+    /// Election timeout: with PreVote, become a pre-candidate and ask the other voters of its
+    /// configuration whether they would vote for it in the next term; without, start an election.
     pub fn timeout(&self, state: &mut State, i: ServerId) {
-        let to = self.vote_recipients(state, i);
-        let s = &mut state.servers[i as usize];
-        self.hit(if s.role == Role::Candidate {
+        if self.bounds.pre_vote {
+            self.hit(Branch::TimeoutPreVote);
+            let to = self.vote_recipients(state, i);
+            let s = &mut state.servers[i as usize];
+            become_follower(s);
+            s.role = Role::PreCandidate;
+            s.votes_granted = 1 << i;
+            let (term, last_log_index, last_log_term) =
+                (s.current_term + 1, s.last_index(), s.last_term());
+            self.send_to(state, i, to, term, || Body::PreVote {
+                last_log_index,
+                last_log_term,
+            });
+            return;
+        }
+        self.hit(if state.server(i).role == Role::Candidate {
             Branch::TimeoutCandidate
         } else {
             Branch::TimeoutFollower
         });
+        self.start_election(state, i, false);
+    }
+
+    /// An election: term + 1, become candidate, vote for self, RequestVote to the other voters
+    /// of its configuration (marked as a transfer's when TimeoutNow started it).
+    fn start_election(&self, state: &mut State, i: ServerId, transfer: bool) {
+        let to = self.vote_recipients(state, i);
+        let s = &mut state.servers[i as usize];
         s.current_term += 1;
         s.voted_for = Some(i);
         become_candidate(s, i);
         let (term, last_log_index, last_log_term) = (s.current_term, s.last_index(), s.last_term());
+        self.send_to(state, i, to, term, || Body::RequestVote {
+            last_log_index,
+            last_log_term,
+            transfer,
+        });
+    }
+
+    /// Sends `body()` from `from` to every server of the bitset `to`, in `term`.
+    fn send_to(
+        &self,
+        state: &mut State,
+        from: ServerId,
+        to: u8,
+        term: Term,
+        body: impl Fn() -> Body,
+    ) {
         for j in 0..self.n() as ServerId {
             if to & (1 << j) != 0 {
                 state.network.send(Message {
-                    from: i,
+                    from,
                     to: j,
                     term,
-                    body: Body::RequestVote {
-                        last_log_index,
-                        last_log_term,
-                    },
+                    body: body(),
                 });
             }
         }
@@ -684,6 +789,7 @@ impl RaftModel {
         let config = state.config(i);
         let s = &mut state.servers[i as usize];
         if !config.is_voter(i) && config_index(&s.log) <= index {
+            // (Not `CHECK_QUORUM_STEPPED_DOWN`: the leader hands over, it did not lose touch.)
             self.hit(Branch::CommitRemovedLeaderStepsDown);
             become_follower(s);
         }
@@ -715,11 +821,36 @@ impl RaftModel {
             state.flags |= flags::DUPLICATE_DELIVERED;
         }
         state.network.remove(m);
-        // Any RPC with a higher term makes the receiver adopt it and step down (Figure 2, "Rules
-        // for Servers"); the stale-term bug skips this for AppendEntries from a lower term only.
         let s = &mut state.servers[m.to as usize];
         let term = s.current_term;
-        if self.decide(D::AdoptTerm, |e| e.at(C::MessageTermHigher, m.term > term)) {
+        // With CheckQuorum, a server that hears from a leader ignores a RequestVote or PreVote
+        // of a higher term (not a transfer's) until its election timer runs out (§4.2.3 of the
+        // dissertation): it neither adopts the term nor answers.
+        let (vote_request, transfer) = match m.body {
+            Body::RequestVote { transfer, .. } => (true, transfer),
+            Body::PreVote { .. } => (true, false),
+            _ => (false, false),
+        };
+        if self.bounds.check_quorum && vote_request && m.term > term {
+            let in_lease = s.role == Role::Leader || (s.role == Role::Follower && s.lease);
+            if self.decide(D::IgnoreInLease, |e| {
+                e.at(C::ReceiverInLease, in_lease) && e.at(C::NotTransfer, !transfer)
+            }) {
+                self.hit(Branch::VoteIgnoredInLease);
+                return;
+            }
+        }
+        // Any RPC with a higher term makes the receiver adopt it and step down (Figure 2, "Rules
+        // for Servers"), but for a PreVote and a granted PreVoteReply, whose terms are the one
+        // the pre-candidate would stand in (the pre-vote-raises-term bug adopts those too).
+        let pre_vote = matches!(
+            m.body,
+            Body::PreVote { .. } | Body::PreVoteReply { granted: true }
+        );
+        if self.decide(D::AdoptTerm, |e| {
+            e.at(C::MessageTermHigher, m.term > term)
+                && (e.at(C::NotPreVote, !pre_vote) || self.has_bug(Bug::PreVoteRaisesTerm))
+        }) {
             self.hit(Branch::ReceiveHigherTerm);
             s.current_term = m.term;
             s.voted_for = None;
@@ -729,7 +860,14 @@ impl RaftModel {
             Body::RequestVote {
                 last_log_index,
                 last_log_term,
+                ..
             } => self.handle_request_vote(state, m, *last_log_index, *last_log_term),
+            Body::PreVote {
+                last_log_index,
+                last_log_term,
+            } => self.handle_pre_vote(state, m, *last_log_index, *last_log_term),
+            Body::PreVoteReply { granted } => self.handle_pre_vote_reply(state, m, *granted),
+            Body::TimeoutNow => self.handle_timeout_now(state, m),
             Body::RequestVoteReply { vote_granted } => {
                 self.handle_request_vote_reply(state, m, *vote_granted)
             }
@@ -758,6 +896,7 @@ impl RaftModel {
                 });
                 if live {
                     self.hit(Branch::SnapshotReplyLive);
+                    self.heard_from(s, m.from);
                     let peer = m.from as usize;
                     let known = s.match_index[peer];
                     if self.decide(D::SnapshotMatchAdvances, |e| {
@@ -798,6 +937,7 @@ impl RaftModel {
             }) {
                 become_follower(s);
             }
+            s.lease = self.bounds.check_quorum;
             let newer = self.decide(D::SnapshotNewer, |e| {
                 e.at(C::SnapshotPastCommit, last_included_index > commit)
             });
@@ -876,7 +1016,7 @@ impl RaftModel {
                     free
                 }
                 && (self.has_bug(Bug::NoUpToDateCheck)
-                    || log_up_to_date(e, last_log_term, last_log_index, s))
+                    || log_up_to_date(e, VOTE_UP_TO_DATE, last_log_term, last_log_index, s))
         });
         let branch = if grant {
             if s.voted_for == Some(m.from) {
@@ -907,6 +1047,91 @@ impl RaftModel {
             body: Body::RequestVoteReply { vote_granted },
         };
         state.network.send(reply);
+    }
+
+    /// PreVote (§9.6 of the dissertation): grant if the pre-vote's term is above the receiver's
+    /// and the pre-candidate's log is at least as up-to-date. The receiver's term and vote stay as
+    /// they are. A granted reply carries the pre-vote's term, a refusal the receiver's own.
+    fn handle_pre_vote(
+        &self,
+        state: &mut State,
+        m: &Message,
+        last_log_index: Index,
+        last_log_term: Term,
+    ) {
+        let s = &state.servers[m.to as usize];
+        let mut higher = false;
+        let granted = self.decide(D::GrantPreVote, |e| {
+            higher = e.at(C::PreVoteTermHigher, m.term > s.current_term);
+            higher && log_up_to_date(e, PRE_VOTE_UP_TO_DATE, last_log_term, last_log_index, s)
+        });
+        self.hit(if granted {
+            Branch::PreVoteGranted
+        } else if !higher {
+            Branch::PreVoteStaleTerm
+        } else {
+            Branch::PreVoteLogNotUpToDate
+        });
+        let reply = Message {
+            from: m.to,
+            to: m.from,
+            term: if granted { m.term } else { s.current_term },
+            body: Body::PreVoteReply { granted },
+        };
+        state.network.send(reply);
+    }
+
+    /// A pre-vote for a pre-candidate (its reply's term is the pre-candidate's term plus one): a
+    /// quorum makes it a candidate, which starts an election. A refusal of a higher term made it
+    /// step down already; one of a lower term tells it nothing.
+    fn handle_pre_vote_reply(&self, state: &mut State, m: &Message, granted: bool) {
+        let config = state.config(m.to);
+        let s = &mut state.servers[m.to as usize];
+        let (term, role) = (s.current_term, s.role);
+        let live = self.decide(D::CountPreVote, |e| {
+            e.at(C::PreVoteReplyTermNext, m.term == term + 1)
+                && e.at(C::ReceiverPreCandidate, role == Role::PreCandidate)
+        });
+        if !(live && granted) {
+            self.hit(Branch::PreVoteReplyStale);
+            return;
+        }
+        s.votes_granted |= 1 << m.from;
+        let quorum = self.quorum_holds(config, s.votes_granted);
+        if self.decide(D::PreVoteWon, |e| e.at(C::PreVotesMakeQuorum, quorum)) {
+            self.hit(Branch::PreVoteReplyWon);
+            state.flags |= flags::PRE_VOTE_WON;
+            self.start_election(state, m.to, false);
+        } else {
+            self.hit(Branch::PreVoteReplyCounted);
+        }
+    }
+
+    /// TimeoutNow from the leader of the receiver's term: a follower that votes starts an
+    /// election at once, without PreVote, and its RequestVotes say they are a transfer's.
+    fn handle_timeout_now(&self, state: &mut State, m: &Message) {
+        let s = state.server(m.to);
+        let (term, role) = (s.current_term, s.role);
+        let starts = self.decide(D::TimeoutNowStarts, |e| {
+            e.at(C::TimeoutNowTermCurrent, m.term == term)
+                && e.at(C::TimeoutNowReceiverFollower, role == Role::Follower)
+        });
+        // A server the leader's configuration names as a voter may since have learned of one
+        // that does not: only a voter stands.
+        if starts && state.config(m.to).is_voter(m.to) {
+            self.hit(Branch::TimeoutNowElection);
+            state.flags |= flags::TRANSFER_STARTED;
+            self.start_election(state, m.to, true);
+        } else {
+            self.hit(Branch::TimeoutNowIgnored);
+        }
+    }
+
+    /// With CheckQuorum, a leader notes that `peer` answered it in its term.
+    fn heard_from(&self, s: &mut Server, peer: ServerId) {
+        if self.bounds.check_quorum {
+            s.recent |= 1 << peer;
+        }
     }
 
     /// A vote for a candidate in its current term; a majority makes it leader.
@@ -1002,6 +1227,8 @@ impl RaftModel {
                 self.hit(Branch::AppendCandidateStepsDown);
                 become_follower(s);
             }
+            // The leader of its term: its election timer starts again.
+            s.lease = self.bounds.check_quorum;
             let too_short = !accept
                 && self.decide(D::RefuseTooShort, |e| {
                     e.at(C::LogEndsBeforePrev, prev_log_index > s.last_index())
@@ -1115,6 +1342,7 @@ impl RaftModel {
             self.hit(Branch::AppendReplyStale);
             return;
         }
+        self.heard_from(s, m.from);
         let peer = m.from as usize;
         let last = s.last_index();
         self.confirm_reads(state, m.to, m.from, read_round);
@@ -1253,11 +1481,28 @@ impl RaftModel {
                     if state.reads < b.max_reads && self.can_read_index(state, i) {
                         actions.push(Action::ReadIndex(i));
                     }
+                    if b.check_quorum {
+                        actions.push(Action::CheckQuorum(i));
+                    }
+                    // A transfer leads to an election, so the term bound applies.
+                    if state.transfers < b.max_transfers && s.current_term < b.max_term && room >= 1
+                    {
+                        for target in 0..n {
+                            if self.can_transfer_leader(state, i, target) {
+                                actions.push(Action::TransferLeader { leader: i, target });
+                            }
+                        }
+                    }
                 }
-                Role::Follower | Role::Candidate => {
+                Role::Follower | Role::Candidate | Role::PreCandidate => {
+                    // (With PreVote the term rises only when the pre-vote is won, and then to
+                    // the one the bound allows here.)
                     let asked = self.vote_recipients(state, i).count_ones() as usize;
                     if s.current_term < b.max_term && room >= asked && self.can_timeout(state, i) {
                         actions.push(Action::Timeout(i));
+                    }
+                    if s.lease {
+                        actions.push(Action::LeaseExpires(i));
                     }
                 }
             }
@@ -1270,6 +1515,7 @@ impl RaftModel {
             // A crash only matters if the server has volatile state to lose (or, with the
             // forget-vote bug, a vote).
             let loses_something = s.role != Role::Follower
+                || s.lease
                 || s.commit_index > s.snapshot_index
                 || (self.has_bug(Bug::ForgetVote) && s.voted_for.is_some());
             if state.crashes < b.max_crashes && loses_something {
@@ -1400,8 +1646,16 @@ impl RaftModel {
                 if state.reads < b.max_reads {
                     actions.push(Action::ReadIndex(i));
                 }
-            } else if s.current_term < b.max_term && room >= n as usize - 1 {
-                actions.push(Action::Timeout(i));
+                actions.push(Action::CheckQuorum(i));
+                if state.transfers < b.max_transfers && s.current_term < b.max_term && room >= 1 {
+                    actions
+                        .extend((0..n).map(|target| Action::TransferLeader { leader: i, target }));
+                }
+            } else {
+                if s.current_term < b.max_term && room >= n as usize - 1 {
+                    actions.push(Action::Timeout(i));
+                }
+                actions.push(Action::LeaseExpires(i));
             }
             if b.snapshots {
                 actions
@@ -1428,6 +1682,8 @@ impl RaftModel {
 
 fn become_follower(s: &mut Server) {
     s.role = Role::Follower;
+    s.lease = false;
+    s.recent = 0;
     s.votes_granted = 0;
     s.next_index = [0; crate::state::MAX_SERVERS];
     s.match_index = [0; crate::state::MAX_SERVERS];
@@ -1444,6 +1700,7 @@ fn become_candidate(s: &mut Server, i: ServerId) {
 fn become_leader(s: &mut Server, n: usize) {
     s.role = Role::Leader;
     s.votes_granted = 0;
+    s.recent = 0;
     let next = s.last_index() + 1;
     for j in 0..n {
         s.next_index[j] = next;
@@ -1542,9 +1799,15 @@ pub fn is_dead(state: &State, m: &Message) -> bool {
     let role = match m.body {
         Body::RequestVoteReply { .. } => Role::Candidate,
         Body::AppendEntriesReply { .. } | Body::InstallSnapshotReply { .. } => Role::Leader,
-        Body::RequestVote { .. } | Body::AppendEntries { .. } | Body::InstallSnapshot { .. } => {
-            return false
-        }
+        // A pre-vote reply of the receiver's term or lower answers a pre-candidacy of an
+        // earlier term (or refuses one, which tells nothing). One of the next term may still
+        // count: a server can stand again for the same term.
+        Body::PreVoteReply { .. } => return m.term <= s.current_term,
+        Body::RequestVote { .. }
+        | Body::PreVote { .. }
+        | Body::AppendEntries { .. }
+        | Body::InstallSnapshot { .. }
+        | Body::TimeoutNow => return false,
     };
     m.term < s.current_term || (m.term == s.current_term && s.role != role)
 }
@@ -1609,7 +1872,7 @@ impl Before {
     /// The step invariants other than Leader Append-Only, which compares logs: terms never
     /// decrease; the commit index never decreases except by the server's own restart (`restarted`);
     /// a leader's match_index never decreases within its term.
-    pub fn violations(&self, after: &Server, restarted: bool) -> u16 {
+    pub fn violations(&self, after: &Server, restarted: bool) -> u32 {
         let mut v = 0;
         if after.current_term < self.current_term {
             v |= flags::TERM_DECREASED;
@@ -1634,7 +1897,13 @@ impl Before {
 
 /// The step invariants: compare each server before and after the step.
 fn check_step(before: &State, after: &mut State, restarted: Option<ServerId>) {
+    let highest = before.servers.iter().map(|s| s.current_term).max();
     for (i, (a, b)) in before.servers.iter().zip(&after.servers).enumerate() {
+        if Some(b.current_term) > highest
+            && !(b.role == Role::Candidate && b.voted_for == Some(i as ServerId))
+        {
+            after.flags |= flags::NEW_TERM_WITHOUT_CANDIDATE;
+        }
         after.flags |= Before::of(a).violations(b, restarted == Some(i as ServerId));
         if a.role == Role::Leader
             && b.role == Role::Leader

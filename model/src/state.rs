@@ -169,6 +169,9 @@ pub enum Role {
     Follower,
     Candidate,
     Leader,
+    /// PreVote (§9.6 of the dissertation): a server whose election timer fired asks whether it
+    /// could win an election before it raises its term.
+    PreCandidate,
 }
 
 /// One server: the persistent state of Figure 2 and the volatile state that the model tracks.
@@ -202,6 +205,13 @@ pub struct Server {
     pub read_round: u32,
     /// Leaders only (empty otherwise): the reads begun and not yet served.
     pub reads: Reads,
+    /// With CheckQuorum, followers only: the server has heard from the leader of its term since
+    /// its election timer last ran out, so it ignores RequestVotes and PreVotes of higher terms
+    /// (the leader lease of §4.2.3 of the dissertation). A leader is always in its lease.
+    pub lease: bool,
+    /// With CheckQuorum, leaders only: the servers heard from since the leader last checked
+    /// that it still has a quorum (itself included), as a bitset.
+    pub recent: u8,
 }
 
 impl Server {
@@ -219,6 +229,8 @@ impl Server {
             match_index: [0; MAX_SERVERS],
             read_round: 0,
             reads: Reads::new(),
+            lease: false,
+            recent: 0,
         }
     }
 
@@ -267,10 +279,27 @@ pub enum Body {
     RequestVote {
         last_log_index: Index,
         last_log_term: Term,
+        /// Sent by a candidate that a leader handed its leadership (TimeoutNow): a server in its
+        /// leader lease hears it all the same.
+        transfer: bool,
     },
     RequestVoteReply {
         vote_granted: bool,
     },
+    /// PreVote: would the receiver vote for the sender in the message's term (the sender's term
+    /// plus one)? Neither side changes its term for it.
+    PreVote {
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    /// The answer to a PreVote. Its term is the request's when granted, the receiver's own
+    /// when refused.
+    PreVoteReply {
+        granted: bool,
+    },
+    /// A leader hands its leadership to the receiver (§3.10 of the dissertation): start an
+    /// election now.
+    TimeoutNow,
     AppendEntries {
         prev_log_index: Index,
         prev_log_term: Term,
@@ -319,7 +348,11 @@ impl Message {
     pub fn is_request(&self) -> bool {
         matches!(
             self.body,
-            Body::RequestVote { .. } | Body::AppendEntries { .. } | Body::InstallSnapshot { .. }
+            Body::RequestVote { .. }
+                | Body::PreVote { .. }
+                | Body::AppendEntries { .. }
+                | Body::InstallSnapshot { .. }
+                | Body::TimeoutNow
         )
     }
 }
@@ -384,37 +417,46 @@ impl Network {
 /// and remembered here).
 pub mod flags {
     /// A follower deleted a conflicting suffix of its log.
-    pub const TRUNCATED: u16 = 1 << 0;
+    pub const TRUNCATED: u32 = 1 << 0;
     /// A server became leader after some server had crashed and restarted.
-    pub const LEADER_AFTER_RESTART: u16 = 1 << 1;
+    pub const LEADER_AFTER_RESTART: u32 = 1 << 1;
     /// A leader's commit advance committed an entry of an older term together with one of its own
     /// (the Figure 8 shape).
-    pub const OLD_TERM_COMMITTED_THROUGH_NEW: u16 = 1 << 2;
+    pub const OLD_TERM_COMMITTED_THROUGH_NEW: u32 = 1 << 2;
     /// A message was delivered while another copy of it, made by Duplicate, was still in flight.
-    pub const DUPLICATE_DELIVERED: u16 = 1 << 3;
+    pub const DUPLICATE_DELIVERED: u32 = 1 << 3;
     /// A leader served a read.
-    pub const READ_SERVED: u16 = 1 << 6;
+    pub const READ_SERVED: u32 = 1 << 6;
     /// Violation: a leader removed or changed an entry of its own log.
-    pub const LEADER_APPEND_ONLY_BROKEN: u16 = 1 << 8;
+    pub const LEADER_APPEND_ONLY_BROKEN: u32 = 1 << 8;
     /// Violation: a server's current_term went down.
-    pub const TERM_DECREASED: u16 = 1 << 9;
+    pub const TERM_DECREASED: u32 = 1 << 9;
     /// Violation: two different entries were committed at one index.
-    pub const COMMITTED_TWICE: u16 = 1 << 10;
+    pub const COMMITTED_TWICE: u32 = 1 << 10;
     /// A follower installed a snapshot sent by a leader.
-    pub const SNAPSHOT_INSTALLED: u16 = 1 << 4;
+    pub const SNAPSHOT_INSTALLED: u32 = 1 << 4;
     /// A server with a snapshot crashed and restarted from it.
-    pub const RESTARTED_FROM_SNAPSHOT: u16 = 1 << 5;
+    pub const RESTARTED_FROM_SNAPSHOT: u32 = 1 << 5;
     /// Violation: a server's commit index went down other than by its own restart.
-    pub const COMMIT_DECREASED: u16 = 1 << 11;
+    pub const COMMIT_DECREASED: u32 = 1 << 11;
     /// Violation: a leader's match_index for a peer went down within its term.
-    pub const MATCH_DECREASED: u16 = 1 << 12;
+    pub const MATCH_DECREASED: u32 = 1 << 12;
     /// Violation: a leader granted its vote to a candidate of its own term.
-    pub const LEADER_GRANTED_VOTE: u16 = 1 << 13;
+    pub const LEADER_GRANTED_VOTE: u32 = 1 << 13;
     /// Violation: a message removed as dead would have changed its receiver's state.
-    pub const PRUNED_NOT_DEAD: u16 = 1 << 14;
+    pub const PRUNED_NOT_DEAD: u32 = 1 << 14;
     /// Violation: a leader was elected by a vote that its configuration does not count (a
     /// learner's, or a removed server's once the removal was committed).
-    pub const VOTE_OF_NON_VOTER: u16 = 1 << 15;
+    pub const VOTE_OF_NON_VOTER: u32 = 1 << 15;
+    /// Violation: a server entered a term higher than every server's without becoming a
+    /// candidate in it (a PreVote that raised a term, for one).
+    pub const NEW_TERM_WITHOUT_CANDIDATE: u32 = 1 << 16;
+    /// A pre-candidate won its PreVote and became a candidate.
+    pub const PRE_VOTE_WON: u32 = 1 << 17;
+    /// A leader stepped down at a quorum check, having heard from too few servers.
+    pub const CHECK_QUORUM_STEPPED_DOWN: u32 = 1 << 18;
+    /// A TimeoutNow started an election at the server a leader handed over to.
+    pub const TRANSFER_STARTED: u32 = 1 << 19;
 }
 
 /// The servers of a cluster; three live inline.
@@ -439,7 +481,7 @@ pub struct State {
     /// History: every read served, as (read index, the highest index committed when it began).
     pub served: SmallVec<[(Index, Index); 1]>,
     /// History: see [`flags`].
-    pub flags: u16,
+    pub flags: u32,
     /// Budgets spent so far.
     pub crashes: u8,
     pub drops: u8,
@@ -447,6 +489,8 @@ pub struct State {
     pub reads: u8,
     /// Configuration changes leaders have appended, in total.
     pub changes: u8,
+    /// Leadership transfers (TimeoutNow sent), in total.
+    pub transfers: u8,
 }
 
 impl State {
@@ -461,7 +505,7 @@ impl State {
     }
 
     /// Whether flag `f` (see [`flags`]) is set.
-    pub fn has(&self, f: u16) -> bool {
+    pub fn has(&self, f: u32) -> bool {
         self.flags & f != 0
     }
 }
@@ -539,7 +583,7 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
             self.entries(&srv.log);
             self.room(4 + 2 * n);
             self.u(srv.snapshot_index);
-            self.u(srv.role as u32);
+            self.u(srv.role as u32 | u32::from(srv.lease) << 2);
             self.u(srv.commit_index);
             self.u(srv.votes_granted as u32);
             // Only a leader's are ever non-zero, and only the first `n`.
@@ -548,8 +592,9 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
                     self.u(srv.next_index[k]);
                     self.u(srv.match_index[k]);
                 }
-                self.room(2);
+                self.room(3);
                 self.u(srv.read_round);
+                self.u(u32::from(srv.recent));
                 self.u(srv.reads.len() as u32);
                 for r in &srv.reads {
                     self.room(4);
@@ -572,11 +617,25 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
                 Body::RequestVote {
                     last_log_index,
                     last_log_term,
+                    transfer,
                 } => {
-                    self.u(0);
+                    self.u(if *transfer { 8 } else { 0 });
                     self.u(*last_log_index);
                     self.u(*last_log_term);
                 }
+                Body::PreVote {
+                    last_log_index,
+                    last_log_term,
+                } => {
+                    self.u(9);
+                    self.u(*last_log_index);
+                    self.u(*last_log_term);
+                }
+                Body::PreVoteReply { granted } => {
+                    self.u(10);
+                    self.u(*granted as u32);
+                }
+                Body::TimeoutNow => self.u(11),
                 Body::RequestVoteReply { vote_granted } => {
                     self.u(1);
                     self.u(*vote_granted as u32);
@@ -656,13 +715,14 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
             self.u(*index);
             self.u(*required);
         }
-        self.room(6);
-        self.u(s.flags as u32);
+        self.room(7);
+        self.u(s.flags);
         self.u(s.crashes as u32);
         self.u(s.drops as u32);
         self.u(s.dups as u32);
         self.u(s.reads as u32);
         self.u(s.changes as u32);
+        self.u(s.transfers as u32);
     }
 }
 

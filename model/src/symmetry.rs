@@ -97,21 +97,15 @@ fn rename_server(s: &mut Server, order: &[ServerId], rename: &[ServerId]) {
     for e in s.log.iter_mut() {
         rename_entry(e, &rename[..order.len()]);
     }
-    let votes = s.votes_granted;
-    s.votes_granted = 0;
-    for (old, &new) in rename.iter().enumerate().take(order.len()) {
-        if votes & (1 << old) != 0 {
-            s.votes_granted |= 1 << new;
-        }
-    }
+    let rename_set = |set: u8| {
+        (0..order.len())
+            .filter(|&old| set & (1 << old) != 0)
+            .fold(0u8, |acc, old| acc | (1 << rename[old]))
+    };
+    s.votes_granted = rename_set(s.votes_granted);
+    s.recent = rename_set(s.recent);
     for read in &mut s.reads {
-        let acks = read.acks;
-        read.acks = 0;
-        for (old, &new) in rename.iter().enumerate().take(order.len()) {
-            if acks & (1 << old) != 0 {
-                read.acks |= 1 << new;
-            }
-        }
+        read.acks = rename_set(read.acks);
     }
     let (next, matched) = (s.next_index, s.match_index);
     for (new, &old) in order.iter().enumerate() {
@@ -163,6 +157,12 @@ pub fn rename_action(action: &Action, rename: &[ServerId]) -> Action {
         Action::Crash(i) => Action::Crash(r(*i)),
         Action::Drop(m) => Action::Drop(msg(m)),
         Action::Duplicate(m) => Action::Duplicate(msg(m)),
+        Action::LeaseExpires(i) => Action::LeaseExpires(r(*i)),
+        Action::CheckQuorum(i) => Action::CheckQuorum(r(*i)),
+        Action::TransferLeader { leader, target } => Action::TransferLeader {
+            leader: r(*leader),
+            target: r(*target),
+        },
     }
 }
 

@@ -117,6 +117,7 @@ fn votes_need_a_current_term_a_free_vote_and_an_up_to_date_log() {
     let rv = |last_log_index, last_log_term| Body::RequestVote {
         last_log_index,
         last_log_term,
+        transfer: false,
     };
     let t = deliver(&m, &s, msg(0, 1, 2, rv(1, 1)));
     assert_eq!(t.server(1).current_term, 2);
@@ -700,4 +701,191 @@ fn a_leader_that_commits_its_own_removal_steps_down() {
     let t = m.step(&s, &Action::AdvanceCommitIndex(0, 2)).unwrap();
     assert_eq!(t.server(0).role, Role::Follower);
     assert!(!m.can_timeout(&t, 0), "no longer a voter");
+}
+
+fn pre_vote_model(check_quorum: bool) -> RaftModel {
+    RaftModel::new(model::bounds::Bounds {
+        pre_vote: true,
+        check_quorum,
+        max_transfers: 1,
+        ..preset("default").unwrap().bounds
+    })
+}
+
+fn pre_vote(last_index: u32, last_term: u32) -> Body {
+    Body::PreVote {
+        last_log_index: last_index,
+        last_log_term: last_term,
+    }
+}
+
+#[test]
+fn a_pre_vote_raises_no_term_until_a_quorum_grants_it() {
+    let m = pre_vote_model(false);
+    let s = m.step(&m.init_state(), &Action::Timeout(0)).unwrap();
+    let s0 = s.server(0);
+    assert_eq!(
+        (s0.role, s0.current_term, s0.voted_for),
+        (Role::PreCandidate, 0, None)
+    );
+    let asks: Vec<_> = s.network.distinct().cloned().collect();
+    assert_eq!(
+        asks,
+        vec![msg(0, 1, 1, pre_vote(0, 0)), msg(0, 2, 1, pre_vote(0, 0))]
+    );
+    // The receiver grants without adopting the term, and the reply carries the pre-vote's term.
+    let t = m.step(&s, &Action::Receive(asks[0].clone())).unwrap();
+    assert_eq!((t.server(1).current_term, t.server(1).voted_for), (0, None));
+    let grant = reply_to(&t, 0);
+    assert_eq!(grant, msg(1, 0, 1, Body::PreVoteReply { granted: true }));
+    // A quorum (with its own) makes a candidate of term 1, which asks for real votes.
+    let u = m.step(&t, &Action::Receive(grant)).unwrap();
+    let s0 = u.server(0);
+    assert_eq!(
+        (s0.role, s0.current_term, s0.voted_for),
+        (Role::Candidate, 1, Some(0))
+    );
+    assert!(u.has(flags::PRE_VOTE_WON));
+    assert!(u.network.distinct().any(|x| matches!(
+        x.body,
+        Body::RequestVote {
+            transfer: false,
+            ..
+        }
+    ) && x.term == 1));
+    // The pre-vote-raises-term bug adopts the pre-vote's term: a term no candidate began.
+    let bug = RaftModel::with_bug(m.bounds, Some(Bug::PreVoteRaisesTerm));
+    let v = bug.step(&s, &Action::Receive(asks[0].clone())).unwrap();
+    assert_eq!(v.server(1).current_term, 1);
+    assert!(v.has(flags::NEW_TERM_WITHOUT_CANDIDATE));
+    assert!(!t.has(flags::NEW_TERM_WITHOUT_CANDIDATE));
+}
+
+#[test]
+fn a_pre_vote_is_refused_for_its_term_or_its_log_and_a_higher_refusal_ends_it() {
+    let m = pre_vote_model(false);
+    let mut s = m.step(&m.init_state(), &Action::Timeout(0)).unwrap();
+    // Server 1 is already in term 1: a pre-vote for term 1 is stale there.
+    s.servers[1].current_term = 1;
+    let t = deliver(&m, &s, msg(0, 1, 1, pre_vote(0, 0)));
+    let refusal = reply_to(&t, 0);
+    assert_eq!(refusal, msg(1, 0, 1, Body::PreVoteReply { granted: false }));
+    // Server 2 holds an entry of term 1 that the pre-candidate lacks: it refuses in its own
+    // term, no higher than the pre-candidate's, so the refusal is dead at once.
+    s.servers[2].log = log(&[1]);
+    let u = deliver(&m, &s, msg(0, 2, 1, pre_vote(0, 0)));
+    assert_eq!(u.server(2), s.server(2));
+    assert_eq!(u.network, s.network, "no reply left in flight");
+    assert!(!u.has(flags::PRUNED_NOT_DEAD), "and rightly so");
+    // A refusal of a higher term than the pre-candidate's own makes it a follower of that term.
+    let w = m.step(&t, &Action::Receive(refusal)).unwrap();
+    assert_eq!(
+        (w.server(0).role, w.server(0).current_term),
+        (Role::Follower, 1)
+    );
+    // A granted reply of the next term still counts for a server that may stand again in its
+    // term; one of its own term or lower is dead.
+    let late = msg(1, 0, 1, Body::PreVoteReply { granted: true });
+    let mut follower = m.init_state();
+    assert!(!is_dead(&follower, &late));
+    follower.servers[0].current_term = 1;
+    assert!(is_dead(&follower, &late));
+}
+
+#[test]
+fn a_server_in_its_lease_ignores_higher_term_vote_requests_but_not_a_transfers() {
+    let m = pre_vote_model(true);
+    let s = with_leader(&m, 1, &[]);
+    // Server 1 hears from the leader: its lease begins.
+    let t = deliver(&m, &s, msg(0, 1, 1, append(0, 0, &[], 0)));
+    assert!(t.server(1).lease);
+    let ask = |transfer| Body::RequestVote {
+        last_log_index: 0,
+        last_log_term: 0,
+        transfer,
+    };
+    for body in [pre_vote(0, 0), ask(false)] {
+        let u = deliver(&m, &t, msg(2, 1, 2, body));
+        assert_eq!(u.server(1), t.server(1), "ignored");
+        assert_eq!(u.network, t.network, "unanswered");
+        // The leader is in its lease too.
+        let v = deliver(&m, &t, msg(2, 0, 2, pre_vote(0, 0)));
+        assert_eq!(v.server(0).role, Role::Leader);
+    }
+    let u = deliver(&m, &t, msg(2, 1, 2, ask(true)));
+    assert_eq!(u.server(1).current_term, 2, "a transfer's request is heard");
+    assert_eq!(u.server(1).voted_for, Some(2));
+    // Once its election timer runs out, it answers.
+    let expired = m.step(&t, &Action::LeaseExpires(1)).unwrap();
+    assert!(!expired.server(1).lease);
+    let w = deliver(&m, &expired, msg(2, 1, 2, pre_vote(0, 0)));
+    assert_eq!(reply_to(&w, 2).body, Body::PreVoteReply { granted: true });
+    // Without CheckQuorum there is no lease.
+    let plain = pre_vote_model(false);
+    let x = deliver(&plain, &s, msg(0, 1, 1, append(0, 0, &[], 0)));
+    assert!(!x.server(1).lease);
+    assert!(!plain.enabled(&x, &Action::CheckQuorum(0)));
+}
+
+#[test]
+fn a_leader_steps_down_at_a_quorum_check_unless_a_quorum_answered() {
+    let m = pre_vote_model(true);
+    let s = with_leader(&m, 1, &[]);
+    let alone = m.step(&s, &Action::CheckQuorum(0)).unwrap();
+    assert_eq!(
+        (alone.server(0).role, alone.server(0).current_term),
+        (Role::Follower, 1)
+    );
+    assert!(alone.has(flags::CHECK_QUORUM_STEPPED_DOWN));
+    let ok = msg(
+        1,
+        0,
+        1,
+        Body::AppendEntriesReply {
+            outcome: AppendOutcome::Success { match_index: 0 },
+            read_round: 0,
+        },
+    );
+    let t = deliver(&m, &s, ok);
+    assert_eq!(t.server(0).recent, 1 << 1);
+    let held = m.step(&t, &Action::CheckQuorum(0)).unwrap();
+    assert_eq!(held.server(0).role, Role::Leader);
+    assert_eq!(held.server(0).recent, 0, "the count starts again");
+}
+
+#[test]
+fn a_leader_hands_over_to_an_up_to_date_voter_which_stands_at_once() {
+    let m = pre_vote_model(true);
+    let mut s = with_leader(&m, 1, &[1]);
+    let to_1 = Action::TransferLeader {
+        leader: 0,
+        target: 1,
+    };
+    assert!(!m.enabled(&s, &to_1), "server 1 lacks the leader's entry");
+    s.servers[0].match_index[1] = 1;
+    s.servers[1].log = log(&[1]);
+    let t = m.step(&s, &to_1).unwrap();
+    let now = msg(0, 1, 1, Body::TimeoutNow);
+    assert_eq!(t.network.count(&now), 1);
+    // The target skips PreVote: a candidate of the next term, whose requests say so.
+    let u = m.step(&t, &Action::Receive(now.clone())).unwrap();
+    assert_eq!(
+        (u.server(1).role, u.server(1).current_term),
+        (Role::Candidate, 2)
+    );
+    assert!(u.has(flags::TRANSFER_STARTED));
+    assert!(u
+        .network
+        .distinct()
+        .all(|x| matches!(x.body, Body::RequestVote { transfer: true, .. })));
+    // A TimeoutNow of an older term, or at a server that is not a follower, starts nothing.
+    let mut moved_on = t.clone();
+    moved_on.servers[1].current_term = 2;
+    let v = m.step(&moved_on, &Action::Receive(now.clone())).unwrap();
+    assert_eq!(v.server(1).role, Role::Follower);
+    let mut standing = t.clone();
+    standing.servers[1].role = Role::PreCandidate;
+    let w = m.step(&standing, &Action::Receive(now)).unwrap();
+    assert_eq!(w.server(1).role, Role::PreCandidate);
+    assert_eq!(w.server(1).current_term, 1);
 }

@@ -118,6 +118,8 @@ fn expected_violations(bug: Bug) -> &'static [&'static str] {
         // A majority of C_new alone commits what the old voters then elect a leader without.
         Bug::JointNewQuorumOnly => &[LEADER_COMPLETENESS, STATE_MACHINE_SAFETY, ELECTION_SAFETY],
         Bug::LearnerVoteCounted => &[VOTES_OF_VOTERS, ELECTION_SAFETY],
+        // The receiver of the first PreVote enters the term the pre-candidate would stand in.
+        Bug::PreVoteRaisesTerm => &[NEW_TERM_BY_CANDIDATE],
     }
 }
 
@@ -187,12 +189,16 @@ fn snapshots_are_installed_and_restarted_from() {
 fn walks_over_every_allowed_action_break_no_property() {
     use model::simulate::{simulate_with, Actions};
     // Fixed membership with three and five servers; then five servers, three voting at first,
-    // that change their configuration one server at a time and through joint consensus.
-    for (servers, voters, inflight, max_changes, joint) in [
-        (3, 3, 4, 0, false),
-        (5, 5, 6, 0, false),
-        (5, 3, 6, 4, false),
-        (5, 3, 6, 4, true),
+    // that change their configuration one server at a time and through joint consensus; then
+    // with PreVote, CheckQuorum and leadership transfers, alone and with changes.
+    for (servers, voters, inflight, max_changes, joint, extras) in [
+        (3, 3, 4, 0, false, false),
+        (5, 5, 6, 0, false, false),
+        (5, 3, 6, 4, false, false),
+        (5, 3, 6, 4, true, false),
+        (3, 3, 4, 0, false, true),
+        (5, 5, 6, 0, false, true),
+        (5, 3, 6, 4, false, true),
     ] {
         let bounds = Bounds {
             servers,
@@ -209,6 +215,9 @@ fn walks_over_every_allowed_action_break_no_property() {
             voters,
             max_changes,
             joint,
+            pre_vote: extras,
+            check_quorum: extras,
+            max_transfers: if extras { 4 } else { 0 },
         };
         let model = RaftModel::new(bounds);
         let outcome = simulate_with(&model, Actions::All, 7, 300, 150);

@@ -154,10 +154,10 @@ fn a_bug_runs_the_portfolio_from_the_preset_that_catches_it() {
     let (code, out, _) = model(&["check", "--bug", "match-regress"]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("a portfolio of 10 exhaustive searches"),
+        out.contains("a portfolio of 13 exhaustive searches"),
         "{out}"
     );
-    assert!(out.contains("== part 1/10: preset default"), "{out}");
+    assert!(out.contains("== part 1/13: preset default"), "{out}");
     assert!(!out.contains("part 2/10"), "it stops at the violation");
     assert!(out.contains("\nportfolio:\n  default "), "{out}");
     assert!(out.ends_with("result: VIOLATED match_index never decreases in a leader's term\n"));
@@ -241,7 +241,7 @@ fn the_readme_states_the_presets_and_the_small_figures_as_they_are() {
         let b = p.bounds;
         let on = |x: bool| if x { "on" } else { "off" };
         let row = format!(
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             p.name,
             b.servers,
             b.max_term,
@@ -255,7 +255,10 @@ fn the_readme_states_the_presets_and_the_small_figures_as_they_are() {
             b.max_reads,
             b.voters,
             b.max_changes,
-            on(b.joint)
+            on(b.joint),
+            on(b.pre_vote),
+            on(b.check_quorum),
+            b.max_transfers
         );
         assert!(readme.contains(&row), "no row {row}");
     }

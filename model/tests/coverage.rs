@@ -178,6 +178,9 @@ fn a_stuck_condition_the_portfolio_misses_is_found_at_larger_bounds() {
         voters: 5,
         max_changes: 0,
         joint: false,
+        pre_vote: false,
+        check_quorum: false,
+        max_transfers: 0,
     };
     let mut model = RaftModel::new(bounds);
     model.stuck = Some(model::coverage::parse_stuck(stuck).unwrap());

@@ -89,6 +89,26 @@ fn the_rule_is_exact_for_two_and_three_servers() {
                 ..bounds(servers, max_term, max_log, servers)
             });
         }
+        // PreVote, CheckQuorum and a transfer, each alone and all together, with one and two
+        // terms.
+        for max_term in 1..=2 {
+            for (pre_vote, check_quorum, max_transfers) in [
+                (true, false, 0),
+                (false, true, 0),
+                (false, false, 1),
+                (true, true, 1),
+            ] {
+                exact(Bounds {
+                    max_crashes: 0,
+                    max_drops: 0,
+                    max_dups: 0,
+                    pre_vote,
+                    check_quorum,
+                    max_transfers,
+                    ..bounds(servers, max_term, 1, servers - 1)
+                });
+            }
+        }
     }
 }
 
@@ -126,6 +146,9 @@ fn least_bounds_for(name: &str, servers: u8) -> Bounds {
         witness::RESTART_FROM_SNAPSHOT => (b.snapshots, b.max_crashes) = (true, 1),
         witness::READ_SERVED => b.max_reads = 1,
         witness::CONFIG_COMMITTED => (b.max_changes, b.max_log) = (1, 2),
+        witness::PRE_VOTE_WON => b.pre_vote = true,
+        witness::CHECK_QUORUM_STEPPED_DOWN => b.check_quorum = true,
+        witness::TRANSFER_STARTED => (b.max_transfers, b.max_term) = (1, 2),
         _ => {}
     }
     b
@@ -185,6 +208,9 @@ impl Model for OneThingAtATime {
             witness!(8),
             witness!(9),
             witness!(10),
+            witness!(11),
+            witness!(12),
+            witness!(13),
         ]
     }
 }

@@ -51,7 +51,7 @@ pub struct Summary {
 }
 
 /// The kinds of model action, as [`Summary::action_counts`] counts them (a receive by message kind).
-pub const ACTION_KINDS: [&str; 18] = [
+pub const ACTION_KINDS: [&str; 24] = [
     "Timeout",
     "ClientRequest",
     "AppendEntries",
@@ -70,6 +70,12 @@ pub const ACTION_KINDS: [&str; 18] = [
     "Duplicate",
     "ReadIndex",
     "ChangeConfig",
+    "Receive PreVote",
+    "Receive PreVoteReply",
+    "Receive TimeoutNow",
+    "LeaseExpires",
+    "CheckQuorum",
+    "TransferLeader",
 ];
 
 /// The position of `action`'s kind in [`ACTION_KINDS`].
@@ -89,12 +95,18 @@ fn action_kind(action: &Action) -> usize {
             MBody::AppendEntriesReply { .. } => 10,
             MBody::InstallSnapshot { .. } => 11,
             MBody::InstallSnapshotReply { .. } => 12,
+            MBody::PreVote { .. } => 18,
+            MBody::PreVoteReply { .. } => 19,
+            MBody::TimeoutNow => 20,
         },
         Action::Crash(_) => 13,
         Action::Drop(_) => 14,
         Action::Duplicate(_) => 15,
         Action::ReadIndex(_) => 16,
         Action::ChangeConfig(..) => 17,
+        Action::LeaseExpires(_) => 21,
+        Action::CheckQuorum(_) => 22,
+        Action::TransferLeader { .. } => 23,
     }
 }
 
@@ -288,6 +300,10 @@ impl Checker {
             voters: nodes as u8,
             max_changes: u8::MAX,
             joint: false,
+            // The core has none of these yet.
+            pre_vote: false,
+            check_quorum: false,
+            max_transfers: 0,
         };
         let model = RaftModel::new(bounds);
         let state = model.init_state();
@@ -1066,6 +1082,7 @@ impl Checker {
                 MBody::RequestVote {
                     last_log_index: small(*last_log_index, "last_log_index")?,
                     last_log_term: small(*last_log_term, "last_log_term")?,
+                    transfer: false,
                 },
             ),
             Body::RequestVoteReply { term, granted } => (
@@ -1239,6 +1256,8 @@ impl Checker {
             MRole::Follower => Role::F,
             MRole::Candidate => Role::C,
             MRole::Leader => Role::L,
+            // The core has no PreVote yet: its traces never bring a server here.
+            MRole::PreCandidate => Role::C,
         };
         field(&mut diff, "role", role, reported.role);
         field(
