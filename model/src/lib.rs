@@ -8,12 +8,14 @@
 //!   Machine Safety, sanity invariants and sometimes-properties.
 //! * [`bounds`]: the bounds, presets and bug switches.
 //! * [`check`]: running the checker and reporting, shared by the CLI and the tests.
+//! * [`partition`]: liveness under a partial partition, the specification driven by clocks.
 
 pub mod bounds;
 pub mod check;
 pub mod coverage;
 pub mod display;
 pub mod explorer;
+pub mod partition;
 pub mod properties;
 pub mod raft;
 pub mod simulate;

@@ -27,6 +27,9 @@ enum Command {
     Explore(ExploreArgs),
     /// Random walks at bounds too large to exhaust.
     Simulate(SimulateArgs),
+    /// Liveness under a partial partition: the specification driven by clocks, with and without
+    /// PreVote and CheckQuorum, idle and under writes.
+    Partition(PartitionArgs),
 }
 
 /// The bounds; each flag overrides the preset's value (`--servers` alone also raises the
@@ -143,6 +146,22 @@ struct SimulateArgs {
     /// next_index), not only the canonical ones that `check` explores.
     #[arg(long)]
     all_actions: bool,
+}
+
+#[derive(Args, Clone)]
+struct PartitionArgs {
+    /// Servers in the cluster (3 to 7).
+    #[arg(long, default_value_t = 3)]
+    servers: u8,
+    /// Runs (seeds 1 to N) of each configuration.
+    #[arg(long, default_value_t = 20)]
+    seeds: u64,
+    /// Seconds the link stays cut.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Force one condition of one decision, as `check --stuck` does.
+    #[arg(long)]
+    stuck: Option<String>,
 }
 
 /// A usage error: reported with exit status 2, like clap's own.
@@ -690,12 +709,114 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Usage> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn partition(args: PartitionArgs) -> Result<ExitCode, Usage> {
+    use model::partition::{run, Scenario, Timing};
+    if !(3..=7).contains(&args.servers) || args.seeds == 0 || args.seconds == 0 {
+        return Err(Usage(
+            "--servers must be between 3 and 7, --seeds and --seconds at least 1".into(),
+        ));
+    }
+    let stuck = args
+        .stuck
+        .as_deref()
+        .map(model::coverage::parse_stuck)
+        .transpose()
+        .map_err(Usage)?;
+    let timing = Timing::default();
+    let settle = 5_000;
+    println!(
+        "partial partition: {} servers, heartbeat {} ms, election timeout {}..{} ms, latency \
+         {}..={} ms; after {} s the leader's link to one follower is cut for {} s; seeds 1..={}",
+        args.servers,
+        timing.heartbeat,
+        timing.election,
+        2 * timing.election,
+        timing.latency.0,
+        timing.latency.1,
+        settle / 1000,
+        args.seconds,
+        args.seeds
+    );
+    println!(
+        "{:<9} {:<13} {:<15} {:>13} {:>22} {:>16} {:>13} {:>16}",
+        "pre-vote",
+        "check-quorum",
+        "writes",
+        "stable leader",
+        "time to it (med, max)",
+        "elections (mean)",
+        "highest term",
+        "leaderless (mean)"
+    );
+    let on = |x: bool| if x { "on" } else { "off" };
+    let mut failed = false;
+    for (pre_vote, check_quorum) in [(false, false), (true, false), (false, true), (true, true)] {
+        for write_every in [None, Some(50)] {
+            let mut model = RaftModel::new(Bounds {
+                servers: args.servers,
+                voters: args.servers,
+                pre_vote,
+                check_quorum,
+                ..bounds::preset("default").expect("a preset").bounds
+            });
+            model.stuck = stuck;
+            let scenario = Scenario {
+                timing: Timing {
+                    write_every,
+                    ..timing
+                },
+                settle,
+                partitioned: args.seconds * 1000,
+                isolate: false,
+            };
+            let runs: Vec<_> = (1..=args.seeds)
+                .map(|seed| run(&model, &scenario, seed))
+                .collect();
+            if let Some((seed, r)) = (1..).zip(&runs).find(|(_, r)| r.violation.is_some()) {
+                println!(
+                    "seed {seed}: VIOLATED {}",
+                    r.violation.expect("a violation")
+                );
+                failed = true;
+                continue;
+            }
+            let mut times: Vec<u64> = runs.iter().filter_map(|r| r.stable_after).collect();
+            times.sort_unstable();
+            let stable = times.len();
+            let to_it = match (times.get(stable / 2), times.last()) {
+                (Some(med), Some(max)) => format!("{med} ms, {max} ms"),
+                _ => "-".to_string(),
+            };
+            let mean = |f: &dyn Fn(&model::partition::Run) -> u64| {
+                runs.iter().map(f).sum::<u64>() as f64 / runs.len() as f64
+            };
+            println!(
+                "{:<9} {:<13} {:<15} {:>13} {:>22} {:>16.1} {:>13} {:>13.0} ms",
+                on(pre_vote),
+                on(check_quorum),
+                write_every.map_or("idle".to_string(), |ms| format!("every {ms} ms")),
+                format!("{stable}/{}", runs.len()),
+                to_it,
+                mean(&|r| r.elections as u64),
+                runs.iter().map(|r| r.max_term).max().unwrap_or(0),
+                mean(&|r| r.leaderless),
+            );
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(a) => check(a),
         Command::Explore(a) => explore(a),
         Command::Simulate(a) => simulate(a),
+        Command::Partition(a) => partition(a),
     };
     match result {
         Ok(code) => code,

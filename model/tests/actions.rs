@@ -815,6 +815,11 @@ fn a_server_in_its_lease_ignores_higher_term_vote_requests_but_not_a_transfers()
     let u = deliver(&m, &t, msg(2, 1, 2, ask(true)));
     assert_eq!(u.server(1).current_term, 2, "a transfer's request is heard");
     assert_eq!(u.server(1).voted_for, Some(2));
+    // Forced to treat a transfer's request as any other, the lease stops it too.
+    let mut no_transfer = m.clone();
+    no_transfer.stuck = Some((model::coverage::Condition::NotTransfer, true));
+    let w = deliver(&no_transfer, &t, msg(2, 1, 2, ask(true)));
+    assert_eq!(w.server(1), t.server(1));
     // Once its election timer runs out, it answers.
     let expired = m.step(&t, &Action::LeaseExpires(1)).unwrap();
     assert!(!expired.server(1).lease);

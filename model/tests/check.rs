@@ -39,7 +39,8 @@ fn small_preset_holds_and_witnesses_what_it_expects() {
     assert!(report.ok());
     assert!(report.result_line().starts_with("result: OK unique="));
     // The small preset leaves out only the Figure 8 shape, which needs longer logs, the snapshot
-    // witnesses (snapshots are off), reads (none are made) and configuration changes (none).
+    // witnesses (snapshots are off), reads (none are made), configuration changes (none), and
+    // PreVote, CheckQuorum and transfers (off).
     let left_out: Vec<_> = witness::ALL
         .into_iter()
         .filter(|w| !small.expect.contains(w))
@@ -51,7 +52,10 @@ fn small_preset_holds_and_witnesses_what_it_expects() {
             witness::SNAPSHOT_INSTALLED,
             witness::RESTART_FROM_SNAPSHOT,
             witness::READ_SERVED,
-            witness::CONFIG_COMMITTED
+            witness::CONFIG_COMMITTED,
+            witness::PRE_VOTE_WON,
+            witness::CHECK_QUORUM_STEPPED_DOWN,
+            witness::TRANSFER_STARTED,
         ]
     );
 }
