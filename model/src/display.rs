@@ -185,8 +185,8 @@ pub fn action(a: &Action) -> String {
 /// The one-line key to the notation of [`state`].
 pub const LEGEND: &str = "log entries read term:value (the term the entry was created in, the \
                           client value), a configuration entry term:{voters/old voters+learners}; \
-                          index 1 is the first; | ends the snapshot; a * after a follower's \
-                          role: in its leader lease (CheckQuorum)";
+                          index 1 is the first; | ends the snapshot; * after the role: a \
+                          follower in its leader lease (CheckQuorum)";
 
 /// A state as a per-server table and the messages in flight.
 pub fn state(s: &State) -> String {

@@ -353,7 +353,7 @@ impl Driver<'_> {
             }
         }
         if let Some(every) = self.timing.write_every {
-            if self.now % every == 0 {
+            if self.now.is_multiple_of(every) {
                 if let Some((_, leader)) = self.leader() {
                     self.step(Action::ClientRequest(leader, 1));
                 }
