@@ -55,6 +55,8 @@ pub struct Bounds {
     pub snapshots: bool,
     /// Reads (ReadIndex) hosts begin at leaders, in total.
     pub max_reads: u8,
+    /// Whether the nodes run with PreVote (`raft::Config::pre_vote`); the spec does too.
+    pub pre_vote: bool,
 }
 
 /// A named set of bounds.
@@ -68,7 +70,7 @@ pub struct Preset {
 
 /// The presets `implcheck check --preset` knows (and [`OVERLAP`], [`INSTALL`] and [`CONFLICT`], which take
 /// minutes).
-pub const PRESETS: [Preset; 6] = [
+pub const PRESETS: [Preset; 7] = [
     Preset {
         name: "small",
         bounds: Bounds {
@@ -81,6 +83,7 @@ pub const PRESETS: [Preset; 6] = [
             max_dups: 1,
             snapshots: false,
             max_reads: 0,
+            pre_vote: false,
         },
     },
     Preset {
@@ -95,6 +98,7 @@ pub const PRESETS: [Preset; 6] = [
             max_dups: 1,
             snapshots: true,
             max_reads: 0,
+            pre_vote: false,
         },
     },
     // Five servers: a majority is three, so the core's quorum arithmetic decides (a vote counted that does
@@ -112,6 +116,7 @@ pub const PRESETS: [Preset; 6] = [
             max_dups: 0,
             snapshots: false,
             max_reads: 0,
+            pre_vote: false,
         },
     },
     // Snapshots, one crash and room for an election while a snapshot or its reply is in flight: a
@@ -129,6 +134,7 @@ pub const PRESETS: [Preset; 6] = [
             max_dups: 0,
             snapshots: true,
             max_reads: 0,
+            pre_vote: false,
         },
     },
     // Reads: two of them, room for an election while a leader's round of AppendEntries (or its replies) is
@@ -146,6 +152,7 @@ pub const PRESETS: [Preset; 6] = [
             max_dups: 0,
             snapshots: false,
             max_reads: 2,
+            pre_vote: false,
         },
     },
     // Reads across three terms, with room for one election at a time: a leader deposed and elected again,
@@ -162,6 +169,25 @@ pub const PRESETS: [Preset; 6] = [
             max_dups: 0,
             snapshots: false,
             max_reads: 2,
+            pre_vote: false,
+        },
+    },
+    // PreVote, with logs of two, three terms and room for a pre-vote beside an election: pre-votes
+    // granted, refused for their term and for each part of the up-to-date check, arriving after their
+    // pre-candidate stepped down, and won.
+    Preset {
+        name: "pre-vote",
+        bounds: Bounds {
+            servers: 3,
+            max_term: 3,
+            max_log: 2,
+            max_crashes: 0,
+            max_inflight: 3,
+            max_drops: 0,
+            max_dups: 0,
+            snapshots: false,
+            max_reads: 0,
+            pre_vote: true,
         },
     },
 ];
@@ -180,6 +206,7 @@ pub const OVERLAP: Preset = Preset {
         max_dups: 0,
         snapshots: false,
         max_reads: 0,
+        pre_vote: false,
     },
 };
 
@@ -202,6 +229,7 @@ pub const INSTALL: Preset = Preset {
         max_dups: 0,
         snapshots: true,
         max_reads: 0,
+        pre_vote: false,
     },
 };
 
@@ -224,6 +252,7 @@ pub const CONFLICT: Preset = Preset {
         max_dups: 0,
         snapshots: true,
         max_reads: 0,
+        pre_vote: false,
     },
 };
 
@@ -247,6 +276,7 @@ pub fn explore_config() -> Config {
         heartbeat_ticks: 1,
         max_entries_per_message: 1,
         snapshot_resend_ticks: 2,
+        pre_vote: false,
     }
 }
 
@@ -502,7 +532,10 @@ impl ImplModel {
         let mut node = Node::new(
             i,
             &self.peers(),
-            explore_config(),
+            Config {
+                pre_vote: self.bounds.pre_vote,
+                ..explore_config()
+            },
             durable.state,
             durable.snapshot,
             1,
@@ -516,6 +549,9 @@ impl ImplModel {
     fn init(&self) -> (State, Vec<Event>) {
         take_events();
         let mut checker = Checker::new(self.n()).expect("the bounds allow 2 to 5 servers");
+        if self.bounds.pre_vote {
+            checker = checker.with_pre_vote();
+        }
         if let Some(c) = &self.coverage {
             checker = checker.with_coverage(c.clone());
         }
@@ -733,7 +769,7 @@ impl Model for ImplModel {
                         }
                     }
                 }
-                Role::Follower | Role::Candidate => {
+                Role::Follower | Role::Candidate | Role::PreCandidate => {
                     if node.term() < b.max_term && room >= n - 1 {
                         actions.push(Action::Timeout(i));
                     }

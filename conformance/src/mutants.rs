@@ -38,14 +38,20 @@ pub fn by_implcheck(mutant: Mutant) -> Detection {
     mutants::set(Some(mutant));
     let start = Instant::now();
     let mut found = None;
-    for name in [
-        "small",
-        "default",
-        "five",
-        "snapshot-overlap",
-        "reads",
-        "reads-terms",
-    ] {
+    // A PreVote mutant does nothing in nodes without PreVote.
+    let presets: &[&str] = if mutant.needs_pre_vote() {
+        &["pre-vote"]
+    } else {
+        &[
+            "small",
+            "default",
+            "five",
+            "snapshot-overlap",
+            "reads",
+            "reads-terms",
+        ]
+    };
+    for &name in presets {
         let model = ImplModel::new(implcheck::preset(name).expect("a preset").bounds);
         let run = catch_unwind(AssertUnwindSafe(|| {
             let checker = model
@@ -229,6 +235,15 @@ pub fn by_trace_validation(
     schedules: u64,
     until_validated: bool,
 ) -> (Detection, Detection) {
+    if mutant.needs_pre_vote() {
+        // The lab's nodes run without PreVote, where the mutant does nothing.
+        let lab = Detection {
+            caught: false,
+            at: "-".into(),
+            secs: 0.0,
+        };
+        return (by_schedules(mutant, schedules), lab);
+    }
     let (mut trace, lab) = by_lab(mutant, seeds, until_validated);
     if !trace.caught {
         let more = by_schedules(mutant, schedules);
@@ -241,8 +256,8 @@ pub fn by_trace_validation(
 }
 
 /// Checks random schedules (`schedule::random`, up to 300 operations; seeds 0, 1, ...; 3 nodes on even
-/// seeds, 5 on odd ones) with `mutant` on, until one's trace leaves the model or `cases` were tried. A panic
-/// of the core counts as caught.
+/// seeds, 5 on odd ones) with `mutant` on, until one's trace leaves the model or `cases` were tried; with
+/// PreVote on for a PreVote mutant. A panic of the core counts as caught.
 pub fn by_schedules(mutant: Mutant, cases: u64) -> Detection {
     use rand::SeedableRng;
     mutants::set(Some(mutant));
@@ -252,8 +267,12 @@ pub fn by_schedules(mutant: Mutant, cases: u64) -> Detection {
         let n = if seed % 2 == 0 { 3 } else { 5 };
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let ops = schedule::random(&mut rng, 300);
+        let config = raft::Config {
+            pre_vote: mutant.needs_pre_vote(),
+            ..schedule::schedule_config()
+        };
         let caught = catch_unwind(AssertUnwindSafe(|| {
-            crate::trace::check(&schedule::run_schedule(n, &ops, None)).is_err()
+            crate::trace::check(&schedule::run_schedule_with(n, &ops, None, config)).is_err()
         }))
         .unwrap_or(true);
         if caught {

@@ -74,7 +74,7 @@ fn spec_bounds(b: &implcheck::Bounds, cap: u8) -> model::bounds::Bounds {
         voters: b.servers,
         max_changes: 0,
         joint: false,
-        pre_vote: false,
+        pre_vote: b.pre_vote,
         check_quorum: false,
         max_transfers: 0,
     }

@@ -154,6 +154,7 @@ pub fn schedule_config() -> Config {
         heartbeat_ticks: 1,
         max_entries_per_message: 2,
         snapshot_resend_ticks: 2,
+        pre_vote: false,
     }
 }
 
@@ -173,11 +174,22 @@ pub struct Cluster {
     time: u64,
     /// Reads asked for so far (each read's context is its number).
     reads: u64,
+    /// The nodes' configuration.
+    config: Config,
 }
 
 impl Cluster {
     /// `n` servers, started and connected.
     pub fn new(n: usize, bug: Option<HostBug>) -> Cluster {
+        Cluster::with_config(n, bug, schedule_config())
+    }
+
+    /// `n` servers with `config`, started and connected.
+    pub fn with_config(n: usize, bug: Option<HostBug>, config: Config) -> Cluster {
+        let recorder = Recorder::new(n as u64, "random schedule");
+        if config.pre_vote {
+            recorder.set_pre_vote();
+        }
         let mut c = Cluster {
             nodes: (0..n).map(|_| None).collect(),
             durable: vec![Durable::default(); n],
@@ -186,10 +198,11 @@ impl Cluster {
             applied: vec![0; n],
             next_seq: vec![0; n],
             incarnations: 0,
-            recorder: Recorder::new(n as u64, "random schedule"),
+            recorder,
             bug,
             time: 0,
             reads: 0,
+            config,
         };
         for i in 0..n {
             c.start(i);
@@ -208,7 +221,7 @@ impl Cluster {
         let mut node = Node::new(
             i as u64,
             &peers,
-            schedule_config(),
+            self.config.clone(),
             state,
             snapshot,
             self.incarnations,
@@ -381,7 +394,12 @@ impl Cluster {
 
 /// Runs `ops` on a fresh cluster of `n` servers and returns its trace.
 pub fn run_schedule(n: usize, ops: &[Op], bug: Option<HostBug>) -> Trace {
-    let mut c = Cluster::new(n, bug);
+    run_schedule_with(n, ops, bug, schedule_config())
+}
+
+/// [`run_schedule`] with the nodes configured by `config`.
+pub fn run_schedule_with(n: usize, ops: &[Op], bug: Option<HostBug>, config: Config) -> Trace {
+    let mut c = Cluster::with_config(n, bug, config);
     for op in ops {
         c.run(*op);
     }

@@ -130,3 +130,87 @@ fn conformance_random_schedules_take_every_branch_and_show_every_condition() {
         .collect();
     assert!(not_shown.is_empty(), "conditions not shown: {not_shown:?}");
 }
+
+/// With PreVote on (`raft::Config::pre_vote`), random schedules of 3 and 5 nodes validate against the model
+/// with PreVote, and together take each of the spec's PreVote branches and show each condition of its
+/// PreVote decisions deciding: the core's PreVote is trace-validated as its elections are. The same traces
+/// told they come from nodes without PreVote fail at once.
+#[test]
+fn conformance_random_schedules_with_pre_vote() {
+    use conformance::schedule::{run_schedule_with, schedule_config};
+    use conformance::trace::Checker;
+    use model::coverage::{Branch, Coverage, Decision};
+    use std::sync::Arc;
+    let coverage = Arc::new(Coverage::default());
+    let config = raft::Config {
+        pre_vote: true,
+        ..schedule_config()
+    };
+    let mislabelled_caught = std::cell::Cell::new(0);
+    for (n, cases) in [(3, 1000), (5, 500)] {
+        runner(cases)
+            .run(&schedule(), |ops| {
+                let mut trace = run_schedule_with(n, &ops, None, config.clone());
+                assert!(trace.header.pre_vote);
+                let mut checker = Checker::new(n)
+                    .unwrap()
+                    .with_pre_vote()
+                    .with_coverage(coverage.clone());
+                for r in &trace.records {
+                    checker
+                        .event(&r.ev)
+                        .map_err(|f| TestCaseError::fail(format!("{f:?}")))?;
+                }
+                let timed_out = trace
+                    .records
+                    .iter()
+                    .any(|r| matches!(r.ev, raft_trace::format::Event::Timeout { .. }));
+                trace.header.pre_vote = false;
+                if timed_out {
+                    prop_assert!(
+                        check(&trace).is_err(),
+                        "a pre-vote trace checked without PreVote"
+                    );
+                    mislabelled_caught.set(mislabelled_caught.get() + 1);
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    assert!(
+        mislabelled_caught.get() > 100,
+        "{}",
+        mislabelled_caught.get()
+    );
+    let covered = coverage.covered();
+    let pre_vote_branches = [
+        Branch::TimeoutPreVote,
+        Branch::PreVoteGranted,
+        Branch::PreVoteStaleTerm,
+        Branch::PreVoteLogNotUpToDate,
+        Branch::PreVoteReplyStale,
+        Branch::PreVoteReplyCounted,
+        Branch::PreVoteReplyWon,
+    ];
+    for b in pre_vote_branches {
+        let (_, count) = covered.branches.iter().find(|(x, _)| *x == b).unwrap();
+        assert!(*count > 0, "{} never taken", b.name());
+    }
+    let not_shown: Vec<String> = covered
+        .observed
+        .conditions()
+        .into_iter()
+        .filter(|(c, shown)| {
+            !shown
+                && (matches!(
+                    c.decision(),
+                    Decision::GrantPreVote | Decision::CountPreVote | Decision::PreVoteWon
+                ) || *c == model::coverage::Condition::NotPreVote)
+        })
+        .map(|(c, _)| c.name())
+        .collect();
+    assert!(
+        not_shown.is_empty(),
+        "PreVote conditions not shown: {not_shown:?}"
+    );
+}

@@ -21,6 +21,36 @@ fn implcheck_small_preset_refines_the_spec() {
     assert_eq!(checker.unique_state_count(), 20_444);
 }
 
+/// The core with PreVote, explored at the `pre-vote` preset with every step checked against the model with
+/// PreVote: no violation, and the spec's PreVote branches taken (a pre-vote granted, refused for its term and
+/// for the log, arriving after its pre-candidate stepped down, and won).
+#[test]
+fn implcheck_pre_vote_preset_refines_the_spec() {
+    use model::coverage::{Branch, Coverage};
+    use std::sync::Arc;
+    let coverage = Arc::new(Coverage::default());
+    let mut model = ImplModel::new(preset("pre-vote").unwrap().bounds);
+    model.coverage = Some(coverage.clone());
+    let checker = model.checker().threads(2).spawn_dfs().join();
+    assert!(
+        checker.discoveries().is_empty(),
+        "{:?}",
+        checker.discoveries().keys()
+    );
+    let covered = coverage.covered();
+    for b in [
+        Branch::TimeoutPreVote,
+        Branch::PreVoteGranted,
+        Branch::PreVoteStaleTerm,
+        Branch::PreVoteLogNotUpToDate,
+        Branch::PreVoteReplyStale,
+        Branch::PreVoteReplyWon,
+    ] {
+        let (_, count) = covered.branches.iter().find(|(x, _)| *x == b).unwrap();
+        assert!(*count > 0, "{} never taken", b.name());
+    }
+}
+
 #[test]
 fn implcheck_catches_a_host_that_forgets_the_vote() {
     let mut model = ImplModel::new(preset("small").unwrap().bounds);

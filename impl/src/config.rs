@@ -20,6 +20,11 @@ pub struct Config {
     /// heartbeats, so that its election timer does not run out while the snapshot travels. At least
     /// `heartbeat_ticks` (equal to it, a snapshot is resent with every heartbeat until answered).
     pub snapshot_resend_ticks: u32,
+    /// PreVote (§9.6 of Ongaro's dissertation): a server whose election timer fires first asks the others
+    /// whether they would vote for it in the next term (a PreVote, which changes no one's term or vote), and
+    /// starts the election only once a quorum says yes. A server cut off from the leader then cannot raise
+    /// the cluster's term: its log falls behind, and its pre-votes are refused.
+    pub pre_vote: bool,
 }
 
 impl Default for Config {
@@ -39,6 +44,7 @@ impl Default for Config {
             heartbeat_ticks: 10,
             max_entries_per_message: 100,
             snapshot_resend_ticks: 100,
+            pre_vote: true,
         }
     }
 }

@@ -127,7 +127,7 @@ pub struct InstallSnapshotReply {
     pub match_index: Index,
 }
 
-/// A Raft message. Requests (RequestVote, AppendEntries, InstallSnapshot) get exactly one reply each from a node
+/// A Raft message. Requests (RequestVote, AppendEntries, InstallSnapshot, PreVote) get exactly one reply each from a node
 /// that accepts them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Message {
@@ -143,18 +143,40 @@ pub enum Message {
     InstallSnapshot(InstallSnapshot),
     /// The answer to an [`InstallSnapshot`].
     InstallSnapshotReply(InstallSnapshotReply),
+    /// PreVote: would the receiver vote for the sender in `term` (the sender's term plus one)? Neither side
+    /// changes its term or vote for it.
+    PreVote(RequestVote),
+    /// The answer to a [`Message::PreVote`]: its term is the request's when granted, the receiver's own when
+    /// refused.
+    PreVoteReply(RequestVoteReply),
 }
 
 impl Message {
-    /// True for RequestVote, AppendEntries and InstallSnapshot, false for their replies.
+    /// True for RequestVote, AppendEntries, InstallSnapshot and PreVote, false for their replies.
     pub fn is_request(&self) -> bool {
         matches!(
             self,
-            Message::RequestVote(_) | Message::AppendEntries(_) | Message::InstallSnapshot(_)
+            Message::RequestVote(_)
+                | Message::AppendEntries(_)
+                | Message::InstallSnapshot(_)
+                | Message::PreVote(_)
         )
     }
 
-    /// The sender's term carried by the message.
+    /// What the message says of its sender's `current_term` when it was sent: the message's term, but one less
+    /// for a PreVote (whose term is the one its sender would stand in), and nothing for a granted PreVoteReply
+    /// (whose term is the pre-candidate's). A host can check with it that no message leaves before the term it
+    /// speaks from is durable.
+    pub fn sender_term(&self) -> Option<Term> {
+        match self {
+            Message::PreVote(m) => Some(m.term.saturating_sub(1)),
+            Message::PreVoteReply(m) if m.vote_granted => None,
+            other => Some(other.term()),
+        }
+    }
+
+    /// The term the message carries (for a PreVote and a granted PreVoteReply, not the sender's: see
+    /// [`Message::sender_term`]).
     pub fn term(&self) -> Term {
         match self {
             Message::RequestVote(m) => m.term,
@@ -163,6 +185,8 @@ impl Message {
             Message::AppendEntriesReply(m) => m.term,
             Message::InstallSnapshot(m) => m.term,
             Message::InstallSnapshotReply(m) => m.term,
+            Message::PreVote(m) => m.term,
+            Message::PreVoteReply(m) => m.term,
         }
     }
 }

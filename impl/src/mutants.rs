@@ -53,11 +53,19 @@ pub enum Mutant {
     ReadAckAnyRound,
     /// A new leader keeps the read acknowledgements of its previous leadership, whose rounds it numbers anew.
     ReadAcksKeptAcrossTerms,
+    /// A server adopts the term of a PreVote (or of a granted PreVoteReply), as of any higher-term message.
+    PreVoteAdoptsTerm,
+    /// A server grants a pre-vote without comparing the pre-candidate's log with its own.
+    PreVoteIgnoresLog,
+    /// A server that grants a pre-vote records it as its vote.
+    PreVoteRecordsVote,
+    /// A pre-candidate counts a granted pre-vote of any term, even one that answered an earlier pre-candidacy.
+    PreVoteStaleGrantCounted,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 22] = [
+    pub const ALL: [Mutant; 26] = [
         Mutant::VoteNotPersisted,
         Mutant::TermNotPersisted,
         Mutant::Figure8Commit,
@@ -80,6 +88,10 @@ impl Mutant {
         Mutant::ReadWithoutQuorum,
         Mutant::ReadAckAnyRound,
         Mutant::ReadAcksKeptAcrossTerms,
+        Mutant::PreVoteAdoptsTerm,
+        Mutant::PreVoteIgnoresLog,
+        Mutant::PreVoteRecordsVote,
+        Mutant::PreVoteStaleGrantCounted,
     ];
 
     /// A short name (`RAFT_MUTANT` takes it).
@@ -107,7 +119,22 @@ impl Mutant {
             Mutant::ReadWithoutQuorum => "read-without-quorum",
             Mutant::ReadAckAnyRound => "read-ack-any-round",
             Mutant::ReadAcksKeptAcrossTerms => "read-acks-kept-across-terms",
+            Mutant::PreVoteAdoptsTerm => "pre-vote-adopts-term",
+            Mutant::PreVoteIgnoresLog => "pre-vote-ignores-log",
+            Mutant::PreVoteRecordsVote => "pre-vote-records-vote",
+            Mutant::PreVoteStaleGrantCounted => "pre-vote-stale-grant-counted",
         }
+    }
+
+    /// Whether the mutant is in PreVote, which only nodes with `Config::pre_vote` run.
+    pub fn needs_pre_vote(self) -> bool {
+        matches!(
+            self,
+            Mutant::PreVoteAdoptsTerm
+                | Mutant::PreVoteIgnoresLog
+                | Mutant::PreVoteRecordsVote
+                | Mutant::PreVoteStaleGrantCounted
+        )
     }
 }
 

@@ -32,6 +32,9 @@ pub enum Role {
     Candidate,
     /// Elected for `current_term`: accepts proposals and replicates them.
     Leader,
+    /// With [`Config::pre_vote`]: asking whether a quorum would vote for it in the next term, before it
+    /// raises its term and campaigns.
+    PreCandidate,
 }
 
 /// [`Node::propose`] was called on a server that is not the leader.
@@ -297,7 +300,7 @@ impl Node {
                     }
                 }
             }
-            Role::Follower | Role::Candidate => {
+            Role::Follower | Role::Candidate | Role::PreCandidate => {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.randomized_election_timeout {
                     if self.current_term >= MAX_TERM {
@@ -306,7 +309,11 @@ impl Node {
                         // reported, like a tick on which no timer fires.
                         self.reset_election_timer();
                     } else {
-                        self.become_candidate();
+                        if self.config.pre_vote {
+                            self.become_pre_candidate();
+                        } else {
+                            self.become_candidate();
+                        }
                         if let Some(o) = self.observer.as_ref().map(ObserverHandle::observer) {
                             let sent = &self.outbox[outbox_before..];
                             o.step(self, &Step::ElectionTimeout { sent });
@@ -380,7 +387,11 @@ impl Node {
         validate(from, &message)?;
 
         let term = message.term();
-        if term > self.current_term {
+        // A PreVote and a granted PreVoteReply carry the term the pre-candidate would stand in: no one
+        // adopts it (§9.6 of the dissertation).
+        let pre_vote = matches!(message, Message::PreVote(_))
+            || matches!(&message, Message::PreVoteReply(r) if r.vote_granted);
+        if term > self.current_term && !(pre_vote && !mutant(Mutant::PreVoteAdoptsTerm)) {
             // Figure 2, all servers: a higher term makes us a follower of that term. Only an AppendEntries or
             // an InstallSnapshot proves who the leader is.
             let leader = matches!(
@@ -399,11 +410,13 @@ impl Node {
             // A stale request is refused with our term so that its sender steps down; a stale reply is dropped.
             match message {
                 Message::RequestVote(_) => self.send_request_vote_reply(from, false),
+                Message::PreVote(_) => self.send_pre_vote_reply(from, None),
                 Message::AppendEntries(m) => self.refuse_append_entries(from, m.prev_log_index),
                 Message::InstallSnapshot(_) => self.send_install_snapshot_reply(from, 0),
                 Message::RequestVoteReply(_)
                 | Message::AppendEntriesReply(_)
-                | Message::InstallSnapshotReply(_) => {}
+                | Message::InstallSnapshotReply(_)
+                | Message::PreVoteReply(_) => {}
             }
             return Ok(());
         }
@@ -412,10 +425,15 @@ impl Node {
                 self.handle_request_vote(from, m);
                 Ok(())
             }
+            Message::PreVote(m) => {
+                self.handle_pre_vote(from, m);
+                Ok(())
+            }
             message => match self.role {
                 Role::Follower => self.step_follower(from, message),
                 Role::Candidate => self.step_candidate(from_position, from, message),
                 Role::Leader => self.step_leader(from_position, from, message),
+                Role::PreCandidate => self.step_pre_candidate(from_position, from, message),
             },
         };
         self.check_invariants();
@@ -611,10 +629,10 @@ impl Node {
     }
 
     /// The answer this node has from each server, by position in [`peers`](Node::peers), while it is a
-    /// candidate: `Some(true)` granted (itself included), `Some(false)` refused, `None` not yet answered. `None`
-    /// in other roles.
+    /// candidate (or a pre-candidate, for its pre-votes): `Some(true)` granted (itself included), `Some(false)`
+    /// refused, `None` not yet answered. `None` in other roles.
     pub fn votes(&self) -> Option<&[Option<bool>]> {
-        (self.role == Role::Candidate).then_some(&self.votes[..])
+        matches!(self.role, Role::Candidate | Role::PreCandidate).then_some(&self.votes[..])
     }
 
     // ----------------------------------------------------------------------------------------------------------
@@ -886,6 +904,35 @@ impl Node {
         }
     }
 
+    /// PreVote: the election timer fired; ask the others whether they would vote for us in the next term,
+    /// leaving our term and vote as they are. Alone, a quorum at once: the election starts.
+    fn become_pre_candidate(&mut self) {
+        debug_assert_ne!(self.role, Role::Leader);
+        debug_assert!(self.current_term < MAX_TERM, "no term after MAX_TERM");
+        self.role = Role::PreCandidate;
+        self.leader_id = None;
+        self.reset_election_timer();
+        self.votes.fill(None);
+        let me = self.self_position();
+        self.votes[me] = Some(true);
+        if self.has_quorum_of_votes() {
+            self.become_candidate();
+            return;
+        }
+        let request = RequestVote {
+            term: self.current_term + 1,
+            candidate_id: self.id,
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+        };
+        for position in 0..self.peers.len() {
+            if position != me {
+                let to = self.peers[position];
+                self.send(to, Message::PreVote(request.clone()));
+            }
+        }
+    }
+
     fn become_leader(&mut self) {
         debug_assert_eq!(self.role, Role::Candidate);
         self.role = Role::Leader;
@@ -914,7 +961,45 @@ impl Node {
             Message::RequestVoteReply(_)
             | Message::AppendEntriesReply(_)
             | Message::InstallSnapshotReply(_) => Ok(()),
-            Message::RequestVote(_) => unreachable!("handled in step"),
+            Message::RequestVote(_) | Message::PreVote(_) => unreachable!("handled in step"),
+            Message::PreVoteReply(_) => Ok(()),
+        }
+    }
+
+    fn step_pre_candidate(
+        &mut self,
+        from_position: usize,
+        from: NodeId,
+        message: Message,
+    ) -> Result<(), StepError> {
+        match message {
+            Message::AppendEntries(m) => {
+                // This term has a leader after all: follow it.
+                self.become_follower(self.current_term, Some(from));
+                self.handle_append_entries(from, m)
+            }
+            Message::InstallSnapshot(m) => {
+                self.become_follower(self.current_term, Some(from));
+                self.handle_install_snapshot(from, m);
+                Ok(())
+            }
+            Message::PreVoteReply(r) => {
+                // A grant carries the term we would stand in. (A refusal of a higher term made us a follower
+                // already; one of our term or lower tells nothing.)
+                if r.vote_granted
+                    && (r.term == self.current_term + 1 || mutant(Mutant::PreVoteStaleGrantCounted))
+                {
+                    self.votes[from_position] = Some(true);
+                    if self.has_quorum_of_votes() {
+                        self.become_candidate();
+                    }
+                }
+                Ok(())
+            }
+            Message::RequestVoteReply(_)
+            | Message::AppendEntriesReply(_)
+            | Message::InstallSnapshotReply(_) => Ok(()),
+            Message::RequestVote(_) | Message::PreVote(_) => unreachable!("handled in step"),
         }
     }
 
@@ -951,8 +1036,10 @@ impl Node {
                 }
                 Ok(())
             }
-            Message::AppendEntriesReply(_) | Message::InstallSnapshotReply(_) => Ok(()),
-            Message::RequestVote(_) => unreachable!("handled in step"),
+            Message::AppendEntriesReply(_)
+            | Message::InstallSnapshotReply(_)
+            | Message::PreVoteReply(_) => Ok(()),
+            Message::RequestVote(_) | Message::PreVote(_) => unreachable!("handled in step"),
         }
     }
 
@@ -983,7 +1070,8 @@ impl Node {
                 Ok(())
             }
             Message::RequestVoteReply(_) => Ok(()),
-            Message::RequestVote(_) => unreachable!("handled in step"),
+            Message::PreVoteReply(_) => Ok(()),
+            Message::RequestVote(_) | Message::PreVote(_) => unreachable!("handled in step"),
         }
     }
 
@@ -1011,6 +1099,28 @@ impl Node {
             self.reset_election_timer();
         }
         self.send_request_vote_reply(from, granted);
+    }
+
+    /// PreVote: grant if the pre-vote's term is above ours and the pre-candidate's log is at least as
+    /// up-to-date as ours. Our term, vote and election timer stay as they are.
+    fn handle_pre_vote(&mut self, from: NodeId, m: RequestVote) {
+        let granted = m.term > self.current_term
+            && (self.log.is_up_to_date(m.last_log_index, m.last_log_term)
+                || mutant(Mutant::PreVoteIgnoresLog));
+        if granted && mutant(Mutant::PreVoteRecordsVote) {
+            self.voted_for = Some(from);
+            self.persist_dirty = true;
+        }
+        self.send_pre_vote_reply(from, granted.then_some(m.term));
+    }
+
+    /// A PreVoteReply: granted in `granted`'s term (the request's), or refused in ours.
+    fn send_pre_vote_reply(&mut self, to: NodeId, granted: Option<Term>) {
+        let reply = RequestVoteReply {
+            term: granted.unwrap_or(self.current_term),
+            vote_granted: granted.is_some(),
+        };
+        self.send(to, Message::PreVoteReply(reply));
     }
 
     fn has_quorum_of_votes(&self) -> bool {
@@ -1466,7 +1576,7 @@ impl Node {
                     }
                 }
                 Role::Candidate => assert_eq!(self.voted_for, Some(self.id)),
-                Role::Follower => {}
+                Role::Follower | Role::PreCandidate => {}
             }
             if self.role == Role::Leader {
                 let mut round = 0;
@@ -1505,6 +1615,19 @@ fn validate(from: NodeId, message: &Message) -> Result<(), StepError> {
             if m.last_log_index > MAX_INDEX {
                 return Err(StepError::Malformed(
                     "RequestVote last_log_index above MAX_INDEX",
+                ));
+            }
+        }
+        Message::PreVote(m) => {
+            // The term is the one the sender would stand in: above its own, so at least 1.
+            if m.candidate_id != from || m.term == 0 {
+                return Err(StepError::Malformed(
+                    "PreVote candidate_id differs from sender, or its term is 0",
+                ));
+            }
+            if m.last_log_term >= m.term || m.last_log_index > MAX_INDEX {
+                return Err(StepError::Malformed(
+                    "PreVote last_log_term not below its term, or last_log_index above MAX_INDEX",
                 ));
             }
         }
@@ -1581,7 +1704,7 @@ fn validate(from: NodeId, message: &Message) -> Result<(), StepError> {
                 ));
             }
         }
-        Message::RequestVoteReply(_) => {}
+        Message::RequestVoteReply(_) | Message::PreVoteReply(_) => {}
     }
     Ok(())
 }

@@ -28,9 +28,10 @@ pub enum Step<'a> {
         /// Whether the node was created from persisted state.
         restart: bool,
     },
-    /// The election timer fired: the node became a candidate of the next term (or, alone, the leader).
+    /// The election timer fired: the node became a candidate of the next term (or, alone, the leader), or
+    /// with [`Config::pre_vote`](crate::Config::pre_vote) a pre-candidate.
     ElectionTimeout {
-        /// The RequestVotes it produced.
+        /// The RequestVotes (or PreVotes) it produced.
         sent: &'a [Envelope],
     },
     /// The leader's heartbeat timer fired.

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{entry, log_terms, Cluster};
-use raft::{Config, Message, PersistentState, Role};
+use raft::{Message, PersistentState, Role};
 
 fn state(terms: &[u64], current_term: u64) -> Option<PersistentState> {
     Some(PersistentState {
@@ -51,7 +51,7 @@ fn no_commit_without_a_majority() {
 #[test]
 fn figure8_leader_commits_only_entries_of_its_own_term_by_counting() {
     let mut c = Cluster::with_state(
-        Config::default(),
+        common::figure2_config(),
         vec![
             state(&[1, 2], 3),
             state(&[1, 2], 3),
@@ -104,7 +104,7 @@ fn follower_commit_is_bounded_by_the_last_entry_the_request_proved() {
     let mut node = raft::Node::new(
         1,
         &[0, 1, 2],
-        Config::default(),
+        common::figure2_config(),
         state(&[1, 1, 2, 2], 3),
         None,
         0,

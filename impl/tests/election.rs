@@ -7,7 +7,7 @@ use raft::{Config, Envelope, Message, Node, RequestVote, Role};
 
 #[test]
 fn election_timeout_starts_an_election_in_range() {
-    let config = Config::default();
+    let config = common::figure2_config();
     for seed in 0..20 {
         let mut node = Node::new(0, &[0, 1, 2], config.clone(), None, None, seed).unwrap();
         let mut ticks = 0;
@@ -33,7 +33,15 @@ fn election_timeout_starts_an_election_in_range() {
 fn timeouts_are_randomized_across_servers() {
     let mut timeouts = Vec::new();
     for id in 0..5 {
-        let mut node = Node::new(id, &[0, 1, 2, 3, 4], Config::default(), None, None, 1).unwrap();
+        let mut node = Node::new(
+            id,
+            &[0, 1, 2, 3, 4],
+            common::figure2_config(),
+            None,
+            None,
+            1,
+        )
+        .unwrap();
         let mut ticks = 0;
         while node.role() == Role::Follower {
             node.tick();
@@ -197,7 +205,7 @@ fn a_granted_vote_resets_the_election_timer() {
     let config = Config {
         election_ticks_min: 30,
         election_ticks_max: 31,
-        ..Config::default()
+        ..common::figure2_config()
     };
     let mut c = Cluster::with_config(3, config);
     for _ in 0..c.config.election_ticks_min - 1 {
@@ -219,7 +227,7 @@ fn a_refused_vote_does_not_reset_the_election_timer() {
     let config = Config {
         election_ticks_min: 30,
         election_ticks_max: 31,
-        ..Config::default()
+        ..common::figure2_config()
     };
     let mut c = Cluster::with_config(3, config);
     c.elect(1);
@@ -271,8 +279,8 @@ fn leader_heartbeats_at_most_once_per_heartbeat_interval() {
 
 #[test]
 fn single_server_elects_itself() {
-    let mut node = Node::new(7, &[7], Config::default(), None, None, 0).unwrap();
-    for _ in 0..Config::default().election_ticks_max {
+    let mut node = Node::new(7, &[7], common::figure2_config(), None, None, 0).unwrap();
+    for _ in 0..common::figure2_config().election_ticks_max {
         node.tick();
     }
     assert!(node.is_leader());

@@ -33,11 +33,25 @@ struct World {
 }
 
 impl World {
+    /// Nodes restored from `disk`, without PreVote: the setups below make candidates and leaders by
+    /// Figure 2's election, where the election timer's firing starts the election.
     fn new(disk: Vec<Option<PersistentState>>, snapshots: Vec<Option<Vec<u8>>>) -> World {
+        let config = Config {
+            pre_vote: false,
+            ..Config::default()
+        };
+        World::with_config(config, disk, snapshots)
+    }
+
+    fn with_config(
+        config: Config,
+        disk: Vec<Option<PersistentState>>,
+        snapshots: Vec<Option<Vec<u8>>>,
+    ) -> World {
         let ids: Vec<NodeId> = (0..disk.len() as NodeId).collect();
         let mut w = World {
             nodes: Vec::new(),
-            config: Config::default(),
+            config,
             ids,
             disk,
             snapshots,
@@ -88,7 +102,10 @@ impl World {
         let durable_term = self.disk[i].as_ref().map_or(0, |d| d.current_term);
         let released = ready.persisted();
         for m in &released.messages {
-            assert!(m.message.term() <= durable_term, "sent before persisted");
+            assert!(
+                m.message.sender_term().is_none_or(|t| t <= durable_term),
+                "sent before persisted"
+            );
             check_sent(m);
         }
         for apply in &released.applies {
@@ -160,8 +177,8 @@ fn check_sent(m: &Envelope) {
     let term = m.message.term();
     assert!(term <= MAX_TERM, "sent term {term}");
     let indexes: Vec<Index> = match &m.message {
-        Message::RequestVote(r) => vec![r.last_log_index],
-        Message::RequestVoteReply(_) => vec![],
+        Message::RequestVote(r) | Message::PreVote(r) => vec![r.last_log_index],
+        Message::RequestVoteReply(_) | Message::PreVoteReply(_) => vec![],
         Message::AppendEntries(a) => {
             vec![a.prev_log_index + a.entries.len() as Index, a.leader_commit]
         }
@@ -337,7 +354,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..3).prop_map(|node| Op::Snapshot { node }),
         3 => any::<usize>().prop_map(|pick| Op::Deliver { pick }),
         1 => (0usize..3).prop_map(|node| Op::Restart { node }),
-        8 => (0usize..3, 0usize..2, 0u8..6, any::<[u8; 5]>(), any::<bool>(), 0u8..3).prop_map(
+        8 => (0usize..3, 0usize..2, 0u8..8, any::<[u8; 5]>(), any::<bool>(), 0u8..3).prop_map(
             |(node, from, kind, v, flag, entries)| Op::Forge { node, from, kind, v, flag, entries }
         ),
     ]
@@ -383,9 +400,19 @@ fn forge(w: &World, to: usize, from: usize, kind: u8, v: [u8; 5], flag: bool, k:
             last_included_term: x(2),
             data: vec![k].into(),
         }),
-        _ => Message::InstallSnapshotReply(InstallSnapshotReply {
+        5 => Message::InstallSnapshotReply(InstallSnapshotReply {
             term: x(0),
             match_index: x(1),
+        }),
+        6 => Message::PreVote(RequestVote {
+            term: x(0),
+            candidate_id: from,
+            last_log_index: x(1),
+            last_log_term: x(2),
+        }),
+        _ => Message::PreVoteReply(RequestVoteReply {
+            term: x(0),
+            vote_granted: flag,
         }),
     };
     Envelope {
@@ -470,6 +497,23 @@ proptest! {
             run(&mut w, op);
         }
     }
+
+    /// The same with PreVote (the default configuration), from fresh followers and from followers next to
+    /// the term ceiling: pre-candidates, pre-votes of every term, forged ones included.
+    #[test]
+    fn extreme_terms_and_indexes_with_pre_vote_never_panic_nor_pass_the_ceilings(
+        near_ceiling in any::<bool>(),
+        ops in prop::collection::vec(op(), 1..60),
+    ) {
+        let term = if near_ceiling { MAX_TERM - 1 } else { 0 };
+        let disks: Vec<_> = (0..3).map(|_| Some(disk(term, 0, 0, &[]))).collect();
+        let mut w = World::with_config(Config::default(), disks, vec![None; 3]);
+        assert!(w.config.pre_vote);
+        w.check();
+        for op in ops {
+            run(&mut w, op);
+        }
+    }
 }
 
 /// The case that overflowed: a RequestVote of term `u64::MAX` used to be adopted, and the node's next
@@ -478,7 +522,12 @@ proptest! {
 #[test]
 fn a_request_vote_of_term_u64_max_is_refused_and_the_next_election_is_ordinary() {
     let ids = [0, 1, 2];
-    let mut node = Node::new(1, &ids, Config::default(), None, None, 3).unwrap();
+    // Without PreVote, so that the election timer's firing starts the election itself.
+    let config = Config {
+        pre_vote: false,
+        ..Config::default()
+    };
+    let mut node = Node::new(1, &ids, config.clone(), None, None, 3).unwrap();
     let vote = Envelope {
         from: 0,
         to: 1,
@@ -500,7 +549,7 @@ fn a_request_vote_of_term_u64_max_is_refused_and_the_next_election_is_ordinary()
     let ready = node.ready();
     let state = ready.persist().cloned();
     assert_eq!(state.as_ref().map(|s| s.current_term), Some(1));
-    assert!(Node::new(1, &ids, Config::default(), state, None, 3).is_ok());
+    assert!(Node::new(1, &ids, config, state, None, 3).is_ok());
     assert_eq!(ready.persisted().messages.len(), 2, "two RequestVotes");
 }
 

@@ -5,8 +5,8 @@ mod common;
 
 use common::{entry, log_terms, Cluster};
 use raft::{
-    AppendEntries, AppendEntriesReply, Config, Entry, Envelope, Message, Node, PersistentState,
-    StepError, MAX_INDEX,
+    AppendEntries, AppendEntriesReply, Entry, Envelope, Message, Node, PersistentState, StepError,
+    MAX_INDEX,
 };
 
 fn follower(log_terms: &[u64], current_term: u64) -> Node {
@@ -18,7 +18,15 @@ fn follower(log_terms: &[u64], current_term: u64) -> Node {
         last_included_term: 0,
         log,
     };
-    Node::new(1, &[0, 1, 2], Config::default(), Some(state), None, 0).unwrap()
+    Node::new(
+        1,
+        &[0, 1, 2],
+        common::figure2_config(),
+        Some(state),
+        None,
+        0,
+    )
+    .unwrap()
 }
 
 fn append(
@@ -224,7 +232,7 @@ fn figure7_divergent_followers_converge_to_the_leaders_log() {
             })
         };
         // Node 0 will lead term 8 with node 2's vote (node 2 has the leader's log); node 1 is the follower.
-        let config = Config::default();
+        let config = common::figure2_config();
         let mut c = Cluster::with_state(
             config,
             vec![state(&leader_log, 7), state(f, 7), state(&leader_log, 7)],

@@ -8,7 +8,7 @@ use raft::{Config, ConfigError, Envelope, Message, Node, PersistentState, Reques
 
 #[test]
 fn a_new_term_and_vote_are_persisted_with_the_request_votes() {
-    let mut node = Node::new(0, &[0, 1, 2], Config::default(), None, None, 3).unwrap();
+    let mut node = Node::new(0, &[0, 1, 2], common::figure2_config(), None, None, 3).unwrap();
     while node.role() == Role::Follower {
         node.tick();
     }
@@ -23,7 +23,7 @@ fn a_new_term_and_vote_are_persisted_with_the_request_votes() {
 
 #[test]
 fn granting_a_vote_is_persisted_before_the_reply() {
-    let mut node = Node::new(1, &[0, 1, 2], Config::default(), None, None, 3).unwrap();
+    let mut node = Node::new(1, &[0, 1, 2], common::figure2_config(), None, None, 3).unwrap();
     let request = Envelope {
         from: 0,
         to: 1,
@@ -165,7 +165,7 @@ fn only_the_server_that_persisted_the_last_commit_can_win() {
 
 #[test]
 fn invalid_persisted_state_is_refused() {
-    let config = Config::default();
+    let config = common::figure2_config();
     let bad_vote = PersistentState {
         current_term: 1,
         voted_for: Some(9),
@@ -239,7 +239,8 @@ fn ready_says_where_the_log_changed_for_incremental_persistence() {
         last_included_term: 0,
         log: vec![entry(1, ""), entry(2, ""), entry(2, "")],
     };
-    let mut follower = Node::new(1, &[0, 1], Config::default(), Some(state), None, 0).unwrap();
+    let mut follower =
+        Node::new(1, &[0, 1], common::figure2_config(), Some(state), None, 0).unwrap();
     let append = Envelope {
         from: 0,
         to: 1,

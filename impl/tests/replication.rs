@@ -127,7 +127,7 @@ fn heartbeats_carry_no_entries_once_followers_have_them() {
 fn a_lagging_follower_is_caught_up_in_batches() {
     let config = Config {
         max_entries_per_message: 4,
-        ..Config::default()
+        ..common::figure2_config()
     };
     let mut c = Cluster::with_config(3, config);
     c.elect(0);

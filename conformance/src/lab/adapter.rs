@@ -559,6 +559,11 @@ fn summary(m: &Message) -> String {
             m.data.len()
         ),
         Message::InstallSnapshotReply(r) => format!("ISR t{} match {}", r.term, r.match_index),
+        Message::PreVote(r) => format!(
+            "PV t{} last {}/{}",
+            r.term, r.last_log_index, r.last_log_term
+        ),
+        Message::PreVoteReply(r) => format!("PVR t{} granted {}", r.term, r.vote_granted),
     }
 }
 

@@ -106,11 +106,12 @@ impl Config {
         // Calls to disconnected peers take 0-7 s to fail: this is what punishes a leader that
         // sends synchronously.
         net.set_long_delays(true);
+        let raft_config = raft::Config::default();
         let inner = Rc::new(Inner {
             sim: sim.clone(),
             net,
             n,
-            raft_config: raft::Config::default(),
+            raft_config: raft_config.clone(),
             rafts: (0..n).map(|_| RefCell::new(None)).collect(),
             connected: RefCell::new(vec![false; n]),
             saved: RefCell::new(vec![None; n]),
@@ -128,7 +129,7 @@ impl Config {
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
                 .map(|ms| ms * MS),
-            recorder: runner::new_recorder(n),
+            recorder: runner::new_recorder(n, &raft_config),
             next_seq: RefCell::new(vec![0; n]),
             replies: RefCell::new(HashMap::new()),
         });

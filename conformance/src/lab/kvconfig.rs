@@ -354,12 +354,13 @@ impl KvConfig {
     /// `make_config(t, n, unreliable, maxraftstate)`: `n` servers, started and all connected to each
     /// other; a negative `maxraftstate` means no snapshots.
     pub fn make(sim: &Sim, n: usize, unreliable: bool, maxraftstate: i64) -> KvConfig {
+        let raft_config = raft::Config::default();
         let inner = Rc::new(KvInner {
             sim: sim.clone(),
             net: Network::new(sim),
             clerk_net: ClerkNet::new(sim, n),
             n,
-            raft_config: raft::Config::default(),
+            raft_config: raft_config.clone(),
             rafts: (0..n).map(|_| RefCell::new(None)).collect(),
             kvservers: (0..n).map(|_| RefCell::new(None)).collect(),
             saved: RefCell::new(vec![None; n]),
@@ -376,7 +377,7 @@ impl KvConfig {
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
                 .map(|ms| ms * MS),
-            recorder: runner::new_recorder(n),
+            recorder: runner::new_recorder(n, &raft_config),
             next_seq: RefCell::new(vec![0; n]),
             replies: RefCell::new(HashMap::new()),
         });

@@ -119,9 +119,9 @@ impl Verdict {
     }
 }
 
-/// A recorder for the cluster a test makes, if the test runs under `run_traced` or `run_checked` (only for
-/// its first cluster: the run's verdict says when there were more).
-pub(crate) fn new_recorder(nodes: usize) -> Option<Arc<Recorder>> {
+/// A recorder for the cluster a test makes, of nodes configured by `config`, if the test runs under
+/// `run_traced` or `run_checked` (only for its first cluster: the run's verdict says when there were more).
+pub(crate) fn new_recorder(nodes: usize, config: &raft::Config) -> Option<Arc<Recorder>> {
     RECORDING.with(|r| {
         let mut r = r.borrow_mut();
         let rec = r.as_mut()?;
@@ -135,6 +135,9 @@ pub(crate) fn new_recorder(nodes: usize) -> Option<Arc<Recorder>> {
         } else {
             Recorder::new(nodes as u64, rec.source.clone())
         };
+        if config.pre_vote {
+            recorder.set_pre_vote();
+        }
         rec.recorder = Some(recorder.clone());
         Some(recorder)
     })

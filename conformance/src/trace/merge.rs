@@ -106,6 +106,7 @@ pub fn merge(traces: Vec<Trace>) -> Result<Trace, MergeError> {
             first_id: 0,
             saves_in_flight: first.saves_in_flight,
             decoded: first.decoded,
+            pre_vote: first.pre_vote,
         },
         records: Vec::with_capacity(files.iter().map(VecDeque::len).sum()),
     };

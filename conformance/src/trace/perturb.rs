@@ -161,7 +161,9 @@ fn message_terms_mut(ev: &mut Event) -> Vec<&mut u64> {
             | Body::AppendEntries { term, .. }
             | Body::AppendEntriesReply { term, .. }
             | Body::InstallSnapshot { term, .. }
-            | Body::InstallSnapshotReply { term, .. } => term,
+            | Body::InstallSnapshotReply { term, .. }
+            | Body::PreVote { term, .. }
+            | Body::PreVoteReply { term, .. } => term,
         })
         .collect()
 }

@@ -21,6 +21,7 @@ fn state_label(s: &NodeState) -> String {
         Role::F => "F",
         Role::C => "C",
         Role::L => "L",
+        Role::P => "P",
     };
     format!("t{} {role} c{} last{}", s.term, s.commit, s.last)
 }
@@ -28,6 +29,10 @@ fn state_label(s: &NodeState) -> String {
 fn body_label(b: &Body) -> String {
     match b {
         Body::RequestVote { term, .. } => format!("RV t{term}"),
+        Body::PreVote { term, .. } => format!("PV t{term}"),
+        Body::PreVoteReply { term, granted } => {
+            format!("PVR t{term} {}", if *granted { "yes" } else { "no" })
+        }
         Body::RequestVoteReply { term, granted } => {
             format!("RVR t{term} {}", if *granted { "yes" } else { "no" })
         }

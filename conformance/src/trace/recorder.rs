@@ -77,6 +77,20 @@ impl Recorder {
         })
     }
 
+    /// Says that the nodes run with PreVote: the trace's header says so, and a checking recorder's model
+    /// runs with it. Call it before the first event.
+    pub fn set_pre_vote(&self) {
+        match &mut *self.sink.lock().expect("the recorder's lock") {
+            Sink::Store(trace) => trace.header.pre_vote = true,
+            Sink::Check {
+                header, checker, ..
+            } => {
+                header.header.pre_vote = true;
+                checker.set_pre_vote();
+            }
+        }
+    }
+
     /// A recorder that checks each event against the model as it happens and keeps none (see
     /// [`Recorder::verdict`]); its [`trace`](Recorder::trace) is empty. Refused for a cluster the model cannot
     /// have.

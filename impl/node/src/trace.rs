@@ -41,10 +41,15 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// Opens (or creates) `path` for node `me` of a cluster of `nodes` numbered from 1. Returns the tracer and
-    /// the sequence number the node's messages must start from: one past the highest the file names, of a
-    /// message produced or sent.
-    pub fn open(path: &Path, nodes: u64, me: NodeId) -> io::Result<(Arc<Tracer>, u64)> {
+    /// Opens (or creates) `path` for node `me` of a cluster of `nodes` numbered from 1, whose nodes run with
+    /// PreVote if `pre_vote`. Returns the tracer and the sequence number the node's messages must start from:
+    /// one past the highest the file names, of a message produced or sent.
+    pub fn open(
+        path: &Path,
+        nodes: u64,
+        me: NodeId,
+        pre_vote: bool,
+    ) -> io::Result<(Arc<Tracer>, u64)> {
         let mut next_seq = 0;
         let mut lines = 0usize;
         if let Ok(mut bytes) = std::fs::read(path) {
@@ -97,6 +102,7 @@ impl Tracer {
                 first_id: 1,
                 saves_in_flight: true,
                 decoded: true,
+                pre_vote,
             };
             let mut line = serde_json::to_vec(&header).map_err(io::Error::other)?;
             line.push(b'\n');

@@ -165,6 +165,7 @@ pub fn node_state(node: &Node, log_from: Option<u64>) -> NodeState {
         raft::Role::Follower => Role::F,
         raft::Role::Candidate => Role::C,
         raft::Role::Leader => Role::L,
+        raft::Role::PreCandidate => Role::P,
     };
     let votes = node
         .votes()
@@ -265,6 +266,15 @@ pub fn body(m: &Message) -> Body {
         Message::InstallSnapshotReply(r) => Body::InstallSnapshotReply {
             term: r.term,
             match_index: r.match_index,
+        },
+        Message::PreVote(r) => Body::PreVote {
+            term: r.term,
+            last_log_index: r.last_log_index,
+            last_log_term: r.last_log_term,
+        },
+        Message::PreVoteReply(r) => Body::PreVoteReply {
+            term: r.term,
+            granted: r.vote_granted,
         },
     }
 }

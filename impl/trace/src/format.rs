@@ -80,6 +80,9 @@ pub struct Header {
     /// of each message sent, to compare.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub decoded: bool,
+    /// The nodes run with PreVote (`raft::Config::pre_vote`): the checker's model does too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pre_vote: bool,
 }
 
 /// One line of a trace: an event and the (virtual) time it happened, in microseconds.
@@ -100,6 +103,8 @@ pub enum Role {
     C,
     /// Leader.
     L,
+    /// Pre-candidate (PreVote).
+    P,
 }
 
 /// Log entries written at `from, from + 1, ...`: everything at and after `from` is replaced.
@@ -203,6 +208,17 @@ pub enum Body {
     InstallSnapshotReply {
         term: u64,
         match_index: u64,
+    },
+    /// Its term is the one the sender would stand in.
+    PreVote {
+        term: u64,
+        last_log_index: u64,
+        last_log_term: u64,
+    },
+    /// Its term is the request's when granted, the receiver's when refused.
+    PreVoteReply {
+        term: u64,
+        granted: bool,
     },
 }
 
@@ -455,6 +471,7 @@ impl Trace {
                 first_id: 0,
                 saves_in_flight: false,
                 decoded: false,
+                pre_vote: false,
             },
             records: Vec::new(),
         }

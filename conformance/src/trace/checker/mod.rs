@@ -131,6 +131,9 @@ fn check_with(trace: &Trace, full: bool) -> Result<Summary, Box<Mismatch>> {
         if trace.header.decoded {
             checker = checker.with_decoded();
         }
+        if trace.header.pre_vote {
+            checker = checker.with_pre_vote();
+        }
         Ok(checker)
     };
     let mut checker = new().map_err(|reason| Box::new(header_mismatch(reason)))?;
@@ -356,6 +359,17 @@ impl Checker {
     pub fn with_decoded(mut self) -> Checker {
         self.decoded = true;
         self
+    }
+
+    /// For nodes that run with PreVote (`raft::Config::pre_vote`): so does the model.
+    pub fn with_pre_vote(mut self) -> Checker {
+        self.set_pre_vote();
+        self
+    }
+
+    /// [`Checker::with_pre_vote`] in place, before the first event.
+    pub fn set_pre_vote(&mut self) {
+        self.model.bounds.pre_vote = true;
     }
 
     /// What was checked so far.
@@ -1145,6 +1159,20 @@ impl Checker {
                     },
                 )
             }
+            Body::PreVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => (
+                *term,
+                MBody::PreVote {
+                    last_log_index: small(*last_log_index, "last_log_index")?,
+                    last_log_term: small(*last_log_term, "last_log_term")?,
+                },
+            ),
+            Body::PreVoteReply { term, granted } => {
+                (*term, MBody::PreVoteReply { granted: *granted })
+            }
             Body::InstallSnapshot { .. } => return Ok(None),
             Body::InstallSnapshotReply { term, match_index } => (
                 *term,
@@ -1256,8 +1284,7 @@ impl Checker {
             MRole::Follower => Role::F,
             MRole::Candidate => Role::C,
             MRole::Leader => Role::L,
-            // The core has no PreVote yet: its traces never bring a server here.
-            MRole::PreCandidate => Role::C,
+            MRole::PreCandidate => Role::P,
         };
         field(&mut diff, "role", role, reported.role);
         field(
@@ -1302,7 +1329,7 @@ impl Checker {
                 model::display::entries(&view.log[k..view.log.len().min(k + 4)]),
             );
         }
-        if s.role == MRole::Candidate {
+        if matches!(s.role, MRole::Candidate | MRole::PreCandidate) {
             let model_votes: Vec<u64> = (0..self.nodes.len() as u64)
                 .filter(|j| s.votes_granted & (1 << j) != 0)
                 .collect();
