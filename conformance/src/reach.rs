@@ -184,9 +184,13 @@ pub enum Step {
     ReadIndex,
     /// A leader changes the configuration.
     ChangeConfig,
-    /// PreVote, CheckQuorum or a leadership transfer: a PreVote, PreVoteReply or TimeoutNow
-    /// handled, a lease that runs out, a quorum check, a TimeoutNow sent.
-    PreVoteCheckQuorumTransfer,
+    /// A PreVote is handled.
+    ReceivePreVote,
+    /// A pre-vote reply is handled.
+    ReceivePreVoteReply,
+    /// CheckQuorum or a leadership transfer: a lease that runs out, a quorum check, a TimeoutNow sent
+    /// or handled.
+    CheckQuorumTransfer,
 }
 
 impl Step {
@@ -207,9 +211,9 @@ impl Step {
                 Body::AppendEntriesReply { .. } => Step::ReceiveAppendEntriesReply,
                 Body::InstallSnapshot { .. } => Step::ReceiveInstallSnapshot,
                 Body::InstallSnapshotReply { .. } => Step::ReceiveInstallSnapshotReply,
-                Body::PreVote { .. } | Body::PreVoteReply { .. } | Body::TimeoutNow => {
-                    Step::PreVoteCheckQuorumTransfer
-                }
+                Body::PreVote { .. } => Step::ReceivePreVote,
+                Body::PreVoteReply { .. } => Step::ReceivePreVoteReply,
+                Body::TimeoutNow => Step::CheckQuorumTransfer,
             },
             Action::Crash(_) => Step::Crash,
             Action::Drop(_) => Step::Drop,
@@ -217,7 +221,7 @@ impl Step {
             Action::ReadIndex(_) => Step::ReadIndex,
             Action::ChangeConfig(..) => Step::ChangeConfig,
             Action::LeaseExpires(_) | Action::CheckQuorum(_) | Action::TransferLeader { .. } => {
-                Step::PreVoteCheckQuorumTransfer
+                Step::CheckQuorumTransfer
             }
         }
     }
@@ -259,7 +263,9 @@ impl Step {
             | Step::ReceiveAppendEntries
             | Step::ReceiveAppendEntriesReply
             | Step::ReceiveInstallSnapshot
-            | Step::ReceiveInstallSnapshotReply => {
+            | Step::ReceiveInstallSnapshotReply
+            | Step::ReceivePreVote
+            | Step::ReceivePreVoteReply => {
                 "the implementation does what follows in the same step (a candidate that wins sends its \
                  first AppendEntries, a leader commits and sends the next batch as soon as a reply \
                  allows); the spec may stop in between"
@@ -272,9 +278,9 @@ impl Step {
                 "unexpected: the implementation's membership is fixed, and the explorer's spec \
                  bounds offer no change"
             }
-            Step::PreVoteCheckQuorumTransfer => {
-                "unexpected: the implementation has no PreVote, CheckQuorum or leadership \
-                 transfer yet, and the explorer's spec bounds switch them off"
+            Step::CheckQuorumTransfer => {
+                "unexpected: the implementation has no CheckQuorum or leadership transfer yet, and the \
+                 explorer's spec bounds switch them off"
             }
             Step::Crash | Step::Drop | Step::Duplicate => {
                 "the implementation reached the state it leaves from only with this budget spent (it \

@@ -182,7 +182,8 @@ impl Branch {
     ];
 
     /// Whether the branch is part of membership changes, PreVote, CheckQuorum or leadership
-    /// transfer: the extensions of Raft the model has and the core does not have yet.
+    /// transfer: the extensions of Raft beyond Figure 2. The core has PreVote (behind
+    /// `Config::pre_vote`), not yet the others.
     pub fn extension(self) -> bool {
         matches!(
             self,
@@ -378,7 +379,7 @@ impl Decision {
         Decision::TimeoutNowStarts,
     ];
 
-    /// Whether the decision is part of an extension the core does not have yet (see
+    /// Whether the decision is part of an extension of Raft beyond Figure 2 (see
     /// [`Branch::extension`]).
     pub fn extension(self) -> bool {
         self >= Decision::ChangeConfig
@@ -670,7 +671,7 @@ impl Condition {
         }
     }
 
-    /// Whether the condition is part of an extension the core does not have yet (see
+    /// Whether the condition is part of an extension of Raft beyond Figure 2 (see
     /// [`Branch::extension`]): one of an extension's decisions, or the PreVote exception to
     /// adopting a higher term.
     pub fn extension(self) -> bool {
