@@ -431,9 +431,10 @@ impl Node {
             }
             message => match self.role {
                 Role::Follower => self.step_follower(from, message),
-                Role::Candidate => self.step_candidate(from_position, from, message),
+                Role::Candidate | Role::PreCandidate => {
+                    self.step_candidate(from_position, from, message)
+                }
                 Role::Leader => self.step_leader(from_position, from, message),
-                Role::PreCandidate => self.step_pre_candidate(from_position, from, message),
             },
         };
         self.check_invariants();
@@ -966,49 +967,14 @@ impl Node {
         }
     }
 
-    fn step_pre_candidate(
-        &mut self,
-        from_position: usize,
-        from: NodeId,
-        message: Message,
-    ) -> Result<(), StepError> {
-        match message {
-            Message::AppendEntries(m) => {
-                // This term has a leader after all: follow it.
-                self.become_follower(self.current_term, Some(from));
-                self.handle_append_entries(from, m)
-            }
-            Message::InstallSnapshot(m) => {
-                self.become_follower(self.current_term, Some(from));
-                self.handle_install_snapshot(from, m);
-                Ok(())
-            }
-            Message::PreVoteReply(r) => {
-                // A grant carries the term we would stand in. (A refusal of a higher term made us a follower
-                // already; one of our term or lower tells nothing.)
-                if r.vote_granted
-                    && (r.term == self.current_term + 1 || mutant(Mutant::PreVoteStaleGrantCounted))
-                {
-                    self.votes[from_position] = Some(true);
-                    if self.has_quorum_of_votes() {
-                        self.become_candidate();
-                    }
-                }
-                Ok(())
-            }
-            Message::RequestVoteReply(_)
-            | Message::AppendEntriesReply(_)
-            | Message::InstallSnapshotReply(_) => Ok(()),
-            Message::RequestVote(_) | Message::PreVote(_) => unreachable!("handled in step"),
-        }
-    }
-
+    /// A candidate's, or a pre-candidate's (which counts pre-votes where a candidate counts votes).
     fn step_candidate(
         &mut self,
         from_position: usize,
         from: NodeId,
         message: Message,
     ) -> Result<(), StepError> {
+        let pre = self.role == Role::PreCandidate;
         match message {
             Message::AppendEntries(m) => {
                 // Someone won this term's election: stand down (Figure 2, candidates).
@@ -1022,7 +988,7 @@ impl Node {
                 self.handle_install_snapshot(from, m);
                 Ok(())
             }
-            Message::RequestVoteReply(r) => {
+            Message::RequestVoteReply(r) if !pre => {
                 // A grant stands for the whole term (the voter made it durable). A refusal from the same voter
                 // may still arrive after it: the answer to an older, stale RequestVote, refused with this term.
                 // It must not take the grant back.
@@ -1036,9 +1002,25 @@ impl Node {
                 }
                 Ok(())
             }
-            Message::AppendEntriesReply(_)
-            | Message::InstallSnapshotReply(_)
-            | Message::PreVoteReply(_) => Ok(()),
+            Message::PreVoteReply(r) if pre => {
+                // A grant carries the term we would stand in. (A refusal of a higher term made us a follower
+                // already; one of our term or lower tells nothing.)
+                if r.vote_granted
+                    && (r.term == self.current_term + 1 || mutant(Mutant::PreVoteStaleGrantCounted))
+                {
+                    self.votes[from_position] = Some(true);
+                    if self.has_quorum_of_votes() {
+                        self.become_candidate();
+                    }
+                }
+                Ok(())
+            }
+            // A vote reply at a pre-candidate answers its earlier candidacy in this term, a pre-vote reply at
+            // a candidate its earlier pre-candidacy: neither counts now.
+            Message::RequestVoteReply(_)
+            | Message::PreVoteReply(_)
+            | Message::AppendEntriesReply(_)
+            | Message::InstallSnapshotReply(_) => Ok(()),
             Message::RequestVote(_) | Message::PreVote(_) => unreachable!("handled in step"),
         }
     }
