@@ -391,7 +391,7 @@ impl Node {
         // adopts it (§9.6 of the dissertation).
         let pre_vote = matches!(message, Message::PreVote(_))
             || matches!(&message, Message::PreVoteReply(r) if r.vote_granted);
-        if term > self.current_term && !(pre_vote && !mutant(Mutant::PreVoteAdoptsTerm)) {
+        if term > self.current_term && (!pre_vote || mutant(Mutant::PreVoteAdoptsTerm)) {
             // Figure 2, all servers: a higher term makes us a follower of that term. Only an AppendEntries or
             // an InstallSnapshot proves who the leader is.
             let leader = matches!(
