@@ -8,15 +8,13 @@ use conformance::mutants::{by_implcheck, by_lab, by_schedules, SCHEDULES};
 use raft::mutants::Mutant;
 
 /// The mutants the lab campaign does not reach, and why (README, "Mutants"). No lab run sends a snapshot to
-/// a losing candidate of the leader's term, or to a follower whose reply reaches the leader after it crashed
-/// and won the next term; random schedules do both. (The Lab 2 tests alone missed two more snapshot
+/// a follower whose reply reaches the leader after it crashed and won the next term; random schedules do.
+/// (Since the lab's nodes run with PreVote, a snapshot does reach a pre-candidate of the leader's term,
+/// which the `snapshot-candidate-stays` mutant also keeps standing: the campaign catches that one now.) (The Lab 2 tests alone missed two more snapshot
 /// departures, a dropped matching suffix and a kept conflicting one, which the Lab 3 tests' snapshots under
 /// partitions and crashes reach; and the Lab 3 tests are the ones that read, so they catch the four mutants
 /// of the read path.) If a change to the core or the tests makes the campaign reach one, this test says so.
-const NOT_REACHED_BY_THE_LAB: [Mutant; 2] = [
-    Mutant::SnapshotCandidateStays,
-    Mutant::StaleSnapshotReplyCounted,
-];
+const NOT_REACHED_BY_THE_LAB: [Mutant; 1] = [Mutant::StaleSnapshotReplyCounted];
 
 /// One test for all: the mutant switch is global to the process, so the mutants run one after the other.
 /// Trace validation is the mutants binary's: the lab campaign, then random schedules; the mutants no lab

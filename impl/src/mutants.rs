@@ -40,7 +40,8 @@ pub enum Mutant {
     SnapshotIgnoresTerm,
     /// A quorum is two nodes, whatever the cluster's size (right for three nodes only).
     QuorumOfTwo,
-    /// A candidate that receives an InstallSnapshot of its term installs it and stays a candidate.
+    /// A candidate (or a pre-candidate) that receives an InstallSnapshot of its term installs it and stays a
+    /// candidate.
     SnapshotCandidateStays,
     /// A leader takes an InstallSnapshotReply of an earlier term as an answer to its own snapshot.
     StaleSnapshotReplyCounted,
