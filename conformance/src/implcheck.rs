@@ -268,7 +268,7 @@ pub fn preset(name: &str) -> Option<Preset> {
 /// The timing of the explored nodes. Timers are driven to their next firing, so the values only decide how
 /// many ticks that takes; batches of one entry make a leader's batching visible at small logs. A snapshot
 /// unanswered is sent again on the second heartbeat after it, so that both the heartbeat that replaces it
-/// and the resend are explored.
+/// and the resend are explored. PreVote as the bounds say (`Bounds::pre_vote`; off here).
 pub fn explore_config() -> Config {
     Config {
         election_ticks_min: 3,

@@ -146,7 +146,8 @@ pub fn last_applied(applies: &[Apply]) -> Option<u64> {
 
 /// The timing used by schedules: short timeouts so that a `Fire` takes few ticks, batches of two entries so
 /// that batching is exercised, and an unanswered snapshot sent again on the second heartbeat after it (the
-/// first sends a heartbeat instead).
+/// first sends a heartbeat instead). Without PreVote: the schedules' coverage and seeds stay those of the
+/// paper's election ([`run_schedule_with`] runs them with it).
 pub fn schedule_config() -> Config {
     Config {
         election_ticks_min: 3,
