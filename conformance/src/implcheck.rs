@@ -29,7 +29,7 @@ use stateright::{Model, Property};
 pub use crate::schedule::HostBug;
 use crate::schedule::{last_applied, Durable};
 use crate::trace::checker::Checker;
-use crate::trace::format::{Event, MsgId, Record, Trace};
+use crate::trace::format::{Event, Features, MsgId, Record, Trace};
 use crate::trace::recorder::{output_events, step_event};
 
 /// The limits of the exploration. They bound which actions are offered, never what a node does.
@@ -268,7 +268,7 @@ pub fn preset(name: &str) -> Option<Preset> {
 /// The timing of the explored nodes. Timers are driven to their next firing, so the values only decide how
 /// many ticks that takes; batches of one entry make a leader's batching visible at small logs. A snapshot
 /// unanswered is sent again on the second heartbeat after it, so that both the heartbeat that replaces it
-/// and the resend are explored. PreVote as the bounds say (`Bounds::pre_vote`; off here).
+/// and the resend are explored. PreVote as the bounds say (`Bounds::pre_vote`; off here); no CheckQuorum.
 pub fn explore_config() -> Config {
     Config {
         election_ticks_min: 3,
@@ -277,6 +277,7 @@ pub fn explore_config() -> Config {
         max_entries_per_message: 1,
         snapshot_resend_ticks: 2,
         pre_vote: false,
+        check_quorum: false,
     }
 }
 
@@ -524,6 +525,14 @@ impl ImplModel {
         self.bounds.servers as usize
     }
 
+    /// The nodes' configuration: [`explore_config`], with PreVote as the bounds say.
+    fn config(&self) -> Config {
+        Config {
+            pre_vote: self.bounds.pre_vote,
+            ..explore_config()
+        }
+    }
+
     fn peers(&self) -> Vec<u64> {
         (0..self.n() as u64).collect()
     }
@@ -532,10 +541,7 @@ impl ImplModel {
         let mut node = Node::new(
             i,
             &self.peers(),
-            Config {
-                pre_vote: self.bounds.pre_vote,
-                ..explore_config()
-            },
+            self.config(),
             durable.state,
             durable.snapshot,
             1,
@@ -549,9 +555,7 @@ impl ImplModel {
     fn init(&self) -> (State, Vec<Event>) {
         take_events();
         let mut checker = Checker::new(self.n()).expect("the bounds allow 2 to 5 servers");
-        if self.bounds.pre_vote {
-            checker = checker.with_pre_vote();
-        }
+        checker = checker.with_features(Features::of(&self.config()));
         if let Some(c) = &self.coverage {
             checker = checker.with_coverage(c.clone());
         }

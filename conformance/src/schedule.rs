@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use raft::{Apply, Config, Envelope, Node, PersistentState, Ready};
 
-use crate::trace::format::{Event, MsgId};
+use crate::trace::format::{Event, Features, MsgId};
 use crate::trace::recorder::persist_event;
 use crate::trace::{Recorder, Trace};
 
@@ -156,6 +156,7 @@ pub fn schedule_config() -> Config {
         max_entries_per_message: 2,
         snapshot_resend_ticks: 2,
         pre_vote: false,
+        check_quorum: false,
     }
 }
 
@@ -188,9 +189,7 @@ impl Cluster {
     /// `n` servers with `config`, started and connected.
     pub fn with_config(n: usize, bug: Option<HostBug>, config: Config) -> Cluster {
         let recorder = Recorder::new(n as u64, "random schedule");
-        if config.pre_vote {
-            recorder.set_pre_vote();
-        }
+        recorder.set_features(Features::of(&config));
         let mut c = Cluster {
             nodes: (0..n).map(|_| None).collect(),
             durable: vec![Durable::default(); n],

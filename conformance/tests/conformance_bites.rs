@@ -130,9 +130,7 @@ fn conformance_checking_as_it_runs_agrees_with_checking_the_trace() {
             .find_map(|trace| perturb(trace, *kind, seed as u64))
             .unwrap();
         let recorder = Recorder::checking(bad.header.nodes, "perturbed").unwrap();
-        if bad.header.pre_vote {
-            recorder.set_pre_vote();
-        }
+        recorder.set_features(bad.header.features());
         for r in &bad.records {
             recorder.set_time(r.t);
             recorder.record(r.ev.clone());

@@ -155,7 +155,7 @@ fn conformance_random_schedules_with_pre_vote() {
                 assert!(trace.header.pre_vote);
                 let mut checker = Checker::new(n)
                     .unwrap()
-                    .with_pre_vote()
+                    .with_features(trace.header.features())
                     .with_coverage(coverage.clone());
                 for r in &trace.records {
                     checker

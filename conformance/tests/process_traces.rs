@@ -155,6 +155,7 @@ fn decoded(term: u64) -> String {
         term,
         last_log_index: 0,
         last_log_term: 0,
+        transfer: false,
     };
     format!(
         r#"{{"t":4,"ev":{{"Decoded":{{"node":2,"id":{{"from":1,"seq":0}},"digest":"{}"}}}}}}"#,

@@ -25,6 +25,14 @@ pub struct Config {
     /// starts the election only once a quorum says yes. A server cut off from the leader then cannot raise
     /// the cluster's term: its log falls behind, and its pre-votes are refused.
     pub pre_vote: bool,
+    /// CheckQuorum with the leader lease (§6.2 and §4.2.3 of the dissertation), as etcd has them together. A
+    /// leader checks every `election_ticks_min` ticks that a quorum, itself included, has answered it since
+    /// its previous check, and steps down if not: a leader cut off from most of the cluster stops taking
+    /// writes it could never commit. A follower that has heard from the leader of its term is in its lease
+    /// until its election timer runs out, and a leader always is: in its lease a server ignores RequestVotes
+    /// and PreVotes of higher terms (unless a leadership transfer started the election), so that a server
+    /// that can reach only some of the cluster cannot depose a leader the rest still follow.
+    pub check_quorum: bool,
 }
 
 impl Default for Config {
@@ -45,6 +53,7 @@ impl Default for Config {
             max_entries_per_message: 100,
             snapshot_resend_ticks: 100,
             pre_vote: true,
+            check_quorum: true,
         }
     }
 }

@@ -59,9 +59,9 @@ pub use codec::{decode, encode, CodecError};
 pub use config::{Config, ConfigError};
 pub use message::{
     AppendEntries, AppendEntriesReply, Entry, Envelope, InstallSnapshot, InstallSnapshotReply,
-    Message, PersistentState, RequestVote, RequestVoteReply,
+    Message, PersistentState, RequestVote, RequestVoteReply, TimeoutNow,
 };
-pub use node::{Node, NotLeader, ReadRefused, Role, SnapshotError, StepError};
+pub use node::{Node, NotLeader, ReadRefused, Role, SnapshotError, StepError, TransferRefused};
 pub use observe::{Observer, Output, Step};
 pub use read::{PendingRead, ReadState};
 pub use ready::{Apply, Ready, Released};

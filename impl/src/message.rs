@@ -44,6 +44,10 @@ pub struct RequestVote {
     pub last_log_index: Index,
     /// Term of the candidate's last log entry.
     pub last_log_term: Term,
+    /// True when a [`TimeoutNow`] started the election (a leadership transfer): a server in its leader lease
+    /// ([`Config::check_quorum`](crate::Config::check_quorum)) answers it all the same. Always false in a
+    /// PreVote (a transfer skips PreVote).
+    pub transfer: bool,
 }
 
 /// RequestVote RPC results.
@@ -127,8 +131,20 @@ pub struct InstallSnapshotReply {
     pub match_index: Index,
 }
 
-/// A Raft message. Requests (RequestVote, AppendEntries, InstallSnapshot, PreVote) get exactly one reply each from a node
-/// that accepts them.
+/// TimeoutNow (§3.10 of Ongaro's dissertation): a leader hands its leadership over to a follower whose log holds
+/// all of its own, which starts an election at once. It has no reply.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TimeoutNow {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader (equal to the envelope's `from`).
+    pub leader_id: NodeId,
+}
+
+/// A Raft message. A request (RequestVote, AppendEntries, InstallSnapshot, PreVote, TimeoutNow) gets at most one
+/// reply, from a node that accepts it: AppendEntries and InstallSnapshot always get one; RequestVote and PreVote
+/// get none from a server in its leader lease ([`Config::check_quorum`](crate::Config::check_quorum)); TimeoutNow
+/// never gets one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Message {
     /// A candidate asks for a vote.
@@ -149,10 +165,12 @@ pub enum Message {
     /// The answer to a [`Message::PreVote`]: its term is the request's when granted, the receiver's own when
     /// refused.
     PreVoteReply(RequestVoteReply),
+    /// A leader hands over to the addressee, which starts an election at once.
+    TimeoutNow(TimeoutNow),
 }
 
 impl Message {
-    /// True for RequestVote, AppendEntries, InstallSnapshot and PreVote, false for their replies.
+    /// True for RequestVote, AppendEntries, InstallSnapshot, PreVote and TimeoutNow, false for the replies.
     pub fn is_request(&self) -> bool {
         matches!(
             self,
@@ -160,6 +178,7 @@ impl Message {
                 | Message::AppendEntries(_)
                 | Message::InstallSnapshot(_)
                 | Message::PreVote(_)
+                | Message::TimeoutNow(_)
         )
     }
 
@@ -187,6 +206,7 @@ impl Message {
             Message::InstallSnapshotReply(m) => m.term,
             Message::PreVote(m) => m.term,
             Message::PreVoteReply(m) => m.term,
+            Message::TimeoutNow(m) => m.term,
         }
     }
 }

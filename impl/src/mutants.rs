@@ -62,11 +62,20 @@ pub enum Mutant {
     PreVoteRecordsVote,
     /// A pre-candidate counts a granted pre-vote of any term, even one that answered an earlier pre-candidacy.
     PreVoteStaleGrantCounted,
+    /// CheckQuorum: a leader never steps down at its quorum check.
+    CheckQuorumNeverStepsDown,
+    /// CheckQuorum: a leader does not forget, after a check, who answered it before: an answer counts at
+    /// every later check.
+    CheckQuorumKeepsRecent,
+    /// A server in its leader lease ignores a transfer's RequestVote too.
+    LeaseIgnoresTransfer,
+    /// A leader sends TimeoutNow at once, before the target's log holds all of its own.
+    TimeoutNowToLaggard,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 26] = [
+    pub const ALL: [Mutant; 30] = [
         Mutant::VoteNotPersisted,
         Mutant::TermNotPersisted,
         Mutant::Figure8Commit,
@@ -93,6 +102,10 @@ impl Mutant {
         Mutant::PreVoteIgnoresLog,
         Mutant::PreVoteRecordsVote,
         Mutant::PreVoteStaleGrantCounted,
+        Mutant::CheckQuorumNeverStepsDown,
+        Mutant::CheckQuorumKeepsRecent,
+        Mutant::LeaseIgnoresTransfer,
+        Mutant::TimeoutNowToLaggard,
     ];
 
     /// A short name (`RAFT_MUTANT` takes it).
@@ -124,7 +137,23 @@ impl Mutant {
             Mutant::PreVoteIgnoresLog => "pre-vote-ignores-log",
             Mutant::PreVoteRecordsVote => "pre-vote-records-vote",
             Mutant::PreVoteStaleGrantCounted => "pre-vote-stale-grant-counted",
+            Mutant::CheckQuorumNeverStepsDown => "check-quorum-never-steps-down",
+            Mutant::CheckQuorumKeepsRecent => "check-quorum-keeps-recent",
+            Mutant::LeaseIgnoresTransfer => "lease-ignores-transfer",
+            Mutant::TimeoutNowToLaggard => "timeout-now-to-laggard",
         }
+    }
+
+    /// Whether the mutant is in CheckQuorum, the leader lease or leadership transfer, which only nodes with
+    /// `Config::check_quorum` run (transfers: only hosts that call `Node::transfer_leader`).
+    pub fn needs_check_quorum(self) -> bool {
+        matches!(
+            self,
+            Mutant::CheckQuorumNeverStepsDown
+                | Mutant::CheckQuorumKeepsRecent
+                | Mutant::LeaseIgnoresTransfer
+                | Mutant::TimeoutNowToLaggard
+        )
     }
 
     /// Whether the mutant is in PreVote, which only nodes with `Config::pre_vote` run.

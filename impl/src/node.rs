@@ -20,7 +20,7 @@ use crate::ready::{Apply, ObserverHandle, Ready, Released};
 use crate::{
     AppendEntries, AppendEntriesReply, Config, ConfigError, Entry, Envelope, Index,
     InstallSnapshot, InstallSnapshotReply, Message, NodeId, PersistentState, RequestVote,
-    RequestVoteReply, Term, MAX_INDEX, MAX_TERM,
+    RequestVoteReply, Term, TimeoutNow, MAX_INDEX, MAX_TERM,
 };
 
 /// The role a server plays in its current term.
@@ -56,6 +56,29 @@ pub enum ReadRefused {
     /// empty entry on election gets there within a round trip.
     #[error("the leader has not yet committed an entry of its term")]
     NoCommitInTerm,
+}
+
+/// [`Node::transfer_leader`] could not begin a transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum TransferRefused {
+    /// Only the leader hands over.
+    #[error(transparent)]
+    NotLeader(#[from] NotLeader),
+    /// The target is not a server of the cluster.
+    #[error("{0} is not a server of the cluster")]
+    UnknownPeer(NodeId),
+}
+
+/// A leadership transfer a leader has begun.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Transfer {
+    /// The target's position in `peers`.
+    position: usize,
+    /// Ticks left before the transfer is given up (the target never caught up, or its election failed).
+    ticks_left: u32,
+    /// Whether TimeoutNow went out: from then on the leader takes no proposals, which the target's log
+    /// would lack.
+    sent: bool,
 }
 
 /// [`Node::step`] refused a message. Nothing is sent in reply (not even to a request). For `WrongAddressee`,
@@ -128,6 +151,10 @@ pub struct Node {
     // Volatile state on leaders: next_index and match_index of each server (by position; our own slot unused).
     progress: Vec<Progress>,
     heartbeat_elapsed: u32,
+    /// With CheckQuorum: ticks since the leader's last quorum check.
+    check_quorum_elapsed: u32,
+    /// The leadership transfer under way, if any (leaders only).
+    transfer: Option<Transfer>,
     /// Reused buffer for the commit computation, so replies do not allocate.
     match_scratch: Vec<Index>,
     /// The leader's reads: rounds opened, acknowledged, pending.
@@ -260,6 +287,8 @@ impl Node {
             votes: vec![None; n],
             progress: vec![Progress::new(0); n],
             heartbeat_elapsed: 0,
+            check_quorum_elapsed: 0,
+            transfer: None,
             match_scratch: Vec::with_capacity(n),
             reads: Reads::default(),
             persist_dirty: false,
@@ -290,6 +319,26 @@ impl Node {
                 for pr in &mut self.progress {
                     pr.tick();
                 }
+                if self.config.check_quorum {
+                    self.check_quorum_elapsed += 1;
+                    if self.check_quorum_elapsed >= self.config.election_ticks_min {
+                        self.check_quorum_elapsed = 0;
+                        let stepped_down = !self.check_quorum();
+                        if let Some(o) = self.observer.as_ref().map(ObserverHandle::observer) {
+                            o.step(self, &Step::CheckQuorum { stepped_down });
+                        }
+                        if stepped_down {
+                            self.check_invariants();
+                            return;
+                        }
+                    }
+                }
+                if let Some(t) = &mut self.transfer {
+                    t.ticks_left -= 1;
+                    if t.ticks_left == 0 {
+                        self.transfer = None;
+                    }
+                }
                 self.heartbeat_elapsed += 1;
                 if self.heartbeat_elapsed >= self.config.heartbeat_ticks {
                     self.heartbeat_elapsed = 0;
@@ -312,7 +361,7 @@ impl Node {
                         if self.config.pre_vote {
                             self.become_pre_candidate();
                         } else {
-                            self.become_candidate();
+                            self.become_candidate(false);
                         }
                         if let Some(o) = self.observer.as_ref().map(ObserverHandle::observer) {
                             let sent = &self.outbox[outbox_before..];
@@ -325,8 +374,8 @@ impl Node {
         self.check_invariants();
     }
 
-    /// Handles one message. A request (RequestVote, AppendEntries) that is accepted (`Ok`) produces exactly one
-    /// reply to its sender in the next [`Ready`]. Replies may be stale, duplicated or reordered; they are judged on their
+    /// Handles one message. A request that is accepted (`Ok`) produces at most one reply to its sender in the
+    /// next [`Ready`] (see [`Message`] for which get none). Replies may be stale, duplicated or reordered; they are judged on their
     /// content alone. Never panics, whatever the message says.
     pub fn step(&mut self, envelope: Envelope) -> Result<(), StepError> {
         match self.observer.clone() {
@@ -387,6 +436,18 @@ impl Node {
         validate(from, &message)?;
 
         let term = message.term();
+        // CheckQuorum: a server in its leader lease ignores a vote request of a higher term, unless a
+        // leadership transfer started the election. It neither adopts the term nor answers.
+        if self.config.check_quorum && term > self.current_term && self.in_lease() {
+            let ignored = match &message {
+                Message::RequestVote(m) => !m.transfer || mutant(Mutant::LeaseIgnoresTransfer),
+                Message::PreVote(_) => true,
+                _ => false,
+            };
+            if ignored {
+                return Ok(());
+            }
+        }
         // A PreVote and a granted PreVoteReply carry the term the pre-candidate would stand in: no one
         // adopts it (§9.6 of the dissertation).
         let pre_vote = matches!(message, Message::PreVote(_))
@@ -413,7 +474,8 @@ impl Node {
                 Message::PreVote(_) => self.send_pre_vote_reply(from, None),
                 Message::AppendEntries(m) => self.refuse_append_entries(from, m.prev_log_index),
                 Message::InstallSnapshot(_) => self.send_install_snapshot_reply(from, 0),
-                Message::RequestVoteReply(_)
+                Message::TimeoutNow(_)
+                | Message::RequestVoteReply(_)
                 | Message::AppendEntriesReply(_)
                 | Message::InstallSnapshotReply(_)
                 | Message::PreVoteReply(_) => {}
@@ -427,6 +489,10 @@ impl Node {
             }
             Message::PreVote(m) => {
                 self.handle_pre_vote(from, m);
+                Ok(())
+            }
+            Message::TimeoutNow(_) => {
+                self.handle_timeout_now();
                 Ok(())
             }
             message => match self.role {
@@ -503,6 +569,12 @@ impl Node {
         if self.log.last_index() >= MAX_INDEX {
             return Err(NotLeader { leader: None });
         }
+        // Handing over: the target is about to lead, and the client is sent there.
+        if let Some(t) = self.transfer.filter(|t| t.sent) {
+            return Err(NotLeader {
+                leader: Some(self.peers[t.position]),
+            });
+        }
         Ok(())
     }
 
@@ -570,6 +642,81 @@ impl Node {
         self.broadcast_append();
         self.check_invariants();
         Ok(index)
+    }
+
+    /// Hands the leadership over to `target` (§3.10 of Ongaro's dissertation), for instance before this server
+    /// is taken down. Once `target`'s log holds all of the leader's (at once, or when a reply says so; the
+    /// leader sends it what it lacks meanwhile), the leader sends it TimeoutNow, and from then on refuses
+    /// proposals with `target` as the leader hint. `target` starts an election at once, without PreVote, whose
+    /// RequestVotes servers in their lease answer. Proposals made before TimeoutNow goes out delay it, since
+    /// `target` must hold them too. If `target` has not caught up within `election_ticks_min` ticks, or this
+    /// server still leads that long after TimeoutNow (it was lost, or the election failed), the transfer is
+    /// given up and proposals are taken again: the caller may try again. A transfer to this server itself
+    /// does nothing; a new transfer replaces one under way.
+    pub fn transfer_leader(&mut self, target: NodeId) -> Result<(), TransferRefused> {
+        let outbox_before = self.outbox.len();
+        let result = self.transfer_leader_inner(target);
+        self.check_invariants();
+        if result.is_ok() {
+            if let Some(o) = self.observer.as_ref().map(ObserverHandle::observer) {
+                let sent = &self.outbox[outbox_before..];
+                o.step(self, &Step::TransferLeader { target, sent });
+            }
+        }
+        result
+    }
+
+    fn transfer_leader_inner(&mut self, target: NodeId) -> Result<(), TransferRefused> {
+        if self.role != Role::Leader {
+            return Err(NotLeader {
+                leader: self.leader_id,
+            }
+            .into());
+        }
+        let position = self
+            .position(target)
+            .ok_or(TransferRefused::UnknownPeer(target))?;
+        if target == self.id {
+            return Ok(());
+        }
+        self.transfer = Some(Transfer {
+            position,
+            ticks_left: self.config.election_ticks_min,
+            sent: false,
+        });
+        if !self.maybe_send_timeout_now(position) {
+            self.send_append(position);
+        }
+        Ok(())
+    }
+
+    /// Sends TimeoutNow to the follower at `position` if a transfer to it is under way and its log now holds
+    /// all of ours. Returns whether it did.
+    fn maybe_send_timeout_now(&mut self, position: usize) -> bool {
+        let last = self.log.last_index();
+        let Some(t) = &mut self.transfer else {
+            return false;
+        };
+        if t.position != position
+            || t.sent
+            || (self.progress[position].match_index != last && !mutant(Mutant::TimeoutNowToLaggard))
+        {
+            return false;
+        }
+        t.sent = true;
+        t.ticks_left = self.config.election_ticks_min;
+        let message = Message::TimeoutNow(TimeoutNow {
+            term: self.current_term,
+            leader_id: self.id,
+        });
+        let to = self.peers[position];
+        self.send(to, message);
+        true
+    }
+
+    /// The target of the leadership transfer under way, if any.
+    pub fn transfer_target(&self) -> Option<NodeId> {
+        self.transfer.map(|t| self.peers[t.position])
     }
 
     /// The service's `Snapshot(index, data)`: `data` is the state machine after applying every entry through
@@ -870,12 +1017,14 @@ impl Node {
         if self.role == Role::Leader {
             self.reset_election_timer();
             self.reads.reset(self.peers.len());
+            self.transfer = None;
         }
         self.role = Role::Follower;
         self.leader_id = leader;
     }
 
-    fn become_candidate(&mut self) {
+    /// An election: `transfer` when a TimeoutNow started it.
+    fn become_candidate(&mut self, transfer: bool) {
         debug_assert_ne!(self.role, Role::Leader);
         debug_assert!(self.current_term < MAX_TERM, "no term after MAX_TERM");
         self.role = Role::Candidate;
@@ -896,6 +1045,7 @@ impl Node {
             candidate_id: self.id,
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
+            transfer,
         };
         for position in 0..self.peers.len() {
             if position != me {
@@ -917,7 +1067,7 @@ impl Node {
         let me = self.self_position();
         self.votes[me] = Some(true);
         if self.has_quorum_of_votes() {
-            self.become_candidate();
+            self.become_candidate(false);
             return;
         }
         let request = RequestVote {
@@ -925,6 +1075,7 @@ impl Node {
             candidate_id: self.id,
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
+            transfer: false,
         };
         for position in 0..self.peers.len() {
             if position != me {
@@ -944,6 +1095,7 @@ impl Node {
         self.progress.fill(Progress::new(last));
         self.reads.reset(self.peers.len());
         self.heartbeat_elapsed = 0;
+        self.check_quorum_elapsed = 0;
         // Announce the election at once so the other candidates stand down.
         self.broadcast_append();
     }
@@ -962,7 +1114,9 @@ impl Node {
             Message::RequestVoteReply(_)
             | Message::AppendEntriesReply(_)
             | Message::InstallSnapshotReply(_) => Ok(()),
-            Message::RequestVote(_) | Message::PreVote(_) => unreachable!("handled in step"),
+            Message::RequestVote(_) | Message::PreVote(_) | Message::TimeoutNow(_) => {
+                unreachable!("handled in step")
+            }
             Message::PreVoteReply(_) => Ok(()),
         }
     }
@@ -1010,7 +1164,7 @@ impl Node {
                 {
                     self.votes[from_position] = Some(true);
                     if self.has_quorum_of_votes() {
-                        self.become_candidate();
+                        self.become_candidate(false);
                     }
                 }
                 Ok(())
@@ -1021,7 +1175,9 @@ impl Node {
             | Message::PreVoteReply(_)
             | Message::AppendEntriesReply(_)
             | Message::InstallSnapshotReply(_) => Ok(()),
-            Message::RequestVote(_) | Message::PreVote(_) => unreachable!("handled in step"),
+            Message::RequestVote(_) | Message::PreVote(_) | Message::TimeoutNow(_) => {
+                unreachable!("handled in step")
+            }
         }
     }
 
@@ -1053,7 +1209,9 @@ impl Node {
             }
             Message::RequestVoteReply(_) => Ok(()),
             Message::PreVoteReply(_) => Ok(()),
-            Message::RequestVote(_) | Message::PreVote(_) => unreachable!("handled in step"),
+            Message::RequestVote(_) | Message::PreVote(_) | Message::TimeoutNow(_) => {
+                unreachable!("handled in step")
+            }
         }
     }
 
@@ -1103,6 +1261,47 @@ impl Node {
             vote_granted: granted.is_some(),
         };
         self.send(to, Message::PreVoteReply(reply));
+    }
+
+    /// TimeoutNow from the leader of our term: a follower starts an election at once, without PreVote (the
+    /// leader vouches for its log), marked as a transfer's so that servers in their lease answer it.
+    fn handle_timeout_now(&mut self) {
+        if self.role == Role::Follower && self.current_term < MAX_TERM {
+            self.become_candidate(true);
+        }
+    }
+
+    /// Whether this server is in its leader lease (with CheckQuorum): a leader always is, a follower once it
+    /// has heard from the leader of its term (until its election timer runs out, which ends its role).
+    fn in_lease(&self) -> bool {
+        match self.role {
+            Role::Leader => true,
+            Role::Follower => self.leader_id.is_some(),
+            Role::Candidate | Role::PreCandidate => false,
+        }
+    }
+
+    /// CheckQuorum, on a leader: whether the servers that answered it since its last check make a quorum
+    /// with it. If so it starts counting again; if not it steps down.
+    fn check_quorum(&mut self) -> bool {
+        let me = self.self_position();
+        let active = self
+            .progress
+            .iter()
+            .enumerate()
+            .filter(|(position, pr)| *position == me || pr.recent_active)
+            .count();
+        if active >= self.quorum() || mutant(Mutant::CheckQuorumNeverStepsDown) {
+            if !mutant(Mutant::CheckQuorumKeepsRecent) {
+                for pr in &mut self.progress {
+                    pr.recent_active = false;
+                }
+            }
+            true
+        } else {
+            self.become_follower(self.current_term, None);
+            false
+        }
     }
 
     fn has_quorum_of_votes(&self) -> bool {
@@ -1257,6 +1456,7 @@ impl Node {
         if r.success && r.match_index > last {
             return;
         }
+        self.progress[position].recent_active = true;
         // Any answer in our term acknowledges our reads of its round and earlier.
         self.reads.ack(position, r.read_round);
         let me = self.self_position();
@@ -1286,6 +1486,7 @@ impl Node {
             }
             let behind = pr.next_index <= last && !pr.snapshot_in_flight();
             self.maybe_commit();
+            self.maybe_send_timeout_now(position);
             // Send more only if something is still unsent (a batch was cut short, or the probe just landed);
             // entries already in flight are not sent again.
             if behind {
@@ -1329,6 +1530,7 @@ impl Node {
         if r.match_index == 0 || r.match_index > last {
             return;
         }
+        self.progress[position].recent_active = true;
         // The answer ends the wait for the snapshot. If it acknowledges an older snapshot than the current
         // one, `send_append` below sends the current one.
         let pr = &mut self.progress[position];
@@ -1337,6 +1539,7 @@ impl Node {
         pr.mode = Mode::Replicate;
         let behind = pr.next_index <= last;
         self.maybe_commit();
+        self.maybe_send_timeout_now(position);
         if behind {
             self.send_append(position);
         }
@@ -1560,6 +1763,10 @@ impl Node {
                 Role::Candidate => assert_eq!(self.voted_for, Some(self.id)),
                 Role::Follower | Role::PreCandidate => {}
             }
+            assert!(
+                self.role == Role::Leader || self.transfer.is_none(),
+                "only a leader transfers"
+            );
             if self.role == Role::Leader {
                 let mut round = 0;
                 for read in self.reads.pending() {
@@ -1602,9 +1809,9 @@ fn validate(from: NodeId, message: &Message) -> Result<(), StepError> {
         }
         Message::PreVote(m) => {
             // The term is the one the sender would stand in: above its own, so at least 1.
-            if m.candidate_id != from || m.term == 0 {
+            if m.candidate_id != from || m.term == 0 || m.transfer {
                 return Err(StepError::Malformed(
-                    "PreVote candidate_id differs from sender, or its term is 0",
+                    "PreVote candidate_id differs from sender, its term is 0, or it claims a transfer",
                 ));
             }
             if m.last_log_term >= m.term || m.last_log_index > MAX_INDEX {
@@ -1683,6 +1890,13 @@ fn validate(from: NodeId, message: &Message) -> Result<(), StepError> {
             if r.match_index > MAX_INDEX {
                 return Err(StepError::Malformed(
                     "InstallSnapshotReply match_index above MAX_INDEX",
+                ));
+            }
+        }
+        Message::TimeoutNow(m) => {
+            if m.leader_id != from {
+                return Err(StepError::Malformed(
+                    "TimeoutNow leader_id differs from sender",
                 ));
             }
         }

@@ -39,6 +39,20 @@ pub enum Step<'a> {
         /// The AppendEntries and InstallSnapshots it produced.
         sent: &'a [Envelope],
     },
+    /// With [`Config::check_quorum`](crate::Config::check_quorum), the leader checked that a quorum answered
+    /// it since its previous check.
+    CheckQuorum {
+        /// It had not: it is a follower now.
+        stepped_down: bool,
+    },
+    /// [`Node::transfer_leader`](crate::Node::transfer_leader) began a transfer (a refused one is not
+    /// reported).
+    TransferLeader {
+        /// The server to hand over to.
+        target: NodeId,
+        /// The TimeoutNow, or the AppendEntries that brings the target up to date.
+        sent: &'a [Envelope],
+    },
     /// [`Node::propose`](crate::Node::propose).
     Propose {
         /// The command (as appended to the log, when accepted).

@@ -30,6 +30,8 @@ pub(crate) struct Progress {
     /// Highest index known to be replicated on the follower.
     pub(crate) match_index: Index,
     pub(crate) mode: Mode,
+    /// With CheckQuorum: the follower answered since the leader's last quorum check.
+    pub(crate) recent_active: bool,
 }
 
 impl Progress {
@@ -39,6 +41,7 @@ impl Progress {
             next_index: last_index + 1,
             match_index: 0,
             mode: Mode::Probe,
+            recent_active: false,
         }
     }
 

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use raft::{
     decode, encode, AppendEntries, AppendEntriesReply, Entry, Envelope, InstallSnapshot,
     InstallSnapshotReply, Message, PersistentState, RequestVote, RequestVoteReply, StepError,
+    TimeoutNow,
 };
 
 fn samples() -> Vec<Envelope> {
@@ -27,6 +28,7 @@ fn samples() -> Vec<Envelope> {
             candidate_id: 1,
             last_log_index: 9,
             last_log_term: 4,
+            transfer: false,
         }),
         Message::RequestVoteReply(RequestVoteReply {
             term: 5,
@@ -226,20 +228,41 @@ fn arb_index() -> impl Strategy<Value = u64> {
 
 fn arb_message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (0u64..6, 0u64..4, arb_index(), 0u64..6).prop_map(|(term, c, i, t)| Message::RequestVote(
-            RequestVote {
+        (
+            0u64..6,
+            0u64..4,
+            arb_index(),
+            0u64..6,
+            any::<bool>(),
+            any::<bool>()
+        )
+            .prop_map(|(term, c, i, t, transfer, pre)| {
+                let request = RequestVote {
+                    term,
+                    candidate_id: c,
+                    last_log_index: i,
+                    last_log_term: t,
+                    transfer,
+                };
+                if pre {
+                    Message::PreVote(request)
+                } else {
+                    Message::RequestVote(request)
+                }
+            }),
+        (0u64..6, 0u64..4)
+            .prop_map(|(term, l)| Message::TimeoutNow(TimeoutNow { term, leader_id: l })),
+        (0u64..6, any::<bool>(), any::<bool>()).prop_map(|(term, g, pre)| {
+            let reply = RequestVoteReply {
                 term,
-                candidate_id: c,
-                last_log_index: i,
-                last_log_term: t
+                vote_granted: g,
+            };
+            if pre {
+                Message::PreVoteReply(reply)
+            } else {
+                Message::RequestVoteReply(reply)
             }
-        )),
-        (0u64..6, any::<bool>()).prop_map(|(term, g)| Message::RequestVoteReply(
-            RequestVoteReply {
-                term,
-                vote_granted: g
-            }
-        )),
+        }),
         (
             0u64..6,
             0u64..4,

@@ -71,7 +71,8 @@ fn candidate_requests_votes_from_every_peer() {
                 term: 1,
                 candidate_id: 0,
                 last_log_index: 0,
-                last_log_term: 0
+                last_log_term: 0,
+                transfer: false,
             })
         );
     }

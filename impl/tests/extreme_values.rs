@@ -8,7 +8,7 @@ use proptest::test_runner::RngSeed;
 use raft::{
     AppendEntries, AppendEntriesReply, Apply, Config, ConfigError, Entry, Envelope, Index,
     InstallSnapshot, InstallSnapshotReply, Message, Node, NodeId, NotLeader, PersistentState,
-    RequestVote, RequestVoteReply, Role, StepError, Term, MAX_INDEX, MAX_TERM,
+    RequestVote, RequestVoteReply, Role, StepError, Term, TimeoutNow, MAX_INDEX, MAX_TERM,
 };
 
 /// The first refused value, for terms and indexes alike.
@@ -191,6 +191,7 @@ fn check_sent(m: &Envelope) {
         }
         Message::InstallSnapshot(s) => vec![s.last_included_index],
         Message::InstallSnapshotReply(r) => vec![r.match_index],
+        Message::TimeoutNow(_) => vec![],
     };
     assert!(
         indexes.iter().all(|&i| i <= MAX_INDEX),
@@ -354,7 +355,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..3).prop_map(|node| Op::Snapshot { node }),
         3 => any::<usize>().prop_map(|pick| Op::Deliver { pick }),
         1 => (0usize..3).prop_map(|node| Op::Restart { node }),
-        8 => (0usize..3, 0usize..2, 0u8..8, any::<[u8; 5]>(), any::<bool>(), 0u8..3).prop_map(
+        8 => (0usize..3, 0usize..2, 0u8..9, any::<[u8; 5]>(), any::<bool>(), 0u8..3).prop_map(
             |(node, from, kind, v, flag, entries)| Op::Forge { node, from, kind, v, flag, entries }
         ),
     ]
@@ -370,6 +371,7 @@ fn forge(w: &World, to: usize, from: usize, kind: u8, v: [u8; 5], flag: bool, k:
             candidate_id: from,
             last_log_index: x(1),
             last_log_term: x(2),
+            transfer: flag,
         }),
         1 => Message::RequestVoteReply(RequestVoteReply {
             term: x(0),
@@ -409,10 +411,15 @@ fn forge(w: &World, to: usize, from: usize, kind: u8, v: [u8; 5], flag: bool, k:
             candidate_id: from,
             last_log_index: x(1),
             last_log_term: x(2),
+            transfer: false,
         }),
-        _ => Message::PreVoteReply(RequestVoteReply {
+        7 => Message::PreVoteReply(RequestVoteReply {
             term: x(0),
             vote_granted: flag,
+        }),
+        _ => Message::TimeoutNow(TimeoutNow {
+            term: x(0),
+            leader_id: from,
         }),
     };
     Envelope {
@@ -537,6 +544,7 @@ fn a_request_vote_of_term_u64_max_is_refused_and_the_next_election_is_ordinary()
             candidate_id: 0,
             last_log_index: 0,
             last_log_term: 0,
+            transfer: false,
         }),
     };
     let result = node.step(vote);
@@ -564,12 +572,14 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             candidate_id: 0,
             last_log_index: 0,
             last_log_term: 0,
+            transfer: false,
         }),
         Message::RequestVote(RequestVote {
             term: 1,
             candidate_id: 0,
             last_log_index: CEILING,
             last_log_term: 1,
+            transfer: false,
         }),
         Message::RequestVoteReply(RequestVoteReply {
             term: t,

@@ -33,6 +33,7 @@ fn granting_a_vote_is_persisted_before_the_reply() {
             candidate_id: 0,
             last_log_index: 0,
             last_log_term: 0,
+            transfer: false,
         }),
     };
     node.step(request.clone()).unwrap();

@@ -7,10 +7,17 @@ mod common;
 use common::Cluster;
 use raft::{Config, Envelope, Message, Node, RequestVote, RequestVoteReply, Role};
 
+/// PreVote alone: CheckQuorum's lease would ignore some of these pre-votes (`check_quorum.rs` tests it).
 fn pre_vote_cluster(n: usize) -> Cluster {
     let config = Config::default();
     assert!(config.pre_vote, "PreVote is on by default");
-    Cluster::with_config(n, config)
+    Cluster::with_config(
+        n,
+        Config {
+            check_quorum: false,
+            ..config
+        },
+    )
 }
 
 /// Ticks node `i` until its election timer fires; returns what it sent.
@@ -51,6 +58,7 @@ fn a_fired_timer_asks_for_pre_votes_and_changes_no_term_or_vote() {
                 candidate_id: 0,
                 last_log_index: 0,
                 last_log_term: 0,
+                transfer: false,
             })
         );
     }
@@ -90,6 +98,7 @@ fn a_pre_vote_is_granted_without_adopting_its_term_and_refused_for_term_or_log()
             candidate_id: 0,
             last_log_index: 0,
             last_log_term: 0,
+            transfer: false,
         }),
     };
     let replies = c.deliver(ask.clone());
@@ -109,6 +118,7 @@ fn a_pre_vote_is_granted_without_adopting_its_term_and_refused_for_term_or_log()
             candidate_id: 0,
             last_log_index: 0,
             last_log_term: 0,
+            transfer: false,
         }),
         ..ask
     };

@@ -73,9 +73,10 @@ pub(crate) struct Parts<'a> {
     /// The message sequence number each server's next instance starts from (ids stay unique across
     /// restarts).
     pub(crate) next_seq: &'a RefCell<Vec<u64>>,
-    /// The reply each request produced, by the request's id, while its call is in the network (only
-    /// kept while recording): when the call fails, the trace says which message was lost.
-    pub(crate) replies: &'a RefCell<HashMap<MsgId, MsgId>>,
+    /// The reply each request produced (`None`: it was handled and produced none), by the request's id,
+    /// while its call is in the network (only kept while recording): when the call fails, the trace says
+    /// which message was lost.
+    pub(crate) replies: &'a RefCell<HashMap<MsgId, Option<MsgId>>>,
     /// `LAB_TRACE=<ms>`: print every RPC and periodic node states from that virtual time on.
     pub(crate) trace_from: Option<Micros>,
 }
@@ -351,15 +352,15 @@ fn send<H: Harness>(h: &Rc<H>, i: usize, generation: u64, envelope: Envelope) {
             Some(_) => h.parts().replies.borrow_mut().remove(&id),
             None => None,
         };
-        match result {
-            Some(bytes) => on_reply(&h, i, generation, bytes),
-            // The call failed: the request was lost, or the reply was (the handler ran).
-            None => record(
-                &*h,
-                Event::Drop {
-                    id: reply.unwrap_or(id),
-                },
-            ),
+        match (result, reply) {
+            // A request handled without a reply (see `handle`): nothing came back.
+            (Some(bytes), _) if bytes.is_empty() => {}
+            (Some(bytes), _) => on_reply(&h, i, generation, bytes),
+            // The call failed: the request was lost, or the reply was (the handler ran), or there was
+            // none to lose.
+            (None, None) => record(&*h, Event::Drop { id }),
+            (None, Some(Some(reply))) => record(&*h, Event::Drop { id: reply }),
+            (None, Some(None)) => {}
         }
     });
 }
@@ -401,6 +402,11 @@ pub(crate) fn handle<H: Harness>(
 ) -> Option<Vec<u8>> {
     let envelope: Envelope = raft::decode(&bytes).expect("request encoded by the adapter");
     let from = envelope.from;
+    // A server in its leader lease answers no vote request (CheckQuorum), and no one answers TimeoutNow.
+    let may_go_unanswered = matches!(
+        envelope.message,
+        Message::RequestVote(_) | Message::PreVote(_) | Message::TimeoutNow(_)
+    );
     let request = MsgId::of(&envelope);
     if tracing(&**h) {
         trace(
@@ -416,14 +422,25 @@ pub(crate) fn handle<H: Harness>(
     let pos = released
         .messages
         .iter()
-        .position(|m| !m.message.is_request() && m.to == from)
-        .unwrap_or_else(|| panic!("server {j} produced no reply to a request from {from}"));
+        .position(|m| !m.message.is_request() && m.to == from);
+    let Some(pos) = pos else {
+        assert!(
+            may_go_unanswered,
+            "server {j} produced no reply to a request from {from}"
+        );
+        if h.parts().recorder.is_some() {
+            h.parts().replies.borrow_mut().insert(request, None);
+        }
+        release(h, j, g, released);
+        // labrpc always returns something: an empty reply, which the caller ignores.
+        return Some(Vec::new());
+    };
     let reply = released.messages.remove(pos);
     if h.parts().recorder.is_some() {
         h.parts()
             .replies
             .borrow_mut()
-            .insert(request, MsgId::of(&reply));
+            .insert(request, Some(MsgId::of(&reply)));
     }
     if tracing(&**h) {
         trace(
@@ -564,6 +581,7 @@ fn summary(m: &Message) -> String {
             r.term, r.last_log_index, r.last_log_term
         ),
         Message::PreVoteReply(r) => format!("PVR t{} granted {}", r.term, r.vote_granted),
+        Message::TimeoutNow(t) => format!("TN t{}", t.term),
     }
 }
 

@@ -81,7 +81,7 @@ pub(crate) struct Inner {
     pub(crate) next_seq: RefCell<Vec<u64>>,
     /// The reply each request produced, by the request's id, while its call is in the network: when the
     /// call fails, the trace says which message was lost (the request or the reply). Only looked up.
-    pub(crate) replies: RefCell<HashMap<MsgId, MsgId>>,
+    pub(crate) replies: RefCell<HashMap<MsgId, Option<MsgId>>>,
 }
 
 /// The tester's `config`: one cluster of `n` Raft servers on a simulated labrpc network. Cloning

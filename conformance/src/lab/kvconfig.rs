@@ -296,7 +296,7 @@ pub(crate) struct KvInner {
     trace_from: Option<Micros>,
     recorder: Option<Arc<Recorder>>,
     next_seq: RefCell<Vec<u64>>,
-    replies: RefCell<HashMap<MsgId, MsgId>>,
+    replies: RefCell<HashMap<MsgId, Option<MsgId>>>,
 }
 
 impl Harness for KvInner {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::config::TEST_TIME_LIMIT;
 use crate::sim::{Sim, SimError};
+use crate::trace::format::Features;
 use crate::trace::{check, Mismatch, Recorder, Summary, Trace};
 
 /// The panic payload of a test failure (Go's `t.Fatalf`).
@@ -135,9 +136,7 @@ pub(crate) fn new_recorder(nodes: usize, config: &raft::Config) -> Option<Arc<Re
         } else {
             Recorder::new(nodes as u64, rec.source.clone())
         };
-        if config.pre_vote {
-            recorder.set_pre_vote();
-        }
+        recorder.set_features(Features::of(config));
         rec.recorder = Some(recorder.clone());
         Some(recorder)
     })

@@ -107,6 +107,7 @@ pub fn merge(traces: Vec<Trace>) -> Result<Trace, MergeError> {
             saves_in_flight: first.saves_in_flight,
             decoded: first.decoded,
             pre_vote: first.pre_vote,
+            check_quorum: first.check_quorum,
         },
         records: Vec::with_capacity(files.iter().map(VecDeque::len).sum()),
     };
@@ -176,7 +177,9 @@ fn renumber(ev: &mut Event, first: u64, nodes: u64) -> Result<(), u64> {
     };
     let fix_sent = |sent: &mut Vec<Msg>| sent.iter_mut().try_for_each(|m| fix(&mut m.to));
     match ev {
-        Event::Start { node, state, .. } | Event::Snapshot { node, state, .. } => {
+        Event::Start { node, state, .. }
+        | Event::Snapshot { node, state, .. }
+        | Event::CheckQuorum { node, state } => {
             fix(node)?;
             fix_state(state)?;
         }
@@ -189,6 +192,17 @@ fn renumber(ev: &mut Event, first: u64, nodes: u64) -> Result<(), u64> {
             node, state, sent, ..
         } => {
             fix(node)?;
+            fix_state(state)?;
+            fix_sent(sent)?;
+        }
+        Event::Transfer {
+            node,
+            target,
+            state,
+            sent,
+        } => {
+            fix(node)?;
+            fix(target)?;
             fix_state(state)?;
             fix_sent(sent)?;
         }

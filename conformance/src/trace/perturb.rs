@@ -68,6 +68,8 @@ fn state_mut(ev: &mut Event) -> Option<&mut NodeState> {
         Event::Start { state, .. }
         | Event::Timeout { state, .. }
         | Event::Heartbeat { state, .. }
+        | Event::CheckQuorum { state, .. }
+        | Event::Transfer { state, .. }
         | Event::Propose { state, .. }
         | Event::Receive { state, .. }
         | Event::ReadIndex { state, .. }
@@ -81,6 +83,7 @@ fn sent_mut(ev: &mut Event) -> &mut [Msg] {
     match ev {
         Event::Timeout { sent, .. }
         | Event::Heartbeat { sent, .. }
+        | Event::Transfer { sent, .. }
         | Event::Propose { sent, .. }
         | Event::ReadIndex { sent, .. }
         | Event::Receive { sent, .. } => sent,
@@ -135,6 +138,7 @@ fn entries_mut(ev: &mut Event) -> Vec<&mut (u64, Digest)> {
         Event::Persist { log: Some(d), .. } => out.extend(d.entries.iter_mut()),
         Event::Timeout { state, sent, .. }
         | Event::Heartbeat { state, sent, .. }
+        | Event::Transfer { state, sent, .. }
         | Event::Propose { state, sent, .. }
         | Event::ReadIndex { state, sent, .. }
         | Event::Receive { state, sent, .. } => {
@@ -163,7 +167,8 @@ fn message_terms_mut(ev: &mut Event) -> Vec<&mut u64> {
             | Body::InstallSnapshot { term, .. }
             | Body::InstallSnapshotReply { term, .. }
             | Body::PreVote { term, .. }
-            | Body::PreVoteReply { term, .. } => term,
+            | Body::PreVoteReply { term, .. }
+            | Body::TimeoutNow { term } => term,
         })
         .collect()
 }

@@ -65,6 +65,7 @@ fn body_label(b: &Body) -> String {
             ..
         } => format!("IS t{term} {last_included_index}"),
         Body::InstallSnapshotReply { term, match_index } => format!("ISR t{term} {match_index}"),
+        Body::TimeoutNow { term } => format!("TN t{term}"),
     }
 }
 
@@ -78,6 +79,10 @@ fn event_label(ev: &Event) -> String {
         ),
         Event::Timeout { state, .. } => format!("timeout {}", state_label(state)),
         Event::Heartbeat { state, .. } => format!("heartbeat {}", state_label(state)),
+        Event::CheckQuorum { state, .. } => format!("check quorum {}", state_label(state)),
+        Event::Transfer { target, state, .. } => {
+            format!("transfer to {target} {}", state_label(state))
+        }
         Event::Propose {
             accepted, state, ..
         } => match accepted {
@@ -121,15 +126,10 @@ fn event_label(ev: &Event) -> String {
 fn produced(trace: &Trace) -> HashMap<MsgId, String> {
     let mut out = HashMap::new();
     for r in &trace.records {
-        if let Event::Timeout { node, sent, .. }
-        | Event::Heartbeat { node, sent, .. }
-        | Event::Propose { node, sent, .. }
-        | Event::ReadIndex { node, sent, .. }
-        | Event::Receive { node, sent, .. } = &r.ev
-        {
-            for m in sent {
+        if let Some(node) = r.ev.node() {
+            for m in r.ev.sent() {
                 let id = MsgId {
-                    from: *node,
+                    from: node,
                     seq: m.seq,
                 };
                 out.insert(id, body_label(&m.m));

@@ -8,7 +8,7 @@ use model::coverage::Coverage;
 use raft::{Node, Observer, Output, Step};
 
 use super::checker::{Checker, Summary};
-use super::format::{Event, Record, Trace};
+use super::format::{Event, Features, Record, Trace};
 pub use raft_trace::events::{output_events, persist_event, step_event, Proposal};
 
 /// Collects the events of every node of one cluster, in the order they happen. Attach it to each node with
@@ -77,16 +77,16 @@ impl Recorder {
         })
     }
 
-    /// Says that the nodes run with PreVote: the trace's header says so, and a checking recorder's model
-    /// runs with it. Call it before the first event.
-    pub fn set_pre_vote(&self) {
+    /// Says which protocol extensions (PreVote, CheckQuorum) the nodes run with: the trace's header says so,
+    /// and a checking recorder's model runs with them. Call it before the first event.
+    pub fn set_features(&self, features: Features) {
         match &mut *self.sink.lock().expect("the recorder's lock") {
-            Sink::Store(trace) => trace.header.pre_vote = true,
+            Sink::Store(trace) => trace.header.set_features(features),
             Sink::Check {
                 header, checker, ..
             } => {
-                header.header.pre_vote = true;
-                checker.set_pre_vote();
+                header.header.set_features(features);
+                checker.set_features(features);
             }
         }
     }

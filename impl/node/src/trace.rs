@@ -29,7 +29,9 @@ use raft::{Envelope, Node, NodeId, Observer, Output, Ready, Step};
 use raft_trace::events::{
     decoded_event, entry, output_events, persist_event, step_event, Proposal,
 };
-use raft_trace::format::{Digest, Event, Header, LogDelta, MsgId, Record, FORMAT, VERSION};
+use raft_trace::format::{
+    Digest, Event, Features, Header, LogDelta, MsgId, Record, FORMAT, VERSION,
+};
 
 use crate::storage::Saved;
 
@@ -42,13 +44,13 @@ pub struct Tracer {
 
 impl Tracer {
     /// Opens (or creates) `path` for node `me` of a cluster of `nodes` numbered from 1, whose nodes run with
-    /// PreVote if `pre_vote`. Returns the tracer and the sequence number the node's messages must start from:
+    /// the protocol extensions `features`. Returns the tracer and the sequence number the node's messages must start from:
     /// one past the highest the file names, of a message produced or sent.
     pub fn open(
         path: &Path,
         nodes: u64,
         me: NodeId,
-        pre_vote: bool,
+        features: Features,
     ) -> io::Result<(Arc<Tracer>, u64)> {
         let mut next_seq = 0;
         let mut lines = 0usize;
@@ -79,13 +81,8 @@ impl Tracer {
                 };
                 // Every message a step produced has a name, sent or not (a queue may have dropped it).
                 let produced = match &record.ev {
-                    Event::Timeout { sent, .. }
-                    | Event::Heartbeat { sent, .. }
-                    | Event::Propose { sent, .. }
-                    | Event::Receive { sent, .. }
-                    | Event::ReadIndex { sent, .. } => sent.iter().map(|m| m.seq).max(),
                     Event::Send { id } if id.from == me => Some(id.seq),
-                    _ => None,
+                    ev => ev.sent().iter().map(|m| m.seq).max(),
                 };
                 if let Some(seq) = produced {
                     next_seq = next_seq.max(seq + 1);
@@ -102,7 +99,8 @@ impl Tracer {
                 first_id: 1,
                 saves_in_flight: true,
                 decoded: true,
-                pre_vote,
+                pre_vote: features.pre_vote,
+                check_quorum: features.check_quorum,
             };
             let mut line = serde_json::to_vec(&header).map_err(io::Error::other)?;
             line.push(b'\n');

@@ -69,6 +69,7 @@ fn vote_request() -> Envelope {
             candidate_id: 0,
             last_log_index: 5,
             last_log_term: 1,
+            transfer: false,
         }),
     }
 }

@@ -29,10 +29,11 @@ pub fn entry(term: Term, command: &str) -> Entry {
     }
 }
 
-/// The default configuration without PreVote.
+/// The default configuration without PreVote and CheckQuorum: Figure 2's election.
 pub fn figure2_config() -> Config {
     Config {
         pre_vote: false,
+        check_quorum: false,
         ..Config::default()
     }
 }

@@ -27,6 +27,16 @@ pub fn step_event(node: &Node, step: &Step<'_>) -> Event {
             state: node_state(node, None),
             sent: msgs(sent),
         },
+        Step::CheckQuorum { .. } => Event::CheckQuorum {
+            node: id,
+            state: node_state(node, None),
+        },
+        Step::TransferLeader { target, sent } => Event::Transfer {
+            node: id,
+            target,
+            state: node_state(node, None),
+            sent: msgs(sent),
+        },
         Step::Propose {
             command,
             result,
@@ -235,6 +245,7 @@ pub fn body(m: &Message) -> Body {
             term: r.term,
             last_log_index: r.last_log_index,
             last_log_term: r.last_log_term,
+            transfer: r.transfer,
         },
         Message::RequestVoteReply(r) => Body::RequestVoteReply {
             term: r.term,
@@ -276,5 +287,6 @@ pub fn body(m: &Message) -> Body {
             term: r.term,
             granted: r.vote_granted,
         },
+        Message::TimeoutNow(t) => Body::TimeoutNow { term: t.term },
     }
 }

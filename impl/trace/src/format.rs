@@ -83,6 +83,45 @@ pub struct Header {
     /// The nodes run with PreVote (`raft::Config::pre_vote`): the checker's model does too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pre_vote: bool,
+    /// The nodes run with CheckQuorum and the leader lease (`raft::Config::check_quorum`): the checker's model
+    /// does too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub check_quorum: bool,
+}
+
+/// The protocol extensions a cluster's nodes run with, which the checker's model must run with too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    /// `raft::Config::pre_vote`.
+    pub pre_vote: bool,
+    /// `raft::Config::check_quorum`.
+    pub check_quorum: bool,
+}
+
+impl Features {
+    /// The extensions `config` turns on.
+    pub fn of(config: &raft::Config) -> Features {
+        Features {
+            pre_vote: config.pre_vote,
+            check_quorum: config.check_quorum,
+        }
+    }
+}
+
+impl Header {
+    /// The extensions the header says the nodes run with.
+    pub fn features(&self) -> Features {
+        Features {
+            pre_vote: self.pre_vote,
+            check_quorum: self.check_quorum,
+        }
+    }
+
+    /// Says that the nodes run with `features`.
+    pub fn set_features(&mut self, features: Features) {
+        self.pre_vote = features.pre_vote;
+        self.check_quorum = features.check_quorum;
+    }
 }
 
 /// One line of a trace: an event and the (virtual) time it happened, in microseconds.
@@ -175,6 +214,9 @@ pub enum Body {
         term: u64,
         last_log_index: u64,
         last_log_term: u64,
+        /// A leadership transfer's (TimeoutNow started the election).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        transfer: bool,
     },
     RequestVoteReply {
         term: u64,
@@ -219,6 +261,10 @@ pub enum Body {
     PreVoteReply {
         term: u64,
         granted: bool,
+    },
+    /// A leader hands over to the addressee.
+    TimeoutNow {
+        term: u64,
     },
 }
 
@@ -289,6 +335,16 @@ pub enum Event {
     /// A leader's heartbeat timer fired.
     Heartbeat {
         node: u64,
+        state: NodeState,
+        sent: Vec<Msg>,
+    },
+    /// A leader checked that a quorum answered it since its previous check (CheckQuorum); if none had, its
+    /// state says it stepped down.
+    CheckQuorum { node: u64, state: NodeState },
+    /// A leader began handing over to `target`: it sent TimeoutNow, or what `target` lacks.
+    Transfer {
+        node: u64,
+        target: u64,
         state: NodeState,
         sent: Vec<Msg>,
     },
@@ -377,6 +433,8 @@ impl Event {
             Event::Start { node, .. }
             | Event::Timeout { node, .. }
             | Event::Heartbeat { node, .. }
+            | Event::CheckQuorum { node, .. }
+            | Event::Transfer { node, .. }
             | Event::Propose { node, .. }
             | Event::Receive { node, .. }
             | Event::ReadIndex { node, .. }
@@ -395,12 +453,27 @@ impl Event {
         }
     }
 
+    /// The messages the event produced: those of a node's step (none for other events).
+    pub fn sent(&self) -> &[Msg] {
+        match self {
+            Event::Timeout { sent, .. }
+            | Event::Heartbeat { sent, .. }
+            | Event::Transfer { sent, .. }
+            | Event::Propose { sent, .. }
+            | Event::Receive { sent, .. }
+            | Event::ReadIndex { sent, .. } => sent,
+            _ => &[],
+        }
+    }
+
     /// The node's state after the event, for the events that are a node's steps.
     pub fn state(&self) -> Option<&NodeState> {
         match self {
             Event::Start { state, .. }
             | Event::Timeout { state, .. }
             | Event::Heartbeat { state, .. }
+            | Event::CheckQuorum { state, .. }
+            | Event::Transfer { state, .. }
             | Event::Propose { state, .. }
             | Event::Receive { state, .. }
             | Event::ReadIndex { state, .. }
@@ -472,6 +545,7 @@ impl Trace {
                 saves_in_flight: false,
                 decoded: false,
                 pre_vote: false,
+                check_quorum: false,
             },
             records: Vec::new(),
         }

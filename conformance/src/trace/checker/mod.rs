@@ -32,7 +32,9 @@ use model::state::{
 };
 use model::{Action, RaftModel};
 
-use super::format::{Applied, Body, Digest, Event, LogDelta, Msg, MsgId, NodeState, Role, Trace};
+use super::format::{
+    Applied, Body, Digest, Event, Features, LogDelta, Msg, MsgId, NodeState, Role, Trace,
+};
 
 /// What a successful check saw.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -131,10 +133,7 @@ fn check_with(trace: &Trace, full: bool) -> Result<Summary, Box<Mismatch>> {
         if trace.header.decoded {
             checker = checker.with_decoded();
         }
-        if trace.header.pre_vote {
-            checker = checker.with_pre_vote();
-        }
-        Ok(checker)
+        Ok(checker.with_features(trace.header.features()))
     };
     let mut checker = new().map_err(|reason| Box::new(header_mismatch(reason)))?;
     if full {
@@ -212,6 +211,9 @@ struct NodeView {
     /// After a crash, with saves in flight allowed: the state the node had after its last step, which a
     /// save in flight may have made durable.
     in_flight: Option<Durable>,
+    /// The term in which the node, as leader, last sent TimeoutNow: from then on it may refuse proposals in
+    /// that term, handing over.
+    handed_over_in: Option<u32>,
 }
 
 #[derive(Clone, Default, PartialEq, Eq, Debug)]
@@ -303,10 +305,10 @@ impl Checker {
             voters: nodes as u8,
             max_changes: u8::MAX,
             joint: false,
-            // The core has none of these yet.
+            // As the nodes run (`Checker::with_features`); transfers are unbounded.
             pre_vote: false,
             check_quorum: false,
-            max_transfers: 0,
+            max_transfers: u8::MAX,
         };
         let model = RaftModel::new(bounds);
         let state = model.init_state();
@@ -361,15 +363,16 @@ impl Checker {
         self
     }
 
-    /// For nodes that run with PreVote (`raft::Config::pre_vote`): so does the model.
-    pub fn with_pre_vote(mut self) -> Checker {
-        self.set_pre_vote();
+    /// For nodes that run with the protocol extensions `features` (PreVote, CheckQuorum): so does the model.
+    pub fn with_features(mut self, features: Features) -> Checker {
+        self.set_features(features);
         self
     }
 
-    /// [`Checker::with_pre_vote`] in place, before the first event.
-    pub fn set_pre_vote(&mut self) {
-        self.model.bounds.pre_vote = true;
+    /// [`Checker::with_features`] in place, before the first event.
+    pub fn set_features(&mut self, features: Features) {
+        self.model.bounds.pre_vote = features.pre_vote;
+        self.model.bounds.check_quorum = features.check_quorum;
     }
 
     /// What was checked so far.
@@ -420,6 +423,33 @@ impl Checker {
                 }
                 self.node_step(*node, state, sent, None, None, |_| Ok(()))?;
             }
+            Event::CheckQuorum { node, state } => {
+                self.alive(*node)?;
+                let i = *node as ServerId;
+                self.node_step(*node, state, &[], None, None, |c| {
+                    c.act(Action::CheckQuorum(i))
+                })?;
+            }
+            Event::Transfer {
+                node,
+                target,
+                state,
+                sent,
+            } => {
+                self.alive(*node)?;
+                if self.state.server(*node as ServerId).role != MRole::Leader {
+                    return fail("a transfer begun by a server that is not leader");
+                }
+                if sent
+                    .iter()
+                    .any(|m| matches!(m.m, Body::TimeoutNow { .. }) && m.to != *target)
+                {
+                    return fail(format!(
+                        "node {node} was asked to hand over to {target}, and sent TimeoutNow to another server"
+                    ));
+                }
+                self.node_step(*node, state, sent, None, None, |_| Ok(()))?;
+            }
             Event::Propose {
                 node,
                 command,
@@ -431,7 +461,9 @@ impl Checker {
                 let i = *node as ServerId;
                 match accepted {
                     None => {
-                        if self.model.can_client_request(&self.state, i) {
+                        let handing_over = self.nodes[*node as usize].handed_over_in
+                            == Some(self.state.server(i).current_term);
+                        if self.model.can_client_request(&self.state, i) && !handing_over {
                             return fail("a leader refused a client command");
                         }
                         self.node_step(*node, state, sent, None, None, |_| Ok(()))?;
@@ -665,6 +697,8 @@ impl Checker {
             Event::Start { .. }
                 | Event::Timeout { .. }
                 | Event::Heartbeat { .. }
+                | Event::CheckQuorum { .. }
+                | Event::Transfer { .. }
                 | Event::Propose { .. }
                 | Event::Receive { .. }
                 | Event::ReadIndex { .. }
@@ -869,6 +903,12 @@ impl Checker {
                     counts_before[k] = self.state.network.count(&model_msg);
                     self.act(Action::InstallSnapshot { leader: i, peer })?;
                     expected[k] = Some(model_msg);
+                }
+                Body::TimeoutNow { .. } => {
+                    let target = self.server(m.to)?;
+                    self.act(Action::TransferLeader { leader: i, target })?;
+                    self.nodes[node as usize].handed_over_in =
+                        Some(self.state.server(i).current_term);
                 }
                 _ => {}
             }
@@ -1091,12 +1131,13 @@ impl Checker {
                 term,
                 last_log_index,
                 last_log_term,
+                transfer,
             } => (
                 *term,
                 MBody::RequestVote {
                     last_log_index: small(*last_log_index, "last_log_index")?,
                     last_log_term: small(*last_log_term, "last_log_term")?,
-                    transfer: false,
+                    transfer: *transfer,
                 },
             ),
             Body::RequestVoteReply { term, granted } => (
@@ -1173,6 +1214,7 @@ impl Checker {
             Body::PreVoteReply { term, granted } => {
                 (*term, MBody::PreVoteReply { granted: *granted })
             }
+            Body::TimeoutNow { term } => (*term, MBody::TimeoutNow),
             Body::InstallSnapshot { .. } => return Ok(None),
             Body::InstallSnapshotReply { term, match_index } => (
                 *term,

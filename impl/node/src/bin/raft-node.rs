@@ -343,8 +343,13 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
     let restarted = recovered.state.is_some();
     let tracer = match &args.trace {
         Some(path) => Some(
-            Tracer::open(path, peers.len() as u64, id, settings.config.pre_vote)
-                .map_err(|e| usage(format!("cannot use --trace {}: {e}", path.display())))?,
+            Tracer::open(
+                path,
+                peers.len() as u64,
+                id,
+                raft_trace::format::Features::of(&settings.config),
+            )
+            .map_err(|e| usage(format!("cannot use --trace {}: {e}", path.display())))?,
         ),
         None => None,
     };
