@@ -38,9 +38,11 @@ pub fn by_implcheck(mutant: Mutant) -> Detection {
     mutants::set(Some(mutant));
     let start = Instant::now();
     let mut found = None;
-    // A PreVote mutant does nothing in nodes without PreVote.
+    // A PreVote mutant does nothing in nodes without PreVote, nor a CheckQuorum one without CheckQuorum.
     let presets: &[&str] = if mutant.needs_pre_vote() {
         &["pre-vote"]
+    } else if mutant.needs_check_quorum() {
+        &["check-quorum"]
     } else {
         &[
             "small",
@@ -236,7 +238,7 @@ pub fn by_trace_validation(
     until_validated: bool,
 ) -> (Detection, Detection) {
     if mutant.needs_pre_vote() {
-        // The lab's nodes run without PreVote, where the mutant does nothing.
+        // Held to the schedules, which take every PreVote branch; the lab campaign is not run for it.
         let lab = Detection {
             caught: false,
             at: "-".into(),
@@ -257,7 +259,8 @@ pub fn by_trace_validation(
 
 /// Checks random schedules (`schedule::random`, up to 300 operations; seeds 0, 1, ...; 3 nodes on even
 /// seeds, 5 on odd ones) with `mutant` on, until one's trace leaves the model or `cases` were tried; with
-/// PreVote on for a PreVote mutant. A panic of the core counts as caught.
+/// PreVote on for a PreVote mutant, and PreVote, CheckQuorum and leadership transfers for a CheckQuorum
+/// mutant. A panic of the core counts as caught.
 pub fn by_schedules(mutant: Mutant, cases: u64) -> Detection {
     use rand::SeedableRng;
     mutants::set(Some(mutant));
@@ -266,9 +269,15 @@ pub fn by_schedules(mutant: Mutant, cases: u64) -> Detection {
     for seed in 0..cases {
         let n = if seed % 2 == 0 { 3 } else { 5 };
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let ops = schedule::random(&mut rng, 300);
+        let (check_quorum, rolls) = if mutant.needs_check_quorum() {
+            (true, schedule::ROLLS_WITH_TRANSFER)
+        } else {
+            (false, schedule::ROLLS)
+        };
+        let ops = schedule::random(&mut rng, 300, rolls);
         let config = raft::Config {
-            pre_vote: mutant.needs_pre_vote(),
+            pre_vote: mutant.needs_pre_vote() || check_quorum,
+            check_quorum,
             ..schedule::schedule_config()
         };
         let caught = catch_unwind(AssertUnwindSafe(|| {

@@ -75,8 +75,8 @@ fn spec_bounds(b: &implcheck::Bounds, cap: u8) -> model::bounds::Bounds {
         max_changes: 0,
         joint: false,
         pre_vote: b.pre_vote,
-        check_quorum: false,
-        max_transfers: 0,
+        check_quorum: b.check_quorum,
+        max_transfers: b.max_transfers,
     }
 }
 

@@ -48,6 +48,8 @@ pub enum Op {
     Read(u8),
     /// Ask the leader for a read; nothing if there is none.
     ReadLeader,
+    /// Ask the leader to hand over to this node (`Node::transfer_leader`); nothing if there is none.
+    Transfer(u8),
 }
 
 /// How random schedules draw their operations: `roll` (below [`ROLLS`]) picks the kind, `k` the node or the
@@ -72,18 +74,24 @@ pub fn op(roll: u32, k: u8, v: u8) -> Op {
         24..26 => Op::FireLeader,
         26 => Op::SnapshotLeader,
         27 => Op::Read(k),
-        _ => Op::ReadLeader,
+        28 => Op::ReadLeader,
+        _ => Op::Transfer(k),
     }
 }
 
-/// The number of rolls [`op`] tells apart.
+/// The number of rolls [`op`] tells apart, leadership transfers aside: the schedules of nodes without
+/// CheckQuorum draw below it (so that their seeds keep their schedules).
 pub const ROLLS: u32 = 29;
 
-/// A random schedule of 1 to `max_len - 1` operations, drawn as [`op`] says.
-pub fn random(rng: &mut impl rand::Rng, max_len: usize) -> Vec<Op> {
+/// The number of rolls with leadership transfers, for nodes with CheckQuorum.
+pub const ROLLS_WITH_TRANSFER: u32 = 30;
+
+/// A random schedule of 1 to `max_len - 1` operations, drawn as [`op`] says from rolls below `rolls`
+/// ([`ROLLS`] or [`ROLLS_WITH_TRANSFER`]).
+pub fn random(rng: &mut impl rand::Rng, max_len: usize, rolls: u32) -> Vec<Op> {
     let len = rng.random_range(1..max_len);
     (0..len)
-        .map(|_| op(rng.random_range(0..ROLLS), rng.random(), rng.random()))
+        .map(|_| op(rng.random_range(0..rolls), rng.random(), rng.random()))
         .collect()
 }
 
@@ -146,8 +154,8 @@ pub fn last_applied(applies: &[Apply]) -> Option<u64> {
 
 /// The timing used by schedules: short timeouts so that a `Fire` takes few ticks, batches of two entries so
 /// that batching is exercised, and an unanswered snapshot sent again on the second heartbeat after it (the
-/// first sends a heartbeat instead). Without PreVote: the schedules' coverage and seeds stay those of the
-/// paper's election ([`run_schedule_with`] runs them with it).
+/// first sends a heartbeat instead). Without PreVote and CheckQuorum: the schedules' coverage and seeds stay
+/// those of the paper's election ([`run_schedule_with`] runs them with the extensions).
 pub fn schedule_config() -> Config {
     Config {
         election_ticks_min: 3,
@@ -288,6 +296,13 @@ impl Cluster {
             Op::ReadLeader => {
                 if let Some(i) = self.leader() {
                     self.run(Op::Read(i));
+                }
+            }
+            Op::Transfer(target) => {
+                if let Some(i) = self.leader() {
+                    let node = self.nodes[i as usize].as_mut().expect("a live leader");
+                    let _ = node.transfer_leader((target as usize % n) as u64);
+                    self.release(i as usize);
                 }
             }
             Op::Read(i) => {

@@ -215,3 +215,94 @@ fn conformance_random_schedules_with_pre_vote() {
         "PreVote conditions not shown: {not_shown:?}"
     );
 }
+
+/// With CheckQuorum and leadership transfers (and PreVote, which etcd pairs with them), random schedules of 3
+/// and 5 nodes validate against the model with both, and together take each of the spec's CheckQuorum, lease
+/// and transfer branches but one, and show each condition of their decisions deciding. The one is
+/// `lease-expires`: in the core a follower's lease ends as its election timer fires, which makes it a
+/// pre-candidate (the spec's `Timeout` ends the lease with the role), so the spec's separate expiry is never
+/// needed. The same traces told they come from nodes without CheckQuorum fail at once.
+#[test]
+fn conformance_random_schedules_with_check_quorum_and_transfers() {
+    use conformance::schedule::{run_schedule_with, schedule_config, ROLLS_WITH_TRANSFER};
+    use conformance::trace::Checker;
+    use model::coverage::{Branch, Coverage, Decision};
+    use std::sync::Arc;
+    let coverage = Arc::new(Coverage::default());
+    let config = raft::Config {
+        pre_vote: true,
+        check_quorum: true,
+        ..schedule_config()
+    };
+    let with_transfers = prop::collection::vec(
+        (0..ROLLS_WITH_TRANSFER, any::<u8>(), any::<u8>())
+            .prop_map(|(roll, k, v)| schedule::op(roll, k, v)),
+        1..300,
+    );
+    let mislabelled_caught = std::cell::Cell::new(0);
+    for (n, cases) in [(3, 4000), (5, 2000)] {
+        runner(cases)
+            .run(&with_transfers, |ops| {
+                let mut trace = run_schedule_with(n, &ops, None, config.clone());
+                assert!(trace.header.check_quorum);
+                let mut checker = Checker::new(n)
+                    .unwrap()
+                    .with_features(trace.header.features())
+                    .with_coverage(coverage.clone());
+                for r in &trace.records {
+                    checker
+                        .event(&r.ev)
+                        .map_err(|f| TestCaseError::fail(format!("{f:?}")))?;
+                }
+                let checked_quorum = trace
+                    .records
+                    .iter()
+                    .any(|r| matches!(r.ev, raft_trace::format::Event::CheckQuorum { .. }));
+                trace.header.check_quorum = false;
+                if checked_quorum {
+                    prop_assert!(
+                        check(&trace).is_err(),
+                        "a CheckQuorum trace checked without CheckQuorum"
+                    );
+                    mislabelled_caught.set(mislabelled_caught.get() + 1);
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    assert!(
+        mislabelled_caught.get() > 100,
+        "{}",
+        mislabelled_caught.get()
+    );
+    let covered = coverage.covered();
+    let count = |b: Branch| covered.branches.iter().find(|(x, _)| *x == b).unwrap().1;
+    for b in [
+        Branch::VoteIgnoredInLease,
+        Branch::CheckQuorumHolds,
+        Branch::CheckQuorumStepsDown,
+        Branch::TransferLeader,
+        Branch::TimeoutNowElection,
+        Branch::TimeoutNowIgnored,
+    ] {
+        assert!(count(b) > 0, "{} never taken", b.name());
+    }
+    assert_eq!(count(Branch::LeaseExpires), 0);
+    let not_shown: Vec<String> = covered
+        .observed
+        .conditions()
+        .into_iter()
+        .filter(|(c, shown)| {
+            !shown
+                && matches!(
+                    c.decision(),
+                    Decision::IgnoreInLease | Decision::CheckQuorum | Decision::TimeoutNowStarts
+                )
+        })
+        .map(|(c, _)| c.name())
+        .collect();
+    assert!(
+        not_shown.is_empty(),
+        "CheckQuorum and transfer conditions not shown: {not_shown:?}"
+    );
+}

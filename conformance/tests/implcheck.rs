@@ -51,6 +51,51 @@ fn implcheck_pre_vote_preset_refines_the_spec() {
     }
 }
 
+/// The core with CheckQuorum, PreVote and a leadership transfer, explored at the `check-quorum` preset with
+/// every step checked against the model with both: no violation, every CheckQuorum, lease and transfer branch
+/// of the spec taken (but `lease-expires`, which the core folds into its election timeout; see
+/// `conformance_schedules.rs`), and every condition of those decisions shown deciding.
+#[test]
+fn implcheck_check_quorum_preset_refines_the_spec() {
+    use model::coverage::{Branch, Coverage, Decision};
+    use std::sync::Arc;
+    let coverage = Arc::new(Coverage::default());
+    let mut model = ImplModel::new(preset("check-quorum").unwrap().bounds);
+    model.coverage = Some(coverage.clone());
+    let checker = model.checker().threads(2).spawn_dfs().join();
+    assert!(
+        checker.discoveries().is_empty(),
+        "{:?}",
+        checker.discoveries().keys()
+    );
+    let covered = coverage.covered();
+    for b in [
+        Branch::VoteIgnoredInLease,
+        Branch::CheckQuorumHolds,
+        Branch::CheckQuorumStepsDown,
+        Branch::TransferLeader,
+        Branch::TimeoutNowElection,
+        Branch::TimeoutNowIgnored,
+    ] {
+        let (_, count) = covered.branches.iter().find(|(x, _)| *x == b).unwrap();
+        assert!(*count > 0, "{} never taken", b.name());
+    }
+    let not_shown: Vec<String> = covered
+        .observed
+        .conditions()
+        .into_iter()
+        .filter(|(c, shown)| {
+            !shown
+                && matches!(
+                    c.decision(),
+                    Decision::IgnoreInLease | Decision::CheckQuorum | Decision::TimeoutNowStarts
+                )
+        })
+        .map(|(c, _)| c.name())
+        .collect();
+    assert!(not_shown.is_empty(), "not shown: {not_shown:?}");
+}
+
 #[test]
 fn implcheck_catches_a_host_that_forgets_the_vote() {
     let mut model = ImplModel::new(preset("small").unwrap().bounds);
