@@ -4,7 +4,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::format::{Applied, Body, Digest, Event, Msg, NodeState, Record, Trace};
+use super::format::{Applied, Body, Digest, Event, Msg, NodeState, Record, Role, Trace};
 
 /// One way of breaking a trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -347,6 +347,23 @@ pub fn legal(records: &[Record], kind: Kind, k: usize) -> Option<&'static str> {
         }
         (Kind::DropEvent, Event::Read { .. }) => {
             Some("a confirmed read need not be served: its host may have stopped first")
+        }
+        (Kind::SwapEvents, _) => {
+            let j = next_step_of_same_node(records, k)?;
+            let holding_check = |ev: &Event| matches!(ev, Event::CheckQuorum { state, .. } if state.role == Role::L);
+            let sends_only = |ev: &Event| {
+                matches!(
+                    ev,
+                    Event::Heartbeat { .. }
+                        | Event::Propose { .. }
+                        | Event::ReadIndex { .. }
+                        | Event::Transfer { .. }
+                )
+            };
+            let (a, b) = (&records[k].ev, &records[j].ev);
+            ((holding_check(a) && sends_only(b)) || (sends_only(a) && holding_check(b))).then_some(
+                "a quorum check that holds commutes with a step of its leader that receives nothing",
+            )
         }
         _ => None,
     }
