@@ -35,6 +35,9 @@ pub enum Request {
     Read(Vec<u8>),
     /// This node's metrics.
     Status,
+    /// Hand the leadership over to this node (`raft::Node::transfer_leader`): answered with
+    /// [`Reply::TransferStarted`] by the leader, at once with [`Reply::NotLeader`] by another node.
+    TransferLeader(NodeId),
 }
 
 /// A node's answer.
@@ -59,6 +62,11 @@ pub enum Reply {
     Status(Status),
     /// The node is stopping (a proposal's fate is unknown: it may or may not commit).
     Unavailable,
+    /// The leader began handing over (it sends TimeoutNow once the target holds its whole log, and gives up
+    /// after an election timeout).
+    TransferStarted,
+    /// The request cannot be done as asked (for a transfer: the target is not a server of the cluster).
+    Refused(String),
 }
 
 /// How a proposal's answer finds its way back to its connection.
@@ -184,6 +192,20 @@ fn session(
                     .and_then(|_| rx.recv().ok())
                 {
                     Some(value) => Reply::Value(value),
+                    None => Reply::Unavailable,
+                };
+                let _ = replies.send((id, reply));
+            }
+            Request::TransferLeader(target) => {
+                let (tx, rx) = channel();
+                let reply = match inbox
+                    .send(Input::TransferLeader(target, tx))
+                    .ok()
+                    .and_then(|_| rx.recv().ok())
+                {
+                    Some(Ok(())) => Reply::TransferStarted,
+                    Some(Err(raft::TransferRefused::NotLeader(n))) => Reply::NotLeader(n.leader),
+                    Some(Err(refused)) => Reply::Refused(refused.to_string()),
                     None => Reply::Unavailable,
                 };
                 let _ = replies.send((id, reply));

@@ -279,6 +279,12 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
         self.node.propose(command)
     }
 
+    /// Asks this node, as leader, to hand its leadership over to `target` ([`Node::transfer_leader`]): what it
+    /// sends goes out with the next [`flush`](Host::flush).
+    pub fn transfer_leader(&mut self, target: NodeId) -> Result<(), raft::TransferRefused> {
+        self.node.transfer_leader(target)
+    }
+
     /// A linearizable read of the state machine ([`StateMachine::query`] with `request`) for the client known
     /// by `ticket`, without a log entry (ReadIndex): its [`Outcome::Read`] comes out of a later
     /// [`flush`](Host::flush), once a majority confirmed that this node still leads and the state machine

@@ -9,7 +9,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use raft::{Envelope, NotLeader};
+use raft::{Envelope, NodeId, NotLeader, TransferRefused};
 
 use crate::host::{Host, HostError, Outcome, StateMachine, Status};
 use crate::storage::Storage;
@@ -32,6 +32,9 @@ pub enum Input<T> {
     /// A linearizable read ([`Host::read`]), with the ticket its [`Outcome::Read`] goes back with; a node
     /// that is not the leader answers at once with [`Answer::NotLeader`].
     Read(Vec<u8>, T),
+    /// Hand the leadership over to this node ([`Host::transfer_leader`]); the answer says whether the
+    /// transfer began.
+    TransferLeader(NodeId, Sender<Result<(), TransferRefused>>),
     /// Stop the loop.
     Stop,
 }
@@ -199,6 +202,9 @@ impl Runtime {
                         if let Err((not_leader, ticket)) = host.read(request, ticket) {
                             answer(ticket, Answer::NotLeader(not_leader));
                         }
+                    }
+                    Input::TransferLeader(target, reply) => {
+                        let _ = reply.send(host.transfer_leader(target));
                     }
                     Input::Stop => return Ok(()),
                 }

@@ -3,7 +3,8 @@
 //! proposal that was reported committed is present at its index, on every node. The run is made on the
 //! file system, and on the power-loss disk (`--test-disk power-loss`), where SIGKILL loses every write
 //! that was not synced; with syncs that do nothing there, the run loses acknowledged proposals and says so.
-//! Also: the command line's errors.
+//! Also: the leadership handed from node to node on request while the client writes, and the command
+//! line's errors.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -110,7 +111,14 @@ fn the_power_loss_test_catches_a_sync_that_does_nothing() {
 /// Three nodes (with `extra` arguments) and a client that proposes without pause while the leader is
 /// killed with SIGKILL and restarted, eight times, every third time the whole cluster. Returns how many
 /// proposals were reported committed, or the first one that a node lost.
-fn kill_again_and_again(extra: &[&str]) -> Result<usize, String> {
+/// Three nodes of the command log, with `extra` flags; their data directories live as long as it does.
+struct Cluster {
+    nodes: Vec<Node>,
+    clients: Vec<SocketAddr>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+fn start_cluster(extra: &[&str]) -> Cluster {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let secret = dirs[0].path().join("secret");
     std::fs::write(&secret, "the test cluster's secret\n").unwrap();
@@ -120,7 +128,7 @@ fn kill_again_and_again(extra: &[&str]) -> Result<usize, String> {
         .map(|i| format!("{}={}", i + 1, peers[i]))
         .collect::<Vec<_>>()
         .join(",");
-    let mut nodes: Vec<Node> = (0..3)
+    let nodes: Vec<Node> = (0..3)
         .map(|i| {
             let mut args = vec![
                 "--id".to_string(),
@@ -143,49 +151,125 @@ fn kill_again_and_again(extra: &[&str]) -> Result<usize, String> {
             Node::start(args, clients[i])
         })
         .collect();
+    Cluster {
+        nodes,
+        clients,
+        _dirs: dirs,
+    }
+}
 
-    // The client: one proposal at a time, to whichever node leads, until told to stop.
-    let committed: Arc<Mutex<Vec<Committed>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let proposer = {
-        let (committed, stop, clients) = (committed.clone(), stop.clone(), clients.clone());
-        std::thread::spawn(move || {
-            let mut target = 0;
-            let mut k = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let command = format!("command {k}").into_bytes();
-                match call(clients[target], Request::Propose(command.clone())) {
-                    Some(Reply::Committed { index, .. }) => {
-                        committed.lock().unwrap().push((index, command));
-                        k += 1;
-                    }
-                    Some(Reply::NotLeader(Some(leader))) => target = leader as usize - 1,
-                    _ => {
-                        target = (target + 1) % 3;
-                        std::thread::sleep(Duration::from_millis(20));
+/// A client that proposes one command at a time, to whichever node leads, until told to stop; it keeps
+/// what was reported committed.
+struct Proposer {
+    committed: Arc<Mutex<Vec<Committed>>>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Proposer {
+    fn start(clients: &[SocketAddr]) -> Proposer {
+        let committed: Arc<Mutex<Vec<Committed>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (committed, stop, clients) = (committed.clone(), stop.clone(), clients.to_vec());
+            std::thread::spawn(move || {
+                let mut target = 0;
+                let mut k = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let command = format!("command {k}").into_bytes();
+                    match call(clients[target], Request::Propose(command.clone())) {
+                        Some(Reply::Committed { index, .. }) => {
+                            committed.lock().unwrap().push((index, command));
+                            k += 1;
+                        }
+                        Some(Reply::NotLeader(Some(leader))) => target = leader as usize - 1,
+                        _ => {
+                            target = (target + 1) % 3;
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
                     }
                 }
-            }
-        })
-    };
+            })
+        };
+        Proposer {
+            committed,
+            stop,
+            thread,
+        }
+    }
 
-    let leader = |clients: &[SocketAddr]| -> Option<usize> {
-        let statuses: Vec<Status> = clients.iter().filter_map(|&a| status(a)).collect();
-        let top = statuses.iter().map(|s| s.term).max()?;
-        statuses
-            .iter()
-            .find(|s| s.term == top && s.role == Role::Leader)
-            .map(|s| s.id as usize - 1)
-    };
+    fn count(&self) -> usize {
+        self.committed.lock().unwrap().len()
+    }
+
+    /// Stops the client; what it was told committed.
+    fn stop(self) -> Vec<Committed> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        let committed = self.committed.lock().unwrap().clone();
+        committed
+    }
+}
+
+/// The node that leads the highest term, if any (by position).
+fn leader(clients: &[SocketAddr]) -> Option<usize> {
+    let statuses: Vec<Status> = clients.iter().filter_map(|&a| status(a)).collect();
+    let top = statuses.iter().map(|s| s.term).max()?;
+    statuses
+        .iter()
+        .find(|s| s.term == top && s.role == Role::Leader)
+        .map(|s| s.id as usize - 1)
+}
+
+/// Every node catches up, and has every committed proposal at its index.
+fn every_node_has(clients: &[SocketAddr], committed: &[Committed]) -> Result<(), String> {
+    let last = committed.iter().map(|c| c.0).max().unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut caught_up = true;
+    while clients
+        .iter()
+        .any(|&a| status(a).is_none_or(|s| s.last_applied < last))
+    {
+        if Instant::now() > deadline {
+            caught_up = false;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for &addr in clients {
+        for (index, command) in committed {
+            let got = call(addr, Request::Query(index.to_le_bytes().to_vec()));
+            if got != Some(Reply::Value(command.clone())) {
+                return Err(format!(
+                    "{:?}, committed at index {index}, was lost: {addr} has {got:?} there",
+                    String::from_utf8_lossy(command)
+                ));
+            }
+        }
+    }
+    if !caught_up {
+        return Err(format!(
+            "the nodes did not catch up to {last}: {:?}",
+            clients.iter().map(|&a| status(a)).collect::<Vec<_>>()
+        ));
+    }
+    Ok(())
+}
+
+fn kill_again_and_again(extra: &[&str]) -> Result<usize, String> {
+    let Cluster {
+        mut nodes, clients, ..
+    } = start_cluster(extra);
+    let proposer = Proposer::start(&clients);
     let mut kills = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
     while kills < 8 {
         if Instant::now() > deadline {
-            stop.store(true, Ordering::Relaxed);
+            proposer.stop();
             return Err(format!("only {kills} kills in 60 s"));
         }
         std::thread::sleep(Duration::from_millis(300));
-        let before = committed.lock().unwrap().len();
+        let before = proposer.count();
         if let Some(l) = leader(&clients) {
             // Kill it only once it has committed something since the last kill. Every third time, kill
             // every node: then what was committed survives only on disk.
@@ -205,45 +289,62 @@ fn kill_again_and_again(extra: &[&str]) -> Result<usize, String> {
         }
     }
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    proposer.join().unwrap();
-    let committed = committed.lock().unwrap().clone();
-
-    // Every node catches up, and has every committed proposal at its index.
-    let last = committed.iter().map(|c| c.0).max().unwrap_or(0);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut caught_up = true;
-    while clients
-        .iter()
-        .any(|&a| status(a).is_none_or(|s| s.last_applied < last))
-    {
-        if Instant::now() > deadline {
-            caught_up = false;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    for &addr in &clients {
-        for (index, command) in &committed {
-            let got = call(addr, Request::Query(index.to_le_bytes().to_vec()));
-            if got != Some(Reply::Value(command.clone())) {
-                return Err(format!(
-                    "{:?}, committed at index {index}, was lost: {addr} has {got:?} there",
-                    String::from_utf8_lossy(command)
-                ));
-            }
-        }
-    }
-    if !caught_up {
-        return Err(format!(
-            "the nodes did not catch up to {last}: {:?}",
-            clients.iter().map(|&a| status(a)).collect::<Vec<_>>()
-        ));
-    }
+    let committed = proposer.stop();
+    every_node_has(&clients, &committed)?;
     for node in &mut nodes {
         node.kill();
     }
     Ok(committed.len())
+}
+
+/// `raft-node admin transfer-leader`: while a client writes without pause, the leadership moves to each
+/// follower in turn, and the command says so once it has; every write acknowledged is at its index on
+/// every node in the end. A node not in the list is a usage error.
+#[test]
+fn leadership_moves_where_it_is_asked_while_a_client_writes() {
+    let cluster = start_cluster(&[]);
+    let clients = &cluster.clients;
+    let list = (0..3)
+        .map(|i| format!("{}={}", i + 1, clients[i]))
+        .collect::<Vec<_>>()
+        .join(",");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leader(clients).is_none() {
+        assert!(Instant::now() < deadline, "no leader within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let proposer = Proposer::start(clients);
+    for round in 0..4 {
+        let from = leader(clients).expect("a leader");
+        let to = (from + 1 + round % 2) % 3;
+        let out = Command::new(EXE)
+            .args(["admin", "--nodes", &list, "transfer-leader"])
+            .arg((to + 1).to_string())
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "round {round}: {said} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            said.starts_with(&format!("node {} leads term ", to + 1)),
+            "{said}"
+        );
+        let now = status(clients[to]).expect("the new leader answers");
+        assert_eq!(now.role, Role::Leader, "{now:?}");
+    }
+    let out = Command::new(EXE)
+        .args(["admin", "--nodes", &list, "transfer-leader", "9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("node 9 is not in --nodes"));
+    std::thread::sleep(Duration::from_millis(300));
+    let committed = proposer.stop();
+    assert!(committed.len() > 10, "{} writes", committed.len());
+    every_node_has(clients, &committed).unwrap();
 }
 
 #[test]

@@ -192,6 +192,14 @@ enum Command {
         #[arg(long, value_parser = parse_addrs)]
         nodes: Addrs,
     },
+    /// Administers the cluster: hands its leadership over.
+    Admin {
+        /// The nodes' client addresses: 1=HOST:PORT,... (the leader is found from there).
+        #[arg(long, value_parser = parse_addrs)]
+        nodes: Addrs,
+        #[command(subcommand)]
+        op: AdminOp,
+    },
     /// Prints the command applied at an index on one node.
     Get {
         /// The node's client address.
@@ -199,6 +207,18 @@ enum Command {
         node: SocketAddr,
         /// The index.
         index: u64,
+    },
+}
+
+/// An administrative operation.
+#[derive(Subcommand, Clone, Debug)]
+enum AdminOp {
+    /// Hands the leadership over to node ID (TimeoutNow, once it holds the leader's whole log); waits until
+    /// ID leads, at most 10 s, and prints its term. Writes that keep coming may delay the hand-over: the
+    /// leader waits for ID to hold them too, and is asked again if it gave up.
+    TransferLeader {
+        /// The node to lead.
+        id: u64,
     },
 }
 
@@ -267,6 +287,10 @@ fn main() -> ExitCode {
         Some(Command::Propose { nodes, command }) => propose(&nodes, command.into_bytes()),
         Some(Command::Status { nodes }) => status(&nodes),
         Some(Command::Get { node, index }) => get(node, index),
+        Some(Command::Admin {
+            nodes,
+            op: AdminOp::TransferLeader { id },
+        }) => transfer_leader(&nodes, id),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -638,6 +662,59 @@ fn status(Addrs(nodes): &Addrs) -> Result<(), Failure> {
     Ok(())
 }
 
+fn transfer_leader(Addrs(nodes): &Addrs, id: u64) -> Result<(), Failure> {
+    let Some(&target_addr) = nodes.get(&id) else {
+        return Err(Failure(2, format!("node {id} is not in --nodes")));
+    };
+    let leads = || match connect(target_addr).and_then(|mut c| {
+        c.call(Request::Status)
+            .map_err(|e| Failure(1, e.to_string()))
+    }) {
+        Ok(Reply::Status(s)) if s.role == raft::Role::Leader => Some(s.term),
+        _ => None,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut asked = *nodes.keys().next().expect("parse_addrs lists one at least");
+    while Instant::now() < deadline {
+        if let Some(term) = leads() {
+            println!("node {id} leads term {term}");
+            return Ok(());
+        }
+        let reply = connect(nodes[&asked]).and_then(|mut c| {
+            c.call(Request::TransferLeader(id))
+                .map_err(|e| Failure(1, e.to_string()))
+        });
+        match reply {
+            // The hand-over takes an election: watch the target for a while before asking again.
+            Ok(Reply::TransferStarted) => {
+                let watch = Instant::now() + Duration::from_secs(1);
+                while Instant::now() < watch.min(deadline) {
+                    if let Some(term) = leads() {
+                        println!("node {id} leads term {term}");
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            Ok(Reply::NotLeader(Some(leader))) if nodes.contains_key(&leader) => asked = leader,
+            Ok(Reply::Refused(why)) => return Err(Failure(1, why)),
+            Ok(other) => {
+                tracing::debug!("{asked}: {other:?}");
+                asked = next_after(nodes, asked);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(_) => {
+                asked = next_after(nodes, asked);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    Err(Failure(
+        1,
+        format!("node {id} did not come to lead within 10 s"),
+    ))
+}
+
 fn get(node: SocketAddr, index: u64) -> Result<(), Failure> {
     match connect(node)?
         .call(Request::Query(index.to_le_bytes().to_vec()))
@@ -779,5 +856,11 @@ fn kv_response(ids: &[u64], id: u64, reply: Reply) -> Result<raft_kv::Response, 
             raft_kv::Response::Value(String::from_utf8(value).map_err(|_| not_kv())?)
         }
         Reply::Status(_) => return Err(not_kv()),
+        Reply::TransferStarted | Reply::Refused(_) => {
+            return Err(Failure(
+                1,
+                format!("node {id} answered {reply:?}, which no key-value request asks for"),
+            ))
+        }
     })
 }
