@@ -76,6 +76,8 @@ pub struct Setup {
     pub snapshot_every: u64,
     /// Seeds the network's faults.
     pub seed: u64,
+    /// The nodes elect as Figure 2 says, without PreVote and CheckQuorum (for comparison).
+    pub figure2_elections: bool,
 }
 
 struct Process {
@@ -192,6 +194,9 @@ impl Cluster {
             .stderr(Stdio::from(log));
         if let Some(bug) = &self.setup.node_bug {
             command.args(["--test-bug", bug]);
+        }
+        if self.setup.figure2_elections {
+            command.args(["--pre-vote", "false", "--check-quorum", "false"]);
         }
         if let Some(mutant) = &self.setup.mutant {
             command.env("RAFT_MUTANT", mutant);

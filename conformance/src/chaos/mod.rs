@@ -212,6 +212,7 @@ fn run_in(spec: &RunSpec, exe: &Path, dir: &Path, started: Instant) -> Result<Ru
         mutant: spec.mutant.clone(),
         snapshot_every: 200,
         seed: spec.seed,
+        figure2_elections: false,
     };
     let mut cluster = Cluster::start(setup)?;
     let clients = ClientSetup {

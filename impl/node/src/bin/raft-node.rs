@@ -100,6 +100,15 @@ struct NodeArgs {
     /// The state machine is snapshotted (and the log compacted) every this many entries; 0: never.
     #[arg(long, default_value_t = 1000)]
     snapshot_every: u64,
+    /// PreVote: a node whose election timer fires asks whether a majority would vote for it before it
+    /// raises its term (`raft::Config::pre_vote`). Every node of a cluster should run with the same value.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pre_vote: bool,
+    /// CheckQuorum and the leader lease: a leader that has not heard from a majority within an election
+    /// timeout steps down, and a node that hears from its leader ignores vote requests of higher terms
+    /// (`raft::Config::check_quorum`). Every node of a cluster should run with the same value.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    check_quorum: bool,
     /// For tests only: the disk under the node's storage. `fs` is the file system. `power-loss` keeps
     /// every write that was not synced inside the process (a write-back cache that reaches the file only at
     /// the sync), so that killing the process with SIGKILL loses exactly what a power cut would lose;
@@ -357,7 +366,11 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
     let settings = Settings {
         id,
         peers: peers.keys().copied().collect(),
-        config: Config::default(),
+        config: Config {
+            pre_vote: args.pre_vote,
+            check_quorum: args.check_quorum,
+            ..Config::default()
+        },
         seed: id
             ^ std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
