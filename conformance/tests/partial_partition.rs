@@ -29,7 +29,11 @@ struct Observed {
     settled_after: Duration,
 }
 
+/// One cluster at a time: the machine has two cores, and elections are timed by the wall clock.
+static RUNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run(figure2_elections: bool) -> Observed {
+    let _one = RUNS.lock().unwrap_or_else(|e| e.into_inner());
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_raft-chaos")).with_file_name("raft-node");
     assert!(
         exe.is_file(),
