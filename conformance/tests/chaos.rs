@@ -175,11 +175,12 @@ fn raft_chaos(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn a_run_under_every_fault_passes_its_checks() {
+    // 25 s: room for the six kinds of fault, each at least once.
     let (ok, out) = raft_chaos(&[
         "--runs",
         "1",
         "--run-secs",
-        "20",
+        "25",
         "--seed",
         "3",
         "--nodes",

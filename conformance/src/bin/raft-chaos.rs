@@ -16,7 +16,8 @@ use conformance::chaos::{self, Bug, RunSpec, INTERRUPTED};
 #[derive(Parser)]
 #[command(
     name = "raft-chaos",
-    about = "Runs raft-node processes under faults (kills, pauses, partitions, message faults, power loss) \
+    about = "Runs raft-node processes under faults (kills, pauses, partitions, message faults, power loss, \
+leadership transfers) \
 while clients use the key-value store, and checks every run: a linearizable history, no acknowledged write \
 lost, no node exiting by itself.",
     long_about = None
@@ -41,7 +42,7 @@ struct Cli {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "kill,pause,partition,link,power"
+        default_value = "kill,pause,partition,link,power,transfer"
     )]
     faults: Vec<Kind>,
     /// Seeds run k's schedule, clients and message faults with seed + k [default: random, printed].

@@ -308,6 +308,17 @@ impl Cluster {
         }
     }
 
+    /// Asks node `leader` to hand its leadership over to `target`; whether it began the transfer.
+    pub fn transfer_leader(&self, leader: NodeId, target: NodeId) -> bool {
+        if !self.is_up(leader) || self.is_paused(leader) {
+            return false;
+        }
+        Client::connect(self.client[&leader], Duration::from_millis(300))
+            .ok()
+            .and_then(|mut c| c.call(Request::TransferLeader(target)).ok())
+            == Some(Reply::TransferStarted)
+    }
+
     /// The node that leads in the highest term any node reports, if any.
     pub fn leader(&self) -> Option<NodeId> {
         self.ids()

@@ -31,16 +31,19 @@ pub enum Kind {
     Link,
     /// Power loss (SIGKILL with a disk that loses what was not synced) of one node, a majority or all.
     Power,
+    /// A leadership transfer: the leader is asked to hand over to another node, at random.
+    Transfer,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Kill,
         Kind::Pause,
         Kind::Partition,
         Kind::Link,
         Kind::Power,
+        Kind::Transfer,
     ];
 
     /// Its name.
@@ -51,6 +54,7 @@ impl Kind {
             Kind::Partition => "partition",
             Kind::Link => "link",
             Kind::Power => "power",
+            Kind::Transfer => "transfer",
         }
     }
 }
@@ -115,6 +119,8 @@ pub enum Fault {
     Link(LinkKind),
     /// SIGKILL on a disk that loses what was not synced.
     Power(Who),
+    /// The leader hands over to another node (nothing to heal).
+    Transfer,
 }
 
 impl Fault {
@@ -126,6 +132,7 @@ impl Fault {
             Fault::Partition(_) => Kind::Partition,
             Fault::Link(_) => Kind::Link,
             Fault::Power(_) => Kind::Power,
+            Fault::Transfer => Kind::Transfer,
         }
     }
 }
@@ -139,6 +146,7 @@ impl fmt::Display for Fault {
             Fault::Partition(s) => write!(f, "partition {}", lower(s)),
             Fault::Link(k) => write!(f, "link {}", lower(k)),
             Fault::Power(w) => write!(f, "power-loss {}", lower(w)),
+            Fault::Transfer => write!(f, "transfer"),
         }
     }
 }
@@ -183,11 +191,12 @@ fn variants(kind: Kind) -> Vec<Fault> {
         .map(Fault::Link)
         .to_vec(),
         Kind::Power => [All, Majority, One].map(Fault::Power).to_vec(),
+        Kind::Transfer => vec![Fault::Transfer],
     }
 }
 
-/// A schedule of faults of `kinds` for a workload of `run`: from 1 s on, each fault lasts 1 to 4 s and is
-/// followed by 1 to 2.5 s of quiet; the kinds come in a shuffled turn, so that each comes once before any
+/// A schedule of faults of `kinds` for a workload of `run`: from 1 s on, each fault lasts 1 to 4 s (a
+/// transfer 0.5 s) and is followed by 1 to 2.5 s of quiet; the kinds come in a shuffled turn, so that each comes once before any
 /// comes again, and each kind's variants come in turn.
 pub fn schedule(seed: u64, kinds: &[Kind], run: Duration) -> Vec<Step> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -207,7 +216,11 @@ pub fn schedule(seed: u64, kinds: &[Kind], run: Duration) -> Vec<Step> {
             .or_insert_with(|| rng.random_range(0..all.len()));
         let fault = all[*k % all.len()];
         *k += 1;
-        let lasts = Duration::from_millis(rng.random_range(1000..4000)).min(run - at);
+        let mut lasts = Duration::from_millis(rng.random_range(1000..4000)).min(run - at);
+        if fault == Fault::Transfer {
+            // A hand-over is over within an election: a short span before the quiet.
+            lasts = lasts.min(Duration::from_millis(500));
+        }
         steps.push(Step {
             at,
             lasts,
@@ -265,6 +278,26 @@ pub fn apply(step: &Step, cluster: &mut Cluster) -> String {
                 cluster.pause(id);
             }
             format!("{}: SIGSTOP {nodes:?}", step.fault)
+        }
+        Fault::Transfer => {
+            let Some(from) = leader else {
+                return format!("{}: no leader", step.fault);
+            };
+            let to = choose(
+                &ids.iter()
+                    .copied()
+                    .filter(|&i| i != from)
+                    .collect::<Vec<_>>(),
+                1,
+                None,
+                &mut rng,
+            )[0];
+            let began = cluster.transfer_leader(from, to);
+            format!(
+                "{}: {from} to {to}, {}",
+                step.fault,
+                if began { "begun" } else { "refused" }
+            )
         }
         Fault::Partition(shape) => {
             let cuts = partition(shape, &ids, leader, &mut rng);
