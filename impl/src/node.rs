@@ -1033,24 +1033,34 @@ impl Node {
         self.persist_dirty = true;
         self.leader_id = None;
         self.reset_election_timer();
-        self.votes.fill(None);
-        let me = self.self_position();
-        self.votes[me] = Some(true);
-        if self.has_quorum_of_votes() {
+        if self.count_own_vote() {
             self.become_leader();
             return;
         }
+        self.ask_for_votes(self.current_term, transfer, Message::RequestVote);
+    }
+
+    /// Starts counting the answers of a new (pre-)candidacy with our own; whether it alone is a quorum.
+    fn count_own_vote(&mut self) -> bool {
+        self.votes.fill(None);
+        let me = self.self_position();
+        self.votes[me] = Some(true);
+        self.has_quorum_of_votes()
+    }
+
+    /// Sends every other server a vote request in `term` (`kind`: a RequestVote or a PreVote).
+    fn ask_for_votes(&mut self, term: Term, transfer: bool, kind: fn(RequestVote) -> Message) {
         let request = RequestVote {
-            term: self.current_term,
+            term,
             candidate_id: self.id,
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
             transfer,
         };
         for position in 0..self.peers.len() {
-            if position != me {
+            if position != self.self_position() {
                 let to = self.peers[position];
-                self.send(to, Message::RequestVote(request.clone()));
+                self.send(to, kind(request.clone()));
             }
         }
     }
@@ -1063,26 +1073,11 @@ impl Node {
         self.role = Role::PreCandidate;
         self.leader_id = None;
         self.reset_election_timer();
-        self.votes.fill(None);
-        let me = self.self_position();
-        self.votes[me] = Some(true);
-        if self.has_quorum_of_votes() {
+        if self.count_own_vote() {
             self.become_candidate(false);
             return;
         }
-        let request = RequestVote {
-            term: self.current_term + 1,
-            candidate_id: self.id,
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
-            transfer: false,
-        };
-        for position in 0..self.peers.len() {
-            if position != me {
-                let to = self.peers[position];
-                self.send(to, Message::PreVote(request.clone()));
-            }
-        }
+        self.ask_for_votes(self.current_term + 1, false, Message::PreVote);
     }
 
     fn become_leader(&mut self) {

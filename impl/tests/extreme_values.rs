@@ -325,6 +325,11 @@ enum Op {
     Propose {
         node: usize,
     },
+    /// A host asks the node to hand its leadership over to server `to` (an id, possibly a stranger's).
+    Transfer {
+        node: usize,
+        to: u64,
+    },
     /// The service snapshots everything it applied.
     Snapshot {
         node: usize,
@@ -352,6 +357,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => (0usize..3, 1u8..70).prop_map(|(node, times)| Op::Tick { node, times }),
         1 => (0usize..3).prop_map(|node| Op::Propose { node }),
+        1 => (0usize..3, 0u64..4).prop_map(|(node, to)| Op::Transfer { node, to }),
         1 => (0usize..3).prop_map(|node| Op::Snapshot { node }),
         3 => any::<usize>().prop_map(|pick| Op::Deliver { pick }),
         1 => (0usize..3).prop_map(|node| Op::Restart { node }),
@@ -443,6 +449,11 @@ fn run(w: &mut World, op: Op) {
         Op::Propose { node } => {
             let i = node % size;
             let _ = w.nodes[i].propose(b"x".to_vec());
+            w.drain(i);
+        }
+        Op::Transfer { node, to } => {
+            let i = node % size;
+            let _ = w.nodes[i].transfer_leader(to);
             w.drain(i);
         }
         Op::Snapshot { node } => {
