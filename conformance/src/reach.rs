@@ -279,8 +279,9 @@ impl Step {
                  bounds offer no change"
             }
             Step::CheckQuorumTransfer => {
-                "unexpected: the implementation has no CheckQuorum or leadership transfer yet, and the \
-                 explorer's spec bounds switch them off"
+                "the implementation checks its quorum only when its timer fires, ends a lease only with \
+                 its election timeout, and hands over only when a host asks; the spec may do each at \
+                 any moment"
             }
             Step::Crash | Step::Drop | Step::Duplicate => {
                 "the implementation reached the state it leaves from only with this budget spent (it \

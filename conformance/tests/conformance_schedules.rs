@@ -88,8 +88,9 @@ fn conformance_schedules_catch_a_host_that_keeps_an_old_snapshot() {
 /// transfer), the follower that keeps entries past an installed
 /// snapshot included, and show every condition of its decisions deciding (MC/DC): so the schedules put
 /// every branch and every condition of the core under trace validation. The schedules' nodes run without
-/// PreVote, and the core has none of the other extensions yet, so the spec's extension branches and conditions
-/// are exactly the ones they never reach (`conformance_random_schedules_with_pre_vote` takes PreVote's). (Without the operations addressed to the leader, 40,000 schedules never
+/// PreVote and CheckQuorum, and the core has no membership changes yet, so the spec's extension branches and
+/// conditions are exactly the ones they never reach (`conformance_random_schedules_with_pre_vote` takes
+/// PreVote's, `conformance_random_schedules_with_check_quorum_and_transfers` CheckQuorum's and transfer's). (Without the operations addressed to the leader, 40,000 schedules never
 /// took the keeps-suffix branch; with 10,000 of each size the term check of `keep-suffix` was never shown,
 /// while 20,000 show it.)
 #[test]

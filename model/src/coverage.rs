@@ -182,8 +182,9 @@ impl Branch {
     ];
 
     /// Whether the branch is part of membership changes, PreVote, CheckQuorum or leadership
-    /// transfer: the extensions of Raft beyond Figure 2. The core has PreVote (behind
-    /// `Config::pre_vote`), not yet the others.
+    /// transfer: the extensions of Raft beyond Figure 2. The core has PreVote, CheckQuorum and
+    /// transfer (`Config::pre_vote`, `Config::check_quorum`, `Node::transfer_leader`), not yet
+    /// membership changes.
     pub fn extension(self) -> bool {
         matches!(
             self,
