@@ -101,12 +101,23 @@ impl Config {
     /// at each `start1`) runs with the snapshot applier, which asks Raft for a snapshot every
     /// [`SNAPSHOT_INTERVAL`] indexes.
     pub fn make_with(sim: &Sim, n: usize, unreliable: bool, snapshot: bool) -> Config {
+        Config::make_raft(sim, n, unreliable, snapshot, raft::Config::default())
+    }
+
+    /// [`Config::make_with`], with the nodes configured by `raft_config` (not a Go tester function: for
+    /// the tests of this port's own, which compare configurations).
+    pub fn make_raft(
+        sim: &Sim,
+        n: usize,
+        unreliable: bool,
+        snapshot: bool,
+        raft_config: raft::Config,
+    ) -> Config {
         let net = Network::new(sim);
         net.set_reliable(!unreliable);
         // Calls to disconnected peers take 0-7 s to fail: this is what punishes a leader that
         // sends synchronously.
         net.set_long_delays(true);
-        let raft_config = raft::Config::default();
         let inner = Rc::new(Inner {
             sim: sim.clone(),
             net,
@@ -277,6 +288,23 @@ impl Config {
             }
             if let Some(&e) = endnames[j].get(i) {
                 inner.net.enable(e, false);
+            }
+        }
+    }
+
+    /// Cuts (or mends) the link between servers `i` and `j` only, both ways: a partial partition (not a
+    /// Go tester function). A mended link carries calls again only between connected servers.
+    pub fn cut(&self, i: usize, j: usize, cut: bool) {
+        let inner = &self.inner;
+        if inner.tracing() {
+            inner.trace(format_args!("tester: cut({i}, {j}, {cut})"));
+        }
+        let connected = inner.connected.borrow();
+        let endnames = inner.endnames.borrow();
+        let enabled = !cut && connected[i] && connected[j];
+        for (a, b) in [(i, j), (j, i)] {
+            if let Some(&e) = endnames[a].get(b) {
+                inner.net.enable(e, enabled);
             }
         }
     }
