@@ -144,3 +144,75 @@ fn conformance_checking_as_it_runs_agrees_with_checking_the_trace() {
         );
     }
 }
+
+/// A leader that sent TimeoutNow refuses proposals in that term, and the checker lets it (the model takes
+/// the hand-over as one step and has no such window); the same refusal without the TimeoutNow is caught.
+/// The good trace is the first random schedule (with transfers, of nodes with PreVote and CheckQuorum)
+/// where a TimeoutNow was lost and its leader then refused a proposal; the bad one is that trace with the
+/// transfer and its TimeoutNow taken out.
+#[test]
+fn conformance_a_proposal_refused_by_a_leader_is_caught_unless_it_hands_over() {
+    use conformance::schedule::{random, run_schedule_with, schedule_config, ROLLS_WITH_TRANSFER};
+    use conformance::trace::format::{Body, MsgId};
+    let config = raft::Config {
+        pre_vote: true,
+        check_quorum: true,
+        ..schedule_config()
+    };
+    let found = (0..5000u64).find_map(|seed| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let trace = run_schedule_with(
+            3,
+            &random(&mut rng, 300, ROLLS_WITH_TRANSFER),
+            None,
+            config.clone(),
+        );
+        // A transfer that sent TimeoutNow, the TimeoutNow lost, then a refused proposal at that node in the
+        // same term, with no other step of that node in between.
+        trace.records.iter().enumerate().find_map(|(k, r)| {
+            let Event::Transfer {
+                node, state, sent, ..
+            } = &r.ev
+            else {
+                return None;
+            };
+            let now = sent
+                .iter()
+                .find(|m| matches!(m.m, Body::TimeoutNow { .. }))?;
+            let id = MsgId {
+                from: *node,
+                seq: now.seq,
+            };
+            let mut lost = false;
+            for later in &trace.records[k + 1..] {
+                match &later.ev {
+                    Event::Drop { id: x } if *x == id => lost = true,
+                    Event::Propose {
+                        node: n,
+                        accepted: None,
+                        state: s,
+                        ..
+                    } if n == node && lost && s.term == state.term => {
+                        return Some((trace.clone(), k, id));
+                    }
+                    ev if ev.node() == Some(*node) && ev.state().is_some() => return None,
+                    _ => {}
+                }
+            }
+            None
+        })
+    });
+    let (good, k, id) = found.expect("a schedule where a lost TimeoutNow is followed by a refusal");
+    check(&good).unwrap_or_else(|m| panic!("the good trace fails: {m}"));
+    let mut bad = good.clone();
+    bad.records.remove(k);
+    bad.records
+        .retain(|r| !matches!(&r.ev, Event::Send { id: x } | Event::Drop { id: x } if *x == id));
+    let mismatch = check(&bad).expect_err("a refusal without a hand-over is caught");
+    assert!(
+        mismatch
+            .reason
+            .contains("a leader refused a client command"),
+        "{mismatch}"
+    );
+}
