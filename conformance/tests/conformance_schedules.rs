@@ -133,27 +133,29 @@ fn conformance_random_schedules_take_every_branch_and_show_every_condition() {
     assert!(not_shown.is_empty(), "conditions not shown: {not_shown:?}");
 }
 
-/// With PreVote on (`raft::Config::pre_vote`), random schedules of 3 and 5 nodes validate against the model
-/// with PreVote, and together take each of the spec's PreVote branches and show each condition of its
-/// PreVote decisions deciding: the core's PreVote is trace-validated as its elections are. The same traces
-/// told they come from nodes without PreVote fail at once.
-#[test]
-fn conformance_random_schedules_with_pre_vote() {
-    use conformance::schedule::{run_schedule_with, schedule_config};
+/// Runs random schedules (operations drawn below `rolls`), `cases` of each size, of nodes with `config`:
+/// every trace validates against the model with the same extensions, counting coverage in `coverage`. Each
+/// trace that `uses` the extension, relabelled by `mislabel` as from nodes without it, must fail; returns
+/// how many did.
+fn schedules_with(
+    sizes: [(usize, u32); 2],
+    rolls: u32,
+    config: &raft::Config,
+    coverage: &std::sync::Arc<model::coverage::Coverage>,
+    uses: fn(&raft_trace::format::Event) -> bool,
+    mislabel: fn(&mut raft_trace::format::Header),
+) -> usize {
+    use conformance::schedule::run_schedule_with;
     use conformance::trace::Checker;
-    use model::coverage::{Branch, Coverage, Decision};
-    use std::sync::Arc;
-    let coverage = Arc::new(Coverage::default());
-    let config = raft::Config {
-        pre_vote: true,
-        ..schedule_config()
-    };
+    let ops = prop::collection::vec(
+        (0..rolls, any::<u8>(), any::<u8>()).prop_map(|(roll, k, v)| schedule::op(roll, k, v)),
+        1..300,
+    );
     let mislabelled_caught = std::cell::Cell::new(0);
-    for (n, cases) in [(3, 1000), (5, 500)] {
+    for (n, cases) in sizes {
         runner(cases)
-            .run(&schedule(), |ops| {
+            .run(&ops, |ops| {
                 let mut trace = run_schedule_with(n, &ops, None, config.clone());
-                assert!(trace.header.pre_vote);
                 let mut checker = Checker::new(n)
                     .unwrap()
                     .with_features(trace.header.features())
@@ -163,15 +165,11 @@ fn conformance_random_schedules_with_pre_vote() {
                         .event(&r.ev)
                         .map_err(|f| TestCaseError::fail(format!("{f:?}")))?;
                 }
-                let timed_out = trace
-                    .records
-                    .iter()
-                    .any(|r| matches!(r.ev, raft_trace::format::Event::Timeout { .. }));
-                trace.header.pre_vote = false;
-                if timed_out {
+                mislabel(&mut trace.header);
+                if trace.records.iter().any(|r| uses(&r.ev)) {
                     prop_assert!(
                         check(&trace).is_err(),
-                        "a pre-vote trace checked without PreVote"
+                        "a trace checked without its extension"
                     );
                     mislabelled_caught.set(mislabelled_caught.get() + 1);
                 }
@@ -179,13 +177,34 @@ fn conformance_random_schedules_with_pre_vote() {
             })
             .unwrap();
     }
-    assert!(
-        mislabelled_caught.get() > 100,
-        "{}",
-        mislabelled_caught.get()
+    mislabelled_caught.get()
+}
+
+/// With PreVote on (`raft::Config::pre_vote`), random schedules of 3 and 5 nodes validate against the model
+/// with PreVote, and together take each of the spec's PreVote branches and show each condition of its
+/// PreVote decisions deciding: the core's PreVote is trace-validated as its elections are. The same traces
+/// told they come from nodes without PreVote fail at once.
+#[test]
+fn conformance_random_schedules_with_pre_vote() {
+    use conformance::schedule::schedule_config;
+    use model::coverage::{Branch, Condition, Coverage, Decision};
+    use raft_trace::format::Event;
+    let coverage = std::sync::Arc::new(Coverage::default());
+    let config = raft::Config {
+        pre_vote: true,
+        ..schedule_config()
+    };
+    let caught = schedules_with(
+        [(3, 1000), (5, 500)],
+        ROLLS,
+        &config,
+        &coverage,
+        |ev| matches!(ev, Event::Timeout { .. }),
+        |h| h.pre_vote = false,
     );
+    assert!(caught > 100, "{caught}");
     let covered = coverage.covered();
-    let pre_vote_branches = [
+    let not_taken = covered.not_taken(&[
         Branch::TimeoutPreVote,
         Branch::PreVoteGranted,
         Branch::PreVoteStaleTerm,
@@ -193,24 +212,16 @@ fn conformance_random_schedules_with_pre_vote() {
         Branch::PreVoteReplyStale,
         Branch::PreVoteReplyCounted,
         Branch::PreVoteReplyWon,
-    ];
-    for b in pre_vote_branches {
-        let (_, count) = covered.branches.iter().find(|(x, _)| *x == b).unwrap();
-        assert!(*count > 0, "{} never taken", b.name());
+    ]);
+    assert!(not_taken.is_empty(), "never taken: {not_taken:?}");
+    let mut not_shown = covered.not_shown(&[
+        Decision::GrantPreVote,
+        Decision::CountPreVote,
+        Decision::PreVoteWon,
+    ]);
+    if !covered.observed.shown(Condition::NotPreVote) {
+        not_shown.push(Condition::NotPreVote.name());
     }
-    let not_shown: Vec<String> = covered
-        .observed
-        .conditions()
-        .into_iter()
-        .filter(|(c, shown)| {
-            !shown
-                && (matches!(
-                    c.decision(),
-                    Decision::GrantPreVote | Decision::CountPreVote | Decision::PreVoteWon
-                ) || *c == model::coverage::Condition::NotPreVote)
-        })
-        .map(|(c, _)| c.name())
-        .collect();
     assert!(
         not_shown.is_empty(),
         "PreVote conditions not shown: {not_shown:?}"
@@ -225,83 +236,43 @@ fn conformance_random_schedules_with_pre_vote() {
 /// needed. The same traces told they come from nodes without CheckQuorum fail at once.
 #[test]
 fn conformance_random_schedules_with_check_quorum_and_transfers() {
-    use conformance::schedule::{run_schedule_with, schedule_config, ROLLS_WITH_TRANSFER};
-    use conformance::trace::Checker;
+    use conformance::schedule::{schedule_config, ROLLS_WITH_TRANSFER};
     use model::coverage::{Branch, Coverage, Decision};
-    use std::sync::Arc;
-    let coverage = Arc::new(Coverage::default());
+    use raft_trace::format::Event;
+    let coverage = std::sync::Arc::new(Coverage::default());
     let config = raft::Config {
         pre_vote: true,
         check_quorum: true,
         ..schedule_config()
     };
-    let with_transfers = prop::collection::vec(
-        (0..ROLLS_WITH_TRANSFER, any::<u8>(), any::<u8>())
-            .prop_map(|(roll, k, v)| schedule::op(roll, k, v)),
-        1..300,
+    let caught = schedules_with(
+        [(3, 4000), (5, 2000)],
+        ROLLS_WITH_TRANSFER,
+        &config,
+        &coverage,
+        |ev| matches!(ev, Event::CheckQuorum { .. }),
+        |h| h.check_quorum = false,
     );
-    let mislabelled_caught = std::cell::Cell::new(0);
-    for (n, cases) in [(3, 4000), (5, 2000)] {
-        runner(cases)
-            .run(&with_transfers, |ops| {
-                let mut trace = run_schedule_with(n, &ops, None, config.clone());
-                assert!(trace.header.check_quorum);
-                let mut checker = Checker::new(n)
-                    .unwrap()
-                    .with_features(trace.header.features())
-                    .with_coverage(coverage.clone());
-                for r in &trace.records {
-                    checker
-                        .event(&r.ev)
-                        .map_err(|f| TestCaseError::fail(format!("{f:?}")))?;
-                }
-                let checked_quorum = trace
-                    .records
-                    .iter()
-                    .any(|r| matches!(r.ev, raft_trace::format::Event::CheckQuorum { .. }));
-                trace.header.check_quorum = false;
-                if checked_quorum {
-                    prop_assert!(
-                        check(&trace).is_err(),
-                        "a CheckQuorum trace checked without CheckQuorum"
-                    );
-                    mislabelled_caught.set(mislabelled_caught.get() + 1);
-                }
-                Ok(())
-            })
-            .unwrap();
-    }
-    assert!(
-        mislabelled_caught.get() > 100,
-        "{}",
-        mislabelled_caught.get()
-    );
+    assert!(caught > 100, "{caught}");
     let covered = coverage.covered();
-    let count = |b: Branch| covered.branches.iter().find(|(x, _)| *x == b).unwrap().1;
-    for b in [
+    let not_taken = covered.not_taken(&[
         Branch::VoteIgnoredInLease,
         Branch::CheckQuorumHolds,
         Branch::CheckQuorumStepsDown,
         Branch::TransferLeader,
         Branch::TimeoutNowElection,
         Branch::TimeoutNowIgnored,
-    ] {
-        assert!(count(b) > 0, "{} never taken", b.name());
-    }
-    assert_eq!(count(Branch::LeaseExpires), 0);
-    let not_shown: Vec<String> = covered
-        .observed
-        .conditions()
-        .into_iter()
-        .filter(|(c, shown)| {
-            !shown
-                && matches!(
-                    c.decision(),
-                    Decision::IgnoreInLease | Decision::CheckQuorum | Decision::TimeoutNowStarts
-                )
-        })
-        .map(|(c, _)| c.name())
-        .collect();
+    ]);
+    assert!(not_taken.is_empty(), "never taken: {not_taken:?}");
+    assert_eq!(
+        covered.not_taken(&[Branch::LeaseExpires]),
+        ["lease-expires/expired"]
+    );
+    let not_shown = covered.not_shown(&[
+        Decision::IgnoreInLease,
+        Decision::CheckQuorum,
+        Decision::TimeoutNowStarts,
+    ]);
     assert!(
         not_shown.is_empty(),
         "CheckQuorum and transfer conditions not shown: {not_shown:?}"

@@ -3,7 +3,24 @@
 
 use conformance::implcheck::{preset, HostBug, ImplModel, REFINEMENT};
 use conformance::trace::check;
+use model::coverage::{Branch, Decision};
 use stateright::{Checker, Model};
+
+/// The spec's CheckQuorum, lease and transfer branches the core takes (all but `lease-expires`, which its
+/// election timeout covers), and their decisions.
+const CHECK_QUORUM_BRANCHES: [Branch; 6] = [
+    Branch::VoteIgnoredInLease,
+    Branch::CheckQuorumHolds,
+    Branch::CheckQuorumStepsDown,
+    Branch::TransferLeader,
+    Branch::TimeoutNowElection,
+    Branch::TimeoutNowIgnored,
+];
+const CHECK_QUORUM_DECISIONS: [Decision; 3] = [
+    Decision::IgnoreInLease,
+    Decision::CheckQuorum,
+    Decision::TimeoutNowStarts,
+];
 
 #[test]
 fn implcheck_small_preset_refines_the_spec() {
@@ -26,7 +43,7 @@ fn implcheck_small_preset_refines_the_spec() {
 /// for the log, arriving after its pre-candidate stepped down, and won).
 #[test]
 fn implcheck_pre_vote_preset_refines_the_spec() {
-    use model::coverage::{Branch, Coverage};
+    use model::coverage::Coverage;
     use std::sync::Arc;
     let coverage = Arc::new(Coverage::default());
     let mut model = ImplModel::new(preset("pre-vote").unwrap().bounds);
@@ -37,18 +54,15 @@ fn implcheck_pre_vote_preset_refines_the_spec() {
         "{:?}",
         checker.discoveries().keys()
     );
-    let covered = coverage.covered();
-    for b in [
+    let not_taken = coverage.covered().not_taken(&[
         Branch::TimeoutPreVote,
         Branch::PreVoteGranted,
         Branch::PreVoteStaleTerm,
         Branch::PreVoteLogNotUpToDate,
         Branch::PreVoteReplyStale,
         Branch::PreVoteReplyWon,
-    ] {
-        let (_, count) = covered.branches.iter().find(|(x, _)| *x == b).unwrap();
-        assert!(*count > 0, "{} never taken", b.name());
-    }
+    ]);
+    assert!(not_taken.is_empty(), "never taken: {not_taken:?}");
 }
 
 /// The core with CheckQuorum, PreVote and a leadership transfer, explored at the `check-quorum` preset with
@@ -57,7 +71,7 @@ fn implcheck_pre_vote_preset_refines_the_spec() {
 /// `conformance_schedules.rs`), and every condition of those decisions shown deciding.
 #[test]
 fn implcheck_check_quorum_preset_refines_the_spec() {
-    use model::coverage::{Branch, Coverage, Decision};
+    use model::coverage::Coverage;
     use std::sync::Arc;
     let coverage = Arc::new(Coverage::default());
     let mut model = ImplModel::new(preset("check-quorum").unwrap().bounds);
@@ -69,30 +83,9 @@ fn implcheck_check_quorum_preset_refines_the_spec() {
         checker.discoveries().keys()
     );
     let covered = coverage.covered();
-    for b in [
-        Branch::VoteIgnoredInLease,
-        Branch::CheckQuorumHolds,
-        Branch::CheckQuorumStepsDown,
-        Branch::TransferLeader,
-        Branch::TimeoutNowElection,
-        Branch::TimeoutNowIgnored,
-    ] {
-        let (_, count) = covered.branches.iter().find(|(x, _)| *x == b).unwrap();
-        assert!(*count > 0, "{} never taken", b.name());
-    }
-    let not_shown: Vec<String> = covered
-        .observed
-        .conditions()
-        .into_iter()
-        .filter(|(c, shown)| {
-            !shown
-                && matches!(
-                    c.decision(),
-                    Decision::IgnoreInLease | Decision::CheckQuorum | Decision::TimeoutNowStarts
-                )
-        })
-        .map(|(c, _)| c.name())
-        .collect();
+    let not_taken = covered.not_taken(&CHECK_QUORUM_BRANCHES);
+    assert!(not_taken.is_empty(), "never taken: {not_taken:?}");
+    let not_shown = covered.not_shown(&CHECK_QUORUM_DECISIONS);
     assert!(not_shown.is_empty(), "not shown: {not_shown:?}");
 }
 

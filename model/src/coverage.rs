@@ -854,6 +854,25 @@ pub struct Covered {
 }
 
 impl Covered {
+    /// The names of the branches of `branches` never taken.
+    pub fn not_taken(&self, branches: &[Branch]) -> Vec<&'static str> {
+        self.branches
+            .iter()
+            .filter(|(b, count)| *count == 0 && branches.contains(b))
+            .map(|(b, _)| b.name())
+            .collect()
+    }
+
+    /// The names of the conditions of `decisions` never shown deciding.
+    pub fn not_shown(&self, decisions: &[Decision]) -> Vec<String> {
+        self.observed
+            .conditions()
+            .into_iter()
+            .filter(|(c, shown)| !shown && decisions.contains(&c.decision()))
+            .map(|(c, _)| c.name())
+            .collect()
+    }
+
     /// Adds what `other` covered.
     pub fn merge(&mut self, other: &Covered) {
         if self.branches.is_empty() {
