@@ -181,6 +181,17 @@ impl Branch {
         Branch::TimeoutNowIgnored,
     ];
 
+    /// CheckQuorum's, the lease's and leadership transfer's branches.
+    pub const CHECK_QUORUM: [Branch; 7] = [
+        Branch::VoteIgnoredInLease,
+        Branch::LeaseExpires,
+        Branch::CheckQuorumHolds,
+        Branch::CheckQuorumStepsDown,
+        Branch::TransferLeader,
+        Branch::TimeoutNowElection,
+        Branch::TimeoutNowIgnored,
+    ];
+
     /// Whether the branch is part of membership changes, PreVote, CheckQuorum or leadership
     /// transfer: the extensions of Raft beyond Figure 2. The core has PreVote, CheckQuorum and
     /// transfer (`Config::pre_vote`, `Config::check_quorum`, `Node::transfer_leader`), not yet
