@@ -257,8 +257,11 @@ fn every_node_has(clients: &[SocketAddr], committed: &[Committed]) -> Result<(),
 }
 
 fn kill_again_and_again(extra: &[&str]) -> Result<usize, String> {
+    // `_dirs` keeps the data directories for the whole run.
     let Cluster {
-        mut nodes, clients, ..
+        mut nodes,
+        clients,
+        _dirs,
     } = start_cluster(extra);
     let proposer = Proposer::start(&clients);
     let mut kills = 0;
