@@ -204,15 +204,7 @@ fn conformance_random_schedules_with_pre_vote() {
     );
     assert!(caught > 100, "{caught}");
     let covered = coverage.covered();
-    let not_taken = covered.not_taken(&[
-        Branch::TimeoutPreVote,
-        Branch::PreVoteGranted,
-        Branch::PreVoteStaleTerm,
-        Branch::PreVoteLogNotUpToDate,
-        Branch::PreVoteReplyStale,
-        Branch::PreVoteReplyCounted,
-        Branch::PreVoteReplyWon,
-    ]);
+    let not_taken = covered.not_taken(&Branch::PRE_VOTE);
     assert!(not_taken.is_empty(), "never taken: {not_taken:?}");
     let mut not_shown = covered.not_shown(&[
         Decision::GrantPreVote,

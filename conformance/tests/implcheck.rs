@@ -51,14 +51,12 @@ fn implcheck_small_preset_refines_the_spec() {
 /// for the log, arriving after its pre-candidate stepped down, and won).
 #[test]
 fn implcheck_pre_vote_preset_refines_the_spec() {
-    let not_taken = explore("pre-vote").not_taken(&[
-        Branch::TimeoutPreVote,
-        Branch::PreVoteGranted,
-        Branch::PreVoteStaleTerm,
-        Branch::PreVoteLogNotUpToDate,
-        Branch::PreVoteReplyStale,
-        Branch::PreVoteReplyWon,
-    ]);
+    // All but the counted-and-not-yet-won pre-vote, which needs four voters.
+    let branches: Vec<Branch> = Branch::PRE_VOTE
+        .into_iter()
+        .filter(|&b| b != Branch::PreVoteReplyCounted)
+        .collect();
+    let not_taken = explore("pre-vote").not_taken(&branches);
     assert!(not_taken.is_empty(), "never taken: {not_taken:?}");
 }
 

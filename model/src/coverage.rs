@@ -181,6 +181,17 @@ impl Branch {
         Branch::TimeoutNowIgnored,
     ];
 
+    /// PreVote's branches.
+    pub const PRE_VOTE: [Branch; 7] = [
+        Branch::TimeoutPreVote,
+        Branch::PreVoteGranted,
+        Branch::PreVoteStaleTerm,
+        Branch::PreVoteLogNotUpToDate,
+        Branch::PreVoteReplyStale,
+        Branch::PreVoteReplyCounted,
+        Branch::PreVoteReplyWon,
+    ];
+
     /// CheckQuorum's, the lease's and leadership transfer's branches.
     pub const CHECK_QUORUM: [Branch; 7] = [
         Branch::VoteIgnoredInLease,
