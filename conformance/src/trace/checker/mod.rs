@@ -1019,7 +1019,9 @@ impl Checker {
                 entry: None,
             };
             let dep = match &m.m {
+                // A pre-vote reply changes no vote and no log: it speaks only from the sender's term.
                 Body::RequestVoteReply { granted: false, .. }
+                | Body::PreVoteReply { .. }
                 | Body::AppendEntriesReply { success: false, .. } => term_only,
                 Body::RequestVoteReply { granted: true, .. } => Dependency {
                     vote: Some(reported.vote),
