@@ -148,7 +148,9 @@ impl Durable {
 /// The index of the last entry or snapshot in `applies`, if any.
 pub fn last_applied(applies: &[Apply]) -> Option<u64> {
     applies.last().map(|a| match a {
-        Apply::Command { index, .. } | Apply::Snapshot { index, .. } => *index,
+        Apply::Command { index, .. }
+        | Apply::Config { index, .. }
+        | Apply::Snapshot { index, .. } => *index,
     })
 }
 

@@ -44,6 +44,7 @@
 pub mod codec;
 pub mod config;
 mod log;
+pub mod membership;
 pub mod message;
 #[cfg(feature = "mutants")]
 pub mod mutants;
@@ -57,11 +58,15 @@ pub mod ready;
 
 pub use codec::{decode, encode, CodecError};
 pub use config::{Config, ConfigError};
+pub use membership::{ConfChange, Membership, MembershipError};
 pub use message::{
     AppendEntries, AppendEntriesReply, Entry, Envelope, InstallSnapshot, InstallSnapshotReply,
-    Message, PersistentState, RequestVote, RequestVoteReply, TimeoutNow,
+    Message, Payload, PersistentState, RequestVote, RequestVoteReply, TimeoutNow,
 };
-pub use node::{Node, NotLeader, ReadRefused, Role, SnapshotError, StepError, TransferRefused};
+pub use node::{
+    ConfChangeRefused, Node, NotLeader, ReadRefused, Role, SnapshotError, StepError,
+    TransferRefused,
+};
 pub use observe::{Observer, Output, Step};
 pub use read::{PendingRead, ReadState};
 pub use ready::{Apply, Ready, Released};

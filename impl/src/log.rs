@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::{Entry, Index, NodeId, PersistentState, Term};
+use crate::{Entry, Index, Membership, NodeId, PersistentState, Term};
 
 /// The log of one server. Holds entries `last_included_index() + 1 ..= last_index()`.
 ///
@@ -32,6 +32,7 @@ impl RaftLog {
                 voted_for: None,
                 last_included_index,
                 last_included_term,
+                membership: Membership::default(),
                 log: entries,
             }),
         }
@@ -63,6 +64,31 @@ impl RaftLog {
             state.voted_for = voted_for;
         }
         Arc::clone(&self.state)
+    }
+
+    /// The configuration in force at the snapshot's last index (see [`PersistentState::membership`]).
+    pub(crate) fn snapshot_membership(&self) -> &Membership {
+        &self.state.membership
+    }
+
+    /// Records the configuration in force at the snapshot's last index.
+    pub(crate) fn set_snapshot_membership(&mut self, membership: Membership) {
+        if self.state.membership != membership {
+            Arc::make_mut(&mut self.state).membership = membership;
+        }
+    }
+
+    /// The last configuration entry at or below `index` that the log (after the snapshot) holds, with its
+    /// index. Scans backwards from `index`: called when the configuration in force must be found again (a
+    /// truncation, a snapshot), not on every append.
+    pub(crate) fn last_config_at(&self, index: Index) -> Option<(Index, &Membership)> {
+        let base = self.state.last_included_index;
+        let end = index.min(self.last_index()).saturating_sub(base) as usize;
+        self.state.log[..end]
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(k, e)| e.membership().map(|m| (base + 1 + k as Index, m)))
     }
 
     /// The last index covered by the snapshot (0 if there is none).
@@ -233,10 +259,7 @@ mod tests {
         RaftLog::from_entries(
             terms
                 .iter()
-                .map(|&term| Entry {
-                    term,
-                    command: vec![],
-                })
+                .map(|&term| Entry::command(term, vec![]))
                 .collect(),
         )
     }

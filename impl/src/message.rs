@@ -5,15 +5,62 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::membership::Membership;
 use crate::{Index, NodeId, Term};
 
-/// One log entry: the term in which a leader created it, and the client's opaque command.
+/// One log entry: the term in which a leader created it, and what it carries.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Entry {
     /// The term of the leader that appended the entry.
     pub term: Term,
-    /// The command, opaque to Raft.
-    pub command: Vec<u8>,
+    /// A client's command or a configuration.
+    pub payload: Payload,
+}
+
+/// What a log entry carries.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Payload {
+    /// A client's command, opaque to Raft.
+    Command(Vec<u8>),
+    /// A configuration (see [`Node::propose_conf_change`](crate::Node::propose_conf_change)): every server
+    /// uses the last one in its log from the moment it is appended, committed or not. Boxed, so that an entry
+    /// stays as small as a command's.
+    Config(Box<Membership>),
+}
+
+impl Entry {
+    /// An entry of `term` carrying a client's `command`.
+    pub fn command(term: Term, command: Vec<u8>) -> Entry {
+        Entry {
+            term,
+            payload: Payload::Command(command),
+        }
+    }
+
+    /// An entry of `term` carrying a configuration.
+    pub fn config(term: Term, membership: Membership) -> Entry {
+        Entry {
+            term,
+            payload: Payload::Config(Box::new(membership)),
+        }
+    }
+
+    /// The configuration the entry carries, if it is a configuration entry.
+    pub fn membership(&self) -> Option<&Membership> {
+        match &self.payload {
+            Payload::Config(m) => Some(m),
+            Payload::Command(_) => None,
+        }
+    }
+
+    /// The bytes the entry carries: a command's, or the encoding of a configuration (as [`crate::encode`]
+    /// makes it). For sizes and digests.
+    pub fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match &self.payload {
+            Payload::Command(c) => std::borrow::Cow::Borrowed(c),
+            Payload::Config(m) => std::borrow::Cow::Owned(crate::encode(m)),
+        }
+    }
 }
 
 /// The state a server must make durable before it answers an RPC or sends a message (Figure 2, "Persistent state
@@ -29,6 +76,11 @@ pub struct PersistentState {
     pub last_included_index: Index,
     /// The term of the entry at `last_included_index` (0 if there is no snapshot).
     pub last_included_term: Term,
+    /// The configuration in force at `last_included_index`: the last configuration entry the snapshot
+    /// covers, or the cluster's first configuration. Empty for a server that has not yet learned one (a
+    /// server about to join), and in state saved before configurations existed (then
+    /// [`Node::new`](crate::Node::new) takes its `peers` as the first configuration).
+    pub membership: Membership,
     /// The log after the snapshot; `log[0]` is the entry at index `last_included_index + 1`.
     pub log: Vec<Entry>,
 }
@@ -116,6 +168,8 @@ pub struct InstallSnapshot {
     pub last_included_index: Index,
     /// The term of the entry at `last_included_index`.
     pub last_included_term: Term,
+    /// The configuration in force at `last_included_index`, which the snapshot's entries no longer say.
+    pub membership: Membership,
     /// The service's snapshot, opaque to Raft. Shared, so that a leader sends its snapshot without copying
     /// it; encoded exactly as a `Vec<u8>` would be.
     pub data: Arc<[u8]>,

@@ -71,11 +71,25 @@ pub enum Mutant {
     LeaseIgnoresTransfer,
     /// A leader sends TimeoutNow at once, before the target's log holds all of its own.
     TimeoutNowToLaggard,
+    /// A leader changes the configuration before it has committed an entry of its term (Ongaro's
+    /// single-server change bug, raft-dev 2015).
+    ConfChangeBeforeTermCommit,
+    /// A leader appends a configuration change while its previous one is uncommitted (with joint consensus:
+    /// it leaves C_old,new before C_old,new commits).
+    ConfChangeWhilePending,
+    /// While joint, a majority of C_new alone makes a quorum.
+    JointNewQuorumOnly,
+    /// A candidate asks its learners too and counts their votes.
+    LearnerVoteCounted,
+    /// A leader that committed a configuration without itself keeps leading.
+    RemovedLeaderStays,
+    /// A follower whose log loses the configuration entry in force (a truncation) keeps that configuration.
+    TruncatedConfigKept,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 30] = [
+    pub const ALL: [Mutant; 36] = [
         Mutant::VoteNotPersisted,
         Mutant::TermNotPersisted,
         Mutant::Figure8Commit,
@@ -106,6 +120,12 @@ impl Mutant {
         Mutant::CheckQuorumKeepsRecent,
         Mutant::LeaseIgnoresTransfer,
         Mutant::TimeoutNowToLaggard,
+        Mutant::ConfChangeBeforeTermCommit,
+        Mutant::ConfChangeWhilePending,
+        Mutant::JointNewQuorumOnly,
+        Mutant::LearnerVoteCounted,
+        Mutant::RemovedLeaderStays,
+        Mutant::TruncatedConfigKept,
     ];
 
     /// A short name (`RAFT_MUTANT` takes it).
@@ -141,6 +161,12 @@ impl Mutant {
             Mutant::CheckQuorumKeepsRecent => "check-quorum-keeps-recent",
             Mutant::LeaseIgnoresTransfer => "lease-ignores-transfer",
             Mutant::TimeoutNowToLaggard => "timeout-now-to-laggard",
+            Mutant::ConfChangeBeforeTermCommit => "conf-change-before-term-commit",
+            Mutant::ConfChangeWhilePending => "conf-change-while-pending",
+            Mutant::JointNewQuorumOnly => "joint-new-quorum-only",
+            Mutant::LearnerVoteCounted => "learner-vote-counted",
+            Mutant::RemovedLeaderStays => "removed-leader-stays",
+            Mutant::TruncatedConfigKept => "truncated-config-kept",
         }
     }
 
@@ -153,6 +179,20 @@ impl Mutant {
                 | Mutant::CheckQuorumKeepsRecent
                 | Mutant::LeaseIgnoresTransfer
                 | Mutant::TimeoutNowToLaggard
+        )
+    }
+
+    /// Whether the mutant is in membership changes, which only hosts that call `Node::propose_conf_change`
+    /// run.
+    pub fn needs_conf_change(self) -> bool {
+        matches!(
+            self,
+            Mutant::ConfChangeBeforeTermCommit
+                | Mutant::ConfChangeWhilePending
+                | Mutant::JointNewQuorumOnly
+                | Mutant::LearnerVoteCounted
+                | Mutant::RemovedLeaderStays
+                | Mutant::TruncatedConfigKept
         )
     }
 

@@ -13,13 +13,14 @@ use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
 use crate::log::RaftLog;
+use crate::membership::{ConfChange, Membership, MembershipError, Quorum};
 use crate::observe::{Observer, Step};
 use crate::progress::{Mode, Progress};
 use crate::read::{PendingRead, ReadState, Reads};
 use crate::ready::{Apply, ObserverHandle, Ready, Released};
 use crate::{
     AppendEntries, AppendEntriesReply, Config, ConfigError, Entry, Envelope, Index,
-    InstallSnapshot, InstallSnapshotReply, Message, NodeId, PersistentState, RequestVote,
+    InstallSnapshot, InstallSnapshotReply, Message, NodeId, Payload, PersistentState, RequestVote,
     RequestVoteReply, Term, TimeoutNow, MAX_INDEX, MAX_TERM,
 };
 
@@ -64,9 +65,28 @@ pub enum TransferRefused {
     /// Only the leader hands over.
     #[error(transparent)]
     NotLeader(#[from] NotLeader),
-    /// The target is not a server of the cluster.
-    #[error("{0} is not a server of the cluster")]
+    /// The target is not a voter of the configuration in force.
+    #[error("{0} is not a voter of the cluster")]
     UnknownPeer(NodeId),
+}
+
+/// [`Node::propose_conf_change`] could not append the change.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ConfChangeRefused {
+    /// Only the leader changes the configuration.
+    #[error(transparent)]
+    NotLeader(#[from] NotLeader),
+    /// The last configuration entry is not yet committed: one change at a time.
+    #[error("the previous configuration change is not yet committed")]
+    ChangePending,
+    /// The leader has not yet committed an entry of its term. A leader that changed the configuration
+    /// before that could undo a change an earlier leader committed (Ongaro's single-server change bug,
+    /// raft-dev 2015). Try again once [`Node::committed_in_term`] holds.
+    #[error("the leader has not yet committed an entry of its term")]
+    NoCommitInTerm,
+    /// The change does not apply to the configuration in force.
+    #[error(transparent)]
+    Invalid(#[from] MembershipError),
 }
 
 /// A leadership transfer a leader has begun.
@@ -74,6 +94,8 @@ pub enum TransferRefused {
 struct Transfer {
     /// The target's position in `peers`.
     position: usize,
+    /// The target.
+    target: NodeId,
     /// Ticks left before the transfer is given up (the target never caught up, or its election failed).
     ticks_left: u32,
     /// Whether TimeoutNow went out: from then on the leader takes no proposals, which the target's log
@@ -94,7 +116,8 @@ pub enum StepError {
         /// This node's id.
         me: NodeId,
     },
-    /// The sender is not a peer of this node (or is this node itself).
+    /// The sender is this node itself. (A node hears from any other server: one outside its configuration
+    /// may lead a configuration it has not yet learned of, or may be joining.)
     #[error("message from unknown peer {0}")]
     UnknownPeer(NodeId),
     /// The message breaks the protocol in a way no correct server produces (for example an AppendEntries whose
@@ -120,11 +143,20 @@ pub struct SnapshotError {
 #[derive(Clone, Debug)]
 pub struct Node {
     id: NodeId,
-    /// Every server of the cluster, including `id`, in the caller's order. Per-peer state is indexed by position
-    /// in this list, so iteration order is deterministic.
+    /// Every member of the configuration in force, and `id`, in increasing order. Per-peer state is indexed
+    /// by position in this list, so iteration order is deterministic; it is rebuilt, and that state moved
+    /// along, when the configuration changes.
     peers: Vec<NodeId>,
     /// Position of `id` in `peers`.
     me: usize,
+    /// The configuration in force: the last configuration entry in the log, committed or not, or the
+    /// snapshot's (§6 of the paper: a configuration takes effect when it is appended).
+    membership: Membership,
+    /// The index of the entry `membership` comes from (at most the snapshot's last index when it is the
+    /// snapshot's).
+    membership_index: Index,
+    /// `membership` by position in `peers`.
+    quorum: Quorum,
     config: Config,
     rng: ChaCha8Rng,
 
@@ -187,7 +219,10 @@ pub struct Node {
 impl Node {
     /// Creates a server.
     ///
-    /// `peers` lists every server of the cluster, including `id`. `persisted` is what the previous instance of this
+    /// `peers` lists the voters of a new cluster, including `id`: the first configuration. A server that is to
+    /// join a running cluster is given no peers; it learns its configuration from the leader, which must first
+    /// add it ([`Node::propose_conf_change`]). Once the state holds a configuration, the configuration comes
+    /// from the state and the log, and `peers` is not read. `persisted` is what the previous instance of this
     /// server made durable (`None` on first boot), and `snapshot` the snapshot saved with it (`None` if there is
     /// none; it is required exactly when `persisted.last_included_index > 0`). A restored snapshot is handed to the
     /// service as the first [`Apply`], then the committed entries after it. `seed` seeds the only randomness, the
@@ -201,7 +236,7 @@ impl Node {
         seed: u64,
     ) -> Result<Node, ConfigError> {
         config.validate()?;
-        if !peers.contains(&id) {
+        if !peers.is_empty() && !peers.contains(&id) {
             return Err(ConfigError::SelfNotInPeers(id));
         }
         for (i, p) in peers.iter().enumerate() {
@@ -210,18 +245,22 @@ impl Node {
             }
         }
         let restored = persisted.is_some();
-        let state = persisted.unwrap_or_default();
+        let mut state = persisted.unwrap_or_default();
+        // The first configuration, seeded from `peers`, is made durable with the first Ready.
+        let seeded = state.membership == Membership::default() && !peers.is_empty();
+        if seeded {
+            state.membership = Membership::of_voters(peers.iter().copied());
+        }
+        if state.membership != Membership::default() {
+            state
+                .membership
+                .validate()
+                .map_err(|_| ConfigError::InvalidPersistedState("the configuration is invalid"))?;
+        }
         if state.current_term > MAX_TERM {
             return Err(ConfigError::InvalidPersistedState(
                 "current_term is above MAX_TERM",
             ));
-        }
-        if let Some(v) = state.voted_for {
-            if !peers.contains(&v) {
-                return Err(ConfigError::InvalidPersistedState(
-                    "voted_for is not a peer",
-                ));
-            }
         }
         match (state.last_included_index, &snapshot) {
             (0, None) if state.last_included_term == 0 => {}
@@ -259,14 +298,22 @@ impl Node {
                     "log terms must be in 1..=current_term and never decrease",
                 ));
             }
+            if entry.membership().is_some_and(|m| m.validate().is_err()) {
+                return Err(ConfigError::InvalidPersistedState(
+                    "a configuration entry is invalid",
+                ));
+            }
             previous_term = entry.term;
         }
 
-        let n = peers.len();
+        let snapshot_membership = std::mem::take(&mut state.membership);
         let mut node = Node {
             id,
-            peers: peers.to_vec(),
-            me: peers.iter().position(|&p| p == id).expect("checked above"),
+            peers: vec![id],
+            me: 0,
+            membership: Membership::default(),
+            membership_index: 0,
+            quorum: Quorum::default(),
             config,
             rng: ChaCha8Rng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             current_term: state.current_term,
@@ -284,14 +331,14 @@ impl Node {
             leader_id: None,
             election_elapsed: 0,
             randomized_election_timeout: 0,
-            votes: vec![None; n],
-            progress: vec![Progress::new(0); n],
+            votes: vec![None],
+            progress: vec![Progress::new(0)],
             heartbeat_elapsed: 0,
             check_quorum_elapsed: 0,
             transfer: None,
-            match_scratch: Vec::with_capacity(n),
+            match_scratch: Vec::new(),
             reads: Reads::default(),
-            persist_dirty: false,
+            persist_dirty: seeded,
             log_changed_from: None,
             snapshot_dirty: false,
             snapshot_to_apply: state.last_included_index > 0,
@@ -302,8 +349,10 @@ impl Node {
             defer_persist: false,
             restored,
         };
+        node.log.set_snapshot_membership(snapshot_membership);
+        node.find_membership();
         node.reset_election_timer();
-        node.reads.reset(n);
+        node.reads.reset(node.peers.len());
         node.check_invariants();
         Ok(node)
     }
@@ -352,8 +401,9 @@ impl Node {
             Role::Follower | Role::Candidate | Role::PreCandidate => {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.randomized_election_timeout {
-                    if self.current_term >= MAX_TERM {
-                        // There is no next term to campaign in: the timer restarts and the role stays (a
+                    if self.current_term >= MAX_TERM || !self.membership.is_voter(self.id) {
+                        // There is no next term to campaign in, or this server does not vote (a learner, a
+                        // server removed or not yet added): the timer restarts and the role stays (a
                         // candidate may still win with this term's votes). Only timers change, so this is not
                         // reported, like a tick on which no timer fires.
                         self.reset_election_timer();
@@ -429,10 +479,11 @@ impl Node {
         if to != self.id {
             return Err(StepError::WrongAddressee { to, me: self.id });
         }
-        let from_position = match self.position(from) {
-            Some(p) if from != self.id => p,
-            _ => return Err(StepError::UnknownPeer(from)),
-        };
+        if from == self.id {
+            return Err(StepError::UnknownPeer(from));
+        }
+        // A server outside the configuration may still send requests; its replies count for nothing.
+        let from_position = self.position(from);
         validate(from, &message)?;
 
         let term = message.term();
@@ -541,12 +592,16 @@ impl Node {
         let pending = self.log_changed_from.take();
         let result = self.propose_inner(command);
         let written = self.restore_log_changed_from(pending);
-        let appended = &self
+        let appended = match &self
             .log
             .entries()
             .last()
             .expect("a leader appended it")
-            .command;
+            .payload
+        {
+            Payload::Command(c) => c,
+            Payload::Config(_) => unreachable!("propose appends a command"),
+        };
         observer.observer().step(
             self,
             &Step::Propose {
@@ -580,11 +635,16 @@ impl Node {
 
     fn propose_inner(&mut self, command: Vec<u8>) -> Result<(Index, Term), NotLeader> {
         self.can_append()?;
-        let index = self.log.append(Entry {
-            term: self.current_term,
-            command,
-        });
+        let index = self.log.append(Entry::command(self.current_term, command));
         self.log_changed(index);
+        self.replicate_appended();
+        self.check_invariants();
+        Ok((index, self.current_term))
+    }
+
+    /// After the leader appended an entry: followers known to be in step get it now, and a cluster of one
+    /// commits it.
+    fn replicate_appended(&mut self) {
         // Pipelining: followers known to be in step get the entry now, without waiting for earlier replies.
         // Followers being probed get it once the probe succeeds.
         for position in 0..self.peers.len() {
@@ -594,7 +654,59 @@ impl Node {
         }
         // A cluster of one commits by itself.
         self.maybe_commit();
+    }
+
+    /// Appends a configuration change to the leader's log: the configuration `change` makes of the one in
+    /// force, which is the leader's at once (§6 of the paper; it takes effect on each server as it is
+    /// appended there). Returns the entry's index and term. The change must be one step (see
+    /// [`Membership::apply`]); a server to be added must already be running with no configuration, and it
+    /// gets the log (or the snapshot) from the leader like any follower. Only one change may be uncommitted
+    /// at a time, and only once the leader has committed an entry of its term. A leader that removes itself
+    /// keeps leading, without counting itself, until the change commits, and then steps down.
+    pub fn propose_conf_change(
+        &mut self,
+        change: ConfChange,
+    ) -> Result<(Index, Term), ConfChangeRefused> {
+        let outbox_before = self.outbox.len();
+        let pending = self.log_changed_from.take();
+        let result = self.propose_conf_change_inner(change);
+        let written = self.restore_log_changed_from(pending);
         self.check_invariants();
+        if let (Ok((index, _)), Some(o)) = (
+            &result,
+            self.observer.as_ref().map(ObserverHandle::observer),
+        ) {
+            let sent = &self.outbox[outbox_before..];
+            o.step(
+                self,
+                &Step::ChangeConfig {
+                    index: *index,
+                    sent,
+                    log_changed_from: written,
+                },
+            );
+        }
+        result
+    }
+
+    fn propose_conf_change_inner(
+        &mut self,
+        change: ConfChange,
+    ) -> Result<(Index, Term), ConfChangeRefused> {
+        self.can_append()?;
+        if self.membership_index > self.commit_index && !mutant(Mutant::ConfChangeWhilePending) {
+            return Err(ConfChangeRefused::ChangePending);
+        }
+        if !self.committed_in_term() && !mutant(Mutant::ConfChangeBeforeTermCommit) {
+            return Err(ConfChangeRefused::NoCommitInTerm);
+        }
+        let membership = self.membership.apply(&change)?;
+        let index = self
+            .log
+            .append(Entry::config(self.current_term, membership.clone()));
+        self.log_changed(index);
+        self.adopt_membership(membership, index);
+        self.replicate_appended();
         Ok((index, self.current_term))
     }
 
@@ -638,7 +750,7 @@ impl Node {
         self.reads.begin(context, index);
         // A cluster of one confirms by itself.
         let me = self.self_position();
-        self.reads.confirm(me, self.quorum(), &mut self.read_states);
+        self.reads.confirm(me, &self.quorum, &mut self.read_states);
         self.broadcast_append();
         self.check_invariants();
         Ok(index)
@@ -673,14 +785,16 @@ impl Node {
             }
             .into());
         }
-        let position = self
-            .position(target)
-            .ok_or(TransferRefused::UnknownPeer(target))?;
         if target == self.id {
             return Ok(());
         }
+        let position = self
+            .position(target)
+            .filter(|_| self.membership.is_voter(target))
+            .ok_or(TransferRefused::UnknownPeer(target))?;
         self.transfer = Some(Transfer {
             position,
+            target,
             ticks_left: self.config.election_ticks_min,
             sent: false,
         });
@@ -737,7 +851,9 @@ impl Node {
             .log
             .term(index)
             .expect("applied entries after the snapshot are in the log");
+        let membership = self.membership_at(index);
         self.log.compact(index, term);
+        self.log.set_snapshot_membership(membership);
         self.snapshot = data.into();
         self.snapshot_dirty = true;
         self.persist_dirty = true;
@@ -831,10 +947,17 @@ impl Node {
                     .log
                     .entry(index)
                     .expect("committed entries are in the log");
-                applies.push(Apply::Command {
-                    index,
-                    term: entry.term,
-                    command: entry.command.clone(),
+                applies.push(match &entry.payload {
+                    Payload::Command(command) => Apply::Command {
+                        index,
+                        term: entry.term,
+                        command: command.clone(),
+                    },
+                    Payload::Config(membership) => Apply::Config {
+                        index,
+                        term: entry.term,
+                        membership: (**membership).clone(),
+                    },
                 });
             }
             self.last_applied = self.commit_index;
@@ -996,8 +1119,22 @@ impl Node {
             voted_for: self.voted_for,
             last_included_index: self.log.last_included_index(),
             last_included_term: self.log.last_included_term(),
+            membership: self.log.snapshot_membership().clone(),
             log: self.log.entries().to_vec(),
         }
+    }
+
+    /// The configuration in force: the last configuration entry in the log, committed or not, or else the
+    /// snapshot's.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// The index of the entry the configuration in force comes from (at most
+    /// [`last_included_index`](Node::last_included_index) when it is the snapshot's): the change is committed
+    /// once [`commit_index`](Node::commit_index) reaches it.
+    pub fn membership_index(&self) -> Index {
+        self.membership_index
     }
 
     // ----------------------------------------------------------------------------------------------------------
@@ -1058,8 +1195,10 @@ impl Node {
             transfer,
         };
         for position in 0..self.peers.len() {
-            if position != self.self_position() {
-                let to = self.peers[position];
+            let to = self.peers[position];
+            let asked = self.membership.is_voter(to)
+                || (mutant(Mutant::LearnerVoteCounted) && self.membership.learners.contains(&to));
+            if position != self.self_position() && asked {
                 self.send(to, kind(request.clone()));
             }
         }
@@ -1119,7 +1258,7 @@ impl Node {
     /// A candidate's, or a pre-candidate's (which counts pre-votes where a candidate counts votes).
     fn step_candidate(
         &mut self,
-        from_position: usize,
+        from_position: Option<usize>,
         from: NodeId,
         message: Message,
     ) -> Result<(), StepError> {
@@ -1138,6 +1277,9 @@ impl Node {
                 Ok(())
             }
             Message::RequestVoteReply(r) if !pre => {
+                let Some(from_position) = from_position else {
+                    return Ok(());
+                };
                 // A grant stands for the whole term (the voter made it durable). A refusal from the same voter
                 // may still arrive after it: the answer to an older, stale RequestVote, refused with this term.
                 // It must not take the grant back.
@@ -1152,6 +1294,9 @@ impl Node {
                 Ok(())
             }
             Message::PreVoteReply(r) if pre => {
+                let Some(from_position) = from_position else {
+                    return Ok(());
+                };
                 // A grant carries the term we would stand in. (A refusal of a higher term made us a follower
                 // already; one of our term or lower tells nothing.)
                 if r.vote_granted
@@ -1178,7 +1323,7 @@ impl Node {
 
     fn step_leader(
         &mut self,
-        from_position: usize,
+        from_position: Option<usize>,
         from: NodeId,
         message: Message,
     ) -> Result<(), StepError> {
@@ -1190,7 +1335,9 @@ impl Node {
                 Ok(())
             }
             Message::AppendEntriesReply(r) => {
-                self.handle_append_entries_reply(from_position, r);
+                if let Some(position) = from_position {
+                    self.handle_append_entries_reply(position, r);
+                }
                 Ok(())
             }
             Message::InstallSnapshot(_) => {
@@ -1199,7 +1346,9 @@ impl Node {
                 Ok(())
             }
             Message::InstallSnapshotReply(r) => {
-                self.handle_install_snapshot_reply(from_position, r);
+                if let Some(position) = from_position {
+                    self.handle_install_snapshot_reply(position, r);
+                }
                 Ok(())
             }
             Message::RequestVoteReply(_) => Ok(()),
@@ -1261,7 +1410,11 @@ impl Node {
     /// TimeoutNow from the leader of our term: a follower starts an election at once, without PreVote (the
     /// leader vouches for its log), marked as a transfer's so that servers in their lease answer it.
     fn handle_timeout_now(&mut self) {
-        if self.role == Role::Follower && self.current_term < MAX_TERM {
+        // A server the leader counts as a voter may since have learned of a configuration where it is not.
+        if self.role == Role::Follower
+            && self.current_term < MAX_TERM
+            && self.membership.is_voter(self.id)
+        {
             self.become_candidate(true);
         }
     }
@@ -1280,13 +1433,11 @@ impl Node {
     /// with it. If so it starts counting again; if not it steps down.
     fn check_quorum(&mut self) -> bool {
         let me = self.self_position();
+        let progress = &self.progress;
         let active = self
-            .progress
-            .iter()
-            .enumerate()
-            .filter(|(position, pr)| *position == me || pr.recent_active)
-            .count();
-        if active >= self.quorum() || mutant(Mutant::CheckQuorumNeverStepsDown) {
+            .quorum
+            .holds(|position| position == me || progress[position].recent_active);
+        if active || mutant(Mutant::CheckQuorumNeverStepsDown) {
             if !mutant(Mutant::CheckQuorumKeepsRecent) {
                 for pr in &mut self.progress {
                     pr.recent_active = false;
@@ -1300,8 +1451,12 @@ impl Node {
     }
 
     fn has_quorum_of_votes(&self) -> bool {
-        let granted = self.votes.iter().filter(|v| **v == Some(true)).count();
-        granted >= self.quorum()
+        let votes = &self.votes;
+        if mutant(Mutant::LearnerVoteCounted) {
+            let granted = votes.iter().filter(|v| **v == Some(true)).count();
+            return granted > self.membership.voters.len() / 2;
+        }
+        self.quorum.holds(|position| votes[position] == Some(true))
     }
 
     // ----------------------------------------------------------------------------------------------------------
@@ -1373,6 +1528,7 @@ impl Node {
         };
         if let Some(changed) = changed {
             self.log_changed(changed);
+            self.log_changed_membership(changed);
             if mutant(Mutant::ReplyBeforeDurable) {
                 self.defer_persist = true;
             }
@@ -1420,6 +1576,8 @@ impl Node {
             if !kept || mutant(Mutant::SnapshotDropsSuffix) {
                 self.log_changed(m.last_included_index + 1);
             }
+            self.log.set_snapshot_membership(m.membership);
+            self.find_membership();
             self.snapshot = m.data;
             self.snapshot_dirty = true;
             self.persist_dirty = true;
@@ -1455,7 +1613,7 @@ impl Node {
         // Any answer in our term acknowledges our reads of its round and earlier.
         self.reads.ack(position, r.read_round);
         let me = self.self_position();
-        self.reads.confirm(me, self.quorum(), &mut self.read_states);
+        self.reads.confirm(me, &self.quorum, &mut self.read_states);
         let pr = &mut self.progress[position];
         if r.success {
             pr.match_index = if mutant(Mutant::MatchRegress) {
@@ -1481,6 +1639,9 @@ impl Node {
             }
             let behind = pr.next_index <= last && !pr.snapshot_in_flight();
             self.maybe_commit();
+            if self.role != Role::Leader {
+                return;
+            }
             self.maybe_send_timeout_now(position);
             // Send more only if something is still unsent (a batch was cut short, or the probe just landed);
             // entries already in flight are not sent again.
@@ -1534,6 +1695,9 @@ impl Node {
         pr.mode = Mode::Replicate;
         let behind = pr.next_index <= last;
         self.maybe_commit();
+        if self.role != Role::Leader {
+            return;
+        }
         self.maybe_send_timeout_now(position);
         if behind {
             self.send_append(position);
@@ -1544,21 +1708,30 @@ impl Node {
     /// current term; earlier entries then commit with it.
     fn maybe_commit(&mut self) {
         let me = self.self_position();
-        self.match_scratch.clear();
-        for (position, pr) in self.progress.iter().enumerate() {
-            self.match_scratch.push(if position == me {
-                self.log.last_index()
-            } else {
-                pr.match_index
-            });
-        }
-        self.match_scratch.sort_unstable_by(|a, b| b.cmp(a));
-        let majority_match = self.match_scratch[self.quorum() - 1];
+        let (last, progress) = (self.log.last_index(), &self.progress);
+        let majority_match = self.quorum.committed_index(
+            |position| {
+                if position == me {
+                    last
+                } else {
+                    progress[position].match_index
+                }
+            },
+            &mut self.match_scratch,
+        );
         if majority_match > self.commit_index
             && (self.log.term(majority_match) == Some(self.current_term)
                 || mutant(Mutant::Figure8Commit))
         {
             self.commit_index = majority_match;
+            // A leader that committed a configuration in which it does not vote has handed the cluster over
+            // (§6 of the paper): it steps down.
+            if !self.membership.is_voter(self.id)
+                && self.membership_index <= self.commit_index
+                && !mutant(Mutant::RemovedLeaderStays)
+            {
+                self.become_follower(self.current_term, None);
+            }
         }
     }
 
@@ -1632,6 +1805,7 @@ impl Node {
             leader_id: self.id,
             last_included_index: self.log.last_included_index(),
             last_included_term: self.log.last_included_term(),
+            membership: self.log.snapshot_membership().clone(),
             data: Arc::clone(&self.snapshot),
         });
         let to = self.peers[position];
@@ -1709,12 +1883,74 @@ impl Node {
         self.me
     }
 
-    /// Votes or matches needed to decide: a majority of all servers.
-    fn quorum(&self) -> usize {
-        if mutant(Mutant::QuorumOfTwo) {
-            return 2.min(self.peers.len());
+    /// The configuration in force at `index` (at or after the snapshot's last index): the last configuration
+    /// entry at or below it, or the snapshot's.
+    fn membership_at(&self, index: Index) -> Membership {
+        match self.log.last_config_at(index) {
+            Some((_, m)) => m.clone(),
+            None => self.log.snapshot_membership().clone(),
         }
-        self.peers.len() / 2 + 1
+    }
+
+    /// Finds the configuration in force again, after the log lost entries (a truncation, a snapshot that
+    /// replaced it) or on start: the last configuration entry in the log, or the snapshot's.
+    fn find_membership(&mut self) {
+        let (index, membership) = match self.log.last_config_at(self.log.last_index()) {
+            Some((index, m)) => (index, m.clone()),
+            None => (
+                self.log.last_included_index(),
+                self.log.snapshot_membership().clone(),
+            ),
+        };
+        self.adopt_membership(membership, index);
+    }
+
+    /// The log changed from `from` on: if that took the configuration entry in force away, finds the
+    /// configuration again; else the last configuration entry among the new entries, if any, is in force.
+    fn log_changed_membership(&mut self, from: Index) {
+        if from <= self.membership_index && !mutant(Mutant::TruncatedConfigKept) {
+            self.find_membership();
+        } else if let Some((index, m)) = self.log.last_config_at(self.log.last_index()) {
+            if index >= from {
+                let m = m.clone();
+                self.adopt_membership(m, index);
+            }
+        }
+    }
+
+    /// Puts `membership` (from the entry at `index`) in force: rebuilds `peers` (the members and this
+    /// server) and moves the per-peer state along, by id. A new peer starts as a leader's peers do when it
+    /// takes office; a transfer to a server that no longer votes is given up.
+    fn adopt_membership(&mut self, membership: Membership, index: Index) {
+        let mut peers: Vec<NodeId> = membership.members().into_iter().collect();
+        if let Err(at) = peers.binary_search(&self.id) {
+            peers.insert(at, self.id);
+        }
+        if peers != self.peers {
+            let last = self.log.last_index();
+            let old = std::mem::take(&mut self.peers);
+            let moved = |p: &NodeId| old.iter().position(|o| o == p);
+            self.progress = peers
+                .iter()
+                .map(|p| moved(p).map_or(Progress::new(last), |k| self.progress[k].clone()))
+                .collect();
+            self.votes = peers
+                .iter()
+                .map(|p| moved(p).and_then(|k| self.votes[k]))
+                .collect();
+            self.reads.remap(peers.len(), |k| moved(&peers[k]));
+            self.me = peers.binary_search(&self.id).expect("inserted above");
+            self.peers = peers;
+        }
+        self.transfer = self.transfer.and_then(|t| {
+            let position = self.position(t.target)?;
+            membership
+                .is_voter(t.target)
+                .then_some(Transfer { position, ..t })
+        });
+        self.quorum = Quorum::new(&membership, &self.peers);
+        self.membership = membership;
+        self.membership_index = index;
     }
 
     /// Internal invariants (TigerBeetle style: asserted in the code, in debug builds, after every step).
@@ -1735,9 +1971,21 @@ impl Node {
                 "a snapshot newer than last_applied is always on its way to the service"
             );
             assert!(self.log.last_term() <= self.current_term);
-            if let Some(v) = self.voted_for {
-                assert!(self.peers.contains(&v));
+            if self.membership_index > self.log.last_included_index() {
+                assert_eq!(
+                    self.log
+                        .entry(self.membership_index)
+                        .and_then(Entry::membership),
+                    Some(&self.membership),
+                    "the configuration in force is its entry's"
+                );
+            } else {
+                assert_eq!(&self.membership, self.log.snapshot_membership());
             }
+            assert_eq!(self.peers[self.me], self.id);
+            assert!(self.peers.windows(2).all(|w| w[0] < w[1]));
+            assert_eq!(self.progress.len(), self.peers.len());
+            assert_eq!(self.votes.len(), self.peers.len());
             match self.role {
                 Role::Leader => {
                     assert_eq!(self.voted_for, Some(self.id));
@@ -1842,6 +2090,11 @@ fn validate(from: NodeId, message: &Message) -> Result<(), StepError> {
                         "AppendEntries entry terms are impossible",
                     ));
                 }
+                if entry.membership().is_some_and(|c| c.validate().is_err()) {
+                    return Err(StepError::Malformed(
+                        "AppendEntries carries an invalid configuration",
+                    ));
+                }
                 previous = entry.term;
             }
         }
@@ -1862,6 +2115,13 @@ fn validate(from: NodeId, message: &Message) -> Result<(), StepError> {
             if m.last_included_index > MAX_INDEX {
                 return Err(StepError::Malformed(
                     "InstallSnapshot last_included_index above MAX_INDEX",
+                ));
+            }
+            // Empty: the sender does not know the configuration at its snapshot's index (it joined with no
+            // configuration and compacted entries from before the one that added it); later entries say it.
+            if m.membership != Membership::default() && m.membership.validate().is_err() {
+                return Err(StepError::Malformed(
+                    "InstallSnapshot carries an invalid configuration",
                 ));
             }
         }

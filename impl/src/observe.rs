@@ -64,6 +64,16 @@ pub enum Step<'a> {
         /// The lowest log index this step wrote, if any.
         log_changed_from: Option<Index>,
     },
+    /// [`Node::propose_conf_change`](crate::Node::propose_conf_change) appended a configuration entry (a
+    /// refused change is not reported).
+    ChangeConfig {
+        /// The entry's index (the node's log holds the configuration).
+        index: Index,
+        /// The AppendEntries it produced.
+        sent: &'a [Envelope],
+        /// The lowest log index this step wrote.
+        log_changed_from: Option<Index>,
+    },
     /// [`Node::step`](crate::Node::step): a message was handled (or refused).
     Receive {
         /// The sender of the message (the content is what the sender's `Send` released, so it is not copied

@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 
+use crate::membership::Quorum;
 use crate::mutants::{on as mutant, Mutant};
 use crate::Index;
 
@@ -56,6 +57,14 @@ impl Reads {
         self.pending.clear();
     }
 
+    /// The configuration changed, and with it the positions: the server now at position `k` was at
+    /// `old_position(k)`, if it was there at all (a new one has acknowledged nothing).
+    pub(crate) fn remap(&mut self, servers: usize, old_position: impl Fn(usize) -> Option<usize>) {
+        self.acked = (0..servers)
+            .map(|k| old_position(k).map_or(0, |o| self.acked.get(o).copied().unwrap_or(0)))
+            .collect();
+    }
+
     /// The latest round opened (0: none).
     pub(crate) fn round(&self) -> u64 {
         self.round
@@ -87,16 +96,13 @@ impl Reads {
         }
     }
 
-    /// Moves the reads that a majority (`quorum`, the leader at `me` included) has acknowledged into `out`.
-    pub(crate) fn confirm(&mut self, me: usize, quorum: usize, out: &mut Vec<ReadState>) {
+    /// Moves the reads that a quorum (the leader at `me` included, if it votes) has acknowledged into `out`.
+    pub(crate) fn confirm(&mut self, me: usize, quorum: &Quorum, out: &mut Vec<ReadState>) {
         while let Some(read) = self.pending.front() {
-            let acks = 1 + self
-                .acked
-                .iter()
-                .enumerate()
-                .filter(|&(p, &r)| p != me && r >= read.round)
-                .count();
-            if acks < quorum && !mutant(Mutant::ReadWithoutQuorum) {
+            let acked = &self.acked;
+            let confirmed =
+                quorum.holds(|p| p == me || acked.get(p).is_some_and(|&r| r >= read.round));
+            if !confirmed && !mutant(Mutant::ReadWithoutQuorum) {
                 break;
             }
             out.push(ReadState {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::observe::{Observer, Output};
-use crate::{Envelope, Index, NodeId, PersistentState, ReadState, Term};
+use crate::{Envelope, Index, Membership, NodeId, PersistentState, ReadState, Term};
 
 /// What the state machine must apply next. Applies come out in index order, each index once per
 /// [`Node`](crate::Node) instance: a restarted node first hands out its snapshot, if it has one, then the committed
@@ -19,6 +19,17 @@ pub enum Apply {
         term: Term,
         /// The entry's command.
         command: Vec<u8>,
+    },
+    /// The configuration entry at `index` is committed (it has been in force since it was appended: see
+    /// [`Node::propose_conf_change`](crate::Node::propose_conf_change)). The state machine has nothing to
+    /// apply, but a host may want to know, for instance to connect to a new member.
+    Config {
+        /// The entry's index.
+        index: Index,
+        /// The entry's term.
+        term: Term,
+        /// The configuration.
+        membership: Membership,
     },
     /// Replace the state machine by this snapshot, which covers every entry through `index`: one the leader
     /// installed on this server, or (after a restart) the server's own. The service's own calls to
@@ -37,7 +48,9 @@ impl Apply {
     /// The index this apply brings the state machine to.
     pub fn index(&self) -> Index {
         match self {
-            Apply::Command { index, .. } | Apply::Snapshot { index, .. } => *index,
+            Apply::Command { index, .. }
+            | Apply::Config { index, .. }
+            | Apply::Snapshot { index, .. } => *index,
         }
     }
 }

@@ -11,6 +11,7 @@ fn state(terms: &[u64], current_term: u64) -> Option<PersistentState> {
         voted_for: None,
         last_included_index: 0,
         last_included_term: 0,
+        membership: Default::default(),
         log: terms.iter().map(|&t| entry(t, &format!("t{t}"))).collect(),
     })
 }

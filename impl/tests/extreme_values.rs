@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use raft::{
-    AppendEntries, AppendEntriesReply, Apply, Config, ConfigError, Entry, Envelope, Index,
+    AppendEntries, AppendEntriesReply, Config, ConfigError, Entry, Envelope, Index,
     InstallSnapshot, InstallSnapshotReply, Message, Node, NodeId, NotLeader, PersistentState,
     RequestVote, RequestVoteReply, Role, StepError, Term, TimeoutNow, MAX_INDEX, MAX_TERM,
 };
@@ -15,10 +15,7 @@ use raft::{
 const CEILING: u64 = MAX_TERM + 1;
 
 fn entry(term: Term) -> Entry {
-    Entry {
-        term,
-        command: b"e".to_vec(),
-    }
+    Entry::command(term, b"e".to_vec())
 }
 
 /// A cluster driven by hand, with a network that is a plain list. Unlike the other tests' harness, it takes
@@ -109,8 +106,7 @@ impl World {
             check_sent(m);
         }
         for apply in &released.applies {
-            let (Apply::Command { index, .. } | Apply::Snapshot { index, .. }) = apply;
-            assert!(*index <= MAX_INDEX);
+            assert!(apply.index() <= MAX_INDEX);
         }
         self.network.extend(released.messages);
         let excess = self.network.len().saturating_sub(64);
@@ -207,6 +203,7 @@ fn disk(current_term: Term, snap: Index, snap_term: Term, terms: &[Term]) -> Per
         voted_for: None,
         last_included_index: snap,
         last_included_term: snap_term,
+        membership: Default::default(),
         log: terms.iter().map(|&t| entry(t)).collect(),
     }
 }
@@ -406,6 +403,7 @@ fn forge(w: &World, to: usize, from: usize, kind: u8, v: [u8; 5], flag: bool, k:
             leader_id: from,
             last_included_index: x(1),
             last_included_term: x(2),
+            membership: raft::Membership::of_voters(0..3),
             data: vec![k].into(),
         }),
         5 => Message::InstallSnapshotReply(InstallSnapshotReply {
@@ -655,6 +653,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             leader_id: 0,
             last_included_index: 1,
             last_included_term: 1,
+            membership: raft::Membership::of_voters(0..3),
             data: vec![].into(),
         }),
         Message::InstallSnapshot(InstallSnapshot {
@@ -662,6 +661,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             leader_id: 0,
             last_included_index: CEILING,
             last_included_term: 1,
+            membership: raft::Membership::of_voters(0..3),
             data: vec![].into(),
         }),
         Message::InstallSnapshotReply(InstallSnapshotReply {
@@ -700,6 +700,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             leader_id: 0,
             last_included_index: MAX_INDEX,
             last_included_term: MAX_TERM,
+            membership: raft::Membership::of_voters(0..3),
             data: b"s".to_vec().into(),
         }),
     };

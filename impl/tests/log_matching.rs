@@ -16,6 +16,7 @@ fn follower(log_terms: &[u64], current_term: u64) -> Node {
         voted_for: None,
         last_included_index: 0,
         last_included_term: 0,
+        membership: Default::default(),
         log,
     };
     Node::new(
@@ -228,6 +229,7 @@ fn figure7_divergent_followers_converge_to_the_leaders_log() {
                 voted_for: None,
                 last_included_index: 0,
                 last_included_term: 0,
+                membership: Default::default(),
                 log: terms.iter().map(|&t| entry(t, "")).collect(),
             })
         };

@@ -4,7 +4,9 @@
 mod common;
 
 use common::{entry, log_terms, Cluster};
-use raft::{Config, ConfigError, Envelope, Message, Node, PersistentState, RequestVote, Role};
+use raft::{
+    Config, ConfigError, Envelope, Membership, Message, Node, PersistentState, RequestVote, Role,
+};
 
 #[test]
 fn a_new_term_and_vote_are_persisted_with_the_request_votes() {
@@ -45,6 +47,7 @@ fn granting_a_vote_is_persisted_before_the_reply() {
             voted_for: Some(0),
             last_included_index: 0,
             last_included_term: 0,
+            membership: Membership::of_voters([0, 1, 2]),
             log: vec![]
         })
     );
@@ -167,15 +170,26 @@ fn only_the_server_that_persisted_the_last_commit_can_win() {
 #[test]
 fn invalid_persisted_state_is_refused() {
     let config = common::figure2_config();
-    let bad_vote = PersistentState {
+    // A server that both votes and learns.
+    let bad_membership = PersistentState {
         current_term: 1,
-        voted_for: Some(9),
-        last_included_index: 0,
-        last_included_term: 0,
-        log: vec![],
+        membership: Membership {
+            learners: [1].into(),
+            ..Membership::of_voters([0, 1])
+        },
+        ..PersistentState::default()
     };
     assert!(matches!(
-        Node::new(0, &[0, 1], config.clone(), Some(bad_vote), None, 0),
+        Node::new(0, &[0, 1], config.clone(), Some(bad_membership), None, 0),
+        Err(ConfigError::InvalidPersistedState(_))
+    ));
+    let bad_config_entry = PersistentState {
+        current_term: 1,
+        log: vec![raft::Entry::config(1, Membership::default())],
+        ..PersistentState::default()
+    };
+    assert!(matches!(
+        Node::new(0, &[0, 1], config.clone(), Some(bad_config_entry), None, 0),
         Err(ConfigError::InvalidPersistedState(_))
     ));
     let future_entry = PersistentState {
@@ -183,6 +197,7 @@ fn invalid_persisted_state_is_refused() {
         voted_for: None,
         last_included_index: 0,
         last_included_term: 0,
+        membership: Membership::default(),
         log: vec![entry(2, "")],
     };
     assert!(Node::new(0, &[0, 1], config.clone(), Some(future_entry), None, 0).is_err());
@@ -191,6 +206,7 @@ fn invalid_persisted_state_is_refused() {
         voted_for: None,
         last_included_index: 0,
         last_included_term: 0,
+        membership: Membership::default(),
         log: vec![entry(3, ""), entry(2, "")],
     };
     assert!(Node::new(0, &[0, 1], config.clone(), Some(decreasing), None, 0).is_err());
@@ -238,6 +254,7 @@ fn ready_says_where_the_log_changed_for_incremental_persistence() {
         voted_for: None,
         last_included_index: 0,
         last_included_term: 0,
+        membership: Membership::default(),
         log: vec![entry(1, ""), entry(2, ""), entry(2, "")],
     };
     let mut follower =

@@ -33,6 +33,7 @@ fn follower(terms: &[u64], current_term: u64) -> Node {
         voted_for: None,
         last_included_index: 0,
         last_included_term: 0,
+        membership: raft::Membership::of_voters([0, 1, 2]),
         log: terms.iter().map(|&t| entry(t, "f")).collect(),
     };
     Node::new(1, &[0, 1, 2], Config::default(), Some(state), None, 0).unwrap()
@@ -48,6 +49,7 @@ fn install(term: u64, index: u64, index_term: u64, data: &[u8]) -> Envelope {
             leader_id: 0,
             last_included_index: index,
             last_included_term: index_term,
+            membership: raft::Membership::of_voters([0, 1, 2]),
             data: data.into(),
         }),
     }
@@ -75,6 +77,7 @@ fn indexes(applies: &[Apply]) -> Vec<(&'static str, u64)> {
         .iter()
         .map(|a| match a {
             Apply::Command { index, .. } => ("command", *index),
+            Apply::Config { index, .. } => ("config", *index),
             Apply::Snapshot { index, .. } => ("snapshot", *index),
         })
         .collect()
@@ -376,6 +379,7 @@ fn persisted_snapshot_metadata_is_checked_on_restart() {
         voted_for: None,
         last_included_index: index,
         last_included_term: term,
+        membership: raft::Membership::of_voters([0, 1]),
         log: vec![entry(2, "")],
     };
     let new = |state, snapshot: Option<&[u8]>| {

@@ -34,9 +34,18 @@ use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
-use raft::{Apply, Envelope, Index, Message, Node, NodeId, ReadRefused, ReadState, Released};
+use raft::{
+    Apply, Envelope, Index, Membership, Message, Node, NodeId, ReadRefused, ReadState, Released,
+};
 
-use crate::trace::format::{Digest, Event, LogDelta, MsgId};
+/// A log entry's payload as the codec writes it, borrowing a command's bytes.
+#[derive(serde::Deserialize)]
+enum PayloadRef<'a> {
+    Command(&'a [u8]),
+    Config(Membership),
+}
+
+use crate::trace::format::{Conf, Digest, Event, Item, LogDelta, MsgId};
 use crate::trace::Recorder;
 
 use super::config::Inner;
@@ -234,8 +243,8 @@ fn read_back(
     snapshot: Option<&[u8]>,
     offset: impl Fn(usize) -> Option<usize>,
 ) -> Result<Event, postcard::Error> {
-    type Header = (u64, Option<u64>, u64, u64, usize);
-    let ((term, vote, base, base_term, len), mut rest) =
+    type Header = (u64, Option<u64>, u64, u64, Membership, usize);
+    let ((term, vote, base, base_term, _, len), mut rest) =
         postcard::take_from_bytes::<Header>(raft_state)?;
     let log = match from {
         None => None,
@@ -250,11 +259,17 @@ fn read_back(
             }
             let mut entries = Vec::with_capacity(len - skip);
             while k < len {
-                // An entry is its term and its command's bytes (the codec writes a `Vec<u8>` as bytes).
-                let ((entry_term, command), next) =
-                    postcard::take_from_bytes::<(u64, &[u8])>(rest)?;
+                // An entry is its term and its payload (the codec writes a `Vec<u8>` as bytes).
+                let ((entry_term, payload), next) =
+                    postcard::take_from_bytes::<(u64, PayloadRef)>(rest)?;
                 if k >= skip {
-                    entries.push((entry_term, Digest::of(command)));
+                    entries.push((
+                        entry_term,
+                        match payload {
+                            PayloadRef::Command(command) => Item::Command(Digest::of(command)),
+                            PayloadRef::Config(m) => Item::Config(Conf::of(&m)),
+                        },
+                    ));
                 }
                 (k, rest) = (k + 1, next);
             }
@@ -287,6 +302,8 @@ fn release<H: Harness>(h: &Rc<H>, i: usize, generation: u64, released: Released)
                 }
             }
             Apply::Snapshot { index, data, .. } => h.on_snapshot(i, index, &data),
+            // The lab's services never change the configuration, so no configuration entry commits.
+            Apply::Config { .. } => {}
         }
     }
     if !released.reads.is_empty() {

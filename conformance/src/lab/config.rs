@@ -829,6 +829,7 @@ mod tests {
             voted_for: None,
             last_included_index: 19,
             last_included_term: 1,
+            membership: raft::Membership::of_voters(0..3),
             log: vec![],
         };
         let saved = cfg.inner.saved.borrow()[2].clone().expect("persister");

@@ -28,8 +28,10 @@ struct Meta {
     term: u64,
     /// Where the entry's encoding ends in `bytes`.
     end: usize,
-    /// The length of its command, whose bytes end its encoding.
+    /// The length of its command (or of its configuration's encoding), whose bytes end its encoding.
     len: usize,
+    /// Whether it is a configuration entry.
+    config: bool,
 }
 
 /// Encodes successive states of one node, reusing the encoding of an unchanged log prefix.
@@ -83,7 +85,8 @@ impl StateEncoder {
             self.meta.push(Meta {
                 term: e.term,
                 end: self.bytes.len(),
-                len: e.command.len(),
+                len: e.bytes().len(),
+                config: e.membership().is_some(),
             });
         }
         let mut out = raft::encode(&(
@@ -91,6 +94,7 @@ impl StateEncoder {
             state.voted_for,
             state.last_included_index,
             state.last_included_term,
+            &state.membership,
             log.len(),
         ));
         self.header_len = out.len();
@@ -142,9 +146,11 @@ impl StateEncoder {
         for (k, (e, m)) in log.iter().zip(&self.meta).enumerate() {
             // Same term and same command bytes give the same encoding: the codec is
             // deterministic.
+            let bytes = e.bytes();
             if m.term != e.term
-                || m.len != e.command.len()
-                || !same_bytes(&self.bytes[m.end - m.len..m.end], &e.command)
+                || m.config != e.membership().is_some()
+                || m.len != bytes.len()
+                || !same_bytes(&self.bytes[m.end - m.len..m.end], &bytes)
             {
                 return k;
             }
@@ -185,13 +191,7 @@ mod tests {
     fn matches_the_codec_through_random_truncations_and_appends() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut enc = StateEncoder::default();
-        let mut state = PersistentState {
-            current_term: 0,
-            voted_for: None,
-            last_included_index: 0,
-            last_included_term: 0,
-            log: Vec::new(),
-        };
+        let mut state = PersistentState::default();
         let mut unchecked = 0;
         for step in 0..2000 {
             // What the core would report as `log_changed_from` (1-based, absolute).
@@ -215,6 +215,7 @@ mod tests {
                     } else {
                         state.log.drain(..=k);
                     }
+                    state.membership = raft::Membership::of_voters(0..rng.random_range(0..5));
                 }
                 0 => {
                     let keep = rng.random_range(state.log.len() / 2..=state.log.len());
@@ -232,16 +233,24 @@ mod tests {
                 2 if !state.log.is_empty() => {
                     // Same term, different command: must be noticed.
                     let k = rng.random_range(0..state.log.len());
-                    state.log[k].command = vec![rng.random(); rng.random_range(0..4)];
+                    state.log[k].payload =
+                        raft::Payload::Command(vec![rng.random(); rng.random_range(0..4)]);
+                    touch(k);
+                }
+                3 if !state.log.is_empty() => {
+                    // Same term, a configuration instead: must be noticed too.
+                    let k = rng.random_range(0..state.log.len());
+                    let voters = raft::Membership::of_voters(0..rng.random_range(1..5));
+                    state.log[k] = Entry::config(state.log[k].term, voters);
                     touch(k);
                 }
                 _ => {
                     let len = rng.random_range(0..200);
                     touch(state.log.len());
-                    state.log.push(Entry {
-                        term: state.current_term,
-                        command: (0..len).map(|_| rng.random()).collect(),
-                    });
+                    state.log.push(Entry::command(
+                        state.current_term,
+                        (0..len).map(|_| rng.random()).collect(),
+                    ));
                 }
             }
             assert_eq!(

@@ -188,6 +188,9 @@ fn renumber(ev: &mut Event, first: u64, nodes: u64) -> Result<(), u64> {
         | Event::Propose {
             node, state, sent, ..
         }
+        | Event::ChangeConfig {
+            node, state, sent, ..
+        }
         | Event::ReadIndex {
             node, state, sent, ..
         } => {

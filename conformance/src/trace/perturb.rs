@@ -4,7 +4,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::format::{Applied, Body, Digest, Event, Msg, NodeState, Record, Role, Trace};
+use super::format::{Applied, Body, Digest, Event, Item, Msg, NodeState, Record, Role, Trace};
 
 /// One way of breaking a trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,7 +132,7 @@ fn snapshot_data_mut(ev: &mut Event) -> Vec<&mut Digest> {
 }
 
 /// The entries a record carries (in its state's log delta, its sent AppendEntries, or a Persist).
-fn entries_mut(ev: &mut Event) -> Vec<&mut (u64, Digest)> {
+fn entries_mut(ev: &mut Event) -> Vec<&mut (u64, Item)> {
     let mut out = Vec::new();
     match ev {
         Event::Persist { log: Some(d), .. } => out.extend(d.entries.iter_mut()),
@@ -140,6 +140,7 @@ fn entries_mut(ev: &mut Event) -> Vec<&mut (u64, Digest)> {
         | Event::Heartbeat { state, sent, .. }
         | Event::Transfer { state, sent, .. }
         | Event::Propose { state, sent, .. }
+        | Event::ChangeConfig { state, sent, .. }
         | Event::ReadIndex { state, sent, .. }
         | Event::Receive { state, sent, .. } => {
             if let Some(d) = &mut state.log {
@@ -233,7 +234,11 @@ pub fn perturb(trace: &Trace, kind: Kind, seed: u64) -> Option<Trace> {
         Kind::EntryCommand => {
             let mut es = entries_mut(&mut records[k].ev);
             let j = rng.random_range(0..es.len());
-            es[j].1 = Digest(es[j].1 .0 ^ 1);
+            es[j].1 = match &es[j].1 {
+                Item::Command(d) => Item::Command(Digest(d.0 ^ 1)),
+                // A configuration becomes a command.
+                Item::Config(_) => Item::Command(Digest(1)),
+            };
         }
         Kind::MessageTerm => {
             let mut ts = message_terms_mut(&mut records[k].ev);

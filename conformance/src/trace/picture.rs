@@ -89,6 +89,9 @@ fn event_label(ev: &Event) -> String {
             Some((i, _)) => format!("propose @{i} {}", state_label(state)),
             None => "propose refused".to_string(),
         },
+        Event::ChangeConfig { conf, state, .. } => {
+            format!("change config to {conf:?} {}", state_label(state))
+        }
         Event::Receive {
             id, refused, state, ..
         } => match refused {
@@ -112,6 +115,7 @@ fn event_label(ev: &Event) -> String {
         Event::Apply { index, item, .. } => match item {
             Applied::Command(_) => format!("apply {index}"),
             Applied::Snapshot(_) => format!("apply snapshot {index}"),
+            Applied::Config(_) => format!("apply config {index}"),
         },
         Event::Drop { id } => format!("lost {id}"),
         Event::Duplicate { id } => format!("copied {id}"),

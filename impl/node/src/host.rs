@@ -442,6 +442,21 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
                     done.push((ticket, outcome));
                 }
             }
+            // The configuration has been in force since it was appended; the state machine has nothing
+            // to do. Who waits on it learns that it committed.
+            Apply::Config { index, term, .. } => {
+                for (proposed, ticket) in self.waiting.remove(&index).unwrap_or_default() {
+                    let outcome = if proposed == term {
+                        Outcome::Committed {
+                            index,
+                            response: Vec::new(),
+                        }
+                    } else {
+                        Outcome::Lost
+                    };
+                    done.push((ticket, outcome));
+                }
+            }
             Apply::Snapshot { index, data, .. } => {
                 self.machine
                     .restore(&data)

@@ -281,7 +281,7 @@ pub struct Wire {
 /// for the rest. Queues are bounded by this.
 pub fn weight(envelope: &Envelope) -> usize {
     64 + match &envelope.message {
-        Message::AppendEntries(m) => m.entries.iter().map(|e| 32 + e.command.len()).sum(),
+        Message::AppendEntries(m) => m.entries.iter().map(|e| 32 + e.bytes().len()).sum(),
         Message::InstallSnapshot(m) => m.data.len(),
         _ => 0,
     }

@@ -631,6 +631,7 @@ fn impossible_indexes_are_refused_not_replayed() {
             identity: ID,
             hard: (1, None),
             snapshot: (snapshot, 1),
+            membership: &raft::Membership::default(),
             log: &[],
         };
         frame(&record, place(seq), MAX_PAYLOAD).unwrap()
@@ -648,6 +649,7 @@ fn impossible_indexes_are_refused_not_replayed() {
     let batch = RecordRef::Batch {
         hard: None,
         snapshot: Some((u64::MAX - 1, 1)),
+        membership: None,
         entries: None,
     };
     bytes.extend(frame(&batch, place(1), MAX_PAYLOAD).unwrap());

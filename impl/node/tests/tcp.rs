@@ -33,6 +33,7 @@ fn snapshot_message(size: usize) -> Envelope {
             leader_id: 0,
             last_included_index: 40,
             last_included_term: 2,
+            membership: raft::Membership::of_voters([0, 1, 2]),
             data: (0..size).map(|i| (i % 251) as u8).collect(),
         }),
     }
@@ -49,10 +50,7 @@ fn append_message(size: usize) -> Envelope {
             leader_id: 0,
             prev_log_index: 0,
             prev_log_term: 0,
-            entries: vec![raft::Entry {
-                term: 3,
-                command: vec![7; size],
-            }],
+            entries: vec![raft::Entry::command(3, vec![7; size])],
             leader_commit: 0,
             read_round: 0,
         }),

@@ -20,13 +20,12 @@ pub struct Cluster {
     pub state_machine: Vec<Vec<Vec<u8>>>,
     pub config: Config,
     pub ids: Vec<NodeId>,
+    /// The `peers` each node was created with: the first cluster's ids, or none for a node that joined.
+    pub seeds: Vec<Vec<NodeId>>,
 }
 
 pub fn entry(term: Term, command: &str) -> Entry {
-    Entry {
-        term,
-        command: command.as_bytes().to_vec(),
-    }
+    Entry::command(term, command.as_bytes().to_vec())
 }
 
 /// The default configuration without PreVote and CheckQuorum: Figure 2's election.
@@ -70,6 +69,7 @@ impl Cluster {
             installed: vec![Vec::new(); n],
             state_machine: vec![Vec::new(); n],
             config,
+            seeds: vec![ids.clone(); n],
             ids,
         }
     }
@@ -118,6 +118,17 @@ impl Cluster {
                     );
                     sm.push(command.clone());
                     self.applied[i].push((index, term, command));
+                }
+                // A configuration entry applies nothing; an empty command keeps the state machine's
+                // positions equal to the log's indexes.
+                Apply::Config { index, term, .. } => {
+                    assert_eq!(
+                        index,
+                        sm.len() as Index + 1,
+                        "node {i} applied out of order"
+                    );
+                    sm.push(Vec::new());
+                    self.applied[i].push((index, term, Vec::new()));
                 }
                 Apply::Snapshot { index, term, data } => {
                     assert!(
@@ -227,7 +238,7 @@ impl Cluster {
             .and(self.snapshots[i].clone());
         self.nodes[i] = Node::new(
             i as NodeId,
-            &self.ids,
+            &self.seeds[i],
             self.config.clone(),
             self.disk[i].clone(),
             snapshot,
@@ -237,6 +248,22 @@ impl Cluster {
         self.applied[i].clear();
         self.installed[i].clear();
         self.state_machine[i].clear();
+    }
+}
+
+impl Cluster {
+    /// Starts a new server, with the next id and no configuration, ready to be added; returns its index.
+    pub fn join(&mut self) -> usize {
+        let i = self.nodes.len();
+        let node = Node::new(i as NodeId, &[], self.config.clone(), None, None, 42).unwrap();
+        self.nodes.push(node);
+        self.disk.push(None);
+        self.snapshots.push(None);
+        self.applied.push(Vec::new());
+        self.installed.push(Vec::new());
+        self.state_machine.push(Vec::new());
+        self.seeds.push(Vec::new());
+        i
     }
 }
 

@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use raft::{Apply, Envelope, Message, Node, Output, PersistentState, Step};
 
-use crate::format::{Applied, Body, Digest, Event, LogDelta, Msg, MsgId, NodeState, Role};
+use crate::format::{
+    Applied, Body, Conf, Digest, Event, Item, LogDelta, Msg, MsgId, NodeState, Role,
+};
 
 /// The event that reports a node's step.
 pub fn step_event(node: &Node, step: &Step<'_>) -> Event {
@@ -46,6 +48,21 @@ pub fn step_event(node: &Node, step: &Step<'_>) -> Event {
             node: id,
             command: Digest::of(command),
             accepted: result.ok(),
+            state: node_state(node, log_changed_from),
+            sent: msgs(sent),
+        },
+        Step::ChangeConfig {
+            index,
+            sent,
+            log_changed_from,
+        } => Event::ChangeConfig {
+            node: id,
+            conf: node
+                .log()
+                .get((index - node.last_included_index() - 1) as usize)
+                .and_then(raft::Entry::membership)
+                .map(Conf::of)
+                .unwrap_or_default(),
             state: node_state(node, log_changed_from),
             sent: msgs(sent),
         },
@@ -131,6 +148,16 @@ pub fn output_events(node: u64, output: &Output<'_>, mut push: impl FnMut(Event)
                 term: *term,
                 item: Applied::Command(Digest::of(command)),
             },
+            Apply::Config {
+                index,
+                term,
+                membership,
+            } => Event::Apply {
+                node,
+                index: *index,
+                term: *term,
+                item: Applied::Config(Conf::of(membership)),
+            },
             Apply::Snapshot { index, term, data } => Event::Apply {
                 node,
                 index: *index,
@@ -187,10 +214,11 @@ pub fn node_state(node: &Node, log_from: Option<u64>) -> NodeState {
                 .collect()
         })
         .unwrap_or_default();
+    // By id, from 0 to the highest id the leader replicates to.
     let progress = if role == Role::L {
-        node.peers()
-            .iter()
-            .map(|&p| node.progress(p).unwrap_or((0, 0)))
+        let servers = node.peers().iter().max().map_or(0, |&p| p + 1);
+        (0..servers)
+            .map(|p| node.progress(p).unwrap_or((0, 0)))
             .collect()
     } else {
         Vec::new()
@@ -223,8 +251,8 @@ pub fn log_delta(base: u64, log: &[raft::Entry], from: u64) -> LogDelta {
 }
 
 /// An entry as the trace writes it.
-pub fn entry(e: &raft::Entry) -> (u64, Digest) {
-    (e.term, Digest::of(&e.command))
+pub fn entry(e: &raft::Entry) -> (u64, Item) {
+    (e.term, Item::of(&e.payload))
 }
 
 /// The messages a step produced.

@@ -55,6 +55,79 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
+/// What a log entry carries, as the trace writes it: a command's digest (a string), or a configuration
+/// (an object).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Item {
+    /// A client's command.
+    Command(Digest),
+    /// A configuration.
+    Config(Conf),
+}
+
+/// A configuration, by server id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Conf {
+    /// The voters (of C_new, while joint).
+    pub voters: Vec<u64>,
+    /// While joint, the voters of C_old.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub old: Vec<u64>,
+    /// The learners.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learners: Vec<u64>,
+}
+
+impl Conf {
+    /// The configuration a core's membership is.
+    pub fn of(m: &raft::Membership) -> Conf {
+        Conf {
+            voters: m.voters.iter().copied().collect(),
+            old: m.old_voters.iter().copied().collect(),
+            learners: m.learners.iter().copied().collect(),
+        }
+    }
+}
+
+impl Item {
+    /// The item a core's log entry carries.
+    pub fn of(payload: &raft::Payload) -> Item {
+        match payload {
+            raft::Payload::Command(c) => Item::Command(Digest::of(c)),
+            raft::Payload::Config(m) => Item::Config(Conf::of(m)),
+        }
+    }
+}
+
+impl Serialize for Item {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Item::Command(d) => d.serialize(s),
+            Item::Config(c) => c.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Item;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a command's digest or a configuration")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Item, E> {
+                Digest::deserialize(serde::de::value::StrDeserializer::new(v)).map(Item::Command)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Item, A::Error> {
+                Conf::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Item::Config)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
 /// The first line of a trace file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
@@ -151,8 +224,8 @@ pub enum Role {
 pub struct LogDelta {
     /// The first index written.
     pub from: u64,
-    /// `(term, digest of the command)` of each entry from `from` on.
-    pub entries: Vec<(u64, Digest)>,
+    /// `(term, what it carries)` of each entry from `from` on.
+    pub entries: Vec<(u64, Item)>,
 }
 
 /// A node's state after a step. The log is given as what changed: the log after the step is the log before
@@ -226,7 +299,7 @@ pub enum Body {
         term: u64,
         prev_log_index: u64,
         prev_log_term: u64,
-        entries: Vec<(u64, Digest)>,
+        entries: Vec<(u64, Item)>,
         leader_commit: u64,
         #[serde(default, skip_serializing_if = "is_zero")]
         read_round: u64,
@@ -308,6 +381,8 @@ pub enum Applied {
     Command(Digest),
     /// A snapshot.
     Snapshot(Digest),
+    /// A committed configuration entry.
+    Config(Conf),
 }
 
 /// One event. Node steps carry the node's state after the step and the messages the step produced; the
@@ -353,6 +428,14 @@ pub enum Event {
         node: u64,
         command: Digest,
         accepted: Option<(u64, u64)>,
+        state: NodeState,
+        sent: Vec<Msg>,
+    },
+    /// A leader appended a configuration entry (`raft::Node::propose_conf_change`).
+    ChangeConfig {
+        node: u64,
+        /// The configuration it appended.
+        conf: Conf,
         state: NodeState,
         sent: Vec<Msg>,
     },
@@ -436,6 +519,7 @@ impl Event {
             | Event::CheckQuorum { node, .. }
             | Event::Transfer { node, .. }
             | Event::Propose { node, .. }
+            | Event::ChangeConfig { node, .. }
             | Event::Receive { node, .. }
             | Event::ReadIndex { node, .. }
             | Event::Read { node, .. }
@@ -460,6 +544,7 @@ impl Event {
             | Event::Heartbeat { sent, .. }
             | Event::Transfer { sent, .. }
             | Event::Propose { sent, .. }
+            | Event::ChangeConfig { sent, .. }
             | Event::Receive { sent, .. }
             | Event::ReadIndex { sent, .. } => sent,
             _ => &[],

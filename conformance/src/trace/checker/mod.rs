@@ -27,13 +27,14 @@ use std::collections::BTreeMap;
 
 use model::bounds::Bounds;
 use model::state::{
-    term_at, AppendOutcome, Body as MBody, Entry, Index, Message, Role as MRole, ServerId, State,
-    Value,
+    term_at, AppendOutcome, Body as MBody, Config, Entry, Index, Message, Role as MRole, ServerId,
+    State, Value,
 };
 use model::{Action, RaftModel};
 
 use super::format::{
-    Applied, Body, Digest, Event, Features, LogDelta, Msg, MsgId, NodeState, Role, Trace,
+    Applied, Body, Conf, Digest, Event, Features, Item, LogDelta, Msg, MsgId, NodeState, Role,
+    Trace,
 };
 
 /// What a successful check saw.
@@ -486,6 +487,20 @@ impl Checker {
                     }
                 }
             }
+            Event::ChangeConfig {
+                node,
+                conf,
+                state,
+                sent,
+            } => {
+                self.alive(*node)?;
+                let i = *node as ServerId;
+                let config = self.config(conf)?;
+                let appends_at = self.state.server(i).last_index() + 1;
+                self.node_step(*node, state, sent, None, Some(appends_at), |c| {
+                    c.act(Action::ChangeConfig(i, config))
+                })?;
+            }
             Event::Receive {
                 node,
                 id,
@@ -779,11 +794,33 @@ impl Checker {
         next
     }
 
-    fn entry(&mut self, (term, digest): (u64, Digest)) -> Result<Entry, Failure> {
-        Ok(Entry::client(
-            small(term, "entry term")?,
-            self.value(digest),
-        ))
+    fn entry(&mut self, (term, item): &(u64, Item)) -> Result<Entry, Failure> {
+        let term = small(*term, "entry term")?;
+        Ok(match item {
+            Item::Command(digest) => Entry::client(term, self.value(*digest)),
+            Item::Config(conf) => Entry::configuration(term, self.config(conf)?),
+        })
+    }
+
+    /// The model's configuration for a trace's: server ids as bits.
+    fn config(&self, conf: &Conf) -> Result<Config, Failure> {
+        let n = self.nodes.len() as u64;
+        let bits = |ids: &[u64]| {
+            ids.iter().try_fold(0u8, |bits, &id| {
+                if id < n {
+                    Ok(bits | 1 << id)
+                } else {
+                    fail(format!(
+                        "a configuration names server {id}, outside the trace's {n}"
+                    ))
+                }
+            })
+        };
+        Ok(Config {
+            voters: bits(&conf.voters)?,
+            old_voters: bits(&conf.old)?,
+            learners: bits(&conf.learners)?,
+        })
     }
 
     /// A node's step: `compose` applies the step's main action(s); then the leader's commit advance, the
@@ -948,8 +985,10 @@ impl Checker {
         }
         // The leader's next_index for each peer: whatever the implementation chose, within what Raft allows.
         if self.state.server(i).role == MRole::Leader && reported.role == Role::L {
+            let members = self.state.config(i).members();
             for (p, (next, _)) in reported.progress.iter().enumerate() {
-                if p != node as usize && p < self.nodes.len() {
+                // Only the members have a next_index that means something.
+                if p != node as usize && p < self.nodes.len() && members & (1 << p) != 0 {
                     let next = small(*next, "next_index")?;
                     if self.state.server(i).next_index[p] != next {
                         self.act(Action::SetNextIndex {
@@ -1158,7 +1197,7 @@ impl Checker {
             } => {
                 let mut log = model::state::Log::new();
                 for e in entries {
-                    log.push(self.entry(*e)?);
+                    log.push(self.entry(e)?);
                 }
                 (
                     *term,
@@ -1238,7 +1277,7 @@ impl Checker {
         let mut entries: SmallVec<[Entry; 8]> = SmallVec::new();
         if let Some(delta) = &reported.log {
             for e in &delta.entries {
-                entries.push(self.entry(*e)?);
+                entries.push(self.entry(e)?);
             }
         }
         let view = &mut self.nodes[node as usize];
@@ -1382,7 +1421,10 @@ impl Checker {
             field(&mut diff, "votes granted", model_votes, votes);
         }
         if s.role == MRole::Leader {
-            for p in (0..self.nodes.len()).filter(|&p| p != node as usize) {
+            let members = self.state.config(node as ServerId).members();
+            for p in
+                (0..self.nodes.len()).filter(|&p| p != node as usize && members & (1 << p) != 0)
+            {
                 let (next, matched) = reported.progress.get(p).copied().unwrap_or((0, 0));
                 if (s.next_index[p] as u64, s.match_index[p] as u64) != (next, matched) {
                     field(
@@ -1553,7 +1595,7 @@ impl Checker {
         let mut written: SmallVec<[Entry; 8]> = SmallVec::new();
         if let Some(delta) = log {
             for e in &delta.entries {
-                written.push(self.entry(*e)?);
+                written.push(self.entry(e)?);
             }
         }
         let view = &mut self.nodes[node as usize];
@@ -1686,15 +1728,22 @@ impl Checker {
         }
         let model_entry = s.log.get(index as usize - 1).copied();
         match item {
-            Applied::Command(digest) => {
+            Applied::Command(_) | Applied::Config(_) => {
                 if index != view.last_applied + 1 {
                     return fail(format!(
                         "node {node} applied index {index} after {}: applies must be once each, in order",
                         view.last_applied
                     ));
                 }
-                let value = self.value(*digest);
-                let applied = Entry::client(small(term, "term")?, value);
+                let applied = match item {
+                    Applied::Command(digest) => {
+                        Entry::client(small(term, "term")?, self.value(*digest))
+                    }
+                    Applied::Config(conf) => {
+                        Entry::configuration(small(term, "term")?, self.config(conf)?)
+                    }
+                    Applied::Snapshot(_) => unreachable!("matched above"),
+                };
                 let committed = self
                     .state
                     .committed

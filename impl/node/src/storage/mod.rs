@@ -6,7 +6,8 @@
 //!   payloads are checksummed and tied to their file and place in it: a segment starts with a checkpoint
 //!   (the whole state at its start, and whose directory it is), then one record per save holding only what
 //!   changed: the term and vote (together, so no crash can split them), the snapshot's last index and term,
-//!   and the log from the first changed index on. An append writes the new entries only. A segment is
+//!   the configuration at the snapshot's index (see [`raft::PersistentState::membership`]), and the log from
+//!   the first changed index on. An append writes the new entries only. A segment is
 //!   written as `wal-<n>.log.tmp`, synced and renamed into place, so its checkpoint is never torn.
 //! * the snapshot `snapshot`, written to `snapshot.tmp`, synced, renamed into place, and the directory synced.
 //!
@@ -30,7 +31,7 @@ pub mod record;
 
 use std::io;
 
-use raft::{Entry, Index, NodeId, PersistentState, Ready, Term};
+use raft::{Entry, Index, Membership, NodeId, PersistentState, Ready, Term};
 
 use self::disk::Disk;
 pub use self::record::Identity;
@@ -213,7 +214,7 @@ fn runs(log: &[Entry], budget: usize) -> Vec<&[Entry]> {
     let mut runs = Vec::new();
     let (mut start, mut size) = (0, 0);
     for (k, entry) in log.iter().enumerate() {
-        let more = entry.command.len() + ENTRY_OVERHEAD;
+        let more = entry.bytes().len() + ENTRY_OVERHEAD;
         if k > start && size + more > budget {
             runs.push(&log[start..k]);
             (start, size) = (k, 0);
@@ -231,6 +232,7 @@ fn runs(log: &[Entry], budget: usize) -> Vec<&[Entry]> {
 struct Replayed {
     hard: (Term, Option<NodeId>),
     snapshot: (Index, Term),
+    membership: Membership,
     log: Vec<Entry>,
 }
 
@@ -258,6 +260,7 @@ impl Replayed {
         &mut self,
         hard: Option<(Term, Option<NodeId>)>,
         snapshot: Option<(Index, Term)>,
+        membership: Option<&Membership>,
         entries: Option<(Index, &[Entry])>,
     ) {
         if let Some(hard) = hard {
@@ -266,12 +269,13 @@ impl Replayed {
         if let Some(snapshot) = snapshot {
             self.compact(snapshot);
         }
+        if let Some(membership) = membership {
+            self.membership = membership.clone();
+        }
         if let Some((from, es)) = entries {
             self.log.truncate((from - self.snapshot.0 - 1) as usize);
-            self.log.extend(es.iter().map(|e| Entry {
-                term: e.term,
-                command: Vec::new(),
-            }));
+            self.log
+                .extend(es.iter().map(|e| Entry::command(e.term, Vec::new())));
         }
     }
 
@@ -281,6 +285,7 @@ impl Replayed {
             voted_for: self.hard.1,
             last_included_index: self.snapshot.0,
             last_included_term: self.snapshot.1,
+            membership: self.membership,
             log: self.log,
         }
     }
@@ -375,6 +380,7 @@ impl<D: Disk> FileStorage<D> {
                 // The snapshot was made durable, and the save that wrote its marker to the log did not
                 // return: take it as that save would have.
                 state.compact((file.index, file.term));
+                state.membership = file.membership;
             } else if file.term != state.snapshot.1 {
                 return Err(corrupt(
                     SNAPSHOT,
@@ -413,6 +419,7 @@ impl<D: Disk> FileStorage<D> {
             durable: Replayed {
                 hard: start.hard,
                 snapshot: start.snapshot,
+                membership: start.membership.clone(),
                 log: Vec::new(),
             },
             failed: false,
@@ -424,8 +431,8 @@ impl<D: Disk> FileStorage<D> {
         };
         storage
             .durable
-            .write(None, None, Some((start.snapshot.0 + 1, &start.log)));
-        storage.roll(start.hard, start.snapshot, &start.log)?;
+            .write(None, None, None, Some((start.snapshot.0 + 1, &start.log)));
+        storage.roll(start.hard, start.snapshot, &start.membership, &start.log)?;
         let recovered = Recovered {
             // A directory holding only the first checkpoint of a new node has nothing saved in it.
             state: replayed
@@ -466,6 +473,7 @@ impl<D: Disk> FileStorage<D> {
         &mut self,
         hard: (Term, Option<NodeId>),
         snapshot: (Index, Term),
+        membership: &Membership,
         log: &[Entry],
     ) -> Result<(), StorageError> {
         self.sync_pending()?;
@@ -484,12 +492,14 @@ impl<D: Disk> FileStorage<D> {
                     identity: self.identity,
                     hard,
                     snapshot,
+                    membership,
                     log: run,
                 }
             } else {
                 RecordRef::Batch {
                     hard: None,
                     snapshot: None,
+                    membership: None,
                     entries: Some((from, run)),
                 }
             };
@@ -572,6 +582,7 @@ impl<D: Disk> FileStorage<D> {
             let record = RecordRef::Batch {
                 hard: Some(hard),
                 snapshot: None,
+                membership: None,
                 entries: None,
             };
             Some(self.frame(&name, &record, place())?)
@@ -585,6 +596,7 @@ impl<D: Disk> FileStorage<D> {
                     identity: self.identity,
                     index: snapshot.0,
                     term: snapshot.1,
+                    membership: &state.membership,
                     data,
                 };
                 let place = Place {
@@ -597,6 +609,8 @@ impl<D: Disk> FileStorage<D> {
         };
         let hard_changed = (hard != self.durable.hard && !term_first).then_some(hard);
         let snapshot_changed = (snapshot != self.durable.snapshot).then_some(snapshot);
+        let membership_changed =
+            (state.membership != self.durable.membership).then_some(&state.membership);
         let entries = ready.log_changed_from().map(|from| {
             let from = from.max(snapshot.0 + 1);
             let skip = ((from - snapshot.0 - 1) as usize).min(state.log.len());
@@ -610,16 +624,21 @@ impl<D: Disk> FileStorage<D> {
                     let record = RecordRef::Batch {
                         hard: hard_changed.filter(|_| k == 0),
                         snapshot: snapshot_changed.filter(|_| k == 0),
+                        membership: membership_changed.filter(|_| k == 0),
                         entries: Some((at, run)),
                     };
                     batch.extend(self.frame(&name, &record, place())?);
                     at += run.len() as Index;
                 }
             }
-            None if hard_changed.is_some() || snapshot_changed.is_some() => {
+            None if hard_changed.is_some()
+                || snapshot_changed.is_some()
+                || membership_changed.is_some() =>
+            {
                 let record = RecordRef::Batch {
                     hard: hard_changed,
                     snapshot: snapshot_changed,
+                    membership: membership_changed,
                     entries: None,
                 };
                 batch = self.frame(&name, &record, place())?;
@@ -629,7 +648,7 @@ impl<D: Disk> FileStorage<D> {
 
         if let Some(bytes) = term_record {
             self.append(&bytes, 1)?;
-            self.durable.write(Some(hard), None, None);
+            self.durable.write(Some(hard), None, None, None);
         }
         if let Some(bytes) = snapshot_file {
             self.disk
@@ -643,7 +662,8 @@ impl<D: Disk> FileStorage<D> {
         }
         if !batch.is_empty() {
             self.append(&batch, seq - self.seq)?;
-            self.durable.write(hard_changed, snapshot_changed, entries);
+            self.durable
+                .write(hard_changed, snapshot_changed, membership_changed, entries);
         }
         if self.report.is_some() {
             let saved = Saved {
@@ -662,7 +682,7 @@ impl<D: Disk> FileStorage<D> {
             return Ok(());
         }
         if self.segment_len >= self.options.segment_bytes.max(2 * self.checkpoint_len) {
-            self.roll(hard, snapshot, &state.log)?;
+            self.roll(hard, snapshot, &state.membership, &state.log)?;
         }
         Ok(())
     }
@@ -807,6 +827,7 @@ fn replay(
                 identity: found,
                 hard,
                 snapshot,
+                membership,
                 log,
             } => {
                 check_identity(name, format, found, identity)?;
@@ -819,12 +840,14 @@ fn replay(
                 *state = Some(Replayed {
                     hard,
                     snapshot,
+                    membership,
                     log,
                 });
             }
             Record::Batch {
                 hard,
                 snapshot,
+                membership,
                 entries,
             } => {
                 let Some(s) = state.as_mut().filter(|_| offset > 0) else {
@@ -856,6 +879,9 @@ fn replay(
                         ));
                     }
                     s.compact(snapshot);
+                }
+                if let Some(membership) = membership {
+                    s.membership = membership;
                 }
                 if let Some((from, es)) = entries {
                     if from <= s.snapshot.0 || from > s.last_index() + 1 {

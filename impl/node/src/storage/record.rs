@@ -16,11 +16,11 @@
 //! looks like one ([`is_torn_tail`]): nothing valid follows it anywhere in the file, and its damage is what a
 //! crash does (the file ends inside it, or a sector of it reads back as zeros), not a flipped bit.
 
-use raft::{Entry, Index, NodeId, Term};
+use raft::{Entry, Index, Membership, NodeId, Term};
 use serde::{Deserialize, Serialize};
 
 /// The format of the files; a file of another format is refused.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// Bytes before a record's payload.
 pub const HEADER: usize = 20;
@@ -57,12 +57,14 @@ pub enum RecordRef<'a> {
         identity: Identity,
         hard: (Term, Option<NodeId>),
         snapshot: (Index, Term),
+        membership: &'a Membership,
         log: &'a [Entry],
     },
     /// What one save changed (or a part of it, if it is too large for one record).
     Batch {
         hard: Option<(Term, Option<NodeId>)>,
         snapshot: Option<(Index, Term)>,
+        membership: Option<&'a Membership>,
         entries: Option<(Index, &'a [Entry])>,
     },
 }
@@ -76,13 +78,16 @@ pub enum Record {
         identity: Identity,
         hard: (Term, Option<NodeId>),
         snapshot: (Index, Term),
+        membership: Membership,
         log: Vec<Entry>,
     },
     /// See [`RecordRef::Batch`]: the term and vote, if they changed; the snapshot's last index and term, if
-    /// it changed (entries through it leave the log); the entries from an index on, replacing the log's.
+    /// it changed (entries through it leave the log); the configuration at the snapshot's index, if it
+    /// changed; the entries from an index on, replacing the log's.
     Batch {
         hard: Option<(Term, Option<NodeId>)>,
         snapshot: Option<(Index, Term)>,
+        membership: Option<Membership>,
         entries: Option<(Index, Vec<Entry>)>,
     },
 }
@@ -94,6 +99,7 @@ pub struct SnapshotRef<'a> {
     pub identity: Identity,
     pub index: Index,
     pub term: Term,
+    pub membership: &'a Membership,
     pub data: &'a [u8],
 }
 
@@ -104,6 +110,7 @@ pub struct Snapshot {
     pub identity: Identity,
     pub index: Index,
     pub term: Term,
+    pub membership: Membership,
     pub data: Vec<u8>,
 }
 
