@@ -62,6 +62,11 @@ pub struct Bounds {
     pub check_quorum: bool,
     /// Leadership transfers hosts ask leaders for (`Node::transfer_leader`), in total.
     pub max_transfers: u8,
+    /// Servers `0..voters` make the first configuration; the others start with none, to be added (0: every
+    /// server votes).
+    pub voters: u8,
+    /// Configuration changes leaders append (`Node::propose_conf_change`), in total.
+    pub max_changes: u8,
 }
 
 /// A named set of bounds.
@@ -75,7 +80,7 @@ pub struct Preset {
 
 /// The presets `implcheck check --preset` knows (and [`OVERLAP`], [`INSTALL`] and [`CONFLICT`], which take
 /// minutes).
-pub const PRESETS: [Preset; 8] = [
+pub const PRESETS: [Preset; 9] = [
     Preset {
         name: "small",
         bounds: Bounds {
@@ -91,6 +96,8 @@ pub const PRESETS: [Preset; 8] = [
             pre_vote: false,
             check_quorum: false,
             max_transfers: 0,
+            voters: 0,
+            max_changes: 0,
         },
     },
     Preset {
@@ -108,6 +115,8 @@ pub const PRESETS: [Preset; 8] = [
             pre_vote: false,
             check_quorum: false,
             max_transfers: 0,
+            voters: 0,
+            max_changes: 0,
         },
     },
     // Five servers: a majority is three, so the core's quorum arithmetic decides (a vote counted that does
@@ -128,6 +137,8 @@ pub const PRESETS: [Preset; 8] = [
             pre_vote: false,
             check_quorum: false,
             max_transfers: 0,
+            voters: 0,
+            max_changes: 0,
         },
     },
     // Snapshots, one crash and room for an election while a snapshot or its reply is in flight: a
@@ -148,6 +159,8 @@ pub const PRESETS: [Preset; 8] = [
             pre_vote: false,
             check_quorum: false,
             max_transfers: 0,
+            voters: 0,
+            max_changes: 0,
         },
     },
     // Reads: two of them, room for an election while a leader's round of AppendEntries (or its replies) is
@@ -168,6 +181,8 @@ pub const PRESETS: [Preset; 8] = [
             pre_vote: false,
             check_quorum: false,
             max_transfers: 0,
+            voters: 0,
+            max_changes: 0,
         },
     },
     // Reads across three terms, with room for one election at a time: a leader deposed and elected again,
@@ -187,6 +202,8 @@ pub const PRESETS: [Preset; 8] = [
             pre_vote: false,
             check_quorum: false,
             max_transfers: 0,
+            voters: 0,
+            max_changes: 0,
         },
     },
     // PreVote, with logs of two, three terms and room for a pre-vote beside an election: pre-votes
@@ -207,6 +224,8 @@ pub const PRESETS: [Preset; 8] = [
             pre_vote: true,
             check_quorum: false,
             max_transfers: 0,
+            voters: 0,
+            max_changes: 0,
         },
     },
     // CheckQuorum with PreVote, as etcd runs them, three terms, a loss and one leadership transfer: leaders
@@ -230,6 +249,32 @@ pub const PRESETS: [Preset; 8] = [
             pre_vote: true,
             check_quorum: true,
             max_transfers: 1,
+            voters: 0,
+            max_changes: 0,
+        },
+    },
+    // Membership changes: two voters and a third server waiting to be added, two changes (single-server
+    // ones, or into and out of a joint configuration), three terms and one crash: a change before the
+    // leader committed in its term, a second one before the first committed, a learner that could vote, a
+    // leader that removes itself, a configuration entry overwritten, and a restarted node that reloads its
+    // configuration.
+    Preset {
+        name: "membership",
+        bounds: Bounds {
+            servers: 3,
+            max_term: 3,
+            max_log: 3,
+            max_crashes: 1,
+            max_inflight: 2,
+            max_drops: 0,
+            max_dups: 0,
+            snapshots: false,
+            max_reads: 0,
+            pre_vote: false,
+            check_quorum: false,
+            max_transfers: 0,
+            voters: 2,
+            max_changes: 2,
         },
     },
 ];
@@ -251,6 +296,8 @@ pub const OVERLAP: Preset = Preset {
         pre_vote: false,
         check_quorum: false,
         max_transfers: 0,
+        voters: 0,
+        max_changes: 0,
     },
 };
 
@@ -276,6 +323,8 @@ pub const INSTALL: Preset = Preset {
         pre_vote: false,
         check_quorum: false,
         max_transfers: 0,
+        voters: 0,
+        max_changes: 0,
     },
 };
 
@@ -301,6 +350,8 @@ pub const CONFLICT: Preset = Preset {
         pre_vote: false,
         check_quorum: false,
         max_transfers: 0,
+        voters: 0,
+        max_changes: 0,
     },
 };
 
@@ -344,6 +395,9 @@ pub enum Action {
     Heartbeat(u64),
     /// A host asks a leader to hand over to another node.
     Transfer(u64, u64),
+    /// A host asks a leader for the configuration change at this position of
+    /// [`conf_changes`](crate::schedule::conf_changes).
+    ChangeConfig(u64, u8),
     /// Hand a leader a client command.
     Propose(u64),
     /// A client asks a leader for a read (ReadIndex).
@@ -363,6 +417,7 @@ impl fmt::Display for Action {
             Action::Timeout(i) => write!(f, "S{i}'s election timer fires"),
             Action::Heartbeat(i) => write!(f, "S{i}'s heartbeat fires"),
             Action::Transfer(i, j) => write!(f, "S{i} is asked to hand over to S{j}"),
+            Action::ChangeConfig(i, k) => write!(f, "S{i} is asked for configuration change {k}"),
             Action::Propose(i) => write!(f, "S{i} is handed a command"),
             Action::Read(i) => write!(f, "S{i} is asked for a read"),
             Action::Crash(i) => write!(f, "S{i} crashes and restarts"),
@@ -407,6 +462,7 @@ pub struct State {
     dups: u8,
     reads: u8,
     transfers: u8,
+    changes: u8,
     checker: Checker,
     violation: Option<Violation>,
 }
@@ -591,14 +647,27 @@ impl ImplModel {
         }
     }
 
-    fn peers(&self) -> Vec<u64> {
-        (0..self.n() as u64).collect()
+    /// The servers of the first configuration.
+    fn voters(&self) -> u64 {
+        match self.bounds.voters {
+            0 => self.n() as u64,
+            v => u64::from(v).min(self.n() as u64),
+        }
+    }
+
+    /// The peers node `i` starts with: the first configuration, or none for a server to be added.
+    fn peers(&self, i: u64) -> Vec<u64> {
+        if i < self.voters() {
+            (0..self.voters()).collect()
+        } else {
+            Vec::new()
+        }
     }
 
     fn new_node(&self, i: u64, durable: Durable) -> Node {
         let mut node = Node::new(
             i,
-            &self.peers(),
+            &self.peers(i),
             self.config(),
             durable.state,
             durable.snapshot,
@@ -613,7 +682,11 @@ impl ImplModel {
     fn init(&self) -> (State, Vec<Event>) {
         take_events();
         let mut checker = Checker::new(self.n()).expect("the bounds allow 2 to 5 servers");
-        checker = checker.with_features(Features::of(&self.config()));
+        let voters = self.voters();
+        checker = checker.with_features(Features {
+            voters: if voters < self.n() as u64 { voters } else { 0 },
+            ..Features::of(&self.config())
+        });
         if let Some(c) = &self.coverage {
             checker = checker.with_coverage(c.clone());
         }
@@ -634,6 +707,7 @@ impl ImplModel {
             dups: 0,
             reads: 0,
             transfers: 0,
+            changes: 0,
             checker,
             violation: None,
         };
@@ -725,6 +799,17 @@ impl ImplModel {
                 let i = i as usize;
                 let _ = Arc::make_mut(&mut state.slots[i]).node.transfer_leader(j);
                 state.transfers += 1;
+                self.flush(&mut state, i);
+            }
+            Action::ChangeConfig(i, k) => {
+                let i = i as usize;
+                let node = &mut Arc::make_mut(&mut state.slots[i]).node;
+                let changes = crate::schedule::conf_changes(node.membership(), self.n() as u64);
+                let change = changes.get(k as usize)?.clone();
+                // A refused change spends no budget.
+                if node.propose_conf_change(change).is_ok() {
+                    state.changes += 1;
+                }
                 self.flush(&mut state, i);
             }
             Action::Read(i) => {
@@ -835,6 +920,15 @@ impl Model for ImplModel {
                         }
                         if state.reads < b.max_reads {
                             actions.push(Action::Read(i));
+                        }
+                    }
+                    // Every change is offered, whatever the core's own rules say of it: a core that
+                    // breaks them is to be caught.
+                    if state.changes < b.max_changes && room >= n - 1 {
+                        let changes =
+                            crate::schedule::conf_changes(node.membership(), n as u64).len();
+                        for k in 0..changes {
+                            actions.push(Action::ChangeConfig(i, k as u8));
                         }
                     }
                     if state.transfers < b.max_transfers && room >= 1 {

@@ -39,7 +39,9 @@ pub fn by_implcheck(mutant: Mutant) -> Detection {
     let start = Instant::now();
     let mut found = None;
     // A PreVote mutant does nothing in nodes without PreVote, nor a CheckQuorum one without CheckQuorum.
-    let presets: &[&str] = if mutant.needs_pre_vote() {
+    let presets: &[&str] = if mutant.needs_conf_change() {
+        &["membership"]
+    } else if mutant.needs_pre_vote() {
         &["pre-vote"]
     } else if mutant.needs_check_quorum() {
         &["check-quorum"]
@@ -237,8 +239,9 @@ pub fn by_trace_validation(
     schedules: u64,
     until_validated: bool,
 ) -> (Detection, Detection) {
-    if mutant.needs_pre_vote() {
-        // Held to the schedules, which take every PreVote branch; the lab campaign is not run for it.
+    if mutant.needs_pre_vote() || mutant.needs_conf_change() {
+        // Held to the schedules, which take every PreVote branch and every membership branch (the lab's
+        // services never change the configuration); the lab campaign is not run for it.
         let lab = Detection {
             caught: false,
             at: "-".into(),
@@ -259,18 +262,26 @@ pub fn by_trace_validation(
 
 /// Checks random schedules (`schedule::random`, up to 300 operations; seeds 0, 1, ...; 3 nodes on even
 /// seeds, 5 on odd ones) with `mutant` on, until one's trace leaves the model or `cases` were tried; with
-/// PreVote on for a PreVote mutant, and PreVote, CheckQuorum and leadership transfers for a CheckQuorum
-/// mutant. A panic of the core counts as caught.
+/// PreVote on for a PreVote mutant, PreVote, CheckQuorum and leadership transfers for a CheckQuorum
+/// mutant, and configuration changes for a membership mutant (4 servers on even seeds and 5 on odd ones,
+/// of which 3 make the first configuration). A panic of the core counts as caught.
 pub fn by_schedules(mutant: Mutant, cases: u64) -> Detection {
     use rand::SeedableRng;
     mutants::set(Some(mutant));
     let start = Instant::now();
     let mut found = None;
     for seed in 0..cases {
-        let n = if seed % 2 == 0 { 3 } else { 5 };
+        let (n, voters) = match (mutant.needs_conf_change(), seed % 2 == 0) {
+            (false, true) => (3, 3),
+            (false, false) => (5, 5),
+            (true, true) => (4, 3),
+            (true, false) => (5, 3),
+        };
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let (check_quorum, rolls) = if mutant.needs_check_quorum() {
             (true, schedule::ROLLS_WITH_TRANSFER)
+        } else if mutant.needs_conf_change() {
+            (false, schedule::ROLLS_WITH_CHANGES)
         } else {
             (false, schedule::ROLLS)
         };
@@ -281,7 +292,7 @@ pub fn by_schedules(mutant: Mutant, cases: u64) -> Detection {
             ..schedule::schedule_config()
         };
         let caught = catch_unwind(AssertUnwindSafe(|| {
-            crate::trace::check(&schedule::run_schedule_with(n, &ops, None, config)).is_err()
+            crate::trace::check(&schedule::run_schedule_of(n, voters, &ops, None, config)).is_err()
         }))
         .unwrap_or(true);
         if caught {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use raft::{Apply, Config, Envelope, Node, PersistentState, Ready};
+use raft::{Apply, ConfChange, Config, Envelope, Membership, Node, PersistentState, Ready};
 
 use crate::trace::format::{Event, Features, MsgId};
 use crate::trace::recorder::persist_event;
@@ -50,6 +50,9 @@ pub enum Op {
     ReadLeader,
     /// Ask the leader to hand over to this node (`Node::transfer_leader`); nothing if there is none.
     Transfer(u8),
+    /// Ask the leader to change the configuration (`Node::propose_conf_change`): the change at this position
+    /// of [`conf_changes`]; nothing if there is no leader.
+    ChangeConfig(u8),
 }
 
 /// How random schedules draw their operations: `roll` (below [`ROLLS`]) picks the kind, `k` the node or the
@@ -75,7 +78,8 @@ pub fn op(roll: u32, k: u8, v: u8) -> Op {
         26 => Op::SnapshotLeader,
         27 => Op::Read(k),
         28 => Op::ReadLeader,
-        _ => Op::Transfer(k),
+        29 => Op::Transfer(k),
+        _ => Op::ChangeConfig(k),
     }
 }
 
@@ -85,6 +89,44 @@ pub const ROLLS: u32 = 29;
 
 /// The number of rolls with leadership transfers, for nodes with CheckQuorum.
 pub const ROLLS_WITH_TRANSFER: u32 = 30;
+
+/// The number of rolls with leadership transfers and configuration changes (four rolls of 34: a change
+/// needs a leader that has committed in its term, and its previous change committed).
+pub const ROLLS_WITH_CHANGES: u32 = 34;
+
+/// The changes a leader whose configuration is `m` may make, one step each, among servers `0..servers`: out
+/// of a joint configuration; else add a server outside as a voter or a learner, promote or remove a learner,
+/// remove a voter (not the last), or replace a voter by a server outside through a joint configuration.
+pub fn conf_changes(m: &Membership, servers: u64) -> Vec<ConfChange> {
+    if m.is_joint() {
+        return vec![ConfChange::LeaveJoint];
+    }
+    let outside: Vec<u64> = (0..servers).filter(|&s| !m.is_member(s)).collect();
+    let mut changes = Vec::new();
+    for &s in &outside {
+        changes.push(ConfChange::AddVoter(s));
+        changes.push(ConfChange::AddLearner(s));
+    }
+    for &l in &m.learners {
+        changes.push(ConfChange::Promote(l));
+        changes.push(ConfChange::Remove(l));
+    }
+    if m.voters.len() > 1 {
+        changes.extend(m.voters.iter().map(|&v| ConfChange::Remove(v)));
+    }
+    for &v in &m.voters {
+        for &s in &outside {
+            let mut voters = m.voters.clone();
+            voters.remove(&v);
+            voters.insert(s);
+            changes.push(ConfChange::EnterJoint {
+                voters,
+                learners: m.learners.clone(),
+            });
+        }
+    }
+    changes
+}
 
 /// A random schedule of 1 to `max_len - 1` operations, drawn as [`op`] says from rolls below `rolls`
 /// ([`ROLLS`] or [`ROLLS_WITH_TRANSFER`]).
@@ -188,6 +230,8 @@ pub struct Cluster {
     reads: u64,
     /// The nodes' configuration.
     config: Config,
+    /// Servers `0..voters` make the first configuration; the others start with none, to be added.
+    voters: usize,
 }
 
 impl Cluster {
@@ -198,8 +242,17 @@ impl Cluster {
 
     /// `n` servers with `config`, started and connected.
     pub fn with_config(n: usize, bug: Option<HostBug>, config: Config) -> Cluster {
+        Cluster::with_voters(n, n, bug, config)
+    }
+
+    /// `n` servers with `config`, of which `0..voters` make the first configuration and the others start
+    /// with none, waiting to be added.
+    pub fn with_voters(n: usize, voters: usize, bug: Option<HostBug>, config: Config) -> Cluster {
         let recorder = Recorder::new(n as u64, "random schedule");
-        recorder.set_features(Features::of(&config));
+        recorder.set_features(Features {
+            voters: if voters < n { voters as u64 } else { 0 },
+            ..Features::of(&config)
+        });
         let mut c = Cluster {
             nodes: (0..n).map(|_| None).collect(),
             durable: vec![Durable::default(); n],
@@ -213,6 +266,7 @@ impl Cluster {
             time: 0,
             reads: 0,
             config,
+            voters,
         };
         for i in 0..n {
             c.start(i);
@@ -225,7 +279,11 @@ impl Cluster {
     }
 
     fn start(&mut self, i: usize) {
-        let peers: Vec<u64> = (0..self.n() as u64).collect();
+        let peers: Vec<u64> = if i < self.voters {
+            (0..self.voters as u64).collect()
+        } else {
+            Vec::new()
+        };
         let Durable { state, snapshot } = self.durable[i].clone();
         self.incarnations += 1;
         let mut node = Node::new(
@@ -305,6 +363,17 @@ impl Cluster {
                     let node = self.nodes[i as usize].as_mut().expect("a live leader");
                     let _ = node.transfer_leader((target as usize % n) as u64);
                     self.release(i as usize);
+                }
+            }
+            Op::ChangeConfig(k) => {
+                if let Some(i) = self.leader() {
+                    let node = self.nodes[i as usize].as_mut().expect("a live leader");
+                    let changes = conf_changes(node.membership(), n as u64);
+                    if !changes.is_empty() {
+                        let change = changes[k as usize % changes.len()].clone();
+                        let _ = node.propose_conf_change(change);
+                        self.release(i as usize);
+                    }
                 }
             }
             Op::Read(i) => {
@@ -416,7 +485,18 @@ pub fn run_schedule(n: usize, ops: &[Op], bug: Option<HostBug>) -> Trace {
 
 /// [`run_schedule`] with the nodes configured by `config`.
 pub fn run_schedule_with(n: usize, ops: &[Op], bug: Option<HostBug>, config: Config) -> Trace {
-    let mut c = Cluster::with_config(n, bug, config);
+    run_schedule_of(n, n, ops, bug, config)
+}
+
+/// [`run_schedule_with`] where only servers `0..voters` make the first configuration.
+pub fn run_schedule_of(
+    n: usize,
+    voters: usize,
+    ops: &[Op],
+    bug: Option<HostBug>,
+    config: Config,
+) -> Trace {
+    let mut c = Cluster::with_voters(n, voters, bug, config);
     for op in ops {
         c.run(*op);
     }

@@ -261,3 +261,73 @@ fn conformance_random_schedules_with_check_quorum_and_transfers() {
         "CheckQuorum and transfer conditions not shown: {not_shown:?}"
     );
 }
+
+/// Random schedules with configuration changes (`Op::ChangeConfig`): `cases` clusters of `n` servers of which
+/// `0..voters` make the first configuration and the others wait to be added, of nodes with `config`. Every
+/// trace validates against the model, counting coverage in `coverage`. Returns how many traces changed the
+/// configuration.
+fn membership_schedules(
+    n: usize,
+    voters: usize,
+    cases: u32,
+    config: &raft::Config,
+    coverage: &std::sync::Arc<model::coverage::Coverage>,
+) -> usize {
+    use conformance::schedule::{run_schedule_of, ROLLS_WITH_CHANGES};
+    use conformance::trace::Checker;
+    use raft_trace::format::Event;
+    let ops = prop::collection::vec(
+        (0..ROLLS_WITH_CHANGES, any::<u8>(), any::<u8>())
+            .prop_map(|(roll, k, v)| schedule::op(roll, k, v)),
+        1..300,
+    );
+    let changed = std::cell::Cell::new(0);
+    runner(cases)
+        .run(&ops, |ops| {
+            let trace = run_schedule_of(n, voters, &ops, None, config.clone());
+            let mut checker = Checker::new(n)
+                .unwrap()
+                .with_features(trace.header.features())
+                .with_coverage(coverage.clone());
+            for r in &trace.records {
+                checker
+                    .event(&r.ev)
+                    .map_err(|f| TestCaseError::fail(format!("{f:?}")))?;
+            }
+            if trace
+                .records
+                .iter()
+                .any(|r| matches!(r.ev, Event::ChangeConfig { .. }))
+            {
+                changed.set(changed.get() + 1);
+            }
+            Ok(())
+        })
+        .unwrap();
+    changed.get()
+}
+
+/// Membership changes, with and without PreVote and CheckQuorum, validate against the model's
+/// `ChangeConfig`, and take every branch of membership changes.
+#[test]
+fn conformance_random_schedules_with_membership_changes() {
+    use conformance::schedule::schedule_config;
+    use model::coverage::{Branch, Coverage};
+    let coverage = std::sync::Arc::new(Coverage::default());
+    let extended = raft::Config {
+        pre_vote: true,
+        check_quorum: true,
+        ..schedule_config()
+    };
+    let mut changed = 0;
+    for (n, voters, cases, config) in [
+        (4, 3, 2000, schedule_config()),
+        (5, 3, 1000, schedule_config()),
+        (4, 2, 1000, extended),
+    ] {
+        changed += membership_schedules(n, voters, cases, &config, &coverage);
+    }
+    let not_taken = coverage.covered().not_taken(&Branch::MEMBERSHIP);
+    assert!(not_taken.is_empty(), "never taken: {not_taken:?}");
+    assert!(changed > 800, "{changed} traces changed the configuration");
+}

@@ -33,8 +33,9 @@ fn every_mutant_is_caught_by_implcheck_and_by_trace_validation() {
         if !implcheck.caught {
             missed.push(format!("{}: implcheck", m.name()));
         }
-        // PreVote mutants are held to the schedules, which take every PreVote branch.
-        if m.needs_pre_vote() {
+        // PreVote and membership mutants are held to the schedules, which take every PreVote and membership
+        // branch (no lab service changes the configuration).
+        if m.needs_pre_vote() || m.needs_conf_change() {
             let trace = by_schedules(m, SCHEDULES);
             if !trace.caught {
                 missed.push(format!("{}: trace validation", m.name()));

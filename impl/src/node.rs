@@ -143,9 +143,9 @@ pub struct SnapshotError {
 #[derive(Clone, Debug)]
 pub struct Node {
     id: NodeId,
-    /// Every member of the configuration in force, and `id`, in increasing order. Per-peer state is indexed
-    /// by position in this list, so iteration order is deterministic; it is rebuilt, and that state moved
-    /// along, when the configuration changes.
+    /// Every member of the configuration in force, and `id`, in increasing order (and, on a leader, the
+    /// servers it removed in its term). Per-peer state is indexed by position in this list, so iteration
+    /// order is deterministic; it is rebuilt, and that state moved along, when the configuration changes.
     peers: Vec<NodeId>,
     /// Position of `id` in `peers`.
     me: usize,
@@ -157,6 +157,8 @@ pub struct Node {
     membership_index: Index,
     /// `membership` by position in `peers`.
     quorum: Quorum,
+    /// The positions in `peers` of the other members: whom a leader replicates to.
+    followers: Vec<usize>,
     config: Config,
     rng: ChaCha8Rng,
 
@@ -314,6 +316,7 @@ impl Node {
             membership: Membership::default(),
             membership_index: 0,
             quorum: Quorum::default(),
+            followers: Vec::new(),
             config,
             rng: ChaCha8Rng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             current_term: state.current_term,
@@ -642,18 +645,22 @@ impl Node {
         Ok((index, self.current_term))
     }
 
-    /// After the leader appended an entry: followers known to be in step get it now, and a cluster of one
-    /// commits it.
+    /// After the leader appended an entry: what is now committed is (a cluster of one commits the entry; a
+    /// new configuration can make a quorum of what was not one), then followers known to be in step get the
+    /// entry, with that commit index.
     fn replicate_appended(&mut self) {
+        self.maybe_commit();
+        if self.role != Role::Leader {
+            return;
+        }
         // Pipelining: followers known to be in step get the entry now, without waiting for earlier replies.
         // Followers being probed get it once the probe succeeds.
-        for position in 0..self.peers.len() {
-            if position != self.self_position() && self.progress[position].mode == Mode::Replicate {
+        for k in 0..self.followers.len() {
+            let position = self.followers[k];
+            if self.progress[position].mode == Mode::Replicate {
                 self.send_append(position);
             }
         }
-        // A cluster of one commits by itself.
-        self.maybe_commit();
     }
 
     /// Appends a configuration change to the leader's log: the configuration `change` makes of the one in
@@ -706,6 +713,9 @@ impl Node {
             .append(Entry::config(self.current_term, membership.clone()));
         self.log_changed(index);
         self.adopt_membership(membership, index);
+        // The quorum changed: reads that its acknowledgements now make one of are confirmed.
+        let me = self.self_position();
+        self.reads.confirm(me, &self.quorum, &mut self.read_states);
         self.replicate_appended();
         Ok((index, self.current_term))
     }
@@ -1010,7 +1020,8 @@ impl Node {
         self.id
     }
 
-    /// Every server of the cluster, including this one.
+    /// The servers this one keeps state for, in increasing order: the members of the configuration in force
+    /// and itself (and, on a leader, the servers it removed in its term).
     pub fn peers(&self) -> &[NodeId] {
         &self.peers
     }
@@ -1226,6 +1237,7 @@ impl Node {
         // Figure 2: next_index starts just past our log, match_index at 0. No no-op entry is appended (the lab
         // tester expects the first command to get index 1).
         let last = self.log.last_index();
+        self.rebuild_peers(false);
         self.progress.fill(Progress::new(last));
         self.reads.reset(self.peers.len());
         self.heartbeat_elapsed = 0;
@@ -1737,10 +1749,8 @@ impl Node {
 
     /// Sends every follower an AppendEntries from its next_index: the heartbeat.
     fn broadcast_append(&mut self) {
-        for position in 0..self.peers.len() {
-            if position != self.self_position() {
-                self.send_append(position);
-            }
+        for k in 0..self.followers.len() {
+            self.send_append(self.followers[k]);
         }
     }
 
@@ -1918,11 +1928,25 @@ impl Node {
         }
     }
 
-    /// Puts `membership` (from the entry at `index`) in force: rebuilds `peers` (the members and this
-    /// server) and moves the per-peer state along, by id. A new peer starts as a leader's peers do when it
-    /// takes office; a transfer to a server that no longer votes is given up.
+    /// Puts `membership` (from the entry at `index`) in force.
     fn adopt_membership(&mut self, membership: Membership, index: Index) {
-        let mut peers: Vec<NodeId> = membership.members().into_iter().collect();
+        self.membership = membership;
+        self.membership_index = index;
+        self.rebuild_peers(self.role == Role::Leader);
+    }
+
+    /// Rebuilds `peers` for the configuration in force: its members and this server, and with `keep` the
+    /// servers already there (a leader keeps what it knows of a server it removed until its term ends, as
+    /// `match_index` never decreases in a term, should the server be added back). The per-peer state moves
+    /// along, by id; a new peer starts as a leader's peers do when it takes office. A transfer to a server
+    /// that no longer votes is given up.
+    fn rebuild_peers(&mut self, keep: bool) {
+        let mut peers: Vec<NodeId> = self.membership.members().into_iter().collect();
+        if keep {
+            peers.extend_from_slice(&self.peers);
+            peers.sort_unstable();
+            peers.dedup();
+        }
         if let Err(at) = peers.binary_search(&self.id) {
             peers.insert(at, self.id);
         }
@@ -1942,15 +1966,16 @@ impl Node {
             self.me = peers.binary_search(&self.id).expect("inserted above");
             self.peers = peers;
         }
+        self.followers = (0..self.peers.len())
+            .filter(|&p| p != self.me && self.membership.is_member(self.peers[p]))
+            .collect();
         self.transfer = self.transfer.and_then(|t| {
             let position = self.position(t.target)?;
-            membership
+            self.membership
                 .is_voter(t.target)
                 .then_some(Transfer { position, ..t })
         });
-        self.quorum = Quorum::new(&membership, &self.peers);
-        self.membership = membership;
-        self.membership_index = index;
+        self.quorum = Quorum::new(&self.membership, &self.peers);
     }
 
     /// Internal invariants (TigerBeetle style: asserted in the code, in debug builds, after every step).

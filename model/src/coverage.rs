@@ -203,10 +203,20 @@ impl Branch {
         Branch::TimeoutNowIgnored,
     ];
 
+    /// Membership changes' branches.
+    pub const MEMBERSHIP: [Branch; 7] = [
+        Branch::ConfigAddVoter,
+        Branch::ConfigRemoveVoter,
+        Branch::ConfigLearners,
+        Branch::ConfigPromoteLearner,
+        Branch::ConfigEnterJoint,
+        Branch::ConfigLeaveJoint,
+        Branch::CommitRemovedLeaderStepsDown,
+    ];
+
     /// Whether the branch is part of membership changes, PreVote, CheckQuorum or leadership
-    /// transfer: the extensions of Raft beyond Figure 2. The core has PreVote, CheckQuorum and
-    /// transfer (`Config::pre_vote`, `Config::check_quorum`, `Node::transfer_leader`), not yet
-    /// membership changes.
+    /// transfer: the extensions of Raft beyond Figure 2 (in the core: `Node::propose_conf_change`,
+    /// `Config::pre_vote`, `Config::check_quorum`, `Node::transfer_leader`).
     pub fn extension(self) -> bool {
         matches!(
             self,

@@ -590,6 +590,12 @@ impl RaftModel {
             become_follower(s);
             s.role = Role::PreCandidate;
             s.votes_granted = 1 << i;
+            // A lone voter's own pre-vote is a quorum: it stands at once.
+            if self.quorum_holds(state.config(i), 1 << i) {
+                self.start_election(state, i, false);
+                return;
+            }
+            let s = &mut state.servers[i as usize];
             let (term, last_log_index, last_log_term) =
                 (s.current_term + 1, s.last_index(), s.last_term());
             self.send_to(state, i, to, term, || Body::PreVote {
@@ -620,6 +626,28 @@ impl RaftModel {
             last_log_term,
             transfer,
         });
+        // A lone voter (a configuration change can leave one) is elected by its own vote.
+        if self.quorum_holds(state.config(i), 1 << i) {
+            self.elected(state, i);
+        }
+    }
+
+    /// Candidate `i` won its election.
+    fn elected(&self, state: &mut State, i: ServerId) {
+        let n = self.n();
+        let s = &mut state.servers[i as usize];
+        let votes = s.votes_granted;
+        become_leader(s, n);
+        let election = (s.current_term, i);
+        if !votes_count(state, i, votes) {
+            state.flags |= flags::VOTE_OF_NON_VOTER;
+        }
+        if let Err(at) = state.elections.binary_search(&election) {
+            state.elections.insert(at, election);
+        }
+        if state.crashes > 0 {
+            state.flags |= flags::LEADER_AFTER_RESTART;
+        }
     }
 
     /// Sends `body()` from `from` to every server of the bitset `to`, in `term`.
@@ -672,6 +700,17 @@ impl RaftModel {
         let s = &mut state.servers[i as usize];
         let term = s.current_term;
         s.log.push(Entry::configuration(term, new));
+        // The quorum changed: the reads whose acknowledgements make one now are served.
+        let mut k = 0;
+        while k < s.reads.len() {
+            if self.quorum_holds(new, s.reads[k].acks) {
+                let read = s.reads.remove(k);
+                state.served.push((read.index, read.required));
+                state.flags |= flags::READ_SERVED;
+            } else {
+                k += 1;
+            }
+        }
     }
 
     /// A leader begins a read at its commit index, in a new read round. Only the AppendEntries it
@@ -1136,7 +1175,6 @@ impl RaftModel {
 
     /// A vote for a candidate in its current term; a majority makes it leader.
     fn handle_request_vote_reply(&self, state: &mut State, m: &Message, vote_granted: bool) {
-        let n = self.n();
         let config = state.config(m.to);
         let s = &mut state.servers[m.to as usize];
         // The receiver has already adopted a higher term, so the reply's term is at most its own.
@@ -1170,17 +1208,7 @@ impl RaftModel {
         };
         if self.decide(D::Elected, |e| e.at(C::VotesMakeQuorum, makes_quorum)) {
             self.hit(Branch::VoteReplyElected);
-            become_leader(s, n);
-            let election = (s.current_term, m.to);
-            if !votes_count(state, m.to, votes) {
-                state.flags |= flags::VOTE_OF_NON_VOTER;
-            }
-            if let Err(at) = state.elections.binary_search(&election) {
-                state.elections.insert(at, election);
-            }
-            if state.crashes > 0 {
-                state.flags |= flags::LEADER_AFTER_RESTART;
-            }
+            self.elected(state, m.to);
         } else {
             self.hit(Branch::VoteReplyCounted);
         }

@@ -25,7 +25,8 @@ struct Cli {
 enum Command {
     /// Exhaustively explore every behaviour of the core within the preset's bounds.
     Check {
-        /// Bounds: small, default, five, snapshot-overlap, reads, reads-terms, pre-vote, check-quorum, overlap,
+        /// Bounds: small, default, five, snapshot-overlap, reads, reads-terms, pre-vote, check-quorum, membership,
+        /// overlap,
         /// install or conflict.
         #[arg(long, default_value = "default")]
         preset: String,
@@ -46,7 +47,8 @@ enum Command {
     },
     /// Compare the spec states the core reaches within the preset's bounds with those the spec can reach.
     Reach {
-        /// Bounds: small, default, five, snapshot-overlap, reads, reads-terms, pre-vote, check-quorum, overlap,
+        /// Bounds: small, default, five, snapshot-overlap, reads, reads-terms, pre-vote, check-quorum, membership,
+        /// overlap,
         /// install or conflict.
         #[arg(long, default_value = "small")]
         preset: String,
@@ -89,6 +91,12 @@ struct BoundFlags {
     /// Reads (ReadIndex) begun at leaders in a run.
     #[arg(long)]
     max_reads: Option<u8>,
+    /// Servers of the first configuration (the others wait to be added).
+    #[arg(long)]
+    voters: Option<u8>,
+    /// Configuration changes in a run.
+    #[arg(long)]
+    max_changes: Option<u8>,
 }
 
 impl BoundFlags {
@@ -102,6 +110,8 @@ impl BoundFlags {
         b.max_dups = self.max_dups.unwrap_or(b.max_dups);
         b.snapshots = self.snapshots.unwrap_or(b.snapshots);
         b.max_reads = self.max_reads.unwrap_or(b.max_reads);
+        b.voters = self.voters.unwrap_or(b.voters);
+        b.max_changes = self.max_changes.unwrap_or(b.max_changes);
     }
 }
 

@@ -108,6 +108,7 @@ pub fn merge(traces: Vec<Trace>) -> Result<Trace, MergeError> {
             decoded: first.decoded,
             pre_vote: first.pre_vote,
             check_quorum: first.check_quorum,
+            voters: first.voters,
         },
         records: Vec::with_capacity(files.iter().map(VecDeque::len).sum()),
     };

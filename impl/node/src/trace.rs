@@ -101,6 +101,7 @@ impl Tracer {
                 decoded: true,
                 pre_vote: features.pre_vote,
                 check_quorum: features.check_quorum,
+                voters: features.voters,
             };
             let mut line = serde_json::to_vec(&header).map_err(io::Error::other)?;
             line.push(b'\n');

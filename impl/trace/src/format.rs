@@ -160,6 +160,10 @@ pub struct Header {
     /// does too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub check_quorum: bool,
+    /// The servers `0..voters` vote in the first configuration, and the others start with none, to be
+    /// added by configuration changes; 0 (absent): every server votes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub voters: u64,
 }
 
 /// The protocol extensions a cluster's nodes run with, which the checker's model must run with too.
@@ -169,6 +173,8 @@ pub struct Features {
     pub pre_vote: bool,
     /// `raft::Config::check_quorum`.
     pub check_quorum: bool,
+    /// The first configuration's voters, `0..voters` (0: every server).
+    pub voters: u64,
 }
 
 impl Features {
@@ -177,6 +183,7 @@ impl Features {
         Features {
             pre_vote: config.pre_vote,
             check_quorum: config.check_quorum,
+            voters: 0,
         }
     }
 }
@@ -187,6 +194,7 @@ impl Header {
         Features {
             pre_vote: self.pre_vote,
             check_quorum: self.check_quorum,
+            voters: self.voters,
         }
     }
 
@@ -194,6 +202,7 @@ impl Header {
     pub fn set_features(&mut self, features: Features) {
         self.pre_vote = features.pre_vote;
         self.check_quorum = features.check_quorum;
+        self.voters = features.voters;
     }
 }
 
@@ -631,6 +640,7 @@ impl Trace {
                 decoded: false,
                 pre_vote: false,
                 check_quorum: false,
+                voters: 0,
             },
             records: Vec::new(),
         }

@@ -374,6 +374,10 @@ impl Checker {
     pub fn set_features(&mut self, features: Features) {
         self.model.bounds.pre_vote = features.pre_vote;
         self.model.bounds.check_quorum = features.check_quorum;
+        if features.voters > 0 {
+            self.model.bounds.voters = features.voters.min(self.nodes.len() as u64) as u8;
+        }
+        self.state.initial = self.model.initial_config();
     }
 
     /// What was checked so far.
@@ -1036,7 +1040,7 @@ impl Checker {
             served_before,
         };
         self.state.flags |= violations;
-        self.settle_reads(node);
+        self.settle_reads(node, self.state.served.len() - served_before);
         // Park the messages: they leave the model's network for the checker's table until an event names them
         // (see `Checker::msgs`).
         for msg in expected.iter().flatten() {
@@ -1118,24 +1122,31 @@ impl Checker {
     }
 
     /// Moves the node's begun reads that the model served into `reads_served`, and forgets those that the
-    /// model dropped (the leadership they began in ended).
-    fn settle_reads(&mut self, node: u64) {
+    /// model dropped (the leadership they began in ended). The step served `newly_served` reads: a leader
+    /// serves its reads in round order, and drops those still pending only as it steps down, after, so the
+    /// vanished reads of its current term are served from the lowest round up, and any left were dropped.
+    fn settle_reads(&mut self, node: u64, newly_served: usize) {
         let s = self.state.server(node as ServerId);
         let begun = &mut self.reads_begun[node as usize];
         if begun.is_empty() {
             return;
         }
-        let leading = (s.role == MRole::Leader).then_some(s.current_term);
+        let term = s.current_term;
         let pending: SmallVec<[u32; 4]> = s.reads.iter().map(|r| r.round).collect();
         let served = &mut self.reads_served[node as usize];
-        begun.retain(|&(term, round), &mut read| {
-            if leading != Some(term) {
+        let mut newly_served = newly_served;
+        // In (term, round) order: a term's reads by round.
+        begun.retain(|&(t, round), &mut read| {
+            if t != term {
                 return false;
             }
             if pending.contains(&round) {
                 return true;
             }
-            served.push(read);
+            if newly_served > 0 {
+                newly_served -= 1;
+                served.push(read);
+            }
             false
         });
     }
