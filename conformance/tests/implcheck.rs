@@ -77,6 +77,19 @@ fn implcheck_check_quorum_preset_refines_the_spec() {
     assert!(not_shown.is_empty(), "not shown: {not_shown:?}");
 }
 
+/// Membership changes explored at the `membership` preset (two voters and a server to add, two changes, a
+/// crash) with every step checked against the model: no violation, every membership branch of the spec
+/// taken, and both conditions of the change guard (last change committed, an entry of the term committed)
+/// and of the joint quorum shown deciding.
+#[test]
+fn implcheck_membership_preset_refines_the_spec() {
+    let covered = explore("membership");
+    let not_taken = covered.not_taken(&Branch::MEMBERSHIP);
+    assert!(not_taken.is_empty(), "never taken: {not_taken:?}");
+    let not_shown = covered.not_shown(&[Decision::ChangeConfig, Decision::JointQuorum]);
+    assert!(not_shown.is_empty(), "not shown: {not_shown:?}");
+}
+
 #[test]
 fn implcheck_catches_a_host_that_forgets_the_vote() {
     let mut model = ImplModel::new(preset("small").unwrap().bounds);

@@ -674,20 +674,26 @@ impl Node {
         &mut self,
         change: ConfChange,
     ) -> Result<(Index, Term), ConfChangeRefused> {
+        let target = match self.membership.apply(&change) {
+            Ok(target) => target,
+            // A follower sends the caller to the leader, whose configuration may differ from its own.
+            Err(invalid) => {
+                self.can_append()?;
+                return Err(invalid.into());
+            }
+        };
         let outbox_before = self.outbox.len();
         let pending = self.log_changed_from.take();
-        let result = self.propose_conf_change_inner(change);
+        let result = self.propose_conf_change_inner(target.clone());
         let written = self.restore_log_changed_from(pending);
         self.check_invariants();
-        if let (Ok((index, _)), Some(o)) = (
-            &result,
-            self.observer.as_ref().map(ObserverHandle::observer),
-        ) {
+        if let Some(o) = self.observer.as_ref().map(ObserverHandle::observer) {
             let sent = &self.outbox[outbox_before..];
             o.step(
                 self,
                 &Step::ChangeConfig {
-                    index: *index,
+                    membership: &target,
+                    result: result.clone(),
                     sent,
                     log_changed_from: written,
                 },
@@ -698,7 +704,7 @@ impl Node {
 
     fn propose_conf_change_inner(
         &mut self,
-        change: ConfChange,
+        membership: Membership,
     ) -> Result<(Index, Term), ConfChangeRefused> {
         self.can_append()?;
         if self.membership_index > self.commit_index && !mutant(Mutant::ConfChangeWhilePending) {
@@ -707,7 +713,6 @@ impl Node {
         if !self.committed_in_term() && !mutant(Mutant::ConfChangeBeforeTermCommit) {
             return Err(ConfChangeRefused::NoCommitInTerm);
         }
-        let membership = self.membership.apply(&change)?;
         let index = self
             .log
             .append(Entry::config(self.current_term, membership.clone()));

@@ -7,7 +7,10 @@
 //! durable is the host's to report, from what its storage holds: the core only asked for it. A tick on which no timer fires changes only timer counters and is not reported. Without an
 //! observer the only cost is one branch per input.
 
-use crate::{Apply, Envelope, Index, NodeId, NotLeader, ReadRefused, ReadState, StepError, Term};
+use crate::{
+    Apply, ConfChangeRefused, Envelope, Index, Membership, NodeId, NotLeader, ReadRefused,
+    ReadState, StepError, Term,
+};
 
 /// Receives a node's steps. Shared (`Arc`) between the node and the `Ready`s it hands out, hence `&self`.
 pub trait Observer: Send + Sync {
@@ -64,11 +67,13 @@ pub enum Step<'a> {
         /// The lowest log index this step wrote, if any.
         log_changed_from: Option<Index>,
     },
-    /// [`Node::propose_conf_change`](crate::Node::propose_conf_change) appended a configuration entry (a
-    /// refused change is not reported).
+    /// [`Node::propose_conf_change`](crate::Node::propose_conf_change), for a change that applies to the
+    /// configuration in force (one refused as invalid is not reported).
     ChangeConfig {
-        /// The entry's index (the node's log holds the configuration).
-        index: Index,
+        /// The configuration the change makes.
+        membership: &'a Membership,
+        /// What `propose_conf_change` returned.
+        result: Result<(Index, Term), ConfChangeRefused>,
         /// The AppendEntries it produced.
         sent: &'a [Envelope],
         /// The lowest log index this step wrote.

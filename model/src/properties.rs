@@ -112,7 +112,8 @@ pub fn votes_of_voters(_: &RaftModel, s: &State) -> bool {
 }
 
 /// Terms rise only through elections: a server that enters a term higher than every server's
-/// does so as a candidate that voted for itself (a timeout, a PreVote won, a TimeoutNow), never by
+/// does so as a candidate that voted for itself (a timeout, a PreVote won, a TimeoutNow; a lone
+/// voter is elected in that step, by its own vote), never by
 /// adopting a term no server holds, as a PreVote's or a granted PreVoteReply's would be (the term
 /// the pre-candidate would stand in). Checked on every step; see `check_step`.
 pub fn new_term_by_candidate(_: &RaftModel, s: &State) -> bool {

@@ -1927,8 +1927,14 @@ impl Before {
 fn check_step(before: &State, after: &mut State, restarted: Option<ServerId>) {
     let highest = before.servers.iter().map(|s| s.current_term).max();
     for (i, (a, b)) in before.servers.iter().zip(&after.servers).enumerate() {
+        // (A lone voter is elected by its own vote in the step that begins its term.)
+        let elected_alone = b.role == Role::Leader
+            && after
+                .elections
+                .binary_search(&(b.current_term, i as ServerId))
+                .is_ok();
         if Some(b.current_term) > highest
-            && !(b.role == Role::Candidate && b.voted_for == Some(i as ServerId))
+            && !((b.role == Role::Candidate || elected_alone) && b.voted_for == Some(i as ServerId))
         {
             after.flags |= flags::NEW_TERM_WITHOUT_CANDIDATE;
         }

@@ -174,6 +174,9 @@ fn renumber(ev: &mut Event, first: u64, nodes: u64) -> Result<(), u64> {
         if let Some(v) = &mut s.vote {
             fix(v)?;
         }
+        // A leader's progress is by id from 0: the entries below `first` name no server.
+        let below = (first as usize).min(s.progress.len());
+        s.progress.drain(..below);
         s.votes.iter_mut().try_for_each(fix)
     };
     let fix_sent = |sent: &mut Vec<Msg>| sent.iter_mut().try_for_each(|m| fix(&mut m.to));

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use raft::{Config, Envelope, Node, PersistentState, Ready};
 use raft_node::storage::disk::{Disk, FsDisk};
 use raft_node::storage::faulty::{Fault, FaultyDisk, Lie};
-use raft_node::storage::record::HEADER;
+use raft_node::storage::record::{HEADER, SECTOR};
 use raft_node::storage::{
     segment_name, FileStorage, Identity, Options, Recovered, Saved as Report, Storage,
     StorageError, SNAPSHOT,
@@ -453,8 +453,11 @@ fn a_torn_last_record_is_cut_off_with_a_warning() {
             .1
             .state
     };
+    // A crash that zeroes the unsynced write's sectors: the record's bytes after its first three, and the
+    // sector after them (the last record, here 46 bytes, may be shorter than a sector).
     let mut zeroed = bytes.clone();
     zeroed[last + 3..].fill(0);
+    zeroed.resize((bytes.len() / SECTOR + 2) * SECTOR, 0);
     for (what, torn) in [
         ("a prefix of its header", bytes[..last + 5].to_vec()),
         ("a prefix of its payload", bytes[..bytes.len() - 1].to_vec()),

@@ -52,17 +52,14 @@ pub fn step_event(node: &Node, step: &Step<'_>) -> Event {
             sent: msgs(sent),
         },
         Step::ChangeConfig {
-            index,
+            membership,
+            ref result,
             sent,
             log_changed_from,
         } => Event::ChangeConfig {
             node: id,
-            conf: node
-                .log()
-                .get((index - node.last_included_index() - 1) as usize)
-                .and_then(raft::Entry::membership)
-                .map(Conf::of)
-                .unwrap_or_default(),
+            conf: Conf::of(membership),
+            accepted: result.as_ref().ok().copied(),
             state: node_state(node, log_changed_from),
             sent: msgs(sent),
         },

@@ -440,11 +440,13 @@ pub enum Event {
         state: NodeState,
         sent: Vec<Msg>,
     },
-    /// A leader appended a configuration entry (`raft::Node::propose_conf_change`).
+    /// A host asked for a configuration change (`raft::Node::propose_conf_change`).
     ChangeConfig {
         node: u64,
-        /// The configuration it appended.
+        /// The configuration the change makes.
         conf: Conf,
+        /// `[index, term]` of the entry appended, or `null` when the node refused.
+        accepted: Option<(u64, u64)>,
         state: NodeState,
         sent: Vec<Msg>,
     },

@@ -494,16 +494,41 @@ impl Checker {
             Event::ChangeConfig {
                 node,
                 conf,
+                accepted,
                 state,
                 sent,
             } => {
                 self.alive(*node)?;
                 let i = *node as ServerId;
                 let config = self.config(conf)?;
-                let appends_at = self.state.server(i).last_index() + 1;
-                self.node_step(*node, state, sent, None, Some(appends_at), |c| {
-                    c.act(Action::ChangeConfig(i, config))
-                })?;
+                match accepted {
+                    None => {
+                        let handing_over = self.nodes[*node as usize].handed_over_in
+                            == Some(self.state.server(i).current_term);
+                        if self.model.can_change_config(&self.state, i, config) && !handing_over {
+                            return fail(
+                                "a leader refused a configuration change the model allows",
+                            );
+                        }
+                        self.node_step(*node, state, sent, None, None, |_| Ok(()))?;
+                    }
+                    Some((index, term)) => {
+                        let (index, term) = (*index, *term);
+                        let appends_at = self.state.server(i).last_index() + 1;
+                        self.node_step(*node, state, sent, None, Some(appends_at), |c| {
+                            c.act(Action::ChangeConfig(i, config))?;
+                            let s = c.state.server(i);
+                            if (index, term) != (s.last_index() as u64, s.current_term as u64) {
+                                return fail(format!(
+                                    "propose_conf_change returned index {index} term {term}, the model appended at index {} term {}",
+                                    s.last_index(),
+                                    s.current_term
+                                ));
+                            }
+                            Ok(())
+                        })?;
+                    }
+                }
             }
             Event::Receive {
                 node,
