@@ -499,8 +499,12 @@ impl State {
         &self.servers[i as usize]
     }
 
-    /// The configuration in force at server `i` (see [`config_of`]).
+    /// The configuration in force at server `i` (see [`config_of`]). Until a leader has changed the
+    /// configuration, no log holds a configuration entry: the initial one, without a scan of the log.
     pub fn config(&self, i: ServerId) -> Config {
+        if self.changes == 0 {
+            return self.initial;
+        }
         config_of(&self.server(i).log, self.initial)
     }
 

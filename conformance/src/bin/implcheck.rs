@@ -25,9 +25,8 @@ struct Cli {
 enum Command {
     /// Exhaustively explore every behaviour of the core within the preset's bounds.
     Check {
-        /// Bounds: small, default, five, snapshot-overlap, reads, reads-terms, pre-vote, check-quorum, membership,
-        /// overlap,
-        /// install or conflict.
+        /// Bounds: small, default, five, snapshot-overlap, reads, reads-terms, pre-vote, check-quorum,
+        /// membership, overlap, install or conflict.
         #[arg(long, default_value = "default")]
         preset: String,
         /// Breadth-first search: shortest counterexamples.
@@ -47,9 +46,8 @@ enum Command {
     },
     /// Compare the spec states the core reaches within the preset's bounds with those the spec can reach.
     Reach {
-        /// Bounds: small, default, five, snapshot-overlap, reads, reads-terms, pre-vote, check-quorum, membership,
-        /// overlap,
-        /// install or conflict.
+        /// Bounds: small, default, five, snapshot-overlap, reads, reads-terms, pre-vote, check-quorum,
+        /// membership, overlap, install or conflict.
         #[arg(long, default_value = "small")]
         preset: String,
         /// Let the spec take every action its guards allow, with every choice of parameters, instead of the
@@ -183,7 +181,8 @@ fn bounds(preset: &str, flags: &BoundFlags) -> Result<implcheck::Bounds, ExitCod
     }
     println!(
         "exploring the raft core: servers={} max-term={} max-log={} max-crashes={} max-inflight={} \
-         max-drops={} max-dups={} snapshots={} max-reads={} pre-vote={} check-quorum={} max-transfers={}",
+         max-drops={} max-dups={} snapshots={} max-reads={} pre-vote={} check-quorum={} max-transfers={} \
+         voters={} max-changes={}",
         b.servers,
         b.max_term,
         b.max_log,
@@ -195,7 +194,9 @@ fn bounds(preset: &str, flags: &BoundFlags) -> Result<implcheck::Bounds, ExitCod
         b.max_reads,
         if b.pre_vote { "on" } else { "off" },
         if b.check_quorum { "on" } else { "off" },
-        b.max_transfers
+        b.max_transfers,
+        if b.voters == 0 { b.servers } else { b.voters },
+        b.max_changes
     );
     Ok(b)
 }

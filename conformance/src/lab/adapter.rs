@@ -38,6 +38,26 @@ use raft::{
     Apply, Envelope, Index, Membership, Message, Node, NodeId, ReadRefused, ReadState, Released,
 };
 
+/// A set of server ids as the codec writes it (a length, then the ids), read past without allocating.
+struct Ids;
+
+impl<'de> serde::Deserialize<'de> for Ids {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Ids, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Ids;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a set of server ids")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Ids, A::Error> {
+                while seq.next_element::<u64>()?.is_some() {}
+                Ok(Ids)
+            }
+        }
+        d.deserialize_seq(Visit)
+    }
+}
+
 /// A log entry's payload as the codec writes it, borrowing a command's bytes.
 #[derive(serde::Deserialize)]
 enum PayloadRef<'a> {
@@ -243,7 +263,8 @@ fn read_back(
     snapshot: Option<&[u8]>,
     offset: impl Fn(usize) -> Option<usize>,
 ) -> Result<Event, postcard::Error> {
-    type Header = (u64, Option<u64>, u64, u64, Membership, usize);
+    // The configuration at the snapshot's index is skipped, not decoded: a Persist does not name it.
+    type Header = (u64, Option<u64>, u64, u64, (Ids, Ids, Ids), usize);
     let ((term, vote, base, base_term, _, len), mut rest) =
         postcard::take_from_bytes::<Header>(raft_state)?;
     let log = match from {
