@@ -82,13 +82,24 @@ impl RaftLog {
     /// index. Scans backwards from `index`: called when the configuration in force must be found again (a
     /// truncation, a snapshot), not on every append.
     pub(crate) fn last_config_at(&self, index: Index) -> Option<(Index, &Membership)> {
+        self.last_config_between(self.state.last_included_index + 1, index)
+    }
+
+    /// The last configuration entry at an index in `from..=to` that the log (after the snapshot) holds, with
+    /// its index. Scans only that range, backwards.
+    pub(crate) fn last_config_between(
+        &self,
+        from: Index,
+        to: Index,
+    ) -> Option<(Index, &Membership)> {
         let base = self.state.last_included_index;
-        let end = index.min(self.last_index()).saturating_sub(base) as usize;
-        self.state.log[..end]
+        let end = to.min(self.last_index()).saturating_sub(base) as usize;
+        let start = (from.saturating_sub(base + 1) as usize).min(end);
+        self.state.log[start..end]
             .iter()
             .enumerate()
             .rev()
-            .find_map(|(k, e)| e.membership().map(|m| (base + 1 + k as Index, m)))
+            .find_map(|(k, e)| e.membership().map(|m| (base + 1 + (start + k) as Index, m)))
     }
 
     /// The last index covered by the snapshot (0 if there is none).
@@ -303,6 +314,28 @@ mod tests {
         assert_eq!(log.last_index_of_term(3, 6), None);
         assert_eq!(log.last_index_of_term(1, 100), Some(2));
         assert_eq!(log.last_index_of_term(2, 4), Some(4));
+    }
+
+    #[test]
+    fn configuration_entries_are_found_in_a_range() {
+        let voters = |n| Membership::of_voters(0..n);
+        let mut log = log_of(&[1, 1, 1, 1]);
+        log.entries_mut()[1] = Entry::config(1, voters(2));
+        log.entries_mut()[3] = Entry::config(1, voters(3));
+        assert_eq!(log.last_config_at(4), Some((4, &voters(3))));
+        assert_eq!(log.last_config_at(3), Some((2, &voters(2))));
+        assert_eq!(log.last_config_between(3, 3), None);
+        assert_eq!(log.last_config_between(2, 3), Some((2, &voters(2))));
+        assert_eq!(log.last_config_at(1), None);
+        assert!(log.compact(2, 1));
+        assert_eq!(log.last_config_at(4), Some((4, &voters(3))));
+        assert_eq!(log.last_config_at(3), None, "entry 2 is in the snapshot");
+        assert_eq!(log.last_config_between(9, 12), None);
+        assert_eq!(
+            std::mem::size_of::<Entry>(),
+            32,
+            "an entry as small as before"
+        );
     }
 
     #[test]

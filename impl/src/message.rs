@@ -169,7 +169,8 @@ pub struct InstallSnapshot {
     /// The term of the entry at `last_included_index`.
     pub last_included_term: Term,
     /// The configuration in force at `last_included_index`, which the snapshot's entries no longer say.
-    pub membership: Membership,
+    /// Boxed, so that every message stays as small as it was (they are moved by value).
+    pub membership: Box<Membership>,
     /// The service's snapshot, opaque to Raft. Shared, so that a leader sends its snapshot without copying
     /// it; encoded exactly as a `Vec<u8>` would be.
     pub data: Arc<[u8]>,
@@ -279,4 +280,20 @@ pub struct Envelope {
     pub seq: u64,
     /// The message.
     pub message: Message,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Messages and entries are moved by value on every send and receive: a configuration in them is boxed,
+    /// so that it costs nothing to the messages that do not carry one. (An unboxed one in InstallSnapshot
+    /// made every message longer and `raft-bench --tier 1` about 20% slower.)
+    #[test]
+    fn messages_and_entries_stay_small() {
+        assert_eq!(std::mem::size_of::<Entry>(), 32);
+        assert_eq!(std::mem::size_of::<Message>(), SIZE_OF_MESSAGE);
+    }
+
+    const SIZE_OF_MESSAGE: usize = 72;
 }

@@ -1593,7 +1593,7 @@ impl Node {
             if !kept || mutant(Mutant::SnapshotDropsSuffix) {
                 self.log_changed(m.last_included_index + 1);
             }
-            self.log.set_snapshot_membership(m.membership);
+            self.log.set_snapshot_membership(*m.membership);
             self.find_membership();
             self.snapshot = m.data;
             self.snapshot_dirty = true;
@@ -1820,7 +1820,7 @@ impl Node {
             leader_id: self.id,
             last_included_index: self.log.last_included_index(),
             last_included_term: self.log.last_included_term(),
-            membership: self.log.snapshot_membership().clone(),
+            membership: Box::new(self.log.snapshot_membership().clone()),
             data: Arc::clone(&self.snapshot),
         });
         let to = self.peers[position];
@@ -1925,11 +1925,10 @@ impl Node {
     fn log_changed_membership(&mut self, from: Index) {
         if from <= self.membership_index && !mutant(Mutant::TruncatedConfigKept) {
             self.find_membership();
-        } else if let Some((index, m)) = self.log.last_config_at(self.log.last_index()) {
-            if index >= from {
-                let m = m.clone();
-                self.adopt_membership(m, index);
-            }
+        } else if let Some((index, m)) = self.log.last_config_between(from, self.log.last_index()) {
+            // Only the new entries are scanned: a follower pays for the configuration only where it is.
+            let m = m.clone();
+            self.adopt_membership(m, index);
         }
     }
 
@@ -2149,7 +2148,7 @@ fn validate(from: NodeId, message: &Message) -> Result<(), StepError> {
             }
             // Empty: the sender does not know the configuration at its snapshot's index (it joined with no
             // configuration and compacted entries from before the one that added it); later entries say it.
-            if m.membership != Membership::default() && m.membership.validate().is_err() {
+            if *m.membership != Membership::default() && m.membership.validate().is_err() {
                 return Err(StepError::Malformed(
                     "InstallSnapshot carries an invalid configuration",
                 ));

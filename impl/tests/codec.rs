@@ -51,10 +51,10 @@ fn samples() -> Vec<Envelope> {
             leader_id: 1,
             last_included_index: 19,
             last_included_term: 4,
-            membership: Membership {
+            membership: Box::new(Membership {
                 learners: [3].into(),
                 ..Membership::of_voters([0, 1, 2])
-            },
+            }),
             data: b"snapshot".to_vec().into(),
         }),
         Message::InstallSnapshotReply(InstallSnapshotReply {
@@ -187,7 +187,7 @@ fn snapshot_data_is_encoded_as_a_byte_vector() {
         leader_id: 1,
         last_included_index: 40,
         last_included_term: 2,
-        membership: Membership::of_voters([1, 2]),
+        membership: Box::new(Membership::of_voters([1, 2])),
         data: data.clone().into(),
     };
     let as_vec = AsVec {
@@ -318,7 +318,7 @@ fn arb_message() -> impl Strategy<Value = Message> {
                     leader_id: l,
                     last_included_index: i,
                     last_included_term: t,
-                    membership,
+                    membership: Box::new(membership),
                     data: data.into(),
                 })
             ),

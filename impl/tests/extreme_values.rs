@@ -403,7 +403,7 @@ fn forge(w: &World, to: usize, from: usize, kind: u8, v: [u8; 5], flag: bool, k:
             leader_id: from,
             last_included_index: x(1),
             last_included_term: x(2),
-            membership: raft::Membership::of_voters(0..3),
+            membership: Box::new(raft::Membership::of_voters(0..3)),
             data: vec![k].into(),
         }),
         5 => Message::InstallSnapshotReply(InstallSnapshotReply {
@@ -653,7 +653,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             leader_id: 0,
             last_included_index: 1,
             last_included_term: 1,
-            membership: raft::Membership::of_voters(0..3),
+            membership: Box::new(raft::Membership::of_voters(0..3)),
             data: vec![].into(),
         }),
         Message::InstallSnapshot(InstallSnapshot {
@@ -661,7 +661,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             leader_id: 0,
             last_included_index: CEILING,
             last_included_term: 1,
-            membership: raft::Membership::of_voters(0..3),
+            membership: Box::new(raft::Membership::of_voters(0..3)),
             data: vec![].into(),
         }),
         Message::InstallSnapshotReply(InstallSnapshotReply {
@@ -700,7 +700,7 @@ fn terms_and_indexes_past_the_ceilings_are_malformed() {
             leader_id: 0,
             last_included_index: MAX_INDEX,
             last_included_term: MAX_TERM,
-            membership: raft::Membership::of_voters(0..3),
+            membership: Box::new(raft::Membership::of_voters(0..3)),
             data: b"s".to_vec().into(),
         }),
     };

@@ -49,7 +49,7 @@ fn install(term: u64, index: u64, index_term: u64, data: &[u8]) -> Envelope {
             leader_id: 0,
             last_included_index: index,
             last_included_term: index_term,
-            membership: raft::Membership::of_voters([0, 1, 2]),
+            membership: Box::new(raft::Membership::of_voters([0, 1, 2])),
             data: data.into(),
         }),
     }

@@ -406,7 +406,7 @@ fn a_poisoned_snapshot_is_refused_before_it_is_made_durable() {
             leader_id: 1,
             last_included_index: 3,
             last_included_term: 2,
-            membership: raft::Membership::of_voters([0, 1, 2]),
+            membership: Box::new(raft::Membership::of_voters([0, 1, 2])),
             data: data.into(),
         }),
     };

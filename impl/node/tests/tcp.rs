@@ -33,7 +33,7 @@ fn snapshot_message(size: usize) -> Envelope {
             leader_id: 0,
             last_included_index: 40,
             last_included_term: 2,
-            membership: raft::Membership::of_voters([0, 1, 2]),
+            membership: Box::new(raft::Membership::of_voters([0, 1, 2])),
             data: (0..size).map(|i| (i % 251) as u8).collect(),
         }),
     }
