@@ -464,32 +464,16 @@ impl Checker {
             } => {
                 self.alive(*node)?;
                 let i = *node as ServerId;
-                match accepted {
-                    None => {
-                        let handing_over = self.nodes[*node as usize].handed_over_in
-                            == Some(self.state.server(i).current_term);
-                        if self.model.can_client_request(&self.state, i) && !handing_over {
-                            return fail("a leader refused a client command");
-                        }
-                        self.node_step(*node, state, sent, None, None, |_| Ok(()))?;
-                    }
-                    Some((index, term)) => {
-                        let value = self.value(*command);
-                        let appends_at = self.state.server(i).last_index() + 1;
-                        self.node_step(*node, state, sent, None, Some(appends_at), |c| {
-                            c.act(Action::ClientRequest(i, value))?;
-                            let s = c.state.server(i);
-                            if (*index, *term) != (s.last_index() as u64, s.current_term as u64) {
-                                return fail(format!(
-                                    "propose returned index {index} term {term}, the model appended at index {} term {}",
-                                    s.last_index(),
-                                    s.current_term
-                                ));
-                            }
-                            Ok(())
-                        })?;
-                    }
-                }
+                let allowed = self.model.can_client_request(&self.state, i);
+                self.append_step(
+                    *node,
+                    state,
+                    sent,
+                    *accepted,
+                    allowed,
+                    "a client command",
+                    |c| Ok(Action::ClientRequest(i, c.value(*command))),
+                )?;
             }
             Event::ChangeConfig {
                 node,
@@ -501,34 +485,16 @@ impl Checker {
                 self.alive(*node)?;
                 let i = *node as ServerId;
                 let config = self.config(conf)?;
-                match accepted {
-                    None => {
-                        let handing_over = self.nodes[*node as usize].handed_over_in
-                            == Some(self.state.server(i).current_term);
-                        if self.model.can_change_config(&self.state, i, config) && !handing_over {
-                            return fail(
-                                "a leader refused a configuration change the model allows",
-                            );
-                        }
-                        self.node_step(*node, state, sent, None, None, |_| Ok(()))?;
-                    }
-                    Some((index, term)) => {
-                        let (index, term) = (*index, *term);
-                        let appends_at = self.state.server(i).last_index() + 1;
-                        self.node_step(*node, state, sent, None, Some(appends_at), |c| {
-                            c.act(Action::ChangeConfig(i, config))?;
-                            let s = c.state.server(i);
-                            if (index, term) != (s.last_index() as u64, s.current_term as u64) {
-                                return fail(format!(
-                                    "propose_conf_change returned index {index} term {term}, the model appended at index {} term {}",
-                                    s.last_index(),
-                                    s.current_term
-                                ));
-                            }
-                            Ok(())
-                        })?;
-                    }
-                }
+                let allowed = self.model.can_change_config(&self.state, i, config);
+                self.append_step(
+                    *node,
+                    state,
+                    sent,
+                    *accepted,
+                    allowed,
+                    "a configuration change",
+                    |_| Ok(Action::ChangeConfig(i, config)),
+                )?;
             }
             Event::Receive {
                 node,
@@ -811,6 +777,46 @@ impl Checker {
         self.summary.actions += 1;
         self.summary.action_counts[action_kind(&action)] += 1;
         Ok(())
+    }
+
+    /// A host asked a node to append `what` (a client command, a configuration change). Refused
+    /// (`accepted` is `None`): the model's guard must refuse too (`allowed` false), unless the node, as
+    /// leader of its term, is handing over. Accepted: the model appends by `action`, at the index and in the
+    /// term the node returned, and the leader composition follows.
+    #[allow(clippy::too_many_arguments)]
+    fn append_step(
+        &mut self,
+        node: u64,
+        state: &NodeState,
+        sent: &[Msg],
+        accepted: Option<(u64, u64)>,
+        allowed: bool,
+        what: &str,
+        action: impl FnOnce(&mut Self) -> Result<Action, Failure>,
+    ) -> Result<(), Failure> {
+        let i = node as ServerId;
+        let Some((index, term)) = accepted else {
+            let handing_over =
+                self.nodes[node as usize].handed_over_in == Some(self.state.server(i).current_term);
+            if allowed && !handing_over {
+                return fail(format!("a leader refused {what}"));
+            }
+            return self.node_step(node, state, sent, None, None, |_| Ok(()));
+        };
+        let appends_at = self.state.server(i).last_index() + 1;
+        self.node_step(node, state, sent, None, Some(appends_at), |c| {
+            let action = action(c)?;
+            c.act(action)?;
+            let s = c.state.server(i);
+            if (index, term) != (s.last_index() as u64, s.current_term as u64) {
+                return fail(format!(
+                    "{what} was appended at index {index} term {term}, the model's at index {} term {}",
+                    s.last_index(),
+                    s.current_term
+                ));
+            }
+            Ok(())
+        })
     }
 
     /// The model value of a command digest.
