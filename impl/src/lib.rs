@@ -33,7 +33,8 @@
 //! assert_eq!(ready.snapshot(), Some(&b"state"[..]));
 //! ```
 //!
-//! Modules by concern: [`config`] (timing and batching knobs), [`message`] (the wire and durable types),
+//! Modules by concern: [`config`] (timing and batching knobs), [`membership`] (configurations, quorums and
+//! one-step changes), [`message`] (the wire and durable types),
 //! [`codec`] (the one binary codec), `log` (the replicated log), `progress` (the leader's view of each follower),
 //! [`node`] (the state machine itself), [`read`] (linearizable reads by ReadIndex), [`ready`] (its output) and
 //! [`observe`] (a hook that reports every step, for trace checking).
