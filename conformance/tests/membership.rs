@@ -18,6 +18,7 @@ fn membership(c: Config) -> Membership {
         voters: ids(c.voters),
         old_voters: ids(c.old_voters),
         learners: ids(c.learners),
+        ..Membership::default()
     }
 }
 

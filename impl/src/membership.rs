@@ -7,7 +7,7 @@
 //! configuration whose old voters are the current voters, or to one that adds or removes at most one voter
 //! (learners may be added, removed or promoted with it).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -24,6 +24,10 @@ pub struct Membership {
     pub old_voters: BTreeSet<NodeId>,
     /// Servers that receive the log but neither vote nor count.
     pub learners: BTreeSet<NodeId>,
+    /// Where the host reaches members, as it writes them (an address, a URL): the core keeps them with the
+    /// configuration, in the log, in snapshots and in what it persists, and never reads them. Only members
+    /// have one; a member may have none (the servers a cluster was seeded with, until a change names them).
+    pub addresses: BTreeMap<NodeId, String>,
 }
 
 /// One step of a membership change.
@@ -64,6 +68,9 @@ pub enum MembershipError {
     /// must change the voters; leaving one needs one.
     #[error("not one step from the configuration in force")]
     NotOneStep,
+    /// An address for a server that is not a member of the configuration.
+    #[error("server {0} is given an address but is not a member")]
+    AddressOfStranger(NodeId),
 }
 
 impl Membership {
@@ -98,15 +105,32 @@ impl Membership {
         all
     }
 
-    /// Checks that someone votes and that no one both votes and learns.
+    /// Checks that someone votes, that no one both votes and learns, and that only members have an address.
     pub fn validate(&self) -> Result<(), MembershipError> {
         if self.voters.is_empty() {
             return Err(MembershipError::NoVoter);
         }
-        match self.learners.iter().find(|&&l| self.is_voter(l)) {
-            Some(&l) => Err(MembershipError::VoterAndLearner(l)),
+        if let Some(&l) = self.learners.iter().find(|&&l| self.is_voter(l)) {
+            return Err(MembershipError::VoterAndLearner(l));
+        }
+        match self.addresses.keys().find(|&&id| !self.is_member(id)) {
+            Some(&id) => Err(MembershipError::AddressOfStranger(id)),
             None => Ok(()),
         }
+    }
+
+    /// The configuration `change` makes of this one, with `addresses` recorded over the addresses it keeps
+    /// (see [`Membership::apply`]); an address for a server that is no member of it is refused.
+    pub fn apply_with_addresses(
+        &self,
+        change: &ConfChange,
+        addresses: &BTreeMap<NodeId, String>,
+    ) -> Result<Membership, MembershipError> {
+        let mut next = self.apply(change)?;
+        next.addresses
+            .extend(addresses.iter().map(|(&id, a)| (id, a.clone())));
+        next.validate()?;
+        Ok(next)
     }
 
     /// Whether the servers for which `yes` holds make a quorum: a majority of the voters and, while joint,
@@ -133,7 +157,8 @@ impl Membership {
         }
     }
 
-    /// The configuration `change` makes of this one, if it is one step from it.
+    /// The configuration `change` makes of this one, if it is one step from it. It keeps the addresses of
+    /// the servers that stay members.
     pub fn apply(&self, change: &ConfChange) -> Result<Membership, MembershipError> {
         if self.is_joint() != matches!(change, ConfChange::LeaveJoint) {
             return Err(MembershipError::NotOneStep);
@@ -168,10 +193,14 @@ impl Membership {
                     voters: voters.clone(),
                     old_voters: self.voters.clone(),
                     learners: learners.clone(),
+                    addresses: self.addresses.clone(),
                 };
             }
             ConfChange::LeaveJoint => next.old_voters.clear(),
         }
+        // A server that leaves takes its address with it.
+        let members = next.members();
+        next.addresses.retain(|id, _| members.contains(id));
         next.validate()?;
         Ok(next)
     }
@@ -323,6 +352,40 @@ mod tests {
         assert_eq!(
             m.apply(&ConfChange::LeaveJoint),
             Err(MembershipError::NotOneStep)
+        );
+    }
+
+    #[test]
+    fn members_keep_their_addresses_and_strangers_get_none() {
+        let at = |pairs: &[(NodeId, &str)]| -> BTreeMap<NodeId, String> {
+            pairs.iter().map(|&(id, a)| (id, a.to_string())).collect()
+        };
+        let m = Membership::of_voters([1, 2, 3]);
+        let added = m
+            .apply_with_addresses(&ConfChange::AddLearner(4), &at(&[(1, "a:1"), (4, "d:4")]))
+            .unwrap();
+        assert_eq!(added.addresses, at(&[(1, "a:1"), (4, "d:4")]));
+        // A later change keeps them; one given again replaces the old.
+        let promoted = added
+            .apply_with_addresses(&ConfChange::Promote(4), &at(&[(4, "e:5")]))
+            .unwrap();
+        assert_eq!(promoted.addresses, at(&[(1, "a:1"), (4, "e:5")]));
+        // A server that leaves takes its address with it, through a joint configuration too.
+        let removed = promoted.apply(&ConfChange::Remove(1)).unwrap();
+        assert_eq!(removed.addresses, at(&[(4, "e:5")]));
+        let joint = promoted
+            .apply(&ConfChange::EnterJoint {
+                voters: set(&[2, 3, 4]),
+                learners: BTreeSet::new(),
+            })
+            .unwrap();
+        assert_eq!(joint.addresses, at(&[(1, "a:1"), (4, "e:5")]));
+        let left = joint.apply(&ConfChange::LeaveJoint).unwrap();
+        assert_eq!(left.addresses, at(&[(4, "e:5")]));
+        // Only members have one.
+        assert_eq!(
+            m.apply_with_addresses(&ConfChange::AddLearner(4), &at(&[(5, "x:1")])),
+            Err(MembershipError::AddressOfStranger(5))
         );
     }
 }

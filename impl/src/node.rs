@@ -6,6 +6,7 @@
 //! the role changes.
 
 use crate::mutants::{on as mutant, Mutant};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
@@ -674,7 +675,19 @@ impl Node {
         &mut self,
         change: ConfChange,
     ) -> Result<(Index, Term), ConfChangeRefused> {
-        let target = match self.membership.apply(&change) {
+        self.propose_conf_change_with_addresses(change, &BTreeMap::new())
+    }
+
+    /// As [`propose_conf_change`](Node::propose_conf_change), and the new configuration records `addresses`
+    /// over those of the members it keeps ([`Membership::addresses`]): where the host reaches each. An
+    /// address for a server that is no member of the new configuration makes the change
+    /// [`Invalid`](ConfChangeRefused::Invalid).
+    pub fn propose_conf_change_with_addresses(
+        &mut self,
+        change: ConfChange,
+        addresses: &BTreeMap<NodeId, String>,
+    ) -> Result<(Index, Term), ConfChangeRefused> {
+        let target = match self.membership.apply_with_addresses(&change, addresses) {
             Ok(target) => target,
             // A follower sends the caller to the leader, whose configuration may differ from its own.
             Err(invalid) => {

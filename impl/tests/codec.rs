@@ -53,6 +53,7 @@ fn samples() -> Vec<Envelope> {
             last_included_term: 4,
             membership: Box::new(Membership {
                 learners: [3].into(),
+                addresses: [(3, "10.0.0.3:7001".to_string())].into(),
                 ..Membership::of_voters([0, 1, 2])
             }),
             data: b"snapshot".to_vec().into(),
@@ -217,10 +218,14 @@ fn arb_entry() -> impl Strategy<Value = Entry> {
 /// Any configuration of servers 0 to 4, well-formed or not (empty, or a server that both votes and learns).
 fn arb_membership() -> impl Strategy<Value = Membership> {
     let ids = || prop::collection::btree_set(0u64..5, 0..4);
-    (ids(), ids(), ids()).prop_map(|(voters, old_voters, learners)| Membership {
-        voters,
-        old_voters,
-        learners,
+    let addresses = prop::collection::btree_map(0u64..5, "[a-z0-9.:]{0,12}", 0..3);
+    (ids(), ids(), ids(), addresses).prop_map(|(voters, old_voters, learners, addresses)| {
+        Membership {
+            voters,
+            old_voters,
+            learners,
+            addresses,
+        }
     })
 }
 

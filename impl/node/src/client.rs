@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use raft::{Index, NodeId};
+use std::collections::BTreeMap;
+
+use raft::{ConfChange, Index, NodeId};
 use serde::{Deserialize, Serialize};
 
 use crate::host::{Outcome, Status};
@@ -38,6 +40,11 @@ pub enum Request {
     /// Hand the leadership over to this node (`raft::Node::transfer_leader`): answered with
     /// [`Reply::TransferStarted`] by the leader, at once with [`Reply::NotLeader`] by another node.
     TransferLeader(NodeId),
+    /// Change the membership (`raft::Node::propose_conf_change`), recording these addresses (each a peer
+    /// address, `HOST:PORT`) in the new configuration: answered with [`Reply::Committed`] once the change
+    /// commits, with [`Reply::Refused`] if the leader refuses it, at once with [`Reply::NotLeader`] by
+    /// another node.
+    ChangeMembership(ConfChange, BTreeMap<NodeId, String>),
 }
 
 /// A node's answer.
@@ -65,8 +72,12 @@ pub enum Reply {
     /// The leader began handing over (it sends TimeoutNow once the target holds its whole log, and gives up
     /// after an election timeout).
     TransferStarted,
-    /// The request cannot be done as asked (for a transfer: the target is not a server of the cluster).
+    /// The request cannot be done as asked (for a transfer: the target is not a server of the cluster; for
+    /// a membership change: it is not one step from the configuration in force).
     Refused(String),
+    /// The leader cannot take a membership change yet (the previous one is not committed, or it has not
+    /// committed an entry of its term): ask again shortly.
+    Busy(String),
 }
 
 /// How a proposal's answer finds its way back to its connection.
@@ -85,6 +96,10 @@ pub fn answer(ticket: Ticket, answer: Answer) {
         Answer::Done(Outcome::Unknown) => Reply::Unknown,
         Answer::Done(Outcome::Read(value)) => Reply::Value(value),
         Answer::Done(Outcome::ReadAborted(n)) | Answer::NotLeader(n) => Reply::NotLeader(n.leader),
+        Answer::Refused(refused @ raft::ConfChangeRefused::Invalid(_)) => {
+            Reply::Refused(refused.to_string())
+        }
+        Answer::Refused(busy) => Reply::Busy(busy.to_string()),
         Answer::Stopped => Reply::Unavailable,
     };
     let _ = ticket.reply.send((ticket.id, reply));
@@ -170,6 +185,19 @@ fn session(
                     reply: replies.clone(),
                 };
                 if inbox.send(Input::Propose(command, ticket)).is_err() {
+                    let _ = replies.send((id, Reply::Unavailable));
+                    return Err(gone());
+                }
+            }
+            Request::ChangeMembership(change, addresses) => {
+                let ticket = Ticket {
+                    id,
+                    reply: replies.clone(),
+                };
+                if inbox
+                    .send(Input::ChangeMembership(change, addresses, ticket))
+                    .is_err()
+                {
                     let _ = replies.send((id, Reply::Unavailable));
                     return Err(gone());
                 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use raft::{
-    Apply, Config, ConfigError, Envelope, Index, Message, Node, NodeId, NotLeader, Role, StepError,
-    Term,
+    Apply, ConfChange, ConfChangeRefused, Config, ConfigError, Envelope, Index, Membership,
+    Message, Node, NodeId, NotLeader, Role, StepError, Term,
 };
 
 use crate::storage::{Recovered, Storage, StorageError};
@@ -82,6 +82,10 @@ pub struct Status {
     /// For a leader: each follower and how many entries it is behind (the leader's last index less the
     /// follower's known match index).
     pub lag: Vec<(NodeId, Index)>,
+    /// The configuration in force on this node (empty on a server that has yet to join).
+    pub membership: Membership,
+    /// The index of the entry it comes from: committed once `commit_index` reaches it.
+    pub membership_index: Index,
 }
 
 /// Why a host stopped.
@@ -165,6 +169,8 @@ pub struct Host<S, M, T> {
     tracer: Option<Arc<Tracer>>,
     /// The storage reports its saves to the tracer itself ([`Storage::report_saves`]).
     storage_reports: bool,
+    /// Addresses of servers that the configuration names without one (a new cluster's first servers).
+    seed_addresses: BTreeMap<NodeId, String>,
 }
 
 /// Deliberate bugs a host can be told to have ([`Host::set_test_bug`]), so that a test of the whole system
@@ -211,6 +217,7 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             test_bug: None,
             tracer: None,
             storage_reports: false,
+            seed_addresses: BTreeMap::new(),
         })
     }
 
@@ -224,6 +231,27 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             .storage
             .report_saves(Box::new(move |saved| reporter.saved(id, saved)));
         self.tracer = Some(tracer);
+    }
+
+    /// Where to reach servers that the configuration names without an address ([`Membership::addresses`]):
+    /// the servers a new cluster was seeded with, until a change records theirs. A change made through
+    /// [`change_membership`](Host::change_membership) records these for every member that has none.
+    pub fn seed_addresses(&mut self, addresses: BTreeMap<NodeId, String>) {
+        self.seed_addresses = addresses;
+    }
+
+    /// Where to reach each server this node knows of: the configuration's addresses, and the seeded ones
+    /// for servers it gives none.
+    pub fn addresses(&self) -> BTreeMap<NodeId, String> {
+        let mut all = self.seed_addresses.clone();
+        all.extend(
+            self.node
+                .membership()
+                .addresses
+                .iter()
+                .map(|(&id, a)| (id, a.clone())),
+        );
+        all
     }
 
     /// Gives the host a deliberate bug (`None`: none). For tests only.
@@ -277,6 +305,38 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             tracer.proposing(&command);
         }
         self.node.propose(command)
+    }
+
+    /// Proposes a membership change for the client known by `ticket` ([`Node::propose_conf_change`]),
+    /// recording `addresses` in the new configuration, and the seeded address of each member that has
+    /// none yet ([`Host::seed_addresses`]). Its [`Outcome::Committed`] comes out of a later
+    /// [`flush`](Host::flush) once the change commits. A refusal hands the ticket back.
+    pub fn change_membership(
+        &mut self,
+        change: ConfChange,
+        mut addresses: BTreeMap<NodeId, String>,
+        ticket: T,
+    ) -> Result<Index, (ConfChangeRefused, T)> {
+        let in_force = self.node.membership();
+        if let Ok(next) = in_force.apply(&change) {
+            for id in next.members() {
+                if let Some(seed) = self.seed_addresses.get(&id) {
+                    if !in_force.addresses.contains_key(&id) && !addresses.contains_key(&id) {
+                        addresses.insert(id, seed.clone());
+                    }
+                }
+            }
+        }
+        match self
+            .node
+            .propose_conf_change_with_addresses(change, &addresses)
+        {
+            Ok((index, term)) => {
+                self.waiting.entry(index).or_default().push((term, ticket));
+                Ok(index)
+            }
+            Err(refused) => Err((refused, ticket)),
+        }
     }
 
     /// Asks this node, as leader, to hand its leadership over to `target` ([`Node::transfer_leader`]): what it
@@ -541,6 +601,8 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
             syncs: self.storage.syncs(),
             ticks: self.ticks,
             lag,
+            membership: self.node.membership().clone(),
+            membership_index: self.node.membership_index(),
         }
     }
 

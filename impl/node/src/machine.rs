@@ -5,9 +5,9 @@ use raft::Index;
 
 use crate::host::StateMachine;
 
-/// Keeps every applied command; answers each with its index (8 bytes, little-endian). A query is an index
-/// (8 bytes, little-endian), answered with the command applied there (empty if none is, or the query is
-/// not an index).
+/// Keeps every applied command (an empty one at a configuration entry's index); answers each with its index
+/// (8 bytes, little-endian). A query is an index (8 bytes, little-endian), answered with the command applied
+/// there (empty if none is, or the query is not an index).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CommandLog {
     /// The commands applied, in index order (the first at index 1).
@@ -16,12 +16,13 @@ pub struct CommandLog {
 
 impl StateMachine for CommandLog {
     fn apply(&mut self, index: Index, command: &[u8]) -> Vec<u8> {
-        self.commands.push(command.to_vec());
-        debug_assert_eq!(
-            self.commands.len() as Index,
-            index,
+        debug_assert!(
+            self.commands.len() < index as usize,
             "applied in order, once each"
         );
+        // The indexes of configuration entries, which are not commands, hold empty commands.
+        self.commands.resize(index as usize - 1, Vec::new());
+        self.commands.push(command.to_vec());
         index.to_le_bytes().to_vec()
     }
 

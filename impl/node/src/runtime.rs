@@ -9,7 +9,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use raft::{Envelope, NodeId, NotLeader, TransferRefused};
+use std::collections::BTreeMap;
+
+use raft::{ConfChange, ConfChangeRefused, Envelope, NodeId, NotLeader, TransferRefused};
 
 use crate::host::{Host, HostError, Outcome, StateMachine, Status};
 use crate::storage::Storage;
@@ -32,6 +34,9 @@ pub enum Input<T> {
     /// A linearizable read ([`Host::read`]), with the ticket its [`Outcome::Read`] goes back with; a node
     /// that is not the leader answers at once with [`Answer::NotLeader`].
     Read(Vec<u8>, T),
+    /// A membership change ([`Host::change_membership`]) recording these addresses, with the ticket its
+    /// [`Outcome::Committed`] goes back with once it commits; a refusal is answered at once.
+    ChangeMembership(ConfChange, BTreeMap<NodeId, String>, T),
     /// Hand the leadership over to this node ([`Host::transfer_leader`]); the answer says whether the
     /// transfer began.
     TransferLeader(NodeId, Sender<Result<(), TransferRefused>>),
@@ -46,6 +51,9 @@ pub enum Answer {
     Done(Outcome),
     /// This node does not lead; try the leader it names, if any.
     NotLeader(NotLeader),
+    /// The leader refused the membership change (one is pending, it has not committed in its term, or the
+    /// change is not one step from the configuration in force).
+    Refused(ConfChangeRefused),
     /// The loop stopped (asked to, or because its storage failed) before the proposal's fate was known here:
     /// it may or may not commit.
     Stopped,
@@ -55,6 +63,10 @@ pub enum Answer {
 pub trait Transport {
     /// Sends `envelope` to its addressee, or drops it (Raft copes with loss).
     fn send(&mut self, envelope: Envelope);
+
+    /// Where to reach each server the node knows of ([`Host::addresses`]): told at the start, and again
+    /// whenever its configuration changes. Transports that need no addresses ignore it.
+    fn set_addresses(&mut self, _addresses: &BTreeMap<NodeId, String>) {}
 }
 
 /// A bound on the bytes of peers' messages waiting in a loop's inbox (as [`crate::tcp::weight`] counts
@@ -146,7 +158,10 @@ impl Runtime {
         }
         // Proposals that came after the last round (behind a stop) never reached the node.
         for input in inbox.try_iter() {
-            if let Input::Propose(_, ticket) | Input::Read(_, ticket) = input {
+            if let Input::Propose(_, ticket)
+            | Input::Read(_, ticket)
+            | Input::ChangeMembership(_, _, ticket) = input
+            {
                 answer(ticket, Answer::Stopped);
             }
         }
@@ -168,6 +183,9 @@ impl Runtime {
         let mut sent = Vec::new();
         let mut done = Vec::new();
         let mut next_tick = Instant::now() + self.tick;
+        let mut addresses = host.addresses();
+        transport.set_addresses(&addresses);
+        let mut configuration = host.node().membership_index();
         loop {
             let mut next =
                 match inbox.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
@@ -203,6 +221,15 @@ impl Runtime {
                             answer(ticket, Answer::NotLeader(not_leader));
                         }
                     }
+                    Input::ChangeMembership(change, given, ticket) => {
+                        match host.change_membership(change, given, ticket) {
+                            Ok(_) => {}
+                            Err((ConfChangeRefused::NotLeader(n), ticket)) => {
+                                answer(ticket, Answer::NotLeader(n))
+                            }
+                            Err((refused, ticket)) => answer(ticket, Answer::Refused(refused)),
+                        }
+                    }
                     Input::TransferLeader(target, reply) => {
                         let _ = reply.send(host.transfer_leader(target));
                     }
@@ -222,6 +249,15 @@ impl Runtime {
                 }
             }
             host.flush(&mut sent, &mut done)?;
+            // A new configuration may name servers the transport does not know of yet.
+            if host.node().membership_index() != configuration {
+                configuration = host.node().membership_index();
+                let now = host.addresses();
+                if now != addresses {
+                    addresses = now;
+                    transport.set_addresses(&addresses);
+                }
+            }
             for envelope in sent.drain(..) {
                 transport.send(envelope);
             }

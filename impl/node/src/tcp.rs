@@ -36,8 +36,8 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,7 @@ use crate::runtime::Transport;
 /// "RAFT", first in every hello.
 pub const MAGIC: u32 = 0x5241_4654;
 /// The version of the wire format.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 /// The largest part of a message in one frame.
 pub const PART: usize = 1 << 20;
 /// The largest frame payload accepted: a part and its framing.
@@ -269,12 +269,46 @@ pub struct Wire {
     pub me: NodeId,
     /// The cluster's id.
     pub cluster: u64,
-    /// Every node of the cluster (this one may be listed).
-    pub peers: BTreeSet<NodeId>,
+    /// Every node of the cluster (this one may be listed): the listener refuses others. Shared with the
+    /// transport, which keeps it to the servers the node knows of as its configuration changes.
+    pub peers: PeerSet,
     /// The cluster's secret.
     pub secret: Secret,
     /// The bounds.
     pub limits: Limits,
+}
+
+/// The ids of the nodes a listener accepts, shared between the listener and the transport.
+#[derive(Clone, Debug, Default)]
+pub struct PeerSet(Arc<RwLock<BTreeSet<NodeId>>>);
+
+impl PeerSet {
+    /// Whether `id` is one.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.0.read().expect("no panic holds it").contains(&id)
+    }
+
+    /// The ids, now.
+    pub fn ids(&self) -> BTreeSet<NodeId> {
+        self.0.read().expect("no panic holds it").clone()
+    }
+
+    /// Makes the set `ids`.
+    pub fn set(&self, ids: BTreeSet<NodeId>) {
+        *self.0.write().expect("no panic holds it") = ids;
+    }
+}
+
+impl FromIterator<NodeId> for PeerSet {
+    fn from_iter<I: IntoIterator<Item = NodeId>>(ids: I) -> PeerSet {
+        PeerSet(Arc::new(RwLock::new(ids.into_iter().collect())))
+    }
+}
+
+impl From<BTreeSet<NodeId>> for PeerSet {
+    fn from(ids: BTreeSet<NodeId>) -> PeerSet {
+        PeerSet(Arc::new(RwLock::new(ids)))
+    }
 }
 
 /// The bytes a message holds in memory, about: its entries' commands and its snapshot's data, and a little
@@ -467,17 +501,37 @@ fn snapshot_key(envelope: &Envelope) -> Option<(u64, u64)> {
     }
 }
 
-/// Sends to each peer over two connections of its own ([`Channel`]), from a thread each that connects (and
-/// reconnects, with backoff from 10 ms to 1 s) and streams what it is given. A message for a peer whose
-/// queue is full (by count or by [`Limits::queue_bytes`]), or that cannot be reached, is dropped: Raft
-/// resends what matters. Snapshots go on their own connection, one at a time (see [`Channel`]).
 /// Told of each message as the transport writes it to its peer's socket (for the node's trace).
 pub type SendHook = Arc<dyn Fn(&Envelope) + Send + Sync>;
 
+/// Sends to each peer over two connections of its own ([`Channel`]), from a thread each that connects (and
+/// reconnects, with backoff from 10 ms to 1 s) and streams what it is given. A message for a peer whose
+/// queue is full (by count or by [`Limits::queue_bytes`]), or that cannot be reached, is dropped: Raft
+/// resends what matters. Snapshots go on their own connection, one at a time (see [`Channel`]). The peers
+/// are those it was started with and those the node's configuration gives addresses
+/// ([`Transport::set_addresses`]), which change with it: a new one gets its senders, a removed one's senders
+/// stop (unless it was one of the first), and one at a new address is reached there.
 pub struct TcpTransport {
-    queues: BTreeMap<NodeId, (Queue, Arc<SnapshotSlot>)>,
-    queue_bytes: usize,
+    wire: Wire,
+    /// The peers it was started with.
+    first: BTreeMap<NodeId, SocketAddr>,
+    on_send: Option<SendHook>,
+    senders: BTreeMap<NodeId, Senders>,
     snapshots_sent: Arc<AtomicU64>,
+}
+
+/// One peer's queues, read by its two sender threads, which stop when this is dropped.
+struct Senders {
+    addr: SocketAddr,
+    queue: Queue,
+    slot: Arc<SnapshotSlot>,
+}
+
+impl Drop for Senders {
+    fn drop(&mut self) {
+        self.slot.state.lock().expect("no panic holds it").closed = true;
+        self.slot.ready.notify_all();
+    }
 }
 
 /// Messages queued for one peer before new ones are dropped.
@@ -496,53 +550,79 @@ impl TcpTransport {
         peers: &BTreeMap<NodeId, SocketAddr>,
         on_send: Option<SendHook>,
     ) -> TcpTransport {
-        let mut queues = BTreeMap::new();
-        let snapshots_sent = Arc::new(AtomicU64::new(0));
+        let mut transport = TcpTransport {
+            wire: wire.clone(),
+            first: peers.clone(),
+            on_send,
+            senders: BTreeMap::new(),
+            snapshots_sent: Arc::new(AtomicU64::new(0)),
+        };
+        transport.reach(peers);
+        transport
+    }
+
+    /// Makes `peers` the peers: starts senders to the new ones (and to those at a new address), stops those
+    /// of the ones no longer listed, and lets the listener accept exactly these.
+    pub fn reach(&mut self, peers: &BTreeMap<NodeId, SocketAddr>) {
+        let me = self.wire.me;
+        self.senders
+            .retain(|id, senders| peers.get(id) == Some(&senders.addr));
         for (&to, &addr) in peers {
-            if to == wire.me {
-                continue;
+            if to != me && !self.senders.contains_key(&to) {
+                let senders = self.spawn(to, addr);
+                self.senders.insert(to, senders);
             }
-            let (sender, receiver) = sync_channel(QUEUE);
-            let bytes = Arc::new(AtomicUsize::new(0));
-            let slot = Arc::new(SnapshotSlot::default());
-            let peer = Peer {
-                to,
-                addr,
-                wire: wire.clone(),
-                on_send: on_send.clone(),
-            };
-            let messages = MessageSender {
-                peer: peer.clone(),
-                queue: receiver,
-                bytes: bytes.clone(),
-            };
-            std::thread::Builder::new()
-                .name(format!("raft-send-{}-{to}", wire.me))
-                .spawn(move || messages.run())
-                .expect("a thread can be spawned");
-            let snapshots = SnapshotSender {
-                peer,
-                slot: slot.clone(),
-                sent: snapshots_sent.clone(),
-            };
-            std::thread::Builder::new()
-                .name(format!("raft-snap-{}-{to}", wire.me))
-                .spawn(move || snapshots.run())
-                .expect("a thread can be spawned");
-            queues.insert(to, (Queue { sender, bytes }, slot));
         }
-        TcpTransport {
-            queues,
-            queue_bytes: wire.limits.queue_bytes,
-            snapshots_sent,
+        self.wire.peers.set(peers.keys().copied().collect());
+    }
+
+    /// Starts the two senders to `to` at `addr`.
+    fn spawn(&self, to: NodeId, addr: SocketAddr) -> Senders {
+        let me = self.wire.me;
+        let (sender, receiver) = sync_channel(QUEUE);
+        let bytes = Arc::new(AtomicUsize::new(0));
+        let slot = Arc::new(SnapshotSlot::default());
+        let peer = Peer {
+            to,
+            addr,
+            wire: self.wire.clone(),
+            on_send: self.on_send.clone(),
+        };
+        let messages = MessageSender {
+            peer: peer.clone(),
+            queue: receiver,
+            bytes: bytes.clone(),
+        };
+        std::thread::Builder::new()
+            .name(format!("raft-send-{me}-{to}"))
+            .spawn(move || messages.run())
+            .expect("a thread can be spawned");
+        let snapshots = SnapshotSender {
+            peer,
+            slot: slot.clone(),
+            sent: self.snapshots_sent.clone(),
+        };
+        std::thread::Builder::new()
+            .name(format!("raft-snap-{me}-{to}"))
+            .spawn(move || snapshots.run())
+            .expect("a thread can be spawned");
+        Senders {
+            addr,
+            queue: Queue { sender, bytes },
+            slot,
         }
+    }
+
+    /// The peers the transport sends to now, with their addresses.
+    pub fn peers(&self) -> BTreeMap<NodeId, SocketAddr> {
+        self.senders.iter().map(|(&id, s)| (id, s.addr)).collect()
     }
 
     /// The bytes queued for `peer` now.
     pub fn queued(&self, peer: NodeId) -> usize {
-        self.queues
+        self.senders
             .get(&peer)
-            .map_or(0, |(q, _)| q.bytes.load(Ordering::Relaxed))
+            .map_or(0, |s| s.queue.bytes.load(Ordering::Relaxed))
     }
 
     /// How many snapshots were written whole to a connection so far.
@@ -551,18 +631,9 @@ impl TcpTransport {
     }
 }
 
-impl Drop for TcpTransport {
-    fn drop(&mut self) {
-        for (_, slot) in self.queues.values() {
-            slot.state.lock().expect("no panic holds it").closed = true;
-            slot.ready.notify_all();
-        }
-    }
-}
-
 impl Transport for TcpTransport {
     fn send(&mut self, envelope: Envelope) {
-        let Some((queue, slot)) = self.queues.get(&envelope.to) else {
+        let Some(Senders { queue, slot, .. }) = self.senders.get(&envelope.to) else {
             return;
         };
         if snapshot_key(&envelope).is_some() {
@@ -573,7 +644,7 @@ impl Transport for TcpTransport {
         let weight = weight(&envelope);
         let queued = queue.bytes.load(Ordering::Relaxed);
         // A message larger than the bound goes only into an empty queue.
-        if queued > 0 && queued + weight > self.queue_bytes {
+        if queued > 0 && queued + weight > self.wire.limits.queue_bytes {
             return;
         }
         queue.bytes.fetch_add(weight, Ordering::Relaxed);
@@ -583,6 +654,28 @@ impl Transport for TcpTransport {
                 queue.bytes.fetch_sub(weight, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Addresses that are no `HOST:PORT` are skipped, with a warning.
+    fn set_addresses(&mut self, addresses: &BTreeMap<NodeId, String>) {
+        let mut peers = self.first.clone();
+        for (&id, text) in addresses {
+            match text.parse::<SocketAddr>() {
+                Ok(addr) => {
+                    peers.insert(id, addr);
+                }
+                Err(_) => tracing::warn!(
+                    node = self.wire.me,
+                    "the configuration gives server {id} the address '{text}', which is no HOST:PORT"
+                ),
+            }
+        }
+        let mut others = peers.clone();
+        others.remove(&self.wire.me);
+        if others != self.peers() {
+            tracing::info!(node = self.wire.me, "peers now: {others:?}");
+        }
+        self.reach(&peers);
     }
 }
 
@@ -630,9 +723,16 @@ impl MessageSender {
     }
 
     /// Drops every message queued: what waits for a peer that is down is stale by the time it is back.
-    fn drain(&self) {
-        while let Ok(e) = self.queue.try_recv() {
-            self.taken(e);
+    /// Whether the transport still wants this peer reached.
+    fn drain(&self) -> bool {
+        loop {
+            match self.queue.try_recv() {
+                Ok(e) => {
+                    self.taken(e);
+                }
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            }
         }
     }
 
@@ -640,7 +740,9 @@ impl MessageSender {
         let mut backoff = Duration::from_millis(10);
         loop {
             let Some(mut out) = self.peer.connect(Channel::Messages) else {
-                self.drain();
+                if !self.drain() {
+                    return; // the transport is gone, or no longer sends to this peer
+                }
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
@@ -948,7 +1050,7 @@ fn receive(
         Frame::Hello(hello) => hello,
         _ => return Err(WireError::Refused("no hello first".into())),
     };
-    check_hello(&hello, wire.me, wire.cluster, &wire.peers)?;
+    check_hello(&hello, wire.me, wire.cluster, &wire.peers.ids())?;
     let nonce = nonce();
     let proof = wire.secret.prove(Side::Listening, &hello, &nonce);
     write_frame(&mut out, &Frame::Challenge { nonce, proof })?;

@@ -161,7 +161,7 @@ fn abuse_by_a_member_neither_stops_commits_nor_grows_memory() {
     let wire4 = Wire {
         me: 4,
         cluster: 1,
-        peers: BTreeSet::from([1, 2, 3, 4]),
+        peers: BTreeSet::from([1, 2, 3, 4]).into(),
         secret,
         limits: Limits::default(),
     };

@@ -7,6 +7,7 @@
 //! line's errors.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -108,14 +109,44 @@ fn the_power_loss_test_catches_a_sync_that_does_nothing() {
     assert!(error.contains("was lost"), "{error}");
 }
 
-/// Three nodes (with `extra` arguments) and a client that proposes without pause while the leader is
-/// killed with SIGKILL and restarted, eight times, every third time the whole cluster. Returns how many
-/// proposals were reported committed, or the first one that a node lost.
 /// Three nodes of the command log, with `extra` flags; their data directories live as long as it does.
 struct Cluster {
     nodes: Vec<Node>,
     clients: Vec<SocketAddr>,
+    peers: Vec<SocketAddr>,
+    secret: std::path::PathBuf,
     _dirs: Vec<tempfile::TempDir>,
+}
+
+/// `id=address,...` for the nodes at `addrs` (node `i + 1` at `addrs[i]`).
+fn id_list(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{}={a}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The flags of node `id` of the command log.
+fn node_args(id: usize, peers: &str, dir: &Path, client: SocketAddr, secret: &Path) -> Vec<String> {
+    vec![
+        "--id".to_string(),
+        id.to_string(),
+        "--peers".into(),
+        peers.to_string(),
+        "--data-dir".into(),
+        dir.display().to_string(),
+        "--client-addr".into(),
+        client.to_string(),
+        "--snapshot-every".into(),
+        "40".into(),
+        "--secret-file".into(),
+        secret.display().to_string(),
+        // The command log: the test reads each proposal back at its index.
+        "--machine".into(),
+        "log".into(),
+    ]
 }
 
 fn start_cluster(extra: &[&str]) -> Cluster {
@@ -124,29 +155,9 @@ fn start_cluster(extra: &[&str]) -> Cluster {
     std::fs::write(&secret, "the test cluster's secret\n").unwrap();
     let peers: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
     let clients: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
-    let peer_list = (0..3)
-        .map(|i| format!("{}={}", i + 1, peers[i]))
-        .collect::<Vec<_>>()
-        .join(",");
     let nodes: Vec<Node> = (0..3)
         .map(|i| {
-            let mut args = vec![
-                "--id".to_string(),
-                (i + 1).to_string(),
-                "--peers".into(),
-                peer_list.clone(),
-                "--data-dir".into(),
-                dirs[i].path().display().to_string(),
-                "--client-addr".into(),
-                clients[i].to_string(),
-                "--snapshot-every".into(),
-                "40".into(),
-                "--secret-file".into(),
-                secret.display().to_string(),
-                // The command log: the test reads each proposal back at its index.
-                "--machine".into(),
-                "log".into(),
-            ];
+            let mut args = node_args(i + 1, &id_list(&peers), dirs[i].path(), clients[i], &secret);
             args.extend(extra.iter().map(|a| a.to_string()));
             Node::start(args, clients[i])
         })
@@ -154,6 +165,8 @@ fn start_cluster(extra: &[&str]) -> Cluster {
     Cluster {
         nodes,
         clients,
+        peers,
+        secret,
         _dirs: dirs,
     }
 }
@@ -184,7 +197,7 @@ impl Proposer {
                         }
                         Some(Reply::NotLeader(Some(leader))) => target = leader as usize - 1,
                         _ => {
-                            target = (target + 1) % 3;
+                            target = (target + 1) % clients.len();
                             std::thread::sleep(Duration::from_millis(20));
                         }
                     }
@@ -256,12 +269,16 @@ fn every_node_has(clients: &[SocketAddr], committed: &[Committed]) -> Result<(),
     Ok(())
 }
 
+/// Three nodes (with `extra` arguments) and a client that proposes without pause while the leader is
+/// killed with SIGKILL and restarted, eight times, every third time the whole cluster. Returns how many
+/// proposals were reported committed, or the first one that a node lost.
 fn kill_again_and_again(extra: &[&str]) -> Result<usize, String> {
     // `_dirs` keeps the data directories for the whole run.
     let Cluster {
         mut nodes,
         clients,
         _dirs,
+        ..
     } = start_cluster(extra);
     let proposer = Proposer::start(&clients);
     let mut kills = 0;
@@ -348,6 +365,119 @@ fn leadership_moves_where_it_is_asked_while_a_client_writes() {
     let committed = proposer.stop();
     assert!(committed.len() > 10, "{} writes", committed.len());
     every_node_has(clients, &committed).unwrap();
+}
+
+/// Runs `raft-node admin --nodes LIST ARGS`; its standard output, or what it said on failure.
+fn admin(list: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(EXE)
+        .args(["admin", "--nodes", list])
+        .args(args)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(said)
+    } else {
+        Err(format!(
+            "admin {args:?}: {:?}: {said}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Waits until `until` holds of node `addr`'s status, at most 20 s.
+fn wait_for(addr: SocketAddr, what: &str, until: impl Fn(&Status) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = status(addr);
+        if now.as_ref().is_some_and(&until) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within 20 s: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A node is replaced while a client writes without pause: a fourth process starts with `--join`, is added
+/// as a learner, catches up and is promoted; then the leader is removed and its process killed. The
+/// cluster goes on committing without it, the new node survives a restart (its configuration comes from
+/// its log, not from its flags), and every acknowledged write is at its index on every remaining node.
+#[test]
+fn a_node_is_replaced_while_a_client_writes_and_every_acknowledged_write_survives() {
+    let mut cluster = start_cluster(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (peer, client) = (free_addr(), free_addr());
+    cluster.peers.push(peer);
+    cluster.clients.push(client);
+    let clients = cluster.clients.clone();
+    let list = id_list(&clients[..3]);
+    wait_for(clients[0], "a leader", |s| s.leader.is_some());
+    let proposer = Proposer::start(&clients);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // The new node: told where the others are, and that it joins.
+    let mut args = node_args(
+        4,
+        &id_list(&cluster.peers),
+        dir.path(),
+        client,
+        &cluster.secret,
+    );
+    args.push("--join".into());
+    cluster.nodes.push(Node::start(args, client));
+    wait_for(client, "the new node answers", |s| {
+        s.membership.voters.is_empty() && s.role == Role::Follower
+    });
+    let said = admin(&list, &["add-learner", "4", &peer.to_string()]).unwrap();
+    assert!(said.contains("voters 1,2,3, learners 4"), "{said}");
+    // Asked again, the change is found made.
+    let again = admin(&list, &["add-learner", "4", &peer.to_string()]).unwrap();
+    assert!(again.contains("learners 4"), "{again}");
+    let leading = status(clients[leader(&clients[..3]).expect("a leader")]).unwrap();
+    wait_for(client, "the learner catches up", |s| {
+        s.membership.learners.contains(&4) && s.last_applied >= leading.commit_index
+    });
+    let said = admin(&list, &["promote", "4"]).unwrap();
+    assert!(said.contains("voters 1,2,3,4, learners -"), "{said}");
+    assert!(admin(&list, &["promote", "9"])
+        .unwrap_err()
+        .contains("refused"));
+
+    // The leader leaves; the other three go on.
+    let removed = leader(&clients[..3]).expect("a leader");
+    let before = proposer.count();
+    let all = id_list(&clients);
+    let said = admin(&all, &["remove", &(removed + 1).to_string()]).unwrap();
+    let voters: Vec<String> = (1..=4)
+        .filter(|&id| id != removed + 1)
+        .map(|id| id.to_string())
+        .collect();
+    assert!(
+        said.contains(&format!("voters {}, learners -", voters.join(","))),
+        "{said}"
+    );
+    cluster.nodes[removed].kill();
+    let rest: Vec<SocketAddr> = (0..4)
+        .filter(|&i| i != removed)
+        .map(|i| clients[i])
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proposer.count() < before + 20 {
+        assert!(Instant::now() < deadline, "no writes after the removal");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The new node's configuration survives its restart.
+    cluster.nodes[3].restart();
+    wait_for(client, "the new node is back as a voter", |s| {
+        s.membership.voters.contains(&4) && !s.membership.is_member(removed as u64 + 1)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let committed = proposer.stop();
+    every_node_has(&rest, &committed).unwrap();
 }
 
 #[test]

@@ -183,7 +183,7 @@ fn wire(me: u64, limits: Limits) -> Wire {
     Wire {
         me,
         cluster: 5,
-        peers: BTreeSet::from([0, 1, 2]),
+        peers: BTreeSet::from([0, 1, 2]).into(),
         secret: secret(),
         limits,
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use raft::{Config, Envelope};
+use raft::{ConfChange, Config, Envelope};
 use raft_node::client::{self, Client, Reply, Request};
 use raft_node::host::{Host, Settings, StateMachine, TestBug};
 use raft_node::machine::CommandLog;
@@ -76,9 +76,19 @@ struct NodeArgs {
     /// This node's id: one of the ids in --peers.
     #[arg(long, required = true)]
     id: Option<u64>,
-    /// Every node of the cluster with its peer address, this one included: 1=HOST:PORT,2=HOST:PORT,...
+    /// The nodes of the cluster with their peer addresses, this one included: 1=HOST:PORT,2=HOST:PORT,...
+    /// On a node's first start (an empty data directory) without --join, these are the voters of a new
+    /// cluster. After that the configuration comes from the node's log and snapshot, and changes only by
+    /// `raft-node admin`; the addresses given here are used for the servers the configuration gives none
+    /// (those a cluster was seeded with, until a change records theirs).
     #[arg(long, required = true, value_parser = parse_addrs)]
     peers: Option<Addrs>,
+    /// This node joins a running cluster: it starts with no configuration, and waits (without ever
+    /// standing for election) until the leader adds it (`raft-node admin add-learner`) and sends it the
+    /// log. --peers then lists where to reach the cluster's nodes, and this one. Ignored once the data
+    /// directory holds a state.
+    #[arg(long)]
+    join: bool,
     /// The directory for this node's log and snapshot (created if missing; one per node).
     #[arg(long, required = true)]
     data_dir: Option<PathBuf>,
@@ -201,7 +211,7 @@ enum Command {
         #[arg(long, value_parser = parse_addrs)]
         nodes: Addrs,
     },
-    /// Administers the cluster: hands its leadership over.
+    /// Administers the cluster: changes its membership, or hands its leadership over.
     Admin {
         /// The nodes' client addresses: 1=HOST:PORT,... (the leader is found from there).
         #[arg(long, value_parser = parse_addrs)]
@@ -219,9 +229,36 @@ enum Command {
     },
 }
 
-/// An administrative operation.
+/// An administrative operation. A membership change waits until it commits (at most --timeout), prints the
+/// new configuration, and exits 0; asked again after it committed, it finds it done.
 #[derive(Subcommand, Clone, Debug)]
 enum AdminOp {
+    /// Adds node ID, reached by its peers at ADDR (HOST:PORT), as a learner: it receives the log but
+    /// neither votes nor counts. Start it first: raft-node --id ID --join --peers (the cluster's nodes and
+    /// ID=ADDR) ... Promote it once it has caught up (`status` shows its lag on the leader).
+    AddLearner {
+        /// The new node's id.
+        id: u64,
+        /// Where its peers reach it.
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout: u64,
+    },
+    /// Makes learner ID a voter.
+    Promote {
+        /// The learner.
+        id: u64,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout: u64,
+    },
+    /// Removes node ID, a voter or a learner, from the cluster. Once the change commits, the removed node
+    /// takes no part (a removed leader steps down) and can be stopped.
+    Remove {
+        /// The node to remove.
+        id: u64,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout: u64,
+    },
     /// Hands the leadership over to node ID (TimeoutNow, once it holds the leader's whole log); waits until
     /// ID leads, at most 10 s, and prints its term. Writes that keep coming may delay the hand-over: the
     /// leader waits for ID to hold them too, and is asked again if it gave up.
@@ -296,10 +333,7 @@ fn main() -> ExitCode {
         Some(Command::Propose { nodes, command }) => propose(&nodes, command.into_bytes()),
         Some(Command::Status { nodes }) => status(&nodes),
         Some(Command::Get { node, index }) => get(node, index),
-        Some(Command::Admin {
-            nodes,
-            op: AdminOp::TransferLeader { id },
-        }) => transfer_leader(&nodes, id),
+        Some(Command::Admin { nodes, op }) => admin(&nodes, op),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -363,9 +397,17 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
             "cannot listen for clients on {client_addr} (--client-addr): {e}"
         ))
     })?;
+    // `--peers` seeds the configuration of a new cluster only: a node that joins one starts without, and a
+    // node that restarts has its configuration in its state.
+    let restarted = recovered.state.is_some();
+    let seeds = if restarted || args.join {
+        Vec::new()
+    } else {
+        peers.keys().copied().collect()
+    };
     let settings = Settings {
         id,
-        peers: peers.keys().copied().collect(),
+        peers: seeds,
         config: Config {
             pre_vote: args.pre_vote,
             check_quorum: args.check_quorum,
@@ -377,7 +419,6 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
                 .map_or(0, |d| d.as_nanos() as u64),
         snapshot_every: args.snapshot_every,
     };
-    let restarted = recovered.state.is_some();
     let tracer = match &args.trace {
         Some(path) => Some(
             Tracer::open(
@@ -412,11 +453,14 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
         client: client_listener,
         client_addr,
     };
+    let seed_addresses: BTreeMap<u64, String> =
+        peers.iter().map(|(&i, a)| (i, a.to_string())).collect();
     match args.machine {
         Machine::Kv => {
             let mut host = Host::new(&settings, storage, recovered, raft_kv::Store::new())
                 .map_err(|e| unusable(&e))?;
             host.set_test_bug(test_bug);
+            host.seed_addresses(seed_addresses);
             if let Some((tracer, next_seq)) = tracer {
                 host.trace(tracer, next_seq);
             }
@@ -426,6 +470,7 @@ fn run_node(args: NodeArgs) -> Result<(), Failure> {
             let mut host = Host::new(&settings, storage, recovered, CommandLog::default())
                 .map_err(|e| unusable(&e))?;
             host.set_test_bug(test_bug);
+            host.seed_addresses(seed_addresses);
             if let Some((tracer, next_seq)) = tracer {
                 host.trace(tracer, next_seq);
             }
@@ -646,14 +691,14 @@ fn next_after(nodes: &BTreeMap<u64, SocketAddr>, id: u64) -> u64 {
 }
 
 fn status(Addrs(nodes): &Addrs) -> Result<(), Failure> {
-    println!("node  term  role       leader  commit  applied  last  snapshot  lag");
+    println!("node  term  role       leader  commit  applied  last  snapshot  configuration  lag");
     for (&id, &addr) in nodes {
         match connect(addr).and_then(|mut c| {
             c.call(Request::Status)
                 .map_err(|e| Failure(1, e.to_string()))
         }) {
             Ok(Reply::Status(s)) => println!(
-                "{:<5} {:<5} {:<10} {:<7} {:<7} {:<8} {:<5} {:<9} {}",
+                "{:<5} {:<5} {:<10} {:<7} {:<7} {:<8} {:<5} {:<9} {:<14} {}",
                 s.id,
                 s.term,
                 format!("{:?}", s.role).to_lowercase(),
@@ -662,6 +707,7 @@ fn status(Addrs(nodes): &Addrs) -> Result<(), Failure> {
                 s.last_applied,
                 s.last_index,
                 s.snapshot_index,
+                short(&s.membership),
                 s.lag
                     .iter()
                     .map(|(p, l)| format!("{p}:{l}"))
@@ -673,6 +719,149 @@ fn status(Addrs(nodes): &Addrs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// A configuration in a few characters: `v1,2,3` for its voters, `o1,2` for C_old's while joint, `l4`
+/// for its learners.
+fn short(m: &raft::Membership) -> String {
+    let ids = |set: &std::collections::BTreeSet<u64>| {
+        set.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+    };
+    let mut text = format!("v{}", ids(&m.voters));
+    if m.is_joint() {
+        text += &format!(" o{}", ids(&m.old_voters));
+    }
+    if !m.learners.is_empty() {
+        text += &format!(" l{}", ids(&m.learners));
+    }
+    text
+}
+
+fn admin(nodes: &Addrs, op: AdminOp) -> Result<(), Failure> {
+    let secs = Duration::from_secs;
+    match op {
+        AdminOp::TransferLeader { id } => transfer_leader(nodes, id),
+        AdminOp::AddLearner { id, addr, timeout } => change_membership(
+            nodes,
+            ConfChange::AddLearner(id),
+            BTreeMap::from([(id, addr.to_string())]),
+            secs(timeout),
+        ),
+        AdminOp::Promote { id, timeout } => change_membership(
+            nodes,
+            ConfChange::Promote(id),
+            BTreeMap::new(),
+            secs(timeout),
+        ),
+        AdminOp::Remove { id, timeout } => change_membership(
+            nodes,
+            ConfChange::Remove(id),
+            BTreeMap::new(),
+            secs(timeout),
+        ),
+    }
+}
+
+/// Whether `status`, a leader's, shows `change` made and committed.
+fn change_done(status: &raft_node::host::Status, change: &ConfChange) -> bool {
+    let m = &status.membership;
+    let done = match change {
+        ConfChange::AddLearner(id) | ConfChange::AddVoter(id) => m.is_member(*id),
+        ConfChange::Promote(id) => m.voters.contains(id) && !m.is_joint(),
+        ConfChange::Remove(id) => !m.is_member(*id),
+        ConfChange::EnterJoint { voters, .. } => m.voters == *voters,
+        ConfChange::LeaveJoint => !m.is_joint(),
+    };
+    done && status.membership_index <= status.commit_index
+}
+
+fn describe(m: &raft::Membership) -> String {
+    let list = |set: &std::collections::BTreeSet<u64>| {
+        let ids: Vec<String> = set.iter().map(u64::to_string).collect();
+        if ids.is_empty() {
+            "-".to_string()
+        } else {
+            ids.join(",")
+        }
+    };
+    let mut text = format!("voters {}", list(&m.voters));
+    if m.is_joint() {
+        text += &format!(" (and old voters {})", list(&m.old_voters));
+    }
+    text + &format!(", learners {}", list(&m.learners))
+}
+
+/// Asks the leader for `change`, following it as it moves, until the change has committed: a change that
+/// committed before (an earlier attempt whose answer was lost) counts as done.
+fn change_membership(
+    Addrs(nodes): &Addrs,
+    change: ConfChange,
+    addresses: BTreeMap<u64, String>,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let deadline = Instant::now() + timeout;
+    let mut asked = *nodes.keys().next().expect("parse_addrs lists one at least");
+    let status_of = |id: u64| match connect(nodes[&id]).and_then(|mut c| {
+        c.call(Request::Status)
+            .map_err(|e| Failure(1, e.to_string()))
+    }) {
+        Ok(Reply::Status(s)) => Some(s),
+        _ => None,
+    };
+    let mut last_refusal = None;
+    while Instant::now() < deadline {
+        if let Some(status) = status_of(asked) {
+            if status.role == raft::Role::Leader && change_done(&status, &change) {
+                println!(
+                    "committed at index {}: {}",
+                    status.membership_index,
+                    describe(&status.membership)
+                );
+                return Ok(());
+            }
+        }
+        let reply = connect(nodes[&asked]).and_then(|mut c| {
+            c.call(Request::ChangeMembership(change.clone(), addresses.clone()))
+                .map_err(|e| Failure(1, e.to_string()))
+        });
+        match reply {
+            // Committed: the leader's status shows it at the top of the loop (it may have moved on).
+            Ok(Reply::Committed { .. }) => {}
+            Ok(Reply::NotLeader(Some(leader))) if nodes.contains_key(&leader) => asked = leader,
+            Ok(Reply::Busy(why)) => {
+                tracing::debug!("{asked}: {why}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // Made already (by an attempt whose answer was lost) or never possible: the status says which.
+            Ok(Reply::Refused(why)) => {
+                let done = status_of(asked).is_some_and(|s| change_done(&s, &change));
+                if !done {
+                    return Err(Failure(
+                        1,
+                        format!("node {asked} refused the change: {why}"),
+                    ));
+                }
+                last_refusal = Some(why);
+            }
+            Ok(other) => {
+                tracing::debug!("{asked}: {other:?}");
+                asked = next_after(nodes, asked);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(_) => {
+                asked = next_after(nodes, asked);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    Err(Failure(
+        1,
+        format!(
+            "the change did not commit within {} s{}",
+            timeout.as_secs(),
+            last_refusal.map_or(String::new(), |why| format!(" (last refused: {why})"))
+        ),
+    ))
 }
 
 fn transfer_leader(Addrs(nodes): &Addrs, id: u64) -> Result<(), Failure> {
@@ -869,7 +1058,7 @@ fn kv_response(ids: &[u64], id: u64, reply: Reply) -> Result<raft_kv::Response, 
             raft_kv::Response::Value(String::from_utf8(value).map_err(|_| not_kv())?)
         }
         Reply::Status(_) => return Err(not_kv()),
-        Reply::TransferStarted | Reply::Refused(_) => {
+        Reply::TransferStarted | Reply::Refused(_) | Reply::Busy(_) => {
             return Err(Failure(
                 1,
                 format!("node {id} answered {reply:?}, which no key-value request asks for"),

@@ -20,7 +20,7 @@ use raft::{Entry, Index, Membership, NodeId, Term};
 use serde::{Deserialize, Serialize};
 
 /// The format of the files; a file of another format is refused.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 /// Bytes before a record's payload.
 pub const HEADER: usize = 20;
