@@ -15,7 +15,7 @@ use raft::mutants::{self, Mutant};
 use stateright::{Checker, HasDiscoveries, Model, Property};
 
 use crate::implcheck::{self, ImplModel};
-use crate::lab::{runner, TESTS};
+use crate::lab::{runner, LabTest, TESTS};
 use crate::schedule;
 
 /// What one detector found.
@@ -191,12 +191,22 @@ pub fn by_lab(
     seeds: std::ops::Range<u64>,
     until_validated: bool,
 ) -> (Detection, Detection) {
+    by_lab_tests(mutant, TESTS, seeds, until_validated)
+}
+
+/// [`by_lab`] with the lab tests `tests` (for example `crate::lab::tests_membership::TESTS`).
+pub fn by_lab_tests(
+    mutant: Mutant,
+    tests: &[LabTest],
+    seeds: std::ops::Range<u64>,
+    until_validated: bool,
+) -> (Detection, Detection) {
     mutants::set(Some(mutant));
     let start = Instant::now();
     let mut trace: Option<(String, Duration)> = None;
     let mut lab: Option<(String, Duration)> = None;
     'campaign: for seed in seeds {
-        for test in TESTS {
+        for test in tests {
             let (outcome, verdict) = runner::run_checked(test, seed, true);
             let at = format!("{} seed {seed}", test.go_name);
             if trace.is_none() && verdict.is_invalid() {

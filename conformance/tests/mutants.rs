@@ -4,7 +4,8 @@
 
 #![cfg(feature = "mutants")]
 
-use conformance::mutants::{by_implcheck, by_lab, by_schedules, SCHEDULES};
+use conformance::lab::tests_membership;
+use conformance::mutants::{by_implcheck, by_lab, by_lab_tests, by_schedules, SCHEDULES};
 use raft::mutants::Mutant;
 
 /// The mutants the lab campaign does not reach, and why (README, "Mutants"). No lab run sends a snapshot to
@@ -39,6 +40,14 @@ fn every_mutant_is_caught_by_implcheck_and_by_trace_validation() {
             let trace = by_schedules(m, SCHEDULES);
             if !trace.caught {
                 missed.push(format!("{}: trace validation", m.name()));
+            }
+            // The membership tests on the simulator catch each membership mutant too, by their own checks
+            // or by trace validation.
+            if m.needs_conf_change() {
+                let (trace, lab) = by_lab_tests(m, &tests_membership::TESTS, 1..4, false);
+                if !trace.caught && !lab.caught {
+                    missed.push(format!("{}: the membership lab tests", m.name()));
+                }
             }
             continue;
         }

@@ -35,7 +35,8 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use raft::{
-    Apply, Envelope, Index, Membership, Message, Node, NodeId, ReadRefused, ReadState, Released,
+    Apply, ConfChange, ConfChangeRefused, Envelope, Index, Membership, Message, Node, NodeId,
+    ReadRefused, ReadState, Released,
 };
 
 /// A set of server ids as the codec writes it (a length, then the ids), read past without allocating.
@@ -68,6 +69,7 @@ enum PayloadRef<'a> {
 use crate::trace::format::{Conf, Digest, Event, Item, LogDelta, MsgId};
 use crate::trace::Recorder;
 
+use super::cmd::Cmd;
 use super::config::Inner;
 use super::encoder::StateEncoder;
 use super::persister::Persister;
@@ -93,6 +95,8 @@ pub(crate) struct Parts<'a> {
     /// The network the Raft peers talk over.
     pub(crate) net: &'a Network,
     pub(crate) raft_config: &'a raft::Config,
+    /// Servers `0..voters` are the first configuration's voters; the others start with none, to join.
+    pub(crate) voters: usize,
     /// `rafts[i]`: the running instance of server `i`, `None` when crashed.
     pub(crate) rafts: &'a [RefCell<Option<Instance>>],
     /// `endnames[i][j]`: the end server `i` uses to reach server `j`.
@@ -126,6 +130,20 @@ pub(crate) trait Harness: Sized + 'static {
         term: u64,
         command: &[u8],
     ) -> Option<Vec<u8>>;
+
+    /// Server `i` applies the configuration entry committed at `index` in `term`. Returns the snapshot the
+    /// service wants, as [`on_command`](Harness::on_command) does. The Lab 3 services never change the
+    /// configuration: by default, nothing.
+    fn on_config(
+        self: &Rc<Self>,
+        i: usize,
+        index: Index,
+        term: u64,
+        membership: &Membership,
+    ) -> Option<Vec<u8>> {
+        let _ = (i, index, term, membership);
+        None
+    }
 
     /// Server `i`'s Raft hands its service a snapshot through `index` (`SnapshotValid`).
     fn on_snapshot(self: &Rc<Self>, i: usize, index: Index, data: &[u8]);
@@ -162,7 +180,12 @@ pub(crate) fn make_instance<H: Harness>(
     };
     let snapshot = persister.read_snapshot();
     let snapshot = (!snapshot.is_empty()).then_some(snapshot);
-    let peers: Vec<u64> = (0..parts.rafts.len() as u64).collect();
+    // The first configuration's voters are seeded; a server that is to join starts with none.
+    let peers: Vec<u64> = if i < parts.voters {
+        (0..parts.voters as u64).collect()
+    } else {
+        Vec::new()
+    };
     let seed = parts.sim.rand_seed();
     let mut node = Node::new(
         i as u64,
@@ -264,7 +287,15 @@ fn read_back(
     offset: impl Fn(usize) -> Option<usize>,
 ) -> Result<Event, postcard::Error> {
     // The configuration at the snapshot's index is skipped, not decoded: a Persist does not name it.
-    type Header = (u64, Option<u64>, u64, u64, (Ids, Ids, Ids), usize);
+    // (The addresses' map is empty in the lab: decoding it allocates nothing.)
+    type Header = (
+        u64,
+        Option<u64>,
+        u64,
+        u64,
+        (Ids, Ids, Ids, std::collections::BTreeMap<u64, String>),
+        usize,
+    );
     let ((term, vote, base, base_term, _, len), mut rest) =
         postcard::take_from_bytes::<Header>(raft_state)?;
     let log = match from {
@@ -323,8 +354,15 @@ fn release<H: Harness>(h: &Rc<H>, i: usize, generation: u64, released: Released)
                 }
             }
             Apply::Snapshot { index, data, .. } => h.on_snapshot(i, index, &data),
-            // The lab's services never change the configuration, so no configuration entry commits.
-            Apply::Config { .. } => {}
+            Apply::Config {
+                index,
+                term,
+                membership,
+            } => {
+                if let Some(snapshot) = h.on_config(i, index, term, &membership) {
+                    snapshot_instance(h, i, generation, index, snapshot);
+                }
+            }
         }
     }
     if !released.reads.is_empty() {
@@ -520,6 +558,44 @@ pub(crate) fn propose<H: Harness>(h: &Rc<H>, i: usize, command: Vec<u8>) -> Opti
     })
 }
 
+/// Proposes a membership change on server `i` (`Node::propose_conf_change`): what it answered, and the
+/// configuration the change makes of the one in force there (if it is one step from it). `None` if the
+/// server is crashed.
+#[allow(clippy::type_complexity)]
+pub(crate) fn change_config<H: Harness>(
+    h: &Rc<H>,
+    i: usize,
+    change: ConfChange,
+) -> Option<(Result<(Index, u64), ConfChangeRefused>, Option<Membership>)> {
+    step(h, i, None, |n| {
+        let target = n.membership().apply(&change).ok();
+        (n.propose_conf_change(change), target)
+    })
+}
+
+/// Asks server `i`, as leader, to hand its leadership to `target` (`Node::transfer_leader`). `None` if
+/// the server is crashed.
+pub(crate) fn transfer_leader<H: Harness>(
+    h: &Rc<H>,
+    i: usize,
+    target: NodeId,
+) -> Option<Result<(), raft::TransferRefused>> {
+    step(h, i, None, |n| n.transfer_leader(target))
+}
+
+/// Server `i`'s configuration in force, the index it comes from, and its commit index; `None` if it is
+/// crashed.
+pub(crate) fn membership<H: Harness>(h: &H, i: usize) -> Option<(Membership, Index, Index)> {
+    h.parts().rafts[i].borrow().as_ref().map(|inst| {
+        let n = &inst.node;
+        (
+            n.membership().clone(),
+            n.membership_index(),
+            n.commit_index(),
+        )
+    })
+}
+
 /// What `Start(command)` answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Start {
@@ -659,6 +735,7 @@ impl Harness for Inner {
             sim: &self.sim,
             net: &self.net,
             raft_config: &self.raft_config,
+            voters: self.voters,
             rafts: &self.rafts,
             endnames: &self.endnames,
             recorder: self.recorder.as_ref(),
@@ -676,6 +753,16 @@ impl Harness for Inner {
         command: &[u8],
     ) -> Option<Vec<u8>> {
         self.apply_command(i, index, command)
+    }
+
+    fn on_config(
+        self: &Rc<Self>,
+        i: usize,
+        index: Index,
+        _term: u64,
+        membership: &Membership,
+    ) -> Option<Vec<u8>> {
+        self.apply_cmd(i, index, Cmd::config(membership))
     }
 
     fn on_snapshot(self: &Rc<Self>, i: usize, index: Index, data: &[u8]) {

@@ -13,6 +13,9 @@ pub enum Cmd {
     Int(i64),
     /// A string command (Go `string`).
     Str(String),
+    /// Not a command: a configuration entry, as the tester records what each server applied at its
+    /// index (this port's membership tests), described by [`Cmd::config`].
+    Config(String),
 }
 
 impl Cmd {
@@ -30,8 +33,21 @@ impl Cmd {
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Cmd::Int(v) => Some(*v),
-            Cmd::Str(_) => None,
+            Cmd::Str(_) | Cmd::Config(_) => None,
         }
+    }
+
+    /// A configuration entry holding `membership`, as the tester records it.
+    pub fn config(membership: &raft::Membership) -> Cmd {
+        let ids = |set: &std::collections::BTreeSet<u64>| {
+            set.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+        };
+        Cmd::Config(format!(
+            "voters {{{}}} old {{{}}} learners {{{}}}",
+            ids(&membership.voters),
+            ids(&membership.old_voters),
+            ids(&membership.learners)
+        ))
     }
 }
 
@@ -47,6 +63,7 @@ impl fmt::Display for Cmd {
         match self {
             Cmd::Int(v) => write!(f, "{v}"),
             Cmd::Str(s) => write!(f, "{s}"),
+            Cmd::Config(c) => write!(f, "config {c}"),
         }
     }
 }

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
-use super::adapter::Instance;
+use raft::{ConfChange, ConfChangeRefused};
+
+use super::adapter::{self, Instance};
 use super::cmd::Cmd;
 use super::persister::Persister;
 use super::runner;
@@ -52,6 +54,8 @@ pub(crate) struct Inner {
     pub(crate) sim: Sim,
     pub(crate) net: Network,
     pub(crate) n: usize,
+    /// Servers `0..voters` are the first configuration's voters; the others join.
+    pub(crate) voters: usize,
     pub(crate) raft_config: raft::Config,
     /// `rafts[i]`: the running instance, `None` when crashed.
     pub(crate) rafts: Vec<RefCell<Option<Instance>>>,
@@ -113,6 +117,21 @@ impl Config {
         snapshot: bool,
         raft_config: raft::Config,
     ) -> Config {
+        Config::make_members(sim, n, n, unreliable, snapshot, raft_config)
+    }
+
+    /// [`Config::make_raft`] in which only servers `0..voters` make the first configuration: the others
+    /// start with none, to be added ([`Config::change_membership`]). Not a Go tester function: for this
+    /// port's membership tests.
+    pub fn make_members(
+        sim: &Sim,
+        n: usize,
+        voters: usize,
+        unreliable: bool,
+        snapshot: bool,
+        raft_config: raft::Config,
+    ) -> Config {
+        assert!((1..=n).contains(&voters), "1 to {n} voters, not {voters}");
         let net = Network::new(sim);
         net.set_reliable(!unreliable);
         // Calls to disconnected peers take 0-7 s to fail: this is what punishes a leader that
@@ -122,6 +141,7 @@ impl Config {
             sim: sim.clone(),
             net,
             n,
+            voters,
             raft_config: raft_config.clone(),
             rafts: (0..n).map(|_| RefCell::new(None)).collect(),
             connected: RefCell::new(vec![false; n]),
@@ -140,7 +160,7 @@ impl Config {
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
                 .map(|ms| ms * MS),
-            recorder: runner::new_recorder(n, &raft_config),
+            recorder: runner::new_recorder(n, voters, &raft_config),
             next_seq: RefCell::new(vec![0; n]),
             replies: RefCell::new(HashMap::new()),
         });
@@ -530,6 +550,138 @@ impl Config {
         0
     }
 
+    /// Proposes a membership change on server `i` (`Node::propose_conf_change`), as [`Config::start`]
+    /// proposes a command: where the change will be, if it commits, or why the server refused it. Panics if
+    /// the server is crashed. (Not a Go tester function: for this port's membership tests.)
+    pub fn start_change(
+        &self,
+        i: usize,
+        change: ConfChange,
+    ) -> Result<(u64, u64), ConfChangeRefused> {
+        adapter::change_config(&self.inner, i, change)
+            .unwrap_or_else(|| panic!("start_change() on crashed server {i}"))
+            .0
+    }
+
+    /// Server `i`'s configuration in force, and whether it is committed there. Panics if the server is
+    /// crashed. (Not a Go tester function: for this port's membership tests.)
+    pub fn membership(&self, i: usize) -> (raft::Membership, bool) {
+        let (membership, index, commit) = adapter::membership(&*self.inner, i)
+            .unwrap_or_else(|| panic!("membership() on crashed server {i}"));
+        (membership, index <= commit)
+    }
+
+    /// Submits a membership change to whichever server leads, as [`Config::one`] submits a command, until
+    /// it is committed by at least `expected_servers` servers; returns its index. A leader that is not
+    /// ready for it (the last change is not committed, or nothing of its term is) is asked again. A change
+    /// that is no step from the leader's configuration fails the test, unless an earlier attempt made it.
+    /// (Not a Go tester function: for this port's membership tests.)
+    pub async fn change_membership(&self, change: ConfChange, expected_servers: usize) -> u64 {
+        let t0 = self.inner.sim.now();
+        let mut starts = 0;
+        while self.inner.sim.now() - t0 < 10_000 * MS && !self.finished() {
+            let mut appended = None;
+            for _ in 0..self.n() {
+                starts = (starts + 1) % self.n();
+                if !self.is_connected(starts) || !self.is_running(starts) {
+                    continue;
+                }
+                let (answer, target) = adapter::change_config(&self.inner, starts, change.clone())
+                    .expect("the server runs");
+                match answer {
+                    Ok((index, _)) => {
+                        let target = target.expect("an accepted change is one step");
+                        appended = Some((index, Cmd::config(&target)));
+                        break;
+                    }
+                    Err(ConfChangeRefused::NotLeader(_)) => {}
+                    Err(ConfChangeRefused::ChangePending | ConfChangeRefused::NoCommitInTerm) => {
+                        break
+                    }
+                    Err(ConfChangeRefused::Invalid(e)) => {
+                        // Made already, by an earlier attempt whose entry has not committed yet, or
+                        // has since?
+                        let (membership, index, commit) =
+                            adapter::membership(&*self.inner, starts).expect("the server runs");
+                        let made = match &change {
+                            ConfChange::AddVoter(id) | ConfChange::AddLearner(id) => {
+                                membership.is_member(*id)
+                            }
+                            ConfChange::Promote(id) => membership.voters.contains(id),
+                            ConfChange::Remove(id) => !membership.is_member(*id),
+                            ConfChange::EnterJoint { voters, .. } => membership.voters == *voters,
+                            ConfChange::LeaveJoint => !membership.is_joint(),
+                        };
+                        if !made {
+                            fatal(format!(
+                                "change_membership({change:?}) refused by {starts}: {e} (its \
+                                 configuration: {})",
+                                Cmd::config(&membership)
+                            ));
+                        }
+                        if index <= commit {
+                            return index;
+                        }
+                        appended = Some((index, Cmd::config(&membership)));
+                        break;
+                    }
+                }
+            }
+            match appended {
+                Some((index, cmd)) => {
+                    let t1 = self.inner.sim.now();
+                    while self.inner.sim.now() - t1 < 2_000 * MS {
+                        let (nd, cmd1) = self.n_committed(index);
+                        if nd > 0 && nd >= expected_servers && cmd1.as_ref() == Some(&cmd) {
+                            return index;
+                        }
+                        self.sleep_ms(20).await;
+                    }
+                }
+                None => self.sleep_ms(50).await,
+            }
+        }
+        if !self.finished() {
+            fatal(format!(
+                "change_membership({change:?}) failed to reach agreement"
+            ));
+        }
+        0
+    }
+
+    /// Asks whichever server leads to hand its leadership to `target`, and waits until `target` leads,
+    /// asking again while it does not; fails the test if it does not within 10 s. (Not a Go tester
+    /// function: for this port's tests.)
+    pub async fn transfer_leader(&self, target: usize) {
+        let t0 = self.inner.sim.now();
+        while self.inner.sim.now() - t0 < 10_000 * MS && !self.finished() {
+            if self.is_running(target) && self.get_state(target).1 {
+                return;
+            }
+            for i in 0..self.n() {
+                if self.is_connected(i) && self.is_running(i) && self.get_state(i).1 {
+                    if let Some(Err(refused)) =
+                        adapter::transfer_leader(&self.inner, i, target as u64)
+                    {
+                        if !matches!(refused, raft::TransferRefused::NotLeader(_)) {
+                            fatal(format!("transfer to {target} refused by {i}: {refused}"));
+                        }
+                    }
+                }
+            }
+            // A transfer takes the target's election: give it time before asking again.
+            for _ in 0..25 {
+                self.sleep_ms(20).await;
+                if self.is_running(target) && self.get_state(target).1 {
+                    return;
+                }
+            }
+        }
+        if !self.finished() {
+            fatal(format!("server {target} did not come to lead within 10 s"));
+        }
+    }
+
     /// `begin(description)`: prints the title and records the counters `end` reports against.
     pub fn begin(&self, description: &str) {
         if !self.inner.quiet {
@@ -588,6 +740,12 @@ impl Inner {
                 "apply error: server {i} applied an undecodable command: {e}"
             ))
         });
+        self.apply_cmd(i, index, v)
+    }
+
+    /// The applier's checks of `v`, which server `i` applied at `index` (a command, or a configuration
+    /// entry as [`Cmd::config`] describes it), and the snapshot the snapshot applier wants.
+    pub(crate) fn apply_cmd(&self, i: usize, index: u64, v: Cmd) -> Option<Vec<u8>> {
         if !self.snapshot {
             let (mut err_msg, prev_ok) = self.check_logs(i, index, v);
             if index > 1 && !prev_ok {

@@ -305,6 +305,7 @@ impl Harness for KvInner {
             sim: &self.sim,
             net: &self.net,
             raft_config: &self.raft_config,
+            voters: self.rafts.len(),
             rafts: &self.rafts,
             endnames: &self.endnames,
             recorder: self.recorder.as_ref(),
@@ -377,7 +378,7 @@ impl KvConfig {
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
                 .map(|ms| ms * MS),
-            recorder: runner::new_recorder(n, &raft_config),
+            recorder: runner::new_recorder(n, n, &raft_config),
             next_seq: RefCell::new(vec![0; n]),
             replies: RefCell::new(HashMap::new()),
         });

@@ -20,6 +20,7 @@ pub mod tests_2c;
 pub mod tests_2d;
 pub mod tests_3a;
 pub mod tests_3b;
+pub mod tests_membership;
 
 pub use adapter::TICK;
 pub use cmd::Cmd;

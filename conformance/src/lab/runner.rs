@@ -122,7 +122,11 @@ impl Verdict {
 
 /// A recorder for the cluster a test makes, of nodes configured by `config`, if the test runs under
 /// `run_traced` or `run_checked` (only for its first cluster: the run's verdict says when there were more).
-pub(crate) fn new_recorder(nodes: usize, config: &raft::Config) -> Option<Arc<Recorder>> {
+pub(crate) fn new_recorder(
+    nodes: usize,
+    voters: usize,
+    config: &raft::Config,
+) -> Option<Arc<Recorder>> {
     RECORDING.with(|r| {
         let mut r = r.borrow_mut();
         let rec = r.as_mut()?;
@@ -136,7 +140,10 @@ pub(crate) fn new_recorder(nodes: usize, config: &raft::Config) -> Option<Arc<Re
         } else {
             Recorder::new(nodes as u64, rec.source.clone())
         };
-        recorder.set_features(Features::of(config));
+        recorder.set_features(Features {
+            voters: if voters == nodes { 0 } else { voters as u64 },
+            ..Features::of(config)
+        });
         rec.recorder = Some(recorder.clone());
         Some(recorder)
     })
