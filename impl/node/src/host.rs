@@ -169,7 +169,8 @@ pub struct Host<S, M, T> {
     tracer: Option<Arc<Tracer>>,
     /// The storage reports its saves to the tracer itself ([`Storage::report_saves`]).
     storage_reports: bool,
-    /// Addresses of servers that the configuration names without one (a new cluster's first servers).
+    /// This node's own addresses of servers (its command line's), which take precedence over the
+    /// configuration's.
     seed_addresses: BTreeMap<NodeId, String>,
 }
 
@@ -233,24 +234,20 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
         self.tracer = Some(tracer);
     }
 
-    /// Where to reach servers that the configuration names without an address ([`Membership::addresses`]):
-    /// the servers a new cluster was seeded with, until a change records theirs. A change made through
-    /// [`change_membership`](Host::change_membership) records these for every member that has none.
+    /// This node's own addresses of servers (from its command line): they take precedence over the
+    /// configuration's ([`Membership::addresses`]), which reach the servers they do not name (those that
+    /// joined later). A change made through [`change_membership`](Host::change_membership) records these
+    /// in the configuration for every member it gives no address, so that servers that join later reach
+    /// the first ones.
     pub fn seed_addresses(&mut self, addresses: BTreeMap<NodeId, String>) {
         self.seed_addresses = addresses;
     }
 
-    /// Where to reach each server this node knows of: the configuration's addresses, and the seeded ones
-    /// for servers it gives none.
+    /// Where to reach each server this node knows of: its own addresses ([`Host::seed_addresses`]), and
+    /// the configuration's for the servers they do not name.
     pub fn addresses(&self) -> BTreeMap<NodeId, String> {
-        let mut all = self.seed_addresses.clone();
-        all.extend(
-            self.node
-                .membership()
-                .addresses
-                .iter()
-                .map(|(&id, a)| (id, a.clone())),
-        );
+        let mut all = self.node.membership().addresses.clone();
+        all.extend(self.seed_addresses.iter().map(|(&id, a)| (id, a.clone())));
         all
     }
 

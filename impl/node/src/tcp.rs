@@ -508,9 +508,9 @@ pub type SendHook = Arc<dyn Fn(&Envelope) + Send + Sync>;
 /// reconnects, with backoff from 10 ms to 1 s) and streams what it is given. A message for a peer whose
 /// queue is full (by count or by [`Limits::queue_bytes`]), or that cannot be reached, is dropped: Raft
 /// resends what matters. Snapshots go on their own connection, one at a time (see [`Channel`]). The peers
-/// are those it was started with and those the node's configuration gives addresses
-/// ([`Transport::set_addresses`]), which change with it: a new one gets its senders, a removed one's senders
-/// stop (unless it was one of the first), and one at a new address is reached there.
+/// are those it was started with and those the node tells it of ([`Transport::set_addresses`]), which
+/// change with its configuration: a new one gets its senders, a removed one's senders stop (unless it was
+/// one of the first), and one at a new address is reached there.
 pub struct TcpTransport {
     wire: Wire,
     /// The peers it was started with.

@@ -79,8 +79,8 @@ struct NodeArgs {
     /// The nodes of the cluster with their peer addresses, this one included: 1=HOST:PORT,2=HOST:PORT,...
     /// On a node's first start (an empty data directory) without --join, these are the voters of a new
     /// cluster. After that the configuration comes from the node's log and snapshot, and changes only by
-    /// `raft-node admin`; the addresses given here are used for the servers the configuration gives none
-    /// (those a cluster was seeded with, until a change records theirs).
+    /// `raft-node admin`. The addresses given here are where this node reaches the servers they name;
+    /// the configuration's addresses reach the others (servers added later).
     #[arg(long, required = true, value_parser = parse_addrs)]
     peers: Option<Addrs>,
     /// This node joins a running cluster: it starts with no configuration, and waits (without ever
