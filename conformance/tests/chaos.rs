@@ -175,12 +175,17 @@ fn raft_chaos(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn a_run_under_every_fault_passes_its_checks() {
-    // 25 s: room for the six kinds of fault, each at least once.
+    // 35 s: room for the seven kinds of fault, each at least once.
+    let kinds: std::collections::BTreeSet<Kind> = schedule(3, &Kind::ALL, Duration::from_secs(35))
+        .iter()
+        .map(|s| s.fault.kind())
+        .collect();
+    assert_eq!(kinds.len(), Kind::ALL.len(), "{kinds:?}");
     let (ok, out) = raft_chaos(&[
         "--runs",
         "1",
         "--run-secs",
-        "25",
+        "35",
         "--seed",
         "3",
         "--nodes",

@@ -214,3 +214,69 @@ fn a_transport_must_decode_what_was_sent() {
     }
     assert!(check(&merge(files).unwrap()).is_err());
 }
+
+/// A leader's configuration change, in the files' numbering: the change names servers 1 to `learner`, and
+/// the AppendEntries that carries it to node 2 holds the configuration too; node 2's transport decodes it.
+fn change_config_files(learner: u64) -> Vec<Trace> {
+    let body = format!(
+        r#"{{"AppendEntries":{{"term":1,"prev_log_index":0,"prev_log_term":0,"entries":[[1,{{"voters":[1,2],"learners":[{learner}]}}]],"leader_commit":0}}}}"#
+    );
+    let digest = serde_json::from_str::<conformance::trace::format::Body>(&body)
+        .unwrap()
+        .digest();
+    let change = format!(
+        r#"{{"t":10,"ev":{{"ChangeConfig":{{"node":1,"conf":{{"voters":[1,2],"learners":[{learner}]}},"accepted":[1,1],"state":{{"term":1,"vote":1,"role":"L","commit":0,"snap":[0,0],"last":1,"log":{{"from":1,"entries":[[1,{{"voters":[1,2],"learners":[{learner}]}}]]}}}},"sent":[{{"to":2,"seq":0,"m":{body}}}]}}}}}}"#
+    );
+    let decoded = format!(
+        r#"{{"t":12,"ev":{{"Decoded":{{"node":2,"id":{{"from":1,"seq":0}},"digest":{}}}}}}}"#,
+        serde_json::to_string(&digest).unwrap()
+    );
+    vec![
+        node_1(&[&change, SEND_0]),
+        trace(&[&start(2), &decoded]),
+        trace(&[&start(3)]),
+    ]
+}
+
+#[test]
+fn configurations_are_renumbered_and_the_digests_of_messages_holding_them_follow() {
+    let merged = merge(change_config_files(3)).unwrap();
+    let json: Vec<String> = merged
+        .records
+        .iter()
+        .map(|r| serde_json::to_string(&r.ev).unwrap())
+        .collect();
+    let change = json.iter().find(|j| j.contains("ChangeConfig")).unwrap();
+    assert!(
+        change.contains(r#""conf":{"voters":[0,1],"learners":[2]}"#),
+        "{change}"
+    );
+    assert!(
+        !change.contains(r#""voters":[1,2]"#),
+        "an entry's configuration kept the files' numbering: {change}"
+    );
+    // The transport decoded what was sent: the renumbered message's digest.
+    let sent = merged
+        .records
+        .iter()
+        .find_map(|r| match &r.ev {
+            conformance::trace::Event::ChangeConfig { sent, .. } => Some(sent[0].m.digest()),
+            _ => None,
+        })
+        .unwrap();
+    let decoded = merged
+        .records
+        .iter()
+        .find_map(|r| match &r.ev {
+            conformance::trace::Event::Decoded { digest, .. } => Some(*digest),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(decoded, sent);
+    // A configuration naming a server outside the cluster is refused.
+    let error = merge(change_config_files(4)).unwrap_err().to_string();
+    assert!(
+        error.contains("node 4 is not one of the 3 nodes"),
+        "{error}"
+    );
+}

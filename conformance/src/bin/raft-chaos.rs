@@ -42,7 +42,7 @@ struct Cli {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "kill,pause,partition,link,power,transfer"
+        default_value = "kill,pause,partition,link,power,transfer,member"
     )]
     faults: Vec<Kind>,
     /// Seeds run k's schedule, clients and message faults with seed + k [default: random, printed].

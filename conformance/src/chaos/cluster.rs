@@ -1,7 +1,7 @@
 //! The `raft-node` processes of one run: started, killed, paused and restarted, each reaching its peers
 //! through the faulty [`Network`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use raft::NodeId;
+use raft::{ConfChange, NodeId};
 use raft_node::client::{Client, Reply, Request};
 use raft_node::host::Status;
 use raft_node::tcp::restartable_addr;
@@ -93,6 +93,8 @@ pub struct Cluster {
     client: BTreeMap<NodeId, SocketAddr>,
     net: Network,
     procs: BTreeMap<NodeId, Process>,
+    /// Nodes a membership fault removed, to be added back when it heals.
+    removed: BTreeSet<NodeId>,
 }
 
 impl Cluster {
@@ -117,6 +119,7 @@ impl Cluster {
             client,
             net,
             procs: BTreeMap::new(),
+            removed: BTreeSet::new(),
         };
         for id in cluster.ids() {
             cluster.spawn(id)?;
@@ -278,7 +281,80 @@ impl Cluster {
                 self.spawn(id)?;
             }
         }
+        if !self.removed.is_empty() {
+            self.restore_members(Duration::from_secs(20))?;
+        }
         Ok(())
+    }
+
+    /// Asks node `leader` to change the membership, waiting at most 2 s for the change to commit; what
+    /// came of it, in words.
+    fn change_membership(&self, leader: NodeId, change: ConfChange) -> String {
+        if !self.is_up(leader) || self.is_paused(leader) {
+            return "not running".into();
+        }
+        let mut addresses = BTreeMap::new();
+        if let ConfChange::AddLearner(id) = change {
+            addresses.insert(id, self.peer[&id].to_string());
+        }
+        let reply = Client::connect(self.client[&leader], Duration::from_secs(2))
+            .map_err(|e| e.to_string())
+            .and_then(|mut c| {
+                c.call(Request::ChangeMembership(change, addresses))
+                    .map_err(|e| e.to_string())
+            });
+        match reply {
+            Ok(Reply::Committed { index, .. }) => format!("committed at {index}"),
+            Ok(other) => format!("{other:?}"),
+            Err(e) => e,
+        }
+    }
+
+    /// Asks node `leader` to remove node `id` (which runs on, outside the cluster, until the fault heals);
+    /// what came of it, in words.
+    pub fn remove_member(&mut self, leader: NodeId, id: NodeId) -> String {
+        self.removed.insert(id);
+        self.change_membership(leader, ConfChange::Remove(id))
+    }
+
+    /// Adds back the nodes that were removed, each as a learner and then a voter, until the leader's
+    /// committed configuration has every node as a voter again; fails after `patience`.
+    fn restore_members(&mut self, patience: Duration) -> Result<()> {
+        let deadline = Instant::now() + patience;
+        let all: BTreeSet<NodeId> = self.ids().into_iter().collect();
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let leading = self
+                .leader()
+                .and_then(|l| self.status(l, Duration::from_millis(300)));
+            let Some(status) = leading else {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            };
+            let m = &status.membership;
+            if m.voters == all && !m.is_joint() && m.learners.is_empty() {
+                if status.membership_index <= status.commit_index {
+                    self.removed.clear();
+                    return Ok(());
+                }
+            } else if let Some(&id) = all.iter().find(|&id| !m.voters.contains(id)) {
+                let change = if m.learners.contains(&id) {
+                    ConfChange::Promote(id)
+                } else {
+                    ConfChange::AddLearner(id)
+                };
+                last = format!(
+                    "{change:?}: {}",
+                    self.change_membership(status.id, change.clone())
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "the removed nodes {:?} were not all voters again within {} s (last: {last})",
+            self.removed,
+            patience.as_secs()
+        )
     }
 
     /// Checks that no node exited by itself (a crash of the process is a failure of the run).

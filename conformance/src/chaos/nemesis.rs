@@ -33,17 +33,21 @@ pub enum Kind {
     Power,
     /// A leadership transfer: the leader is asked to hand over to another node, at random.
     Transfer,
+    /// A membership change: the leader or one node is removed from the cluster (its process runs on),
+    /// and added back when it heals, as a learner first, then a voter.
+    Member,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Kill,
         Kind::Pause,
         Kind::Partition,
         Kind::Link,
         Kind::Power,
         Kind::Transfer,
+        Kind::Member,
     ];
 
     /// Its name.
@@ -55,6 +59,7 @@ impl Kind {
             Kind::Link => "link",
             Kind::Power => "power",
             Kind::Transfer => "transfer",
+            Kind::Member => "member",
         }
     }
 }
@@ -121,6 +126,8 @@ pub enum Fault {
     Power(Who),
     /// The leader hands over to another node (nothing to heal).
     Transfer,
+    /// A node is removed from the cluster; it is added back when it heals.
+    Remove(Who),
 }
 
 impl Fault {
@@ -133,6 +140,7 @@ impl Fault {
             Fault::Link(_) => Kind::Link,
             Fault::Power(_) => Kind::Power,
             Fault::Transfer => Kind::Transfer,
+            Fault::Remove(_) => Kind::Member,
         }
     }
 }
@@ -147,6 +155,7 @@ impl fmt::Display for Fault {
             Fault::Link(k) => write!(f, "link {}", lower(k)),
             Fault::Power(w) => write!(f, "power-loss {}", lower(w)),
             Fault::Transfer => write!(f, "transfer"),
+            Fault::Remove(w) => write!(f, "remove {}", lower(w)),
         }
     }
 }
@@ -192,6 +201,7 @@ fn variants(kind: Kind) -> Vec<Fault> {
         .to_vec(),
         Kind::Power => [All, Majority, One].map(Fault::Power).to_vec(),
         Kind::Transfer => vec![Fault::Transfer],
+        Kind::Member => [Leader, One].map(Fault::Remove).to_vec(),
     }
 }
 
@@ -299,6 +309,14 @@ pub fn apply(step: &Step, cluster: &mut Cluster) -> String {
                 if began { "begun" } else { "refused" }
             )
         }
+        Fault::Remove(w) => {
+            let Some(at) = leader else {
+                return format!("{}: no leader", step.fault);
+            };
+            let node = who(w, &mut rng)[0];
+            let outcome = cluster.remove_member(at, node);
+            format!("{}: node {node}, asked of {at}: {outcome}", step.fault)
+        }
         Fault::Partition(shape) => {
             let cuts = partition(shape, &ids, leader, &mut rng);
             for &(a, b) in &cuts {
@@ -404,7 +422,7 @@ mod tests {
 
     #[test]
     fn a_schedule_comes_from_its_seed_and_takes_every_kind() {
-        let run = Duration::from_secs(30);
+        let run = Duration::from_secs(40);
         let a = schedule(7, &Kind::ALL, run);
         assert_eq!(a, schedule(7, &Kind::ALL, run));
         assert_ne!(a, schedule(8, &Kind::ALL, run));

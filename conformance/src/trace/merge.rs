@@ -13,13 +13,17 @@
 //! * a message received (or decoded) more often than it was sent was duplicated by the network: a
 //!   `Duplicate` for each extra copy goes right after its `Send`;
 //! * node ids are renumbered from the processes' (`first_id` in their headers, 1 for `raft-node`) to the
-//!   checker's `0..nodes`.
+//!   checker's `0..nodes`, in configurations too; a message whose entries hold a configuration then has
+//!   another digest, and a transport's `Decoded` of it is given the new one.
 //!
 //! A `Receive` of a message that no file sends is left where its file puts it, for the checker to reject.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::format::{Event, Header, Msg, MsgId, NodeState, Record, Trace, FORMAT, VERSION};
+use super::format::{
+    Applied, Body, Conf, Digest, Event, Header, Item, LogDelta, Msg, MsgId, NodeState, Record,
+    Trace, FORMAT, VERSION,
+};
 
 /// Why files cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,7 @@ pub enum MergeError {
 pub fn merge(traces: Vec<Trace>) -> Result<Trace, MergeError> {
     let first = traces.first().ok_or(MergeError::Empty)?.header.clone();
     let mut files: Vec<VecDeque<Record>> = Vec::new();
+    let mut digests = BTreeMap::new();
     for (f, trace) in traces.into_iter().enumerate() {
         let h = &trace.header;
         if (h.nodes, h.first_id) != (first.nodes, first.first_id) {
@@ -74,16 +79,28 @@ pub fn merge(traces: Vec<Trace>) -> Result<Trace, MergeError> {
         }
         let mut records = VecDeque::with_capacity(trace.records.len());
         for (k, mut record) in trace.records.into_iter().enumerate() {
-            renumber(&mut record.ev, first.first_id, first.nodes).map_err(|id| MergeError::Id {
-                file: f,
-                event: k,
-                id,
-                nodes: first.nodes,
-                first: first.first_id,
+            renumber(&mut record.ev, first.first_id, first.nodes, &mut digests).map_err(|id| {
+                MergeError::Id {
+                    file: f,
+                    event: k,
+                    id,
+                    nodes: first.nodes,
+                    first: first.first_id,
+                }
             })?;
             records.push_back(record);
         }
         files.push(records);
+    }
+    // A message renumbered has a new digest: what a transport decoded of it too.
+    if !digests.is_empty() {
+        for record in files.iter_mut().flatten() {
+            if let Event::Decoded { digest, .. } = &mut record.ev {
+                if let Some(new) = digests.get(digest) {
+                    *digest = *new;
+                }
+            }
+        }
     }
     // The copies of each message that arrived: received by nodes, or decoded by their transports (a copy
     // decoded may never reach its node, which may stop first).
@@ -159,8 +176,14 @@ pub fn merge(traces: Vec<Trace>) -> Result<Trace, MergeError> {
     Ok(out)
 }
 
-/// Renumbers the ids of `ev` from `first..first + nodes` to `0..nodes`; the id outside, if one is.
-fn renumber(ev: &mut Event, first: u64, nodes: u64) -> Result<(), u64> {
+/// Renumbers the ids of `ev` from `first..first + nodes` to `0..nodes`; the id outside, if one is. A message
+/// whose digest this changes is entered in `digests`, old to new.
+fn renumber(
+    ev: &mut Event,
+    first: u64,
+    nodes: u64,
+    digests: &mut BTreeMap<Digest, Digest>,
+) -> Result<(), u64> {
     let fix = |id: &mut u64| -> Result<(), u64> {
         match id.checked_sub(first) {
             Some(k) if k < nodes => {
@@ -170,6 +193,28 @@ fn renumber(ev: &mut Event, first: u64, nodes: u64) -> Result<(), u64> {
             _ => Err(*id),
         }
     };
+    let fix_conf = |c: &mut Conf| -> Result<(), u64> {
+        c.voters
+            .iter_mut()
+            .chain(&mut c.old)
+            .chain(&mut c.learners)
+            .try_for_each(fix)
+    };
+    // Whether a configuration was among the entries.
+    let fix_items = |entries: &mut Vec<(u64, Item)>| -> Result<bool, u64> {
+        let mut any = false;
+        for (_, item) in entries {
+            if let Item::Config(c) = item {
+                fix_conf(c)?;
+                any = true;
+            }
+        }
+        Ok(any)
+    };
+    let fix_log = |log: &mut Option<LogDelta>| match log {
+        Some(delta) => fix_items(&mut delta.entries).map(drop),
+        None => Ok(()),
+    };
     let fix_state = |s: &mut NodeState| -> Result<(), u64> {
         if let Some(v) = &mut s.vote {
             fix(v)?;
@@ -177,9 +222,24 @@ fn renumber(ev: &mut Event, first: u64, nodes: u64) -> Result<(), u64> {
         // A leader's progress is by id from 0: the entries below `first` name no server.
         let below = (first as usize).min(s.progress.len());
         s.progress.drain(..below);
+        fix_log(&mut s.log)?;
         s.votes.iter_mut().try_for_each(fix)
     };
-    let fix_sent = |sent: &mut Vec<Msg>| sent.iter_mut().try_for_each(|m| fix(&mut m.to));
+    let mut fix_sent = |sent: &mut Vec<Msg>| -> Result<(), u64> {
+        sent.iter_mut().try_for_each(|m| -> Result<(), u64> {
+            fix(&mut m.to)?;
+            if let Body::AppendEntries { entries, .. } = &mut m.m {
+                if entries.iter().any(|(_, i)| matches!(i, Item::Config(_))) {
+                    let old = m.m.digest();
+                    if let Body::AppendEntries { entries, .. } = &mut m.m {
+                        fix_items(entries)?;
+                    }
+                    digests.insert(old, m.m.digest());
+                }
+            }
+            Ok(())
+        })
+    };
     match ev {
         Event::Start { node, state, .. }
         | Event::Snapshot { node, state, .. }
@@ -192,13 +252,22 @@ fn renumber(ev: &mut Event, first: u64, nodes: u64) -> Result<(), u64> {
         | Event::Propose {
             node, state, sent, ..
         }
-        | Event::ChangeConfig {
-            node, state, sent, ..
-        }
         | Event::ReadIndex {
             node, state, sent, ..
         } => {
             fix(node)?;
+            fix_state(state)?;
+            fix_sent(sent)?;
+        }
+        Event::ChangeConfig {
+            node,
+            conf,
+            state,
+            sent,
+            ..
+        } => {
+            fix(node)?;
+            fix_conf(conf)?;
             fix_state(state)?;
             fix_sent(sent)?;
         }
@@ -229,14 +298,22 @@ fn renumber(ev: &mut Event, first: u64, nodes: u64) -> Result<(), u64> {
             fix(node)?;
             fix(&mut id.from)?;
         }
-        Event::Persist { node, vote, .. } => {
+        Event::Persist {
+            node, vote, log, ..
+        } => {
             fix(node)?;
+            fix_log(log)?;
             if let Some(v) = vote {
                 fix(v)?;
             }
         }
+        Event::Apply { node, item, .. } => {
+            fix(node)?;
+            if let Applied::Config(c) = item {
+                fix_conf(c)?;
+            }
+        }
         Event::Read { node, .. }
-        | Event::Apply { node, .. }
         | Event::Crash { node }
         | Event::Disconnect { node }
         | Event::Connect { node } => fix(node)?,
