@@ -30,7 +30,7 @@ struct Cli {
     #[arg(long)]
     runs: Option<usize>,
     /// How long the workload of one run lasts, in seconds (healing and checking come on top).
-    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    #[arg(long, default_value_t = 35, value_parser = clap::value_parser!(u64).range(3..=3600))]
     run_secs: u64,
     /// Cluster sizes, taken in turn by the runs.
     #[arg(long, value_delimiter = ',', default_value = "3,5", value_parser = clap::value_parser!(u64).range(3..=7))]
