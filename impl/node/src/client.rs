@@ -5,6 +5,7 @@
 //! (a new one closes the one idle longest); a request, once begun, must arrive whole within [`Limits::frame_timeout`], and a reply that cannot be
 //! written within [`Limits::write_timeout`] ends the connection.
 
+use std::collections::BTreeMap;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,8 +13,6 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-use std::collections::BTreeMap;
 
 use raft::{ConfChange, Index, NodeId};
 use serde::{Deserialize, Serialize};

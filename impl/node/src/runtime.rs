@@ -5,11 +5,10 @@
 //! while the loop was stalled (a slow sync) are not made up in a burst, which would make a whole election
 //! timeout pass in one instant.
 
+use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-
-use std::collections::BTreeMap;
 
 use raft::{ConfChange, ConfChangeRefused, Envelope, NodeId, NotLeader, TransferRefused};
 
