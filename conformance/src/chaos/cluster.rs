@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use raft::{ConfChange, NodeId};
-use raft_node::client::{Client, Reply, Request};
+use raft_node::client::{AdminRequest, Client, Reply, Request};
 use raft_node::host::Status;
 use raft_node::tcp::restartable_addr;
+use raft_node::tcp::Secret;
 
 use super::proxy::{Network, CLIENTS};
 
@@ -95,6 +96,8 @@ pub struct Cluster {
     procs: BTreeMap<NodeId, Process>,
     /// Nodes a membership fault removed, to be added back when it heals.
     removed: BTreeSet<NodeId>,
+    /// The cluster's secret, for administrative requests.
+    admin: Secret,
 }
 
 impl Cluster {
@@ -112,6 +115,7 @@ impl Cluster {
             client.insert(id, restartable_addr()?);
         }
         let net = Network::start(&peer, &client, setup.seed).context("cannot start the proxies")?;
+        let admin = Secret::read(&secret).map_err(anyhow::Error::msg)?;
         let mut cluster = Cluster {
             setup,
             secret,
@@ -120,6 +124,7 @@ impl Cluster {
             net,
             procs: BTreeMap::new(),
             removed: BTreeSet::new(),
+            admin,
         };
         for id in cluster.ids() {
             cluster.spawn(id)?;
@@ -300,8 +305,11 @@ impl Cluster {
         let reply = Client::connect(self.client[&leader], Duration::from_secs(2))
             .map_err(|e| e.to_string())
             .and_then(|mut c| {
-                c.call(Request::ChangeMembership(change, addresses))
-                    .map_err(|e| e.to_string())
+                c.admin(
+                    &self.admin,
+                    AdminRequest::ChangeMembership(change, addresses),
+                )
+                .map_err(|e| e.to_string())
             });
         match reply {
             Ok(Reply::Committed { index, .. }) => format!("committed at {index}"),
@@ -391,7 +399,10 @@ impl Cluster {
         }
         Client::connect(self.client[&leader], Duration::from_millis(300))
             .ok()
-            .and_then(|mut c| c.call(Request::TransferLeader(target)).ok())
+            .and_then(|mut c| {
+                c.admin(&self.admin, AdminRequest::TransferLeader(target))
+                    .ok()
+            })
             == Some(Reply::TransferStarted)
     }
 

@@ -262,9 +262,11 @@ fn kv_response(reply: Reply) -> Option<raft_kv::Response> {
         Reply::Unknown => raft_kv::Response::Unknown,
         Reply::Unavailable => raft_kv::Response::Unavailable,
         Reply::Value(value) => raft_kv::Response::Value(String::from_utf8(value).ok()?),
-        Reply::Status(_) | Reply::TransferStarted | Reply::Refused(_) | Reply::Busy(_) => {
-            return None
-        }
+        Reply::Status(_)
+        | Reply::TransferStarted
+        | Reply::Refused(_)
+        | Reply::Busy(_)
+        | Reply::Challenge(_) => return None,
     })
 }
 

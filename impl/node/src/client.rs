@@ -3,7 +3,9 @@
 //! (proposals may be answered out of order, once they commit). Frames are length-prefixed postcard payloads,
 //! length-checked as the peers' are. A node serves at most [`Limits::max_connections`] clients at once
 //! (a new one closes the one idle longest); a request, once begun, must arrive whole within [`Limits::frame_timeout`], and a reply that cannot be
-//! written within [`Limits::write_timeout`] ends the connection.
+//! written within [`Limits::write_timeout`] ends the connection. Administrative requests (membership
+//! changes, leadership transfers) must prove that their client holds the cluster's secret, by an HMAC of a
+//! challenge the node gave on the same connection ([`Request::Admin`], [`Client::admin`]).
 
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, BufWriter, Write};
@@ -20,7 +22,8 @@ use serde::{Deserialize, Serialize};
 use crate::host::{Outcome, Status};
 use crate::runtime::{Answer, Input};
 use crate::tcp::{
-    read_payload, read_payload_timed, write_payload, Limits, Slot, Slots, WireError, MAX_FRAME,
+    nonce, read_payload, read_payload_timed, write_payload, Limits, Secret, Slot, Slots, WireError,
+    MAX_FRAME, NONCE,
 };
 
 /// What a client asks.
@@ -36,13 +39,26 @@ pub enum Request {
     Read(Vec<u8>),
     /// This node's metrics.
     Status,
+    /// A fresh challenge for an administrative request on this connection: answered with
+    /// [`Reply::Challenge`].
+    Challenge,
+    /// An administrative request, with the proof that the client holds the cluster's secret: the
+    /// HMAC-SHA256 of the connection's last challenge and the request's encoding
+    /// ([`crate::tcp::Secret::prove_admin`]). A challenge serves one request. Without a valid proof the
+    /// request is refused ([`Reply::Refused`]). [`Client::admin`] does all of this.
+    Admin(AdminRequest, [u8; NONCE]),
+}
+
+/// What an administrator may ask of the cluster, with the cluster's secret ([`Request::Admin`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminRequest {
     /// Hand the leadership over to this node (`raft::Node::transfer_leader`): answered with
     /// [`Reply::TransferStarted`] by the leader, at once with [`Reply::NotLeader`] by another node.
     TransferLeader(NodeId),
     /// Change the membership (`raft::Node::propose_conf_change`), recording these addresses (each a peer
     /// address, `HOST:PORT`) in the new configuration: answered with [`Reply::Committed`] once the change
-    /// commits, with [`Reply::Refused`] if the leader refuses it, at once with [`Reply::NotLeader`] by
-    /// another node.
+    /// commits, with [`Reply::Busy`] if the leader cannot take it yet, with [`Reply::Refused`] if it is no
+    /// single step from the configuration in force, at once with [`Reply::NotLeader`] by another node.
     ChangeMembership(ConfChange, BTreeMap<NodeId, String>),
 }
 
@@ -77,6 +93,8 @@ pub enum Reply {
     /// The leader cannot take a membership change yet (the previous one is not committed, or it has not
     /// committed an entry of its term): ask again shortly.
     Busy(String),
+    /// A challenge for the connection's next administrative request ([`Request::Challenge`]).
+    Challenge([u8; NONCE]),
 }
 
 /// How a proposal's answer finds its way back to its connection.
@@ -105,11 +123,13 @@ pub fn answer(ticket: Ticket, answer: Answer) {
 }
 
 /// Serves clients on `listener`, within `limits`, passing their requests to the node's loop through
-/// `inbox`, until `stop`.
+/// `inbox`, until `stop`. Administrative requests must prove that their client holds `secret` (all are
+/// refused without one).
 pub fn serve(
     listener: TcpListener,
     inbox: Sender<Input<Ticket>>,
     limits: Limits,
+    secret: Option<Secret>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
     listener.set_nonblocking(true)?;
@@ -135,11 +155,12 @@ pub fn serve(
                                 continue;
                             }
                         };
-                        let (inbox, limits) = (inbox.clone(), limits.clone());
+                        let (inbox, limits, secret) =
+                            (inbox.clone(), limits.clone(), secret.clone());
                         let spawned = std::thread::Builder::new()
                             .name("raft-client".into())
                             .spawn(move || {
-                                if let Err(e) = session(stream, inbox, &limits, &slot) {
+                                if let Err(e) = session(stream, inbox, &limits, secret, &slot) {
                                     tracing::debug!("client {addr}: {e}");
                                 }
                             });
@@ -160,8 +181,11 @@ fn session(
     stream: TcpStream,
     inbox: Sender<Input<Ticket>>,
     limits: &Limits,
+    secret: Option<Secret>,
     slot: &Slot,
 ) -> Result<(), WireError> {
+    // The challenge the connection's next administrative request must answer.
+    let mut challenge: Option<[u8; NONCE]> = None;
     stream.set_nonblocking(false)?;
     let _ = stream.set_nodelay(true);
     stream.set_write_timeout(Some(limits.write_timeout))?;
@@ -188,17 +212,53 @@ fn session(
                     return Err(gone());
                 }
             }
-            Request::ChangeMembership(change, addresses) => {
-                let ticket = Ticket {
-                    id,
-                    reply: replies.clone(),
+            Request::Challenge => {
+                let fresh = nonce();
+                challenge = Some(fresh);
+                let _ = replies.send((id, Reply::Challenge(fresh)));
+            }
+            Request::Admin(request, proof) => {
+                let encoded = postcard::to_stdvec(&request).expect("a request encodes");
+                let proven = match (&secret, challenge.take()) {
+                    (Some(secret), Some(c)) => secret.verify_admin(&c, &encoded, &proof),
+                    _ => false,
                 };
-                if inbox
-                    .send(Input::ChangeMembership(change, addresses, ticket))
-                    .is_err()
-                {
-                    let _ = replies.send((id, Reply::Unavailable));
-                    return Err(gone());
+                if !proven {
+                    tracing::warn!("refused an administrative request without a valid proof");
+                    let why = "not authenticated: an administrative request needs a fresh challenge and                                the cluster's secret";
+                    let _ = replies.send((id, Reply::Refused(why.into())));
+                    continue;
+                }
+                match request {
+                    AdminRequest::ChangeMembership(change, addresses) => {
+                        let ticket = Ticket {
+                            id,
+                            reply: replies.clone(),
+                        };
+                        if inbox
+                            .send(Input::ChangeMembership(change, addresses, ticket))
+                            .is_err()
+                        {
+                            let _ = replies.send((id, Reply::Unavailable));
+                            return Err(gone());
+                        }
+                    }
+                    AdminRequest::TransferLeader(target) => {
+                        let (tx, rx) = channel();
+                        let reply = match inbox
+                            .send(Input::TransferLeader(target, tx))
+                            .ok()
+                            .and_then(|_| rx.recv().ok())
+                        {
+                            Some(Ok(())) => Reply::TransferStarted,
+                            Some(Err(raft::TransferRefused::NotLeader(n))) => {
+                                Reply::NotLeader(n.leader)
+                            }
+                            Some(Err(refused)) => Reply::Refused(refused.to_string()),
+                            None => Reply::Unavailable,
+                        };
+                        let _ = replies.send((id, reply));
+                    }
                 }
             }
             Request::Read(request) => {
@@ -219,20 +279,6 @@ fn session(
                     .and_then(|_| rx.recv().ok())
                 {
                     Some(value) => Reply::Value(value),
-                    None => Reply::Unavailable,
-                };
-                let _ = replies.send((id, reply));
-            }
-            Request::TransferLeader(target) => {
-                let (tx, rx) = channel();
-                let reply = match inbox
-                    .send(Input::TransferLeader(target, tx))
-                    .ok()
-                    .and_then(|_| rx.recv().ok())
-                {
-                    Some(Ok(())) => Reply::TransferStarted,
-                    Some(Err(raft::TransferRefused::NotLeader(n))) => Reply::NotLeader(n.leader),
-                    Some(Err(refused)) => Reply::Refused(refused.to_string()),
                     None => Reply::Unavailable,
                 };
                 let _ = replies.send((id, reply));
@@ -285,6 +331,22 @@ impl Client {
             output: BufWriter::new(stream),
             next_id: 0,
         })
+    }
+
+    /// Sends the administrative `request`, proving with `secret` that it may: asks the node for a challenge
+    /// first, then sends the request with its proof, and waits for the reply.
+    pub fn admin(&mut self, secret: &Secret, request: AdminRequest) -> Result<Reply, WireError> {
+        let challenge = match self.call(Request::Challenge)? {
+            Reply::Challenge(c) => c,
+            other => {
+                return Err(WireError::Malformed(format!(
+                    "the node answered a challenge request with {other:?}"
+                )))
+            }
+        };
+        let encoded = postcard::to_stdvec(&request).expect("a request encodes");
+        let proof = secret.prove_admin(&challenge, &encoded);
+        self.call(Request::Admin(request, proof))
     }
 
     /// Sends `request` and waits for its reply.

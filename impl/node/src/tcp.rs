@@ -125,13 +125,44 @@ impl Secret {
         self.mac(side, hello, nonce).finalize().into_bytes().into()
     }
 
+    /// A client's proof that it holds the secret, for the administrative request whose encoding is
+    /// `request`, on a connection whose node gave it `challenge` ([`crate::client::Request::Challenge`]).
+    pub fn prove_admin(&self, challenge: &[u8; NONCE], request: &[u8]) -> [u8; NONCE] {
+        self.admin_mac(challenge, request)
+            .finalize()
+            .into_bytes()
+            .into()
+    }
+
+    /// Whether `proof` is [`prove_admin`](Secret::prove_admin)'s (compared in constant time).
+    pub fn verify_admin(
+        &self,
+        challenge: &[u8; NONCE],
+        request: &[u8],
+        proof: &[u8; NONCE],
+    ) -> bool {
+        self.admin_mac(challenge, request)
+            .verify_slice(proof)
+            .is_ok()
+    }
+
+    fn admin_mac(&self, challenge: &[u8; NONCE], request: &[u8]) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(b"raft-node admin     ");
+        mac.update(challenge);
+        mac.update(request);
+        mac
+    }
+
     /// Whether `proof` is `side`'s (compared in constant time).
     fn verify(&self, side: Side, hello: &Hello, nonce: &[u8; NONCE], proof: &[u8; NONCE]) -> bool {
         self.mac(side, hello, nonce).verify_slice(proof).is_ok()
     }
 }
 
-fn nonce() -> [u8; NONCE] {
+/// A fresh random nonce.
+pub fn nonce() -> [u8; NONCE] {
     rand::random()
 }
 

@@ -338,7 +338,9 @@ fn leadership_moves_where_it_is_asked_while_a_client_writes() {
         let from = leader(clients).expect("a leader");
         let to = (from + 1 + round % 2) % 3;
         let out = Command::new(EXE)
-            .args(["admin", "--nodes", &list, "transfer-leader"])
+            .args(["admin", "--nodes", &list, "--secret-file"])
+            .arg(&cluster.secret)
+            .arg("transfer-leader")
             .arg((to + 1).to_string())
             .output()
             .unwrap();
@@ -356,7 +358,9 @@ fn leadership_moves_where_it_is_asked_while_a_client_writes() {
         assert_eq!(now.role, Role::Leader, "{now:?}");
     }
     let out = Command::new(EXE)
-        .args(["admin", "--nodes", &list, "transfer-leader", "9"])
+        .args(["admin", "--nodes", &list, "--secret-file"])
+        .arg(&cluster.secret)
+        .args(["transfer-leader", "9"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -367,10 +371,12 @@ fn leadership_moves_where_it_is_asked_while_a_client_writes() {
     every_node_has(clients, &committed).unwrap();
 }
 
-/// Runs `raft-node admin --nodes LIST ARGS`; its standard output, or what it said on failure.
-fn admin(list: &str, args: &[&str]) -> Result<String, String> {
+/// Runs `raft-node admin --nodes LIST --secret-file SECRET ARGS`; its standard output, or what it said on
+/// failure.
+fn admin(list: &str, secret: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new(EXE)
-        .args(["admin", "--nodes", list])
+        .args(["admin", "--nodes", list, "--secret-file"])
+        .arg(secret)
         .args(args)
         .output()
         .unwrap();
@@ -432,26 +438,63 @@ fn a_node_is_replaced_while_a_client_writes_and_every_acknowledged_write_survive
     wait_for(client, "the new node answers", |s| {
         s.membership.voters.is_empty() && s.role == Role::Follower
     });
-    let said = admin(&list, &["add-learner", "4", &peer.to_string()]).unwrap();
+    let said = admin(
+        &list,
+        &cluster.secret,
+        &["add-learner", "4", &peer.to_string()],
+    )
+    .unwrap();
     assert!(said.contains("voters 1,2,3, learners 4"), "{said}");
     // Asked again, the change is found made.
-    let again = admin(&list, &["add-learner", "4", &peer.to_string()]).unwrap();
+    let again = admin(
+        &list,
+        &cluster.secret,
+        &["add-learner", "4", &peer.to_string()],
+    )
+    .unwrap();
     assert!(again.contains("learners 4"), "{again}");
     let leading = status(clients[leader(&clients[..3]).expect("a leader")]).unwrap();
     wait_for(client, "the learner catches up", |s| {
         s.membership.learners.contains(&4) && s.last_applied >= leading.commit_index
     });
-    let said = admin(&list, &["promote", "4"]).unwrap();
+    let said = admin(&list, &cluster.secret, &["promote", "4"]).unwrap();
     assert!(said.contains("voters 1,2,3,4, learners -"), "{said}");
-    assert!(admin(&list, &["promote", "9"])
+    assert!(admin(&list, &cluster.secret, &["promote", "9"])
         .unwrap_err()
         .contains("refused"));
+    // Without the cluster's secret, nothing changes.
+    let stranger = dir.path().join("not-the-secret");
+    std::fs::write(&stranger, "some other secret of sixteen bytes\n").unwrap();
+    let refused = admin(&list, &stranger, &["remove", "1"]).unwrap_err();
+    assert!(refused.contains("not authenticated"), "{refused}");
+    let forged = Client::connect(clients[0], Duration::from_secs(1))
+        .unwrap()
+        .call(Request::Admin(
+            raft_node::client::AdminRequest::ChangeMembership(
+                raft::ConfChange::Remove(1),
+                Default::default(),
+            ),
+            [0; 32],
+        ))
+        .unwrap();
+    assert!(
+        matches!(&forged, Reply::Refused(why) if why.contains("not authenticated")),
+        "{forged:?}"
+    );
+    wait_for(clients[0], "node 1 still a voter", |s| {
+        s.membership.voters.contains(&1)
+    });
 
     // The leader leaves; the other three go on.
     let removed = leader(&clients[..3]).expect("a leader");
     let before = proposer.count();
     let all = id_list(&clients);
-    let said = admin(&all, &["remove", &(removed + 1).to_string()]).unwrap();
+    let said = admin(
+        &all,
+        &cluster.secret,
+        &["remove", &(removed + 1).to_string()],
+    )
+    .unwrap();
     let voters: Vec<String> = (1..=4)
         .filter(|&id| id != removed + 1)
         .map(|id| id.to_string())

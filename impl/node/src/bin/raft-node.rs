@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use raft::{ConfChange, Config, Envelope};
-use raft_node::client::{self, Client, Reply, Request};
+use raft_node::client::{self, AdminRequest, Client, Reply, Request};
 use raft_node::host::{Host, Settings, StateMachine, TestBug};
 use raft_node::machine::CommandLog;
 use raft_node::runtime::{InboxBytes, Input, Runtime};
@@ -216,6 +216,10 @@ enum Command {
         /// The nodes' client addresses: 1=HOST:PORT,... (the leader is found from there).
         #[arg(long, value_parser = parse_addrs)]
         nodes: Addrs,
+        /// The file holding the cluster's secret (as the nodes' --secret-file): a node takes an
+        /// administrative request only from a client that proves it holds it.
+        #[arg(long)]
+        secret_file: PathBuf,
         #[command(subcommand)]
         op: AdminOp,
     },
@@ -333,7 +337,13 @@ fn main() -> ExitCode {
         Some(Command::Propose { nodes, command }) => propose(&nodes, command.into_bytes()),
         Some(Command::Status { nodes }) => status(&nodes),
         Some(Command::Get { node, index }) => get(node, index),
-        Some(Command::Admin { nodes, op }) => admin(&nodes, op),
+        Some(Command::Admin {
+            nodes,
+            secret_file,
+            op,
+        }) => Secret::read(&secret_file)
+            .map_err(|e| usage(format!("cannot use --secret-file: {e}")))
+            .and_then(|secret| admin(&nodes, &secret, op)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -553,8 +563,14 @@ fn serve<S: Storage, M: StateMachine>(
     };
     tcp::listen(peer_listener, wire.clone(), stop.clone(), deliver)
         .map_err(|e| Failure(1, format!("cannot start the peer listener: {e}")))?;
-    client::serve(client_listener, inbox, wire.limits.clone(), stop)
-        .map_err(|e| Failure(1, format!("cannot start the client listener: {e}")))?;
+    client::serve(
+        client_listener,
+        inbox,
+        wire.limits.clone(),
+        Some(wire.secret.clone()),
+        stop,
+    )
+    .map_err(|e| Failure(1, format!("cannot start the client listener: {e}")))?;
     let on_send = run
         .tracer
         .clone()
@@ -638,6 +654,10 @@ fn local_cluster(nodes: u64, dir: &Path, base_port: u16, machine: Machine) -> Re
         }
     }
     println!("  raft-node status --nodes {clients}");
+    println!(
+        "  raft-node admin --nodes {clients} --secret-file {} transfer-leader 2",
+        secret.display()
+    );
     for mut child in children {
         let _ = child.wait();
     }
@@ -737,24 +757,27 @@ fn short(m: &raft::Membership) -> String {
     text
 }
 
-fn admin(nodes: &Addrs, op: AdminOp) -> Result<(), Failure> {
+fn admin(nodes: &Addrs, secret: &Secret, op: AdminOp) -> Result<(), Failure> {
     let secs = Duration::from_secs;
     match op {
-        AdminOp::TransferLeader { id } => transfer_leader(nodes, id),
+        AdminOp::TransferLeader { id } => transfer_leader(nodes, secret, id),
         AdminOp::AddLearner { id, addr, timeout } => change_membership(
             nodes,
+            secret,
             ConfChange::AddLearner(id),
             BTreeMap::from([(id, addr.to_string())]),
             secs(timeout),
         ),
         AdminOp::Promote { id, timeout } => change_membership(
             nodes,
+            secret,
             ConfChange::Promote(id),
             BTreeMap::new(),
             secs(timeout),
         ),
         AdminOp::Remove { id, timeout } => change_membership(
             nodes,
+            secret,
             ConfChange::Remove(id),
             BTreeMap::new(),
             secs(timeout),
@@ -795,6 +818,7 @@ fn describe(m: &raft::Membership) -> String {
 /// committed before (an earlier attempt whose answer was lost) counts as done.
 fn change_membership(
     Addrs(nodes): &Addrs,
+    secret: &Secret,
     change: ConfChange,
     addresses: BTreeMap<u64, String>,
     timeout: Duration,
@@ -821,8 +845,11 @@ fn change_membership(
             }
         }
         let reply = connect(nodes[&asked]).and_then(|mut c| {
-            c.call(Request::ChangeMembership(change.clone(), addresses.clone()))
-                .map_err(|e| Failure(1, e.to_string()))
+            c.admin(
+                secret,
+                AdminRequest::ChangeMembership(change.clone(), addresses.clone()),
+            )
+            .map_err(|e| Failure(1, e.to_string()))
         });
         match reply {
             // Committed: the leader's status shows it at the top of the loop (it may have moved on).
@@ -864,7 +891,7 @@ fn change_membership(
     ))
 }
 
-fn transfer_leader(Addrs(nodes): &Addrs, id: u64) -> Result<(), Failure> {
+fn transfer_leader(Addrs(nodes): &Addrs, secret: &Secret, id: u64) -> Result<(), Failure> {
     let Some(&target_addr) = nodes.get(&id) else {
         return Err(Failure(2, format!("node {id} is not in --nodes")));
     };
@@ -883,7 +910,7 @@ fn transfer_leader(Addrs(nodes): &Addrs, id: u64) -> Result<(), Failure> {
             return Ok(());
         }
         let reply = connect(nodes[&asked]).and_then(|mut c| {
-            c.call(Request::TransferLeader(id))
+            c.admin(secret, AdminRequest::TransferLeader(id))
                 .map_err(|e| Failure(1, e.to_string()))
         });
         match reply {
@@ -1058,7 +1085,7 @@ fn kv_response(ids: &[u64], id: u64, reply: Reply) -> Result<raft_kv::Response, 
             raft_kv::Response::Value(String::from_utf8(value).map_err(|_| not_kv())?)
         }
         Reply::Status(_) => return Err(not_kv()),
-        Reply::TransferStarted | Reply::Refused(_) | Reply::Busy(_) => {
+        Reply::TransferStarted | Reply::Refused(_) | Reply::Busy(_) | Reply::Challenge(_) => {
             return Err(Failure(
                 1,
                 format!("node {id} answered {reply:?}, which no key-value request asks for"),
