@@ -3,6 +3,8 @@
 //! The traces are written by hand, in the files' own numbering (nodes from 1), as three processes would
 //! write them: node 1 times out, asks for votes and persists its vote; node 2 grants it.
 
+use std::collections::BTreeMap;
+
 use conformance::trace::merge::merge;
 use conformance::trace::{check, Trace};
 
@@ -279,4 +281,163 @@ fn configurations_are_renumbered_and_the_digests_of_messages_holding_them_follow
         error.contains("node 4 is not one of the 3 nodes"),
         "{error}"
     );
+}
+
+/// A `raft-node` process of the traced replacement below, killed when dropped.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Real processes' traces through a replacement: three `raft-node` processes, traced, and a fourth that
+/// starts with `--join` (its trace's header knows of four nodes, theirs of three); it is added as a
+/// learner and promoted, and node 1 is removed, while commands commit; the four files merge into one trace
+/// of four nodes whose first configuration has three voters, and it is a run of the model. Merged as if
+/// every node were a voter from the start, the same files leave the model.
+#[test]
+fn a_replacement_by_real_processes_is_a_run_of_the_model() {
+    use raft_node::client::{AdminRequest, Client, Reply, Request};
+    use raft_node::tcp::{restartable_addr, Secret};
+    use std::time::{Duration, Instant};
+
+    let exe =
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_raft-chaos")).with_file_name("raft-node");
+    assert!(
+        exe.is_file(),
+        "{} is missing: build it first",
+        exe.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, "the traced cluster's secret\n").unwrap();
+    let secret = Secret::read(&secret_file).unwrap();
+    let peers: Vec<_> = (0..4).map(|_| restartable_addr().unwrap()).collect();
+    let clients: Vec<_> = (0..4).map(|_| restartable_addr().unwrap()).collect();
+    let list = |n: usize| {
+        (0..n)
+            .map(|i| format!("{}={}", i + 1, peers[i]))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let start = |i: usize, peer_list: String, join: bool| {
+        let mut command = std::process::Command::new(&exe);
+        command
+            .args(["--id", &(i + 1).to_string(), "--peers", &peer_list])
+            .arg("--data-dir")
+            .arg(dir.path().join(format!("node-{}", i + 1)))
+            .args(["--client-addr", &clients[i].to_string()])
+            .arg("--secret-file")
+            .arg(&secret_file)
+            .arg("--trace")
+            .arg(dir.path().join(format!("node-{}.jsonl", i + 1)))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if join {
+            command.arg("--join");
+        }
+        Process(command.spawn().unwrap())
+    };
+    let call = |i: usize, request: Request| {
+        Client::connect(clients[i], Duration::from_secs(1))
+            .ok()?
+            .call(request)
+            .ok()
+    };
+    let leader = |among: &[usize]| {
+        among.iter().copied().find(|&i| {
+            matches!(call(i, Request::Status), Some(Reply::Status(s)) if s.role == raft::Role::Leader)
+        })
+    };
+    // Writes `count` commands through whichever of `among` leads.
+    let write = |among: &[usize], count: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut done = 0;
+        while done < count {
+            assert!(Instant::now() < deadline, "only {done} of {count} writes");
+            if let Some(l) = leader(among) {
+                let command = format!("write {done}").into_bytes();
+                if let Some(Reply::Committed { .. }) = call(l, Request::Propose(command)) {
+                    done += 1;
+                    continue;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // Asks whichever of `among` leads for `change` until it is made and committed there.
+    let change = |among: &[usize], change: raft::ConfChange, addresses: BTreeMap<u64, String>| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            assert!(Instant::now() < deadline, "{change:?} did not commit");
+            if let Some(l) = leader(among) {
+                let reply = Client::connect(clients[l], Duration::from_secs(2))
+                    .ok()
+                    .and_then(|mut c| {
+                        c.admin(
+                            &secret,
+                            AdminRequest::ChangeMembership(change.clone(), addresses.clone()),
+                        )
+                        .ok()
+                    });
+                if let Some(Reply::Committed { .. }) = reply {
+                    return;
+                }
+                // Made by an earlier attempt whose answer was lost?
+                if let Some(Reply::Status(s)) = call(l, Request::Status) {
+                    let m = &s.membership;
+                    let made = match &change {
+                        raft::ConfChange::AddLearner(id) => m.is_member(*id),
+                        raft::ConfChange::Promote(id) => m.voters.contains(id),
+                        raft::ConfChange::Remove(id) => !m.is_member(*id),
+                        other => unreachable!("not asked: {other:?}"),
+                    };
+                    if made && s.membership_index <= s.commit_index {
+                        return;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut nodes: Vec<Process> = (0..3).map(|i| start(i, list(3), false)).collect();
+    write(&[0, 1, 2], 20);
+    nodes.push(start(3, list(4), true));
+    change(
+        &[0, 1, 2],
+        raft::ConfChange::AddLearner(4),
+        BTreeMap::from([(4, peers[3].to_string())]),
+    );
+    write(&[0, 1, 2], 20);
+    change(&[0, 1, 2], raft::ConfChange::Promote(4), BTreeMap::new());
+    change(&[0, 1, 2, 3], raft::ConfChange::Remove(1), BTreeMap::new());
+    write(&[1, 2, 3], 20);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(nodes);
+    let read = |voters_of_all: bool| -> Vec<Trace> {
+        (1..=4)
+            .map(|i| {
+                let file = std::fs::File::open(dir.path().join(format!("node-{i}.jsonl"))).unwrap();
+                let mut t = Trace::read(std::io::BufReader::new(file)).unwrap();
+                if voters_of_all {
+                    t.header.nodes = 4;
+                }
+                t
+            })
+            .collect()
+    };
+    let merged = merge(read(false)).unwrap();
+    assert_eq!((merged.header.nodes, merged.header.voters), (4, 3));
+    let kinds = events(&merged);
+    assert!(
+        kinds.iter().filter(|k| *k == "ChangeConfig").count() >= 3,
+        "{kinds:?}"
+    );
+    check(&merged).unwrap_or_else(|m| panic!("event {}: {}", m.event, m.reason));
+    let wrong = merge(read(true)).unwrap();
+    assert_eq!(wrong.header.voters, 0);
+    assert!(check(&wrong).is_err(), "four voters from the start");
 }

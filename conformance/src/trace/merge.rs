@@ -12,6 +12,9 @@
 //!   must then load exactly what was durable;
 //! * a message received (or decoded) more often than it was sent was duplicated by the network: a
 //!   `Duplicate` for each extra copy goes right after its `Send`;
+//! * the cluster is as large as the largest file says (a server that joined later knows of more servers
+//!   than those it joined), and its first configuration's voters are the fewest any file names (a file
+//!   that names no `voters` names all its nodes);
 //! * node ids are renumbered from the processes' (`first_id` in their headers, 1 for `raft-node`) to the
 //!   checker's `0..nodes`, in configurations too; a message whose entries hold a configuration then has
 //!   another digest, and a transport's `Decoded` of it is given the new one.
@@ -32,16 +35,14 @@ pub enum MergeError {
     #[error("no trace to merge")]
     Empty,
     /// Files of different clusters.
-    #[error("trace {file} is of {found} nodes numbered from {found_first}, but trace 0 of {expected} from {expected_first}")]
+    #[error(
+        "trace {file} numbers its nodes from {found_first}, but trace 0 from {expected_first}"
+    )]
     Cluster {
         /// The file's position.
         file: usize,
-        /// Its node count.
-        found: u64,
         /// Its first id.
         found_first: u64,
-        /// The first file's node count.
-        expected: u64,
         /// The first file's first id.
         expected_first: u64,
     },
@@ -63,20 +64,29 @@ pub enum MergeError {
 
 /// Merges `traces` (one per process, in any order) into one trace for the checker.
 pub fn merge(traces: Vec<Trace>) -> Result<Trace, MergeError> {
-    let first = traces.first().ok_or(MergeError::Empty)?.header.clone();
-    let mut files: Vec<VecDeque<Record>> = Vec::new();
-    let mut digests = BTreeMap::new();
-    for (f, trace) in traces.into_iter().enumerate() {
+    let mut first = traces.first().ok_or(MergeError::Empty)?.header.clone();
+    let voters = |h: &Header| if h.voters == 0 { h.nodes } else { h.voters };
+    let mut first_voters = voters(&first);
+    for (f, trace) in traces.iter().enumerate() {
         let h = &trace.header;
-        if (h.nodes, h.first_id) != (first.nodes, first.first_id) {
+        if h.first_id != first.first_id {
             return Err(MergeError::Cluster {
                 file: f,
-                found: h.nodes,
                 found_first: h.first_id,
-                expected: first.nodes,
                 expected_first: first.first_id,
             });
         }
+        first.nodes = first.nodes.max(h.nodes);
+        first_voters = first_voters.min(voters(h));
+    }
+    first.voters = if first_voters == first.nodes {
+        0
+    } else {
+        first_voters
+    };
+    let mut files: Vec<VecDeque<Record>> = Vec::new();
+    let mut digests = BTreeMap::new();
+    for (f, trace) in traces.into_iter().enumerate() {
         let mut records = VecDeque::with_capacity(trace.records.len());
         for (k, mut record) in trace.records.into_iter().enumerate() {
             renumber(&mut record.ev, first.first_id, first.nodes, &mut digests).map_err(|id| {
