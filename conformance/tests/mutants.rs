@@ -14,8 +14,8 @@ use raft::mutants::Mutant;
 /// which the `snapshot-candidate-stays` mutant also keeps standing: the campaign catches that one now.) (The Lab 2 tests alone missed two more snapshot
 /// departures, a dropped matching suffix and a kept conflicting one, which the Lab 3 tests' snapshots under
 /// partitions and crashes reach; and the Lab 3 tests are the ones that read, so they catch the four mutants
-/// of the read path.) No lab test asks a leader to hand over, so the two transfer mutants are left to the
-/// schedules too. If a change to the core or the tests makes the campaign reach one, this test says so.
+/// of the read path.) No test of the campaign asks a leader to hand over (the port's own
+/// `transfer_leadership` is not in it), so the two transfer mutants are left to the schedules too. If a change to the core or the tests makes the campaign reach one, this test says so.
 const NOT_REACHED_BY_THE_LAB: [Mutant; 3] = [
     Mutant::StaleSnapshotReplyCounted,
     Mutant::LeaseIgnoresTransfer,
