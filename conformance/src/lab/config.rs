@@ -529,13 +529,8 @@ impl Config {
                 Some(index) => {
                     // Somebody claimed to be the leader and to have submitted our command; wait a
                     // while for agreement.
-                    let t1 = self.inner.sim.now();
-                    while self.inner.sim.now() - t1 < 2_000 * MS {
-                        let (nd, cmd1) = self.n_committed(index);
-                        if nd > 0 && nd >= expected_servers && cmd1.as_ref() == Some(&cmd) {
-                            return index;
-                        }
-                        self.sleep_ms(20).await;
+                    if self.agreed(index, &cmd, expected_servers).await {
+                        return index;
                     }
                     if !retry {
                         fatal(format!("one({cmd}) failed to reach agreement"));
@@ -629,13 +624,8 @@ impl Config {
             }
             match appended {
                 Some((index, cmd)) => {
-                    let t1 = self.inner.sim.now();
-                    while self.inner.sim.now() - t1 < 2_000 * MS {
-                        let (nd, cmd1) = self.n_committed(index);
-                        if nd > 0 && nd >= expected_servers && cmd1.as_ref() == Some(&cmd) {
-                            return index;
-                        }
-                        self.sleep_ms(20).await;
+                    if self.agreed(index, &cmd, expected_servers).await {
+                        return index;
                     }
                 }
                 None => self.sleep_ms(50).await,
@@ -680,6 +670,20 @@ impl Config {
         if !self.finished() {
             fatal(format!("server {target} did not come to lead within 10 s"));
         }
+    }
+
+    /// Whether at least `expected_servers` servers (one at least) apply `cmd` at `index` within 2 s, as
+    /// `one` waits for agreement.
+    async fn agreed(&self, index: u64, cmd: &Cmd, expected_servers: usize) -> bool {
+        let t1 = self.inner.sim.now();
+        while self.inner.sim.now() - t1 < 2_000 * MS {
+            let (nd, cmd1) = self.n_committed(index);
+            if nd > 0 && nd >= expected_servers && cmd1.as_ref() == Some(cmd) {
+                return true;
+            }
+            self.sleep_ms(20).await;
+        }
+        false
     }
 
     /// `begin(description)`: prints the title and records the counters `end` reports against.

@@ -15,27 +15,18 @@ use super::config::{fatal, Config};
 use super::runner::LabTest;
 use crate::sim::Sim;
 
-fn config() -> raft::Config {
-    raft::Config::default()
-}
-
-/// A random command, as the Go tests submit.
-fn rand(cfg: &Config) -> i64 {
-    cfg.rand_int()
-}
-
 /// Two servers join a cluster of three on an unreliable network, each as a learner that catches up and is
 /// then promoted; with five voters, two crashed servers do not stop the cluster, and they catch up when
 /// they come back.
 async fn join_and_promote(sim: Sim) {
-    let cfg = Config::make_members(&sim, 5, 3, true, false, config());
+    let cfg = Config::make_members(&sim, 5, 3, true, false, raft::Config::default());
     cfg.begin("membership: two servers join as learners and are promoted (unreliable)");
-    cfg.one(rand(&cfg), 3, true).await;
+    cfg.one(cfg.rand_int(), 3, true).await;
     for id in [3, 4] {
         cfg.change_membership(ConfChange::AddLearner(id as u64), id)
             .await;
         // The learner holds every entry: all members apply the next command.
-        cfg.one(rand(&cfg), id + 1, true).await;
+        cfg.one(cfg.rand_int(), id + 1, true).await;
         cfg.change_membership(ConfChange::Promote(id as u64), id + 1)
             .await;
     }
@@ -44,12 +35,12 @@ async fn join_and_promote(sim: Sim) {
     assert!(committed);
     cfg.crash1(0);
     cfg.crash1(1);
-    cfg.one(rand(&cfg), 3, true).await;
+    cfg.one(cfg.rand_int(), 3, true).await;
     for i in [0, 1] {
         cfg.start1(i);
         cfg.connect(i);
     }
-    cfg.one(rand(&cfg), 5, true).await;
+    cfg.one(cfg.rand_int(), 5, true).await;
     cfg.end();
     cfg.cleanup();
 }
@@ -59,22 +50,22 @@ async fn join_and_promote(sim: Sim) {
 /// down once the change commits, before its followers learn that it did: they apply it once the next
 /// leader commits an entry of its own term, here the next command.)
 async fn remove_the_leader_and_shrink(sim: Sim) {
-    let cfg = Config::make_members(&sim, 5, 5, false, false, config());
+    let cfg = Config::make_members(&sim, 5, 5, false, false, raft::Config::default());
     cfg.begin("membership: the leader is removed, then a crashed server");
-    cfg.one(rand(&cfg), 5, true).await;
+    cfg.one(cfg.rand_int(), 5, true).await;
     let leader = cfg.check_one_leader().await;
     cfg.change_membership(ConfChange::Remove(leader as u64), 1)
         .await;
     cfg.crash1(leader);
     let next = cfg.check_one_leader().await;
     assert_ne!(next, leader);
-    cfg.one(rand(&cfg), 4, true).await;
+    cfg.one(cfg.rand_int(), 4, true).await;
     let crashed = (next + 1..next + 5)
         .map(|k| k % 5)
         .find(|&i| i != leader)
         .expect("another server");
     cfg.crash1(crashed);
-    cfg.one(rand(&cfg), 3, true).await;
+    cfg.one(cfg.rand_int(), 3, true).await;
     cfg.change_membership(ConfChange::Remove(crashed as u64), 3)
         .await;
     // Three voters left, and two of them make a majority.
@@ -82,7 +73,7 @@ async fn remove_the_leader_and_shrink(sim: Sim) {
         .find(|&i| i != leader && i != crashed && !cfg.get_state(i).1)
         .expect("a follower");
     cfg.crash1(third);
-    cfg.one(rand(&cfg), 2, true).await;
+    cfg.one(cfg.rand_int(), 2, true).await;
     cfg.end();
     cfg.cleanup();
 }
@@ -91,27 +82,27 @@ async fn remove_the_leader_and_shrink(sim: Sim) {
 /// (catching up by snapshot), is promoted, and the server it replaces is removed and stopped for good; then
 /// the others crash and restart one at a time while commands keep committing.
 async fn replace_under_loss_and_crashes(sim: Sim) {
-    let cfg = Config::make_members(&sim, 4, 3, true, true, config());
+    let cfg = Config::make_members(&sim, 4, 3, true, true, raft::Config::default());
     cfg.begin("membership: a server is replaced, with loss and crashes (snapshots)");
     for _ in 0..25 {
-        cfg.one(rand(&cfg), 3, true).await;
+        cfg.one(cfg.rand_int(), 3, true).await;
     }
     cfg.change_membership(ConfChange::AddLearner(3), 3).await;
-    cfg.one(rand(&cfg), 4, true).await;
+    cfg.one(cfg.rand_int(), 4, true).await;
     cfg.change_membership(ConfChange::Promote(3), 4).await;
     // Server 0 may lead: then it alone applies the change before it steps down.
     cfg.change_membership(ConfChange::Remove(0), 1).await;
     cfg.crash1(0);
     for _ in 0..6 {
-        let victim = 1 + (rand(&cfg) % 3) as usize;
+        let victim = 1 + (cfg.rand_int() % 3) as usize;
         cfg.crash1(victim);
         for _ in 0..5 {
-            cfg.one(rand(&cfg), 2, true).await;
+            cfg.one(cfg.rand_int(), 2, true).await;
         }
         cfg.start1(victim);
         cfg.connect(victim);
     }
-    cfg.one(rand(&cfg), 3, true).await;
+    cfg.one(cfg.rand_int(), 3, true).await;
     cfg.end();
     cfg.cleanup();
 }
@@ -119,17 +110,17 @@ async fn replace_under_loss_and_crashes(sim: Sim) {
 /// A learner gets the log but is never counted: a leader that reaches only the learner commits nothing,
 /// and a learner cut off from every voter never stands for election.
 async fn a_learner_neither_votes_nor_counts(sim: Sim) {
-    let cfg = Config::make_members(&sim, 4, 3, false, false, config());
+    let cfg = Config::make_members(&sim, 4, 3, false, false, raft::Config::default());
     cfg.begin("membership: a learner neither votes nor counts");
-    cfg.one(rand(&cfg), 3, true).await;
+    cfg.one(cfg.rand_int(), 3, true).await;
     cfg.change_membership(ConfChange::AddLearner(3), 3).await;
-    cfg.one(rand(&cfg), 4, true).await;
+    cfg.one(cfg.rand_int(), 4, true).await;
     let leader = cfg.check_one_leader().await;
     let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
     for &i in &others {
         cfg.disconnect(i);
     }
-    let (index, _, ok) = cfg.start(leader, &rand(&cfg).into());
+    let (index, _, ok) = cfg.start(leader, &cfg.rand_int().into());
     assert!(ok, "the leader takes the command");
     cfg.sleep_ms(2000).await;
     let (n, _) = cfg.n_committed(index);
@@ -141,7 +132,7 @@ async fn a_learner_neither_votes_nor_counts(sim: Sim) {
     for &i in &others {
         cfg.connect(i);
     }
-    cfg.one(rand(&cfg), 4, true).await;
+    cfg.one(cfg.rand_int(), 4, true).await;
     // Alone, the learner never times out.
     let (term, _) = cfg.get_state(3);
     for i in 0..3 {
@@ -156,7 +147,7 @@ async fn a_learner_neither_votes_nor_counts(sim: Sim) {
     for i in 0..3 {
         cfg.connect(i);
     }
-    cfg.one(rand(&cfg), 4, true).await;
+    cfg.one(cfg.rand_int(), 4, true).await;
     cfg.end();
     cfg.cleanup();
 }
@@ -164,12 +155,12 @@ async fn a_learner_neither_votes_nor_counts(sim: Sim) {
 /// Joint consensus replaces two of three voters at once: while joint, a majority of C_new alone commits
 /// nothing; once C_new is in force, the two servers it left out can crash.
 async fn joint_consensus_replaces_two(sim: Sim) {
-    let cfg = Config::make_members(&sim, 5, 3, false, false, config());
+    let cfg = Config::make_members(&sim, 5, 3, false, false, raft::Config::default());
     cfg.begin("membership: joint consensus replaces two servers at once");
-    cfg.one(rand(&cfg), 3, true).await;
+    cfg.one(cfg.rand_int(), 3, true).await;
     cfg.change_membership(ConfChange::AddLearner(3), 3).await;
     cfg.change_membership(ConfChange::AddLearner(4), 4).await;
-    cfg.one(rand(&cfg), 5, true).await;
+    cfg.one(cfg.rand_int(), 5, true).await;
     let c_new: BTreeSet<u64> = [0, 3, 4].into();
     cfg.change_membership(
         ConfChange::EnterJoint {
@@ -184,7 +175,7 @@ async fn joint_consensus_replaces_two(sim: Sim) {
     let leader = cfg.check_one_leader().await;
     cfg.crash1(3);
     cfg.crash1(4);
-    let (index, _, ok) = cfg.start(leader, &rand(&cfg).into());
+    let (index, _, ok) = cfg.start(leader, &cfg.rand_int().into());
     assert!(ok, "the leader takes the command");
     cfg.sleep_ms(3000).await;
     let (n, _) = cfg.n_committed(index);
@@ -198,13 +189,13 @@ async fn joint_consensus_replaces_two(sim: Sim) {
         cfg.start1(i);
         cfg.connect(i);
     }
-    cfg.one(rand(&cfg), 5, true).await;
+    cfg.one(cfg.rand_int(), 5, true).await;
     // Nor does a majority of C_new without one of C_old: with 1 and 2 down, only 0 of C_old is up. (The
     // leadership goes to 0 first, which both halves keep.)
     cfg.transfer_leader(0).await;
     cfg.crash1(1);
     cfg.crash1(2);
-    let (index, _, ok) = cfg.start(0, &rand(&cfg).into());
+    let (index, _, ok) = cfg.start(0, &cfg.rand_int().into());
     assert!(ok, "the leader takes the command");
     cfg.sleep_ms(3000).await;
     let (n, _) = cfg.n_committed(index);
@@ -217,12 +208,12 @@ async fn joint_consensus_replaces_two(sim: Sim) {
         cfg.start1(i);
         cfg.connect(i);
     }
-    cfg.one(rand(&cfg), 5, true).await;
+    cfg.one(cfg.rand_int(), 5, true).await;
     // The leader may be one that C_new leaves out: then it alone applies C_new before it steps down.
     cfg.change_membership(ConfChange::LeaveJoint, 1).await;
     cfg.crash1(1);
     cfg.crash1(2);
-    cfg.one(rand(&cfg), 3, true).await;
+    cfg.one(cfg.rand_int(), 3, true).await;
     let leader = cfg.check_one_leader().await;
     assert!(!cfg.membership(leader).0.is_joint());
     assert!(c_new.contains(&(leader as u64)));
@@ -233,13 +224,13 @@ async fn joint_consensus_replaces_two(sim: Sim) {
 /// The leadership moves to each server in turn on an unreliable network, and commands commit after each
 /// hand-over.
 async fn transfer_leadership(sim: Sim) {
-    let cfg = Config::make_members(&sim, 3, 3, true, false, config());
+    let cfg = Config::make_members(&sim, 3, 3, true, false, raft::Config::default());
     cfg.begin("leadership transfer, on an unreliable network");
     for _ in 0..4 {
         let leader = cfg.check_one_leader().await;
         let target = (leader + 1) % 3;
         cfg.transfer_leader(target).await;
-        cfg.one(rand(&cfg), 3, true).await;
+        cfg.one(cfg.rand_int(), 3, true).await;
     }
     cfg.end();
     cfg.cleanup();
@@ -247,9 +238,9 @@ async fn transfer_leadership(sim: Sim) {
 
 /// A leader takes one membership change at a time: a second one before the first commits is refused.
 async fn one_change_at_a_time(sim: Sim) {
-    let cfg = Config::make_members(&sim, 5, 3, false, false, config());
+    let cfg = Config::make_members(&sim, 5, 3, false, false, raft::Config::default());
     cfg.begin("membership: one change at a time");
-    cfg.one(rand(&cfg), 3, true).await;
+    cfg.one(cfg.rand_int(), 3, true).await;
     let leader = cfg.check_one_leader().await;
     cfg.start_change(leader, ConfChange::AddLearner(3))
         .unwrap_or_else(|e| fatal(format!("the first change was refused: {e}")));
@@ -259,7 +250,7 @@ async fn one_change_at_a_time(sim: Sim) {
             "a second change before the first committed: {other:?}"
         )),
     }
-    cfg.one(rand(&cfg), 4, true).await;
+    cfg.one(cfg.rand_int(), 4, true).await;
     cfg.change_membership(ConfChange::AddLearner(4), 5).await;
     cfg.end();
     cfg.cleanup();
@@ -268,9 +259,9 @@ async fn one_change_at_a_time(sim: Sim) {
 /// A new leader changes the configuration only once it has committed an entry of its term (Ongaro's fix of
 /// the single-server change bug, raft-dev 2015); before that, it refuses.
 async fn no_change_before_a_commit_in_the_term(sim: Sim) {
-    let cfg = Config::make_members(&sim, 4, 3, false, false, config());
+    let cfg = Config::make_members(&sim, 4, 3, false, false, raft::Config::default());
     cfg.begin("membership: no change before a commit in the leader's term");
-    cfg.one(rand(&cfg), 3, true).await;
+    cfg.one(cfg.rand_int(), 3, true).await;
     let old = cfg.check_one_leader().await;
     cfg.crash1(old);
     let leader = cfg.check_one_leader().await;
@@ -281,11 +272,11 @@ async fn no_change_before_a_commit_in_the_term(sim: Sim) {
             "a change before the leader committed in its term: {other:?}"
         )),
     }
-    cfg.one(rand(&cfg), 2, true).await;
+    cfg.one(cfg.rand_int(), 2, true).await;
     cfg.change_membership(ConfChange::AddLearner(3), 2).await;
     cfg.start1(old);
     cfg.connect(old);
-    cfg.one(rand(&cfg), 4, true).await;
+    cfg.one(cfg.rand_int(), 4, true).await;
     cfg.end();
     cfg.cleanup();
 }
@@ -293,9 +284,9 @@ async fn no_change_before_a_commit_in_the_term(sim: Sim) {
 /// A change that a cut-off leader appended, and that never committed, is undone when the next leader's
 /// entries replace it: the server goes back to the configuration before it.
 async fn an_uncommitted_change_is_undone(sim: Sim) {
-    let cfg = Config::make_members(&sim, 4, 3, false, false, config());
+    let cfg = Config::make_members(&sim, 4, 3, false, false, raft::Config::default());
     cfg.begin("membership: an uncommitted change is truncated and undone");
-    cfg.one(rand(&cfg), 3, true).await;
+    cfg.one(cfg.rand_int(), 3, true).await;
     let old = cfg.check_one_leader().await;
     let before = cfg.membership(old).0;
     cfg.disconnect(old);
@@ -303,9 +294,9 @@ async fn an_uncommitted_change_is_undone(sim: Sim) {
         .unwrap_or_else(|e| fatal(format!("the cut-off leader refused the change: {e}")));
     assert_ne!(cfg.membership(old).0, before, "in force once appended");
     cfg.check_one_leader().await;
-    cfg.one(rand(&cfg), 2, true).await;
+    cfg.one(cfg.rand_int(), 2, true).await;
     cfg.connect(old);
-    cfg.one(rand(&cfg), 3, true).await;
+    cfg.one(cfg.rand_int(), 3, true).await;
     let (now, committed) = cfg.membership(old);
     if now != before || !committed {
         fatal(format!(

@@ -684,21 +684,23 @@ fn propose(Addrs(nodes): &Addrs, command: Vec<u8>) -> Result<(), Failure> {
             }
             Ok(Reply::NotLeader(Some(leader))) if nodes.contains_key(&leader) => target = leader,
             Ok(Reply::Lost) => {}
-            Ok(other) => {
-                tracing::debug!("{target}: {other:?}");
-                target = next_after(nodes, target);
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(_) => {
-                target = next_after(nodes, target);
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            Ok(other) => move_on(nodes, &mut target, Some(&other)),
+            Err(_) => move_on(nodes, &mut target, None),
         }
     }
     Err(Failure(
         1,
         "no leader committed the command within 10 s".into(),
     ))
+}
+
+/// After an answer that names no leader (`what`, if any, is logged), or none: asks the next node, shortly.
+fn move_on(nodes: &BTreeMap<u64, SocketAddr>, asked: &mut u64, what: Option<&dyn std::fmt::Debug>) {
+    if let Some(what) = what {
+        tracing::debug!("{asked}: {what:?}");
+    }
+    *asked = next_after(nodes, *asked);
+    std::thread::sleep(Duration::from_millis(50));
 }
 
 fn next_after(nodes: &BTreeMap<u64, SocketAddr>, id: u64) -> u64 {
@@ -870,15 +872,8 @@ fn change_membership(
                 }
                 last_refusal = Some(why);
             }
-            Ok(other) => {
-                tracing::debug!("{asked}: {other:?}");
-                asked = next_after(nodes, asked);
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(_) => {
-                asked = next_after(nodes, asked);
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            Ok(other) => move_on(nodes, &mut asked, Some(&other)),
+            Err(_) => move_on(nodes, &mut asked, None),
         }
     }
     Err(Failure(
@@ -927,15 +922,8 @@ fn transfer_leader(Addrs(nodes): &Addrs, secret: &Secret, id: u64) -> Result<(),
             }
             Ok(Reply::NotLeader(Some(leader))) if nodes.contains_key(&leader) => asked = leader,
             Ok(Reply::Refused(why)) => return Err(Failure(1, why)),
-            Ok(other) => {
-                tracing::debug!("{asked}: {other:?}");
-                asked = next_after(nodes, asked);
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(_) => {
-                asked = next_after(nodes, asked);
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            Ok(other) => move_on(nodes, &mut asked, Some(&other)),
+            Err(_) => move_on(nodes, &mut asked, None),
         }
     }
     Err(Failure(
