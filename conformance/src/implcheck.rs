@@ -58,7 +58,7 @@ pub struct Bounds {
     /// Whether the nodes run with PreVote (`raft::Config::pre_vote`); the spec does too.
     pub pre_vote: bool,
     /// Whether the nodes run with CheckQuorum and the leader lease (`raft::Config::check_quorum`); the spec
-    /// does too. Their leaders then alternate heartbeats and quorum checks (see [`ImplModel::config`]).
+    /// does too. Their leaders then alternate heartbeats and quorum checks (see `ImplModel::config`).
     pub check_quorum: bool,
     /// Leadership transfers hosts ask leaders for (`Node::transfer_leader`), in total.
     pub max_transfers: u8,

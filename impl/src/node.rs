@@ -123,7 +123,7 @@ pub enum StepError {
     UnknownPeer(NodeId),
     /// The message breaks the protocol in a way no correct server produces (for example an AppendEntries whose
     /// entries have terms above the sender's term, or that would overwrite a committed entry, or a term above
-    /// [`MAX_TERM`](crate::MAX_TERM) or an index above [`MAX_INDEX`](crate::MAX_INDEX)).
+    /// [`MAX_TERM`] or an index above [`MAX_INDEX`]).
     #[error("malformed message: {0}")]
     Malformed(&'static str),
 }
@@ -564,7 +564,7 @@ impl Node {
 
     /// Appends `command` to the leader's log and starts replicating it. Returns the index the command will have
     /// if it commits, and the current term. Fails on a server that is not the leader, and on a leader whose log
-    /// ends at [`MAX_INDEX`](crate::MAX_INDEX) (then with no leader hint: no index is left for the command).
+    /// ends at [`MAX_INDEX`] (then with no leader hint: no index is left for the command).
     pub fn propose(&mut self, command: Vec<u8>) -> Result<(Index, Term), NotLeader> {
         match self.observer.clone() {
             None => self.propose_inner(command),

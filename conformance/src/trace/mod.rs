@@ -1,6 +1,6 @@
 //! Traces of the implementation and their validation against the model (design §5).
 //!
-//! * [`format`]: the events and the JSON Lines file format (`specs/trace-format.md`).
+//! * [`format`](mod@format): the events and the JSON Lines file format (`specs/trace-format.md`).
 //! * [`recorder`]: a [`raft::Observer`] that records a cluster's trace.
 //! * [`merge`]: one trace from the traces of a cluster's processes (`raft-node --trace`), by causality.
 //! * [`checker`]: replays a trace through the model's guards and effects.
