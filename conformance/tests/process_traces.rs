@@ -388,14 +388,7 @@ fn a_replacement_by_real_processes_is_a_run_of_the_model() {
                 }
                 // Made by an earlier attempt whose answer was lost?
                 if let Some(Reply::Status(s)) = call(l, Request::Status) {
-                    let m = &s.membership;
-                    let made = match &change {
-                        raft::ConfChange::AddLearner(id) => m.is_member(*id),
-                        raft::ConfChange::Promote(id) => m.voters.contains(id),
-                        raft::ConfChange::Remove(id) => !m.is_member(*id),
-                        other => unreachable!("not asked: {other:?}"),
-                    };
-                    if made && s.membership_index <= s.commit_index {
+                    if change.is_made_in(&s.membership) && s.membership_index <= s.commit_index {
                         return;
                     }
                 }

@@ -52,6 +52,21 @@ pub enum ConfChange {
     LeaveJoint,
 }
 
+impl ConfChange {
+    /// Whether `membership` shows this change made: the server added is a member, the one promoted votes,
+    /// the one removed is gone, the joint configuration is entered or left. A client whose answer was lost
+    /// asks this of the leader's configuration before it asks again.
+    pub fn is_made_in(&self, membership: &Membership) -> bool {
+        match self {
+            ConfChange::AddVoter(id) | ConfChange::AddLearner(id) => membership.is_member(*id),
+            ConfChange::Promote(id) => membership.voters.contains(id),
+            ConfChange::Remove(id) => !membership.is_member(*id),
+            ConfChange::EnterJoint { voters, .. } => membership.voters == *voters,
+            ConfChange::LeaveJoint => !membership.is_joint(),
+        }
+    }
+}
+
 /// Why a configuration or a change is refused.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum MembershipError {
@@ -349,6 +364,14 @@ mod tests {
         );
         let new = joint.apply(&ConfChange::LeaveJoint).unwrap();
         assert_eq!(new, Membership::of_voters([2, 3, 4]));
+        // Each change is made in what it makes, and not in what it starts from.
+        for change in [ConfChange::AddLearner(7), ConfChange::Remove(1)] {
+            assert!(change.is_made_in(&m.apply(&change).unwrap()));
+            assert!(!change.is_made_in(&m));
+        }
+        assert!(
+            ConfChange::LeaveJoint.is_made_in(&new) && !ConfChange::LeaveJoint.is_made_in(&joint)
+        );
         assert_eq!(
             m.apply(&ConfChange::LeaveJoint),
             Err(MembershipError::NotOneStep)

@@ -598,16 +598,7 @@ impl Config {
                         // has since?
                         let (membership, index, commit) =
                             adapter::membership(&*self.inner, starts).expect("the server runs");
-                        let made = match &change {
-                            ConfChange::AddVoter(id) | ConfChange::AddLearner(id) => {
-                                membership.is_member(*id)
-                            }
-                            ConfChange::Promote(id) => membership.voters.contains(id),
-                            ConfChange::Remove(id) => !membership.is_member(*id),
-                            ConfChange::EnterJoint { voters, .. } => membership.voters == *voters,
-                            ConfChange::LeaveJoint => !membership.is_joint(),
-                        };
-                        if !made {
+                        if !change.is_made_in(&membership) {
                             fatal(format!(
                                 "change_membership({change:?}) refused by {starts}: {e} (its \
                                  configuration: {})",

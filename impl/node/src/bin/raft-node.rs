@@ -789,15 +789,7 @@ fn admin(nodes: &Addrs, secret: &Secret, op: AdminOp) -> Result<(), Failure> {
 
 /// Whether `status`, a leader's, shows `change` made and committed.
 fn change_done(status: &raft_node::host::Status, change: &ConfChange) -> bool {
-    let m = &status.membership;
-    let done = match change {
-        ConfChange::AddLearner(id) | ConfChange::AddVoter(id) => m.is_member(*id),
-        ConfChange::Promote(id) => m.voters.contains(id) && !m.is_joint(),
-        ConfChange::Remove(id) => !m.is_member(*id),
-        ConfChange::EnterJoint { voters, .. } => m.voters == *voters,
-        ConfChange::LeaveJoint => !m.is_joint(),
-    };
-    done && status.membership_index <= status.commit_index
+    change.is_made_in(&status.membership) && status.membership_index <= status.commit_index
 }
 
 fn describe(m: &raft::Membership) -> String {
