@@ -14,7 +14,7 @@
 //! logs, commit, next and match indexes, messages in flight by content, the history) under the model's
 //! symmetry reduction, plus what the spec does not see (each node's applied index, replication modes, and
 //! what it made durable: after a crash that is all that remains).
-//! Timer counters, message sequence numbers and random seeds are left out; see the README for what that
+//! Timer counters, message sequence numbers and random seeds are left out; see conformance/README.md for what that
 //! can hide.
 
 use std::cell::RefCell;
@@ -280,7 +280,7 @@ pub const PRESETS: [Preset; 9] = [
 ];
 
 /// A preset for bugs that need overlapping elections and three terms: room for an election while
-/// older votes and AppendEntries are in flight, one loss (not exhausted in CI; see the README's figures).
+/// older votes and AppendEntries are in flight, one loss (not exhausted in CI; see conformance/README.md).
 pub const OVERLAP: Preset = Preset {
     name: "overlap",
     bounds: Bounds {
@@ -307,7 +307,7 @@ pub const OVERLAP: Preset = Preset {
 /// and on the next heartbeat sends the snapshot; the follower receives the older AppendEntries with both
 /// entries first (and a commit index below the snapshot), then the snapshot, which matches its log and must
 /// keep the entry after it. Only there does a follower hold entries past a snapshot it installs (not
-/// exhausted in CI: 12.9 million states; see the README's figures).
+/// exhausted in CI: 12.9 million states; see conformance/README.md).
 pub const INSTALL: Preset = Preset {
     name: "install",
     bounds: Bounds {
@@ -334,7 +334,7 @@ pub const INSTALL: Preset = Preset {
 /// elected without them, commits its own first entry with the third node, snapshots it, and sends the
 /// snapshot to the old leader, whose log goes past the snapshot but disagrees with it at its last index: the
 /// whole log must go. It is the only preset that shows the term check of that decision (not exhausted in CI:
-/// 12.8 million states; see the README's figures).
+/// 12.8 million states; see conformance/README.md).
 pub const CONFLICT: Preset = Preset {
     name: "conflict",
     bounds: Bounds {

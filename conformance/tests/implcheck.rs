@@ -34,7 +34,7 @@ fn explore(preset_name: &str) -> model::coverage::Covered {
 fn implcheck_small_preset_refines_the_spec() {
     let model = ImplModel::new(preset("small").unwrap().bounds);
     // One thread: states are merged by their projection, so with two threads which of two merged states
-    // is explored first can vary, and with it the count (see the README).
+    // is explored first can vary, and with it the count (see conformance/README.md).
     let checker = model.checker().threads(1).spawn_dfs().join();
     assert!(
         checker.discoveries().is_empty(),

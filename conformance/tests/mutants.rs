@@ -8,7 +8,7 @@ use conformance::lab::tests_membership;
 use conformance::mutants::{by_implcheck, by_lab, by_lab_tests, by_schedules, SCHEDULES};
 use raft::mutants::Mutant;
 
-/// The mutants the lab campaign does not reach, and why (README, "Mutants"). No lab run sends a snapshot to
+/// The mutants the lab campaign does not reach, and why (conformance/README.md, "Mutants"). No lab run sends a snapshot to
 /// a follower whose reply reaches the leader after it crashed and won the next term; random schedules do.
 /// (Since the lab's nodes run with PreVote, a snapshot does reach a pre-candidate of the leader's term,
 /// which the `snapshot-candidate-stays` mutant also keeps standing: the campaign catches that one now.) (The Lab 2 tests alone missed two more snapshot
@@ -65,7 +65,7 @@ fn every_mutant_is_caught_by_implcheck_and_by_trace_validation() {
         if NOT_REACHED_BY_THE_LAB.contains(&m) {
             assert!(
                 trace.at.starts_with("schedule"),
-                "{} is caught by the lab campaign now ({}): update the README",
+                "{} is caught by the lab campaign now ({}): update conformance/README.md",
                 m.name(),
                 trace.at
             );

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// The repository's text files: the README, the specs and the three packages' sources.
+/// The repository's text files: the README, the changelog, the specs and the packages' sources and READMEs.
 fn text_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = vec![root.join("README.md")];
+    let mut out = vec![root.join("README.md"), root.join("CHANGELOG.md")];
     let mut dirs: Vec<PathBuf> = ["specs", "model", "impl", "conformance", ".ci"]
         .iter()
         .map(|d| root.join(d))

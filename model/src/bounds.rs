@@ -53,19 +53,37 @@ pub struct Bounds {
 /// The sometimes-properties, by name. Each one shows that the bounds reach an interesting
 /// behaviour, so that "all properties hold" is not vacuous.
 pub mod witness {
+    /// Witnessed once some server has won an election.
     pub const LEADER_ELECTED: &str = "a leader is elected";
+    /// Witnessed once some entry has been committed.
     pub const ENTRY_COMMITTED: &str = "an entry commits";
+    /// Witnessed in a state where every server's commit index is at least 1.
     pub const COMMITTED_EVERYWHERE: &str = "an entry commits on every server";
+    /// Witnessed once a follower has deleted a conflicting suffix of its log (step 3 of the
+    /// AppendEntries receiver in Figure 2).
     pub const SUFFIX_TRUNCATED: &str = "a log suffix is truncated";
+    /// Witnessed once a server has become leader after some server crashed and restarted.
     pub const LEADER_AFTER_RESTART: &str = "a leader is elected after a restart";
+    /// Witnessed once a leader's commit has taken an entry of an older term along with one of its
+    /// own term (the shape of Figure 8 of the paper).
     pub const FIGURE_8: &str = "an older-term entry commits through a newer one";
+    /// Witnessed once a message has been delivered while another copy of it was in flight, after
+    /// a duplication (see [`crate::state::flags::DUPLICATE_DELIVERED`]).
     pub const DUPLICATE_DELIVERED: &str = "a duplicated message is delivered";
+    /// Witnessed once a server has installed a snapshot that a leader sent it (InstallSnapshot).
     pub const SNAPSHOT_INSTALLED: &str = "a follower installs a snapshot";
+    /// Witnessed once a server with a snapshot has crashed and restarted from it.
     pub const RESTART_FROM_SNAPSHOT: &str = "a server restarts from a snapshot";
+    /// Witnessed once a leader has served a read (ReadIndex).
     pub const READ_SERVED: &str = "a read is served";
+    /// Witnessed once a configuration entry has been committed.
     pub const CONFIG_COMMITTED: &str = "a configuration change commits";
+    /// Witnessed once a PreVoteReply has completed a pre-candidate's quorum, making it a candidate.
     pub const PRE_VOTE_WON: &str = "a pre-vote makes a candidate";
+    /// Witnessed once a leader has stepped down at a quorum check, having heard from too few
+    /// servers (CheckQuorum).
     pub const CHECK_QUORUM_STEPPED_DOWN: &str = "a leader without a quorum steps down";
+    /// Witnessed once a TimeoutNow has started an election at the server a leader handed over to.
     pub const TRANSFER_STARTED: &str = "a leader hands over with TimeoutNow";
 
     /// All of them, in the order `check` prints them.
@@ -90,8 +108,12 @@ pub mod witness {
 /// A named set of bounds and the sometimes-properties that are expected to be witnessed at them.
 #[derive(Clone, Copy, Debug)]
 pub struct Preset {
+    /// The name `check --preset` takes.
     pub name: &'static str,
+    /// The bounds the preset checks.
     pub bounds: Bounds,
+    /// The sometimes-properties (names from [`witness`]) a check at these bounds must witness:
+    /// one that is not fails the check.
     pub expect: &'static [&'static str],
 }
 

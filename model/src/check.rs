@@ -27,9 +27,14 @@ pub struct Options {
 /// What became of one property.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
+    /// An always-property that held in every state: the search found no violation.
     Holds,
+    /// An always-property false in the last state of the counterexample.
     Violated,
+    /// A sometimes-property that held in some state the search reached.
     Witnessed,
+    /// A sometimes-property expected at these bounds ([`Options::expect`]) that held in no
+    /// state: the check fails.
     NotWitnessed,
     /// A sometimes-property the bounds are not expected to reach, and did not.
     NotExpected,
@@ -54,14 +59,19 @@ impl Verdict {
 /// Counters of a run in progress or finished.
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
+    /// Distinct states generated (canonical ones: the checker runs with symmetry reduction).
     pub unique: usize,
+    /// States generated, repeats included.
     pub total: usize,
+    /// The greatest depth explored, in steps from the initial state.
     pub depth: usize,
+    /// Wall-clock time since the run began.
     pub elapsed: Duration,
 }
 
 /// The result of a whole check.
 pub struct Report {
+    /// The counters when the run ended.
     pub progress: Progress,
     /// Every property with its verdict, safety first.
     pub verdicts: Vec<(&'static str, Verdict)>,

@@ -21,13 +21,20 @@ use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 /// One outcome of one action. [`Branch::name`] gives `<action>/<outcome>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Branch {
+    /// A follower's election timer fires (PreVote off): it starts an election.
     TimeoutFollower,
+    /// A candidate's election timer fires (PreVote off): it starts another election, in the
+    /// next term.
     TimeoutCandidate,
+    /// A leader appends a client's value to its log.
     ClientRequest,
+    /// A leader sends an AppendEntries with no entries.
     SendHeartbeat,
+    /// A leader sends an AppendEntries with every entry it holds after `prev_log_index`.
     SendEntries,
     /// An AppendEntries that carries fewer entries than the leader holds past `prev_log_index`.
     SendPartialBatch,
+    /// A leader's commit takes only entries of its own term.
     CommitOwnTerm,
     /// A commit that takes entries of older terms along with one of the leader's own (Figure 8).
     CommitOlderTerms,
@@ -47,52 +54,102 @@ pub enum Branch {
     ConfigLeaveJoint,
     /// A leader begins a read (ReadIndex).
     BeginRead,
+    /// A server compacts a committed prefix of its log into a snapshot.
     Compact,
+    /// A leader sends its snapshot (InstallSnapshot).
     SendSnapshot,
     /// A message of a higher term: the receiver adopts the term and steps down first.
     ReceiveHigherTerm,
+    /// A RequestVote of a term below the receiver's is refused.
     VoteStaleTerm,
+    /// A RequestVote is refused: the receiver voted for another candidate in the term.
     VoteAlreadyVoted,
+    /// A RequestVote is refused: the candidate's log is less up-to-date than the receiver's
+    /// (§5.4.1).
     VoteLogNotUpToDate,
+    /// A RequestVote is granted to a candidate the receiver had not voted for.
     VoteGranted,
     /// The same candidate asks again (a duplicate or a resend) and is granted again.
     VoteGrantedAgain,
+    /// A RequestVoteReply is ignored: it is of another term, or its receiver is no longer a
+    /// candidate.
     VoteReplyStale,
+    /// A RequestVoteReply of the candidate's term refuses the vote.
     VoteReplyRefused,
+    /// A granted vote is counted and does not yet make a quorum.
     VoteReplyCounted,
+    /// A granted vote completes a quorum: the candidate becomes leader.
     VoteReplyElected,
+    /// An AppendEntries of a term below the receiver's is refused (receiver step 1 of Figure 2).
     AppendStaleTerm,
+    /// An AppendEntries of its term reaches a server that is not a follower, which steps down.
     AppendCandidateStepsDown,
+    /// An AppendEntries is refused: the log has no entry at `prev_log_index` (step 2).
     AppendLogTooShort,
+    /// An AppendEntries is refused: the entry at `prev_log_index` has another term (step 2).
     AppendTermMismatch,
+    /// An accepted AppendEntries changes no entry: the log already holds all of them.
     AppendAlreadyPresent,
+    /// An accepted AppendEntries deletes a conflicting suffix of the log (step 3) and appends.
     AppendTruncated,
+    /// An accepted AppendEntries appends new entries without deleting any (step 4).
     AppendAppended,
+    /// A follower's commit index moves up to `leader_commit` (step 5).
     AppendCommitByLeaderCommit,
+    /// A follower's commit index moves up to its last new entry, below `leader_commit` (step 5).
     AppendCommitCapped,
+    /// An AppendEntriesReply is ignored: it is of another term, or its receiver no longer
+    /// leads.
     AppendReplyStale,
+    /// An AppendEntriesReply of the leader's term refuses an AppendEntries it sent in an
+    /// earlier term: nothing changes.
     AppendReplyStaleTerm,
+    /// A success reply at the leader of its term: `match_index` and `next_index` for the
+    /// follower rise to what it acknowledged, where they are lower.
     AppendReplySuccess,
+    /// A conflict reply whose term the leader holds: `next_index` goes just past the leader's
+    /// last entry of that term.
     AppendReplyConflictByTerm,
+    /// A conflict reply whose term the leader does not hold: `next_index` goes to the
+    /// follower's hint, `conflict_index`.
     AppendReplyConflictByIndex,
     /// A reply completes a majority for a pending read, which is served.
     ServeRead,
+    /// An InstallSnapshot of a term below the receiver's is refused.
     SnapshotStaleTerm,
+    /// An InstallSnapshot whose last index is not past the receiver's commit index: the
+    /// snapshot is not installed.
     SnapshotNotNewer,
+    /// A snapshot is installed, and the receiver keeps the entries of its log after it.
     SnapshotKeepsSuffix,
+    /// A snapshot is installed and replaces the receiver's whole log.
     SnapshotReplacesLog,
+    /// An InstallSnapshotReply is ignored: it is of another term, or its receiver no longer
+    /// leads.
     SnapshotReplyStale,
+    /// An InstallSnapshotReply at the leader of its term: `match_index` and `next_index` for the
+    /// follower rise to the reply's `match_index`, where they are lower.
     SnapshotReplyLive,
+    /// A server without a snapshot crashes and restarts: its commit index goes back to 0.
     CrashWithoutSnapshot,
+    /// A server with a snapshot crashes and restarts from it.
     CrashWithSnapshot,
+    /// The network loses a message.
     Drop,
+    /// The network duplicates a message.
     Duplicate,
     /// A timer fires with PreVote on: the server asks for pre-votes, its term unchanged.
     TimeoutPreVote,
+    /// A PreVote is granted: its term is above the receiver's and the log is up-to-date.
     PreVoteGranted,
+    /// A PreVote is refused: its term is not above the receiver's.
     PreVoteStaleTerm,
+    /// A PreVote is refused: the pre-candidate's log is less up-to-date than the receiver's.
     PreVoteLogNotUpToDate,
+    /// A PreVoteReply that refuses, or is not for its receiver's current pre-candidacy, changes
+    /// nothing.
     PreVoteReplyStale,
+    /// A granted pre-vote is counted and does not yet make a quorum.
     PreVoteReplyCounted,
     /// A pre-vote completes a quorum: the pre-candidate becomes a candidate in the next term.
     PreVoteReplyWon,
@@ -101,11 +158,16 @@ pub enum Branch {
     VoteIgnoredInLease,
     /// A follower's election timer runs out: its lease ends.
     LeaseExpires,
+    /// A leader's quorum check finds a quorum: it keeps leading and counts afresh.
     CheckQuorumHolds,
+    /// A leader's quorum check finds too few servers heard from: it steps down.
     CheckQuorumStepsDown,
     /// A leader sends TimeoutNow to an up-to-date voter.
     TransferLeader,
+    /// A TimeoutNow of its term reaches a follower that votes, which starts an election at once.
     TimeoutNowElection,
+    /// A TimeoutNow is ignored: it is of another term, or its receiver is not a follower or
+    /// not a voter.
     TimeoutNowIgnored,
 }
 
@@ -881,7 +943,9 @@ impl Default for Coverage {
 /// What a run covered: each branch with its count, and the conditions seen deciding.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Covered {
+    /// Each branch with how often it was taken, in [`Branch::ALL`] order.
     pub branches: Vec<(Branch, u64)>,
+    /// The conditions seen deciding, while true and while false.
     pub observed: Observed,
 }
 

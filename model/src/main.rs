@@ -476,7 +476,7 @@ fn bug_list(threads: usize) -> ExitCode {
 /// `check --stuck list`: the portfolio with each condition of each decision stuck at each value,
 /// stopping at the first violation: which property catches the departure, in which search, and
 /// the searches' states to that point. A departure nothing catches changes what the spec does
-/// (where coverage shows the condition deciding) without breaking a property; the README says
+/// (where coverage shows the condition deciding) without breaking a property; model/README.md says
 /// why for each.
 fn stuck_list(threads: usize) -> ExitCode {
     println!(

@@ -55,6 +55,7 @@ impl Default for Timing {
 /// One run: before the cut, and after it.
 #[derive(Clone, Copy, Debug)]
 pub struct Scenario {
+    /// The clocks of the run.
     pub timing: Timing,
     /// How long the cluster runs whole before the link is cut.
     pub settle: u64,

@@ -6,22 +6,39 @@ use crate::raft::RaftModel;
 use crate::state::{flags, Role, State};
 use stateright::Property;
 
+/// The name of [`election_safety`]: at most one leader is elected in a term.
 pub const ELECTION_SAFETY: &str = "Election Safety";
+/// The name of [`log_matching`]: logs that agree on an entry agree on every entry before it.
 pub const LOG_MATCHING: &str = "Log Matching";
+/// The name of [`leader_append_only`]: a leader never overwrites or deletes its entries.
 pub const LEADER_APPEND_ONLY: &str = "Leader Append-Only";
+/// The name of [`leader_completeness`]: a leader holds every entry committed in an earlier term.
 pub const LEADER_COMPLETENESS: &str = "Leader Completeness";
+/// The name of [`state_machine_safety`]: no two servers apply different entries at one index.
 pub const STATE_MACHINE_SAFETY: &str = "State Machine Safety";
+/// The name of [`commit_monotonic`].
 pub const COMMIT_MONOTONIC: &str = "commit_index never decreases but by a restart";
+/// The name of [`match_monotonic`].
 pub const MATCH_MONOTONIC: &str = "match_index never decreases in a leader's term";
+/// The name of [`leader_never_votes`].
 pub const LEADER_NEVER_VOTES: &str = "a leader never grants a vote in its term";
+/// The name of [`commit_within_log`].
 pub const COMMIT_WITHIN_LOG: &str = "commit_index <= last index";
+/// The name of [`pruned_messages_were_dead`], worded as what a violation means.
 pub const PRUNED_DEAD: &str = "pruned message was not dead";
+/// The name of [`terms_monotonic`].
 pub const TERMS_MONOTONIC: &str = "terms never decrease (sanity)";
+/// The name of [`match_below_next`].
 pub const MATCH_BELOW_NEXT: &str = "match_index < next_index (sanity)";
+/// The name of [`snapshot_committed`].
 pub const SNAPSHOT_COMMITTED: &str = "snapshot_index <= commit_index (sanity)";
+/// The name of [`read_linearizable`]: a read includes every write committed before it began.
 pub const READ_LINEARIZABLE: &str = "Read Linearizability";
+/// The name of [`one_change_at_a_time`]: no log holds two uncommitted configuration entries.
 pub const ONE_CHANGE_AT_A_TIME: &str = "at most one uncommitted configuration change";
+/// The name of [`votes_of_voters`]: only voters' votes elect a leader.
 pub const VOTES_OF_VOTERS: &str = "a removed server's vote is never counted";
+/// The name of [`new_term_by_candidate`]: terms rise only through elections.
 pub const NEW_TERM_BY_CANDIDATE: &str = "a new term begins with a candidate";
 
 /// Election Safety: at most one leader was ever elected in a term (over the history of

@@ -28,9 +28,13 @@ pub enum Action {
     ChangeConfig(ServerId, Config),
     /// A leader sends `peer` the `count` entries after `prev_log_index` (none: a heartbeat).
     AppendEntries {
+        /// The sender.
         leader: ServerId,
+        /// The receiver.
         peer: ServerId,
+        /// prevLogIndex of Figure 2: the index of the entry just before those sent.
         prev_log_index: Index,
+        /// How many entries after `prev_log_index` to send (0: a heartbeat).
         count: Index,
     },
     /// A leader advances its commit index to the given index.
@@ -38,7 +42,12 @@ pub enum Action {
     /// A server replaces its log through the given (committed) index by a snapshot.
     Compact(ServerId, Index),
     /// A leader sends `peer` its snapshot.
-    InstallSnapshot { leader: ServerId, peer: ServerId },
+    InstallSnapshot {
+        /// The sender.
+        leader: ServerId,
+        /// The receiver.
+        peer: ServerId,
+    },
     /// A leader begins a read (ReadIndex): it records its commit index as the read index, to
     /// serve the read once a majority has answered an AppendEntries sent after this.
     ReadIndex(ServerId),
@@ -50,8 +59,11 @@ pub enum Action {
     /// stays above what is known to match and at most one past the leader's log. The enumerator
     /// never offers this action; the conformance checker uses it to follow an implementation.
     SetNextIndex {
+        /// The leader whose `next_index` changes.
         leader: ServerId,
+        /// The peer it is for.
         peer: ServerId,
+        /// The new `next_index` for `peer`.
         index: Index,
     },
     /// The message's receiver handles it (stepping down first on a higher term) and replies.
@@ -69,7 +81,12 @@ pub enum Action {
     /// has heard from a quorum since the last one.
     CheckQuorum(ServerId),
     /// A leader hands its leadership to an up-to-date voter: it sends it TimeoutNow.
-    TransferLeader { leader: ServerId, target: ServerId },
+    TransferLeader {
+        /// The leader that hands over.
+        leader: ServerId,
+        /// The voter it hands over to, which receives TimeoutNow.
+        target: ServerId,
+    },
 }
 
 impl std::fmt::Debug for Action {
@@ -81,7 +98,10 @@ impl std::fmt::Debug for Action {
 /// The model: the bounds of the check and, optionally, one bug switch.
 #[derive(Clone, Debug)]
 pub struct RaftModel {
+    /// The bounds of the search, and which of Raft's extensions (PreVote, CheckQuorum) the
+    /// servers run.
     pub bounds: Bounds,
+    /// The departure from Raft switched on, if any (`None`: Raft as specified).
     pub bug: Option<Bug>,
     /// Whether `next_state` renames servers into a canonical order (symmetry reduction, for
     /// exhaustive checking). Off for the Explorer and for callers that follow one naming.
@@ -1881,13 +1901,18 @@ impl RaftModel {
 /// What the step invariants compare of one server: its state before a step.
 #[derive(Clone, Copy, Debug)]
 pub struct Before {
+    /// The server's `current_term`.
     pub current_term: Term,
+    /// The server's role.
     pub role: Role,
+    /// The server's `commit_index`.
     pub commit_index: Index,
+    /// The server's `match_index` (all zero unless it leads).
     pub match_index: [Index; MAX_SERVERS],
 }
 
 impl Before {
+    /// What the step invariants compare of `s`, taken before the step.
     pub fn of(s: &Server) -> Before {
         Before {
             current_term: s.current_term,

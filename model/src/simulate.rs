@@ -10,7 +10,9 @@ use stateright::{Expectation, Model};
 
 /// What a batch of walks found.
 pub struct Outcome {
+    /// Walks run, the last one included when it stopped at a violation.
     pub runs: u64,
+    /// Steps taken, over all walks.
     pub steps: u64,
     /// The first violated property, with the walk that reached it.
     pub violation: Option<(&'static str, Steps)>,

@@ -97,6 +97,7 @@ impl Config {
 /// pays for. Client values are small, so the two never meet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Entry {
+    /// The term of the leader that created the entry.
     pub term: Term,
     /// The client's value, or a packed configuration (see [`Entry::config`]).
     pub value: Value,
@@ -166,8 +167,12 @@ pub fn last_term(log: &[Entry]) -> Term {
 /// A server's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
+    /// Follows the leader of its term, if any; every server starts, and restarts after a crash,
+    /// as one.
     Follower,
+    /// Stands for election in its current term, having voted for itself.
     Candidate,
+    /// Won the election of its current term; replicates its log to the others.
     Leader,
     /// PreVote (§9.6 of the dissertation): a server whose election timer fired asks whether it
     /// could win an election before it raises its term.
@@ -186,13 +191,18 @@ pub enum Role {
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Server {
     // Persistent: survives a crash.
+    /// currentTerm of Figure 2: the latest term the server has seen.
     pub current_term: Term,
+    /// votedFor of Figure 2: the server it voted for in its current term, if any.
     pub voted_for: Option<ServerId>,
+    /// log[] of Figure 2: `log[k]` is the entry at index k+1, the snapshot's entries included.
     pub log: Log,
     /// The last index included in the server's snapshot (0: no snapshot).
     pub snapshot_index: Index,
     // Volatile: lost in a crash.
+    /// Follower, candidate, pre-candidate or leader.
     pub role: Role,
+    /// commitIndex of Figure 2: the highest index the server knows committed (and has applied).
     pub commit_index: Index,
     /// Candidates only: the servers that granted their vote, as a bitset.
     pub votes_granted: u8,
@@ -266,62 +276,85 @@ impl Default for Server {
 /// copies of one.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Message {
+    /// The sender.
     pub from: ServerId,
+    /// The addressee.
     pub to: ServerId,
     /// The sender's `current_term` when it sent the message.
     pub term: Term,
+    /// What the message says.
     pub body: Body,
 }
 
 /// What a message says, besides who sent it to whom and in which term.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Body {
+    /// RequestVote of Figure 2: a candidate asks for the receiver's vote in the message's term.
     RequestVote {
+        /// lastLogIndex of Figure 2: the index of the candidate's last entry.
         last_log_index: Index,
+        /// lastLogTerm of Figure 2: the term of the candidate's last entry.
         last_log_term: Term,
         /// Sent by a candidate that a leader handed its leadership (TimeoutNow): a server in its
         /// leader lease hears it all the same.
         transfer: bool,
     },
+    /// The answer to a RequestVote; its term is the replying server's current term.
     RequestVoteReply {
+        /// voteGranted of Figure 2: whether the sender voted for the receiver.
         vote_granted: bool,
     },
     /// PreVote: would the receiver vote for the sender in the message's term (the sender's term
     /// plus one)? Neither side changes its term for it.
     PreVote {
+        /// The index of the pre-candidate's last entry.
         last_log_index: Index,
+        /// The term of the pre-candidate's last entry.
         last_log_term: Term,
     },
     /// The answer to a PreVote. Its term is the request's when granted, the receiver's own
     /// when refused.
     PreVoteReply {
+        /// Whether the sender would vote for the receiver.
         granted: bool,
     },
     /// A leader hands its leadership to the receiver (§3.10 of the dissertation): start an
     /// election now.
     TimeoutNow,
+    /// AppendEntries of Figure 2: a leader's entries for the receiver's log, or none (a
+    /// heartbeat).
     AppendEntries {
+        /// prevLogIndex of Figure 2: the index of the entry just before `entries`.
         prev_log_index: Index,
+        /// prevLogTerm of Figure 2: the leader's term at `prev_log_index`.
         prev_log_term: Term,
+        /// entries[] of Figure 2: the leader's entries from `prev_log_index + 1` on.
         entries: Log,
+        /// leaderCommit of Figure 2: the leader's commit index when it sent this.
         leader_commit: Index,
         /// The leader's read round when it sent this (0: no read begun in its term).
         read_round: u32,
     },
+    /// The answer to an AppendEntries; its term is the replying server's current term.
     AppendEntriesReply {
+        /// Whether the follower accepted the entries, and if not, why.
         outcome: AppendOutcome,
         /// The read round of the AppendEntries this answers.
         read_round: u32,
     },
     /// A leader's snapshot: its entries through `last_included_index`.
     InstallSnapshot {
+        /// lastIncludedIndex of Figure 13: the index of the snapshot's last entry.
         last_included_index: Index,
+        /// lastIncludedTerm of Figure 13: the term of that entry.
         last_included_term: Term,
+        /// The snapshot, as the entries `1..=last_included_index` it was built from.
         entries: Log,
     },
     /// The follower now holds the snapshot's entries through `match_index` (or ignored an older
     /// snapshot, and says so with the snapshot's own index).
     InstallSnapshotReply {
+        /// The snapshot's last index, or 0 when the request was refused for its term.
         match_index: Index,
     },
 }
@@ -330,7 +363,11 @@ pub enum Body {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AppendOutcome {
     /// The follower's log matches the leader's through `match_index` (prev_log_index + entries).
-    Success { match_index: Index },
+    Success {
+        /// The index of the last entry the AppendEntries covered: prev_log_index plus its
+        /// number of entries.
+        match_index: Index,
+    },
     /// The AppendEntries came from a stale term; the reply's term tells the sender to step down.
     StaleTerm,
     /// The consistency check failed. `conflict_term` is the follower's term at prev_log_index (0
@@ -338,7 +375,10 @@ pub enum AppendOutcome {
     /// log length + 1 when its log is too short): the hint that lets a leader back up by a term at a
     /// time.
     Conflict {
+        /// The follower's term at prev_log_index, 0 when its log is too short.
         conflict_term: Term,
+        /// The first index the follower holds with `conflict_term`, no lower than the first index
+        /// after its snapshot; its log length + 1 when its log is too short.
         conflict_index: Index,
     },
 }
@@ -468,10 +508,12 @@ pub type Servers = SmallVec<[Server; 3]>;
 /// hashes every state it generates, and this is several times cheaper than hashing field by field.
 #[derive(Clone, PartialEq, Eq)]
 pub struct State {
+    /// Every server, indexed by [`ServerId`].
     pub servers: Servers,
     /// The configuration the cluster was started with (a server's configuration while its log
     /// holds no configuration entry). Renamed with the servers, so symmetry keeps it right.
     pub initial: Config,
+    /// The messages in flight.
     pub network: Network,
     /// History: every election won, as sorted, distinct (term, leader) pairs.
     pub elections: SmallVec<[(Term, ServerId); 4]>,
@@ -482,10 +524,14 @@ pub struct State {
     pub served: SmallVec<[(Index, Index); 1]>,
     /// History: see [`flags`].
     pub flags: u32,
-    /// Budgets spent so far.
+    /// Crash-and-restarts so far, which [`Bounds::max_crashes`](crate::Bounds::max_crashes) limits.
     pub crashes: u8,
+    /// Messages lost so far, which [`Bounds::max_drops`](crate::Bounds::max_drops) limits.
     pub drops: u8,
+    /// Messages duplicated so far, which [`Bounds::max_dups`](crate::Bounds::max_dups) limits.
     pub dups: u8,
+    /// Reads leaders have begun so far, which
+    /// [`Bounds::max_reads`](crate::Bounds::max_reads) limits.
     pub reads: u8,
     /// Configuration changes leaders have appended, in total.
     pub changes: u8,

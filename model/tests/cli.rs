@@ -196,7 +196,7 @@ fn bfs_keeps_symmetry_reduction_and_says_so() {
     let (code, out, _) = model(&["check", "--preset", "small", "--bfs"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("search: BFS with symmetry reduction"), "{out}");
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../README.md");
     assert!(!readme.contains("without symmetry reduction"));
     assert!(!readme.contains("`--bfs` turns it off"));
 }
@@ -236,7 +236,7 @@ fn servers_alone_raises_the_messages_in_flight() {
 /// prints.
 #[test]
 fn the_readme_states_the_presets_and_the_small_figures_as_they_are() {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../README.md");
     for p in model::bounds::PRESETS {
         let b = p.bounds;
         let on = |x: bool| if x { "on" } else { "off" };

@@ -198,7 +198,7 @@ fn a_stuck_condition_the_portfolio_misses_is_found_at_larger_bounds() {
 /// `joint-quorum/new-voters-majority` stuck at true (a joint quorum from C_old's majority alone) is
 /// not caught by the `joint` search, where a server in a joint configuration never has room for
 /// the three RequestVotes of an election: with room for them (`--max-inflight 3`, a search too
-/// large for a test) it breaks Leader Completeness (README, "Stuck conditions").
+/// large for a test) it breaks Leader Completeness (model/README.md, "Stuck conditions").
 #[test]
 fn a_stuck_membership_condition_is_caught_where_it_breaks_raft() {
     // (With two threads, the search may meet either consequence first.)

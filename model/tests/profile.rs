@@ -1,7 +1,7 @@
 //! The commands as the design card writes them (`cargo run -p model -- check`, `cargo test
 //! conformance`) build in the dev profile. It must optimize: unoptimized, the checker ran about 8
-//! times slower than `--release`; optimized, within 1.5 times (the README's table under "Set up
-//! and run"). Debug assertions and overflow checks stay on, as the dev profile is for.
+//! times slower than `--release`; optimized, within 1.5 times (the table in `model/README.md` under "The
+//! dev profile"). Debug assertions and overflow checks stay on, as the dev profile is for.
 
 #[test]
 fn the_dev_profile_optimizes_and_keeps_its_checks() {

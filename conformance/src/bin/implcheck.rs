@@ -1,5 +1,5 @@
 //! `implcheck`: the real `raft` core explored exhaustively at small bounds, every step checked against the
-//! model. See the README ("The implementation under the model checker").
+//! model. See conformance/README.md ("The implementation under the model checker").
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -53,18 +53,31 @@ pub enum RecordRef<'a> {
     /// continued by the batches that follow, if it is too large for one record), so that a segment can be
     /// replayed without the ones before it.
     Checkpoint {
+        /// The format of the file, [`FORMAT`] when written; replay refuses a segment of another format.
         format: u32,
+        /// The cluster and node the segment belongs to; replay refuses a segment of another cluster or node.
         identity: Identity,
+        /// The current term and the vote cast in it (`None`: no vote), at the segment's start.
         hard: (Term, Option<NodeId>),
+        /// The index and term of the last entry the snapshot covers.
         snapshot: (Index, Term),
+        /// The configuration in force at the snapshot's index (see [`raft::PersistentState::membership`]).
         membership: &'a Membership,
+        /// The log's entries from the one after the snapshot's index on: all of them, or only the first run
+        /// of them if the rest do not fit, which then follows in [`RecordRef::Batch`] records.
         log: &'a [Entry],
     },
     /// What one save changed (or a part of it, if it is too large for one record).
     Batch {
+        /// The new current term and vote (`None`: unchanged).
         hard: Option<(Term, Option<NodeId>)>,
+        /// The snapshot's new last index and term (`None`: unchanged): replay drops the entries through that
+        /// index from the log, and keeps the ones after it only if the log holds that entry with that term.
         snapshot: Option<(Index, Term)>,
+        /// The new configuration in force at the snapshot's index (`None`: unchanged).
         membership: Option<&'a Membership>,
+        /// An index and the entries from it on (`None`: no entries): replay drops the log's entries from
+        /// that index on and appends these.
         entries: Option<(Index, &'a [Entry])>,
     },
 }
@@ -74,20 +87,31 @@ pub enum RecordRef<'a> {
 pub enum Record {
     /// See [`RecordRef::Checkpoint`].
     Checkpoint {
+        /// The format of the file; replay refuses a segment whose format is not [`FORMAT`].
         format: u32,
+        /// The cluster and node the segment belongs to; replay refuses a segment of another cluster or node.
         identity: Identity,
+        /// The current term and the vote cast in it (`None`: no vote), at the segment's start.
         hard: (Term, Option<NodeId>),
+        /// The index and term of the last entry the snapshot covers.
         snapshot: (Index, Term),
+        /// The configuration in force at the snapshot's index.
         membership: Membership,
+        /// The log's entries from the one after the snapshot's index on (or the first run of them, the rest
+        /// following in batches).
         log: Vec<Entry>,
     },
     /// See [`RecordRef::Batch`]: the term and vote, if they changed; the snapshot's last index and term, if
     /// it changed (entries through it leave the log); the configuration at the snapshot's index, if it
     /// changed; the entries from an index on, replacing the log's.
     Batch {
+        /// The new current term and vote (`None`: unchanged).
         hard: Option<(Term, Option<NodeId>)>,
+        /// The snapshot's new last index and term (`None`: unchanged).
         snapshot: Option<(Index, Term)>,
+        /// The new configuration in force at the snapshot's index (`None`: unchanged).
         membership: Option<Membership>,
+        /// An index and the entries that replace the log's from it on (`None`: no entries).
         entries: Option<(Index, Vec<Entry>)>,
     },
 }
@@ -95,22 +119,37 @@ pub enum Record {
 /// The snapshot file, as written.
 #[derive(Serialize)]
 pub struct SnapshotRef<'a> {
+    /// The format of the file, [`FORMAT`] when written; recovery refuses a snapshot file of another
+    /// format.
     pub format: u32,
+    /// The cluster and node the file belongs to; recovery refuses a snapshot file of another cluster or
+    /// node.
     pub identity: Identity,
+    /// The index of the last entry the snapshot covers.
     pub index: Index,
+    /// The term of the entry at `index`.
     pub term: Term,
+    /// The configuration in force at `index`.
     pub membership: &'a Membership,
+    /// The snapshot's bytes as the core handed them over ([`raft::Ready::snapshot`]); storage does not
+    /// interpret them.
     pub data: &'a [u8],
 }
 
 /// The snapshot file, as read back.
 #[derive(Debug, Deserialize)]
 pub struct Snapshot {
+    /// The format of the file; recovery refuses the file if it is not [`FORMAT`].
     pub format: u32,
+    /// The cluster and node the file belongs to; recovery refuses the file if they are not this node's.
     pub identity: Identity,
+    /// The index of the last entry the snapshot covers.
     pub index: Index,
+    /// The term of the entry at `index`.
     pub term: Term,
+    /// The configuration in force at `index`.
     pub membership: Membership,
+    /// The snapshot's bytes, as written; recovery hands them back without interpreting them.
     pub data: Vec<u8>,
 }
 
