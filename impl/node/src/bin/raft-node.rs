@@ -650,7 +650,11 @@ fn local_cluster(nodes: u64, dir: &Path, base_port: u16, machine: Machine) -> Re
         }
         Machine::Log => {
             println!("  raft-node propose --nodes {clients} 'hello'");
-            println!("  raft-node get --node 127.0.0.1:{} 1", port(1, 100)?);
+            // Index 1 holds the first leader's empty entry, which applies no command.
+            println!(
+                "  raft-node get --node 127.0.0.1:{} INDEX    # the index propose printed",
+                port(1, 100)?
+            );
         }
     }
     println!("  raft-node status --nodes {clients}");
