@@ -377,6 +377,7 @@ pub fn explore_config() -> Config {
         snapshot_resend_ticks: 2,
         pre_vote: false,
         check_quorum: false,
+        check_quorum_ticks: 3,
     }
 }
 

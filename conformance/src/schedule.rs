@@ -209,6 +209,7 @@ pub fn schedule_config() -> Config {
         snapshot_resend_ticks: 2,
         pre_vote: false,
         check_quorum: false,
+        check_quorum_ticks: 3,
     }
 }
 

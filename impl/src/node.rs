@@ -374,7 +374,7 @@ impl Node {
                 }
                 if self.config.check_quorum {
                     self.check_quorum_elapsed += 1;
-                    if self.check_quorum_elapsed >= self.config.election_ticks_min {
+                    if self.check_quorum_elapsed >= self.config.check_quorum_ticks {
                         self.check_quorum_elapsed = 0;
                         let stepped_down = !self.check_quorum();
                         if let Some(o) = self.observer.as_ref().map(ObserverHandle::observer) {

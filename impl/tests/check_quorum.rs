@@ -5,7 +5,10 @@
 mod common;
 
 use common::Cluster;
-use raft::{Config, Envelope, Message, NotLeader, RequestVote, Role, TimeoutNow, TransferRefused};
+use raft::{
+    Config, ConfigError, Envelope, Message, Node, NotLeader, RequestVote, Role, TimeoutNow,
+    TransferRefused,
+};
 
 fn cluster(n: usize) -> Cluster {
     let config = Config::default();
@@ -30,12 +33,12 @@ fn elect(c: &mut Cluster, i: usize) {
     panic!("node {i}'s election timer did not fire");
 }
 
-/// The ticks between two quorum checks.
-const CHECK: u32 = 30;
+/// The ticks between two quorum checks (`Config::check_quorum_ticks`).
+const CHECK: u32 = 60;
 
 /// Ticks the leader `ticks` times, delivering what it sends only to the servers `reach` allows.
 fn tick_leader(c: &mut Cluster, leader: usize, ticks: u32, reach: impl Fn(u64) -> bool) {
-    assert_eq!(c.config.election_ticks_min, CHECK);
+    assert_eq!(c.config.check_quorum_ticks, CHECK);
     for _ in 0..ticks {
         c.nodes[leader].tick();
         let sent = c.ready(leader);
@@ -87,6 +90,25 @@ fn a_leader_cut_off_from_a_quorum_steps_down_at_its_next_check() {
         c.nodes[0].propose(b"x".to_vec()),
         Err(NotLeader { leader: None })
     );
+}
+
+#[test]
+fn a_quorum_check_more_often_than_the_shortest_election_timeout_is_refused() {
+    let config = Config {
+        check_quorum_ticks: 29,
+        ..Config::default()
+    };
+    assert_eq!(config.election_ticks_min, 30);
+    assert_eq!(
+        Node::new(0, &[0, 1, 2], config.clone(), None, None, 0).err(),
+        Some(ConfigError::CheckQuorumInterval { check: 29, min: 30 })
+    );
+    // Without CheckQuorum the interval is not used.
+    let config = Config {
+        check_quorum: false,
+        ..config
+    };
+    assert!(Node::new(0, &[0, 1, 2], config, None, None, 0).is_ok());
 }
 
 #[test]
