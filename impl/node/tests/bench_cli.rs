@@ -29,9 +29,15 @@ fn run(args: &[&str]) -> Vec<Vec<(String, f64)>> {
 }
 
 #[test]
-fn tier_1_measures_each_client_count() {
-    let lines = run(&["--tier", "1", "--secs", "0.2"]);
-    assert_eq!(lines.len(), 3);
+fn tiers_0_and_1_measure_each_client_count() {
+    for tier in ["0", "1"] {
+        let lines = run(&["--tier", tier, "--secs", "0.2"]);
+        assert_eq!(lines.len(), 3);
+        check_in_memory_lines(&lines, tier);
+    }
+}
+
+fn check_in_memory_lines(lines: &[Vec<(String, f64)>], tier: &str) {
     for (line, clients) in lines.iter().zip([1.0, 64.0, 1024.0]) {
         let names: Vec<&str> = line.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
@@ -46,6 +52,7 @@ fn tier_1_measures_each_client_count() {
                 "p99_us"
             ]
         );
+        assert_eq!(line[0].1.to_string(), tier);
         assert_eq!(line[1].1, clients);
         assert!(line[2].1 > 0.0, "no operation completed: {line:?}");
         assert!(line[6].1 >= line[5].1, "p99 below p50: {line:?}");

@@ -1,12 +1,17 @@
-//! `raft-bench`: committed writes per second and their latency.
+//! `raft-bench`: committed writes per second and their latency. Clients are closed loops, each with one
+//! 8-byte write outstanding (`--clients`; by default 1, 64 and 1024 in turn for tiers 0 and 1, 64 for tier 2).
 //!
-//! * Tier 1: three nodes in one process, storage that keeps nothing, messages handed from node to node in
-//!   memory, one thread driving all three `Host`s (core, storage, state machine, answering clients); clients
-//!   are closed loops, each with one write outstanding (`--clients`, default 1, 64 and 1024 in turn).
-//! * Tier 2: three `raft-node` processes over loopback TCP with file storage and fsync; clients are closed
-//!   loops on one connection to the leader, pipelined.
+//! * Tier 0, the core's cost per commit: three `Host`s (core, storage, state machine, answering clients) in
+//!   one process, driven by one thread; storage that keeps nothing; envelopes handed from node to node by
+//!   value, never encoded.
+//! * Tier 1, the runtime in memory: three `Runtime` event loops, a thread each, over `memory::Network`;
+//!   every message encoded and decoded with the wire's codec on its way; storage that keeps nothing; the
+//!   clients submit `Input::Propose` to the leader's loop, as `raft-node`'s client connections do, and wait
+//!   for its `Answer` (one client thread drives them all).
+//! * Tier 2: three `raft-node` processes over loopback TCP with file storage and fsync; the clients share
+//!   one connection to the leader, pipelined.
 //!
-//! Prints one line per run: `bench: tier=<1|2> clients=<n> ops=<n> secs=<s> ops_per_sec=<n> p50_us=<n>
+//! Prints one line per run: `bench: tier=<0|1|2> clients=<n> ops=<n> secs=<s> ops_per_sec=<n> p50_us=<n>
 //! p99_us=<n>` (tier 2 adds `fsyncs_per_sec=<n>`).
 
 use std::collections::VecDeque;
@@ -30,11 +35,12 @@ use raft_node::storage::Recovered;
     about = "Committed writes per second and their latency (p50, p99)"
 )]
 struct Cli {
-    /// 1: three nodes in one process, in memory; 2: three processes over loopback TCP with fsync.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    /// 0: the core's cost per commit (three nodes driven by one thread); 1: three event loops on threads,
+    /// in memory, messages encoded; 2: three processes over loopback TCP with fsync.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
     tier: u8,
-    /// Concurrent clients, each with one write outstanding [default: 1, 64 and 1024 for tier 1; 64 for
-    /// tier 2].
+    /// Concurrent clients, each with one write outstanding [default: 1, 64 and 1024 for tiers 0 and 1; 64
+    /// for tier 2].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     clients: Option<u64>,
     /// How long each run measures, in seconds.
@@ -50,19 +56,22 @@ fn main() -> ExitCode {
     }
     let runs: Vec<u64> = match (cli.tier, cli.clients) {
         (_, Some(n)) => vec![n],
-        (1, None) => vec![1, 64, 1024],
+        (0 | 1, None) => vec![1, 64, 1024],
         (_, None) => vec![64],
     };
     for clients in runs {
+        let measure = Duration::from_secs_f64(cli.secs);
         let result = match cli.tier {
-            1 => tier1(clients, Duration::from_secs_f64(cli.secs)),
-            _ => match tier2::run(clients, Duration::from_secs_f64(cli.secs)) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
-            },
+            0 => Ok(tier0(clients, measure)),
+            1 => tier1::run(clients, measure),
+            _ => tier2::run(clients, measure),
+        };
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
         };
         println!("{}", result.line(cli.tier, clients));
     }
@@ -129,8 +138,8 @@ impl StateMachine for Sum {
 
 type BenchHost = Host<Volatile, Sum, u32>;
 
-/// Tier 1: see the module documentation.
-fn tier1(clients: u64, measure: Duration) -> Measured {
+/// Tier 0: see the module documentation.
+fn tier0(clients: u64, measure: Duration) -> Measured {
     let peers = vec![0, 1, 2];
     let mut hosts: Vec<BenchHost> = peers
         .iter()
@@ -212,6 +221,177 @@ fn tier1(clients: u64, measure: Duration) -> Measured {
                 fsyncs_per_sec: None,
             };
         }
+    }
+}
+
+mod tier1 {
+    //! Three `Runtime` loops on threads over `memory::Network`, each message encoded and decoded on its way;
+    //! one client thread with `clients` proposals outstanding at the leader's loop.
+
+    use std::sync::mpsc::{self, Sender};
+    use std::thread::JoinHandle;
+    use std::time::{Duration, Instant};
+
+    use raft::{Config, Envelope, Role};
+    use raft_node::host::{Host, Outcome, Settings};
+    use raft_node::memory::{Network, Volatile};
+    use raft_node::runtime::{Answer, Input, Runtime, Transport};
+    use raft_node::storage::Recovered;
+
+    use super::{Measured, Sum};
+
+    /// A proposal's ticket: the client that waits for it.
+    type Ticket = u32;
+
+    /// The in-memory network, with every message encoded and decoded as the TCP transport does (on the
+    /// sender's thread, so that the work is paid once per message).
+    struct Wire(Network<Ticket>);
+
+    impl Transport for Wire {
+        fn send(&mut self, envelope: Envelope) {
+            let bytes = raft::encode(&envelope);
+            match raft::decode::<Envelope>(&bytes) {
+                Ok(decoded) => self.0.send(decoded),
+                Err(e) => unreachable!("an envelope that does not decode: {e}"),
+            }
+        }
+    }
+
+    struct Cluster {
+        inboxes: Vec<Sender<Input<Ticket>>>,
+        loops: Vec<JoinHandle<()>>,
+    }
+
+    impl Cluster {
+        fn start(answers: &Sender<(Ticket, Answer)>) -> Cluster {
+            let ids = [0u64, 1, 2];
+            let (inboxes, receivers): (Vec<_>, Vec<_>) =
+                ids.iter().map(|_| mpsc::channel()).unzip();
+            let network = Network::new(inboxes.clone());
+            let loops = ids
+                .iter()
+                .zip(receivers)
+                .map(|(&id, inbox)| {
+                    let settings = Settings {
+                        id,
+                        peers: ids.to_vec(),
+                        config: Config::default(),
+                        seed: 7 + id,
+                        snapshot_every: 100_000,
+                    };
+                    let host = Host::new(&settings, Volatile, Recovered::default(), Sum::default())
+                        .expect("valid settings");
+                    let wire = Wire(network.clone());
+                    let answers = answers.clone();
+                    std::thread::spawn(move || {
+                        let answer = move |ticket, a| {
+                            let _ = answers.send((ticket, a));
+                        };
+                        Runtime::default()
+                            .run(host, inbox, wire, answer)
+                            .map(drop)
+                            .expect("volatile storage does not fail");
+                    })
+                })
+                .collect();
+            Cluster { inboxes, loops }
+        }
+
+        /// The node that leads, once one does and the others follow it (within 10 s).
+        fn leader(&self) -> Result<usize, String> {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                let roles: Vec<(Role, Option<u64>)> = self
+                    .inboxes
+                    .iter()
+                    .map(|inbox| {
+                        let (tx, rx) = mpsc::channel();
+                        inbox.send(Input::Status(tx)).expect("the loop runs");
+                        let s = rx.recv().expect("the loop answers");
+                        (s.role, s.leader)
+                    })
+                    .collect();
+                if let Some(l) = roles.iter().position(|(r, _)| *r == Role::Leader) {
+                    if roles.iter().all(|(_, leader)| *leader == Some(l as u64)) {
+                        return Ok(l);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err("no leader within 10 s".to_string())
+        }
+
+        fn stop(self) {
+            for inbox in &self.inboxes {
+                let _ = inbox.send(Input::Stop);
+            }
+            for l in self.loops {
+                let _ = l.join();
+            }
+        }
+    }
+
+    pub fn run(clients: u64, measure: Duration) -> Result<Measured, String> {
+        let (answers, answered) = mpsc::channel::<(Ticket, Answer)>();
+        let cluster = Cluster::start(&answers);
+        let mut leader = match cluster.leader() {
+            Ok(l) => l,
+            Err(e) => {
+                cluster.stop();
+                return Err(e);
+            }
+        };
+        let command = vec![1u8; 8];
+        let propose = |leader: usize, ticket: Ticket| {
+            cluster.inboxes[leader]
+                .send(Input::Propose(command.clone(), ticket))
+                .expect("the loop runs");
+        };
+        let mut started = vec![Instant::now(); clients as usize];
+        let mut latencies_ns = Vec::with_capacity(1 << 20);
+        for (ticket, start) in started.iter_mut().enumerate() {
+            *start = Instant::now();
+            propose(leader, ticket as Ticket);
+        }
+        let begin = Instant::now();
+        let mut ops = 0u64;
+        loop {
+            let left = measure.saturating_sub(begin.elapsed());
+            let Ok((ticket, answer)) = answered.recv_timeout(left) else {
+                break;
+            };
+            let now = Instant::now();
+            match answer {
+                Answer::Done(Outcome::Committed { .. }) => {
+                    latencies_ns.push((now - started[ticket as usize]).as_nanos() as u64);
+                    ops += 1;
+                }
+                // The leadership moved (or the proposal's index went to another entry): ask the leader.
+                Answer::NotLeader(_) | Answer::Done(Outcome::Lost | Outcome::Unknown) => {
+                    match cluster.leader() {
+                        Ok(l) => leader = l,
+                        Err(e) => {
+                            cluster.stop();
+                            return Err(e);
+                        }
+                    }
+                }
+                other => unreachable!("a write answered with {other:?}"),
+            }
+            started[ticket as usize] = now;
+            propose(leader, ticket);
+            if now - begin >= measure {
+                break;
+            }
+        }
+        let secs = begin.elapsed().as_secs_f64();
+        cluster.stop();
+        Ok(Measured {
+            ops,
+            secs,
+            latencies_ns,
+            fsyncs_per_sec: None,
+        })
     }
 }
 
