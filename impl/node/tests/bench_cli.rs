@@ -49,13 +49,20 @@ fn check_in_memory_lines(lines: &[Vec<(String, f64)>], tier: &str) {
                 "secs",
                 "ops_per_sec",
                 "p50_us",
-                "p99_us"
+                "p99_us",
+                "msgs_per_op"
             ]
         );
         assert_eq!(line[0].1.to_string(), tier);
         assert_eq!(line[1].1, clients);
         assert!(line[2].1 > 0.0, "no operation completed: {line:?}");
         assert!(line[6].1 >= line[5].1, "p99 below p50: {line:?}");
+        // Writes are replicated, so messages were sent; one AppendEntries to each of two followers and
+        // their answers make four per write at most, with heartbeats besides.
+        assert!(
+            line[7].1 > 0.0 && line[7].1 <= 6.0,
+            "messages per write: {line:?}"
+        );
     }
 }
 

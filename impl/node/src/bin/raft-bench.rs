@@ -12,7 +12,8 @@
 //!   one connection to the leader, pipelined.
 //!
 //! Prints one line per run: `bench: tier=<0|1|2> clients=<n> ops=<n> secs=<s> ops_per_sec=<n> p50_us=<n>
-//! p99_us=<n>` (tier 2 adds `fsyncs_per_sec=<n>`).
+//! p99_us=<n>`; tiers 0 and 1 add `msgs_per_op=<x>`, the messages all three nodes sent per committed write
+//! while measuring, and tier 2 adds `fsyncs_per_sec=<n>`.
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
@@ -83,6 +84,8 @@ struct Measured {
     ops: u64,
     secs: f64,
     latencies_ns: Vec<u64>,
+    /// Messages all nodes sent while measuring.
+    messages: Option<u64>,
     fsyncs_per_sec: Option<f64>,
 }
 
@@ -102,6 +105,12 @@ impl Measured {
             pct(0.50),
             pct(0.99)
         );
+        if let Some(m) = self.messages {
+            line.push_str(&format!(
+                " msgs_per_op={:.2}",
+                m as f64 / self.ops.max(1) as f64
+            ));
+        }
         if let Some(f) = self.fsyncs_per_sec {
             line.push_str(&format!(" fsyncs_per_sec={f:.0}"));
         }
@@ -157,11 +166,13 @@ fn tier0(clients: u64, measure: Duration) -> Measured {
     let mut queue: VecDeque<Envelope> = VecDeque::new();
     let mut sent = Vec::new();
     let mut done = Vec::new();
+    let messages = std::cell::Cell::new(0u64);
     // Deliver everything in flight, flushing each receiver: returns the answered proposals in `done`.
     let mut pump = |hosts: &mut Vec<BenchHost>, done: &mut Vec<(u32, Outcome)>| {
         for h in hosts.iter_mut() {
             h.flush(&mut sent, done)
                 .expect("volatile storage does not fail");
+            messages.set(messages.get() + sent.len() as u64);
             queue.extend(sent.drain(..));
         }
         while let Some(e) = queue.pop_front() {
@@ -170,6 +181,7 @@ fn tier0(clients: u64, measure: Duration) -> Measured {
             hosts[to]
                 .flush(&mut sent, done)
                 .expect("volatile storage does not fail");
+            messages.set(messages.get() + sent.len() as u64);
             queue.extend(sent.drain(..));
         }
     };
@@ -191,6 +203,7 @@ fn tier0(clients: u64, measure: Duration) -> Measured {
             .expect("node 0 leads");
     }
     let begin = Instant::now();
+    let messages_before = messages.get();
     let mut ops = 0u64;
     let mut ticks = Instant::now();
     loop {
@@ -218,6 +231,7 @@ fn tier0(clients: u64, measure: Duration) -> Measured {
                 ops,
                 secs: (now - begin).as_secs_f64(),
                 latencies_ns,
+                messages: Some(messages.get() - messages_before),
                 fsyncs_per_sec: None,
             };
         }
@@ -228,7 +242,9 @@ mod tier1 {
     //! Three `Runtime` loops on threads over `memory::Network`, each message encoded and decoded on its way;
     //! one client thread with `clients` proposals outstanding at the leader's loop.
 
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::mpsc::{self, Sender};
+    use std::sync::Arc;
     use std::thread::JoinHandle;
     use std::time::{Duration, Instant};
 
@@ -245,10 +261,11 @@ mod tier1 {
 
     /// The in-memory network, with every message encoded and decoded as the TCP transport does (on the
     /// sender's thread, so that the work is paid once per message).
-    struct Wire(Network<Ticket>);
+    struct Wire(Network<Ticket>, Arc<AtomicU64>);
 
     impl Transport for Wire {
         fn send(&mut self, envelope: Envelope) {
+            self.1.fetch_add(1, Ordering::Relaxed);
             let bytes = raft::encode(&envelope);
             match raft::decode::<Envelope>(&bytes) {
                 Ok(decoded) => self.0.send(decoded),
@@ -260,6 +277,8 @@ mod tier1 {
     struct Cluster {
         inboxes: Vec<Sender<Input<Ticket>>>,
         loops: Vec<JoinHandle<()>>,
+        /// Messages sent by all nodes so far.
+        messages: Arc<AtomicU64>,
     }
 
     impl Cluster {
@@ -268,6 +287,7 @@ mod tier1 {
             let (inboxes, receivers): (Vec<_>, Vec<_>) =
                 ids.iter().map(|_| mpsc::channel()).unzip();
             let network = Network::new(inboxes.clone());
+            let messages = Arc::new(AtomicU64::new(0));
             let loops = ids
                 .iter()
                 .zip(receivers)
@@ -281,7 +301,7 @@ mod tier1 {
                     };
                     let host = Host::new(&settings, Volatile, Recovered::default(), Sum::default())
                         .expect("valid settings");
-                    let wire = Wire(network.clone());
+                    let wire = Wire(network.clone(), Arc::clone(&messages));
                     let answers = answers.clone();
                     std::thread::spawn(move || {
                         let answer = move |ticket, a| {
@@ -294,7 +314,11 @@ mod tier1 {
                     })
                 })
                 .collect();
-            Cluster { inboxes, loops }
+            Cluster {
+                inboxes,
+                loops,
+                messages,
+            }
         }
 
         /// The node that leads, once one does and the others follow it (within 10 s).
@@ -354,6 +378,7 @@ mod tier1 {
             propose(leader, ticket as Ticket);
         }
         let begin = Instant::now();
+        let messages_before = cluster.messages.load(Ordering::Relaxed);
         let mut ops = 0u64;
         loop {
             let left = measure.saturating_sub(begin.elapsed());
@@ -385,11 +410,13 @@ mod tier1 {
             }
         }
         let secs = begin.elapsed().as_secs_f64();
+        let messages = cluster.messages.load(Ordering::Relaxed) - messages_before;
         cluster.stop();
         Ok(Measured {
             ops,
             secs,
             latencies_ns,
+            messages: Some(messages),
             fsyncs_per_sec: None,
         })
     }
@@ -545,6 +572,7 @@ mod tier2 {
             ops: latencies_ns.len() as u64,
             secs,
             latencies_ns,
+            messages: None,
             fsyncs_per_sec: Some(syncs as f64 / secs),
         })
     }
