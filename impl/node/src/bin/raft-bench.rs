@@ -344,12 +344,15 @@ mod tier1 {
             }
             Err("no leader within 10 s".to_string())
         }
+    }
 
-        fn stop(self) {
+    /// The loops stop, however the run ends.
+    impl Drop for Cluster {
+        fn drop(&mut self) {
             for inbox in &self.inboxes {
                 let _ = inbox.send(Input::Stop);
             }
-            for l in self.loops {
+            for l in self.loops.drain(..) {
                 let _ = l.join();
             }
         }
@@ -358,13 +361,7 @@ mod tier1 {
     pub fn run(clients: u64, measure: Duration) -> Result<Measured, String> {
         let (answers, answered) = mpsc::channel::<(Ticket, Answer)>();
         let cluster = Cluster::start(&answers);
-        let mut leader = match cluster.leader() {
-            Ok(l) => l,
-            Err(e) => {
-                cluster.stop();
-                return Err(e);
-            }
-        };
+        let mut leader = cluster.leader()?;
         let command = vec![1u8; 8];
         let propose = |leader: usize, ticket: Ticket| {
             cluster.inboxes[leader]
@@ -393,13 +390,7 @@ mod tier1 {
                 }
                 // The leadership moved (or the proposal's index went to another entry): ask the leader.
                 Answer::NotLeader(_) | Answer::Done(Outcome::Lost | Outcome::Unknown) => {
-                    match cluster.leader() {
-                        Ok(l) => leader = l,
-                        Err(e) => {
-                            cluster.stop();
-                            return Err(e);
-                        }
-                    }
+                    leader = cluster.leader()?;
                 }
                 other => unreachable!("a write answered with {other:?}"),
             }
@@ -411,7 +402,6 @@ mod tier1 {
         }
         let secs = begin.elapsed().as_secs_f64();
         let messages = cluster.messages.load(Ordering::Relaxed) - messages_before;
-        cluster.stop();
         Ok(Measured {
             ops,
             secs,
