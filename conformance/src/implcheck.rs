@@ -374,6 +374,8 @@ pub fn explore_config() -> Config {
         election_ticks_max: 6,
         heartbeat_ticks: 1,
         max_entries_per_message: 1,
+        max_bytes_per_message: usize::MAX,
+        max_inflight_messages: usize::MAX,
         snapshot_resend_ticks: 2,
         pre_vote: false,
         check_quorum: false,

@@ -53,6 +53,9 @@ pub enum Op {
     /// Ask the leader to change the configuration (`Node::propose_conf_change`): the change at this position
     /// of [`conf_changes`]; nothing if there is no leader.
     ChangeConfig(u8),
+    /// Hand the leader two client commands at once (`Node::propose_batch`): this one and the next of the
+    /// three; nothing if there is no leader.
+    ProposeBatchToLeader(u8),
 }
 
 /// How random schedules draw their operations: `roll` (below [`ROLLS`]) picks the kind, `k` the node or the
@@ -79,7 +82,8 @@ pub fn op(roll: u32, k: u8, v: u8) -> Op {
         27 => Op::Read(k),
         28 => Op::ReadLeader,
         29 => Op::Transfer(k),
-        _ => Op::ChangeConfig(k),
+        30..34 => Op::ChangeConfig(k),
+        _ => Op::ProposeBatchToLeader(v),
     }
 }
 
@@ -93,6 +97,9 @@ pub const ROLLS_WITH_TRANSFER: u32 = 30;
 /// The number of rolls with leadership transfers and configuration changes (four rolls of 34: a change
 /// needs a leader that has committed in its term, and its previous change committed).
 pub const ROLLS_WITH_CHANGES: u32 = 34;
+
+/// The number of rolls with batches of proposals as well (one roll of 35).
+pub const ROLLS_WITH_BATCHES: u32 = 35;
 
 /// The changes a leader whose configuration is `m` may make, one step each, among servers `0..servers`: out
 /// of a joint configuration; else add a server outside as a voter or a learner, promote or remove a learner,
@@ -147,6 +154,8 @@ pub enum HostBug {
     /// The host hands the core another command than its client asked for (as a core that logs something
     /// else than it was given would look from outside).
     ProposeOther,
+    /// The host hands the core a batch of commands in another order than its clients asked for them.
+    BatchReordered,
 }
 
 /// What a host keeps of one server across crashes: its durable state and the snapshot saved with it.
@@ -206,6 +215,8 @@ pub fn schedule_config() -> Config {
         election_ticks_max: 6,
         heartbeat_ticks: 1,
         max_entries_per_message: 2,
+        max_bytes_per_message: usize::MAX,
+        max_inflight_messages: 2,
         snapshot_resend_ticks: 2,
         pre_vote: false,
         check_quorum: false,
@@ -342,6 +353,22 @@ impl Cluster {
             Op::ProposeToLeader(v) => {
                 if let Some(i) = self.leader() {
                     self.run(Op::Propose(i, v));
+                }
+            }
+            Op::ProposeBatchToLeader(v) => {
+                if let Some(i) = self.leader() {
+                    let i = i as usize;
+                    let asked = [v, 1 + v % 3];
+                    for c in asked {
+                        self.recorder.proposing(&[c]);
+                    }
+                    let mut given: Vec<Vec<u8>> = asked.iter().map(|&c| vec![c]).collect();
+                    if self.bug == Some(HostBug::BatchReordered) {
+                        given.reverse();
+                    }
+                    let node = self.nodes[i].as_mut().expect("the leader is live");
+                    let _ = node.propose_batch(given);
+                    self.release(i);
                 }
             }
             Op::FireLeader => {

@@ -15,6 +15,14 @@ pub struct Config {
     pub heartbeat_ticks: u32,
     /// The most entries one AppendEntries may carry.
     pub max_entries_per_message: usize,
+    /// The most command bytes one AppendEntries may carry (as etcd's `MaxSizePerMsg`; a configuration
+    /// entry counts as empty). A message carries at least one entry, however large it is.
+    pub max_bytes_per_message: usize,
+    /// Flow control (as etcd's `MaxInflightMsgs`): the most AppendEntries carrying entries that a leader
+    /// keeps unacknowledged at a follower it streams to. With the window full, new entries wait for an
+    /// answer, and then go out together in one message; heartbeats still go, without entries. A follower
+    /// that stops answering is thus sent at most this many messages of entries, not one per proposal.
+    pub max_inflight_messages: usize,
     /// After sending a follower an InstallSnapshot, a leader sends it no other until the follower answers or
     /// this many ticks have passed (the snapshot or its answer may have been lost); meanwhile the follower gets
     /// heartbeats, so that its election timer does not run out while the snapshot travels. At least
@@ -44,7 +52,8 @@ pub struct Config {
 impl Default for Config {
     /// Values suited to the lab tester with 10 ms ticks: heartbeats every 100 ms, election timeouts of 300-600 ms
     /// (well above the heartbeat interval so that a lossy network does not cause spurious elections, well below the
-    /// tester's 5 s budget for electing a leader), and up to 100 entries per AppendEntries.
+    /// tester's 5 s budget for electing a leader), and up to 100 entries or 1 MiB of commands per AppendEntries,
+    /// with at most 256 of them in flight to each follower (etcd's defaults are 1 MiB and 256 too).
     ///
     /// A snapshot is sent again after 100 ticks (1 s) without an answer. That is ten heartbeats, and far more
     /// than a round trip on the lab's network (at most 27 ms each way unless a message is held back), so a
@@ -57,6 +66,8 @@ impl Default for Config {
             election_ticks_max: 60,
             heartbeat_ticks: 10,
             max_entries_per_message: 100,
+            max_bytes_per_message: 1 << 20,
+            max_inflight_messages: 256,
             snapshot_resend_ticks: 100,
             pre_vote: true,
             check_quorum: true,
@@ -80,8 +91,11 @@ impl Config {
                 heartbeat: self.heartbeat_ticks,
             });
         }
-        if self.max_entries_per_message == 0 {
+        if self.max_entries_per_message == 0 || self.max_bytes_per_message == 0 {
             return Err(ConfigError::ZeroBatch);
+        }
+        if self.max_inflight_messages == 0 {
+            return Err(ConfigError::ZeroInflight);
         }
         if self.check_quorum && self.check_quorum_ticks < self.election_ticks_min {
             return Err(ConfigError::CheckQuorumInterval {
@@ -115,9 +129,12 @@ pub enum ConfigError {
         /// `heartbeat_ticks`.
         heartbeat: u32,
     },
-    /// `max_entries_per_message` is 0.
-    #[error("max_entries_per_message must be at least 1")]
+    /// `max_entries_per_message` or `max_bytes_per_message` is 0.
+    #[error("max_entries_per_message and max_bytes_per_message must be at least 1")]
     ZeroBatch,
+    /// `max_inflight_messages` is 0.
+    #[error("max_inflight_messages must be at least 1")]
+    ZeroInflight,
     /// `snapshot_resend_ticks` is below `heartbeat_ticks`.
     #[error("snapshot_resend_ticks ({resend}) must be at least heartbeat_ticks ({heartbeat})")]
     SnapshotResend {

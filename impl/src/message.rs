@@ -45,6 +45,15 @@ impl Entry {
         }
     }
 
+    /// The length of the command the entry carries (0 for a configuration entry): what
+    /// [`Config::max_bytes_per_message`](crate::Config::max_bytes_per_message) counts.
+    pub fn command_len(&self) -> usize {
+        match &self.payload {
+            Payload::Command(c) => c.len(),
+            Payload::Config(_) => 0,
+        }
+    }
+
     /// The configuration the entry carries, if it is a configuration entry.
     pub fn membership(&self) -> Option<&Membership> {
         match &self.payload {

@@ -572,6 +572,48 @@ impl Node {
         }
     }
 
+    /// Appends `commands` to the leader's log, in order, and then starts replicating them together: a
+    /// follower the leader streams to gets them in one AppendEntries (or in as few as
+    /// `max_entries_per_message` and `max_bytes_per_message` allow), not in one per command. Returns the
+    /// index of the first command and the current term; each next command has the next index. All or none:
+    /// a server that is not the leader, or a log without room for every command, refuses the whole batch
+    /// (with no leader hint in the second case). An empty batch appends nothing and returns the index the
+    /// next command would have.
+    ///
+    /// An observer sees one [`Step::Propose`] per command; the last one carries what was sent.
+    pub fn propose_batch(&mut self, commands: Vec<Vec<u8>>) -> Result<(Index, Term), NotLeader> {
+        let first = (self.log.last_index().saturating_add(1), self.current_term);
+        let n = commands.len();
+        let refused = self.can_append().and_then(|()| {
+            if MAX_INDEX - self.log.last_index() < n as Index {
+                Err(NotLeader { leader: None })
+            } else {
+                Ok(())
+            }
+        });
+        let observer = self.observer.clone();
+        if let Err(refused) = refused {
+            if let Some(observer) = &observer {
+                for command in &commands {
+                    self.observe_refused(command, refused, observer);
+                }
+            }
+            return Err(refused);
+        }
+        for (k, command) in commands.into_iter().enumerate() {
+            let replicate = k + 1 == n;
+            match &observer {
+                None => {
+                    self.append_command(command, replicate);
+                }
+                Some(observer) => {
+                    self.append_observed(command, observer, replicate)?;
+                }
+            }
+        }
+        Ok(first)
+    }
+
     /// [`Node::propose`] with an observer, out of line.
     #[inline(never)]
     fn propose_observed(
@@ -579,22 +621,36 @@ impl Node {
         command: Vec<u8>,
         observer: ObserverHandle,
     ) -> Result<(Index, Term), NotLeader> {
-        let outbox_before = self.outbox.len();
         if let Err(refused) = self.can_append() {
-            let result = Err(refused);
-            observer.observer().step(
-                self,
-                &Step::Propose {
-                    command: &command,
-                    result,
-                    sent: &[],
-                    log_changed_from: None,
-                },
-            );
-            return result;
+            self.observe_refused(&command, refused, &observer);
+            return Err(refused);
         }
+        self.append_observed(command, &observer, true)
+    }
+
+    /// Tells the observer that `command` was refused.
+    fn observe_refused(&self, command: &[u8], refused: NotLeader, observer: &ObserverHandle) {
+        observer.observer().step(
+            self,
+            &Step::Propose {
+                command,
+                result: Err(refused),
+                sent: &[],
+                log_changed_from: None,
+            },
+        );
+    }
+
+    /// [`Node::append_command`] (on a leader with room), and the observer told of it.
+    fn append_observed(
+        &mut self,
+        command: Vec<u8>,
+        observer: &ObserverHandle,
+        replicate: bool,
+    ) -> Result<(Index, Term), NotLeader> {
+        let outbox_before = self.outbox.len();
         let pending = self.log_changed_from.take();
-        let result = self.propose_inner(command);
+        let result = Ok(self.append_command(command, replicate));
         let written = self.restore_log_changed_from(pending);
         let appended = match &self
             .log
@@ -639,11 +695,19 @@ impl Node {
 
     fn propose_inner(&mut self, command: Vec<u8>) -> Result<(Index, Term), NotLeader> {
         self.can_append()?;
+        Ok(self.append_command(command, true))
+    }
+
+    /// Appends `command` on a leader whose log has room, and, if `replicate`, sends it (with anything else
+    /// unsent) to the followers the leader streams to. Returns its index and term.
+    fn append_command(&mut self, command: Vec<u8>, replicate: bool) -> (Index, Term) {
         let index = self.log.append(Entry::command(self.current_term, command));
         self.log_changed(index);
-        self.replicate_appended();
+        if replicate {
+            self.replicate_appended();
+        }
         self.check_invariants();
-        Ok((index, self.current_term))
+        (index, self.current_term)
     }
 
     /// After the leader appended an entry: what is now committed is (a cluster of one commits the entry; a
@@ -659,7 +723,7 @@ impl Node {
         for k in 0..self.followers.len() {
             let position = self.followers[k];
             if self.progress[position].mode == Mode::Replicate {
-                self.send_append(position);
+                self.send_unsent(position);
             }
         }
     }
@@ -1655,14 +1719,17 @@ impl Node {
                 Mode::Probe => {
                     // The probe found where the logs agree: stream from there.
                     pr.next_index = pr.match_index + 1;
-                    pr.mode = Mode::Replicate;
+                    pr.enter(Mode::Replicate);
                 }
-                Mode::Replicate => pr.next_index = pr.next_index.max(pr.match_index + 1),
+                Mode::Replicate => {
+                    pr.next_index = pr.next_index.max(pr.match_index + 1);
+                    pr.acknowledged(pr.match_index);
+                }
                 // The follower holds everything the snapshot on its way covers (a heartbeat from the
                 // snapshot's last entry found it): stream from there, without waiting for the snapshot.
                 Mode::Snapshot { .. } if pr.match_index >= snapshot_index => {
                     pr.next_index = pr.match_index + 1;
-                    pr.mode = Mode::Replicate;
+                    pr.enter(Mode::Replicate);
                 }
                 // An older success: the follower still needs the snapshot, which is on its way.
                 Mode::Snapshot { .. } => pr.next_index = pr.next_index.max(pr.match_index + 1),
@@ -1676,7 +1743,7 @@ impl Node {
             // Send more only if something is still unsent (a batch was cut short, or the probe just landed);
             // entries already in flight are not sent again.
             if behind {
-                self.send_append(position);
+                self.send_unsent(position);
             }
             return;
         }
@@ -1706,7 +1773,7 @@ impl Node {
             .min(r.prev_log_index)
             .min(last + 1)
             .max(pr.match_index + 1);
-        pr.mode = Mode::Probe;
+        pr.enter(Mode::Probe);
         self.send_append(position);
     }
 
@@ -1722,7 +1789,7 @@ impl Node {
         let pr = &mut self.progress[position];
         pr.match_index = pr.match_index.max(r.match_index);
         pr.next_index = pr.next_index.max(pr.match_index + 1);
-        pr.mode = Mode::Replicate;
+        pr.enter(Mode::Replicate);
         let behind = pr.next_index <= last;
         self.maybe_commit();
         if self.role != Role::Leader {
@@ -1730,7 +1797,7 @@ impl Node {
         }
         self.maybe_send_timeout_now(position);
         if behind {
-            self.send_append(position);
+            self.send_unsent(position);
         }
     }
 
@@ -1765,16 +1832,49 @@ impl Node {
         }
     }
 
-    /// Sends every follower an AppendEntries from its next_index: the heartbeat.
+    /// Sends every follower an AppendEntries from its next_index: the heartbeat. A follower whose window of
+    /// messages in flight is full gets one without entries, after the last entry sent to it: if it holds
+    /// them all, its answer frees the window; if one was lost, its refusal starts a probe. (If that entry is
+    /// compacted since, the follower needs the snapshot: `send_append` sends it.)
     fn broadcast_append(&mut self) {
         for k in 0..self.followers.len() {
-            self.send_append(self.followers[k]);
+            let position = self.followers[k];
+            if self.window_full(position)
+                && self.progress[position].next_index > self.log.last_included_index()
+            {
+                let prev_log_index = self.progress[position].next_index - 1;
+                self.send_append_entries(position, prev_log_index, Vec::new());
+            } else {
+                self.send_append(position);
+            }
+        }
+    }
+
+    /// Whether the leader streams to the follower at `position` and may send it no more entries until it
+    /// answers (flow control, `Config::max_inflight_messages`).
+    fn window_full(&self, position: usize) -> bool {
+        let pr = &self.progress[position];
+        pr.mode == Mode::Replicate && pr.inflight.len() >= self.config.max_inflight_messages
+    }
+
+    /// Sends the follower at `position` what it lacks: while streaming, every entry not yet sent, in as many
+    /// AppendEntries as the batch limits need and the window of messages in flight allows; otherwise one
+    /// AppendEntries (a probe) or the snapshot, as [`Node::send_append`].
+    fn send_unsent(&mut self, position: usize) {
+        self.send_append(position);
+        let last = self.log.last_index();
+        while self.progress[position].mode == Mode::Replicate
+            && self.progress[position].next_index <= last
+            && !self.window_full(position)
+        {
+            self.send_append(position);
         }
     }
 
     /// Sends one AppendEntries to the follower at `position`, carrying entries from its next_index (at most a
     /// batch). In `Replicate` mode next_index moves past them at once, so the next message carries only newer
-    /// entries; in `Probe` mode it waits for the reply.
+    /// entries, and nothing is sent while the window of messages in flight is full; in `Probe` mode it waits
+    /// for the reply.
     /// A follower whose next_index lies inside the snapshot gets the snapshot instead, or, while the snapshot is
     /// on its way to it, an AppendEntries without entries from the snapshot's last entry: a heartbeat, so that
     /// its election timer keeps being reset. That one fails unless the follower holds the entry (its refusal
@@ -1791,15 +1891,34 @@ impl Node {
             }
             return;
         }
-        let entries = self
-            .log
-            .slice_from(pr.next_index, self.config.max_entries_per_message)
-            .to_vec();
+        if self.window_full(position) {
+            return;
+        }
+        let entries = self.batch_from(pr.next_index).to_vec();
         let prev_log_index = pr.next_index - 1;
-        if pr.mode == Mode::Replicate {
-            self.progress[position].next_index += entries.len() as Index;
+        let pr = &mut self.progress[position];
+        if pr.mode == Mode::Replicate && !entries.is_empty() {
+            pr.next_index += entries.len() as Index;
+            pr.inflight.push_back(pr.next_index - 1);
         }
         self.send_append_entries(position, prev_log_index, entries);
+    }
+
+    /// The entries one AppendEntries carries from `from`: at most `max_entries_per_message`, and as many as
+    /// fit in `max_bytes_per_message` of commands, but at least one if the log has any.
+    fn batch_from(&self, from: Index) -> &[Entry] {
+        let entries = self
+            .log
+            .slice_from(from, self.config.max_entries_per_message);
+        let mut bytes = 0usize;
+        let fit = entries
+            .iter()
+            .position(|e| {
+                bytes = bytes.saturating_add(e.command_len());
+                bytes > self.config.max_bytes_per_message
+            })
+            .map_or(entries.len(), |k| k.max(1));
+        &entries[..fit]
     }
 
     /// Sends the follower at `position` an AppendEntries with `entries` after `prev_log_index`.
@@ -1825,9 +1944,9 @@ impl Node {
     /// `snapshot_resend_ticks`) before sending it again: a snapshot is large. The message shares the snapshot's
     /// bytes with the node; they are not copied.
     fn send_snapshot(&mut self, position: usize) {
-        self.progress[position].mode = Mode::Snapshot {
+        self.progress[position].enter(Mode::Snapshot {
             resend_in: self.config.snapshot_resend_ticks,
-        };
+        });
         let message = Message::InstallSnapshot(InstallSnapshot {
             term: self.current_term,
             leader_id: self.id,
@@ -2036,6 +2155,7 @@ impl Node {
                         if position != self.self_position() {
                             pr.check();
                             assert!(pr.next_index <= self.log.last_index() + 1);
+                            assert!(pr.inflight.len() <= self.config.max_inflight_messages);
                             if pr.snapshot_in_flight() {
                                 assert!(
                                     pr.next_index <= self.log.last_included_index(),

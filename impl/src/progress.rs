@@ -1,6 +1,8 @@
 //! The leader's view of one follower (Figure 2, "Volatile state on leaders"), plus the replication mode that
 //! decides how AppendEntries are paced.
 
+use std::collections::VecDeque;
+
 use crate::Index;
 
 /// How the leader currently replicates to a follower.
@@ -32,6 +34,9 @@ pub(crate) struct Progress {
     pub(crate) mode: Mode,
     /// With CheckQuorum: the follower answered since the leader's last quorum check.
     pub(crate) recent_active: bool,
+    /// In `Replicate` mode: the last index of each AppendEntries with entries sent and not yet acknowledged,
+    /// oldest first (flow control, `Config::max_inflight_messages`). Empty in the other modes.
+    pub(crate) inflight: VecDeque<Index>,
 }
 
 impl Progress {
@@ -42,6 +47,7 @@ impl Progress {
             match_index: 0,
             mode: Mode::Probe,
             recent_active: false,
+            inflight: VecDeque::new(),
         }
     }
 
@@ -50,17 +56,44 @@ impl Progress {
         matches!(self.mode, Mode::Snapshot { .. })
     }
 
+    /// Enters `mode`; messages in flight are no longer counted (a probe or a snapshot starts afresh).
+    pub(crate) fn enter(&mut self, mode: Mode) {
+        self.mode = mode;
+        self.inflight.clear();
+    }
+
+    /// The follower acknowledged up to `match_index`: the messages that ended there or before have landed.
+    pub(crate) fn acknowledged(&mut self, match_index: Index) {
+        while self
+            .inflight
+            .front()
+            .is_some_and(|&last| last <= match_index)
+        {
+            self.inflight.pop_front();
+        }
+    }
+
     /// One tick of the leader's clock: a snapshot unanswered for `snapshot_resend_ticks` may be sent again.
     pub(crate) fn tick(&mut self) {
         if let Mode::Snapshot { resend_in } = &mut self.mode {
             *resend_in = resend_in.saturating_sub(1);
             if *resend_in == 0 {
-                self.mode = Mode::Probe;
+                self.enter(Mode::Probe);
             }
         }
     }
 
     pub(crate) fn check(&self) {
         debug_assert!(self.match_index < self.next_index, "{self:?}");
+        debug_assert!(
+            self.mode == Mode::Replicate || self.inflight.is_empty(),
+            "{self:?}"
+        );
+        debug_assert!(
+            self.inflight
+                .back()
+                .is_none_or(|&last| last < self.next_index),
+            "{self:?}"
+        );
     }
 }

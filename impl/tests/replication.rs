@@ -3,7 +3,7 @@
 mod common;
 
 use common::{appended_entries, count_appends, log_terms, Cluster};
-use raft::{Config, Message, NotLeader};
+use raft::{Config, ConfigError, Envelope, Message, Node, NotLeader};
 
 #[test]
 fn propose_on_a_follower_is_refused_with_a_leader_hint() {
@@ -221,4 +221,191 @@ fn replies_late_duplicated_or_from_old_terms_are_harmless() {
         message: old.message,
     };
     assert!(c.deliver(stale).is_empty());
+}
+
+/// The entries each AppendEntries to `to` among `messages` carries, in order (heartbeats included, as 0).
+fn entries_to(messages: &[Envelope], to: u64) -> Vec<usize> {
+    messages
+        .iter()
+        .filter(|m| m.to == to)
+        .filter_map(|m| match &m.message {
+            Message::AppendEntries(a) => Some(a.entries.len()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_batch_of_proposals_goes_to_each_follower_in_one_append() {
+    let mut c = Cluster::new(3);
+    c.elect(0);
+    c.propose(0, "a");
+    let commands: Vec<Vec<u8>> = (0..5).map(|i| format!("b{i}").into_bytes()).collect();
+    let first = c.nodes[0].propose_batch(commands.clone()).unwrap();
+    assert_eq!(first, (2, 1), "the batch follows the entry before it");
+    let msgs = c.ready(0);
+    // The first proposal's append is still unanswered: the batch is a second message in flight.
+    assert_eq!(entries_to(&msgs, 1), vec![5]);
+    assert_eq!(entries_to(&msgs, 2), vec![5]);
+    c.deliver_all(msgs);
+    let hb = c.heartbeat(0);
+    c.deliver_all(hb);
+    for i in 0..3 {
+        assert_eq!(c.node(i).commit_index(), 6);
+        let logged: Vec<Vec<u8>> = c.node(i).log()[1..]
+            .iter()
+            .map(|e| match &e.payload {
+                raft::Payload::Command(c) => c.clone(),
+                raft::Payload::Config(_) => panic!("a configuration entry"),
+            })
+            .collect();
+        assert_eq!(logged, commands, "node {i} holds the batch in order");
+    }
+    // An empty batch appends nothing and names the next index.
+    assert_eq!(c.nodes[0].propose_batch(Vec::new()), Ok((7, 1)));
+    assert_eq!(c.node(0).last_index(), 6);
+}
+
+#[test]
+fn a_batch_is_refused_whole_by_a_follower() {
+    let mut c = Cluster::new(3);
+    c.elect(0);
+    let refused = c.nodes[1].propose_batch(vec![b"x".to_vec(), b"y".to_vec()]);
+    assert_eq!(refused, Err(NotLeader { leader: Some(0) }));
+    assert!(c.node(1).log().is_empty());
+    assert!(c.ready(1).is_empty());
+}
+
+#[test]
+fn flow_control_holds_entries_back_while_the_window_is_full() {
+    let config = Config {
+        max_inflight_messages: 2,
+        ..common::figure2_config()
+    };
+    let mut c = Cluster::with_config(3, config);
+    c.elect(0);
+    // Node 2 receives nothing for now: its messages are held.
+    let mut held = Vec::new();
+    for i in 0..6 {
+        let (_, msgs) = c.propose(0, &format!("{i}"));
+        let (to_2, rest): (Vec<_>, Vec<_>) = msgs.into_iter().partition(|m| m.to == 2);
+        held.extend(to_2);
+        c.deliver_all(rest);
+    }
+    assert_eq!(c.node(0).commit_index(), 6, "node 1 acknowledged them all");
+    assert_eq!(
+        entries_to(&held, 2),
+        vec![1, 1],
+        "two messages of entries in flight to node 2, and no more"
+    );
+    // The heartbeat still goes to node 2, without entries, after the last entry sent to it.
+    let hb = c.heartbeat(0);
+    assert_eq!(entries_to(&hb, 2), vec![0]);
+    let (to_2, rest): (Vec<_>, Vec<_>) = hb.into_iter().partition(|m| m.to == 2);
+    c.deliver_all(rest);
+    // Node 2 gets the held messages and the heartbeat: the first answer frees a place in the window, and
+    // the four entries held back go out together, in one message.
+    held.extend(to_2);
+    let mut sent_to_2 = Vec::new();
+    let mut queue = held;
+    while !queue.is_empty() {
+        let m = queue.remove(0);
+        let more = c.deliver(m);
+        sent_to_2.extend(entries_to(&more, 2));
+        queue.extend(more);
+    }
+    assert_eq!(sent_to_2, vec![4]);
+    assert_eq!(c.node(2).log(), c.node(0).log());
+}
+
+#[test]
+fn a_lost_message_in_a_full_window_is_repaired_by_the_heartbeat() {
+    let config = Config {
+        max_inflight_messages: 1,
+        ..common::figure2_config()
+    };
+    let mut c = Cluster::with_config(3, config);
+    c.elect(0);
+    // The one message in flight to node 2 is lost; later entries wait for it.
+    for i in 0..3 {
+        let (_, msgs) = c.propose(0, &format!("{i}"));
+        c.deliver_all_where(msgs, |m| m.to != 2);
+    }
+    assert!(c.node(2).log().is_empty());
+    // The heartbeat (after index 1) is refused, and the probe that follows brings node 2 up to date.
+    let hb = c.heartbeat(0);
+    c.deliver_all(hb);
+    assert_eq!(c.node(2).log(), c.node(0).log());
+}
+
+#[test]
+fn an_append_carries_at_most_max_bytes_per_message_of_commands() {
+    let config = Config {
+        max_bytes_per_message: 250,
+        ..common::figure2_config()
+    };
+    let mut c = Cluster::with_config(3, config);
+    c.elect(0);
+    let commands = vec![vec![7u8; 100]; 5];
+    c.nodes[0].propose_batch(commands).unwrap();
+    let msgs = c.ready(0);
+    assert_eq!(entries_to(&msgs, 1), vec![2, 2, 1]);
+    c.deliver_all(msgs);
+    // A command larger than the limit still goes, alone.
+    c.nodes[0]
+        .propose_batch(vec![vec![7u8; 300], vec![7u8; 1]])
+        .unwrap();
+    let msgs = c.ready(0);
+    assert_eq!(entries_to(&msgs, 1), vec![1, 1]);
+    c.deliver_all(msgs);
+    assert_eq!(c.node(1).log(), c.node(0).log());
+}
+
+#[test]
+fn a_zero_window_or_byte_limit_is_refused() {
+    for (config, error) in [
+        (
+            Config {
+                max_inflight_messages: 0,
+                ..Config::default()
+            },
+            ConfigError::ZeroInflight,
+        ),
+        (
+            Config {
+                max_bytes_per_message: 0,
+                ..Config::default()
+            },
+            ConfigError::ZeroBatch,
+        ),
+    ] {
+        assert_eq!(
+            Node::new(0, &[0, 1, 2], config, None, None, 0).err(),
+            Some(error)
+        );
+    }
+}
+
+#[test]
+fn a_full_window_whose_entries_were_compacted_gets_the_snapshot() {
+    let config = Config {
+        max_inflight_messages: 1,
+        ..common::figure2_config()
+    };
+    let mut c = Cluster::with_config(3, config);
+    c.elect(0);
+    // Node 2 hears nothing while three entries commit; then the leader compacts them.
+    for i in 0..3 {
+        let (_, msgs) = c.propose(0, &format!("{i}"));
+        c.deliver_all_where(msgs, |m| m.to != 2);
+    }
+    c.snapshot(0);
+    assert_eq!(c.node(0).last_included_index(), 3);
+    // The entry after which a heartbeat would go is gone: node 2 is sent the snapshot.
+    let hb = c.heartbeat(0);
+    assert!(hb
+        .iter()
+        .any(|m| m.to == 2 && matches!(m.message, Message::InstallSnapshot(_))));
+    c.deliver_all(hb);
+    assert_eq!(c.node(2).last_included_index(), 3);
 }

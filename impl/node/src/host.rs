@@ -296,6 +296,28 @@ impl<S: Storage, M: StateMachine, T> Host<S, M, T> {
         }
     }
 
+    /// Proposes each command of `batch` for the client known by its ticket, in order, as one
+    /// [`Node::propose_batch`]: a follower gets them together, in one AppendEntries where the batch limits
+    /// allow. Each [`Outcome`] comes out of a later [`flush`](Host::flush). All or none: a refusal hands
+    /// every ticket back.
+    pub fn propose_batch(&mut self, batch: Vec<(Vec<u8>, T)>) -> Result<(), (NotLeader, Vec<T>)> {
+        let (commands, tickets): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        if let Some(tracer) = &self.tracer {
+            for command in &commands {
+                tracer.proposing(command);
+            }
+        }
+        match self.node.propose_batch(commands) {
+            Ok((first, term)) => {
+                for (index, ticket) in (first..).zip(tickets) {
+                    self.waiting.entry(index).or_default().push((term, ticket));
+                }
+                Ok(())
+            }
+            Err(not_leader) => Err((not_leader, tickets)),
+        }
+    }
+
     /// Proposes `command` to the core, telling the tracer first what is proposed.
     fn propose_to_core(&mut self, command: Vec<u8>) -> Result<(Index, Term), NotLeader> {
         if let Some(tracer) = &self.tracer {

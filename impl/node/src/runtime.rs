@@ -1,6 +1,8 @@
 //! The event loop: a thread that drives a [`Host`] with real time. A round handles what arrived (messages,
 //! proposals, status requests; at most [`MAX_BATCH`] of them), ticks the node if a tick is due, then saves,
-//! sends and applies once for the round: the proposals and messages of one round share one sync. The cap
+//! sends and applies once for the round: the proposals and messages of one round share one sync, and the
+//! round's proposals are proposed together at its end ([`Host::propose_batch`]), so that each follower gets
+//! them in one AppendEntries where the core's batch limits allow. The cap
 //! keeps a steady stream of input from holding back the save, the sends and the clock; and ticks missed
 //! while the loop was stalled (a slow sync) are not made up in a burst, which would make a whole election
 //! timeout pass in one instant.
@@ -181,6 +183,7 @@ impl Runtime {
     {
         let mut sent = Vec::new();
         let mut done = Vec::new();
+        let mut proposals = Vec::new();
         let mut next_tick = Instant::now() + self.tick;
         let mut addresses = host.addresses();
         transport.set_addresses(&addresses);
@@ -204,11 +207,9 @@ impl Runtime {
                             tracing::warn!(node = host.node().id(), "refused a message: {e}");
                         }
                     }
-                    Input::Propose(command, ticket) => {
-                        if let Err((not_leader, ticket)) = host.propose(command, ticket) {
-                            answer(ticket, Answer::NotLeader(not_leader));
-                        }
-                    }
+                    // Proposed together at the end of the round, so that each follower gets them in one
+                    // AppendEntries.
+                    Input::Propose(command, ticket) => proposals.push((command, ticket)),
                     Input::Status(reply) => {
                         let _ = reply.send(host.status());
                     }
@@ -232,10 +233,24 @@ impl Runtime {
                     Input::TransferLeader(target, reply) => {
                         let _ = reply.send(host.transfer_leader(target));
                     }
-                    Input::Stop => return Ok(()),
+                    Input::Stop => {
+                        for (_, ticket) in proposals.drain(..) {
+                            answer(ticket, Answer::Stopped);
+                        }
+                        return Ok(());
+                    }
                 }
                 if taken < MAX_BATCH {
                     next = inbox.try_recv().ok();
+                }
+            }
+            if !proposals.is_empty() {
+                if let Err((not_leader, tickets)) =
+                    host.propose_batch(std::mem::take(&mut proposals))
+                {
+                    for ticket in tickets {
+                        answer(ticket, Answer::NotLeader(not_leader));
+                    }
                 }
             }
             let now = Instant::now();

@@ -1,6 +1,7 @@
 //! How a node's steps become events: the conversion from what a [`raft::Observer`] sees to the
 //! [`Event`]s of the trace format. Shared by the simulator's recorder (`conformance`) and `raft-node --trace`.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use raft::{Apply, Envelope, Message, Node, Output, PersistentState, Step};
@@ -96,21 +97,27 @@ pub fn step_event(node: &Node, step: &Step<'_>) -> Event {
     }
 }
 
-/// The command a host is about to propose, as its client asked for it: a proposal's event names this
-/// digest, not the core's word for what it appended, so that a core that logs something else is caught.
+/// The commands a host is about to propose, as its clients asked for them, in order: a proposal's event names
+/// the digest of the next, not the core's word for what it appended, so that a core that logs something else
+/// is caught. A batch ([`raft::Node::propose_batch`]) sets each of its commands before the core reports a
+/// proposal for each.
 #[derive(Debug, Default)]
-pub struct Proposal(Mutex<Option<Digest>>);
+pub struct Proposal(Mutex<VecDeque<Digest>>);
 
 impl Proposal {
-    /// The host is about to propose `command`.
+    /// The host is about to propose `command`, after those set before it.
     pub fn set(&self, command: &[u8]) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Digest::of(command));
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(Digest::of(command));
     }
 
-    /// Puts the digest set last (if any, taking it) into `ev`, if `ev` is a proposal's event.
+    /// Puts the digest of the earliest command set and not yet named (if any, taking it) into `ev`, if `ev` is
+    /// a proposal's event.
     pub fn fill(&self, ev: &mut Event) {
         if let Event::Propose { command, .. } = ev {
-            if let Some(asked) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Some(asked) = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
                 *command = asked;
             }
         }
