@@ -1743,7 +1743,7 @@ impl Node {
             // Send more only if something is still unsent (a batch was cut short, or the probe just landed);
             // entries already in flight are not sent again.
             if behind {
-                self.send_unsent(position);
+                self.send_append(position);
             }
             return;
         }
@@ -1797,7 +1797,7 @@ impl Node {
         }
         self.maybe_send_timeout_now(position);
         if behind {
-            self.send_unsent(position);
+            self.send_append(position);
         }
     }
 
@@ -1857,9 +1857,10 @@ impl Node {
         pr.mode == Mode::Replicate && pr.inflight.len() >= self.config.max_inflight_messages
     }
 
-    /// Sends the follower at `position` what it lacks: while streaming, every entry not yet sent, in as many
-    /// AppendEntries as the batch limits need and the window of messages in flight allows; otherwise one
-    /// AppendEntries (a probe) or the snapshot, as [`Node::send_append`].
+    /// Sends the follower at `position`, which the leader streams to, every entry not yet sent to it, in as
+    /// many AppendEntries as the batch limits need and the window of messages in flight allows: a batch of
+    /// proposals longer than one message goes out at once. (After an answer, the leader sends one more
+    /// message, if something is unsent: answers pace a follower that is catching up.)
     fn send_unsent(&mut self, position: usize) {
         self.send_append(position);
         let last = self.log.last_index();
