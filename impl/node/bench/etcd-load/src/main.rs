@@ -1,0 +1,102 @@
+//! `etcd-load`: committed writes per second and their latency against an etcd cluster, measured as
+//! `raft-bench --tier 2` measures three `raft-node` processes: `--clients` closed-loop writers, each with one
+//! put outstanding, sharing one connection to the leader, driven by one client thread; each put writes an
+//! 8-byte value. Prints `bench: etcd clients=<n> ops=<n> secs=<s> ops_per_sec=<n> p50_us=<n> p99_us=<n>`.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use etcd_client::Client;
+
+#[derive(Parser)]
+#[command(name = "etcd-load", about = "Closed-loop puts against etcd: writes/s, p50 and p99")]
+struct Cli {
+    /// The member to connect to (the leader), as host:port.
+    #[arg(long)]
+    endpoint: String,
+    /// Concurrent writers, each with one put outstanding.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    clients: u64,
+    /// How long to measure, in seconds (after every writer has sent its first put).
+    #[arg(long, default_value_t = 5.0)]
+    secs: f64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if !(cli.secs > 0.0 && cli.secs <= 3600.0) {
+        eprintln!("error: --secs must be above 0 and at most 3600");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&cli)) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: &Cli) -> Result<String, String> {
+    let client = tokio::time::timeout(
+        Duration::from_secs(10),
+        Client::connect([cli.endpoint.as_str()], None),
+    )
+    .await
+    .map_err(|_| format!("cannot reach {} within 10 s", cli.endpoint))?
+    .map_err(|e| format!("cannot connect to {}: {e}", cli.endpoint))?;
+    let measure = Duration::from_secs_f64(cli.secs);
+    let begin = Instant::now();
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..cli.clients {
+        let mut kv = client.kv_client();
+        writers.spawn(async move {
+            let key = format!("k{w:07}");
+            let mut latencies_ns = Vec::new();
+            while begin.elapsed() < measure {
+                let start = Instant::now();
+                kv.put(key.as_str(), vec![1u8; 8], None)
+                    .await
+                    .map_err(|e| format!("a put failed: {e}"))?;
+                latencies_ns.push(start.elapsed().as_nanos() as u64);
+            }
+            Ok::<_, String>(latencies_ns)
+        });
+    }
+    let mut latencies_ns = Vec::new();
+    while let Some(done) = writers.join_next().await {
+        latencies_ns.extend(done.map_err(|e| e.to_string())??);
+    }
+    let secs = begin.elapsed().as_secs_f64();
+    if latencies_ns.is_empty() {
+        return Err("no put completed".into());
+    }
+    latencies_ns.sort_unstable();
+    // As raft-bench computes them.
+    let at = |q: f64| {
+        let k = ((latencies_ns.len() as f64 * q) as usize).min(latencies_ns.len() - 1);
+        (latencies_ns[k] + 500) / 1000
+    };
+    let ops = latencies_ns.len();
+    Ok(format!(
+        "bench: etcd clients={} ops={ops} secs={secs:.2} ops_per_sec={:.0} p50_us={} p99_us={}",
+        cli.clients,
+        ops as f64 / secs,
+        at(0.50),
+        at(0.99)
+    ))
+}
