@@ -45,6 +45,10 @@ fn conformance_tracecheck_ok_mismatch_and_bad_files() {
             .starts_with("result: MISMATCH event=14 "),
         "{out}"
     );
+    // Without a picture the trace is checked as it is read; the refusal is reported the same way.
+    let (code, streamed, _) = run(&[bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{streamed}");
+    assert_eq!(streamed.lines().last(), out.lines().last(), "{streamed}");
     let picture = std::fs::read_to_string(&svg).unwrap();
     assert!(picture.starts_with("<svg") && picture.contains("fill=\"#fdd\""));
     let _ = std::fs::remove_file(&svg);
@@ -117,4 +121,24 @@ fn conformance_tracecheck_prints_no_unmeasured_figure() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("model actions applied, by kind:"), "{out}");
     assert!(!out.to_lowercase().contains("ambiguous"), "{out}");
+}
+
+/// Checking a trace as it is read finds what checking it whole finds: the same summary for a good trace, a
+/// refusal for a bad one.
+#[test]
+fn conformance_a_streamed_check_agrees_with_the_whole_check() {
+    use conformance::trace::{check, check_streamed, Trace};
+    let open = |name: &str| std::io::BufReader::new(std::fs::File::open(traces().join(name)).unwrap());
+    let good = "persist1-2c-seed1.jsonl";
+    let whole = check(&Trace::read(open(good)).unwrap()).unwrap();
+    let (header, streamed) = check_streamed(open(good)).unwrap();
+    assert_eq!(header.nodes, 3);
+    let streamed = streamed.expect("a good trace checks");
+    assert_eq!(
+        (streamed.events, streamed.actions, streamed.applies, streamed.action_counts),
+        (whole.events, whole.actions, whole.applies, whole.action_counts)
+    );
+    let bad = "broken-vote-not-durable.jsonl";
+    assert!(check(&Trace::read(open(bad)).unwrap()).is_err());
+    assert!(check_streamed(open(bad)).unwrap().1.is_none());
 }

@@ -14,6 +14,6 @@ pub mod perturb;
 pub mod picture;
 pub mod recorder;
 
-pub use checker::{check, check_full, Checker, Mismatch, Summary, ACTION_KINDS};
+pub use checker::{check, check_full, check_streamed, Checker, Mismatch, Summary, ACTION_KINDS};
 pub use format::{Event, ReadError, Record, Trace};
 pub use recorder::Recorder;

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::io::{BufRead, Write};
+use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
@@ -668,6 +669,26 @@ impl Trace {
     /// on as many threads as the machine has cores while the file is read, in batches of [`BATCH`] lines,
     /// and put together in the file's order: an error names the first bad line, whatever the threads.
     pub fn read(input: impl BufRead) -> Result<Trace, ReadError> {
+        let (header, records) = Trace::stream(
+            input,
+            |_| Vec::new(),
+            |records, batch| {
+                records.extend(batch);
+                ControlFlow::Continue(())
+            },
+        )?;
+        Ok(Trace { header, records })
+    }
+
+    /// Reads a trace as [`Trace::read`] does, without holding it whole: `start` is given the header and
+    /// makes the reader's state, and `each` is handed the records batch by batch, in the file's order, as
+    /// they are parsed (a batch is parsed while `each` works on the one before). `each` may stop the reading
+    /// with `Break`. Returns the header and the state. An error names the first bad line before the stop.
+    pub fn stream<S>(
+        input: impl BufRead,
+        start: impl FnOnce(&Header) -> S,
+        mut each: impl FnMut(&mut S, Vec<Record>) -> ControlFlow<()>,
+    ) -> Result<(Header, S), ReadError> {
         let mut lines = input.lines().enumerate();
         let header_line = match lines.next() {
             None => return Err(ReadError::Empty),
@@ -695,20 +716,25 @@ impl Trace {
             )));
         }
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let records = read_records(lines.map(|(i, line)| (i + 1, line)), threads)?;
-        Ok(Trace { header, records })
+        let mut state = start(&header);
+        read_records(lines.map(|(i, line)| (i + 1, line)), threads, |batch| {
+            each(&mut state, batch)
+        })?;
+        Ok((header, state))
     }
 }
 
 /// The lines a thread of [`Trace::read`] parses at a time.
 pub const BATCH: usize = 2048;
 
-/// Parses the numbered `lines` (after the header) into records on `threads` threads: this thread reads
-/// batches and deals them out in turn, and takes each worker's results back in the same turn.
+/// Parses the numbered `lines` (after the header) into records on `threads` threads, handing each batch to
+/// `each` in order: this thread reads batches and deals them out in turn, and takes each worker's results
+/// back in the same turn. Stops early when `each` says `Break`.
 fn read_records(
     lines: impl Iterator<Item = (usize, std::io::Result<String>)>,
     threads: usize,
-) -> Result<Vec<Record>, ReadError> {
+    mut each: impl FnMut(Vec<Record>) -> ControlFlow<()>,
+) -> Result<(), ReadError> {
     use std::sync::mpsc::{channel, sync_channel};
     type Parsed = Result<Vec<Record>, ReadError>;
     std::thread::scope(|scope| {
@@ -726,17 +752,20 @@ fn read_records(
                 (batches, results)
             })
             .collect();
-        let mut records = Vec::new();
         let mut sent = 0usize;
         let mut taken = 0usize;
-        // Takes the next batch's records back (the oldest batch dealt out).
-        let mut take = |taken: &mut usize| -> Result<(), ReadError> {
+        let mut stopped = false;
+        // Takes the next batch's records back (the oldest batch dealt out) and hands them on, unless `each`
+        // stopped the reading.
+        let mut take = |taken: &mut usize, stopped: &mut bool| -> Result<(), ReadError> {
             let parsed = workers[*taken % workers.len()]
                 .1
                 .recv()
                 .expect("a worker answers every batch");
             *taken += 1;
-            records.extend(parsed?);
+            if !*stopped {
+                *stopped = each(parsed?).is_break();
+            }
             Ok(())
         };
         let mut batch = Vec::with_capacity(BATCH);
@@ -744,7 +773,7 @@ fn read_records(
         // A line that cannot be read ends the reading; the lines before it are still parsed first, so
         // that the first bad line is the one reported.
         let mut unreadable = None;
-        while lines.peek().is_some() && unreadable.is_none() {
+        while lines.peek().is_some() && unreadable.is_none() && !stopped {
             for (line_no, line) in lines.by_ref().take(BATCH) {
                 match line {
                     Ok(line) => batch.push((line_no, line)),
@@ -765,15 +794,15 @@ fn read_records(
             sent += 1;
             // Keep at most two batches per worker in hand.
             if sent - taken >= 2 * workers.len() {
-                take(&mut taken)?;
+                take(&mut taken, &mut stopped)?;
             }
         }
         while taken < sent {
-            take(&mut taken)?;
+            take(&mut taken, &mut stopped)?;
         }
         match unreadable {
-            Some(e) => Err(e),
-            None => Ok(records),
+            Some(e) if !stopped => Err(e),
+            _ => Ok(()),
         }
     })
 }
@@ -835,8 +864,47 @@ mod tests {
             let numbered = lines
                 .enumerate()
                 .map(|(k, l)| (k + 2, Ok(String::from_utf8(l.to_vec()).unwrap())));
-            assert_eq!(read_records(numbered, threads).unwrap(), trace.records);
+            let mut records = Vec::new();
+            read_records(numbered, threads, |batch| {
+                records.extend(batch);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            assert_eq!(records, trace.records);
         }
+    }
+
+    /// A stream hands every record in order, batch by batch, and stops when told to.
+    #[test]
+    fn a_streamed_trace_comes_in_order_and_stops_when_told() {
+        let n = 5 * BATCH + 3;
+        let (header, (batches, seen)) = Trace::stream(
+            file(n).as_slice(),
+            |h| {
+                assert_eq!(h.nodes, 3);
+                (0usize, 0u64)
+            },
+            |(batches, seen), batch| {
+                *batches += 1;
+                for r in batch {
+                    assert_eq!(r.t, *seen);
+                    *seen += 1;
+                }
+                ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+        assert_eq!((header.nodes, batches, seen), (3, 6, n as u64));
+        let (_, batches) = Trace::stream(
+            file(n).as_slice(),
+            |_| 0usize,
+            |batches, _| {
+                *batches += 1;
+                ControlFlow::Break(())
+            },
+        )
+        .unwrap();
+        assert_eq!(batches, 1, "nothing is handed on after a stop");
     }
 
     /// Of two bad lines in different batches, the first is the one named.

@@ -33,9 +33,10 @@ use model::state::{
 use model::{Action, RaftModel};
 
 use super::format::{
-    Applied, Body, Conf, Digest, Event, Features, Item, LogDelta, Msg, MsgId, NodeState, Role,
-    Trace,
+    Applied, Body, Conf, Digest, Event, Features, Header, Item, LogDelta, Msg, MsgId, NodeState,
+    ReadError, Role, Trace,
 };
+use std::ops::ControlFlow;
 
 /// What a successful check saw.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -125,17 +126,51 @@ pub fn check_full(trace: &Trace) -> Result<Summary, Box<Mismatch>> {
     check_with(trace, true)
 }
 
+/// The checker for a trace with `header`: its size, its features, and what its hosts report.
+fn checker_for(header: &Header) -> Result<Checker, String> {
+    let mut checker = Checker::new(header.nodes as usize)?;
+    if header.saves_in_flight {
+        checker = checker.with_saves_in_flight();
+    }
+    if header.decoded {
+        checker = checker.with_decoded();
+    }
+    Ok(checker.with_features(header.features()))
+}
+
+/// Checks the trace read from `input` as [`check`] does, batch by batch while it is read, without holding
+/// it whole: parsing and checking overlap, and memory stays that of a few batches. Returns the header and
+/// the summary; the summary is `None` if the header or an event is refused, or if the trace is one
+/// process's of a cluster (to be merged with the others first): then read the trace whole and [`check`] it,
+/// for the report.
+pub fn check_streamed(
+    input: impl std::io::BufRead,
+) -> Result<(Header, Option<Summary>), ReadError> {
+    let (header, checker) = Trace::stream(
+        input,
+        |header| {
+            (header.first_id == 0)
+                .then(|| checker_for(header).ok())
+                .flatten()
+        },
+        |checker, batch| {
+            let Some(c) = checker else {
+                return ControlFlow::Break(());
+            };
+            for r in &batch {
+                if c.event(&r.ev).is_err() {
+                    *checker = None;
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        },
+    )?;
+    Ok((header, checker.map(|c| c.summary())))
+}
+
 fn check_with(trace: &Trace, full: bool) -> Result<Summary, Box<Mismatch>> {
-    let new = || {
-        let mut checker = Checker::new(trace.header.nodes as usize)?;
-        if trace.header.saves_in_flight {
-            checker = checker.with_saves_in_flight();
-        }
-        if trace.header.decoded {
-            checker = checker.with_decoded();
-        }
-        Ok(checker.with_features(trace.header.features()))
-    };
+    let new = || checker_for(&trace.header);
     let mut checker = new().map_err(|reason| Box::new(header_mismatch(reason)))?;
     if full {
         checker = checker.with_full_properties();
