@@ -725,7 +725,7 @@ impl Trace {
 }
 
 /// The lines a thread of [`Trace::read`] parses at a time.
-pub const BATCH: usize = 2048;
+pub const BATCH: usize = 256;
 
 /// Parses the numbered `lines` (after the header) into records on `threads` threads, handing each batch to
 /// `each` in order: this thread reads batches and deals them out in turn, and takes each worker's results
