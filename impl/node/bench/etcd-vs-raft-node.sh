@@ -5,7 +5,8 @@
 #   * raft-bench --tier 2: three raft-node processes on loopback, file storage, fsync on;
 #   * etcd 3.4 (Debian's etcd-server): three members on loopback, each with its own data directory, fsync on
 #     (etcd's default), loaded by etcd-load (beside this script): the same number of closed-loop writers, one
-#     put each outstanding, sharing one connection to the leader from one client thread, 8-byte values.
+#     put each outstanding, from one client thread, 8-byte values. raft-bench's writers share one connection
+#     to the leader; etcd-load's share one gRPC connection per 100 writers (over one, 1,024 had it reset).
 # Each run starts a fresh cluster. Prints every run's line, then a Markdown table of the medians.
 #
 # Usage: impl/node/bench/etcd-vs-raft-node.sh [SECS [ROUNDS [CLIENTS...]]]   (defaults: 5 2 1 64 1024)
@@ -33,13 +34,17 @@ stop_etcd() {
     for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2> /dev/null || true; done
     pids=()
+    # KEEP_LOGS=DIR keeps the members' logs of the last etcd run there (etcd reads ETCD_* variables as
+    # flags: the name must not start so).
+    [ -z "${KEEP_LOGS:-}" ] || cp "$work"/m*.log "$KEEP_LOGS"/ 2> /dev/null || true
 }
 trap 'stop_etcd; rm -rf "$work"' EXIT
 
 client_port() { echo $((23790 + $1)); }
 peer_port() { echo $((23800 + $1)); }
 
-# Starts three fresh members; prints the leader's client address.
+# Starts three fresh members and sets `leader` to the leader's client address. (Not to be called in a
+# subshell: `pids` must reach stop_etcd.)
 start_etcd() {
     rm -rf "$work/etcd"
     local cluster="" i
@@ -51,18 +56,18 @@ start_etcd() {
             --listen-peer-urls "http://127.0.0.1:$(peer_port $i)" \
             --initial-advertise-peer-urls "http://127.0.0.1:$(peer_port $i)" \
             --initial-cluster "$cluster" --initial-cluster-state new \
-            --initial-cluster-token etcd-vs-raft-node --log-level error > "$work/m$i.log" 2>&1 &
+            --initial-cluster-token etcd-vs-raft-node --log-level warn > "$work/m$i.log" 2>&1 &
         pids+=($!)
     done
-    local tries status member leader
+    local tries status member lead
     for tries in $(seq 100); do
         for i in 1 2 3; do
             status=$(ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$(client_port $i)" --command-timeout=1s \
                 endpoint status -w json 2> /dev/null) || continue
             member=$(grep -o '"member_id":[0-9]*' <<< "$status" | cut -d: -f2)
-            leader=$(grep -o '"leader":[0-9]*' <<< "$status" | cut -d: -f2)
-            if [ -n "$member" ] && [ "$member" = "$leader" ]; then
-                echo "127.0.0.1:$(client_port $i)"
+            lead=$(grep -o '"leader":[0-9]*' <<< "$status" | cut -d: -f2)
+            if [ -n "$member" ] && [ "$member" = "$lead" ]; then
+                leader="127.0.0.1:$(client_port $i)"
                 return 0
             fi
         done
@@ -78,8 +83,8 @@ for c in "${clients[@]}"; do
         line=$(./target/release/raft-bench --tier 2 --clients "$c" --secs "$secs")
         echo "$line"
         echo "raft-node $c $line" >> "$results"
-        leader=$(start_etcd)
-        line=$("$load" --endpoint "$leader" --clients "$c" --secs "$secs")
+        start_etcd
+        line=$("$load" --endpoint "$leader" --clients "$c" --secs "$secs") || { stop_etcd; exit 1; }
         stop_etcd
         echo "$line"
         echo "etcd $c $line" >> "$results"
