@@ -128,15 +128,26 @@ fn conformance_tracecheck_prints_no_unmeasured_figure() {
 #[test]
 fn conformance_a_streamed_check_agrees_with_the_whole_check() {
     use conformance::trace::{check, check_streamed, Trace};
-    let open = |name: &str| std::io::BufReader::new(std::fs::File::open(traces().join(name)).unwrap());
+    let open =
+        |name: &str| std::io::BufReader::new(std::fs::File::open(traces().join(name)).unwrap());
     let good = "persist1-2c-seed1.jsonl";
     let whole = check(&Trace::read(open(good)).unwrap()).unwrap();
     let (header, streamed) = check_streamed(open(good)).unwrap();
     assert_eq!(header.nodes, 3);
     let streamed = streamed.expect("a good trace checks");
     assert_eq!(
-        (streamed.events, streamed.actions, streamed.applies, streamed.action_counts),
-        (whole.events, whole.actions, whole.applies, whole.action_counts)
+        (
+            streamed.events,
+            streamed.actions,
+            streamed.applies,
+            streamed.action_counts
+        ),
+        (
+            whole.events,
+            whole.actions,
+            whole.applies,
+            whole.action_counts
+        )
     );
     let bad = "broken-vote-not-durable.jsonl";
     assert!(check(&Trace::read(open(bad)).unwrap()).is_err());
