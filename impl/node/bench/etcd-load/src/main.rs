@@ -13,7 +13,10 @@ use clap::Parser;
 use etcd_client::Client;
 
 #[derive(Parser)]
-#[command(name = "etcd-load", about = "Closed-loop puts against etcd: writes/s, p50 and p99")]
+#[command(
+    name = "etcd-load",
+    about = "Closed-loop puts against etcd: writes/s, p50 and p99"
+)]
 struct Cli {
     /// The member to connect to (the leader), as host:port.
     #[arg(long)]
