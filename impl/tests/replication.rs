@@ -318,19 +318,26 @@ fn flow_control_holds_entries_back_while_the_window_is_full() {
     assert_eq!(c.node(2).log(), c.node(0).log());
 }
 
-#[test]
-fn a_lost_message_in_a_full_window_is_repaired_by_the_heartbeat() {
+/// A leader (node 0) with a window of one message in flight per follower commits three entries with node
+/// 1 while node 2 receives nothing.
+fn window_of_one_while_node_2_is_cut_off() -> Cluster {
     let config = Config {
         max_inflight_messages: 1,
         ..common::figure2_config()
     };
     let mut c = Cluster::with_config(3, config);
     c.elect(0);
-    // The one message in flight to node 2 is lost; later entries wait for it.
     for i in 0..3 {
         let (_, msgs) = c.propose(0, &format!("{i}"));
         c.deliver_all_where(msgs, |m| m.to != 2);
     }
+    c
+}
+
+#[test]
+fn a_lost_message_in_a_full_window_is_repaired_by_the_heartbeat() {
+    // The one message in flight to node 2 is lost; later entries wait for it.
+    let mut c = window_of_one_while_node_2_is_cut_off();
     assert!(c.node(2).log().is_empty());
     // The heartbeat (after index 1) is refused, and the probe that follows brings node 2 up to date.
     let hb = c.heartbeat(0);
@@ -388,17 +395,8 @@ fn a_zero_window_or_byte_limit_is_refused() {
 
 #[test]
 fn a_full_window_whose_entries_were_compacted_gets_the_snapshot() {
-    let config = Config {
-        max_inflight_messages: 1,
-        ..common::figure2_config()
-    };
-    let mut c = Cluster::with_config(3, config);
-    c.elect(0);
     // Node 2 hears nothing while three entries commit; then the leader compacts them.
-    for i in 0..3 {
-        let (_, msgs) = c.propose(0, &format!("{i}"));
-        c.deliver_all_where(msgs, |m| m.to != 2);
-    }
+    let mut c = window_of_one_while_node_2_is_cut_off();
     c.snapshot(0);
     assert_eq!(c.node(0).last_included_index(), 3);
     // The entry after which a heartbeat would go is gone: node 2 is sent the snapshot.
