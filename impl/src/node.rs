@@ -607,7 +607,7 @@ impl Node {
                     self.append_command(command, replicate);
                 }
                 Some(observer) => {
-                    self.append_observed(command, observer, replicate)?;
+                    self.append_observed(command, observer, replicate);
                 }
             }
         }
@@ -625,7 +625,7 @@ impl Node {
             self.observe_refused(&command, refused, &observer);
             return Err(refused);
         }
-        self.append_observed(command, &observer, true)
+        Ok(self.append_observed(command, &observer, true))
     }
 
     /// Tells the observer that `command` was refused.
@@ -647,12 +647,12 @@ impl Node {
         command: Vec<u8>,
         observer: &ObserverHandle,
         replicate: bool,
-    ) -> Result<(Index, Term), NotLeader> {
+    ) -> (Index, Term) {
         let outbox_before = self.outbox.len();
         let pending = self.log_changed_from.take();
-        let result = Ok(self.append_command(command, replicate));
+        let appended = self.append_command(command, replicate);
         let written = self.restore_log_changed_from(pending);
-        let appended = match &self
+        let command = match &self
             .log
             .entries()
             .last()
@@ -665,13 +665,13 @@ impl Node {
         observer.observer().step(
             self,
             &Step::Propose {
-                command: appended,
-                result,
+                command,
+                result: Ok(appended),
                 sent: &self.outbox[outbox_before..],
                 log_changed_from: written,
             },
         );
-        result
+        appended
     }
 
     /// Whether a proposal can be appended here: only on the leader, and only while its log has room.
@@ -1862,7 +1862,6 @@ impl Node {
     /// proposals longer than one message goes out at once. (After an answer, the leader sends one more
     /// message, if something is unsent: answers pace a follower that is catching up.)
     fn send_unsent(&mut self, position: usize) {
-        self.send_append(position);
         let last = self.log.last_index();
         while self.progress[position].mode == Mode::Replicate
             && self.progress[position].next_index <= last
