@@ -1862,6 +1862,9 @@ impl Node {
     /// proposals longer than one message goes out at once. (After an answer, the leader sends one more
     /// message, if something is unsent: answers pace a follower that is catching up.)
     fn send_unsent(&mut self, position: usize) {
+        // The first message goes whatever the window: a follower whose next entry is compacted gets the
+        // snapshot even while its window is full.
+        self.send_append(position);
         let last = self.log.last_index();
         while self.progress[position].mode == Mode::Replicate
             && self.progress[position].next_index <= last
