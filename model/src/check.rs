@@ -2,8 +2,9 @@
 
 use crate::coverage::{Coverage, Covered};
 use crate::display;
-use crate::properties::{RAFT_SAFETY, SAFETY, WITNESSES};
+use crate::properties::{self, RAFT_SAFETY, SAFETY, WITNESSES};
 use crate::raft::{Action, RaftModel};
+use crate::search::{self, Search};
 use crate::state::State;
 use crate::symmetry;
 use stateright::{Checker, HasDiscoveries, Model, Path};
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 pub struct Options {
     /// Worker threads.
     pub threads: usize,
-    /// Breadth-first (shortest counterexamples) instead of depth-first. Both use symmetry.
+    /// Breadth-first (shortest counterexamples, stateright's checker) instead of depth-first
+    /// ([`crate::search`]). Both use symmetry.
     pub bfs: bool,
     /// The sometimes-properties these bounds are expected to witness.
     pub expect: Vec<&'static str>,
@@ -139,19 +141,18 @@ pub fn run(
     model.witnessed = Some(Arc::clone(&witnessed));
     let coverage = options.coverage.then(|| Arc::new(Coverage::default()));
     model.coverage = coverage.clone();
-    let builder = model
-        .checker()
-        .threads(options.threads.max(1))
-        .finish_when(HasDiscoveries::AnyFailures);
-    let (progress, discoveries) = if options.bfs {
-        watch(builder.spawn_bfs(), start, interval, &mut on_progress)
+    let (progress, path) = if options.bfs {
+        let checker = model
+            .checker()
+            .threads(options.threads.max(1))
+            .finish_when(HasDiscoveries::AnyFailures)
+            .spawn_bfs();
+        watch_bfs(checker, start, interval, &mut on_progress)
     } else {
-        watch(builder.spawn_dfs(), start, interval, &mut on_progress)
+        let search = Search::spawn(model, options.threads, properties::raft_safety);
+        watch_search(search, &plain, start, interval, &mut on_progress)
     };
-    let path = discoveries
-        .into_iter()
-        .find(|(name, _)| *name == RAFT_SAFETY)
-        .map(|(_, path)| symmetry::decanonicalize(&plain, &path.into_vec()));
+    let path = path.map(|steps| symmetry::decanonicalize(&plain, &steps));
     let seen = witnessed.load(Ordering::Relaxed);
     let mut verdicts = Vec::new();
     let mut counterexample = None;
@@ -193,37 +194,75 @@ pub fn run(
     }
 }
 
-type Discoveries = Vec<(&'static str, Path<State, Action>)>;
-
 /// A path as states, each with the action taken from it (none after the last).
 pub type Steps = Vec<(State, Option<Action>)>;
 
+/// Waits for `is_done`, reporting progress every `interval`.
 fn watch(
+    is_done: impl Fn() -> bool,
+    progress: impl Fn() -> Progress,
+    interval: Duration,
+    on_progress: &mut impl FnMut(Progress),
+) {
+    let mut next_report = Instant::now() + interval;
+    while !is_done() {
+        std::thread::sleep(Duration::from_millis(20));
+        if Instant::now() >= next_report {
+            on_progress(progress());
+            next_report += interval;
+        }
+    }
+}
+
+/// Runs stateright's breadth-first checker to its end: the counters, and the path to a
+/// violation, if any.
+fn watch_bfs(
     checker: impl Checker<RaftModel>,
     start: Instant,
     interval: Duration,
     on_progress: &mut impl FnMut(Progress),
-) -> (Progress, Discoveries) {
-    let mut next_report = Instant::now() + interval;
-    while !checker.is_done() {
-        std::thread::sleep(Duration::from_millis(20));
-        if Instant::now() >= next_report {
-            on_progress(progress(&checker, start));
-            next_report += interval;
-        }
-    }
-    let checker = checker.join();
-    let discoveries = checker.discoveries().into_iter().collect();
-    (progress(&checker, start), discoveries)
-}
-
-fn progress(checker: &impl Checker<RaftModel>, start: Instant) -> Progress {
-    Progress {
+) -> (Progress, Option<Steps>) {
+    let progress = |checker: &dyn Checker<RaftModel>| Progress {
         unique: checker.unique_state_count(),
         total: checker.state_count(),
         depth: checker.max_depth(),
         elapsed: start.elapsed(),
-    }
+    };
+    watch(
+        || checker.is_done(),
+        || progress(&checker),
+        interval,
+        on_progress,
+    );
+    let checker = checker.join();
+    let path: Option<Path<State, Action>> = checker.discovery(RAFT_SAFETY);
+    (progress(&checker), path.map(Path::into_vec))
+}
+
+/// Runs [`Search`] to its end: the counters, and the path to a violation, if any (replayed
+/// with `plain`, which records no coverage).
+fn watch_search(
+    search: Search,
+    plain: &RaftModel,
+    start: Instant,
+    interval: Duration,
+    on_progress: &mut impl FnMut(Progress),
+) -> (Progress, Option<Steps>) {
+    let progress = |counts: search::Counts| Progress {
+        unique: counts.unique,
+        total: counts.total,
+        depth: counts.depth,
+        elapsed: start.elapsed(),
+    };
+    watch(
+        || search.is_done(),
+        || progress(search.counts()),
+        interval,
+        on_progress,
+    );
+    let outcome = search.join();
+    let path = outcome.violation.map(|path| search::replay(plain, &path));
+    (progress(outcome.counts), path)
 }
 
 /// Starts a new measure of the peak resident set size (Linux: writing 5 to `clear_refs` resets

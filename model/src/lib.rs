@@ -65,6 +65,7 @@ pub mod explorer;
 pub mod partition;
 pub mod properties;
 pub mod raft;
+pub mod search;
 pub mod simulate;
 pub mod state;
 pub mod symmetry;
