@@ -256,11 +256,12 @@ impl Server {
 }
 
 impl Clone for Server {
-    // By hand: the derived clone copies the log entry by entry, this one in one go.
+    // By hand: the derived clone copies the log and the reads entry by entry, this one each in
+    // one go.
     fn clone(&self) -> Self {
         Server {
             log: Log::from_slice(&self.log),
-            reads: self.reads.clone(),
+            reads: Reads::from_slice(&self.reads),
             ..*self
         }
     }
