@@ -103,7 +103,10 @@ impl Search {
                 let shared = Arc::clone(&shared);
                 std::thread::Builder::new()
                     .name(format!("search-{t}"))
-                    .spawn(move || Worker::new(&shared).run())
+                    .spawn(move || {
+                        let _guard = StopOnPanic(&shared);
+                        Worker::new(&shared).run();
+                    })
                     .expect("spawn a search thread")
             })
             .collect();
@@ -168,6 +171,19 @@ pub fn fingerprint(state: &State) -> u64 {
     const KEYS: [u64; 4] = [123_456_789_987_654_321, 98_765_432_123_456_789, 0, 0];
     let hash = ahash::RandomState::with_seeds(KEYS[0], KEYS[1], KEYS[2], KEYS[3]).hash_one(state);
     hash.max(1)
+}
+
+/// Stops the search when its thread panics (in the model, say), so that the other threads end
+/// instead of waiting for this one's work; [`Search::join`] then passes the panic on.
+struct StopOnPanic<'a>(&'a Shared);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop.store(true, Ordering::Relaxed);
+            self.0.pool.close();
+        }
+    }
 }
 
 /// A state to expand, with the path to it from the initial state.

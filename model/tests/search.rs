@@ -7,7 +7,7 @@ use model::properties::{for_check, raft_safety};
 use model::raft::RaftModel;
 use model::search::{self, Counts, Search};
 use stateright::{Checker, HasDiscoveries, Model};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 
 /// The model as `check` runs it: symmetry on, witnesses recorded in `witnessed`.
@@ -172,4 +172,24 @@ fn paths_found_in_work_handed_over_lead_to_their_states() {
         assert_eq!(states.last(), Some(&r));
         assert!(!states[..states.len() - 1].contains(&r));
     }
+}
+
+/// Panics once: in the first state checked that breaks `rare::<0>`.
+fn panics(model: &RaftModel, state: &model::State) -> bool {
+    static PANICKED: AtomicBool = AtomicBool::new(false);
+    if !rare::<0>(model, state) && !PANICKED.swap(true, Ordering::Relaxed) {
+        panic!("a panic in the model");
+    }
+    true
+}
+
+/// A panic on one thread ends the search (the others stop instead of waiting for its work) and
+/// reaches the caller of `join`.
+#[test]
+fn a_panic_in_the_model_ends_the_search_and_reaches_join() {
+    let (model, _) = checked(preset("pre-vote-four").unwrap().bounds, None);
+    let search = Search::spawn(model, 2, panics);
+    let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| search.join()));
+    let panic = joined.err().expect("the panic reaches join");
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"a panic in the model"));
 }
