@@ -1602,6 +1602,8 @@ impl Checker {
             server.log.truncate(loaded.snap.0 as usize);
             server.log.extend(loaded.log.iter().copied());
             server.snapshot_index = loaded.snap.0 as Index;
+            // The model's restart set the commit index to the snapshot's, the one not saved.
+            server.commit_index = server.snapshot_index;
         }
         if loaded != view.durable {
             let d = &view.durable;
