@@ -211,6 +211,43 @@ fn ticks_missed_in_a_stall_do_not_fire_at_once() {
     );
 }
 
+/// A loop that polls its empty inbox (`Runtime::poll`) for longer than a tick still ticks on time (a single
+/// node elects itself), takes what arrives while it polls (a proposal commits), and ends when its inbox
+/// has no senders left.
+#[test]
+fn a_polling_loop_ticks_on_time_and_takes_what_arrives() {
+    let host: Host<_, _, u64> = Host::new(
+        &settings(0, &[0]),
+        Volatile,
+        Recovered::default(),
+        CommandLog::default(),
+    )
+    .unwrap();
+    let (inbox, inputs) = channel();
+    let (answers, answered) = channel();
+    let runtime = Runtime {
+        poll: Duration::from_secs(1),
+        ..Runtime::default()
+    };
+    let thread = std::thread::spawn(move || {
+        runtime.run(host, inputs, Nowhere, move |t, a| {
+            let _ = answers.send((t, a));
+        })
+    });
+    // An election takes 30 to 60 ticks of 10 ms; polling a second per round instead of ticking would take
+    // 30 s or more.
+    std::thread::sleep(Duration::from_secs(2));
+    let s = status(&inbox);
+    assert_eq!(s.role, Role::Leader, "after {} ticks", s.ticks);
+    inbox.send(Input::Propose(b"x".to_vec(), 7)).unwrap();
+    match answered.recv_timeout(Duration::from_secs(10)).unwrap() {
+        (7, Answer::Done(Outcome::Committed { .. })) => {}
+        (t, a) => panic!("ticket {t}: {a:?}"),
+    }
+    drop(inbox);
+    thread.join().unwrap().unwrap();
+}
+
 /// When the loop stops, a proposal still waiting is answered (it may or may not commit), and so is one
 /// still in the inbox behind the stop.
 #[test]

@@ -7,9 +7,10 @@
 //! * Tier 1, the runtime in memory: three `Runtime` event loops, a thread each, over `memory::Network`;
 //!   every message encoded and decoded with the wire's codec on its way; storage that keeps nothing; the
 //!   clients submit `Input::Propose` to the leader's loop, as `raft-node`'s client connections do, and wait
-//!   for its `Answer` (one client thread drives them all).
+//!   for its `Answer` (one client thread drives them all). Each loop polls its inbox for `--poll-us` (50 µs
+//!   by default) when it finds it empty before it blocks (`Runtime::poll`); `--poll-us 0` blocks at once.
 //! * Tier 2: three `raft-node` processes over loopback TCP with file storage and fsync; the clients share
-//!   one connection to the leader, pipelined.
+//!   one connection to the leader, pipelined; the nodes run with `--poll-us` as given.
 //!
 //! Prints one line per run: `bench: tier=<0|1|2> clients=<n> ops=<n> secs=<s> ops_per_sec=<n> p50_us=<n>
 //! p99_us=<n>`; tiers 0 and 1 add `msgs_per_op=<x>`, the messages all three nodes sent per committed write
@@ -47,6 +48,10 @@ struct Cli {
     /// How long each run measures, in seconds.
     #[arg(long, default_value_t = 5.0)]
     secs: f64,
+    /// How long each node's loop polls its empty inbox before it blocks, in microseconds (`Runtime::poll`,
+    /// `raft-node --poll-us`); tiers 1 and 2.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    poll_us: u64,
 }
 
 fn main() -> ExitCode {
@@ -62,10 +67,11 @@ fn main() -> ExitCode {
     };
     for clients in runs {
         let measure = Duration::from_secs_f64(cli.secs);
+        let poll = Duration::from_micros(cli.poll_us);
         let result = match cli.tier {
             0 => Ok(tier0(clients, measure)),
-            1 => tier1::run(clients, measure),
-            _ => tier2::run(clients, measure),
+            1 => tier1::run(clients, measure, poll),
+            _ => tier2::run(clients, measure, poll),
         };
         let result = match result {
             Ok(r) => r,
@@ -282,7 +288,7 @@ mod tier1 {
     }
 
     impl Cluster {
-        fn start(answers: &Sender<(Ticket, Answer)>) -> Cluster {
+        fn start(answers: &Sender<(Ticket, Answer)>, poll: Duration) -> Cluster {
             let ids = [0u64, 1, 2];
             let (inboxes, receivers): (Vec<_>, Vec<_>) =
                 ids.iter().map(|_| mpsc::channel()).unzip();
@@ -307,7 +313,11 @@ mod tier1 {
                         let answer = move |ticket, a| {
                             let _ = answers.send((ticket, a));
                         };
-                        Runtime::default()
+                        let runtime = Runtime {
+                            poll,
+                            ..Runtime::default()
+                        };
+                        runtime
                             .run(host, inbox, wire, answer)
                             .map(drop)
                             .expect("volatile storage does not fail");
@@ -358,9 +368,9 @@ mod tier1 {
         }
     }
 
-    pub fn run(clients: u64, measure: Duration) -> Result<Measured, String> {
+    pub fn run(clients: u64, measure: Duration, poll: Duration) -> Result<Measured, String> {
         let (answers, answered) = mpsc::channel::<(Ticket, Answer)>();
-        let cluster = Cluster::start(&answers);
+        let cluster = Cluster::start(&answers, poll);
         let mut leader = cluster.leader()?;
         let command = vec![1u8; 8];
         let propose = |leader: usize, ticket: Ticket| {
@@ -461,7 +471,7 @@ mod tier2 {
         }
     }
 
-    pub fn run(clients: u64, measure: Duration) -> Result<Measured, String> {
+    pub fn run(clients: u64, measure: Duration, poll: Duration) -> Result<Measured, String> {
         let exe = std::env::current_exe()
             .map_err(|e| e.to_string())?
             .with_file_name("raft-node");
@@ -499,6 +509,7 @@ mod tier2 {
                 .arg(dir.join(format!("node-{}", i + 1)))
                 .args(["--client-addr", &client_addr.to_string()])
                 .args(["--snapshot-every", "100000"])
+                .args(["--poll-us", &poll.as_micros().to_string()])
                 // Opaque 8-byte commands: the command log, as measured before the key-value store.
                 .args(["--machine", "log"])
                 .arg("--secret-file")
