@@ -35,6 +35,9 @@ fn tiers_0_and_1_measure_each_client_count() {
         assert_eq!(lines.len(), 3);
         check_in_memory_lines(&lines, tier);
     }
+    // Tier 1 with loops that block at once.
+    let lines = run(&["--tier", "1", "--secs", "0.2", "--poll-us", "0"]);
+    check_in_memory_lines(&lines, "1");
 }
 
 fn check_in_memory_lines(lines: &[Vec<(String, f64)>], tier: &str) {
@@ -82,7 +85,12 @@ fn tier_2_runs_three_processes_with_fsync() {
 
 #[test]
 fn bad_flags_get_status_2() {
-    for args in [&["--tier", "3"][..], &["--clients", "0"], &["--secs", "0"]] {
+    for args in [
+        &["--tier", "3"][..],
+        &["--clients", "0"],
+        &["--secs", "0"],
+        &["--poll-us", "10001"],
+    ] {
         let out = Command::new(EXE).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("error"));
