@@ -44,15 +44,26 @@ impl Serialize for Digest {
 
 impl<'de> Deserialize<'de> for Digest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        if s.len() != 16 {
-            return Err(serde::de::Error::custom(format!(
-                "a digest is 16 hex digits, got {s:?}"
-            )));
+        // A visitor rather than a `String` or `Cow<str>` (which serde always makes owned): a trace holds
+        // a digest for every command it carries, and reading one then allocates nothing.
+        struct Hex;
+        impl serde::de::Visitor<'_> for Hex {
+            type Value = Digest;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a digest: 16 hex digits")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Digest, E> {
+                if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(E::custom(format!("a digest is 16 hex digits, got {s:?}")));
+                }
+                u64::from_str_radix(s, 16)
+                    .map(Digest)
+                    .map_err(|_| E::custom(format!("a digest is 16 hex digits, got {s:?}")))
+            }
         }
-        u64::from_str_radix(&s, 16)
-            .map(Digest)
-            .map_err(|_| serde::de::Error::custom(format!("a digest is 16 hex digits, got {s:?}")))
+        d.deserialize_str(Hex)
     }
 }
 
@@ -829,6 +840,21 @@ fn parse_batch(batch: Vec<(usize, String)>) -> Result<Vec<Record>, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digest_is_read_from_16_hex_digits_and_nothing_else() {
+        let read = |json: &str| serde_json::from_str::<Digest>(json).map_err(|e| e.to_string());
+        assert_eq!(read("\"57ba46544827cA99\""), Ok(Digest(0x57ba46544827ca99)));
+        for bad in [
+            "\"57ba46544827ca9\"",
+            "\"+7ba46544827ca99\"",
+            "\"57ba46544827ca9g\"",
+            "12",
+        ] {
+            let e = read(bad).unwrap_err();
+            assert!(e.contains("16 hex digits"), "{bad}: {e}");
+        }
+    }
 
     /// A trace of `n` events, as its file's bytes.
     fn file(n: usize) -> Vec<u8> {
