@@ -5,10 +5,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc::{channel, Receiver, Sender};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use raft::{AppendEntries, Config, Envelope, Message, Ready, Role};
-use raft_node::host::{Host, Outcome, Settings, Status};
+use raft_node::host::{Host, HostError, Outcome, Settings, Status};
 use raft_node::machine::CommandLog;
 use raft_node::memory::Volatile;
 use raft_node::runtime::{Answer, Input, Runtime, Transport, MAX_BATCH};
@@ -48,6 +49,37 @@ impl Storage for Rendezvous {
     }
 }
 
+/// A single-node cluster's loop on its own thread, without peers.
+struct SingleNode<S> {
+    inbox: Sender<Input<u64>>,
+    answered: Receiver<(u64, Answer)>,
+    /// Gives back the host when the loop ends.
+    thread: JoinHandle<Result<Host<S, CommandLog, u64>, HostError>>,
+}
+
+/// Starts a [`SingleNode`] on `storage`.
+fn single_node<S: Storage + Send + 'static>(storage: S, runtime: Runtime) -> SingleNode<S> {
+    let host = Host::new(
+        &settings(0, &[0]),
+        storage,
+        Recovered::default(),
+        CommandLog::default(),
+    )
+    .unwrap();
+    let (inbox, inputs) = channel();
+    let (answers, answered) = channel();
+    let thread = std::thread::spawn(move || {
+        runtime.run(host, inputs, Nowhere, move |t, a| {
+            let _ = answers.send((t, a));
+        })
+    });
+    SingleNode {
+        inbox,
+        answered,
+        thread,
+    }
+}
+
 fn status(inbox: &Sender<Input<u64>>) -> Status {
     let (tx, rx) = channel();
     inbox.send(Input::Status(tx)).unwrap();
@@ -61,24 +93,15 @@ fn a_flood_of_input_is_taken_in_rounds_that_save_and_tick() {
     let (started, saves) = channel();
     let (go, wait) = channel();
     let storage = Rendezvous { started, go: wait };
-    let host: Host<_, _, u64> = Host::new(
-        &settings(0, &[0]),
-        storage,
-        Recovered::default(),
-        CommandLog::default(),
-    )
-    .unwrap();
-    let (inbox, inputs) = channel();
-    let (answers, answered) = channel();
     let runtime = Runtime {
         tick: Duration::from_millis(1),
         ..Runtime::default()
     };
-    let thread = std::thread::spawn(move || {
-        runtime.run(host, inputs, Nowhere, move |t, a| {
-            let _ = answers.send((t, a));
-        })
-    });
+    let SingleNode {
+        inbox,
+        answered,
+        thread,
+    } = single_node(storage, runtime);
     // The single node elects itself; the save that holds its first entry (the leader's empty command)
     // blocks the loop, and the flood is queued behind it.
     let mut lengths = vec![];
@@ -216,24 +239,15 @@ fn ticks_missed_in_a_stall_do_not_fire_at_once() {
 /// has no senders left.
 #[test]
 fn a_polling_loop_ticks_on_time_and_takes_what_arrives() {
-    let host: Host<_, _, u64> = Host::new(
-        &settings(0, &[0]),
-        Volatile,
-        Recovered::default(),
-        CommandLog::default(),
-    )
-    .unwrap();
-    let (inbox, inputs) = channel();
-    let (answers, answered) = channel();
     let runtime = Runtime {
         poll: Duration::from_secs(1),
         ..Runtime::default()
     };
-    let thread = std::thread::spawn(move || {
-        runtime.run(host, inputs, Nowhere, move |t, a| {
-            let _ = answers.send((t, a));
-        })
-    });
+    let SingleNode {
+        inbox,
+        answered,
+        thread,
+    } = single_node(Volatile, runtime);
     // An election takes 30 to 60 ticks of 10 ms; polling a second per round instead of ticking would take
     // 30 s or more.
     std::thread::sleep(Duration::from_secs(2));
