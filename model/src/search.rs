@@ -75,6 +75,14 @@ struct Shared {
     violation: Mutex<Option<Vec<u32>>>,
 }
 
+impl Shared {
+    /// Stops every thread: each ends at its next flush or its next wait for work.
+    fn halt(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.pool.close();
+    }
+}
+
 impl Search {
     /// Starts searching every state reachable from `model`'s initial state on `threads` threads,
     /// stopping at the first state where `invariant` is false.
@@ -130,10 +138,15 @@ impl Search {
 
     /// Waits for the end of the search.
     pub fn join(self) -> Outcome {
+        // Every thread ends before a panic is passed on: none is left running behind it.
+        let mut panicked = None;
         for t in self.threads {
             if let Err(panic) = t.join() {
-                std::panic::resume_unwind(panic);
+                panicked.get_or_insert(panic);
             }
+        }
+        if let Some(panic) = panicked {
+            std::panic::resume_unwind(panic);
         }
         let violation = lock(&self.shared.violation).take();
         Outcome {
@@ -180,8 +193,7 @@ struct StopOnPanic<'a>(&'a Shared);
 impl Drop for StopOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.0.stop.store(true, Ordering::Relaxed);
-            self.0.pool.close();
+            self.0.halt();
         }
     }
 }
@@ -275,8 +287,7 @@ impl<'a> Worker<'a> {
                 *violation = Some(self.path.clone());
             }
             drop(violation);
-            self.shared.stop.store(true, Ordering::Relaxed);
-            self.shared.pool.close();
+            self.shared.halt();
             return false;
         }
         model.actions(&state, &mut self.actions);

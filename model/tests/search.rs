@@ -9,6 +9,7 @@ use model::search::{self, Counts, Search};
 use stateright::{Checker, HasDiscoveries, Model};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The model as `check` runs it: symmetry on, witnesses recorded in `witnessed`.
 fn checked(bounds: Bounds, bug: Option<Bug>) -> (RaftModel, Arc<AtomicU16>) {
@@ -184,12 +185,21 @@ fn panics(model: &RaftModel, state: &model::State) -> bool {
 }
 
 /// A panic on one thread ends the search (the others stop instead of waiting for its work) and
-/// reaches the caller of `join`.
+/// reaches the caller of `join` once every thread has ended.
 #[test]
 fn a_panic_in_the_model_ends_the_search_and_reaches_join() {
     let (model, _) = checked(preset("pre-vote-four").unwrap().bounds, None);
     let search = Search::spawn(model, 2, panics);
-    let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| search.join()));
-    let panic = joined.err().expect("the panic reaches join");
+    // `join` waits for every thread: if the others waited for the panicked one's work for ever,
+    // it would not return.
+    let (sender, joined) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| search.join()));
+        let _ = sender.send(outcome.err());
+    });
+    let panic = joined
+        .recv_timeout(Duration::from_secs(60))
+        .expect("join returns: no thread waits for ever")
+        .expect("the panic reaches join");
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"a panic in the model"));
 }
