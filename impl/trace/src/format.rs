@@ -677,7 +677,7 @@ impl Trace {
     }
 
     /// Reads a trace written by [`Trace::write`] (or by hand). Errors name the line. The events are parsed
-    /// on as many threads as the machine has cores while the file is read, in batches of [`BATCH`] lines,
+    /// on as many threads as the machine has cores while the file is read, in chunks of [`CHUNK`] bytes,
     /// and put together in the file's order: an error names the first bad line, whatever the threads.
     pub fn read(input: impl BufRead) -> Result<Trace, ReadError> {
         let (header, records) = Trace::stream(
@@ -700,14 +700,16 @@ impl Trace {
         start: impl FnOnce(&Header) -> S,
         mut each: impl FnMut(&mut S, Vec<Record>) -> ControlFlow<()>,
     ) -> Result<(Header, S), ReadError> {
-        let mut lines = input.lines().enumerate();
-        let header_line = match lines.next() {
-            None => return Err(ReadError::Empty),
-            Some((_, Err(source))) => return Err(ReadError::Io { line: 1, source }),
-            Some((_, Ok(l))) => l,
-        };
-        let header: Header =
-            serde_json::from_str(&header_line).map_err(|e| ReadError::Header(e.to_string()))?;
+        let mut input = input;
+        // Read as bytes: a line that is not UTF-8 is refused by the parser, naming it.
+        let mut header_line = Vec::new();
+        match input.read_until(b'\n', &mut header_line) {
+            Ok(0) => return Err(ReadError::Empty),
+            Ok(_) => {}
+            Err(source) => return Err(ReadError::Io { line: 1, source }),
+        }
+        let header: Header = serde_json::from_slice(without_end(&header_line))
+            .map_err(|e| ReadError::Header(e.to_string()))?;
         if header.format != FORMAT {
             return Err(ReadError::Header(format!(
                 "format is {:?}, expected {FORMAT:?}",
@@ -728,82 +730,89 @@ impl Trace {
         }
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let mut state = start(&header);
-        read_records(lines.map(|(i, line)| (i + 1, line)), threads, |batch| {
-            each(&mut state, batch)
-        })?;
+        read_records(input, 2, threads, CHUNK, |batch| each(&mut state, batch))?;
         Ok((header, state))
     }
 }
 
-/// The lines a thread of [`Trace::read`] parses at a time.
-pub const BATCH: usize = 256;
+/// The bytes of whole lines a thread of [`Trace::read`] parses at a time (a chunk ends at the end of a
+/// line, so it may be longer by one line).
+pub const CHUNK: usize = 64 * 1024;
 
-/// Parses the numbered `lines` (after the header) into records on `threads` threads, handing each batch to
-/// `each` in order: this thread reads batches and deals them out in turn, and takes each worker's results
-/// back in the same turn. Stops early when `each` says `Break`.
+/// Parses the lines of `input` (numbered from `first_line`) into records on `threads` threads, handing each
+/// chunk's records to `each` in order. This thread reads chunks of at least `chunk` bytes of whole lines and
+/// deals them out in turn, and takes each worker's results back in the same turn; the workers split the
+/// lines, count them and parse them. Stops early when `each` says `Break`.
 fn read_records(
-    lines: impl Iterator<Item = (usize, std::io::Result<String>)>,
+    mut input: impl BufRead,
+    first_line: usize,
     threads: usize,
+    chunk: usize,
     mut each: impl FnMut(Vec<Record>) -> ControlFlow<()>,
 ) -> Result<(), ReadError> {
     use std::sync::mpsc::{channel, sync_channel};
-    type Parsed = Result<Vec<Record>, ReadError>;
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.max(1))
             .map(|_| {
-                let (batches, todo) = sync_channel::<Vec<(usize, String)>>(2);
+                let (chunks, todo) = sync_channel::<Vec<u8>>(2);
                 let (done, results) = channel::<Parsed>();
                 scope.spawn(move || {
-                    for batch in todo {
-                        if done.send(parse_batch(batch)).is_err() {
+                    for bytes in todo {
+                        if done.send(parse_chunk(&bytes)).is_err() {
                             return;
                         }
                     }
                 });
-                (batches, results)
+                (chunks, results)
             })
             .collect();
         let mut sent = 0usize;
         let mut taken = 0usize;
         let mut stopped = false;
-        // Takes the next batch's records back (the oldest batch dealt out) and hands them on, unless `each`
+        // The number of the first line of the next chunk to be taken back.
+        let mut line = first_line;
+        // Takes the next chunk's records back (the oldest chunk dealt out) and hands them on, unless `each`
         // stopped the reading.
         let mut take = |taken: &mut usize, stopped: &mut bool| -> Result<(), ReadError> {
             let parsed = workers[*taken % workers.len()]
                 .1
                 .recv()
-                .expect("a worker answers every batch");
+                .expect("a worker answers every chunk");
             *taken += 1;
-            if !*stopped {
-                *stopped = each(parsed?).is_break();
+            match parsed {
+                Parsed::Lines(lines, records) => {
+                    line += lines;
+                    if !*stopped {
+                        *stopped = each(records).is_break();
+                    }
+                    Ok(())
+                }
+                Parsed::Bad(k, message) => Err(ReadError::Record {
+                    line: line + k,
+                    message,
+                }),
             }
-            Ok(())
         };
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut lines = lines.peekable();
         // A line that cannot be read ends the reading; the lines before it are still parsed first, so
         // that the first bad line is the one reported.
         let mut unreadable = None;
-        while lines.peek().is_some() && unreadable.is_none() && !stopped {
-            for (line_no, line) in lines.by_ref().take(BATCH) {
-                match line {
-                    Ok(line) => batch.push((line_no, line)),
-                    Err(source) => {
-                        unreadable = Some(ReadError::Io {
-                            line: line_no,
-                            source,
-                        });
-                        break;
-                    }
-                }
+        while unreadable.is_none() && !stopped {
+            let mut bytes = Vec::with_capacity(chunk + chunk / 8);
+            if let Err(source) = fill(&mut input, &mut bytes, chunk) {
+                // The lines read whole are parsed; the one cut off is the one that could not be read.
+                let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |k| k + 1);
+                bytes.truncate(whole);
+                unreadable = Some(source);
             }
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if bytes.is_empty() {
+                break;
+            }
             workers[sent % workers.len()]
                 .0
-                .send(full)
-                .expect("a worker takes every batch");
+                .send(bytes)
+                .expect("a worker takes every chunk");
             sent += 1;
-            // Keep at most two batches per worker in hand.
+            // Keep at most two chunks per worker in hand.
             if sent - taken >= 2 * workers.len() {
                 take(&mut taken, &mut stopped)?;
             }
@@ -812,29 +821,85 @@ fn read_records(
             take(&mut taken, &mut stopped)?;
         }
         match unreadable {
-            Some(e) if !stopped => Err(e),
+            // Every chunk sent was taken back: `line` is the line cut off.
+            Some(source) if !stopped => Err(ReadError::Io { line, source }),
             _ => Ok(()),
         }
     })
 }
 
-/// Parses one batch of numbered lines.
-fn parse_batch(batch: Vec<(usize, String)>) -> Result<Vec<Record>, ReadError> {
-    let mut records = Vec::with_capacity(batch.len());
-    for (line_no, line) in batch {
-        if line.trim().is_empty() {
-            return Err(ReadError::Record {
-                line: line_no,
-                message: "blank line (every line after the header is one event)".to_string(),
-            });
+/// A chunk parsed: how many lines it has and their records, or the first bad line (counted from 0 in the
+/// chunk) and what is wrong with it.
+enum Parsed {
+    Lines(usize, Vec<Record>),
+    Bad(usize, String),
+}
+
+/// Reads from `input` into `bytes` at least `chunk` bytes and then to the end of the line, or to the end
+/// of the input.
+fn fill(input: &mut impl BufRead, bytes: &mut Vec<u8>, chunk: usize) -> std::io::Result<()> {
+    while bytes.len() < chunk {
+        let available = match input.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(());
         }
-        let record: Record = serde_json::from_str(&line).map_err(|e| ReadError::Record {
-            line: line_no,
-            message: e.to_string(),
-        })?;
-        records.push(record);
+        let n = available.len().min(chunk - bytes.len());
+        bytes.extend_from_slice(&available[..n]);
+        input.consume(n);
     }
-    Ok(records)
+    if bytes.last() != Some(&b'\n') {
+        input.read_until(b'\n', bytes)?;
+    }
+    Ok(())
+}
+
+/// A line without its end (`\n` or `\r\n`).
+fn without_end(bytes: &[u8]) -> &[u8] {
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    bytes.strip_suffix(b"\r").unwrap_or(bytes)
+}
+
+/// Parses one chunk of whole lines.
+fn parse_chunk(bytes: &[u8]) -> Parsed {
+    // The chunk is checked to be UTF-8 at once, so that the parser reads strings as they are, without
+    // checking each key again. Up to a line that is not UTF-8, the lines are parsed first (so that a bad
+    // line before it is the one named).
+    let (text, not_utf8) = match std::str::from_utf8(bytes) {
+        Ok(text) => (text, false),
+        Err(e) => {
+            let whole = bytes[..e.valid_up_to()]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |k| k + 1);
+            let text = std::str::from_utf8(&bytes[..whole]).expect("UTF-8 up to there");
+            (text, true)
+        }
+    };
+    let mut records = Vec::with_capacity(text.len() / 128);
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    if !text.is_empty() {
+        for (k, line) in body.split('\n').enumerate() {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.trim().is_empty() {
+                return Parsed::Bad(
+                    k,
+                    "blank line (every line after the header is one event)".to_string(),
+                );
+            }
+            match serde_json::from_str(line) {
+                Ok(record) => records.push(record),
+                Err(e) => return Parsed::Bad(k, e.to_string()),
+            }
+        }
+    }
+    if not_utf8 {
+        return Parsed::Bad(records.len(), "not UTF-8".to_string());
+    }
+    Parsed::Lines(records.len(), records)
 }
 
 #[cfg(test)]
@@ -870,11 +935,22 @@ mod tests {
         bytes
     }
 
-    /// Many batches over several threads come back whole and in the file's order.
+    /// A chunk size small enough that the test traces take many chunks.
+    const SMALL: usize = 1000;
+
+    /// The file `bytes` without its header line.
+    fn events(bytes: &[u8]) -> &[u8] {
+        let header = bytes.iter().position(|&b| b == b'\n').unwrap();
+        &bytes[header + 1..]
+    }
+
+    /// Many chunks over several threads come back whole and in the file's order.
     #[test]
     fn a_trace_read_on_threads_keeps_its_order() {
-        let n = 3 * BATCH + 5;
-        let trace = Trace::read(file(n).as_slice()).unwrap();
+        let n = 3 * CHUNK / 30;
+        let bytes = file(n);
+        assert!(bytes.len() > 2 * CHUNK, "{} bytes", bytes.len());
+        let trace = Trace::read(bytes.as_slice()).unwrap();
         assert_eq!(trace.records.len(), n);
         assert!(trace
             .records
@@ -882,36 +958,31 @@ mod tests {
             .enumerate()
             .all(|(k, r)| r.t == k as u64));
         for threads in [1, 2, 5] {
-            let bytes = file(n);
-            let lines = bytes
-                .split(|&b| b == b'\n')
-                .skip(1)
-                .filter(|l| !l.is_empty());
-            let numbered = lines
-                .enumerate()
-                .map(|(k, l)| (k + 2, Ok(String::from_utf8(l.to_vec()).unwrap())));
             let mut records = Vec::new();
-            read_records(numbered, threads, |batch| {
+            let mut chunks = 0;
+            read_records(events(&bytes), 2, threads, SMALL, |batch| {
+                chunks += 1;
                 records.extend(batch);
                 ControlFlow::Continue(())
             })
             .unwrap();
             assert_eq!(records, trace.records);
+            assert!(chunks > bytes.len() / (SMALL + 64), "{chunks} chunks");
         }
     }
 
-    /// A stream hands every record in order, batch by batch, and stops when told to.
+    /// A stream hands every record in order, chunk by chunk, and stops when told to.
     #[test]
     fn a_streamed_trace_comes_in_order_and_stops_when_told() {
-        let n = 5 * BATCH + 3;
-        let (header, (batches, seen)) = Trace::stream(
+        let n = 3 * CHUNK / 30;
+        let (header, (chunks, seen)) = Trace::stream(
             file(n).as_slice(),
             |h| {
                 assert_eq!(h.nodes, 3);
                 (0usize, 0u64)
             },
-            |(batches, seen), batch| {
-                *batches += 1;
+            |(chunks, seen), batch| {
+                *chunks += 1;
                 for r in batch {
                     assert_eq!(r.t, *seen);
                     *seen += 1;
@@ -920,30 +991,134 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!((header.nodes, batches, seen), (3, 6, n as u64));
-        let (_, batches) = Trace::stream(
+        assert_eq!((header.nodes, seen), (3, n as u64));
+        assert!(chunks >= 3, "{chunks} chunks");
+        let (_, chunks) = Trace::stream(
             file(n).as_slice(),
             |_| 0usize,
-            |batches, _| {
-                *batches += 1;
+            |chunks, _| {
+                *chunks += 1;
                 ControlFlow::Break(())
             },
         )
         .unwrap();
-        assert_eq!(batches, 1, "nothing is handed on after a stop");
+        assert_eq!(chunks, 1, "nothing is handed on after a stop");
     }
 
-    /// Of two bad lines in different batches, the first is the one named.
+    /// Of two bad lines in different chunks, the first is the one named, whatever the threads; a blank
+    /// line is named too, and lines may end in `\r\n`.
     #[test]
     fn the_first_bad_line_is_named_whatever_the_threads() {
-        let bytes = file(3 * BATCH);
+        let bytes = file(300);
         let text = String::from_utf8(bytes).unwrap();
         let mut lines: Vec<&str> = text.lines().collect();
-        let (first, second) = (2 * BATCH + 7, 3 * BATCH - 1);
+        let (first, second) = (200, 290);
         lines[second - 1] = "{}";
         lines[first - 1] = "not json";
-        match Trace::read(lines.join("\n").as_bytes()) {
+        let bad = lines.join("\r\n");
+        for threads in [1, 2, 5] {
+            match read_records(events(bad.as_bytes()), 2, threads, SMALL, |_| {
+                ControlFlow::Continue(())
+            }) {
+                Err(ReadError::Record { line, .. }) => assert_eq!(line, first),
+                other => panic!("{other:?}"),
+            }
+        }
+        match Trace::read(bad.as_bytes()) {
             Err(ReadError::Record { line, .. }) => assert_eq!(line, first),
+            other => panic!("{other:?}"),
+        }
+        lines[first - 1] = " ";
+        match Trace::read(lines.join("\n").as_bytes()) {
+            Err(ReadError::Record { line, message }) => {
+                assert_eq!(line, first);
+                assert!(message.contains("blank line"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A line that is not UTF-8 is named, unless a bad line comes before it.
+    #[test]
+    fn a_line_that_is_not_utf8_is_named() {
+        let bytes = file(300);
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(
+                bytes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &b)| b == b'\n')
+                    .map(|(k, _)| k + 1),
+            )
+            .collect();
+        let mut bad = bytes.clone();
+        // Inside line 250's text (the header is line 1).
+        bad[starts[249] + 3] = 0xff;
+        match Trace::read(bad.as_slice()) {
+            Err(ReadError::Record { line, message }) => {
+                assert_eq!((line, message.as_str()), (250, "not UTF-8"));
+            }
+            other => panic!("{other:?}"),
+        }
+        bad[starts[119]] = b'x';
+        for threads in [1, 2] {
+            match read_records(events(&bad), 2, threads, SMALL, |_| {
+                ControlFlow::Continue(())
+            }) {
+                Err(ReadError::Record { line, .. }) => assert_eq!(line, 120),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// A read that fails names the line it cut off; the lines before it are parsed first, so a bad line
+    /// before it is the one named.
+    #[test]
+    fn a_read_error_names_the_line_it_cut_off() {
+        /// Gives `bytes`, then fails.
+        struct FailsAfter<'a>(&'a [u8]);
+        impl std::io::Read for FailsAfter<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("the disk is gone"));
+                }
+                let n = buf.len().min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let bytes = file(300);
+        // Cut in the middle of line 251 (the header is line 1).
+        let cut = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .nth(249)
+            .unwrap()
+            .0
+            + 5;
+        let input = std::io::BufReader::with_capacity(64, FailsAfter(&bytes[..cut]));
+        match Trace::read(input) {
+            Err(ReadError::Io { line, source }) => {
+                assert_eq!(line, 251);
+                assert_eq!(source.to_string(), "the disk is gone");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut bad = bytes[..cut].to_vec();
+        let line_100 = bad
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .nth(98)
+            .unwrap()
+            .0
+            + 1;
+        bad[line_100] = b'x';
+        let input = std::io::BufReader::with_capacity(64, FailsAfter(&bad));
+        match Trace::read(input) {
+            Err(ReadError::Record { line, .. }) => assert_eq!(line, 100),
             other => panic!("{other:?}"),
         }
     }
