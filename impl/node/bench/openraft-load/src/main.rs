@@ -9,6 +9,8 @@
 //! encoded on the way between nodes either, where tier 1 encodes and decodes every message: the setup
 //! favours openraft.
 //!
+//! A run fails unless every node has applied every write answered, within 10 s of the last answer.
+//!
 //! Prints `bench: openraft clients=<n> workers=<n> ops=<n> secs=<s> ops_per_sec=<n> p50_us=<n> p99_us=<n>
 //! msgs_per_op=<x>`, where messages are counted as raft-bench counts them: each AppendEntries or vote
 //! request is one message and its reply another.
@@ -115,13 +117,18 @@ async fn run(cli: &Cli) -> Result<String, String> {
     let config = Arc::new(config.validate().map_err(|e| e.to_string())?);
     let router = Router::default();
     let mut rafts = Vec::new();
+    // Each node's count of the writes it applied, read once the writers are done.
+    let applied: Vec<Arc<AtomicU64>> = (0..3).map(|_| Arc::default()).collect();
     for id in 0..3 {
         let raft = Raft::new(
             id,
             config.clone(),
             router.clone(),
             LogStore::default(),
-            StateMachine::default(),
+            StateMachine {
+                applied: applied[id as usize].clone(),
+                ..StateMachine::default()
+            },
         )
         .await
         .map_err(|e| format!("node {id} did not start: {e}"))?;
@@ -181,6 +188,19 @@ async fn run(cli: &Cli) -> Result<String, String> {
     }
     let secs = begin.elapsed().as_secs_f64();
     let messages = router.messages.load(Ordering::Relaxed) - messages_before;
+    // Every write answered was applied by the leader; the run counts only if the followers apply them too
+    // (the cluster replicated, rather than the leader committing alone).
+    let answered = latencies_ns.len() as u64 + 1;
+    let caught_up_by = Instant::now() + Duration::from_secs(10);
+    while applied.iter().any(|a| a.load(Ordering::Relaxed) < answered) {
+        if Instant::now() > caught_up_by {
+            let counts: Vec<u64> = applied.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+            return Err(format!(
+                "{answered} writes answered, but the nodes applied {counts:?} within 10 s"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     for raft in &rafts {
         raft.shutdown().await.map_err(|e| e.to_string())?;
     }
@@ -396,34 +416,42 @@ impl RaftLogStorage<Cfg> for LogStore {
     }
 }
 
+/// The last snapshot built or installed: its meta and its data (the count, 8 bytes).
+type Shared = Arc<Mutex<Option<(SnapshotMeta<NodeId, EmptyNode>, Vec<u8>)>>>;
+
 /// The state machine: it counts the writes it applies and keeps nothing else of them, as `raft-bench`'s
 /// storage keeps nothing.
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct StateMachine {
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, EmptyNode>,
-    applied: u64,
-    snapshot: Option<(SnapshotMeta<NodeId, EmptyNode>, Vec<u8>)>,
+    /// Writes applied (shared with the harness, which reads it once the writers are done).
+    applied: Arc<AtomicU64>,
+    /// The last snapshot built or installed.
+    snapshot: Shared,
 }
 
-impl RaftSnapshotBuilder<Cfg> for StateMachine {
+/// A snapshot of the state machine as it stood when the builder was asked for.
+struct SnapshotBuilder {
+    meta: SnapshotMeta<NodeId, EmptyNode>,
+    applied: u64,
+    snapshot: Shared,
+}
+
+impl RaftSnapshotBuilder<Cfg> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<Cfg>, StorageError<NodeId>> {
-        let meta = SnapshotMeta {
-            last_log_id: self.last_applied,
-            last_membership: self.membership.clone(),
-            snapshot_id: format!("{}", self.applied),
-        };
         let data = self.applied.to_le_bytes().to_vec();
-        self.snapshot = Some((meta.clone(), data.clone()));
+        *self.snapshot.lock().expect("no thread panics holding it") =
+            Some((self.meta.clone(), data.clone()));
         Ok(Snapshot {
-            meta,
+            meta: self.meta.clone(),
             snapshot: Box::new(Cursor::new(data)),
         })
     }
 }
 
 impl RaftStateMachine<Cfg> for StateMachine {
-    type SnapshotBuilder = StateMachine;
+    type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(
         &mut self,
@@ -442,18 +470,29 @@ impl RaftStateMachine<Cfg> for StateMachine {
             self.last_applied = Some(entry.log_id);
             match entry.payload {
                 EntryPayload::Blank => {}
-                EntryPayload::Normal(_) => self.applied += 1,
+                EntryPayload::Normal(_) => {
+                    self.applied.fetch_add(1, Ordering::Relaxed);
+                }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m)
                 }
             }
-            answers.push(Applied(self.applied));
+            answers.push(Applied(self.applied.load(Ordering::Relaxed)));
         }
         Ok(answers)
     }
 
-    async fn get_snapshot_builder(&mut self) -> StateMachine {
-        self.clone()
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        let applied = self.applied.load(Ordering::Relaxed);
+        SnapshotBuilder {
+            meta: SnapshotMeta {
+                last_log_id: self.last_applied,
+                last_membership: self.membership.clone(),
+                snapshot_id: format!("{applied}"),
+            },
+            applied,
+            snapshot: self.snapshot.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(
@@ -475,17 +514,19 @@ impl RaftStateMachine<Cfg> for StateMachine {
                 std::io::Error::other("a snapshot is 8 bytes"),
             )
         })?;
-        self.applied = u64::from_le_bytes(bytes);
+        self.applied
+            .store(u64::from_le_bytes(bytes), Ordering::Relaxed);
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
-        self.snapshot = Some((meta.clone(), data));
+        *self.snapshot.lock().expect("no thread panics holding it") = Some((meta.clone(), data));
         Ok(())
     }
 
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<Cfg>>, StorageError<NodeId>> {
-        Ok(self.snapshot.clone().map(|(meta, data)| Snapshot {
+        let snapshot = self.snapshot.lock().expect("no thread panics holding it");
+        Ok(snapshot.clone().map(|(meta, data)| Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
         }))
