@@ -13,6 +13,8 @@
 # Needs root for apt-get, or etcd, etcdctl and protoc already installed.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
+# shellcheck source=medians.sh
+. impl/node/bench/medians.sh
 secs=${1:-5}
 rounds=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
@@ -23,7 +25,8 @@ if ! command -v etcd > /dev/null || ! command -v etcdctl > /dev/null || ! comman
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client protobuf-compiler > /dev/null
 fi
-etcd --version | head -1
+# sed reads the whole output: head would stop etcd with SIGPIPE, which pipefail makes fatal.
+etcd --version | sed -n 1p
 cargo build --release -q -p raft-node
 cargo build --release -q --manifest-path impl/node/bench/etcd-load/Cargo.toml --target-dir target/etcd-load
 load=target/etcd-load/release/etcd-load
@@ -91,16 +94,4 @@ for c in "${clients[@]}"; do
     done
 done
 
-field() { grep -o "$1=[0-9.]*" | cut -d= -f2; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-echo
-echo "| clients | system | writes/s | p50 (µs) | p99 (µs) | runs |"
-echo "|---|---|---|---|---|---|"
-for c in "${clients[@]}"; do
-    for system in raft-node etcd; do
-        rows=$(grep "^$system $c " "$results")
-        printf '| %s | %s | %.0f | %.0f | %.0f | %s |\n' "$c" "$system" \
-            "$(field ops_per_sec <<< "$rows" | median)" "$(field p50_us <<< "$rows" | median)" \
-            "$(field p99_us <<< "$rows" | median)" "$(wc -l <<< "$rows")"
-    done
-done
+medians_table "$results" "raft-node etcd" no

@@ -13,6 +13,8 @@
 # Usage: impl/node/bench/openraft-vs-raft-bench.sh [SECS [ROUNDS [CLIENTS...]]]   (defaults: 3 3 1 64 1024)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
+# shellcheck source=medians.sh
+. impl/node/bench/medians.sh
 secs=${1:-3}
 rounds=${2:-3}
 shift $(( $# > 2 ? 2 : $# ))
@@ -37,17 +39,4 @@ for c in "${clients[@]}"; do
     done
 done
 
-field() { grep -o "$1=[0-9.]*" | cut -d= -f2; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-echo
-echo "| clients | system | writes/s | p50 (µs) | p99 (µs) | messages per write | runs |"
-echo "|---|---|---|---|---|---|---|"
-for c in "${clients[@]}"; do
-    for system in raft-node openraft; do
-        rows=$(grep "^$system $c " "$results")
-        printf '| %s | %s | %.0f | %.0f | %.0f | %.2f | %s |\n' "$c" "$system" \
-            "$(field ops_per_sec <<< "$rows" | median)" "$(field p50_us <<< "$rows" | median)" \
-            "$(field p99_us <<< "$rows" | median)" "$(field msgs_per_op <<< "$rows" | median)" \
-            "$(wc -l <<< "$rows")"
-    done
-done
+medians_table "$results" "raft-node openraft" yes

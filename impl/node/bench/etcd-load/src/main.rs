@@ -6,6 +6,9 @@
 //! reset). Prints `bench: etcd clients=<n> conns=<n> ops=<n> secs=<s> ops_per_sec=<n> p50_us=<n>
 //! p99_us=<n>`.
 
+#[path = "../../closed_loop.rs"]
+mod closed_loop;
+
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -34,30 +37,14 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !(cli.secs > 0.0 && cli.secs <= 3600.0) {
+    if !closed_loop::secs_in_range(cli.secs) {
         eprintln!("error: --secs must be above 0 and at most 3600");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(&cli)) {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+        .build();
+    closed_loop::run_and_report(runtime, run(&cli))
 }
 
 async fn run(cli: &Cli) -> Result<String, String> {
@@ -112,10 +99,7 @@ async fn run(cli: &Cli) -> Result<String, String> {
     }
     latencies_ns.sort_unstable();
     // As raft-bench computes them.
-    let at = |q: f64| {
-        let k = ((latencies_ns.len() as f64 * q) as usize).min(latencies_ns.len() - 1);
-        (latencies_ns[k] + 500) / 1000
-    };
+    let at = |q: f64| closed_loop::quantile_us(&latencies_ns, q);
     let ops = latencies_ns.len();
     Ok(format!(
         "bench: etcd clients={} conns={conns} ops={ops} secs={secs:.2} ops_per_sec={:.0} p50_us={} p99_us={}",

@@ -15,6 +15,9 @@
 //! msgs_per_op=<x>`, where messages are counted as raft-bench counts them: each AppendEntries or vote
 //! request is one message and its reply another.
 
+#[path = "../../closed_loop.rs"]
+mod closed_loop;
+
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io::Cursor;
@@ -81,31 +84,15 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !(cli.secs > 0.0 && cli.secs <= 3600.0) {
+    if !closed_loop::secs_in_range(cli.secs) {
         eprintln!("error: --secs must be above 0 and at most 3600");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.workers as usize)
         .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(&cli)) {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+        .build();
+    closed_loop::run_and_report(runtime, run(&cli))
 }
 
 async fn run(cli: &Cli) -> Result<String, String> {
@@ -209,10 +196,7 @@ async fn run(cli: &Cli) -> Result<String, String> {
     }
     latencies_ns.sort_unstable();
     // As raft-bench computes them.
-    let at = |q: f64| {
-        let k = ((latencies_ns.len() as f64 * q) as usize).min(latencies_ns.len() - 1);
-        (latencies_ns[k] + 500) / 1000
-    };
+    let at = |q: f64| closed_loop::quantile_us(&latencies_ns, q);
     let ops = latencies_ns.len();
     Ok(format!(
         "bench: openraft clients={} workers={} ops={ops} secs={secs:.2} ops_per_sec={:.0} p50_us={} p99_us={} msgs_per_op={:.2}",
