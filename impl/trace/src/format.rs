@@ -1038,29 +1038,34 @@ mod tests {
         }
     }
 
+    /// Where line `line` (1-based: the header is line 1) of `bytes` starts.
+    fn line_start(bytes: &[u8], line: usize) -> usize {
+        if line == 1 {
+            return 0;
+        }
+        let end_before = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .nth(line - 2);
+        end_before.expect("the file has that line").0 + 1
+    }
+
     /// A line that is not UTF-8 is named, unless a bad line comes before it.
     #[test]
     fn a_line_that_is_not_utf8_is_named() {
-        let bytes = file(300);
-        let starts: Vec<usize> = std::iter::once(0)
-            .chain(
-                bytes
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, &b)| b == b'\n')
-                    .map(|(k, _)| k + 1),
-            )
-            .collect();
-        let mut bad = bytes.clone();
-        // Inside line 250's text (the header is line 1).
-        bad[starts[249] + 3] = 0xff;
+        let mut bad = file(300);
+        // Inside line 250's text.
+        let at = line_start(&bad, 250) + 3;
+        bad[at] = 0xff;
         match Trace::read(bad.as_slice()) {
             Err(ReadError::Record { line, message }) => {
                 assert_eq!((line, message.as_str()), (250, "not UTF-8"));
             }
             other => panic!("{other:?}"),
         }
-        bad[starts[119]] = b'x';
+        let at = line_start(&bad, 120);
+        bad[at] = b'x';
         for threads in [1, 2] {
             match read_records(events(&bad), 2, threads, SMALL, |_| {
                 ControlFlow::Continue(())
@@ -1089,15 +1094,8 @@ mod tests {
             }
         }
         let bytes = file(300);
-        // Cut in the middle of line 251 (the header is line 1).
-        let cut = bytes
-            .iter()
-            .enumerate()
-            .filter(|(_, &b)| b == b'\n')
-            .nth(249)
-            .unwrap()
-            .0
-            + 5;
+        // Cut in the middle of line 251.
+        let cut = line_start(&bytes, 251) + 4;
         let input = std::io::BufReader::with_capacity(64, FailsAfter(&bytes[..cut]));
         match Trace::read(input) {
             Err(ReadError::Io { line, source }) => {
@@ -1107,15 +1105,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let mut bad = bytes[..cut].to_vec();
-        let line_100 = bad
-            .iter()
-            .enumerate()
-            .filter(|(_, &b)| b == b'\n')
-            .nth(98)
-            .unwrap()
-            .0
-            + 1;
-        bad[line_100] = b'x';
+        let at = line_start(&bad, 100);
+        bad[at] = b'x';
         let input = std::io::BufReader::with_capacity(64, FailsAfter(&bad));
         match Trace::read(input) {
             Err(ReadError::Record { line, .. }) => assert_eq!(line, 100),
