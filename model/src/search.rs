@@ -198,6 +198,9 @@ impl Drop for StopOnPanic<'_> {
     }
 }
 
+/// A successor in a frame: the state, the position of its action, its fingerprint.
+type Successor = (State, u32, u64);
+
 /// A state to expand, with the path to it from the initial state.
 struct Job {
     state: State,
@@ -213,12 +216,10 @@ struct Worker<'a> {
     /// The job's path length: `path[..base + k]` leads to the state whose successors are
     /// `frames[k]`.
     base: usize,
-    frames: Vec<Vec<(State, u32)>>,
+    frames: Vec<Vec<Successor>>,
     /// Emptied frames, kept for their allocations.
-    spare: Vec<Vec<(State, u32)>>,
+    spare: Vec<Vec<Successor>>,
     actions: Vec<Action>,
-    /// The successors of the state being expanded, with their action positions and fingerprints.
-    successors: Vec<(State, u32, u64)>,
     unique: usize,
     total: usize,
     depth: usize,
@@ -234,7 +235,6 @@ impl<'a> Worker<'a> {
             frames: Vec::new(),
             spare: Vec::new(),
             actions: Vec::new(),
-            successors: Vec::new(),
             unique: 0,
             total: 0,
             depth: 0,
@@ -251,7 +251,7 @@ impl<'a> Worker<'a> {
             }
             while !self.frames.is_empty() {
                 let top = self.frames.last_mut().expect("a frame");
-                let Some((state, k)) = top.pop() else {
+                let Some((state, k, _)) = top.pop() else {
                     let frame = self.frames.pop().expect("a frame");
                     self.spare.push(frame);
                     self.path.truncate(self.base + self.frames.len());
@@ -293,22 +293,20 @@ impl<'a> Worker<'a> {
         model.actions(&state, &mut self.actions);
         // All the successors first, each with its fingerprint and a prefetch of its place in the
         // visited set, then the lookups: their cache misses overlap instead of coming one by one.
+        // The successors seen before are dropped where they lie: the frame is what is left.
+        let mut frame = self.spare.pop().unwrap_or_default();
         for (k, action) in self.actions.drain(..).enumerate() {
             let Some(next) = model.next_state(&state, action) else {
                 continue;
             };
             let fingerprint = fingerprint(&next);
             self.shared.visited.prefetch(fingerprint);
-            self.successors.push((next, k as u32, fingerprint));
+            frame.push((next, k as u32, fingerprint));
         }
-        self.total += self.successors.len();
-        let mut frame = self.spare.pop().unwrap_or_default();
-        for (next, k, fingerprint) in self.successors.drain(..) {
-            if self.shared.visited.insert(fingerprint) {
-                self.unique += 1;
-                frame.push((next, k));
-            }
-        }
+        self.total += frame.len();
+        let visited = &self.shared.visited;
+        frame.retain(|&(_, _, fingerprint)| visited.insert(fingerprint));
+        self.unique += frame.len();
         if frame.is_empty() {
             self.spare.push(frame);
         } else {
@@ -339,7 +337,7 @@ impl<'a> Worker<'a> {
         let prefix = &self.path[..self.base + j];
         let jobs = frame
             .drain(..count)
-            .map(|(state, k)| {
+            .map(|(state, k, _)| {
                 let mut path = Vec::with_capacity(prefix.len() + 1);
                 path.extend_from_slice(prefix);
                 path.push(k);

@@ -258,6 +258,7 @@ impl Server {
 impl Clone for Server {
     // By hand: the derived clone copies the log and the reads entry by entry, this one each in
     // one go.
+    #[inline]
     fn clone(&self) -> Self {
         Server {
             log: Log::from_slice(&self.log),
@@ -507,7 +508,7 @@ pub type Servers = SmallVec<[Server; 3]>;
 ///
 /// `Hash` packs every field into one compact byte string and hashes that in one call: the checker
 /// hashes every state it generates, and this is several times cheaper than hashing field by field.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub struct State {
     /// Every server, indexed by [`ServerId`].
     pub servers: Servers,
@@ -538,6 +539,36 @@ pub struct State {
     pub changes: u8,
     /// Leadership transfers (TimeoutNow sent), in total.
     pub transfers: u8,
+}
+
+impl Clone for State {
+    fn clone(&self) -> Self {
+        State {
+            servers: clone_small(&self.servers),
+            initial: self.initial,
+            network: Network {
+                messages: clone_small(&self.network.messages),
+            },
+            elections: self.elections.clone(),
+            committed: self.committed.clone(),
+            served: self.served.clone(),
+            ..*self
+        }
+    }
+}
+
+/// A clone of `v`. When its items do not fit inline, they are collected in a `Vec`, which writes
+/// each clone in its place; `SmallVec`'s `clone` moves each one there from a temporary, which
+/// for servers and messages costs a call to `memcpy` each.
+fn clone_small<A: smallvec::Array>(v: &SmallVec<A>) -> SmallVec<A>
+where
+    A::Item: Clone,
+{
+    if v.spilled() {
+        SmallVec::from_vec(v.to_vec())
+    } else {
+        v.clone()
+    }
 }
 
 impl State {
