@@ -1885,7 +1885,7 @@ impl RaftModel {
     ///
     /// The messages are delivered to `state` itself, one after another, and what a delivery may
     /// change is compared with a copy taken before it: the receiver, the history, the flags and
-    /// the network's size. A delivery writes no server but its receiver (`tests/actions.rs`
+    /// the network's size. A delivery writes no server but its receiver (`tests/delivery.rs`
     /// checks that of every delivery along random walks of each preset), so the other servers
     /// need no copy; this is far cheaper than a copy of the whole state for each dead message.
     #[must_use]
