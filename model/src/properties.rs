@@ -51,7 +51,7 @@ pub fn election_safety(_: &RaftModel, s: &State) -> bool {
 /// identical in all entries up through that index.
 pub fn log_matching(_: &RaftModel, s: &State) -> bool {
     s.servers.iter().enumerate().all(|(i, a)| {
-        s.servers[i + 1..].iter().all(|b| {
+        s.servers.iter().skip(i + 1).all(|b| {
             let common = a.log.len().min(b.log.len());
             // The highest index where the terms agree; everything up to it must be equal.
             match (0..common).rev().find(|&k| a.log[k].term == b.log[k].term) {

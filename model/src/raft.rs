@@ -1901,12 +1901,12 @@ impl RaftModel {
         }
         let witness_only = flags::DUPLICATE_DELIVERED;
         for m in &dead {
-            let receiver = state.server(m.to).clone();
+            let receiver = state.servers.shared(m.to as usize);
             let elections = state.elections.clone();
             let committed = state.committed.clone();
             let (flags, in_flight) = (state.flags, state.network.len());
             self.receive(state, m);
-            let unchanged = *state.server(m.to) == receiver
+            let unchanged = *state.server(m.to) == **receiver
                 && state.elections == elections
                 && state.committed == committed
                 && state.flags & !witness_only == flags & !witness_only
@@ -1915,6 +1915,8 @@ impl RaftModel {
                 return false;
             }
             state.flags = flags;
+            // Unchanged: share the server again instead of the delivery's copy of it.
+            state.servers.put(m.to as usize, receiver);
         }
         // The deliveries took one copy of each dead message; the other copies go too.
         remove_dead_messages(state);
@@ -1976,6 +1978,10 @@ impl Before {
 fn check_step(before: &State, after: &mut State, restarted: Option<ServerId>) {
     let highest = before.servers.iter().map(|s| s.current_term).max();
     for (i, (a, b)) in before.servers.iter().zip(&after.servers).enumerate() {
+        if before.servers.same(&after.servers, i) {
+            // Unchanged, and no higher than the highest term before.
+            continue;
+        }
         // (A lone voter is elected by its own vote in the step that begins its term.)
         let elected_alone = b.role == Role::Leader
             && after

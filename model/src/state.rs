@@ -5,6 +5,9 @@
 //! hash of `Hash` alone, so every field that a guard or a property reads is part of `Hash`.
 
 use smallvec::SmallVec;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// A server's number, `0..servers`.
 pub type ServerId = u8;
@@ -501,8 +504,201 @@ pub mod flags {
     pub const TRANSFER_STARTED: u32 = 1 << 19;
 }
 
-/// The servers of a cluster; three live inline.
-pub type Servers = SmallVec<[Server; 3]>;
+/// The servers of a cluster, indexed by [`ServerId`].
+///
+/// Each server is shared (an `Arc`) between a state and the states it leads to, until a step
+/// writes it: most steps write one server, so a successor copies that one and shares the others.
+/// Reading through `servers[i]` or [`Servers::iter`] reads the shared server; writing through
+/// `servers[i]` (`IndexMut`) or [`Servers::iter_mut`] first copies the server if another state
+/// shares it (`Arc::make_mut`). Equality and order are by content.
+///
+/// A shared server also keeps its digest, the hash of its content, which `State`'s hash uses in
+/// place of the content: a successor hashes only the servers its step wrote.
+#[derive(Clone, Default)]
+pub struct Servers(SmallVec<[Arc<Node>; MAX_SERVERS]>);
+
+/// A server as [`Servers`] shares it, with its digest (0 until it is first computed).
+#[derive(Debug)]
+pub struct Node {
+    server: Server,
+    digest: AtomicU64,
+}
+
+impl Clone for Node {
+    fn clone(&self) -> Self {
+        Node {
+            server: self.server.clone(),
+            digest: AtomicU64::new(0),
+        }
+    }
+}
+
+impl std::ops::Deref for Node {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+/// A handle on a server that a state holds, without a copy (see [`Servers::shared`]).
+pub type SharedServer = Arc<Node>;
+
+impl Servers {
+    /// How many servers there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Each server, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Server> + DoubleEndedIterator + Clone {
+        self.0.iter().map(|s| &s.server)
+    }
+
+    /// Each server, in order, to write (each is copied first if it is shared).
+    pub fn iter_mut(&mut self) -> impl ExactSizeIterator<Item = &mut Server> {
+        self.0.iter_mut().map(write)
+    }
+
+    /// Whether server `i` is the very same (shared) server in `self` and `other`, which
+    /// implies they are equal.
+    pub fn same(&self, other: &Servers, i: usize) -> bool {
+        Arc::ptr_eq(&self.0[i], &other.0[i])
+    }
+
+    /// Server `i`, shared: a handle to put back with [`Servers::put`].
+    pub fn shared(&self, i: usize) -> SharedServer {
+        Arc::clone(&self.0[i])
+    }
+
+    /// Puts `server` in place of server `i`.
+    pub fn put(&mut self, i: usize, server: SharedServer) {
+        self.0[i] = server;
+    }
+
+    /// Reorders the servers, `order[new] = old`, and then passes each one to `rename`.
+    pub fn reorder(&mut self, order: &[ServerId], mut rename: impl FnMut(&mut Server)) {
+        let mut old: SmallVec<[Option<Arc<Node>>; MAX_SERVERS]> =
+            std::mem::take(&mut self.0).into_iter().map(Some).collect();
+        self.0 = order
+            .iter()
+            .map(|&o| {
+                let mut s = old[o as usize].take().expect("a permutation");
+                rename(write(&mut s));
+                s
+            })
+            .collect();
+    }
+
+    /// The digest of server `i`, computed the first time it is asked for.
+    fn digest(&self, i: usize) -> u64 {
+        let node = &self.0[i];
+        // A race between two threads computes the same value twice.
+        match node.digest.load(Ordering::Relaxed) {
+            0 => {
+                let mut hasher = DIGEST.build_hasher();
+                let mut p = Packer {
+                    buf: [0; PACK_CHUNK],
+                    len: 0,
+                    out: &mut hasher,
+                };
+                p.pack_server(&node.server, self.0.len());
+                p.flush();
+                let digest = hasher.finish().max(1);
+                node.digest.store(digest, Ordering::Relaxed);
+                digest
+            }
+            digest => digest,
+        }
+    }
+}
+
+/// The hasher of a server's digest: ahash with fixed seeds, so that the digests, and the states'
+/// fingerprints with them, are the same from run to run.
+const DIGEST: ahash::RandomState = ahash::RandomState::with_seeds(
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+    0x082e_fa98_ec4e_6c89,
+);
+
+/// The server in `node`, to write: copied first if another state shares it, its digest reset.
+#[inline]
+fn write(node: &mut Arc<Node>) -> &mut Server {
+    let node = Arc::make_mut(node);
+    *node.digest.get_mut() = 0;
+    &mut node.server
+}
+
+impl PartialEq for Servers {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && (0..self.len()).all(|i| self.same(other, i) || self[i] == other[i])
+    }
+}
+
+impl Eq for Servers {}
+
+impl std::ops::Index<usize> for Servers {
+    type Output = Server;
+
+    #[inline]
+    fn index(&self, i: usize) -> &Server {
+        &self.0[i].server
+    }
+}
+
+impl std::ops::IndexMut<usize> for Servers {
+    #[inline]
+    fn index_mut(&mut self, i: usize) -> &mut Server {
+        write(&mut self.0[i])
+    }
+}
+
+impl<'a> IntoIterator for &'a Servers {
+    type Item = &'a Server;
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, Arc<Node>>, fn(&Arc<Node>) -> &Server>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|s| &s.server)
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Servers {
+    type Item = &'a mut Server;
+    type IntoIter =
+        std::iter::Map<std::slice::IterMut<'a, Arc<Node>>, fn(&mut Arc<Node>) -> &mut Server>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter_mut().map(write)
+    }
+}
+
+impl FromIterator<Server> for Servers {
+    fn from_iter<T: IntoIterator<Item = Server>>(iter: T) -> Self {
+        Servers(
+            iter.into_iter()
+                .map(|server| {
+                    Arc::new(Node {
+                        server,
+                        digest: AtomicU64::new(0),
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+impl std::fmt::Debug for Servers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
 
 /// The whole cluster.
 ///
@@ -544,7 +740,7 @@ pub struct State {
 impl Clone for State {
     fn clone(&self) -> Self {
         State {
-            servers: clone_small(&self.servers),
+            servers: self.servers.clone(),
             initial: self.initial,
             network: Network {
                 messages: clone_small(&self.network.messages),
@@ -641,6 +837,13 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
         self.len += 1;
     }
 
+    /// Eight bytes; the caller made room for two varints.
+    #[inline]
+    fn raw(&mut self, v: u64) {
+        self.buf[self.len..self.len + 8].copy_from_slice(&v.to_le_bytes());
+        self.len += 8;
+    }
+
     fn entries(&mut self, log: &[Entry]) {
         self.room(1);
         self.u(log.len() as u32);
@@ -651,6 +854,37 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
         }
     }
 
+    /// One server; `n` is the number of servers in its state.
+    fn pack_server(&mut self, srv: &Server, n: usize) {
+        self.room(2);
+        self.u(srv.current_term);
+        self.u(srv.voted_for.map_or(0, |v| v as u32 + 1));
+        self.entries(&srv.log);
+        self.room(4 + 2 * n);
+        self.u(srv.snapshot_index);
+        self.u(srv.role as u32 | u32::from(srv.lease) << 2);
+        self.u(srv.commit_index);
+        self.u(srv.votes_granted as u32);
+        // Only a leader's are ever non-zero, and only the first `n`.
+        if srv.role == Role::Leader {
+            for k in 0..n {
+                self.u(srv.next_index[k]);
+                self.u(srv.match_index[k]);
+            }
+            self.room(3);
+            self.u(srv.read_round);
+            self.u(u32::from(srv.recent));
+            self.u(srv.reads.len() as u32);
+            for r in &srv.reads {
+                self.room(4);
+                self.u(r.round);
+                self.u(r.index);
+                self.u(r.acks as u32);
+                self.u(r.required);
+            }
+        }
+    }
+
     fn pack_state(&mut self, s: &State) {
         let n = s.servers.len();
         self.room(4);
@@ -658,34 +892,9 @@ impl<H: std::hash::Hasher> Packer<'_, H> {
         self.u(u32::from(s.initial.voters));
         self.u(u32::from(s.initial.old_voters));
         self.u(u32::from(s.initial.learners));
-        for srv in &s.servers {
+        for i in 0..n {
             self.room(2);
-            self.u(srv.current_term);
-            self.u(srv.voted_for.map_or(0, |v| v as u32 + 1));
-            self.entries(&srv.log);
-            self.room(4 + 2 * n);
-            self.u(srv.snapshot_index);
-            self.u(srv.role as u32 | u32::from(srv.lease) << 2);
-            self.u(srv.commit_index);
-            self.u(srv.votes_granted as u32);
-            // Only a leader's are ever non-zero, and only the first `n`.
-            if srv.role == Role::Leader {
-                for k in 0..n {
-                    self.u(srv.next_index[k]);
-                    self.u(srv.match_index[k]);
-                }
-                self.room(3);
-                self.u(srv.read_round);
-                self.u(u32::from(srv.recent));
-                self.u(srv.reads.len() as u32);
-                for r in &srv.reads {
-                    self.room(4);
-                    self.u(r.round);
-                    self.u(r.index);
-                    self.u(r.acks as u32);
-                    self.u(r.required);
-                }
-            }
+            self.raw(s.servers.digest(i));
         }
         self.room(1);
         self.u(s.network.messages.len() as u32);

@@ -50,15 +50,8 @@ impl State {
         for (new, &old) in order[..n].iter().enumerate() {
             rename[old as usize] = new as ServerId;
         }
-        let mut old_servers = std::mem::take(&mut self.servers);
-        self.servers = order[..n]
-            .iter()
-            .map(|&old| {
-                let mut s = std::mem::take(&mut old_servers[old as usize]);
-                rename_server(&mut s, &order[..n], &rename);
-                s
-            })
-            .collect();
+        self.servers
+            .reorder(&order[..n], |s| rename_server(s, &order[..n], &rename));
         for (m, _) in &mut self.network.messages {
             rename_message(m, &rename);
         }
