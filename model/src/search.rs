@@ -337,7 +337,8 @@ impl<'a> Worker<'a> {
         let prefix = &self.path[..self.base + j];
         let jobs = frame
             .drain(..count)
-            .map(|(state, k, _)| {
+            .map(|(mut state, k, _)| {
+                state.servers.unshare();
                 let mut path = Vec::with_capacity(prefix.len() + 1);
                 path.extend_from_slice(prefix);
                 path.push(k);

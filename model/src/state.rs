@@ -633,6 +633,15 @@ impl Servers {
         Arc::ptr_eq(&self.0[i], &other.0[i])
     }
 
+    /// Gives each server its own copy, shared with no other state. The search does this to a
+    /// state it hands to another thread: the two threads' states then share no server, so their
+    /// cores do not take turns at the cache lines of the shared servers' reference counts.
+    pub fn unshare(&mut self) {
+        for node in &mut self.0 {
+            *node = Arc::new(Node::clone(node));
+        }
+    }
+
     /// Server `i`, shared: a handle to put back with [`Servers::put`].
     pub fn shared(&self, i: usize) -> SharedServer {
         Arc::clone(&self.0[i])
