@@ -292,7 +292,7 @@ pub struct Message {
 }
 
 /// What a message says, besides who sent it to whom and in which term.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Body {
     /// RequestVote of Figure 2: a candidate asks for the receiver's vote in the message's term.
     RequestVote {
@@ -362,68 +362,6 @@ pub enum Body {
         /// The snapshot's last index, or 0 when the request was refused for its term.
         match_index: Index,
     },
-}
-
-impl Clone for Body {
-    // By hand: the derived clone copies a message's entries one by one, this one in one go.
-    #[inline]
-    fn clone(&self) -> Self {
-        match self {
-            Body::AppendEntries {
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-                read_round,
-            } => Body::AppendEntries {
-                prev_log_index: *prev_log_index,
-                prev_log_term: *prev_log_term,
-                entries: Log::from_slice(entries),
-                leader_commit: *leader_commit,
-                read_round: *read_round,
-            },
-            Body::InstallSnapshot {
-                last_included_index,
-                last_included_term,
-                entries,
-            } => Body::InstallSnapshot {
-                last_included_index: *last_included_index,
-                last_included_term: *last_included_term,
-                entries: Log::from_slice(entries),
-            },
-            Body::RequestVote {
-                last_log_index,
-                last_log_term,
-                transfer,
-            } => Body::RequestVote {
-                last_log_index: *last_log_index,
-                last_log_term: *last_log_term,
-                transfer: *transfer,
-            },
-            Body::RequestVoteReply { vote_granted } => Body::RequestVoteReply {
-                vote_granted: *vote_granted,
-            },
-            Body::PreVote {
-                last_log_index,
-                last_log_term,
-            } => Body::PreVote {
-                last_log_index: *last_log_index,
-                last_log_term: *last_log_term,
-            },
-            Body::PreVoteReply { granted } => Body::PreVoteReply { granted: *granted },
-            Body::TimeoutNow => Body::TimeoutNow,
-            Body::AppendEntriesReply {
-                outcome,
-                read_round,
-            } => Body::AppendEntriesReply {
-                outcome: *outcome,
-                read_round: *read_round,
-            },
-            Body::InstallSnapshotReply { match_index } => Body::InstallSnapshotReply {
-                match_index: *match_index,
-            },
-        }
-    }
 }
 
 /// The answer to an AppendEntries.
