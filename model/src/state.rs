@@ -718,8 +718,9 @@ impl std::fmt::Debug for Servers {
 
 /// The whole cluster.
 ///
-/// `Hash` packs every field into one compact byte string and hashes that in one call: the checker
-/// hashes every state it generates, and this is several times cheaper than hashing field by field.
+/// `Hash` packs every field into one string of 32-bit words, each server as its cached digest (see
+/// [`Servers`]), and hashes that in one call: the checker hashes every state it generates, and this
+/// is several times cheaper than hashing field by field.
 #[derive(PartialEq, Eq)]
 pub struct State {
     /// Every server, indexed by [`ServerId`].
