@@ -509,7 +509,7 @@ pub mod flags {
 /// Each server is shared (an `Arc`) between a state and the states it leads to, until a step
 /// writes it: most steps write one server, so a successor copies that one and shares the others.
 /// Reading through `servers[i]` or [`Servers::iter`] reads the shared server; writing through
-/// `servers[i]` (`IndexMut`) or [`Servers::iter_mut`] first copies the server if another state
+/// `servers[i]` (`IndexMut`) or `&mut servers` first copies the server if another state
 /// shares it (`Arc::make_mut`). Equality and order are by content.
 ///
 /// A shared server also keeps its digest, the hash of its content, which `State`'s hash uses in
@@ -558,11 +558,6 @@ impl Servers {
     /// Each server, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &Server> + DoubleEndedIterator + Clone {
         self.0.iter().map(|s| &s.server)
-    }
-
-    /// Each server, in order, to write (each is copied first if it is shared).
-    pub fn iter_mut(&mut self) -> impl ExactSizeIterator<Item = &mut Server> {
-        self.0.iter_mut().map(write)
     }
 
     /// Whether server `i` is the very same (shared) server in `self` and `other`, which
