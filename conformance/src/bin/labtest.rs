@@ -52,6 +52,10 @@ struct Args {
     /// failed or invalid runs).
     #[arg(long, value_name = "DIR")]
     trace_dir: Option<PathBuf>,
+    /// With `--trace-dir`: write the traces in the binary encoding, as `<GoName>-<seed>.rtb` (`tracecheck`
+    /// reads both, and `tracecheck --write-json` turns one into the other).
+    #[arg(long, requires = "trace_dir")]
+    binary: bool,
     /// With `--check`: count which branches of the specification the checks executed, and print them.
     #[arg(long, requires = "check")]
     coverage: bool,
@@ -161,10 +165,14 @@ fn run_one(test: &LabTest, seed: u64, quiet: bool, args: &Args) -> Result<RunRes
                 || verdict.as_ref().is_some_and(Verdict::is_invalid)
                 || outcome.failure.is_some()
             {
-                let path = dir.join(format!("{}-{seed}.jsonl", test.go_name));
-                trace
-                    .write_file(&path)
-                    .with_context(|| format!("writing {}", path.display()))?;
+                let extension = if args.binary { "rtb" } else { "jsonl" };
+                let path = dir.join(format!("{}-{seed}.{extension}", test.go_name));
+                let written = if args.binary {
+                    trace.write_binary_file(&path)
+                } else {
+                    trace.write_file(&path)
+                };
+                written.with_context(|| format!("writing {}", path.display()))?;
             }
             (outcome, verdict)
         }

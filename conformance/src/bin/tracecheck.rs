@@ -4,7 +4,11 @@
 //! ```text
 //! cargo run --release -p conformance --bin tracecheck -- TRACE.jsonl
 //! cargo run --release -p conformance --bin tracecheck -- node-1.jsonl node-2.jsonl node-3.jsonl
+//! cargo run --release -p conformance --bin tracecheck -- TRACE.jsonl --write-binary TRACE.rtb
 //! ```
+//!
+//! A trace is read as JSON Lines or in the binary encoding (`Trace::write_binary`), whichever its first
+//! line says.
 //!
 //! The last line is machine-readable: `result: OK events=<n> nodes=<n> secs=<s>`, or `result: MISMATCH
 //! event=<k> <reason>` after the failure report. The exit status is 0 only for OK, 1 for a mismatch and 2 for
@@ -42,6 +46,30 @@ struct Args {
     /// How many events to draw before and after it.
     #[arg(long, default_value_t = 40)]
     window: usize,
+    /// Write the trace read (merged, if there are several) to this file as JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    write_json: Option<PathBuf>,
+    /// Write the trace read (merged, if there are several) to this file in the binary encoding, which
+    /// reads several times faster.
+    #[arg(long, value_name = "FILE")]
+    write_binary: Option<PathBuf>,
+}
+
+/// Writes the trace to the files the flags ask for.
+fn write(args: &Args, trace: &Trace) -> Result<(), String> {
+    if let Some(path) = &args.write_json {
+        trace
+            .write_file(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.write_binary {
+        trace
+            .write_binary_file(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 /// Writes the pictures the flags ask for, of the events around `at`.
@@ -83,7 +111,15 @@ fn main() -> ExitCode {
     let started = Instant::now();
     // One process's trace, or a simulator's, with no picture asked for: checked while it is read. A refused
     // one is read again whole below, for the report.
-    if let ([path], None, None) = (args.traces.as_slice(), &args.svg, &args.shiviz) {
+    let nothing_to_write = [
+        &args.svg,
+        &args.shiviz,
+        &args.write_json,
+        &args.write_binary,
+    ]
+    .iter()
+    .all(|f| f.is_none());
+    if let ([path], true) = (args.traces.as_slice(), nothing_to_write) {
         let streamed = std::fs::File::open(path)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))
             .and_then(|file| {
@@ -138,6 +174,10 @@ fn main() -> ExitCode {
             }
         }
     };
+    if let Err(e) = write(&args, &trace) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let read_secs = started.elapsed().as_secs_f64();
     let checking = Instant::now();
     match check(&trace) {
