@@ -8,7 +8,8 @@
 //!   every message encoded and decoded with the wire's codec on its way; storage that keeps nothing; the
 //!   clients submit `Input::Propose` to the leader's loop, as `raft-node`'s client connections do, and wait
 //!   for its `Answer` (one client thread drives them all). Each loop polls its inbox for `--poll-us` (50 µs
-//!   by default) when it finds it empty before it blocks (`Runtime::poll`); `--poll-us 0` blocks at once.
+//!   by default) when it finds it empty before it blocks (`Runtime::poll`), and the client thread polls for
+//!   its answers the same way; `--poll-us 0` blocks at once.
 //! * Tier 2: three `raft-node` processes over loopback TCP with file storage and fsync; the clients share
 //!   one connection to the leader, pipelined; the nodes run with `--poll-us` as given.
 //!
@@ -249,7 +250,7 @@ mod tier1 {
     //! one client thread with `clients` proposals outstanding at the leader's loop.
 
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::mpsc::{self, Sender};
+    use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
     use std::sync::Arc;
     use std::thread::JoinHandle;
     use std::time::{Duration, Instant};
@@ -368,6 +369,21 @@ mod tier1 {
         }
     }
 
+    /// The next answer within `left`: the client thread polls for one for `poll`, yielding in between, as
+    /// the loops poll their inboxes, and then blocks.
+    fn receive<T>(answered: &Receiver<T>, poll: Duration, left: Duration) -> Option<T> {
+        let until = Instant::now() + poll.min(left);
+        loop {
+            match answered.try_recv() {
+                Ok(answer) => return Some(answer),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) if Instant::now() >= until => break,
+                Err(TryRecvError::Empty) => std::thread::yield_now(),
+            }
+        }
+        answered.recv_timeout(left.saturating_sub(poll)).ok()
+    }
+
     pub fn run(clients: u64, measure: Duration, poll: Duration) -> Result<Measured, String> {
         let (answers, answered) = mpsc::channel::<(Ticket, Answer)>();
         let cluster = Cluster::start(&answers, poll);
@@ -389,7 +405,7 @@ mod tier1 {
         let mut ops = 0u64;
         loop {
             let left = measure.saturating_sub(begin.elapsed());
-            let Ok((ticket, answer)) = answered.recv_timeout(left) else {
+            let Some((ticket, answer)) = receive(&answered, poll, left) else {
                 break;
             };
             let now = Instant::now();
