@@ -1291,23 +1291,44 @@ mod tests {
         }
     }
 
+    /// Gives `bytes`, then fails.
+    struct FailsAfter<'a>(&'a [u8]);
+
+    impl std::io::Read for FailsAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("the disk is gone"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// A read of a binary trace that fails names the event it cut off.
+    #[test]
+    fn a_read_error_in_a_binary_trace_names_the_event_it_cut_off() {
+        let (bytes, _) = binary_file(300);
+        let (records, starts) = binary_records(&bytes);
+        let head = bytes.len() - records.len();
+        for (k, into) in [(251, 2), (100, 9), (7, 0)] {
+            let cut = head + starts[k] + into;
+            let input = std::io::BufReader::with_capacity(64, FailsAfter(&bytes[..cut]));
+            match Trace::read(input) {
+                Err(ReadError::BinaryIo { event, source }) => {
+                    assert_eq!(event, k);
+                    assert_eq!(source.to_string(), "the disk is gone");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     /// A read that fails names the line it cut off; the lines before it are parsed first, so a bad line
     /// before it is the one named.
     #[test]
     fn a_read_error_names_the_line_it_cut_off() {
-        /// Gives `bytes`, then fails.
-        struct FailsAfter<'a>(&'a [u8]);
-        impl std::io::Read for FailsAfter<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                if self.0.is_empty() {
-                    return Err(std::io::Error::other("the disk is gone"));
-                }
-                let n = buf.len().min(self.0.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
         let bytes = file(300);
         // Cut in the middle of line 251.
         let cut = line_start(&bytes, 251) + 4;
