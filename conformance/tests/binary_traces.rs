@@ -1,10 +1,10 @@
 //! The binary encoding of traces (`Trace::write_binary`, `specs/trace-format.md`) carries what JSON Lines
 //! carries: every regression trace and every perturbed trace reads back equal and gets the same verdict from
-//! both, and a binary file cut or edited at random is read or refused, never a panic.
+//! both, and a binary file cut or edited at random is read or refused, never a panic. (`tracecheck` on
+//! binary files: `conformance_tracecheck_cli.rs`.)
 
 use std::io::BufReader;
 use std::path::Path;
-use std::process::Command;
 
 use conformance::lab::{find, run_traced};
 use conformance::trace::perturb::{perturb, Kind};
@@ -177,90 +177,4 @@ fn conformance_cut_and_edited_binary_traces_never_panic_the_checker() {
         refused > 100 && rejected > 100,
         "{refused} refused, {rejected} rejected"
     );
-}
-
-fn tracecheck(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tracecheck"))
-        .args(args)
-        .output()
-        .expect("tracecheck runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// The verdict line without its time.
-fn last_line(out: &str) -> String {
-    let last = out.lines().last().unwrap_or_default();
-    last.split(" secs=").next().unwrap().to_string()
-}
-
-#[test]
-fn conformance_tracecheck_converts_and_checks_binary_traces() {
-    let dir = std::env::temp_dir().join(format!("binary-traces-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for name in ["persist1-2c-seed1.jsonl", "broken-vote-not-durable.jsonl"] {
-        let original = traces_dir().join(name);
-        let rtb = dir.join(name.replace(".jsonl", ".rtb"));
-        let back = dir.join(name);
-        let (code, json_out, _) = tracecheck(&[
-            original.to_str().unwrap(),
-            "--write-binary",
-            rtb.to_str().unwrap(),
-        ]);
-        assert!(code == 0 || code == 1, "{json_out}");
-        let (binary_code, binary_out, _) = tracecheck(&[
-            rtb.to_str().unwrap(),
-            "--write-json",
-            back.to_str().unwrap(),
-        ]);
-        assert_eq!(
-            (binary_code, last_line(&binary_out)),
-            (code, last_line(&json_out))
-        );
-        // Streamed, as a file is checked without a flag.
-        let (streamed_code, streamed_out, _) = tracecheck(&[rtb.to_str().unwrap()]);
-        assert_eq!(
-            (streamed_code, last_line(&streamed_out)),
-            (code, last_line(&json_out))
-        );
-        assert_eq!(
-            std::fs::read(&back).unwrap(),
-            std::fs::read(&original).unwrap()
-        );
-        // Cut inside a record: refused, naming the event.
-        let bytes = std::fs::read(&rtb).unwrap();
-        std::fs::write(&rtb, &bytes[..bytes.len() - 3]).unwrap();
-        let (code, _, err) = tracecheck(&[rtb.to_str().unwrap()]);
-        assert_eq!(code, 2, "{err}");
-        assert!(
-            err.contains("(a record of the binary trace): the trace ends inside a record"),
-            "{err}"
-        );
-    }
-    // labtest writes binary traces too.
-    let out = Command::new(env!("CARGO_BIN_EXE_labtest"))
-        .args([
-            "-n",
-            "1",
-            "-s",
-            "3",
-            "--trace-dir",
-            dir.to_str().unwrap(),
-            "--binary",
-            "backup_2b",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let written = dir.join("TestBackup2B-3.rtb");
-    assert!(std::fs::read(&written)
-        .unwrap()
-        .starts_with(b"#raft-trace binary\n"));
-    let (code, out, _) = tracecheck(&[written.to_str().unwrap()]);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("result: OK"), "{out}");
 }

@@ -91,24 +91,28 @@ fn conformance_labtest_check_prints_its_totals_and_writes_traces() {
             && last.contains(" wall="),
         "{last}"
     );
-    // Without --check, --trace-dir writes every run's trace, and tracecheck accepts it.
-    let out = Command::new(env!("CARGO_BIN_EXE_labtest"))
-        .args([
-            "-n",
-            "1",
-            "-s",
-            "3",
-            "--trace-dir",
-            dir.to_str().unwrap(),
-            "backup_2b",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let trace = dir.join("TestBackup2B-3.jsonl");
-    let (code, stdout, _) = run(&[trace.to_str().unwrap()]);
+    // Without --check, --trace-dir writes every run's trace, in either encoding, and tracecheck accepts it.
+    for (flag, file) in [
+        (None, "TestBackup2B-3.jsonl"),
+        (Some("--binary"), "TestBackup2B-3.rtb"),
+    ] {
+        let dir_arg = dir.to_str().unwrap();
+        let mut args = vec!["-n", "1", "-s", "3", "--trace-dir", dir_arg, "backup_2b"];
+        args.extend(flag);
+        let out = Command::new(env!("CARGO_BIN_EXE_labtest"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let trace = dir.join(file);
+        let binary = std::fs::read(&trace)
+            .unwrap()
+            .starts_with(b"#raft-trace binary\n");
+        assert_eq!(binary, flag.is_some(), "{file}");
+        let (code, stdout, _) = run(&[trace.to_str().unwrap()]);
+        assert_eq!(code, 0, "{stdout}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(code, 0, "{stdout}");
 }
 
 /// The summary prints only what the checker measures. It used to print "ambiguous events: 0", a field that
@@ -152,4 +156,56 @@ fn conformance_a_streamed_check_agrees_with_the_whole_check() {
     let bad = "broken-vote-not-durable.jsonl";
     assert!(check(&Trace::read(open(bad)).unwrap()).is_err());
     assert!(check_streamed(open(bad)).unwrap().1.is_none());
+}
+
+/// The verdict line without its time.
+fn last_line(out: &str) -> String {
+    let last = out.lines().last().unwrap_or_default();
+    last.split(" secs=").next().unwrap().to_string()
+}
+
+#[test]
+fn conformance_tracecheck_converts_and_checks_binary_traces() {
+    let dir = std::env::temp_dir().join(format!("binary-traces-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["persist1-2c-seed1.jsonl", "broken-vote-not-durable.jsonl"] {
+        let original = traces().join(name);
+        let rtb = dir.join(name.replace(".jsonl", ".rtb"));
+        let back = dir.join(name);
+        let (code, json_out, _) = run(&[
+            original.to_str().unwrap(),
+            "--write-binary",
+            rtb.to_str().unwrap(),
+        ]);
+        assert!(code == 0 || code == 1, "{json_out}");
+        let (binary_code, binary_out, _) = run(&[
+            rtb.to_str().unwrap(),
+            "--write-json",
+            back.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            (binary_code, last_line(&binary_out)),
+            (code, last_line(&json_out))
+        );
+        // Streamed, as a file is checked without a flag.
+        let (streamed_code, streamed_out, _) = run(&[rtb.to_str().unwrap()]);
+        assert_eq!(
+            (streamed_code, last_line(&streamed_out)),
+            (code, last_line(&json_out))
+        );
+        assert_eq!(
+            std::fs::read(&back).unwrap(),
+            std::fs::read(&original).unwrap()
+        );
+        // Cut inside a record: refused, naming the event.
+        let bytes = std::fs::read(&rtb).unwrap();
+        std::fs::write(&rtb, &bytes[..bytes.len() - 3]).unwrap();
+        let (code, _, err) = run(&[rtb.to_str().unwrap()]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("(a record of the binary trace): the trace ends inside a record"),
+            "{err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

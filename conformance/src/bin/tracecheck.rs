@@ -174,11 +174,11 @@ fn main() -> ExitCode {
             }
         }
     };
+    let read_secs = started.elapsed().as_secs_f64();
     if let Err(e) = write(&args, &trace) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    let read_secs = started.elapsed().as_secs_f64();
     let checking = Instant::now();
     match check(&trace) {
         Ok(summary) => {
