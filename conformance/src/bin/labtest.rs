@@ -17,7 +17,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -27,6 +27,7 @@ use clap::Parser;
 use conformance::lab::{
     run, run_checked, run_traced, run_traced_checked, LabTest, Outcome, Verdict, TESTS,
 };
+use conformance::trace::Trace;
 use std::process::ExitCode;
 
 /// Stress-run Lab 2 and Lab 3 tests on the deterministic simulator.
@@ -165,14 +166,14 @@ fn run_one(test: &LabTest, seed: u64, quiet: bool, args: &Args) -> Result<RunRes
                 || verdict.as_ref().is_some_and(Verdict::is_invalid)
                 || outcome.failure.is_some()
             {
-                let extension = if args.binary { "rtb" } else { "jsonl" };
+                let (extension, write): (_, fn(&Trace, &Path) -> std::io::Result<()>) =
+                    if args.binary {
+                        ("rtb", Trace::write_binary_file)
+                    } else {
+                        ("jsonl", Trace::write_file)
+                    };
                 let path = dir.join(format!("{}-{seed}.{extension}", test.go_name));
-                let written = if args.binary {
-                    trace.write_binary_file(&path)
-                } else {
-                    trace.write_file(&path)
-                };
-                written.with_context(|| format!("writing {}", path.display()))?;
+                write(&trace, &path).with_context(|| format!("writing {}", path.display()))?;
             }
             (outcome, verdict)
         }

@@ -296,9 +296,11 @@ impl Runtime {
     }
 }
 
-/// The first input to arrive in `inbox` within `patience`, polling it and yielding the thread in between;
+/// The first value to arrive in `inbox` within `patience`, polling it and yielding the thread in between;
 /// `None` if none did (or the inbox has no senders left, which the blocking receive that follows reports).
-fn poll<T>(inbox: &Receiver<Input<T>>, patience: Duration) -> Option<Input<T>> {
+/// The event loop waits for its inputs this way (`Runtime::poll`); a client of the loop may wait for its
+/// answers the same way.
+pub fn poll<T>(inbox: &Receiver<T>, patience: Duration) -> Option<T> {
     if patience.is_zero() {
         return None;
     }

@@ -1168,16 +1168,21 @@ mod tests {
             .iter()
             .enumerate()
             .all(|(k, r)| r.t == k as u64));
+        reads_whole_on_threads(events(&bytes), Encoding::Json, &trace.records);
+    }
+
+    /// `bytes`, records in `encoding`, read in many small chunks on 1, 2 and 5 threads, give `expected`.
+    fn reads_whole_on_threads(bytes: &[u8], encoding: Encoding, expected: &[Record]) {
         for threads in [1, 2, 5] {
             let mut records = Vec::new();
             let mut chunks = 0;
-            read_records(events(&bytes), Encoding::Json, threads, SMALL, |batch| {
+            read_records(bytes, encoding, threads, SMALL, |batch| {
                 chunks += 1;
                 records.extend(batch);
                 ControlFlow::Continue(())
             })
             .unwrap();
-            assert_eq!(records, trace.records);
+            assert_eq!(records, expected);
             assert!(chunks > bytes.len() / (SMALL + 64), "{chunks} chunks");
         }
     }
@@ -1380,18 +1385,7 @@ mod tests {
         let (records, starts) = binary_records(&bytes);
         assert!(records.len() > 2 * CHUNK, "{} bytes", records.len());
         assert_eq!(starts.len(), n);
-        for threads in [1, 2, 5] {
-            let mut read = Vec::new();
-            let mut chunks = 0;
-            read_records(records, Encoding::Binary, threads, SMALL, |batch| {
-                chunks += 1;
-                read.extend(batch);
-                ControlFlow::Continue(())
-            })
-            .unwrap();
-            assert_eq!(read, trace.records);
-            assert!(chunks > records.len() / (SMALL + 64), "{chunks} chunks");
-        }
+        reads_whole_on_threads(records, Encoding::Binary, &trace.records);
     }
 
     /// Of two bad records in different chunks, the first is named, whatever the threads; a record cut off

@@ -250,7 +250,7 @@ mod tier1 {
     //! one client thread with `clients` proposals outstanding at the leader's loop.
 
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+    use std::sync::mpsc::{self, Receiver, Sender};
     use std::sync::Arc;
     use std::thread::JoinHandle;
     use std::time::{Duration, Instant};
@@ -258,7 +258,7 @@ mod tier1 {
     use raft::{Config, Envelope, Role};
     use raft_node::host::{Host, Outcome, Settings};
     use raft_node::memory::{Network, Volatile};
-    use raft_node::runtime::{Answer, Input, Runtime, Transport};
+    use raft_node::runtime::{self, Answer, Input, Runtime, Transport};
     use raft_node::storage::Recovered;
 
     use super::{Measured, Sum};
@@ -369,19 +369,11 @@ mod tier1 {
         }
     }
 
-    /// The next answer within `left`: the client thread polls for one for `poll`, yielding in between, as
-    /// the loops poll their inboxes, and then blocks.
+    /// The next answer within `left`: the client thread polls for one for `poll`, as the loops poll their
+    /// inboxes, and then blocks.
     fn receive<T>(answered: &Receiver<T>, poll: Duration, left: Duration) -> Option<T> {
-        let until = Instant::now() + poll.min(left);
-        loop {
-            match answered.try_recv() {
-                Ok(answer) => return Some(answer),
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) if Instant::now() >= until => break,
-                Err(TryRecvError::Empty) => std::thread::yield_now(),
-            }
-        }
-        answered.recv_timeout(left.saturating_sub(poll)).ok()
+        runtime::poll(answered, poll.min(left))
+            .or_else(|| answered.recv_timeout(left.saturating_sub(poll)).ok())
     }
 
     pub fn run(clients: u64, measure: Duration, poll: Duration) -> Result<Measured, String> {
